@@ -1,0 +1,101 @@
+import { createHash } from "node:crypto";
+import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { TypeUrl } from "./type-url.js";
+
+/**
+ * One resource of one version, encoded once. Every response that carries it, to any number of
+ * clients, reuses these bytes (ARCHITECTURE: "serialize once"); the framed forms used in
+ * state-of-the-world and delta responses are built on first use and kept.
+ */
+export class CachedResource<T extends Message = Message> {
+  /** Content hash of the encoded resource (and its TTL): identical content, identical version. */
+  readonly version: string;
+  /** The resource's protobuf encoding. */
+  readonly bytes: Uint8Array;
+  private sotw?: Uint8Array;
+  private sotwHeartbeat?: Uint8Array;
+  private delta?: Uint8Array;
+  private deltaHeartbeat?: Uint8Array;
+
+  constructor(
+    readonly typeUrl: string,
+    readonly name: string,
+    readonly message: T,
+    schema: DescMessage,
+    /** Time to live in milliseconds (xDS TTL); the client drops the resource unless refreshed. */
+    readonly ttlMs?: number,
+  ) {
+    this.bytes = toBinary(schema, message);
+    const hash = createHash("sha256").update(this.bytes);
+    if (ttlMs !== undefined) hash.update(`ttl:${ttlMs}`);
+    this.version = hash.digest("base64url").slice(0, 22);
+  }
+
+  /**
+   * `DiscoveryResponse.resources` entry (field 2, an Any). A resource with a TTL is wrapped in
+   * `envoy.service.discovery.v3.Resource`, as SotW TTLs require; a heartbeat omits the body.
+   */
+  sotwField(heartbeat = false): Uint8Array {
+    if (heartbeat) {
+      this.sotwHeartbeat ??= frame(2, any(TypeUrl.Resource, this.resourceWrapper(false)));
+      return this.sotwHeartbeat;
+    }
+    this.sotw ??= frame(
+      2,
+      this.ttlMs === undefined
+        ? any(this.typeUrl, this.bytes)
+        : any(TypeUrl.Resource, this.resourceWrapper(true)),
+    );
+    return this.sotw;
+  }
+
+  /** `DeltaDiscoveryResponse.resources` entry (field 2, a Resource); a heartbeat omits the body. */
+  deltaField(heartbeat = false): Uint8Array {
+    if (heartbeat) {
+      this.deltaHeartbeat ??= frame(2, this.resourceWrapper(false));
+      return this.deltaHeartbeat;
+    }
+    this.delta ??= frame(2, this.resourceWrapper(true));
+    return this.delta;
+  }
+
+  /** envoy.service.discovery.v3.Resource { version=1, resource=2, name=3, ttl=6 }. */
+  private resourceWrapper(withBody: boolean): Uint8Array {
+    const w = new BinaryWriter();
+    w.tag(1, WireType.LengthDelimited).string(this.version);
+    if (withBody) w.tag(2, WireType.LengthDelimited).bytes(any(this.typeUrl, this.bytes));
+    w.tag(3, WireType.LengthDelimited).string(this.name);
+    if (this.ttlMs !== undefined) w.tag(6, WireType.LengthDelimited).bytes(duration(this.ttlMs));
+    return w.finish();
+  }
+}
+
+/** google.protobuf.Any { type_url=1, value=2 }. */
+function any(typeUrl: string, value: Uint8Array): Uint8Array {
+  const w = new BinaryWriter();
+  w.tag(1, WireType.LengthDelimited).string(typeUrl);
+  w.tag(2, WireType.LengthDelimited).bytes(value);
+  return w.finish();
+}
+
+/** google.protobuf.Duration { seconds=1, nanos=2 }. */
+function duration(ms: number): Uint8Array {
+  const w = new BinaryWriter();
+  const seconds = Math.floor(ms / 1000);
+  const nanos = Math.round((ms - seconds * 1000) * 1e6);
+  if (seconds !== 0) w.tag(1, WireType.Varint).int64(seconds);
+  if (nanos !== 0) w.tag(2, WireType.Varint).int32(nanos);
+  return w.finish();
+}
+
+/** A length-delimited field: tag, length, bytes. */
+export function frame(field: number, value: Uint8Array): Uint8Array {
+  return new BinaryWriter().tag(field, WireType.LengthDelimited).bytes(value).finish();
+}
+
+/** A string field, or nothing for the empty string (proto3 default). */
+export function stringField(field: number, value: string): Uint8Array {
+  if (value === "") return new Uint8Array(0);
+  return new BinaryWriter().tag(field, WireType.LengthDelimited).string(value).finish();
+}

@@ -1,0 +1,44 @@
+export type { ConfigWatcher } from "./cache/config-watcher.js";
+export { LinearCache, type LinearCacheOptions } from "./cache/linear-cache.js";
+export { MuxCache, type MuxCacheOptions } from "./cache/mux-cache.js";
+export { SnapshotCache, type SnapshotCacheOptions } from "./cache/snapshot-cache.js";
+export type { NodeStatus, TypeStatus } from "./cache/status.js";
+export { CachedResource } from "./cached-resource.js";
+export { type DanglingReference, InconsistentSnapshotError, XdsError, type XdsErrorCode } from "./errors.js";
+export type {
+  AckEvent,
+  NackEvent,
+  RequestEvent,
+  ResponseEvent,
+  StreamCloseEvent,
+  StreamOpenEvent,
+  XdsEvent,
+  XdsProtocol,
+} from "./events.js";
+export * as resources from "./resources/index.js";
+export { consoleLogger, type Logger, silentLogger } from "./server/logger.js";
+export { allXdsServices, type XdsServiceName } from "./server/services.js";
+export {
+  type ListeningServer,
+  type ListenOptions,
+  type RegisterOptions,
+  XdsServer,
+  type XdsServerOptions,
+} from "./server/xds-server.js";
+export {
+  type ResourceInput,
+  type ResourceSet,
+  resourceName,
+  Snapshot,
+  type SnapshotInput,
+  type SnapshotOptions,
+} from "./snapshot.js";
+export {
+  adsOrder,
+  fullStateTypes,
+  TypeUrl,
+  type TypeUrlString,
+  typeShortName,
+  typeUrlOf,
+  xdsRegistry,
+} from "./type-url.js";

@@ -1,0 +1,159 @@
+import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
+import type { Subscription } from "rxjs";
+import type { ConfigWatcher } from "../cache/config-watcher.js";
+import type { XdsEvent, XdsProtocol } from "../events.js";
+import type { ResourceSet } from "../snapshot.js";
+import { adsOrder } from "../type-url.js";
+import type { Logger } from "./logger.js";
+
+/** What a stream needs from its server. */
+export interface StreamContext {
+  readonly watcher: ConfigWatcher;
+  readonly logger: Logger;
+  readonly controlPlane: Uint8Array;
+  emit(event: XdsEvent): void;
+}
+
+/** The transport side of a stream: grpc-js's duplex call, or anything that can carry bytes. */
+export interface StreamTransport {
+  write(bytes: Buffer): void;
+  /** Ends the stream with an error status (gRPC INVALID_ARGUMENT for protocol violations). */
+  fail(code: number, details: string): void;
+  readonly peer: string;
+}
+
+/** Per-type state common to both protocols. */
+export interface TypeStateBase {
+  readonly typeUrl: string;
+  current?: ResourceSet;
+  subscription?: Subscription;
+  lastNonce?: string;
+}
+
+const orderIndex = new Map(adsOrder.map((t, i) => [t, i]));
+
+/** Sorts type URLs into ADS push order: CDS, EDS, LDS, RDS, then the rest. */
+export function inAdsOrder(types: Iterable<string>): string[] {
+  return [...types].sort(
+    (a, b) => (orderIndex.get(a) ?? adsOrder.length) - (orderIndex.get(b) ?? adsOrder.length),
+  );
+}
+
+/**
+ * One xDS stream (ADS or a per-type service). Holds the node from the first request, hands out
+ * nonces scoped to the stream, subscribes to the cache per requested type, and batches changes:
+ * all types a cache change touches are flushed together, in ADS order.
+ */
+export abstract class XdsStream<S extends TypeStateBase> {
+  node: Node | undefined;
+  closed = false;
+  protected readonly types = new Map<string, S>();
+  private nonceCounter = 0;
+  private readonly dirty = new Set<string>();
+  private flushScheduled = false;
+
+  constructor(
+    readonly id: number,
+    readonly protocol: XdsProtocol,
+    /** "ads", or the only type URL a per-type stream serves. */
+    readonly service: string,
+    protected readonly ctx: StreamContext,
+    protected readonly transport: StreamTransport,
+  ) {}
+
+  /** Validates a request's type URL against the stream's service; undefined after failing the stream. */
+  protected requestType(typeUrl: string): string | undefined {
+    if (this.service === "ads") {
+      if (typeUrl === "") {
+        this.fail(3, "type_url is required on every request of an aggregated (ADS) stream");
+        return undefined;
+      }
+      return typeUrl;
+    }
+    if (typeUrl !== "" && typeUrl !== this.service) {
+      this.fail(3, `this stream serves ${this.service}; a request asked for ${typeUrl}`);
+      return undefined;
+    }
+    return this.service;
+  }
+
+  /** Keeps the node of the stream's first request (xDS protocol: later requests may omit it). */
+  protected keepNode(node: Node | undefined): void {
+    if (this.node === undefined && node !== undefined) this.node = node;
+  }
+
+  protected nextNonce(): string {
+    this.nonceCounter++;
+    return this.nonceCounter.toString(36);
+  }
+
+  /** Starts watching a type for this stream's node; each change marks the type dirty. */
+  protected watch(state: S): void {
+    if (state.subscription || !this.node) return;
+    state.subscription = this.ctx.watcher.watch(this.node, state.typeUrl).subscribe({
+      next: (set) => {
+        state.current = set;
+        this.markDirty(state.typeUrl);
+      },
+      error: (err: unknown) => {
+        this.ctx.logger.error(`xds: watch of ${state.typeUrl} for node "${this.node?.id}" failed`, err);
+      },
+    });
+  }
+
+  /** Schedules a flush; every type changed by one cache update goes out in one ordered batch. */
+  protected markDirty(typeUrl: string): void {
+    this.dirty.add(typeUrl);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (this.closed) return;
+      const batch = inAdsOrder(this.dirty);
+      this.dirty.clear();
+      try {
+        this.flush(batch);
+      } catch (err) {
+        this.ctx.logger.error(`xds: stream ${this.id} failed to respond`, err);
+        this.fail(13, `control plane error: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+  }
+
+  /** Sends whatever the dirty types need, in the given (ADS) order. */
+  protected abstract flush(types: string[]): void;
+
+  /** Re-sends TTL'd resources without bodies so clients keep them (xDS TTL heartbeats). */
+  abstract heartbeat(): void;
+
+  protected send(bytes: Buffer): void {
+    if (this.closed) return;
+    this.transport.write(bytes);
+  }
+
+  protected emit(event: XdsEvent): void {
+    this.ctx.emit(event);
+  }
+
+  /** Ends the stream with a gRPC status. */
+  fail(code: number, details: string): void {
+    if (this.closed) return;
+    this.ctx.logger.warn(`xds: closing stream ${this.id} (${this.transport.peer}): ${details}`);
+    this.close(details);
+    this.transport.fail(code, details);
+  }
+
+  /** Releases every watch; emits stream-close once. */
+  close(error?: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const state of this.types.values()) state.subscription?.unsubscribe();
+    this.emit({
+      type: "stream-close",
+      streamId: this.id,
+      protocol: this.protocol,
+      node: this.node,
+      ...(error !== undefined ? { error } : {}),
+    });
+  }
+}
