@@ -134,7 +134,10 @@ patchValidateProto(join(workDir, "validate", "validate.proto"));
 writeFileSync(join(pkgDir, "build", "buf.yaml"), "version: v2\nmodules:\n  - path: proto\n");
 const bin = (name) => join(pkgDir, "node_modules", ".bin", name);
 const resolveBin = (name) => {
-  for (const dir of [join(pkgDir, "node_modules", ".bin"), join(pkgDir, "..", "..", "node_modules", ".bin")]) {
+  for (const dir of [
+    join(pkgDir, "node_modules", ".bin"),
+    join(pkgDir, "..", "..", "node_modules", ".bin"),
+  ]) {
     if (existsSync(join(dir, name))) return join(dir, name);
   }
   return bin(name);
@@ -174,13 +177,17 @@ writeFileSync(
   join(distDir, "esm", "index.js"),
   `${header}import { createRegistry } from "@bufbuild/protobuf";\n${fileExports
     .map((f) => `import { ${f.ident} } from "${f.mod}";`)
-    .join("\n")}\n${doc}export const registry = createRegistry(\n${fileExports.map((f) => `  ${f.ident},`).join("\n")}\n);\n/** Proto paths of every generated file. */\nexport const protoFiles = ${JSON.stringify(selected)};\n`,
+    .join(
+      "\n",
+    )}\n${doc}export const registry = createRegistry(\n${fileExports.map((f) => `  ${f.ident},`).join("\n")}\n);\n/** Proto paths of every generated file. */\nexport const protoFiles = ${JSON.stringify(selected)};\n`,
 );
 writeFileSync(
   join(distDir, "cjs", "index.js"),
   `${header}"use strict";\nconst { createRegistry } = require("@bufbuild/protobuf");\nconst files = [\n${fileExports
     .map((f) => `  require("${f.mod}").${f.ident},`)
-    .join("\n")}\n];\n${doc}exports.registry = createRegistry(...files);\n/** Proto paths of every generated file. */\nexports.protoFiles = ${JSON.stringify(selected)};\n`,
+    .join(
+      "\n",
+    )}\n];\n${doc}exports.registry = createRegistry(...files);\n/** Proto paths of every generated file. */\nexports.protoFiles = ${JSON.stringify(selected)};\n`,
 );
 const dts = `${header}import type { Registry } from "@bufbuild/protobuf";\n${doc}export declare const registry: Registry;\n/** Proto paths of every generated file. */\nexport declare const protoFiles: readonly string[];\n`;
 writeFileSync(join(distDir, "esm", "index.d.ts"), dts);
@@ -200,9 +207,22 @@ if (dropped.size > 0) {
  */
 function patchValidateProto(path) {
   const numbers = {
-    FloatRules: 8, DoubleRules: 8, Int32Rules: 8, Int64Rules: 8, UInt32Rules: 8, UInt64Rules: 8,
-    SInt32Rules: 8, SInt64Rules: 8, Fixed32Rules: 8, Fixed64Rules: 8, SFixed32Rules: 8,
-    SFixed64Rules: 8, StringRules: 26, BytesRules: 14, RepeatedRules: 5, MapRules: 6,
+    FloatRules: 8,
+    DoubleRules: 8,
+    Int32Rules: 8,
+    Int64Rules: 8,
+    UInt32Rules: 8,
+    UInt64Rules: 8,
+    SInt32Rules: 8,
+    SInt64Rules: 8,
+    Fixed32Rules: 8,
+    Fixed64Rules: 8,
+    SFixed32Rules: 8,
+    SFixed64Rules: 8,
+    StringRules: 26,
+    BytesRules: 14,
+    RepeatedRules: 5,
+    MapRules: 6,
   };
   let text = readFileSync(path, "utf8");
   for (const [message, number] of Object.entries(numbers)) {
