@@ -64,13 +64,14 @@ function parse(file) {
   return { pkg, imports };
 }
 
-// 1. Seeds: every v3 file of envoy-api and xds, and everything in our own proto/ folder.
+// 1. Seeds: every v3 file of envoy-api (v2 is long gone from Envoy), all of cncf/xds (xds.* and
+// udpa.*, e.g. udpa.type.v1.TypedStruct, which gRPC still accepts), google.rpc, and our own protos.
 const seeds = [];
-for (const root of [join(depsDir, "envoy-api"), join(depsDir, "xds")]) {
-  for (const rel of walk(root)) {
-    if (/\.v3(alpha)?$/.test(parse(join(root, rel)).pkg)) seeds.push(rel);
-  }
+for (const rel of walk(join(depsDir, "envoy-api"))) {
+  if (/\.v3(alpha)?$/.test(parse(join(depsDir, "envoy-api", rel)).pkg)) seeds.push(rel);
 }
+seeds.push(...walk(join(depsDir, "xds")));
+seeds.push(...walk(join(depsDir, "googleapis", "google", "rpc")).map((rel) => `google/rpc/${rel}`));
 seeds.push(...walk(join(pkgDir, "proto")));
 
 const files = new Map(); // import path -> { path, imports }

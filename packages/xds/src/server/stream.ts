@@ -136,9 +136,9 @@ export abstract class XdsStream<S extends TypeStateBase> {
   }
 
   /** Ends the stream with a gRPC status. */
-  fail(code: number, details: string): void {
+  fail(code: number, details: string, level: "warn" | "info" = "warn"): void {
     if (this.closed) return;
-    this.ctx.logger.warn(`xds: closing stream ${this.id} (${this.transport.peer}): ${details}`);
+    this.ctx.logger[level](`xds: closing stream ${this.id} (${this.transport.peer}): ${details}`);
     this.close(details);
     this.transport.fail(code, details);
   }

@@ -172,7 +172,7 @@ export class XdsServer {
             resolve();
           });
           // Streams never end on their own: end them so tryShutdown can finish.
-          for (const s of this.streams) s.fail(14, "control plane shutting down");
+          for (const s of this.streams) s.fail(14, "control plane shutting down", "info");
         }),
     };
   }
@@ -180,7 +180,7 @@ export class XdsServer {
   /** Ends every open stream (clients reconnect) and stops heartbeats. */
   close(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const s of this.streams) s.fail(14, "control plane shutting down");
+    for (const s of this.streams) s.fail(14, "control plane shutting down", "info");
   }
 
   private serve(

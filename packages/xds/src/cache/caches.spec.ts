@@ -1,0 +1,117 @@
+import { create } from "@bufbuild/protobuf";
+import { NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
+import { describe, expect, it } from "vitest";
+import * as resources from "../resources/index.js";
+import { type ResourceSet, Snapshot } from "../snapshot.js";
+import { TypeUrl } from "../type-url.js";
+import { LinearCache } from "./linear-cache.js";
+import { MuxCache } from "./mux-cache.js";
+import { SnapshotCache } from "./snapshot-cache.js";
+
+const node = (id: string, cluster = "") => create(NodeSchema, { id, cluster });
+
+function collect(
+  cache: { watch(n: ReturnType<typeof node>, t: string): import("rxjs").Observable<ResourceSet> },
+  n: ReturnType<typeof node>,
+  typeUrl: string,
+) {
+  const seen: ResourceSet[] = [];
+  const sub = cache.watch(n, typeUrl).subscribe((s) => seen.push(s));
+  return { seen, stop: () => sub.unsubscribe() };
+}
+
+describe("SnapshotCache", () => {
+  it("notifies a watch only when its node's snapshot changes that type", () => {
+    const cache = new SnapshotCache();
+    const cds = collect(cache, node("a"), TypeUrl.Cluster);
+    const other = collect(cache, node("b"), TypeUrl.Cluster);
+    cache.setSnapshot("a", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    // Only endpoints change: the CDS watch stays quiet.
+    cache.setSnapshot(
+      "a",
+      Snapshot.create({
+        clusters: [resources.cluster({ name: "c1" })],
+        endpoints: [resources.loadAssignment({ clusterName: "c1", endpoints: [] })],
+      }),
+    );
+    cache.setSnapshot("a", Snapshot.create({ clusters: [resources.cluster({ name: "c2" })] }));
+    expect(cds.seen.map((s) => [...s.resources.keys()])).toEqual([["c1"], ["c2"]]);
+    expect(other.seen).toHaveLength(0);
+  });
+
+  it("groups nodes by nodeKey", () => {
+    const cache = new SnapshotCache({ nodeKey: (n) => n.cluster });
+    cache.setSnapshot("frontend", Snapshot.create({ clusters: [resources.cluster({ name: "fe" })] }));
+    const a = collect(cache, node("pod-1", "frontend"), TypeUrl.Cluster);
+    const b = collect(cache, node("pod-2", "frontend"), TypeUrl.Cluster);
+    expect(a.seen[0]?.version).toBe(b.seen[0]?.version);
+    expect(cache.nodeKey(node("x", "frontend"))).toBe("frontend");
+  });
+
+  it("clearSnapshot removes the snapshot and its status but keeps watches usable", () => {
+    const cache = new SnapshotCache();
+    const w = collect(cache, node("a"), TypeUrl.Cluster);
+    cache.setSnapshot("a", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    cache.record({
+      type: "stream-open",
+      streamId: 1,
+      protocol: "sotw",
+      node: node("a"),
+      service: "ads",
+      peer: "p",
+    });
+    expect(cache.status("a")?.streams).toBe(1);
+    cache.clearSnapshot("a");
+    expect(cache.getSnapshot("a")).toBeUndefined();
+    expect(cache.status("a")).toBeUndefined();
+    expect(cache.keys()).toEqual([]);
+    cache.setSnapshot("a", Snapshot.create({ clusters: [resources.cluster({ name: "c2" })] }));
+    expect(w.seen.map((s) => [...s.resources.keys()])).toEqual([["c1"], ["c2"]]);
+  });
+});
+
+describe("LinearCache", () => {
+  it("versions each resource by content and the set by its members", () => {
+    const cache = new LinearCache(TypeUrl.ClusterLoadAssignment);
+    const w = collect(cache, node("any"), TypeUrl.ClusterLoadAssignment);
+    cache.update(
+      resources.loadAssignment({ clusterName: "a", endpoints: [{ address: "10.0.0.1", port: 80 }] }),
+    );
+    cache.update(resources.loadAssignment({ clusterName: "b", endpoints: [] }));
+    const aVersion = cache.current.resources.get("a")?.version;
+    // Same content again: no new version, no emission.
+    cache.update(
+      resources.loadAssignment({ clusterName: "a", endpoints: [{ address: "10.0.0.1", port: 80 }] }),
+    );
+    cache.delete("b", "never-existed");
+    cache.delete("never-existed");
+    expect(w.seen.map((s) => [...s.resources.keys()].sort())).toEqual([[], ["a"], ["a", "b"], ["a"]]);
+    expect(cache.current.resources.get("a")?.version).toBe(aVersion);
+    cache.set([resources.loadAssignment({ clusterName: "z", endpoints: [] })]);
+    expect([...cache.current.resources.keys()]).toEqual(["z"]);
+  });
+
+  it("serves only its own type and rejects messages of another type", () => {
+    const cache = new LinearCache(TypeUrl.Secret);
+    const w = collect(cache, node("any"), TypeUrl.Cluster);
+    expect(w.seen).toHaveLength(0);
+    expect(() => cache.update(resources.cluster({ name: "c" }))).toThrow(
+      /where envoy.extensions.transport_sockets.tls.v3.Secret/,
+    );
+  });
+});
+
+describe("MuxCache", () => {
+  it("routes each type to its cache", () => {
+    const snapshots = new SnapshotCache();
+    snapshots.setSnapshot("a", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    const endpoints = new LinearCache(TypeUrl.ClusterLoadAssignment);
+    endpoints.update(resources.loadAssignment({ clusterName: "c1", endpoints: [] }));
+    const mux = new MuxCache({ caches: { [TypeUrl.ClusterLoadAssignment]: endpoints }, fallback: snapshots });
+    expect([...(collect(mux, node("a"), TypeUrl.Cluster).seen[0]?.resources.keys() ?? [])]).toEqual(["c1"]);
+    expect(collect(mux, node("a"), TypeUrl.ClusterLoadAssignment).seen[0]?.version).toBe(
+      endpoints.current.version,
+    );
+    expect(mux.cacheFor(TypeUrl.Secret)).toBe(snapshots);
+  });
+});
