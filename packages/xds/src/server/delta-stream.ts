@@ -1,23 +1,24 @@
 import type { DeltaDiscoveryRequest } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import type { CachedResource } from "../cached-resource.js";
+import type { ResourceSet } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
+import { NameSets } from "./name-sets.js";
 import { deltaResponse } from "./responses.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
-/** Incremental (delta) subscription state of one type on one stream. */
+/**
+ * Incremental (delta) subscription state of one type on one stream. What the client has is
+ * "`base` restricted to `baseScope`" (shared with every stream that got the same push) plus a few
+ * per-stream `overrides`: versions from initial_resource_versions, and names the client no longer
+ * has (null).
+ */
 interface DeltaTypeState extends TypeStateBase {
-  names: Set<string>;
+  names: ReadonlySet<string>;
   wildcard: boolean;
-  /** What the client has: resource name → version (from initial_resource_versions and our sends). */
-  known: Map<string, string>;
-  /** TTL'd resources the client holds, for heartbeats. */
-  ttl: Map<string, CachedResource>;
+  base?: ResourceSet;
+  baseScope?: ReadonlySet<string> | "*";
+  overrides: Map<string, string | null>;
   lastVersion?: string;
-}
-
-interface DeltaPlan {
-  upserts: CachedResource[];
-  removed: string[];
 }
 
 /** Types whose removals wait until the other types of a batch went out (make before break). */
@@ -50,24 +51,21 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
 
     const first = state === undefined;
     if (!state) {
+      // xDS protocol: on a new stream the client lists what it already has, so a reconnect (to
+      // this or any replica: versions are content hashes) skips unchanged resources.
       state = {
         typeUrl,
-        names: new Set(),
+        names: NameSets.empty,
         wildcard: false,
-        // xDS protocol: on a new stream the client lists what it already has, so a reconnect (to
-        // this or any replica: versions are content hashes) skips unchanged resources.
-        known: new Map(Object.entries(req.initialResourceVersions)),
-        ttl: new Map(),
+        overrides: new Map(Object.entries(req.initialResourceVersions)),
       };
       this.types.set(typeUrl, state);
     }
 
     // Delta ACK/NACK applies only to the latest nonce, but subscription changes in the request
     // apply even when its nonce is stale (xDS protocol, incremental variant).
-    let nack = false;
     if (!first && !stale && req.responseNonce !== "") {
       if (req.errorDetail) {
-        nack = true;
         this.emit({
           type: "nack",
           streamId: this.id,
@@ -102,7 +100,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       this.watch(state);
       return;
     }
-    if (nack && !changed) return;
+    // A NACK or ACK alone sends nothing: rejected resources are not pushed again until they change.
     if (changed) this.markDirty(typeUrl);
   }
 
@@ -117,74 +115,92 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     unsubscribe: readonly string[],
     first: boolean,
   ): boolean {
-    let changed = false;
-    if (first && subscribe.length === 0) {
-      state.wildcard = true;
-      changed = true;
-    }
+    if (!first && subscribe.length === 0 && unsubscribe.length === 0) return false;
+    let wildcard = state.wildcard || (first && subscribe.length === 0);
+    const names = new Set(state.names);
     for (const name of subscribe) {
       if (name === "*") {
-        if (!state.wildcard) changed = true;
-        state.wildcard = true;
+        wildcard = true;
         continue;
       }
-      if (state.names.has(name)) {
-        state.known.delete(name);
-      }
-      state.names.add(name);
-      changed = true;
+      // A name subscribed again, or anew, is one the client does not have (unless it said so
+      // in initial_resource_versions on this stream's first request).
+      if (!first || !state.overrides.has(name)) state.overrides.set(name, null);
+      names.add(name);
     }
     for (const name of unsubscribe) {
       if (name === "*") {
-        if (state.wildcard) changed = true;
-        state.wildcard = false;
+        wildcard = false;
         continue;
       }
-      state.names.delete(name);
-      state.known.delete(name);
-      state.ttl.delete(name);
-      changed = true;
+      names.delete(name);
+      state.overrides.set(name, null);
     }
-    return changed;
+    const next = this.ctx.nameSets.acquire(names);
+    this.ctx.nameSets.release(state.names);
+    state.names = next;
+    state.wildcard = wildcard;
+    return true;
+  }
+
+  /** The version of a resource the client has, if any. */
+  private known(state: DeltaTypeState, name: string): string | undefined {
+    const o = state.overrides.get(name);
+    if (o !== undefined) return o ?? undefined;
+    if (!state.base || !state.baseScope) return undefined;
+    if (state.baseScope !== "*" && !state.baseScope.has(name)) return undefined;
+    return state.base.resources.get(name)?.version;
+  }
+
+  /** Names the client has a version of. */
+  private knownNames(state: DeltaTypeState): Set<string> {
+    const out = new Set<string>();
+    if (state.base && state.baseScope) {
+      if (state.baseScope === "*") for (const name of state.base.resources.keys()) out.add(name);
+      else for (const name of state.baseScope) if (state.base.resources.has(name)) out.add(name);
+    }
+    for (const [name, v] of state.overrides) {
+      if (v === null) out.delete(name);
+      else out.add(name);
+    }
+    return out;
   }
 
   protected flush(types: string[]): void {
     const deferred: Array<[DeltaTypeState, string[]]> = [];
     for (const typeUrl of types) {
       const state = this.types.get(typeUrl);
-      if (!state) continue;
-      const plan = this.plan(state);
-      if (!plan) continue;
-      if (removeLast.has(typeUrl) && plan.removed.length > 0 && types.length > 1) {
-        // Make before break: clusters and endpoints are removed after listeners and routes moved.
-        if (plan.upserts.length > 0) this.respond(state, plan.upserts, []);
-        deferred.push([state, plan.removed]);
+      const set = state?.current;
+      if (!state || !set) continue;
+      const inScope = (name: string) => state.wildcard || state.names.has(name);
+      const upserts: CachedResource[] = [];
+      for (const r of set.resources.values()) {
+        if (inScope(r.name) && this.known(state, r.name) !== r.version) upserts.push(r);
+      }
+      const removed: string[] = [];
+      for (const name of this.knownNames(state))
+        if (inScope(name) && !set.resources.has(name)) removed.push(name);
+      if (upserts.length === 0 && removed.length === 0) {
+        // The client already has exactly this: fold the per-stream overrides into the shared base.
+        this.settle(state, set);
         continue;
       }
-      this.respond(state, plan.upserts, plan.removed);
+      if (removeLast.has(typeUrl) && removed.length > 0 && types.length > 1) {
+        // Make before break: clusters and endpoints are removed after listeners and routes moved.
+        if (upserts.length > 0) this.respond(state, upserts, [], false, false);
+        deferred.push([state, removed]);
+        continue;
+      }
+      this.respond(state, upserts, removed);
     }
     for (const [state, removed] of deferred) this.respond(state, [], removed);
   }
 
-  private plan(state: DeltaTypeState): DeltaPlan | undefined {
-    const set = state.current;
-    if (!set) return undefined;
-    const upserts: CachedResource[] = [];
-    const removed: string[] = [];
-    const inScope = (name: string) => state.wildcard || state.names.has(name);
-    for (const r of set.resources.values()) {
-      if (inScope(r.name) && state.known.get(r.name) !== r.version) upserts.push(r);
-    }
-    for (const name of state.known.keys()) {
-      if (!set.resources.has(name)) {
-        if (inScope(name)) removed.push(name);
-        else state.known.delete(name);
-      } else if (!inScope(name)) state.known.delete(name);
-    }
-    // Explicitly subscribed names that do not exist: a client that claims to have them (from
-    // initial_resource_versions) learns they are gone.
-    if (upserts.length === 0 && removed.length === 0) return undefined;
-    return { upserts, removed };
+  /** After a full update the client holds `set` within its scope; per-stream overrides go away. */
+  private settle(state: DeltaTypeState, set: ResourceSet): void {
+    state.base = set;
+    state.baseScope = state.wildcard ? "*" : state.names;
+    state.overrides.clear();
   }
 
   private respond(
@@ -192,6 +208,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     upserts: CachedResource[],
     removed: string[],
     heartbeat = false,
+    complete = true,
   ): void {
     const version = state.current?.version ?? "";
     const nonce = this.nextNonce();
@@ -202,18 +219,11 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       removed,
       nonce,
       heartbeat,
-      this.ctx.controlPlane,
+      this.ctx.controlPlane.delta,
     );
     if (!heartbeat) {
-      for (const r of upserts) {
-        state.known.set(r.name, r.version);
-        if (r.ttlMs !== undefined) state.ttl.set(r.name, r);
-        else state.ttl.delete(r.name);
-      }
-      for (const name of removed) {
-        state.known.delete(name);
-        state.ttl.delete(name);
-      }
+      if (complete && state.current) this.settle(state, state.current);
+      else for (const r of upserts) state.overrides.set(r.name, r.version);
     }
     state.lastNonce = nonce;
     state.lastVersion = version;
@@ -235,7 +245,20 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
 
   heartbeat(): void {
     for (const state of this.types.values()) {
-      if (state.ttl.size > 0) this.respond(state, [...state.ttl.values()], [], true);
+      const set = state.current;
+      if (!set) continue;
+      const ttl: CachedResource[] = [];
+      for (const name of this.knownNames(state)) {
+        const r = set.resources.get(name);
+        if (r?.ttlMs !== undefined && this.known(state, name) === r.version) ttl.push(r);
+      }
+      if (ttl.length > 0) this.respond(state, ttl, [], true);
     }
+  }
+
+  override close(error?: string): void {
+    if (this.closed) return;
+    for (const state of this.types.values()) this.ctx.nameSets.release(state.names);
+    super.close(error);
   }
 }

@@ -1,19 +1,29 @@
 import type { DiscoveryRequest } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import type { CachedResource } from "../cached-resource.js";
+import type { ResourceSet } from "../snapshot.js";
 import { fullStateTypes, TypeUrl } from "../type-url.js";
+import { NameSets, sameNames } from "./name-sets.js";
 import { sotwResponse } from "./responses.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
-/** State-of-the-world subscription state of one type on one stream. */
+/**
+ * State-of-the-world subscription state of one type on one stream. What the client holds is not
+ * copied per stream: it is "the resources of `sentSet` that were in scope when it was sent",
+ * and `sentSet` is shared by every stream that got the same push. Name sets are shared too.
+ */
 interface SotwTypeState extends TypeStateBase {
-  /** Explicitly requested names. */
-  names: Set<string>;
+  /** Explicitly requested names (a shared set from NameSets). */
+  names: ReadonlySet<string>;
   /** Wildcard subscription (legacy empty list on the first request, or "*"). */
   wildcard: boolean;
-  /** Resources as last sent on this stream, by name. */
-  sent: Map<string, CachedResource>;
-  /** Whether any response for the type went out (or the client proved it is up to date). */
-  sentOnce: boolean;
+  /** Names requested since the last response: sent even if unchanged (xDS protocol). */
+  pending?: Set<string>;
+  /** The resource set the last response was computed from. */
+  sentSet?: ResourceSet;
+  /** Names in scope when it was sent ("*" for a wildcard). */
+  sentScope?: ReadonlySet<string> | "*";
+  /** Send on the next flush even if nothing differs (after a make-before-break transition). */
+  forceNext: boolean;
   /** Version the client said it has in its first request (a reconnect). */
   clientVersion: string;
   lastVersion?: string;
@@ -22,7 +32,7 @@ interface SotwTypeState extends TypeStateBase {
 interface Plan {
   readonly resources: CachedResource[];
   readonly version: string;
-  /** Full-state names dropped by this response (CDS removals, sent last: make before break). */
+  /** A full-state response that drops resources the client had (CDS removals). */
   readonly removes: boolean;
 }
 
@@ -59,10 +69,9 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!state) {
       state = {
         typeUrl,
-        names: new Set(),
+        names: NameSets.empty,
         wildcard: false,
-        sent: new Map(),
-        sentOnce: false,
+        forceNext: false,
         clientVersion: req.versionInfo,
       };
       this.types.set(typeUrl, state);
@@ -102,10 +111,9 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       this.watch(state);
       return;
     }
-    // xDS protocol: never loop on a NACK. The rejected resources are not pushed again until the
-    // cache changes them (or the client asks for something new).
-    if (nack && !changed) return;
-    this.markDirty(typeUrl);
+    // xDS protocol: never loop on a NACK, and do not answer a plain ACK. The rejected resources
+    // are not pushed again until the cache changes them (or the client asks for something new).
+    if (changed) this.markDirty(typeUrl);
   }
 
   /**
@@ -115,21 +123,26 @@ export class SotwStream extends XdsStream<SotwTypeState> {
    * everything, which is how gRPC clients unsubscribe when they shut down. "*" subscribes to all.
    */
   private updateSubscription(state: SotwTypeState, names: readonly string[], first: boolean): boolean {
-    const explicit = names.filter((n) => n !== "*");
-    let wildcard: boolean;
-    if (names.includes("*")) wildcard = true;
-    else if (names.length === 0) wildcard = first || state.wildcard;
-    else wildcard = false;
-    const nextNames = new Set(explicit);
-    let changed = wildcard !== state.wildcard || nextNames.size !== state.names.size;
-    if (!changed) for (const n of nextNames) if (!state.names.has(n)) changed = true;
-    state.wildcard = wildcard;
-    state.names = nextNames;
-    if (!wildcard) {
-      // Names no longer requested are forgotten, so asking again sends them again.
-      for (const name of state.sent.keys()) if (!nextNames.has(name)) state.sent.delete(name);
+    const star = names.includes("*");
+    const wildcard = star || (names.length === 0 && (first || state.wildcard));
+    const explicit = star ? names.filter((n) => n !== "*") : names;
+    const sameSet = sameNames(state.names, explicit);
+    if (sameSet && wildcard === state.wildcard) return first;
+    if (!sameSet) {
+      const next = this.ctx.nameSets.acquire(explicit);
+      for (const n of next) {
+        if (!state.names.has(n)) (state.pending ??= new Set()).add(n);
+      }
+      if (state.pending) for (const n of state.pending) if (!next.has(n)) state.pending.delete(n);
+      this.ctx.nameSets.release(state.names);
+      state.names = next;
     }
-    return changed;
+    if (wildcard && !state.wildcard && state.sentScope !== "*") {
+      // Everything not sent under the named subscription is new to the client.
+      state.forceNext = true;
+    }
+    state.wildcard = wildcard;
+    return true;
   }
 
   protected flush(types: string[]): void {
@@ -144,8 +157,9 @@ export class SotwStream extends XdsStream<SotwTypeState> {
         // while keeping the removed ones, let listeners and routes move off them, then remove.
         const keep = [...plan.resources];
         const names = new Set(keep.map((r) => r.name));
-        for (const [name, r] of state.sent) if (!names.has(name)) keep.push(r);
+        for (const r of this.held(state)) if (!names.has(r.name)) keep.push(r);
         this.respond(state, { resources: keep, version: `${plan.version}.transition`, removes: false });
+        state.forceNext = true;
         deferred.push(state);
         continue;
       }
@@ -155,6 +169,26 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       const plan = this.plan(state);
       if (plan) this.respond(state, plan);
     }
+  }
+
+  /**
+   * The resources the client holds from our last response and is still subscribed to (a name
+   * the client unsubscribed from is its own business: no removal is sent for it).
+   */
+  private held(state: SotwTypeState): CachedResource[] {
+    const { sentSet, sentScope } = state;
+    if (!sentSet || !sentScope) return [];
+    const out: CachedResource[] = [];
+    const subscribed = (name: string) => state.wildcard || state.names.has(name);
+    if (sentScope === "*") {
+      for (const r of sentSet.resources.values()) if (subscribed(r.name)) out.push(r);
+      return out;
+    }
+    for (const name of sentScope) {
+      const r = sentSet.resources.get(name);
+      if (r && subscribed(name)) out.push(r);
+    }
+    return out;
   }
 
   /** What to send for one type now, or nothing. */
@@ -174,47 +208,60 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (this.ctx.watcher.ads && !fullState && !state.wildcard && scope.length < state.names.size)
       return undefined;
 
-    // A reconnecting client that already runs this exact version (content-hash versions are the
-    // same on every replica) is not sent it again.
-    if (!state.sentOnce && state.clientVersion !== "" && state.clientVersion === set.version) {
-      for (const r of scope) state.sent.set(r.name, r);
-      state.sentOnce = true;
-      state.lastVersion = set.version;
-      return undefined;
+    if (!state.sentSet) {
+      // A reconnecting client that already runs this exact version (content-hash versions are
+      // the same on every replica) is not sent it again.
+      if (state.clientVersion !== "" && state.clientVersion === set.version) {
+        this.markSent(state, set);
+        state.lastVersion = set.version;
+        return undefined;
+      }
+      // The first response: everything in scope (for a wildcard, even an empty state).
+      if (scope.length === 0 && !state.wildcard && !fullState) return undefined;
+      return { resources: scope, version: set.version, removes: false };
     }
+    const before = state.sentSet;
+    const pending = state.pending;
+    const differs = (r: CachedResource) =>
+      pending?.has(r.name) || before.resources.get(r.name)?.version !== r.version;
 
     if (fullState) {
       // xDS protocol: LDS, CDS (and SRDS) responses carry the full subscribed state; a missing
-      // resource means deleted. Send only when that state differs from what was sent.
-      let differs = !state.sentOnce || scope.length !== state.sent.size;
-      if (!differs) for (const r of scope) if (state.sent.get(r.name)?.version !== r.version) differs = true;
-      if (!differs) return undefined;
-      const names = new Set(scope.map((r) => r.name));
-      const removes = [...state.sent.keys()].some((n) => !names.has(n));
-      return { resources: scope, version: set.version, removes };
+      // resource means deleted. Send only when that state differs from what the client holds.
+      const held = this.held(state);
+      const current = new Set(scope.map((r) => r.name));
+      const removes = held.some((r) => !current.has(r.name));
+      const inScopeBefore = (name: string) =>
+        state.sentScope === "*" || (state.sentScope?.has(name) ?? false);
+      const changed = state.forceNext || removes || scope.some((r) => differs(r) || !inScopeBefore(r.name));
+      return changed ? { resources: scope, version: set.version, removes } : undefined;
     }
     // Other types carry only what the client lacks: changed resources and newly requested names
     // (sent even when the version did not change). Unchanged resources are never re-sent.
-    const changed = scope.filter((r) => state.sent.get(r.name)?.version !== r.version);
-    for (const name of state.sent.keys()) if (!set.resources.has(name)) state.sent.delete(name);
-    if (changed.length === 0) {
-      // A first wildcard response tells the client the (possibly empty) state exists.
-      if (!state.sentOnce && state.wildcard) return { resources: [], version: set.version, removes: false };
-      return undefined;
-    }
-    return { resources: changed, version: set.version, removes: false };
+    const changed = state.forceNext ? scope : scope.filter(differs);
+    return changed.length > 0 ? { resources: changed, version: set.version, removes: false } : undefined;
+  }
+
+  private markSent(state: SotwTypeState, set: ResourceSet): void {
+    state.sentSet = set;
+    state.sentScope = state.wildcard ? "*" : state.names;
+    state.pending = undefined;
+    state.forceNext = false;
   }
 
   private respond(state: SotwTypeState, plan: Plan, heartbeat = false): void {
     const nonce = this.nextNonce();
     // xDS protocol: no resource twice in one response.
     const unique = dedupe(plan.resources);
-    const bytes = sotwResponse(plan.version, state.typeUrl, unique, nonce, heartbeat, this.ctx.controlPlane);
-    if (!heartbeat) {
-      if (fullStateTypes.has(state.typeUrl)) state.sent = new Map(unique.map((r) => [r.name, r]));
-      else for (const r of unique) state.sent.set(r.name, r);
-      state.sentOnce = true;
-    }
+    const bytes = sotwResponse(
+      plan.version,
+      state.typeUrl,
+      unique,
+      nonce,
+      heartbeat,
+      this.ctx.controlPlane.sotw,
+    );
+    if (!heartbeat && state.current) this.markSent(state, state.current);
     state.lastNonce = nonce;
     state.lastVersion = plan.version;
     this.send(bytes);
@@ -235,13 +282,19 @@ export class SotwStream extends XdsStream<SotwTypeState> {
 
   heartbeat(): void {
     for (const state of this.types.values()) {
-      const sent = [...state.sent.values()];
-      if (state.lastVersion === undefined || !sent.some((r) => r.ttlMs !== undefined)) continue;
+      const held = this.held(state);
+      if (state.lastVersion === undefined || !held.some((r) => r.ttlMs !== undefined)) continue;
       // Full-state types must carry every resource even in a heartbeat, or the client would
       // delete the ones left out; the others carry just the TTL'd resources.
-      const resources = fullStateTypes.has(state.typeUrl) ? sent : sent.filter((r) => r.ttlMs !== undefined);
+      const resources = fullStateTypes.has(state.typeUrl) ? held : held.filter((r) => r.ttlMs !== undefined);
       this.respond(state, { resources, version: state.lastVersion, removes: false }, true);
     }
+  }
+
+  override close(error?: string): void {
+    if (this.closed) return;
+    for (const state of this.types.values()) this.ctx.nameSets.release(state.names);
+    super.close(error);
   }
 }
 

@@ -5,12 +5,16 @@ import type { XdsEvent, XdsProtocol } from "../events.js";
 import type { ResourceSet } from "../snapshot.js";
 import { adsOrder } from "../type-url.js";
 import type { Logger } from "./logger.js";
+import type { NameSets } from "./name-sets.js";
 
 /** What a stream needs from its server. */
 export interface StreamContext {
   readonly watcher: ConfigWatcher;
   readonly logger: Logger;
-  readonly controlPlane: Uint8Array;
+  /** Encoded `control_plane` fields (SotW field 6, Delta field 7); empty when not configured. */
+  readonly controlPlane: { readonly sotw: Uint8Array; readonly delta: Uint8Array };
+  /** Subscription sets shared between streams. */
+  readonly nameSets: NameSets;
   emit(event: XdsEvent): void;
 }
 

@@ -12,6 +12,7 @@ import { XdsError } from "../errors.js";
 import type { XdsEvent } from "../events.js";
 import { DeltaStream } from "./delta-stream.js";
 import { consoleLogger, type Logger } from "./logger.js";
+import { NameSets } from "./name-sets.js";
 import { controlPlaneField } from "./responses.js";
 import { allXdsServices, type XdsServiceName, xdsMethods } from "./services.js";
 import { SotwStream } from "./sotw-stream.js";
@@ -88,7 +89,11 @@ export class XdsServer {
     this.ctx = {
       watcher,
       logger,
-      controlPlane: controlPlaneField(6, options.controlPlaneId),
+      controlPlane: {
+        sotw: controlPlaneField(6, options.controlPlaneId),
+        delta: controlPlaneField(7, options.controlPlaneId),
+      },
+      nameSets: new NameSets(),
       emit(event) {
         watcher.record?.(event);
         if (events.observed) events.next(event);
