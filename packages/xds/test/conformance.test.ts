@@ -420,6 +420,14 @@ describe("XdsServer robustness", () => {
     await expect(wrong.next()).rejects.toMatchObject({ code: 3 });
   });
 
+  it("serves a client whose first request carries no node as the empty node", async () => {
+    const { cache, fx } = await setup();
+    cache.setSnapshot("", meshSnapshot({ clusters: ["anonymous"] }));
+    const c = fx.client({ node: null });
+    c.request({ typeUrl: TypeUrl.Cluster });
+    expect((await c.next()).resources.map((r) => r.name)).toEqual(["anonymous"]);
+  });
+
   it("identical content yields identical versions across independently built snapshots", () => {
     const a = meshSnapshot({ clusters: ["x", "y"] });
     const b = meshSnapshot({ clusters: ["x", "y"] });

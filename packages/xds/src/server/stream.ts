@@ -1,4 +1,5 @@
-import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
+import { create } from "@bufbuild/protobuf";
+import { type Node, NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import type { Subscription } from "rxjs";
 import type { ConfigWatcher } from "../cache/config-watcher.js";
 import type { XdsEvent, XdsProtocol } from "../events.js";
@@ -83,7 +84,17 @@ export abstract class XdsStream<S extends TypeStateBase> {
 
   /** Keeps the node of the stream's first request (xDS protocol: later requests may omit it). */
   protected keepNode(node: Node | undefined): void {
-    if (this.node === undefined && node !== undefined) this.node = node;
+    if (this.node !== undefined) return;
+    if (node === undefined) {
+      // xDS protocol: the first request carries the node. Serve such a client as the empty node
+      // (id "") rather than hang it, and say so.
+      this.ctx.logger.warn(
+        `xds: stream ${this.id} (${this.transport.peer}) sent no node on its first request; serving it as node ""`,
+      );
+      this.node = create(NodeSchema);
+      return;
+    }
+    this.node = node;
   }
 
   protected nextNonce(): string {

@@ -48,8 +48,8 @@ export interface ReceivedResponse {
 export interface AdsClientOptions {
   /** host:port of the xDS server. */
   address: string;
-  /** The node sent on the first request; `{ id: "test-node" }` by default. */
-  node?: Partial<Omit<Node, "$typeName">>;
+  /** The node sent on the first request; `{ id: "test-node" }` by default; `null` sends none. */
+  node?: Partial<Omit<Node, "$typeName">> | null;
   /** State of the world (default) or incremental. */
   protocol?: "sotw" | "delta";
   /** ADS (default) or a per-type service such as "cds" or "sds". */
@@ -75,7 +75,7 @@ export class AdsClient {
   private readonly subject = new Subject<ReceivedResponse>();
   private readonly client: grpc.Client;
   private readonly call: grpc.ClientDuplexStream<Uint8Array, Buffer>;
-  private readonly node: Node;
+  private readonly node: Node | undefined;
   private readonly protocol: "sotw" | "delta";
   private readonly registry: Registry;
   private readonly queue: ReceivedResponse[] = [];
@@ -91,7 +91,7 @@ export class AdsClient {
   private constructor(private readonly options: AdsClientOptions) {
     this.protocol = options.protocol ?? "sotw";
     this.registry = options.registry ?? xdsRegistry;
-    this.node = create(NodeSchema, { id: "test-node", ...options.node });
+    this.node = options.node === null ? undefined : create(NodeSchema, { id: "test-node", ...options.node });
     this.responses$ = this.subject.asObservable();
     const { methods } = xdsMethods(options.service ?? "ads");
     const method = methods.find((m) => m.protocol === this.protocol);
@@ -135,7 +135,7 @@ export class AdsClient {
       ...(init.errorDetail
         ? { errorDetail: { code: init.errorDetail.code ?? 3, message: init.errorDetail.message } }
         : {}),
-      ...(this.sentNode ? {} : { node: this.node }),
+      ...(this.sentNode || !this.node ? {} : { node: this.node }),
     });
     this.sentNode = true;
     this.call.write(toBinary(DiscoveryRequestSchema, req));
@@ -159,7 +159,7 @@ export class AdsClient {
       ...(init.errorDetail
         ? { errorDetail: { code: init.errorDetail.code ?? 3, message: init.errorDetail.message } }
         : {}),
-      ...(this.sentNode ? {} : { node: this.node }),
+      ...(this.sentNode || !this.node ? {} : { node: this.node }),
     });
     this.sentNode = true;
     this.call.write(toBinary(DeltaDiscoveryRequestSchema, req));
