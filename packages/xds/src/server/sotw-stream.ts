@@ -77,11 +77,9 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       this.types.set(typeUrl, state);
     }
 
-    let nack = false;
     if (!first && req.responseNonce !== "" && req.responseNonce === state.lastNonce) {
       // xDS protocol: error_detail set means NACK; version_info then stays the last accepted one.
       if (req.errorDetail) {
-        nack = true;
         this.emit({
           type: "nack",
           streamId: this.id,
@@ -130,10 +128,10 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (sameSet && wildcard === state.wildcard) return first;
     if (!sameSet) {
       const next = this.ctx.nameSets.acquire(explicit);
-      for (const n of next) {
-        if (!state.names.has(n)) (state.pending ??= new Set()).add(n);
-      }
-      if (state.pending) for (const n of state.pending) if (!next.has(n)) state.pending.delete(n);
+      const pending = state.pending ?? new Set<string>();
+      for (const n of next) if (!state.names.has(n)) pending.add(n);
+      for (const n of pending) if (!next.has(n)) pending.delete(n);
+      state.pending = pending.size > 0 ? pending : undefined;
       this.ctx.nameSets.release(state.names);
       state.names = next;
     }

@@ -79,15 +79,12 @@ lines.on("line", (line) => {
     }
     const result = await handle(command);
     reply({ id: command.id, ...result });
-    if (command.op === "close") {
-      // Give the xDS client a moment to flush its unsubscribe requests, then leave.
-      setTimeout(() => process.exit(0), 200).unref();
-      lines.close();
-    }
+    if (command.op === "close") lines.close();
   });
 });
-// The parent going away (stdin closed) ends this process too: no orphaned clients.
+// The parent going away (stdin closed) ends this process too: no orphaned clients. Closing the
+// channels ends the xDS client's stream, so the process then exits on its own once that is flushed.
 lines.on("close", () => {
-  queue.then(() => setTimeout(() => process.exit(0), 200));
+  void queue.then(() => handle({ op: "close" }));
 });
 reply({ ready: true });
