@@ -19,11 +19,23 @@ const serve = process.argv.includes("--serve");
 async function startBackend(name) {
   const server = new grpc.Server();
   server.addService(
-    { SayHello: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } },
+    {
+      SayHello: {
+        path: METHOD,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: raw,
+        requestDeserialize: raw,
+        responseSerialize: raw,
+        responseDeserialize: raw,
+      },
+    },
     { SayHello: (_call, callback) => callback(null, Buffer.from(`hello from ${name}`)) },
   );
   const port = await new Promise((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return { name, port, server };
 }
@@ -39,20 +51,32 @@ function demoSnapshot(backends, weights) {
           {
             name: "greeter",
             domains: ["*"],
-            routes: [{ prefix: "", weightedClusters: Object.entries(weights).map(([name, weight]) => ({ name, weight })) }],
+            routes: [
+              {
+                prefix: "",
+                weightedClusters: Object.entries(weights).map(([name, weight]) => ({ name, weight })),
+              },
+            ],
           },
         ],
       }),
     ],
     clusters: backends.map((b) => resources.cluster({ name: b.name })),
-    endpoints: backends.map((b) => resources.loadAssignment({ clusterName: b.name, endpoints: [{ address: "127.0.0.1", port: b.port }] })),
+    endpoints: backends.map((b) =>
+      resources.loadAssignment({ clusterName: b.name, endpoints: [{ address: "127.0.0.1", port: b.port }] }),
+    ),
   });
 }
 
 function call(client) {
   return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(METHOD, raw, raw, Buffer.from("hi"), { deadline: Date.now() + 10_000 }, (err, res) =>
-      err ? reject(err) : resolve(res.toString()),
+    client.makeUnaryRequest(
+      METHOD,
+      raw,
+      raw,
+      Buffer.from("hi"),
+      { deadline: Date.now() + 10_000 },
+      (err, res) => (err ? reject(err) : resolve(res.toString())),
     ),
   );
 }
@@ -73,7 +97,8 @@ const cache = new SnapshotCache();
 const xds = new XdsServer({ cache });
 xds.events$.subscribe((e) => {
   const type = "typeUrl" in e ? (typeShortName[e.typeUrl] ?? e.typeUrl) : "";
-  if (e.type === "response") console.log(`  xds → ${type} version ${e.version.slice(0, 8)} [${e.resources.join(", ")}]`);
+  if (e.type === "response")
+    console.log(`  xds → ${type} version ${e.version.slice(0, 8)} [${e.resources.join(", ")}]`);
   else if (e.type === "ack") console.log(`  xds ← ${type} ACK ${e.version.slice(0, 8)}`);
   else if (e.type === "nack") console.log(`  xds ← ${type} NACK: ${e.errorDetail.message}`);
   else if (e.type === "stream-open") console.log(`  xds: stream from node "${e.node?.id}" (${e.peer})`);
@@ -88,7 +113,9 @@ cache.setSnapshot(nodeId, first);
 
 // The gRPC client finds the control plane through its xDS bootstrap.
 const bootstrap = {
-  xds_servers: [{ server_uri: controlPlane.address, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
+  xds_servers: [
+    { server_uri: controlPlane.address, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] },
+  ],
   node: { id: nodeId, locality: {} },
 };
 process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify(bootstrap);

@@ -75,17 +75,28 @@ describe("@meshlet/api", () => {
 
   it("imports by proto path from ESM and CommonJS with the same wire format", () => {
     const require = createRequire(import.meta.url);
-    const cjs = require("@meshlet/api/envoy/config/cluster/v3/cluster_pb") as { ClusterSchema: typeof ClusterSchema };
+    const cjs = require("@meshlet/api/envoy/config/cluster/v3/cluster_pb") as {
+      ClusterSchema: typeof ClusterSchema;
+    };
     const cluster = create(ClusterSchema, { name: "backend" });
-    expect(toBinary(cjs.ClusterSchema, create(cjs.ClusterSchema, { name: "backend" }))).toEqual(toBinary(ClusterSchema, cluster));
+    expect(toBinary(cjs.ClusterSchema, create(cjs.ClusterSchema, { name: "backend" }))).toEqual(
+      toBinary(ClusterSchema, cluster),
+    );
     expect((require("@meshlet/api") as { protoFiles: string[] }).protoFiles).toEqual(protoFiles);
   });
 
   it("packs Any and converts JSON through the registry", () => {
-    const any = anyPack(ClusterSchema, create(ClusterSchema, { name: "backend", connectTimeout: { seconds: 5n } }));
+    const any = anyPack(
+      ClusterSchema,
+      create(ClusterSchema, { name: "backend", connectTimeout: { seconds: 5n } }),
+    );
     const unpacked = anyUnpack(any, registry);
     expect(unpacked?.$typeName).toBe("envoy.config.cluster.v3.Cluster");
-    const json = toJson(ClusterSchema, create(ClusterSchema, { name: "b", connectTimeout: { seconds: 2n } }), { registry });
+    const json = toJson(
+      ClusterSchema,
+      create(ClusterSchema, { name: "b", connectTimeout: { seconds: 2n } }),
+      { registry },
+    );
     expect(json).toEqual({ name: "b", connectTimeout: "2s" });
     expect(fromJson(ClusterSchema, { name: "b", lbPolicy: "LEAST_REQUEST" }).lbPolicy).toBe(1);
   });
