@@ -4,6 +4,7 @@ import type { ResourceSet } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
 import { NameSets } from "./name-sets.js";
 import { deltaResponse } from "./responses.js";
+import { diffSets } from "./set-diff.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
 /**
@@ -173,13 +174,24 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       const set = state?.current;
       if (!state || !set) continue;
       const inScope = (name: string) => state.wildcard || state.names.has(name);
-      const upserts: CachedResource[] = [];
-      for (const r of set.resources.values()) {
-        if (inScope(r.name) && this.known(state, r.name) !== r.version) upserts.push(r);
+      let upserts: CachedResource[];
+      let removed: string[];
+      const sameScope = state.wildcard ? state.baseScope === "*" : state.baseScope === state.names;
+      if (state.base && sameScope && state.overrides.size === 0) {
+        // Same subscription as at the last push: one shared diff serves every such stream.
+        if (set === state.base) continue;
+        const d = diffSets(state.base, set);
+        upserts = (state.wildcard ? d.changed : d.changed.filter((r) => inScope(r.name))) as CachedResource[];
+        removed = (state.wildcard ? d.removed : d.removed.filter(inScope)) as string[];
+      } else {
+        upserts = [];
+        for (const r of set.resources.values()) {
+          if (inScope(r.name) && this.known(state, r.name) !== r.version) upserts.push(r);
+        }
+        removed = [];
+        for (const name of this.knownNames(state))
+          if (inScope(name) && !set.resources.has(name)) removed.push(name);
       }
-      const removed: string[] = [];
-      for (const name of this.knownNames(state))
-        if (inScope(name) && !set.resources.has(name)) removed.push(name);
       if (upserts.length === 0 && removed.length === 0) {
         // The client already has exactly this: fold the per-stream overrides into the shared base.
         this.settle(state, set);

@@ -23,11 +23,16 @@ export function sotwResponse(
   heartbeat: boolean,
   controlPlane: Uint8Array,
 ): Buffer {
-  const parts: Uint8Array[] = [stringField(1, version)];
-  // A heartbeat refreshes TTL'd resources only; others keep their bodies.
-  for (const r of resources) parts.push(r.sotwField(heartbeat && r.ttlMs !== undefined));
-  parts.push(stringField(4, typeUrl), stringField(5, nonce), controlPlane);
-  return Buffer.concat(parts);
+  const block = heartbeat
+    ? sotwBlock(resources, true)
+    : cachedBlock(sotwBlocks, resources, () => sotwBlock(resources, false));
+  return Buffer.concat([
+    stringField(1, version),
+    block,
+    stringField(4, typeUrl),
+    stringField(5, nonce),
+    controlPlane,
+  ]);
 }
 
 /**
@@ -43,11 +48,48 @@ export function deltaResponse(
   heartbeat: boolean,
   controlPlane: Uint8Array,
 ): Buffer {
-  const parts: Uint8Array[] = [stringField(1, systemVersion)];
-  for (const r of resources) parts.push(r.deltaField(heartbeat && r.ttlMs !== undefined));
-  parts.push(stringField(4, typeUrl), stringField(5, nonce));
-  for (const name of removed)
-    parts.push(new BinaryWriter().tag(6, WireType.LengthDelimited).string(name).finish());
-  parts.push(controlPlane);
-  return Buffer.concat(parts);
+  const block = heartbeat
+    ? deltaBlock(resources, true)
+    : cachedBlock(deltaBlocks, resources, () => deltaBlock(resources, false));
+  const removedBlock = cachedBlock(removedBlocks, removed, () => {
+    const w = new BinaryWriter();
+    for (const name of removed) w.tag(6, WireType.LengthDelimited).string(name);
+    return w.finish();
+  });
+  return Buffer.concat([
+    stringField(1, systemVersion),
+    block,
+    stringField(4, typeUrl),
+    stringField(5, nonce),
+    removedBlock,
+    controlPlane,
+  ]);
+}
+
+// Streams that get the same push get the same resource array (a shared diff or a set's list):
+// the concatenated resource fields are then built once and reused for all of them.
+const sotwBlocks = new WeakMap<readonly unknown[], Uint8Array>();
+const deltaBlocks = new WeakMap<readonly unknown[], Uint8Array>();
+const removedBlocks = new WeakMap<readonly unknown[], Uint8Array>();
+
+function cachedBlock(
+  cache: WeakMap<readonly unknown[], Uint8Array>,
+  key: readonly unknown[],
+  build: () => Uint8Array,
+): Uint8Array {
+  let block = cache.get(key);
+  if (!block) {
+    block = build();
+    cache.set(key, block);
+  }
+  return block;
+}
+
+/** A heartbeat refreshes TTL'd resources only; others keep their bodies. */
+function sotwBlock(resources: readonly CachedResource[], heartbeat: boolean): Uint8Array {
+  return Buffer.concat(resources.map((r) => r.sotwField(heartbeat && r.ttlMs !== undefined)));
+}
+
+function deltaBlock(resources: readonly CachedResource[], heartbeat: boolean): Uint8Array {
+  return Buffer.concat(resources.map((r) => r.deltaField(heartbeat && r.ttlMs !== undefined)));
 }

@@ -4,6 +4,7 @@ import type { ResourceSet } from "../snapshot.js";
 import { fullStateTypes, TypeUrl } from "../type-url.js";
 import { NameSets, sameNames } from "./name-sets.js";
 import { sotwResponse } from "./responses.js";
+import { diffSets, resourceList } from "./set-diff.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
 /**
@@ -193,9 +194,10 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   private plan(state: SotwTypeState): Plan | undefined {
     const set = state.current;
     if (!set) return undefined;
-    const scope: CachedResource[] = [];
-    if (state.wildcard) scope.push(...set.resources.values());
+    let scope: CachedResource[];
+    if (state.wildcard) scope = resourceList(set) as CachedResource[];
     else {
+      scope = [];
       for (const name of state.names) {
         const r = set.resources.get(name);
         if (r) scope.push(r);
@@ -217,6 +219,34 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       // The first response: everything in scope (for a wildcard, even an empty state).
       if (scope.length === 0 && !state.wildcard && !fullState) return undefined;
       return { resources: scope, version: set.version, removes: false };
+    }
+    // The common case — same subscription as at the last response — costs one shared diff per
+    // push (diffSets), not a walk over every resource per stream.
+    const sameScope = state.wildcard ? state.sentScope === "*" : state.sentScope === state.names;
+    if (sameScope && !state.forceNext && !state.pending) {
+      if (set === state.sentSet) return undefined;
+      const d = diffSets(state.sentSet, set);
+      if (state.wildcard) {
+        if (fullState) {
+          return d.changed.length > 0 || d.removed.length > 0
+            ? {
+                resources: resourceList(set) as CachedResource[],
+                version: set.version,
+                removes: d.removed.length > 0,
+              }
+            : undefined;
+        }
+        return d.changed.length > 0
+          ? { resources: d.changed as CachedResource[], version: set.version, removes: false }
+          : undefined;
+      }
+      const changed = d.changed.filter((r) => state.names.has(r.name));
+      const removes = d.removed.some((n) => state.names.has(n));
+      if (fullState)
+        return changed.length > 0 || removes
+          ? { resources: scope, version: set.version, removes }
+          : undefined;
+      return changed.length > 0 ? { resources: changed, version: set.version, removes: false } : undefined;
     }
     const before = state.sentSet;
     const pending = state.pending;
