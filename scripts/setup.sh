@@ -2,12 +2,13 @@
 # Installs what meshlet's tests need on a fresh Debian machine, then the npm workspace.
 # - Debian packages: the real systems the integration tests run against.
 #   python3-grpcio: gRPC C-core with Python bindings, a second real xDS client.
+#   etcd-server: a real etcd for @meshlet/config's EtcdSource tests (they start /usr/bin/etcd).
 # - npm ci: the locked dependencies of every package.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-grpcio)
+APT_PACKAGES=(python3-grpcio etcd-server)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

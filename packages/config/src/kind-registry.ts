@@ -1,0 +1,57 @@
+import { ConfigError } from "./config-error.js";
+import { builtinKinds, type KindDefinition } from "./kinds.js";
+import { parseApiVersion } from "./resource.js";
+
+/**
+ * The kinds a store or validator accepts. Starts with {@link builtinKinds}; users add their own
+ * (custom adapters' config) with `register`. Passed in explicitly — there is no global registry.
+ */
+export class KindRegistry {
+  readonly #byKind = new Map<string, KindDefinition>();
+
+  /** A registry with the built-in kinds, plus `extra` ones. */
+  constructor(extra: readonly KindDefinition[] = [], options: { builtins?: boolean } = {}) {
+    for (const def of options.builtins === false ? [] : builtinKinds) this.register(def);
+    for (const def of extra) this.register(def);
+  }
+
+  /**
+   * Adds a kind. Kind names are unique in one registry: registering a name again with another group
+   * throws `KIND_CONFLICT` (use a separate registry when two APIs share a kind name).
+   */
+  register(def: KindDefinition): this {
+    if (def.kind === "" || def.versions.length === 0 || def.plural === "") {
+      throw new ConfigError(
+        "INVALID_ARGUMENT",
+        `kind definition for "${def.kind}" needs a kind, a plural and at least one version`,
+      );
+    }
+    const existing = this.#byKind.get(def.kind);
+    if (existing !== undefined && existing.group !== def.group) {
+      throw new ConfigError(
+        "KIND_CONFLICT",
+        `kind ${def.kind} is already registered for group "${existing.group}"; cannot register it for "${def.group}"`,
+      );
+    }
+    this.#byKind.set(def.kind, def);
+    return this;
+  }
+
+  /** The definition of `kind`, or undefined. */
+  get(kind: string): KindDefinition | undefined {
+    return this.#byKind.get(kind);
+  }
+
+  /** The definition matching `apiVersion` + `kind`, or undefined when either does not match. */
+  resolve(apiVersion: string, kind: string): KindDefinition | undefined {
+    const def = this.#byKind.get(kind);
+    if (def === undefined) return undefined;
+    const { group, version } = parseApiVersion(apiVersion);
+    return def.group === group && def.versions.includes(version) ? def : undefined;
+  }
+
+  /** Every registered kind. */
+  list(): KindDefinition[] {
+    return [...this.#byKind.values()];
+  }
+}

@@ -1,0 +1,296 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest, type RequestOptions } from "node:https";
+import type { KubeConfig, KubernetesListObject, KubernetesObject, ListWatch } from "@kubernetes/client-node";
+import { asyncScheduler, Observable, type SchedulerLike, type Subscription } from "rxjs";
+import { ConfigError } from "../config-error.js";
+import { KindRegistry } from "../kind-registry.js";
+import type { KindDefinition } from "../kinds.js";
+import { type Logger, silentLogger } from "../logger.js";
+import type { ConfigEvent, ConfigSource } from "./config-source.js";
+
+/** A kind to watch, optionally at a specific served version (default: the kind's preferred one). */
+export type KubernetesKindSelector = string | { readonly kind: string; readonly version?: string };
+
+/** Options for {@link KubernetesSource}. */
+export interface KubernetesSourceOptions {
+  /** Cluster and credentials; defaults to `KubeConfig.loadFromDefault()` (in-cluster or ~/.kube/config). */
+  readonly kubeConfig?: KubeConfig;
+  /** Kinds to list and watch (default: every kind in `registry`). */
+  readonly kinds?: readonly KubernetesKindSelector[];
+  /** Where kinds' groups, versions and plurals come from; defaults to the built-in kinds. */
+  readonly registry?: KindRegistry;
+  /** Watch only these namespaces (namespaced kinds); default: all namespaces. */
+  readonly namespaces?: readonly string[];
+  /** A Kubernetes label selector applied to every list and watch, e.g. `meshlet.io/config=true`. */
+  readonly labelSelector?: string;
+  /** Defaults to `kubernetes`. */
+  readonly name?: string;
+  /** Reconnect backoff after a failed list or watch: starts at `initialMs` (500), doubles up to `maxMs` (30 s). */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Scheduler for backoff timers. */
+  readonly scheduler?: SchedulerLike;
+  readonly logger?: Logger;
+}
+
+interface Target {
+  readonly def: KindDefinition;
+  readonly apiVersion: string;
+  readonly path: string;
+}
+
+/**
+ * Config from the Kubernetes API server: one `@kubernetes/client-node` informer (`ListWatch`) per
+ * kind and namespace.
+ *
+ * The informer lists, then watches from the list's `resourceVersion` (with `allowWatchBookmarks`, so
+ * quiet resources still advance it). A dropped watch is resumed from the last resourceVersion seen,
+ * without a relist; `410 Gone` (an `ERROR` event or HTTP status: the version was compacted) makes it
+ * relist and emit the differences. Any other failure (API server down, 5xx, auth) is reported as a
+ * `connection` event and retried with exponential backoff, resuming from the last resourceVersion.
+ * `synced` is emitted once every kind has been listed.
+ */
+export class KubernetesSource implements ConfigSource {
+  readonly name: string;
+  readonly events$: Observable<ConfigEvent>;
+
+  constructor(options: KubernetesSourceOptions = {}) {
+    this.name = options.name ?? "kubernetes";
+    const targets = resolveTargets(options);
+    this.events$ = new Observable<ConfigEvent>((subscriber) => {
+      const scheduler = options.scheduler ?? asyncScheduler;
+      const logger = options.logger ?? silentLogger;
+      const informers: ListWatch<KubernetesObject>[] = [];
+      const timers: Subscription[] = [];
+      const listed = new Set<number>();
+      let closed = false;
+      let syncedSent = false;
+      let connected = true;
+
+      const setConnected = (value: boolean, error?: string) => {
+        if (value === connected) return;
+        connected = value;
+        subscriber.next({ type: "connection", connected: value, ...(error !== undefined ? { error } : {}) });
+      };
+
+      const start = async () => {
+        // Loaded on first use: client-node takes over a second to import, and file-only users never need it.
+        const k8s = await import("@kubernetes/client-node").catch((cause: unknown) => {
+          throw new ConfigError(
+            "SOURCE_FAILED",
+            "KubernetesSource needs the optional peer dependency @kubernetes/client-node@^1.4.0: npm install @kubernetes/client-node",
+            { cause },
+          );
+        });
+        if (closed) return;
+        const kc = options.kubeConfig ?? loadDefault(k8s.KubeConfig);
+        const cluster = kc.getCurrentCluster();
+        if (cluster === null) throw new ConfigError("SOURCE_FAILED", "the kubeconfig has no current cluster");
+        const inner = new k8s.Watch(kc);
+        // Any watch line (events and BOOKMARKs, which informers swallow) proves the connection is back.
+        const watch = {
+          config: kc,
+          watch: (
+            path: string,
+            query: Record<string, string | number | boolean | undefined>,
+            callback: (phase: string, obj: unknown, raw: unknown) => void,
+            done: (err: unknown) => void,
+          ) =>
+            inner.watch(
+              path,
+              query,
+              (phase, obj, raw) => {
+                if (phase !== "ERROR") setConnected(true);
+                callback(phase, obj, raw);
+              },
+              done,
+            ),
+        } as unknown as InstanceType<typeof k8s.Watch>;
+        targets.forEach((target, index) => {
+          let retries = 0;
+          const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+            const result = await listObjects(kc, cluster.server, target.path, options.labelSelector);
+            listed.add(index);
+            setConnected(true);
+            return result;
+          };
+          // The path carries allowWatchBookmarks; Watch appends watch=true, resourceVersion and the selector.
+          const informer = new k8s.ListWatch<KubernetesObject>(
+            `${target.path}?allowWatchBookmarks=true`,
+            watch,
+            list,
+            false,
+            options.labelSelector,
+          );
+          const emit = (type: "add" | "update") => (obj: KubernetesObject) => {
+            retries = 0;
+            setConnected(true);
+            const object = { apiVersion: target.apiVersion, kind: target.def.kind, ...obj };
+            const id = idOf(target, obj);
+            subscriber.next({
+              type,
+              id,
+              object,
+              origin: { source: this.name, location: `${target.path}/${obj.metadata?.name ?? ""}` },
+            });
+          };
+          informer.on("add", emit("add"));
+          informer.on("update", emit("update"));
+          informer.on("delete", (obj) => subscriber.next({ type: "delete", id: idOf(target, obj) }));
+          informer.on("error", (error: unknown) => {
+            if (closed) return;
+            const message = describeError(error);
+            const delay = Math.min(
+              options.backoff?.maxMs ?? 30_000,
+              (options.backoff?.initialMs ?? 500) * 2 ** retries,
+            );
+            retries++;
+            logger.warn("kubernetes list/watch failed; retrying", {
+              path: target.path,
+              error: message,
+              delayMs: delay,
+            });
+            setConnected(false, `${target.path}: ${message}`);
+            // ListWatch stops after a non-410 error; start() resumes from its last resourceVersion.
+            timers.push(
+              scheduler.schedule(() => {
+                if (!closed) void informer.start().then(checkSynced);
+              }, delay),
+            );
+          });
+          informers.push(informer);
+        });
+        await Promise.all(informers.map((i) => i.start()));
+        checkSynced();
+      };
+
+      const checkSynced = () => {
+        if (!syncedSent && !closed && listed.size === targets.length) {
+          syncedSent = true;
+          subscriber.next({ type: "synced" });
+        }
+      };
+
+      start().catch((error: unknown) => {
+        if (!closed) subscriber.error(error);
+      });
+      return () => {
+        closed = true;
+        for (const t of timers) t.unsubscribe();
+        for (const i of informers) void i.stop();
+      };
+    });
+  }
+}
+
+function loadDefault(KubeConfigClass: typeof KubeConfig): KubeConfig {
+  const kc = new KubeConfigClass();
+  kc.loadFromDefault();
+  return kc;
+}
+
+function resolveTargets(options: KubernetesSourceOptions): Target[] {
+  const registry = options.registry ?? new KindRegistry();
+  const selectors: KubernetesKindSelector[] =
+    options.kinds !== undefined ? [...options.kinds] : registry.list().map((d) => d.kind);
+  const targets: Target[] = [];
+  for (const selector of selectors) {
+    const kind = typeof selector === "string" ? selector : selector.kind;
+    const def = registry.get(kind);
+    if (def === undefined)
+      throw new ConfigError("UNKNOWN_KIND", `KubernetesSource: kind ${kind} is not registered`);
+    const version = typeof selector === "string" ? def.versions[0] : (selector.version ?? def.versions[0]);
+    if (version === undefined || !def.versions.includes(version)) {
+      throw new ConfigError(
+        "INVALID_ARGUMENT",
+        `KubernetesSource: ${kind} has no version ${version}; use one of ${def.versions.join(", ")}`,
+      );
+    }
+    const apiVersion = def.group === "" ? version : `${def.group}/${version}`;
+    const base = def.group === "" ? `/api/${version}` : `/apis/${def.group}/${version}`;
+    const namespaces = def.namespaced && options.namespaces !== undefined ? options.namespaces : [undefined];
+    for (const ns of namespaces) {
+      targets.push({
+        def,
+        apiVersion,
+        path:
+          ns === undefined
+            ? `${base}/${def.plural}`
+            : `${base}/namespaces/${encodeURIComponent(ns)}/${def.plural}`,
+      });
+    }
+  }
+  return targets;
+}
+
+function idOf(target: Target, obj: KubernetesObject): string {
+  return `${target.def.kind}/${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const status = (error as { statusCode?: number }).statusCode;
+    return status !== undefined ? `HTTP ${status} ${error.message}` : error.message;
+  }
+  return String(error);
+}
+
+/**
+ * GET a list with the kubeconfig's TLS and credentials (applyToHTTPSOptions), following `continue`
+ * tokens so large collections are read in pages.
+ */
+async function listObjects(
+  kc: KubeConfig,
+  server: string,
+  path: string,
+  labelSelector: string | undefined,
+): Promise<KubernetesListObject<KubernetesObject>> {
+  const items: KubernetesObject[] = [];
+  let continueToken: string | undefined;
+  let resourceVersion = "";
+  do {
+    const url = new URL(server + path);
+    url.searchParams.set("limit", "500");
+    if (labelSelector !== undefined) url.searchParams.set("labelSelector", labelSelector);
+    if (continueToken !== undefined) url.searchParams.set("continue", continueToken);
+    const page = (await getJson(kc, url)) as KubernetesListObject<KubernetesObject>;
+    items.push(...(page.items ?? []));
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    continueToken =
+      page.metadata?._continue ?? (page.metadata as { continue?: string } | undefined)?.continue;
+  } while (continueToken !== undefined && continueToken !== "");
+  return { apiVersion: "v1", kind: "List", metadata: { resourceVersion }, items };
+}
+
+async function getJson(kc: KubeConfig, url: URL): Promise<unknown> {
+  const opts: RequestOptions = { method: "GET", headers: { Accept: "application/json" } };
+  await kc.applyToHTTPSOptions(opts);
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, opts, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const body = Buffer.concat(chunks).toString("utf8");
+        if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) {
+          const error = Object.assign(
+            new Error(`GET ${url.pathname} failed: ${res.statusCode} ${body.slice(0, 200)}`),
+            {
+              statusCode: res.statusCode,
+            },
+          );
+          reject(error);
+          return;
+        }
+        try {
+          resolve(JSON.parse(body));
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`GET ${url.pathname} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}

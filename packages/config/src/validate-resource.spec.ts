@@ -1,0 +1,486 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { KindRegistry } from "./kind-registry.js";
+import { parseDocuments } from "./parse-documents.js";
+import { validateResource } from "./validate-resource.js";
+
+const registry = new KindRegistry();
+
+function check(yaml: string, reg = registry) {
+  const parsed = parseDocuments(yaml, { source: "test", file: "cfg.yaml" });
+  expect(parsed.diagnostics).toEqual([]);
+  expect(parsed.documents).toHaveLength(1);
+  const doc = parsed.documents[0]!;
+  return validateResource(doc.object, doc.origin, { registry: reg });
+}
+
+interface KindCase {
+  kind: string;
+  valid: string;
+  invalid: string;
+  /** Field path and line:column of the first error in `invalid`. */
+  path: string;
+  line: number;
+  column: number;
+}
+
+// One valid and one invalid example per kind. Line/column point at the offending key.
+const cases: KindCase[] = [
+  {
+    kind: "VirtualService",
+    valid: `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /v2}}]
+    route: [{destination: {host: reviews, subset: v2}, weight: 100}]
+    timeout: 5s
+  - route: [{destination: {host: reviews, port: {number: 9080}}}]
+`,
+    invalid: `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subet: v1
+`,
+    path: "spec.http[0].route[0].destination.subet",
+    line: 10,
+    column: 9,
+  },
+  {
+    kind: "DestinationRule",
+    valid: `apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}, loadBalancer: {simple: LEAST_REQUEST}}
+  subsets: [{name: v1, labels: {version: v1}}]
+`,
+    invalid: `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    tls:
+      mode: MUTUL
+`,
+    path: "spec.trafficPolicy.tls.mode",
+    line: 8,
+    column: 7,
+  },
+  {
+    kind: "Gateway",
+    valid: `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*.example.com"]
+    tls: {mode: SIMPLE, credentialName: example-cert}
+`,
+    invalid: `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public}
+spec:
+  servers:
+  - port: {number: 70000, name: http, protocol: HTTP}
+    hosts: ["*"]
+`,
+    path: "spec.servers[0].port.number",
+    line: 6,
+    column: 12,
+  },
+  {
+    kind: "ServiceEntry",
+    valid: `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external-api}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 443, name: https, protocol: TLS}]
+  location: MESH_EXTERNAL
+  resolution: DNS
+`,
+    invalid: `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external-api}
+spec:
+  hosts: [api.example.com]
+  resolution: MAGIC
+`,
+    path: "spec.resolution",
+    line: 6,
+    column: 3,
+  },
+  {
+    kind: "Sidecar",
+    valid: `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: prod}
+spec:
+  egress:
+  - hosts: ["./*", "istio-system/*"]
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+`,
+    invalid: `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default}
+spec:
+  egress:
+  - hosts: ["reviews"]
+`,
+    path: "spec.egress[0].hosts[0]",
+    line: 6,
+    column: 13,
+  },
+  {
+    kind: "WorkloadEntry",
+    valid: `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1}
+spec:
+  address: 10.0.0.7
+  labels: {app: legacy}
+  ports: {http: 8080}
+  serviceAccount: legacy
+`,
+    invalid: `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1}
+spec:
+  address: 10.0.0.7
+  ports: {http: "eighty"}
+`,
+    path: "spec.ports.http",
+    line: 6,
+    column: 11,
+  },
+  {
+    kind: "WorkloadGroup",
+    valid: `apiVersion: networking.istio.io/v1
+kind: WorkloadGroup
+metadata: {name: legacy}
+spec:
+  metadata: {labels: {app: legacy}}
+  template: {serviceAccount: legacy, ports: {http: 8080}}
+`,
+    invalid: `apiVersion: networking.istio.io/v1
+kind: WorkloadGroup
+metadata: {name: legacy}
+spec:
+  metadata: {labels: {app: legacy}}
+`,
+    path: "spec.template",
+    line: 4,
+    column: 1,
+  },
+  {
+    kind: "EnvoyFilter",
+    valid: `apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: lua}
+spec:
+  workloadSelector: {matchLabels: {app: reviews}}
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match: {context: SIDECAR_INBOUND}
+    patch: {operation: INSERT_BEFORE, value: {name: envoy.lua}}
+`,
+    invalid: `apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: lua}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    patch: {operation: PREPEND}
+`,
+    path: "spec.configPatches[0].patch.operation",
+    line: 7,
+    column: 13,
+  },
+  {
+    kind: "PeerAuthentication",
+    valid: `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: STRICT}
+  portLevelMtls: {"8080": {mode: PERMISSIVE}}
+`,
+    invalid: `apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: {name: default}
+spec:
+  mtls:
+    mode: strict
+`,
+    path: "spec.mtls.mode",
+    line: 6,
+    column: 5,
+  },
+  {
+    kind: "AuthorizationPolicy",
+    valid: `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-get}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/default/sa/sleep"]}}]
+    to: [{operation: {methods: [GET]}}]
+    when: [{key: "request.headers[version]", values: [v1]}]
+`,
+    invalid: `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-get}
+spec:
+  rules:
+  - to:
+    - operation: {method: [GET]}
+`,
+    path: "spec.rules[0].to[0].operation.method",
+    line: 7,
+    column: 19,
+  },
+  {
+    kind: "RequestAuthentication",
+    valid: `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  jwtRules:
+  - issuer: https://issuer.example.com
+    jwksUri: https://issuer.example.com/jwks.json
+    forwardOriginalToken: true
+`,
+    invalid: `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt}
+spec:
+  jwtRules:
+  - jwksUri: https://issuer.example.com/jwks.json
+`,
+    path: "spec.jwtRules[0].issuer",
+    line: 6,
+    column: 5,
+  },
+  {
+    kind: "Telemetry",
+    valid: `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [{providers: [{name: otel}], randomSamplingPercentage: 10}]
+  accessLogging: [{providers: [{name: envoy}]}]
+`,
+    invalid: `apiVersion: telemetry.istio.io/v1alpha1
+kind: Telemetry
+metadata: {name: mesh-default}
+spec:
+  tracing:
+  - randomSamplingPercentage: 250
+`,
+    path: "spec.tracing[0].randomSamplingPercentage",
+    line: 6,
+    column: 5,
+  },
+  {
+    kind: "Service",
+    valid: `apiVersion: v1
+kind: Service
+metadata: {name: reviews, labels: {app: reviews}}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080, targetPort: 9080}]
+`,
+    invalid: `apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  ports:
+  - name: http
+    protocol: HTTP
+    port: 9080
+`,
+    path: "spec.ports[0].protocol",
+    line: 7,
+    column: 5,
+  },
+  {
+    kind: "EndpointSlice",
+    valid: `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: reviews-abc, labels: {kubernetes.io/service-name: reviews}}
+addressType: IPv4
+endpoints: [{addresses: [10.1.0.5], conditions: {ready: true}}]
+ports: [{name: http, port: 9080, protocol: TCP}]
+`,
+    invalid: `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: reviews-abc}
+addressType: IPv4
+endpoints:
+- addresses: []
+`,
+    path: "endpoints[0].addresses",
+    line: 6,
+    column: 3,
+  },
+  {
+    kind: "Pod",
+    valid: `apiVersion: v1
+kind: Pod
+metadata: {name: reviews-v1-abc, labels: {app: reviews, version: v1}}
+spec:
+  containers: [{name: reviews, image: reviews:1}]
+status: {podIP: 10.1.0.5, phase: Running}
+`,
+    invalid: `apiVersion: v1
+kind: Pod
+metadata: {name: reviews-v1-abc}
+spec:
+  containers: []
+`,
+    path: "spec.containers",
+    line: 5,
+    column: 3,
+  },
+  {
+    kind: "Namespace",
+    valid: `apiVersion: v1
+kind: Namespace
+metadata: {name: bookinfo, labels: {istio-injection: enabled}}
+`,
+    invalid: `apiVersion: v1
+kind: Namespace
+metadata: {name: bookinfo, namespace: default}
+`,
+    path: "metadata.namespace",
+    line: 3,
+    column: 28,
+  },
+];
+
+describe("validateResource", () => {
+  it("covers every built-in kind", () => {
+    expect(cases.map((c) => c.kind).sort()).toEqual(
+      registry
+        .list()
+        .map((d) => d.kind)
+        .sort(),
+    );
+  });
+
+  describe.each(cases)("$kind", (c) => {
+    it("accepts a valid example and returns a frozen, typed resource", () => {
+      const { resource, diagnostics } = check(c.valid);
+      expect(diagnostics).toEqual([]);
+      expect(resource?.kind).toBe(c.kind);
+      expect(Object.isFrozen(resource)).toBe(true);
+    });
+
+    it("rejects an invalid example naming file, line, column, resource and field path", () => {
+      const { resource, diagnostics } = check(c.invalid);
+      expect(resource).toBeUndefined();
+      const first = diagnostics[0]!;
+      expect(first).toMatchObject({
+        severity: "error",
+        source: "test",
+        file: "cfg.yaml",
+        path: c.path,
+        line: c.line,
+        column: c.column,
+      });
+      expect(first.resource).toMatch(new RegExp(`^${c.kind}/`));
+      expect(first.message.length).toBeGreaterThan(5);
+    });
+  });
+
+  it("defaults the namespace of namespaced kinds and leaves cluster-scoped ones empty", () => {
+    expect(check(cases[0]!.invalid.replace("subet", "subset")).resource?.metadata.namespace).toBe("default");
+    expect(check(cases.find((c) => c.kind === "Namespace")!.valid).resource?.metadata.namespace).toBe("");
+  });
+
+  it("says which apiVersions a kind is served at", () => {
+    const { diagnostics } = check(`apiVersion: networking.istio.io/v2
+kind: Gateway
+metadata: {name: g}
+spec: {servers: []}
+`);
+    expect(diagnostics[0]).toMatchObject({ code: "MC0002", path: "apiVersion", line: 1, column: 1 });
+    expect(diagnostics[0]?.expected).toContain("networking.istio.io/v1alpha3");
+  });
+
+  it("reports an unknown kind and suggests registering it", () => {
+    const { diagnostics } = check(`apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+`);
+    expect(diagnostics[0]).toMatchObject({ code: "MC0002", path: "kind", line: 2 });
+    expect(diagnostics[0]?.message).toContain("register");
+  });
+
+  it("reports bad metadata: missing name, upper-case name, non-string labels", () => {
+    expect(
+      check(`apiVersion: v1\nkind: Namespace\nmetadata: {labels: {a: b}}\n`).diagnostics[0],
+    ).toMatchObject({
+      code: "MC0003",
+      path: "metadata.name",
+    });
+    expect(
+      check(`apiVersion: v1\nkind: Namespace\nmetadata: {name: Prod}\n`).diagnostics[0]?.message,
+    ).toContain('invalid name "Prod"');
+    expect(
+      check(`apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n  labels:\n    tier: 3\n`)
+        .diagnostics[0],
+    ).toMatchObject({
+      code: "MC0003",
+      path: "metadata.labels.tier",
+      line: 6,
+      column: 5,
+    });
+  });
+
+  it("says what was expected", () => {
+    const { diagnostics } = check(cases.find((c) => c.kind === "ServiceEntry")!.invalid);
+    expect(diagnostics[0]?.expected).toContain('"DNS"');
+    const missing = check(cases.find((c) => c.kind === "RequestAuthentication")!.invalid).diagnostics[0];
+    expect(missing?.message).toBe("missing required field issuer");
+  });
+
+  it("validates user-registered kinds with their own schema", () => {
+    const reg = new KindRegistry().register({
+      kind: "QuotaRule",
+      group: "policy.example.com",
+      versions: ["v1"],
+      plural: "quotarules",
+      namespaced: true,
+      schema: z.looseObject({ spec: z.strictObject({ limit: z.int().positive() }) }),
+    });
+    const doc = (limit: string) =>
+      `apiVersion: policy.example.com/v1\nkind: QuotaRule\nmetadata: {name: q}\nspec:\n  limit: ${limit}\n`;
+    expect(check(doc("10"), reg).resource?.spec).toEqual({ limit: 10 });
+    expect(check(doc("-1"), reg).diagnostics[0]).toMatchObject({ path: "spec.limit", line: 5, column: 3 });
+    expect(check(doc("1"), registry).diagnostics[0]?.code).toBe("MC0002");
+  });
+
+  it("refuses a second kind with the same name in another group", () => {
+    const def = registry.get("Gateway")!;
+    expect(() => new KindRegistry().register({ ...def, group: "gateway.networking.k8s.io" })).toThrow(
+      /KIND_CONFLICT/,
+    );
+  });
+});
