@@ -1,0 +1,105 @@
+import { X509Certificate } from "node:crypto";
+import { VirtualTimeScheduler } from "rxjs";
+import { describe, expect, it } from "vitest";
+import { CertificateAuthority } from "./certificate-authority.js";
+import type { ExternalSigner, ExternalSignRequest } from "./external-signer.js";
+import { generateKey, signatureSchemeFor } from "./key-type.js";
+import { silentLogger } from "./logger.js";
+import { toPem } from "./pem.js";
+import { createSelfSignedRoot } from "./signing-material.js";
+import { parseCertificate } from "./x509/certificate.js";
+import { encodeTbsCertificate, randomSerial, signCertificate } from "./x509/certificate-builder.js";
+import { parseCsr } from "./x509/csr.js";
+import { basicConstraintsValue, extension, KeyUsage, keyUsageValue } from "./x509/extensions.js";
+import { name } from "./x509/name.js";
+import { Oid } from "./x509/oids.js";
+
+/** An in-process upstream authority that signs intermediates, like cfssl's `ca_constraint` profile. */
+async function fakeUpstream(clock: () => number) {
+  const { privateKey } = await generateKey("ecdsa-p256");
+  const root = await createSelfSignedRoot({
+    key: privateKey,
+    trustDomain: "upstream.test",
+    ttl: "3650d",
+    now: clock(),
+  });
+  const rootCert = parseCertificate(root.der);
+  const requests: ExternalSignRequest[] = [];
+  const signer: ExternalSigner = {
+    name: "fake-upstream",
+    kind: "intermediate",
+    async roots() {
+      return [root.pem];
+    },
+    async sign(request) {
+      requests.push(request);
+      const csr = parseCsr(request.csrPem);
+      await csr.verifySignature();
+      const now = clock();
+      const tbs = encodeTbsCertificate(
+        {
+          serialNumber: randomSerial(),
+          issuerRaw: rootCert.subjectRaw,
+          notBefore: new Date(now),
+          notAfter: new Date(now + request.ttlMs),
+          subjectRaw: name({ organization: "example.org", commonName: "meshlet intermediate CA" }),
+          spkiRaw: csr.spkiRaw,
+          extensions: [
+            extension(Oid.basicConstraints, true, basicConstraintsValue(true, 0)),
+            extension(Oid.keyUsage, true, keyUsageValue([KeyUsage.keyCertSign, KeyUsage.cRLSign])),
+          ],
+        },
+        signatureSchemeFor(privateKey, "upstream"),
+      );
+      return [
+        toPem(
+          "CERTIFICATE",
+          await signCertificate(tbs, privateKey, signatureSchemeFor(privateKey, "upstream")),
+        ),
+      ];
+    },
+  };
+  return { signer, requests, root };
+}
+
+describe("intermediate signers (upstream authority)", () => {
+  it("renews meshlet's intermediate at half its lifetime; new leaves chain to the new intermediate", async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const base = Date.now();
+    const clock = () => base + scheduler.now();
+    const upstream = await fakeUpstream(clock);
+    // The CA logs each renewal: that log line is the event the test waits for.
+    let onRenewed: () => void = () => {};
+    const renewed = new Promise<void>((resolve) => {
+      onRenewed = resolve;
+    });
+    const logger = { ...silentLogger, info: (message: string) => message.includes("renewed") && onRenewed() };
+    const ca = await CertificateAuthority.fromSigner(upstream.signer, {
+      logger,
+      trustDomain: "example.org",
+      intermediateTtl: "10h",
+      clock,
+      scheduler,
+    });
+    expect(upstream.requests).toHaveLength(1);
+    expect(upstream.requests[0]!.spiffeId.toString()).toBe("spiffe://example.org");
+    expect(upstream.requests[0]!.ttlMs).toBe(10 * 3_600_000);
+    const first = (await ca.mintSvid({ identity: "spiffe://example.org/w" })).chain;
+    expect(first).toHaveLength(3);
+    expect(first[2]).toBe(upstream.root.pem);
+
+    scheduler.maxFrames = 5 * 3_600_000 - 1000;
+    scheduler.flush();
+    expect(upstream.requests).toHaveLength(1);
+    scheduler.maxFrames = 5 * 3_600_000 + 1000;
+    scheduler.flush();
+    await renewed;
+    expect(upstream.requests).toHaveLength(2);
+    const second = (await ca.mintSvid({ identity: "spiffe://example.org/w" })).chain;
+    expect(second[1]).not.toBe(first[1]);
+    const intermediate = new X509Certificate(second[1]!);
+    expect(new X509Certificate(second[0]!).verify(intermediate.publicKey)).toBe(true);
+    expect(intermediate.verify(new X509Certificate(upstream.root.pem).publicKey)).toBe(true);
+    ca.close();
+  });
+});

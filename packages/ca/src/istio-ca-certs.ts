@@ -1,0 +1,141 @@
+import { createPrivateKey, type KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CaError } from "./ca-error.js";
+import { fromPem, fromPemOf, toPem } from "./pem.js";
+import { createSigningMaterial, type SigningMaterial, toX509 } from "./signing-material.js";
+import { parseCertificate } from "./x509/certificate.js";
+
+/** File names of Istio's plugged-in CA layout (the `cacerts` secret). */
+export const ISTIO_CA_CERT_FILES = {
+  caCert: "ca-cert.pem",
+  caKey: "ca-key.pem",
+  rootCert: "root-cert.pem",
+  certChain: "cert-chain.pem",
+} as const;
+
+async function readRequired(dir: string, file: string): Promise<string> {
+  const path = join(dir, file);
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw CaError.from(
+      error,
+      "ca-material",
+      `${path}: cannot read Istio CA file (plugged-in CA layout needs ${file})`,
+    );
+  }
+}
+
+async function readOptional(dir: string, file: string): Promise<string | undefined> {
+  try {
+    return await readFile(join(dir, file), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw CaError.from(error, "ca-material", `${join(dir, file)}: cannot read`);
+  }
+}
+
+function checkValidity(der: Buffer, where: string, now: number): void {
+  const cert = parseCertificate(der, where);
+  if (now > cert.notAfter.getTime()) {
+    throw new CaError(
+      "ca-expired",
+      `${where}: certificate expired at ${cert.notAfter.toISOString()}; plug in a renewed certificate`,
+    );
+  }
+  if (now < cert.notBefore.getTime()) {
+    throw new CaError(
+      "ca-expired",
+      `${where}: certificate is not valid before ${cert.notBefore.toISOString()}; check the clock or the certificate`,
+    );
+  }
+}
+
+/** Loaded and cross-checked plugged-in CA material. */
+export interface IstioCaCerts {
+  readonly material: SigningMaterial;
+  readonly roots: readonly string[];
+}
+
+/**
+ * Loads Istio's plugged-in CA layout from `dir`: `ca-cert.pem` (the signing certificate, usually a
+ * per-cluster intermediate), `ca-key.pem`, `root-cert.pem` (one or more roots) and the optional
+ * `cert-chain.pem` (from `ca-cert` up to the root, as Istio's `cacerts` secret has it). Checks
+ * PEM, key/certificate match, validity at `now`, and that the chain verifies up to a root.
+ */
+export async function loadIstioCaCerts(dir: string, now: number): Promise<IstioCaCerts> {
+  const f = ISTIO_CA_CERT_FILES;
+  const [certText, keyText, rootText, chainText] = await Promise.all([
+    readRequired(dir, f.caCert),
+    readRequired(dir, f.caKey),
+    readRequired(dir, f.rootCert),
+    readOptional(dir, f.certChain),
+  ]);
+  const where = (file: string) => join(dir, file);
+  const certs = fromPemOf(certText, "CERTIFICATE", where(f.caCert));
+  if (certs.length !== 1) {
+    throw new CaError("ca-material", `${where(f.caCert)}: expected one certificate, found ${certs.length}`);
+  }
+  const certDer = certs[0] as Buffer;
+  const keyBlock = fromPem(keyText, where(f.caKey))[0] as { label: string };
+  if (!/PRIVATE KEY$/.test(keyBlock.label)) {
+    throw new CaError(
+      "ca-material",
+      `${where(f.caKey)}: expected a PRIVATE KEY block, found ${keyBlock.label}`,
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyText);
+  } catch (error) {
+    throw CaError.from(
+      error,
+      "ca-material",
+      `${where(f.caKey)}: cannot decode the private key (PKCS#8, PKCS#1 or SEC1 PEM)`,
+    );
+  }
+  const roots = fromPemOf(rootText, "CERTIFICATE", where(f.rootCert));
+  const chain = chainText === undefined ? [certDer] : fromPemOf(chainText, "CERTIFICATE", where(f.certChain));
+
+  checkValidity(certDer, where(f.caCert), now);
+  for (const [i, der] of chain.entries())
+    checkValidity(der, `${where(f.certChain)} certificate ${i + 1}`, now);
+  for (const [i, der] of roots.entries())
+    checkValidity(der, `${where(f.rootCert)} certificate ${i + 1}`, now);
+
+  if (!(chain[0] as Buffer).equals(certDer)) {
+    throw new CaError("ca-material", `${where(f.certChain)}: must start with the certificate in ${f.caCert}`);
+  }
+  // Every link must be signed by the next one, and the last by (or be) a root.
+  const x509Chain = chain.map((der, i) => toX509(der, `${where(f.certChain)} certificate ${i + 1}`));
+  const x509Roots = roots.map((der, i) => toX509(der, `${where(f.rootCert)} certificate ${i + 1}`));
+  for (let i = 0; i + 1 < x509Chain.length; i++) {
+    const child = x509Chain[i]!;
+    const parent = x509Chain[i + 1]!;
+    if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) {
+      throw new CaError(
+        "ca-material",
+        `${where(f.certChain)}: certificate ${i + 1} is not signed by certificate ${i + 2}; order it leaf-to-root`,
+      );
+    }
+  }
+  const last = x509Chain[x509Chain.length - 1]!;
+  const anchored = x509Roots.some(
+    (root) => root.raw.equals(last.raw) || (last.checkIssued(root) && last.verify(root.publicKey)),
+  );
+  if (!anchored) {
+    throw new CaError(
+      "ca-material",
+      `${where(f.certChain)}: the chain does not lead to a root in ${f.rootCert}; add the missing intermediate or root`,
+    );
+  }
+  const rootPems = roots.map((der) => toPem("CERTIFICATE", der));
+  const chainPem = chain.map((der) => toPem("CERTIFICATE", der));
+  if (!x509Roots.some((root) => root.raw.equals(last.raw))) {
+    // Istio's CreateCertificate answers leaf-first with the root last.
+    const issuer = x509Roots.find((root) => last.checkIssued(root))!;
+    chainPem.push(toPem("CERTIFICATE", issuer.raw));
+  }
+  return { material: createSigningMaterial(key, certDer, chainPem, where(f.caCert)), roots: rootPems };
+}

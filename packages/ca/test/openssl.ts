@@ -1,0 +1,95 @@
+import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** Runs the Debian `openssl` binary; rejects with its stderr. */
+export async function openssl(args: string[], cwd: string): Promise<string> {
+  try {
+    const { stdout, stderr } = await run("openssl", args, { cwd, timeout: 60_000 });
+    return stdout + stderr;
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`openssl ${args.join(" ")} failed: ${e.stderr ?? ""}${e.stdout ?? ""}${e.message}`);
+  }
+}
+
+/**
+ * Builds Istio's plugged-in CA layout the way Istio's docs do with openssl: an offline root and a
+ * per-cluster intermediate, written as ca-cert.pem, ca-key.pem, root-cert.pem and cert-chain.pem.
+ */
+export async function makeIstioCaCerts(dir: string, cluster = "cluster1"): Promise<void> {
+  await writeFile(
+    join(dir, "ext.cnf"),
+    [
+      "[ intermediate ]",
+      "basicConstraints = critical, CA:true, pathlen:0",
+      "keyUsage = critical, digitalSignature, keyCertSign, cRLSign",
+      "subjectKeyIdentifier = hash",
+      "authorityKeyIdentifier = keyid:always",
+      "",
+    ].join("\n"),
+  );
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  await openssl(
+    [
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      "root-key.pem",
+      "-out",
+      "root-cert.pem",
+      "-days",
+      "3650",
+      "-subj",
+      "/O=Istio/CN=Root CA",
+      "-addext",
+      "basicConstraints=critical,CA:true",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      "req",
+      "-new",
+      ...ec,
+      "-keyout",
+      "ca-key.pem",
+      "-out",
+      "ca.csr",
+      "-subj",
+      `/O=Istio/CN=Intermediate CA/L=${cluster}`,
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      "ca.csr",
+      "-CA",
+      "root-cert.pem",
+      "-CAkey",
+      "root-key.pem",
+      "-CAcreateserial",
+      "-out",
+      "ca-cert.pem",
+      "-days",
+      "730",
+      "-extfile",
+      "ext.cnf",
+      "-extensions",
+      "intermediate",
+    ],
+    dir,
+  );
+  const chain =
+    (await readFile(join(dir, "ca-cert.pem"), "utf8")) + (await readFile(join(dir, "root-cert.pem"), "utf8"));
+  await writeFile(join(dir, "cert-chain.pem"), chain);
+}
