@@ -1,0 +1,5 @@
+export {
+  createRedisQuotaAdapter,
+  type RedisQuotaAdapter,
+  type RedisQuotaAdapterOptions,
+} from "./redis/redis-quota-adapter.js";

@@ -1,0 +1,11 @@
+import { defineConfig } from "tsup";
+
+export default defineConfig({
+  entry: ["src/redis.ts", "src/prometheus.ts"],
+  format: ["esm", "cjs"],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: "node20",
+  external: [/^@meshlet\//, "ioredis", "prom-client", "rxjs"],
+});

@@ -1,0 +1,96 @@
+export type {
+  Adapter,
+  AdapterBase,
+  AdapterFailure,
+  AdapterKind,
+  AdapterOptions,
+  CheckAdapter,
+  CheckResult,
+  CounterIncrement,
+  FailurePolicy,
+  QuotaAdapter,
+  ReportAdapter,
+  RequestReport,
+} from "./adapters/adapter.js";
+export { type ConfigSchema, validateConfig } from "./adapters/config-schema.js";
+export {
+  type Attributes,
+  attributesFromCheckRequest,
+  attributeValues,
+  namespaceOfPrincipal,
+  normalizePrincipal,
+  type RequestAuth,
+  serviceAccountOfPrincipal,
+} from "./attributes.js";
+export {
+  type AuthorizationAction,
+  type AuthorizationPolicy,
+  type AuthorizationPolicySpec,
+  type Condition,
+  DRY_RUN_ANNOTATION,
+  isDryRun,
+  type ObjectMeta,
+  type Operation,
+  policyId,
+  type Rule,
+  type Source,
+  type WorkloadSelector,
+} from "./authz/authorization-policy.js";
+export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-check-adapter.js";
+export { type CelCondition, compileCel } from "./authz/cel-condition.js";
+export { ipInCidr } from "./authz/ip-match.js";
+export { matchCondition, matchOperation, matchRule, matchSource } from "./authz/rule-match.js";
+export { appliesTo, type Workload } from "./authz/scope.js";
+export { matchHost, matchPath, matchString } from "./authz/string-match.js";
+export { validateAuthorizationPolicy } from "./authz/validate-authorization-policy.js";
+export { type Clock, systemClock } from "./clock.js";
+export type { Decision, DecisionReason, DryRunResult, PolicyRef } from "./decision.js";
+export type { FetchLike } from "./jwt/jwks-cache.js";
+export {
+  type JwtHeader,
+  type JwtRule,
+  type RequestAuthentication,
+  validateRequestAuthentication,
+} from "./jwt/request-authentication.js";
+export { type Logger, silentLogger } from "./logger.js";
+export { PolicyEngine, type PolicyEngineOptions } from "./policy-engine.js";
+export { PolicyError, type PolicyErrorCode } from "./policy-error.js";
+export { createMemoryQuotaAdapter } from "./ratelimit/memory-quota-adapter.js";
+export {
+  parseRateLimitConfig,
+  type RateLimitConfig,
+  type RateLimitDescriptorConfig,
+  type RateLimitPolicy,
+  type RateLimitUnit,
+  UNIT_SECONDS,
+  validateRateLimitConfig,
+} from "./ratelimit/rate-limit-config.js";
+export {
+  type AppliedLimit,
+  type DescriptorRequest,
+  type DescriptorStatus,
+  type QuotaGrant,
+  type QuotaRequest,
+  type RateLimitCheck,
+  type RateLimitDecision,
+  RateLimiter,
+} from "./ratelimit/rate-limiter.js";
+export { evalStringMatcher, evaluateRbac, type RbacEvaluation } from "./rbac/evaluate-rbac.js";
+export {
+  type EnvoyRbac,
+  ISTIO_AUTHN_FILTER,
+  parseRbacPolicyName,
+  type RbacFilter,
+  rbacPolicyName,
+  stringMatcher,
+  type ToEnvoyRbacOptions,
+  toEnvoyRbac,
+} from "./rbac/to-envoy-rbac.js";
+export { ExtAuthzServer, type ExtAuthzServerOptions, toCheckResponse } from "./server/ext-authz-server.js";
+export { grpcServiceDefinition, type ListeningServer } from "./server/grpc-service.js";
+export {
+  fromRateLimitRequest,
+  RateLimitServer,
+  type RateLimitServerOptions,
+  toRateLimitResponse,
+} from "./server/rate-limit-server.js";
