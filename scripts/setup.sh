@@ -3,12 +3,14 @@
 # - Debian packages: the real systems the integration tests run against.
 #   python3-grpcio: gRPC C-core with Python bindings, a second real xDS client.
 #   etcd-server: a real etcd for @meshlet/config's EtcdSource tests (they start /usr/bin/etcd).
+#   openssl, golang-cfssl: chain verification and a real `cfssl serve` for @meshlet/ca.
+#   redis-server, prometheus: real servers for @meshlet/adapters (the tests start and stop them).
 # - npm ci: the locked dependencies of every package.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-grpcio etcd-server)
+APT_PACKAGES=(python3-grpcio etcd-server openssl golang-cfssl redis-server prometheus)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
