@@ -1,11 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import {
-  type Server,
-  ServerCredentials,
-  type ServerUnaryCall,
-  type sendUnaryData,
-  status,
-} from "@grpc/grpc-js";
+import { type Server, ServerCredentials, status } from "@grpc/grpc-js";
 import {
   HeaderValueOption_HeaderAppendAction,
   HeaderValueOptionSchema,
@@ -25,8 +19,7 @@ import { type Attributes, attributesFromCheckRequest } from "../attributes.js";
 import type { Decision } from "../decision.js";
 import { type Logger, silentLogger } from "../logger.js";
 import type { PolicyEngine } from "../policy-engine.js";
-import { PolicyError } from "../policy-error.js";
-import { grpcServiceDefinition, type ListeningServer, listenGrpc } from "./grpc-service.js";
+import { grpcServiceDefinition, type ListeningServer, listenGrpc, unaryHandler } from "./grpc-service.js";
 
 /** Options of {@link ExtAuthzServer}. */
 export interface ExtAuthzServerOptions {
@@ -109,19 +102,7 @@ export class ExtAuthzServer {
   /** Mounts the Authorization service on an existing grpc-js server. */
   register(server: Server): void {
     server.addService(grpcServiceDefinition(Authorization), {
-      check: (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
-        this.check(call.request).then(
-          (res) => callback(null, res),
-          (e: unknown) => {
-            const invalid = e instanceof PolicyError && e.code === "invalid-attributes";
-            if (!invalid) this.#logger.error("ext_authz Check failed", e);
-            callback({
-              code: invalid ? status.INVALID_ARGUMENT : status.INTERNAL,
-              details: e instanceof Error ? e.message : String(e),
-            });
-          },
-        );
-      },
+      check: unaryHandler((request: CheckRequest) => this.check(request), this.#logger, "ext_authz Check"),
     });
   }
 

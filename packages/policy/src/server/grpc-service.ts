@@ -1,5 +1,15 @@
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
-import { type MethodDefinition, Server, type ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
+import {
+  type MethodDefinition,
+  Server,
+  type ServerCredentials,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type sendUnaryData,
+  status,
+} from "@grpc/grpc-js";
+import type { Logger } from "../logger.js";
+import { PolicyError } from "../policy-error.js";
 
 /**
  * A grpc-js service definition for a protobuf-es service: method paths come from the service
@@ -35,6 +45,31 @@ export function grpcServiceDefinition(service: {
     };
   }
   return def as ServiceDefinition;
+}
+
+/**
+ * A grpc-js unary handler around an async function. It never throws out of the handler: invalid
+ * attributes become INVALID_ARGUMENT, anything else INTERNAL (and is logged), so one bad request
+ * never takes the server down.
+ */
+export function unaryHandler<Req, Res>(
+  handle: (request: Req) => Promise<Res>,
+  logger: Logger,
+  what: string,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    handle(call.request).then(
+      (res) => callback(null, res),
+      (e: unknown) => {
+        const invalid = e instanceof PolicyError && e.code === "invalid-attributes";
+        if (!invalid) logger.error(`${what} failed`, e);
+        callback({
+          code: invalid ? status.INVALID_ARGUMENT : status.INTERNAL,
+          details: e instanceof Error ? e.message : String(e),
+        });
+      },
+    );
+  };
 }
 
 /** A running server started by `listen()`. */

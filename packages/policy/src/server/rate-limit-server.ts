@@ -1,12 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import {
-  type Server,
-  ServerCredentials,
-  type ServerUnaryCall,
-  type sendUnaryData,
-  status,
-} from "@grpc/grpc-js";
+import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { HeaderValueSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import {
   type RateLimitRequest,
@@ -24,7 +18,7 @@ import type { PolicyEngine } from "../policy-engine.js";
 import { PolicyError } from "../policy-error.js";
 import type { RateLimitUnit } from "../ratelimit/rate-limit-config.js";
 import type { RateLimitCheck, RateLimitDecision } from "../ratelimit/rate-limiter.js";
-import { grpcServiceDefinition, type ListeningServer, listenGrpc } from "./grpc-service.js";
+import { grpcServiceDefinition, type ListeningServer, listenGrpc, unaryHandler } from "./grpc-service.js";
 
 const FROM_ENVOY: Partial<Record<EnvoyUnit, RateLimitUnit>> = {
   [EnvoyUnit.SECOND]: "second",
@@ -129,22 +123,11 @@ export class RateLimitServer {
   /** Mounts the RateLimitService on an existing grpc-js server. */
   register(server: Server): void {
     server.addService(grpcServiceDefinition(RateLimitService), {
-      shouldRateLimit: (
-        call: ServerUnaryCall<RateLimitRequest, RateLimitResponse>,
-        callback: sendUnaryData<RateLimitResponse>,
-      ) => {
-        this.shouldRateLimit(call.request).then(
-          (res) => callback(null, res),
-          (e: unknown) => {
-            const invalid = e instanceof PolicyError && e.code === "invalid-attributes";
-            if (!invalid) this.#logger.error("ShouldRateLimit failed", e);
-            callback({
-              code: invalid ? status.INVALID_ARGUMENT : status.INTERNAL,
-              details: e instanceof Error ? e.message : String(e),
-            });
-          },
-        );
-      },
+      shouldRateLimit: unaryHandler(
+        (request: RateLimitRequest) => this.shouldRateLimit(request),
+        this.#logger,
+        "ShouldRateLimit",
+      ),
     });
   }
 
