@@ -37,18 +37,16 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     if (typeUrl === undefined) return;
     let state = this.types.get(typeUrl);
     const stale = state !== undefined && req.responseNonce !== "" && req.responseNonce !== state.lastNonce;
-    this.emit({
-      type: "request",
-      streamId: this.id,
-      protocol: "delta",
-      node: this.node,
+    this.requested(
       typeUrl,
-      versionInfo: "",
-      responseNonce: req.responseNonce,
-      resourceNames: req.resourceNamesSubscribe,
-      unsubscribe: req.resourceNamesUnsubscribe,
+      {
+        versionInfo: "",
+        responseNonce: req.responseNonce,
+        names: req.resourceNamesSubscribe,
+        unsubscribe: req.resourceNamesUnsubscribe,
+      },
       stale,
-    });
+    );
 
     const first = state === undefined;
     if (!state) {
@@ -66,29 +64,13 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     // Delta ACK/NACK applies only to the latest nonce, but subscription changes in the request
     // apply even when its nonce is stale (xDS protocol, incremental variant).
     if (!first && !stale && req.responseNonce !== "") {
-      if (req.errorDetail) {
-        this.emit({
-          type: "nack",
-          streamId: this.id,
-          protocol: "delta",
-          node: this.node,
-          typeUrl,
-          version: "",
-          rejectedVersion: state.lastVersion,
-          nonce: req.responseNonce,
-          errorDetail: { code: req.errorDetail.code, message: req.errorDetail.message },
-        });
-      } else {
-        this.emit({
-          type: "ack",
-          streamId: this.id,
-          protocol: "delta",
-          node: this.node,
-          typeUrl,
-          version: state.lastVersion ?? "",
-          nonce: req.responseNonce,
-        });
-      }
+      this.answered(
+        typeUrl,
+        req.responseNonce,
+        req.errorDetail,
+        req.errorDetail ? "" : (state.lastVersion ?? ""),
+        state.lastVersion,
+      );
     }
 
     const changed = this.updateSubscription(
@@ -240,15 +222,10 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     state.lastNonce = nonce;
     state.lastVersion = version;
     this.send(bytes);
-    this.emit({
-      type: "response",
-      streamId: this.id,
-      protocol: "delta",
-      node: this.node,
-      typeUrl: state.typeUrl,
+    this.responded(state.typeUrl, {
       version,
       nonce,
-      resources: upserts.map((r) => r.name),
+      resources: upserts,
       removed,
       heartbeat,
       bytes: bytes.length,

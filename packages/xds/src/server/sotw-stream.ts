@@ -52,18 +52,16 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     // (a newer response is in flight and the client will answer it); SotW ignores it entirely.
     // The first request of a type on this stream has nothing to be stale against.
     const stale = state !== undefined && req.responseNonce !== "" && req.responseNonce !== state.lastNonce;
-    this.emit({
-      type: "request",
-      streamId: this.id,
-      protocol: "sotw",
-      node: this.node,
+    this.requested(
       typeUrl,
-      versionInfo: req.versionInfo,
-      responseNonce: req.responseNonce,
-      resourceNames: req.resourceNames,
-      unsubscribe: [],
+      {
+        versionInfo: req.versionInfo,
+        responseNonce: req.responseNonce,
+        names: req.resourceNames,
+        unsubscribe: [],
+      },
       stale,
-    });
+    );
     if (stale) return;
 
     const first = state === undefined;
@@ -79,30 +77,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     }
 
     if (!first && req.responseNonce !== "" && req.responseNonce === state.lastNonce) {
-      // xDS protocol: error_detail set means NACK; version_info then stays the last accepted one.
-      if (req.errorDetail) {
-        this.emit({
-          type: "nack",
-          streamId: this.id,
-          protocol: "sotw",
-          node: this.node,
-          typeUrl,
-          version: req.versionInfo,
-          rejectedVersion: state.lastVersion,
-          nonce: req.responseNonce,
-          errorDetail: { code: req.errorDetail.code, message: req.errorDetail.message },
-        });
-      } else {
-        this.emit({
-          type: "ack",
-          streamId: this.id,
-          protocol: "sotw",
-          node: this.node,
-          typeUrl,
-          version: req.versionInfo,
-          nonce: req.responseNonce,
-        });
-      }
+      this.answered(typeUrl, req.responseNonce, req.errorDetail, req.versionInfo, state.lastVersion);
     }
 
     const changed = this.updateSubscription(state, req.resourceNames, first);
@@ -293,15 +268,10 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     state.lastNonce = nonce;
     state.lastVersion = plan.version;
     this.send(bytes);
-    this.emit({
-      type: "response",
-      streamId: this.id,
-      protocol: "sotw",
-      node: this.node,
-      typeUrl: state.typeUrl,
+    this.responded(state.typeUrl, {
       version: plan.version,
       nonce,
-      resources: unique.map((r) => r.name),
+      resources: unique,
       removed: [],
       heartbeat,
       bytes: bytes.length,

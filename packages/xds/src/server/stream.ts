@@ -150,6 +150,82 @@ export abstract class XdsStream<S extends TypeStateBase> {
     this.ctx.emit(event);
   }
 
+  /** Emits the `request` event of a request. */
+  protected requested(
+    typeUrl: string,
+    r: {
+      versionInfo: string;
+      responseNonce: string;
+      names: readonly string[];
+      unsubscribe: readonly string[];
+    },
+    stale: boolean,
+  ): void {
+    this.emit({
+      type: "request",
+      streamId: this.id,
+      protocol: this.protocol,
+      node: this.node,
+      typeUrl,
+      versionInfo: r.versionInfo,
+      responseNonce: r.responseNonce,
+      resourceNames: r.names,
+      unsubscribe: r.unsubscribe,
+      stale,
+    });
+  }
+
+  /**
+   * Emits the ACK or NACK a request carries for the latest response of its type.
+   * xDS protocol: error_detail set means NACK; a NACK's version_info stays the last accepted one.
+   */
+  protected answered(
+    typeUrl: string,
+    nonce: string,
+    errorDetail: { code: number; message: string } | undefined,
+    version: string,
+    rejectedVersion: string | undefined,
+  ): void {
+    const base = { streamId: this.id, protocol: this.protocol, node: this.node, typeUrl, version, nonce };
+    if (errorDetail) {
+      this.emit({
+        type: "nack",
+        ...base,
+        rejectedVersion,
+        errorDetail: { code: errorDetail.code, message: errorDetail.message },
+      });
+    } else {
+      this.emit({ type: "ack", ...base });
+    }
+  }
+
+  /** Emits the `response` event of a response. */
+  protected responded(
+    typeUrl: string,
+    r: {
+      version: string;
+      nonce: string;
+      resources: readonly { name: string }[];
+      removed: readonly string[];
+      heartbeat: boolean;
+      bytes: number;
+    },
+  ): void {
+    this.emit({
+      type: "response",
+      streamId: this.id,
+      protocol: this.protocol,
+      node: this.node,
+      typeUrl,
+      version: r.version,
+      nonce: r.nonce,
+      resources: r.resources.map((x) => x.name),
+      removed: r.removed,
+      heartbeat: r.heartbeat,
+      bytes: r.bytes,
+    });
+  }
+
   /** Ends the stream with a gRPC status. */
   fail(code: number, details: string, level: "warn" | "info" = "warn"): void {
     if (this.closed) return;
