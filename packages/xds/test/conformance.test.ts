@@ -428,6 +428,25 @@ describe("XdsServer robustness", () => {
     expect((await c.next()).resources.map((r) => r.name)).toEqual(["anonymous"]);
   });
 
+  it("assembles a push once: streams in the same state get the same response, nonce included", async () => {
+    const { cache, fx } = await setup(meshSnapshot({ clusters: ["c1", "c2"] }));
+    const a = fx.client({ autoAck: true });
+    const b = fx.client({ autoAck: true });
+    a.request({ typeUrl: TypeUrl.Cluster });
+    b.request({ typeUrl: TypeUrl.Cluster });
+    await a.next();
+    await b.next();
+    cache.setSnapshot("node-a", meshSnapshot({ clusters: ["c1", "c3"] }));
+    const [ra, rb] = [await a.next(), await b.next()];
+    expect(ra.nonce).toBe(rb.nonce);
+    expect(ra.resources.map((r) => r.name).sort()).toEqual(["c1", "c3"]);
+    // Still unique within each stream.
+    expect(
+      fx.seen("response", (e) => e.streamId === fx.seen("response")[0]!.streamId).map((e) => e.nonce),
+    ).toHaveLength(2);
+    expect(new Set(fx.seen("response").map((e) => `${e.streamId}:${e.nonce}`)).size).toBe(4);
+  });
+
   it("identical content yields identical versions across independently built snapshots", () => {
     const a = meshSnapshot({ clusters: ["x", "y"] });
     const b = meshSnapshot({ clusters: ["x", "y"] });

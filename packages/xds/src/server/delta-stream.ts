@@ -3,7 +3,6 @@ import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
 import { NameSets } from "./name-sets.js";
-import { deltaResponse } from "./responses.js";
 import { diffSets } from "./set-diff.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
@@ -205,16 +204,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     complete = true,
   ): void {
     const version = state.current?.version ?? "";
-    const nonce = this.nextNonce();
-    const bytes = deltaResponse(
-      version,
-      state.typeUrl,
-      upserts,
-      removed,
-      nonce,
-      heartbeat,
-      this.ctx.controlPlane.delta,
-    );
+    const { bytes, nonce } = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat);
     if (!heartbeat) {
       if (complete && state.current) this.settle(state, state.current);
       else for (const r of upserts) state.overrides.set(r.name, r.version);

@@ -93,3 +93,101 @@ function sotwBlock(resources: readonly CachedResource[], heartbeat: boolean): Ui
 function deltaBlock(resources: readonly CachedResource[], heartbeat: boolean): Uint8Array {
   return Buffer.concat(resources.map((r) => r.deltaField(heartbeat && r.ttlMs !== undefined)));
 }
+
+/** One assembled response and its nonce. */
+export interface AssembledResponse {
+  readonly bytes: Buffer;
+  readonly nonce: string;
+}
+
+const noRemovals: readonly string[] = [];
+
+/**
+ * Assembles responses once per push. Every stream in the same state gets the same resource array
+ * (a shared diff or a set's list) and the same version, so the whole response — nonce included —
+ * is built once and the same buffer is written to all of them. Nonces come from one counter per
+ * server, so they are unique within every stream; only a stream sent the very same response
+ * again sees its nonce again, and an ACK of either copy means the same thing.
+ */
+export class ResponseCache {
+  private counter = 0;
+  private readonly sotwBodies = new WeakMap<readonly unknown[], Map<string, AssembledResponse>>();
+  private readonly deltaBodies = new WeakMap<
+    readonly unknown[],
+    WeakMap<readonly unknown[], Map<string, AssembledResponse>>
+  >();
+
+  constructor(private readonly controlPlane: { readonly sotw: Uint8Array; readonly delta: Uint8Array }) {}
+
+  /** A fresh nonce. */
+  nonce(): string {
+    this.counter++;
+    return this.counter.toString(36);
+  }
+
+  sotw(
+    version: string,
+    typeUrl: string,
+    resources: readonly CachedResource[],
+    heartbeat: boolean,
+  ): AssembledResponse {
+    if (heartbeat) {
+      const nonce = this.nonce();
+      return { nonce, bytes: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw) };
+    }
+    let byKey = this.sotwBodies.get(resources);
+    if (!byKey) {
+      byKey = new Map();
+      this.sotwBodies.set(resources, byKey);
+    }
+    const key = `${typeUrl}\u0000${version}`;
+    let response = byKey.get(key);
+    if (!response) {
+      const nonce = this.nonce();
+      response = {
+        nonce,
+        bytes: sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw),
+      };
+      byKey.set(key, response);
+    }
+    return response;
+  }
+
+  delta(
+    version: string,
+    typeUrl: string,
+    resources: readonly CachedResource[],
+    removed: readonly string[],
+    heartbeat: boolean,
+  ): AssembledResponse {
+    const gone = removed.length === 0 ? noRemovals : removed;
+    if (heartbeat) {
+      const nonce = this.nonce();
+      return {
+        nonce,
+        bytes: deltaResponse(version, typeUrl, resources, gone, nonce, true, this.controlPlane.delta),
+      };
+    }
+    let byRemoved = this.deltaBodies.get(resources);
+    if (!byRemoved) {
+      byRemoved = new WeakMap();
+      this.deltaBodies.set(resources, byRemoved);
+    }
+    let byKey = byRemoved.get(gone);
+    if (!byKey) {
+      byKey = new Map();
+      byRemoved.set(gone, byKey);
+    }
+    const key = `${typeUrl}\u0000${version}`;
+    let response = byKey.get(key);
+    if (!response) {
+      const nonce = this.nonce();
+      response = {
+        nonce,
+        bytes: deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
+      };
+      byKey.set(key, response);
+    }
+    return response;
+  }
+}

@@ -3,7 +3,6 @@ import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { fullStateTypes, TypeUrl } from "../type-url.js";
 import { NameSets, sameNames } from "./name-sets.js";
-import { sotwResponse } from "./responses.js";
 import { diffSets, resourceList } from "./set-diff.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
@@ -253,17 +252,9 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   }
 
   private respond(state: SotwTypeState, plan: Plan, heartbeat = false): void {
-    const nonce = this.nextNonce();
     // xDS protocol: no resource twice in one response.
     const unique = dedupe(plan.resources);
-    const bytes = sotwResponse(
-      plan.version,
-      state.typeUrl,
-      unique,
-      nonce,
-      heartbeat,
-      this.ctx.controlPlane.sotw,
-    );
+    const { bytes, nonce } = this.ctx.responses.sotw(plan.version, state.typeUrl, unique, heartbeat);
     if (!heartbeat && state.current) this.markSent(state, state.current);
     state.lastNonce = nonce;
     state.lastVersion = plan.version;
@@ -297,10 +288,13 @@ export class SotwStream extends XdsStream<SotwTypeState> {
 }
 
 function dedupe(resources: CachedResource[]): CachedResource[] {
+  // Shared arrays (a set's list, a diff) never repeat a name: keep their identity, which the
+  // response cache keys on.
   const seen = new Set<string>();
-  return resources.filter((r) => {
-    if (seen.has(r.name)) return false;
+  for (const r of resources) {
+    if (seen.has(r.name))
+      return resources.filter((x, i) => resources.findIndex((y) => y.name === x.name) === i);
     seen.add(r.name);
-    return true;
-  });
+  }
+  return resources;
 }

@@ -7,13 +7,14 @@ import type { ResourceSet } from "../snapshot.js";
 import { adsOrder } from "../type-url.js";
 import type { Logger } from "./logger.js";
 import type { NameSets } from "./name-sets.js";
+import type { ResponseCache } from "./responses.js";
 
 /** What a stream needs from its server. */
 export interface StreamContext {
   readonly watcher: ConfigWatcher;
   readonly logger: Logger;
-  /** Encoded `control_plane` fields (SotW field 6, Delta field 7); empty when not configured. */
-  readonly controlPlane: { readonly sotw: Uint8Array; readonly delta: Uint8Array };
+  /** Assembles responses once per push and hands out nonces. */
+  readonly responses: ResponseCache;
   /** Subscription sets shared between streams. */
   readonly nameSets: NameSets;
   emit(event: XdsEvent): void;
@@ -53,7 +54,6 @@ export abstract class XdsStream<S extends TypeStateBase> {
   node: Node | undefined;
   closed = false;
   protected readonly types = new Map<string, S>();
-  private nonceCounter = 0;
   private readonly dirty = new Set<string>();
   private flushScheduled = false;
 
@@ -95,11 +95,6 @@ export abstract class XdsStream<S extends TypeStateBase> {
       return;
     }
     this.node = node;
-  }
-
-  protected nextNonce(): string {
-    this.nonceCounter++;
-    return this.nonceCounter.toString(36);
   }
 
   /** Starts watching a type for this stream's node; each change marks the type dirty. */

@@ -13,7 +13,7 @@ import type { XdsEvent } from "../events.js";
 import { DeltaStream } from "./delta-stream.js";
 import { consoleLogger, type Logger } from "./logger.js";
 import { NameSets } from "./name-sets.js";
-import { controlPlaneField } from "./responses.js";
+import { controlPlaneField, ResponseCache } from "./responses.js";
 import { allXdsServices, type XdsServiceName, xdsMethods } from "./services.js";
 import { SotwStream } from "./sotw-stream.js";
 import type { StreamContext, StreamTransport } from "./stream.js";
@@ -89,10 +89,10 @@ export class XdsServer {
     this.ctx = {
       watcher,
       logger,
-      controlPlane: {
+      responses: new ResponseCache({
         sotw: controlPlaneField(6, options.controlPlaneId),
         delta: controlPlaneField(7, options.controlPlaneId),
-      },
+      }),
       nameSets: new NameSets(),
       emit(event) {
         watcher.record?.(event);
@@ -147,7 +147,7 @@ export class XdsServer {
     const server = new grpc.Server({
       // Proxies hold streams for hours; keepalive finds dead peers.
       "grpc.keepalive_time_ms": 30_000,
-      "grpc.keepalive_timeout_ms": 10_000,
+      "grpc.keepalive_timeout_ms": 20_000,
       "grpc.http2.max_pings_without_data": 0,
       "grpc.keepalive_permit_without_calls": 1,
       ...options.serverOptions,
