@@ -14,6 +14,7 @@ export class CachedResource<T extends Message = Message> {
   /** The resource's protobuf encoding. */
   readonly bytes: Uint8Array;
   private sotw?: Uint8Array;
+  private sotwWrapped?: Uint8Array;
   private sotwHeartbeat?: Uint8Array;
   private delta?: Uint8Array;
   private deltaHeartbeat?: Uint8Array;
@@ -33,21 +34,22 @@ export class CachedResource<T extends Message = Message> {
   }
 
   /**
-   * `DiscoveryResponse.resources` entry (field 2, an Any). A resource with a TTL is wrapped in
-   * `envoy.service.discovery.v3.Resource`, as SotW TTLs require; a heartbeat omits the body.
+   * `DiscoveryResponse.resources` entry (field 2, an Any). With `wrapTtl`, a resource with a TTL
+   * is wrapped in `envoy.service.discovery.v3.Resource`, as SotW TTLs require, and a heartbeat
+   * omits the body. Without it (clients that do not advertise `xds.config.resource-in-sotw`, such
+   * as grpc-js, which NACK the wrapper), the plain resource is sent and the TTL is not.
    */
-  sotwField(heartbeat = false): Uint8Array {
+  sotwField(heartbeat = false, wrapTtl = true): Uint8Array {
+    if (this.ttlMs === undefined || !wrapTtl) {
+      this.sotw ??= frame(2, any(this.typeUrl, this.bytes));
+      return this.sotw;
+    }
     if (heartbeat) {
       this.sotwHeartbeat ??= frame(2, any(TypeUrl.Resource, this.resourceWrapper(false)));
       return this.sotwHeartbeat;
     }
-    this.sotw ??= frame(
-      2,
-      this.ttlMs === undefined
-        ? any(this.typeUrl, this.bytes)
-        : any(TypeUrl.Resource, this.resourceWrapper(true)),
-    );
-    return this.sotw;
+    this.sotwWrapped ??= frame(2, any(TypeUrl.Resource, this.resourceWrapper(true)));
+    return this.sotwWrapped;
   }
 
   /** `DeltaDiscoveryResponse.resources` entry (field 2, a Resource); a heartbeat omits the body. */

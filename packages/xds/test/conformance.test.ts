@@ -343,7 +343,7 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
     expect(order).toEqual(["Cluster:+new-", "RouteConfiguration:+echo-route-", "Cluster:+-old"]);
   });
 
-  it("rule 14: TTL resources carry their TTL and are refreshed by heartbeats without a body", async () => {
+  it("rule 14: TTL resources carry their TTL and are refreshed by heartbeats without a body (SotW only for clients that accept the Resource wrapper)", async () => {
     const snapshot = Snapshot.create({
       clusters: [
         resources.withTtl(resources.cluster({ name: "ttl" }), 30_000),
@@ -351,7 +351,8 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
       ],
     });
     const { fx } = await setup(snapshot, { heartbeatIntervalMs: 50 });
-    const c = fx.client();
+    // SotW TTLs need the client to accept resources wrapped in Resource, which it advertises.
+    const c = fx.client({ node: { id: "node-a", clientFeatures: ["xds.config.resource-in-sotw"] } });
     c.request({ typeUrl: TypeUrl.Cluster });
     const first = await c.next();
     const ttl = first.resources.find((r) => r.name === "ttl");
@@ -371,6 +372,21 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
     expect(dr.resources[0]?.ttlMs).toBe(30_000);
     const dbeat = await d.next();
     expect(dbeat.resources[0]?.heartbeat).toBe(true);
+
+    // A SotW client without the feature (grpc-js NACKs the wrapper) gets the plain resource.
+    const plain = fx.client({ node: { id: "node-a" } });
+    plain.request({ typeUrl: TypeUrl.Cluster });
+    const pr = await plain.next();
+    expect(pr.resources.find((r) => r.name === "ttl")?.ttlMs).toBeUndefined();
+    expect(pr.resources.find((r) => r.name === "ttl")?.message).toBeDefined();
+    expect(pr.raw.resources.every((a) => a.typeUrl === TypeUrl.Cluster)).toBe(true);
+    // … and no heartbeats: the next heartbeat round of the other streams sends it nothing.
+    const beatsBefore = fx.seen("response", (e) => e.heartbeat).length;
+    await fx.waitFor(
+      "response",
+      (e) => e.heartbeat && fx.seen("response", (x) => x.heartbeat).length > beatsBefore + 2,
+    );
+    expect(plain.pending()).toHaveLength(0);
   });
 
   it("rule 15: Snapshot.consistent() rejects dangling EDS and RDS references, naming each", () => {

@@ -22,10 +22,13 @@ export function sotwResponse(
   nonce: string,
   heartbeat: boolean,
   controlPlane: Uint8Array,
+  wrapTtl = true,
 ): Buffer {
   const block = heartbeat
-    ? sotwBlock(resources, true)
-    : cachedBlock(sotwBlocks, resources, () => sotwBlock(resources, false));
+    ? sotwBlock(resources, true, wrapTtl)
+    : cachedBlock(wrapTtl ? sotwBlocks : sotwPlainBlocks, resources, () =>
+        sotwBlock(resources, false, wrapTtl),
+      );
   return Buffer.concat([
     stringField(1, version),
     block,
@@ -69,6 +72,7 @@ export function deltaResponse(
 // Streams that get the same push get the same resource array (a shared diff or a set's list):
 // the concatenated resource fields are then built once and reused for all of them.
 const sotwBlocks = new WeakMap<readonly unknown[], Uint8Array>();
+const sotwPlainBlocks = new WeakMap<readonly unknown[], Uint8Array>();
 const deltaBlocks = new WeakMap<readonly unknown[], Uint8Array>();
 const removedBlocks = new WeakMap<readonly unknown[], Uint8Array>();
 
@@ -86,8 +90,8 @@ function cachedBlock(
 }
 
 /** A heartbeat refreshes TTL'd resources only; others keep their bodies. */
-function sotwBlock(resources: readonly CachedResource[], heartbeat: boolean): Uint8Array {
-  return Buffer.concat(resources.map((r) => r.sotwField(heartbeat && r.ttlMs !== undefined)));
+function sotwBlock(resources: readonly CachedResource[], heartbeat: boolean, wrapTtl: boolean): Uint8Array {
+  return Buffer.concat(resources.map((r) => r.sotwField(heartbeat && r.ttlMs !== undefined, wrapTtl)));
 }
 
 function deltaBlock(resources: readonly CachedResource[], heartbeat: boolean): Uint8Array {
@@ -130,23 +134,27 @@ export class ResponseCache {
     typeUrl: string,
     resources: readonly CachedResource[],
     heartbeat: boolean,
+    wrapTtl: boolean,
   ): AssembledResponse {
     if (heartbeat) {
       const nonce = this.nonce();
-      return { nonce, bytes: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw) };
+      return {
+        nonce,
+        bytes: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw, wrapTtl),
+      };
     }
     let byKey = this.sotwBodies.get(resources);
     if (!byKey) {
       byKey = new Map();
       this.sotwBodies.set(resources, byKey);
     }
-    const key = `${typeUrl}\u0000${version}`;
+    const key = `${typeUrl}\u0000${version}\u0000${wrapTtl}`;
     let response = byKey.get(key);
     if (!response) {
       const nonce = this.nonce();
       response = {
         nonce,
-        bytes: sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw),
+        bytes: sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
       };
       byKey.set(key, response);
     }

@@ -29,6 +29,9 @@ interface SotwTypeState extends TypeStateBase {
   lastVersion?: string;
 }
 
+/** The client feature that says a SotW client accepts resources wrapped in `Resource`. */
+export const RESOURCE_IN_SOTW = "xds.config.resource-in-sotw";
+
 interface Plan {
   readonly resources: CachedResource[];
   readonly version: string;
@@ -41,6 +44,8 @@ interface Plan {
  * gRPC protocol" document that concern SotW; each rule is cited where it is applied.
  */
 export class SotwStream extends XdsStream<SotwTypeState> {
+  private resourceInSotw?: boolean;
+
   onRequest(req: DiscoveryRequest): void {
     if (this.closed) return;
     this.keepNode(req.node);
@@ -254,7 +259,13 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   private respond(state: SotwTypeState, plan: Plan, heartbeat = false): void {
     // xDS protocol: no resource twice in one response.
     const unique = dedupe(plan.resources);
-    const { bytes, nonce } = this.ctx.responses.sotw(plan.version, state.typeUrl, unique, heartbeat);
+    const { bytes, nonce } = this.ctx.responses.sotw(
+      plan.version,
+      state.typeUrl,
+      unique,
+      heartbeat,
+      this.wrapsTtl(),
+    );
     if (!heartbeat && state.current) this.markSent(state, state.current);
     state.lastNonce = nonce;
     state.lastVersion = plan.version;
@@ -269,7 +280,18 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     });
   }
 
+  /**
+   * xDS protocol: a SotW client that can take resources wrapped in `Resource` (for TTLs)
+   * advertises the `xds.config.resource-in-sotw` client feature. Others (grpc-js NACKs the
+   * wrapper) get plain resources, no TTLs and no heartbeats.
+   */
+  private wrapsTtl(): boolean {
+    this.resourceInSotw ??= this.node?.clientFeatures.includes(RESOURCE_IN_SOTW) ?? false;
+    return this.resourceInSotw;
+  }
+
   heartbeat(): void {
+    if (!this.wrapsTtl()) return;
     for (const state of this.types.values()) {
       const held = this.held(state);
       if (state.lastVersion === undefined || !held.some((r) => r.ttlMs !== undefined)) continue;

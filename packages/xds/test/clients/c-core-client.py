@@ -5,18 +5,24 @@ GRPC_XDS_BOOTSTRAP_CONFIG, read once per process, hence one process per client.
 Driven by JSON lines, one command per stdin line, one reply per stdout line:
   {"id":1,"op":"call","target":"xds:///echo","count":20,"timeoutMs":5000,"method":"/meshlet.test.Echo/Echo"}
     -> {"id":1,"results":[{"ok":true,"backend":"b1"},{"ok":false,"code":14,"details":"..."}]}
-  {"id":2,"op":"close"}   closes every channel (the xDS client unsubscribes), replies, then exits.
+  {"id":2,"op":"close"}   closes every channel (C-core then ends its ADS stream), replies, exits.
 On start it prints {"ready":true}. Methods are generic: raw bytes in and out, no proto compilation.
 """
 
 import json
 import sys
 
-import grpc
+try:
+    import grpc
+except ImportError:
+    sys.stderr.write(
+        "c-core-client.py: cannot import grpc. Install Debian's gRPC for Python "
+        "(apt-get install -y python3-grpcio) and run this script with /usr/bin/python3.\n"
+    )
+    sys.exit(2)
 
 DEFAULT_METHOD = "/meshlet.test.Echo/Echo"
 
-# grpc.StatusCode values are (int, str) tuples; the int is the wire code.
 channels = {}
 
 
@@ -47,6 +53,7 @@ def call(command):
             response = method(b"", timeout=timeout)
             results.append({"ok": True, "backend": response.decode("utf-8")})
         except grpc.RpcError as error:
+            # grpc.StatusCode values are (int, str) tuples; the int is the wire code.
             results.append({"ok": False, "code": error.code().value[0], "details": error.details()})
     return {"results": results}
 

@@ -79,12 +79,26 @@ lines.on("line", (line) => {
     }
     const result = await handle(command);
     reply({ id: command.id, ...result });
-    if (command.op === "close") lines.close();
+    if (command.op === "close") {
+      lines.close();
+      leaveSoon();
+    }
   });
 });
-// The parent going away (stdin closed) ends this process too: no orphaned clients. Closing the
-// channels ends the xDS client's stream, so the process then exits on its own once that is flushed.
+/**
+ * Closing the channels makes the xDS client write its unsubscribe requests and end its stream; the
+ * process then usually exits on its own. grpc-js-xds can keep timers alive for a while (its 15 s
+ * resource-does-not-exist timers), so after a short grace for those writes to flush, leave anyway.
+ */
+function leaveSoon() {
+  setTimeout(() => process.exit(0), 500).unref();
+}
+
+// The parent going away (stdin closed) ends this process too: no orphaned clients.
 lines.on("close", () => {
-  void queue.then(() => handle({ op: "close" }));
+  void queue.then(async () => {
+    await handle({ op: "close" });
+    leaveSoon();
+  });
 });
 reply({ ready: true });

@@ -79,11 +79,16 @@ export async function startClientProcess(options: ClientProcessOptions): Promise
     stderr += chunk;
     if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
   });
-  const exited = new Promise<number | null>((resolve) => {
-    child.on("exit", (code) => {
+  // How the process ended, for messages: "code 1" or "signal SIGSEGV".
+  const exited = new Promise<string>((resolve) => {
+    child.on("exit", (code, signal) => {
       live.delete(child);
-      resolve(code);
+      resolve(signal ? `signal ${signal}` : `code ${code}`);
     });
+  });
+  let exitStatus: string | undefined;
+  void exited.then((status) => {
+    exitStatus = status;
   });
   child.stdin.on("error", () => {
     // The process died; the pending command is rejected by the exit handler below.
@@ -113,11 +118,11 @@ export async function startClientProcess(options: ClientProcessOptions): Promise
     else waiting.resolve(message);
   });
   const tail = () => stderr.slice(-4000);
-  void exited.then((code) => {
+  void exited.then((status) => {
     for (const [id, waiting] of pending) {
       pending.delete(id);
       clearTimeout(waiting.timer);
-      waiting.reject(new Error(`${options.name} exited (code ${code}) during a command; stderr:\n${tail()}`));
+      waiting.reject(new Error(`${options.name} exited (${status}) during a command; stderr:\n${tail()}`));
     }
     ready = undefined;
   });
@@ -125,7 +130,7 @@ export async function startClientProcess(options: ClientProcessOptions): Promise
   const send = (command: Record<string, unknown>, timeoutMs: number) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       if (child.exitCode !== null || child.signalCode !== null) {
-        reject(new Error(`${options.name} is not running; stderr:\n${tail()}`));
+        reject(new Error(`${options.name} is not running (${exitStatus ?? "exited"}); stderr:\n${tail()}`));
         return;
       }
       const id = nextId++;
@@ -148,9 +153,9 @@ export async function startClientProcess(options: ClientProcessOptions): Promise
         clearTimeout(timer);
         resolve();
       };
-      void exited.then((code) => {
+      void exited.then((status) => {
         clearTimeout(timer);
-        reject(new Error(`${options.name} exited (code ${code}) before ready; stderr:\n${tail()}`));
+        reject(new Error(`${options.name} exited (${status}) before ready; stderr:\n${tail()}`));
       });
     });
   } catch (error) {
@@ -181,7 +186,7 @@ export async function startClientProcess(options: ClientProcessOptions): Promise
         if (child.exitCode === null && child.signalCode === null) {
           await send({ op: "close" }, 10_000).catch(() => undefined);
           child.stdin.end();
-          const killTimer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+          const killTimer = setTimeout(() => child.kill("SIGKILL"), 5_000);
           await exited;
           clearTimeout(killTimer);
         }

@@ -16,12 +16,17 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-/** Starts a control plane on 127.0.0.1 with an ephemeral port. */
-export async function startControlPlane(): Promise<ControlPlane> {
+/**
+ * Starts a control plane on 127.0.0.1, on an ephemeral port unless `port` is given (a second
+ * replica taking over the port of one that stopped).
+ */
+export async function startControlPlane(options: { port?: number } = {}): Promise<ControlPlane> {
   const cache = new SnapshotCache();
   const xds = new XdsServer({ cache, logger: silentLogger });
   const recorder = new EventRecorder(xds.events$);
-  let listening: ListeningServer | undefined = await xds.listen({ address: "127.0.0.1:0" });
+  let listening: ListeningServer | undefined = await xds.listen({
+    address: `127.0.0.1:${options.port ?? 0}`,
+  });
   const port = listening.port;
   const stop = async () => {
     const current = listening;
