@@ -1,0 +1,468 @@
+#!/usr/bin/env node
+// xDS fan-out benchmark: one XdsServer child, one load child holding N ADS streams; push time
+// until every stream ACKed, server CPU and memory, encode work per push, and the raw node:http2
+// ceiling for the same bytes. One JSON document on stdout; progress on stderr. See README.md.
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { startChild } from "./ipc.mjs";
+
+const here = (f) => fileURLToPath(new URL(f, import.meta.url));
+const t0 = Date.now();
+const log = (...a) => console.error(`[xds-fanout +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+const usage = `usage: node bench/xds-fanout/run.mjs [options]
+  --streams 100,1000,5000     stream counts (N)
+  --protocols sotw,delta      xDS variants
+  --connections 10            HTTP/2 connections for multiplexed runs
+  --modes mux,per-stream      mux: N streams over --connections connections; per-stream: one each
+                              (default both; mux only with --quick)
+  --scenarios endpoint,cluster,all   endpoint: one ClusterLoadAssignment changed; cluster: one
+                              Cluster changed; all: every resource changed
+  --clusters 1000 --listeners 10 --endpoints-per-cluster 3 --sans 6   snapshot shape
+  --window 4194304 --connection-window 67108864   client HTTP/2 flow-control windows (bytes)
+  --push-timeout 300          seconds to wait for one push to be ACKed everywhere
+  --max-minutes 40            stop starting new configurations after this
+  --repeat R                  (meshlet, raw) push pairs per scenario, median reported (default 3;
+                              1 with --quick)
+  --repeat-budget 30          seconds per scenario after which no further repeat starts
+  --max-server-rss-gb 14      kill the server child (and report it) above this RSS
+  --quick                     N=100, mux, one push per scenario (under a minute)
+  --profile-dir DIR           write a V8 CPU profile of the server per push, and of the whole load
+                              child, to DIR (profiling slows the server: don't compare timings)
+  --help`;
+
+function list(value, what, allowed) {
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new Error(`--${what} is empty; give a comma-separated list`);
+  if (allowed) {
+    for (const i of items)
+      if (!allowed.includes(i)) throw new Error(`--${what}: "${i}" is not one of ${allowed.join(", ")}`);
+  }
+  return items;
+}
+
+function positiveInt(value, what, min = 1) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${what} must be an integer ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      streams: { type: "string", default: "100,1000,5000" },
+      protocols: { type: "string", default: "sotw,delta" },
+      connections: { type: "string", default: "10" },
+      modes: { type: "string" },
+      scenarios: { type: "string", default: "endpoint,cluster,all" },
+      clusters: { type: "string", default: "1000" },
+      listeners: { type: "string", default: "10" },
+      "endpoints-per-cluster": { type: "string", default: "3" },
+      sans: { type: "string", default: "6" },
+      window: { type: "string", default: String(4 * 1024 * 1024) },
+      "connection-window": { type: "string", default: String(64 * 1024 * 1024) },
+      "push-timeout": { type: "string", default: "300" },
+      "max-minutes": { type: "string", default: "40" },
+      "profile-dir": { type: "string" },
+      repeat: { type: "string" },
+      "repeat-budget": { type: "string", default: "30" },
+      "max-server-rss-gb": { type: "string", default: "14" },
+      quick: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.error(usage);
+    process.exit(0);
+  }
+  const streams = values.quick
+    ? [100]
+    : list(values.streams, "streams").map((s) => positiveInt(s, "streams"));
+  return {
+    streams,
+    protocols: list(values.protocols, "protocols", ["sotw", "delta"]),
+    connections: positiveInt(values.connections, "connections"),
+    // --quick keeps to the multiplexed layout so it stays under a minute on a busy 2-core machine.
+    modes: list(values.modes ?? (values.quick ? "mux" : "mux,per-stream"), "modes", ["mux", "per-stream"]),
+    scenarios: list(values.scenarios, "scenarios", ["endpoint", "cluster", "all"]),
+    shape: {
+      clusters: positiveInt(values.clusters, "clusters"),
+      listeners: positiveInt(values.listeners, "listeners"),
+      endpointsPerCluster: positiveInt(values["endpoints-per-cluster"], "endpoints-per-cluster"),
+      sanCount: positiveInt(values.sans, "sans", 0),
+    },
+    window: positiveInt(values.window, "window", 65535),
+    connectionWindow: positiveInt(values["connection-window"], "connection-window", 65535),
+    pushTimeoutMs: positiveInt(values["push-timeout"], "push-timeout") * 1000,
+    deadline: Date.now() + positiveInt(values["max-minutes"], "max-minutes") * 60_000,
+    quick: values.quick,
+    profileDir: values["profile-dir"],
+    repeat: values.repeat !== undefined ? positiveInt(values.repeat, "repeat") : values.quick ? 1 : 3,
+    repeatBudgetMs: positiveInt(values["repeat-budget"], "repeat-budget") * 1000,
+    maxServerRssBytes: positiveInt(values["max-server-rss-gb"], "max-server-rss-gb") * 1024 ** 3,
+  };
+}
+
+const children = new Set();
+function killChildren() {
+  for (const c of children) c.kill();
+  children.clear();
+}
+process.on("exit", killChildren);
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(130);
+  });
+}
+
+const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+
+function profileArgs(opt, who) {
+  return opt.profileDir
+    ? ["--cpu-prof", `--cpu-prof-dir=${opt.profileDir}`, `--cpu-prof-name=${who}-${Date.now()}.cpuprofile`]
+    : [];
+}
+
+async function runConfig(opt, protocol, mode, n) {
+  const connections = mode === "per-stream" ? 0 : opt.connections;
+  const timeout = opt.pushTimeoutMs;
+  const repeat = opt.repeat;
+  const result = {
+    protocol,
+    mode,
+    connections: mode === "per-stream" ? n : Math.min(opt.connections, n),
+    streams: n,
+    repeat,
+  };
+  let server;
+  let load;
+  let watch;
+  try {
+    server = await startWithRetry(here("./server.mjs"), {
+      name: "server",
+      execArgv: ["--expose-gc", "--max-old-space-size=8192"],
+    });
+    load = await startWithRetry(here("./load.mjs"), {
+      name: "load",
+      execArgv: ["--max-old-space-size=4096", ...profileArgs(opt, "load")],
+    });
+    watch = watchRss({ server, load }, opt.maxServerRssBytes);
+    const init = await server.call(
+      "init",
+      { shape: opt.shape, window: opt.window, profileDir: opt.profileDir },
+      120_000,
+    );
+    result.xdsDist = init.xdsDist;
+    result.snapshot = init.snapshot;
+    result.initialSnapshotCreateMs = round(init.createMs);
+    const before = await server.call("memory");
+    const connectOpts = {
+      protocol,
+      streams: n,
+      connections,
+      window: opt.window,
+      connectionWindow: opt.connectionWindow,
+      shape: opt.shape,
+    };
+
+    // ---- meshlet: connect, initial full-state fan-out, idle memory
+    const exp = await server.call("expectConnect", { streams: n });
+    const opened = await load.call("connect", { ...connectOpts, port: init.port }, 300_000);
+    const connected = await server.call("awaitAcks", { timeoutMs: timeout }, timeout + 30_000);
+    result.connect = {
+      ok: connected.ok,
+      ms: round(connected.doneAt ? connected.doneAt - exp.at : Number.NaN),
+      openStreamsMs: round(opened.openedMs),
+      acked: connected.acked,
+      target: connected.target,
+      openStreams: connected.openStreams,
+      responseBytesPerStream: Math.round(connected.responses.bytes / n),
+    };
+    if (!connected.ok) throw new Error(`only ${connected.acked}/${connected.target} initial ACKs arrived`);
+    log(`${protocol}/${mode}/N=${n} connected: initial fan-out ${result.connect.ms} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await server.call("memory");
+    const perStream = (k) => Math.round((after[k] - before[k]) / n);
+    result.memory = {
+      before,
+      after,
+      rssPerStream: perStream("rss"),
+      heapPerStream: perStream("heapUsed"),
+      externalPerStream: perStream("external"),
+      retainedPerStream: Math.round(
+        (after.heapUsed + after.external - before.heapUsed - before.external) / n,
+      ),
+      sharedSnapshotBytes: Object.values(init.snapshot).reduce((a, t) => a + t.bytes, 0),
+    };
+
+    // ---- raw node:http2 ceiling: N more streams from the same client, same connection layout,
+    // to the raw server. Opened after the memory measurement; idle while meshlet pushes.
+    await server.call("expectRawConnect", { streams: n, requestsPerStream: 4 });
+    await load.call("connect", { ...connectOpts, port: init.rawPort, raw: true }, 300_000);
+    const rawConnected = await server.call("awaitRaw", { timeoutMs: 120_000 }, 150_000);
+    if (!rawConnected.ok)
+      throw new Error(`raw: only ${rawConnected.received}/${rawConnected.target} requests`);
+
+    // ---- pushes: each meshlet push is followed at once by the raw push of the same bytes, so
+    // both see the same machine load (other work on a shared machine varies by the minute).
+    result.pushes = {};
+    for (const scenario of opt.scenarios) {
+      const pairs = [];
+      const scenarioStart = Date.now();
+      // Repeats stop early once a scenario has used its time budget: heavy pushes at large N run once.
+      for (let i = 0; i < repeat && (i === 0 || Date.now() - scenarioStart < opt.repeatBudgetMs); i++) {
+        const l0 = await load.call("stats");
+        const p = await server.call(
+          "push",
+          { scenario, streams: n, timeoutMs: timeout, label: `${protocol}-${mode}-n${n}` },
+          timeout + 120_000,
+        );
+        const l1 = await load.call("stats");
+        log(`${protocol}/${mode}/N=${n} ${scenario} #${i + 1}: meshlet ${round(p.ms)} ms (ok=${p.ok})`);
+        if (!p.ok) throw new Error(`push ${scenario}: only ${p.acked}/${p.target} ACKs`);
+        const r = await server.call(
+          "rawPush",
+          { scenario, protocol, streams: n, timeoutMs: timeout },
+          timeout + 60_000,
+        );
+        const l2 = await load.call("stats");
+        log(
+          `${protocol}/${mode}/N=${n} ${scenario} #${i + 1}: raw ${round(r.ms)} ms → ×${round(p.ms / r.ms, 2)}`,
+        );
+        if (!r.ok) throw new Error(`raw push ${scenario}: only ${r.received} replies`);
+        pairs.push({ p, r, l0, l1, l2, bytesPerStream: (l1.bytes - l0.bytes) / n, ratio: p.ms / r.ms });
+      }
+      const { p, l0, l1, bytesPerStream } = median(pairs, (x) => x.p.ms);
+      const { r, l1: r0, l2: r1 } = median(pairs, (x) => x.r.ms);
+      const ratio = median(pairs, (x) => x.ratio).ratio;
+      result.pushes[scenario] = {
+        meshlet: {
+          ok: p.ok,
+          changedTypes: p.changedTypes,
+          ms: round(p.ms),
+          msAll: pairs.map((x) => round(x.p.ms)),
+          receivedAllMs: round(l1.lastMessageAt - p.startAt),
+          setSnapshotMs: round(p.setSnapshotMs, 2),
+          serverCpuMs: round(p.cpuMs),
+          serverCpuMsPerStream: round(p.cpuMs / n, 3),
+          loadCpuMs: round(l1.cpuMs - l0.cpuMs),
+          // Share of one core the load child used during the push; near 1 means it was the bottleneck.
+          loadCpuShare: round((l1.cpuMs - l0.cpuMs) / p.ms, 2),
+          acked: p.acked,
+          target: p.target,
+          nacks: p.nacks,
+          responses: p.responses.count,
+          bytesPerStream: Math.round(bytesPerStream),
+          MBps: round((bytesPerStream * n) / 1e6 / (p.ms / 1000)),
+          serverRssAfterMB: Math.round(p.rssAfter / 1048576),
+          loadErrors: l1.errors - l0.errors,
+        },
+        encode: {
+          snapshotCreateMs: round(p.snapshotCreate.ms),
+          snapshotCreate: {
+            nestedMessageForks: p.snapshotCreate.forks,
+            writerFinishes: p.snapshotCreate.finishes,
+            encodedBytes: p.snapshotCreate.finishBytes,
+          },
+          pushPath: {
+            nestedMessageForks: p.push.forks,
+            writerFinishes: p.push.finishes,
+            writerFinishesPerStream: round(p.push.finishes / n, 2),
+            writerBytesPerStream: round(p.push.finishBytes / n, 1),
+            frameBuilds: p.push.frameBuilds,
+            bufferConcatBytesPerStream: Math.round(p.push.concatBytes / n),
+          },
+        },
+        raw: {
+          ok: r.ok,
+          ms: round(r.ms),
+          msAll: pairs.map((x) => round(x.r.ms)),
+          serverCpuMs: round(r.cpuMs),
+          loadCpuMs: round(r1.cpuMs - r0.cpuMs),
+          loadCpuShare: round((r1.cpuMs - r0.cpuMs) / r.ms, 2),
+          bytesPerStream: r.bytesPerStream,
+          MBps: round((r.bytesPerStream * n) / 1e6 / (r.ms / 1000)),
+        },
+        ratio: {
+          // Median over the back-to-back (meshlet, raw) pairs.
+          timeMeshletOverRaw: round(ratio, 2),
+          bandwidthMeshletOverRaw: round(1 / ratio, 3),
+          bytesMeshletOverRaw: round(bytesPerStream / r.bytesPerStream, 3),
+        },
+      };
+    }
+    await load.call("close");
+    if (opt.profileDir) {
+      await server.call("close", {}, 10_000);
+      await Promise.all([server.call("exit"), load.call("exit")]);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  } catch (err) {
+    result.error = watch?.abortReason ?? (err instanceof Error ? err.message : String(err));
+    result.loadStatsAtError = await load?.call("stats", {}, 5000).catch(() => undefined);
+    log(`${protocol}/${mode}/N=${n} failed: ${result.error}`);
+  } finally {
+    watch?.stop();
+    if (watch) result.peakRssMB = { server: watch.peak.server, load: watch.peak.load };
+    for (const child of [server, load]) {
+      if (!child) continue;
+      child.kill();
+      children.delete(child);
+    }
+  }
+  return result;
+}
+
+/**
+ * Starts a child, retrying a few times: @meshlet/xds may be rebuilt while a long run goes on, and
+ * for a moment its dist is incomplete.
+ */
+async function startWithRetry(modulePath, options) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const child = await startChild(modulePath, options);
+      children.add(child);
+      return child;
+    } catch (err) {
+      if (attempt >= 4) throw err;
+      log(`${options.name} did not start (${err instanceof Error ? err.message : err}); retrying in 5 s`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
+}
+
+function median(items, key) {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** Polls the children's RSS (Linux /proc); kills the server when it exceeds the limit. */
+function watchRss(procs, limitBytes) {
+  const peak = { server: 0, load: 0 };
+  const state = { peak, abortReason: undefined };
+  const read = (pid) => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      return m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
+  };
+  const timer = setInterval(() => {
+    for (const [name, child] of Object.entries(procs)) {
+      const rss = read(child.pid);
+      peak[name] = Math.max(peak[name], Math.round(rss / 1048576));
+      if (name === "server" && rss > limitBytes && !state.abortReason) {
+        state.abortReason = `server RSS ${Math.round(rss / 1048576)} MB exceeded --max-server-rss-gb; killed it`;
+        log(state.abortReason);
+        child.kill();
+      }
+    }
+  }, 250);
+  state.stop = () => clearInterval(timer);
+  return state;
+}
+
+function goals(runs) {
+  const out = [];
+  const ok = runs.filter((r) => !r.error);
+  const largest = (filter) => {
+    const rs = ok.filter(filter);
+    const n = Math.max(...rs.map((r) => r.streams));
+    return rs.filter((r) => r.streams === n);
+  };
+  for (const r of largest((r) => r.pushes?.endpoint?.ratio)) {
+    const ratio = r.pushes.endpoint.ratio.timeMeshletOverRaw;
+    out.push({
+      goal: "one-resource change ACKed by every stream within 2× raw node:http2 for the same bytes",
+      protocol: r.protocol,
+      mode: r.mode,
+      streams: r.streams,
+      value: ratio,
+      limit: 2,
+      pass: ratio <= 2,
+      note: r.streams < 5000 ? `largest N that ran is ${r.streams}, goal is stated for 5000` : undefined,
+    });
+  }
+  for (const r of largest((r) => r.pushes?.all?.ratio)) {
+    const share = r.pushes.all.ratio.bandwidthMeshletOverRaw;
+    out.push({
+      goal: "full-state push moves ≥ 50% of raw node:http2 bandwidth",
+      protocol: r.protocol,
+      mode: r.mode,
+      streams: r.streams,
+      value: share,
+      limit: 0.5,
+      pass: share >= 0.5,
+    });
+  }
+  for (const r of largest((r) => r.memory)) {
+    out.push({
+      goal: "≤ 20 KB (20480 B) server RSS per idle stream beyond the shared snapshot",
+      protocol: r.protocol,
+      mode: r.mode,
+      streams: r.streams,
+      value: r.memory.rssPerStream,
+      retainedHeapPlusExternal: r.memory.retainedPerStream,
+      limit: 20480,
+      pass: r.memory.rssPerStream <= 20480,
+    });
+  }
+  return out;
+}
+
+async function main() {
+  const opt = options();
+  const started = new Date();
+  const runs = [];
+  let skipped = [];
+  for (const n of opt.streams) {
+    for (const protocol of opt.protocols) {
+      for (const mode of opt.modes) {
+        if (Date.now() > opt.deadline) {
+          skipped.push({ protocol, mode, streams: n, reason: "--max-minutes reached" });
+          continue;
+        }
+        log(`running ${protocol} ${mode} N=${n}`);
+        runs.push(await runConfig(opt, protocol, mode, n));
+      }
+    }
+  }
+  skipped = skipped.length ? skipped : undefined;
+  const doc = {
+    benchmark: "xds-fanout",
+    startedAt: started.toISOString(),
+    durationS: round((Date.now() - started.getTime()) / 1000),
+    machine: {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      loadavgAtEnd: os.loadavg().map((x) => round(x, 2)),
+      totalMemMB: Math.round(os.totalmem() / 1048576),
+    },
+    options: { ...opt, deadline: undefined },
+    runs,
+    skipped,
+    goals: goals(runs),
+  };
+  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+main().then(
+  () => {
+    killChildren();
+    process.exit(0);
+  },
+  (err) => {
+    killChildren();
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,381 @@
+// Server child: one meshlet XdsServer (SnapshotCache shared by every stream) and, on another port,
+// the raw node:http2 "ceiling" server that writes the same gRPC-framed bytes to every stream.
+// Driven over IPC by run.mjs. Everything it measures is measured inside this process.
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import http2 from "node:http2";
+import { Session } from "node:inspector/promises";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
+import { CachedResource, SnapshotCache, silentLogger, TypeUrl, XdsServer } from "@meshlet/xds";
+import { serveCommands } from "./ipc.mjs";
+import { buildInput, createSnapshot, withOneChanged } from "./snapshot.mjs";
+import { FrameCounter, grpcFrame, stringField } from "./wire.mjs";
+
+const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+const fullState = new Set([TypeUrl.Cluster, TypeUrl.Listener]);
+const now = () => performance.timeOrigin + performance.now();
+
+// ---- encode counters (see README "Encode work"): installed on the shared prototypes, so they see
+// every protobuf-es encode the xds package does, without touching its code.
+const counters = { forks: 0, finishes: 0, finishBytes: 0, frameBuilds: 0, concatCalls: 0, concatBytes: 0 };
+const proto = BinaryWriter.prototype;
+const originalFork = proto.fork;
+const originalFinish = proto.finish;
+proto.fork = function fork() {
+  counters.forks++;
+  return originalFork.call(this);
+};
+proto.finish = function finish() {
+  const out = originalFinish.call(this);
+  counters.finishes++;
+  counters.finishBytes += out.length;
+  return out;
+};
+const originalSotwField = CachedResource.prototype.sotwField;
+const originalDeltaField = CachedResource.prototype.deltaField;
+CachedResource.prototype.sotwField = function sotwField(heartbeat = false) {
+  if (!heartbeat && this.sotw === undefined) counters.frameBuilds++;
+  return originalSotwField.call(this, heartbeat);
+};
+CachedResource.prototype.deltaField = function deltaField(heartbeat = false) {
+  if (!heartbeat && this.delta === undefined) counters.frameBuilds++;
+  return originalDeltaField.call(this, heartbeat);
+};
+const originalConcat = Buffer.concat;
+Buffer.concat = function concat(list, length) {
+  const out = originalConcat.call(Buffer, list, length);
+  counters.concatCalls++;
+  counters.concatBytes += out.length;
+  return out;
+};
+function counterSnapshot() {
+  return { ...counters };
+}
+function counterDelta(before) {
+  const out = {};
+  for (const k of Object.keys(counters)) out[k] = counters[k] - before[k];
+  return out;
+}
+
+let frameCounterWorks = true;
+let profileDir;
+let profiler;
+
+/** With --profile-dir, each push is CPU-profiled on its own (setSnapshot → last ACK). */
+async function startProfile() {
+  if (!profileDir) return;
+  if (!profiler) {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+  }
+  await profiler.post("Profiler.start");
+}
+
+async function stopProfile(name) {
+  if (!profileDir) return;
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(join(profileDir, `${name}.cpuprofile`), JSON.stringify(profile));
+}
+let shape;
+let generation = 0;
+let input;
+let snapshot;
+let cache;
+let xds;
+let listening;
+let tracker; // ACK tracking of the current wait
+const nacks = [];
+let responses = { count: 0, bytes: 0 };
+const rawPayloads = new Map(); // scenario → { protocol → Buffer[] (gRPC frames) }
+
+/** Which build of @meshlet/xds ran: the package is being changed while benchmarks run. */
+function distFingerprint() {
+  const require = createRequire(import.meta.url);
+  const file = require.resolve("@meshlet/xds");
+  const hash = createHash("sha256").update(readFileSync(file));
+  return { file, sha256: hash.digest("hex").slice(0, 16) };
+}
+
+function snapshotStats(s) {
+  const out = {};
+  for (const t of types) {
+    let bytes = 0;
+    let count = 0;
+    for (const r of s.resources(t).values()) {
+      bytes += r.bytes.length;
+      count++;
+    }
+    out[t.slice(t.lastIndexOf(".") + 1)] = { resources: count, bytes, version: s.version(t) };
+  }
+  return out;
+}
+
+function warmFrames(s) {
+  for (const t of types) {
+    for (const r of s.resources(t).values()) {
+      r.sotwField();
+      r.deltaField();
+      // The frame-build counter reads CachedResource's private caches; if they are renamed, say so.
+      if (!(r.sotw instanceof Uint8Array && r.delta instanceof Uint8Array)) frameCounterWorks = false;
+    }
+  }
+}
+
+function expectAcks(versions, streams) {
+  tracker = { versions, target: streams * versions.size, acked: new Set(), resolve: undefined, doneAt: 0 };
+}
+
+function onEvent(e) {
+  if (e.type === "response") {
+    responses.count++;
+    responses.bytes += e.bytes;
+    return;
+  }
+  if (e.type === "nack") {
+    if (nacks.length < 10) nacks.push({ typeUrl: e.typeUrl, message: e.errorDetail.message });
+    return;
+  }
+  if (e.type !== "ack" || !tracker) return;
+  if (tracker.versions.get(e.typeUrl) !== e.version) return;
+  tracker.acked.add(`${e.streamId} ${e.typeUrl}`);
+  if (tracker.acked.size === tracker.target && !tracker.doneAt) {
+    tracker.doneAt = now();
+    tracker.resolve?.();
+  }
+}
+
+function awaitTracker(timeoutMs) {
+  const t = tracker;
+  if (t.doneAt) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    t.resolve = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+  });
+}
+
+async function collectGarbage() {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((r) => setTimeout(r, 60));
+  }
+}
+
+// ---- raw node:http2 ceiling server
+let raw;
+function startRaw(window) {
+  const streams = [];
+  const state = { streams, received: 0, target: Number.POSITIVE_INFINITY, resolve: undefined, doneAt: 0 };
+  const server = http2.createServer({
+    maxSessionMemory: Number.MAX_SAFE_INTEGER,
+    settings: { initialWindowSize: window },
+  });
+  server.on("session", (session) => session.on("error", () => {}));
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    streams.push(stream);
+    const counter = new FrameCounter(() => {
+      state.received++;
+      if (state.received === state.target && !state.doneAt) {
+        state.doneAt = now();
+        state.resolve?.();
+      }
+    });
+    stream.on("data", (chunk) => counter.push(chunk));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => resolve({ server, state, port: server.address().port }));
+  });
+}
+
+function rawAwait(timeoutMs) {
+  const s = raw.state;
+  if (s.doneAt) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    s.resolve = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+  });
+}
+
+/** The responses the raw server sends for a push: the same message bytes meshlet builds. */
+function rawFrames(prev, next, changed) {
+  const out = { sotw: [], delta: [] };
+  for (const t of changed) {
+    const prevSet = prev.resources(t);
+    const all = [...next.resources(t).values()];
+    const delta = all.filter((r) => prevSet.get(r.name)?.version !== r.version);
+    const sotw = fullState.has(t) ? all : delta;
+    const version = next.version(t);
+    const tail = Buffer.concat([stringField(4, t), stringField(5, "z")]);
+    out.sotw.push(
+      grpcFrame(Buffer.concat([stringField(1, version), ...sotw.map((r) => r.sotwField()), tail])),
+    );
+    out.delta.push(
+      grpcFrame(Buffer.concat([stringField(1, version), ...delta.map((r) => r.deltaField()), tail])),
+    );
+  }
+  return out;
+}
+
+serveCommands({
+  async init(args) {
+    shape = args.shape;
+    profileDir = args.profileDir;
+    const t0 = performance.now();
+    input = buildInput(shape, generation);
+    const f0 = counters.forks;
+    snapshot = createSnapshot(input);
+    const createMs = performance.now() - t0;
+    if (counters.forks === f0) {
+      throw new Error(
+        "the encode counter saw no BinaryWriter.fork during Snapshot.create: the bench and @meshlet/xds load different @bufbuild/protobuf copies",
+      );
+    }
+    warmFrames(snapshot);
+    cache = new SnapshotCache({ nodeKey: () => "all" });
+    cache.setSnapshot("all", snapshot);
+    xds = new XdsServer({ cache, logger: silentLogger });
+    xds.events$.subscribe(onEvent);
+    listening = await xds.listen({ address: "127.0.0.1:0" });
+    raw = await startRaw(args.window);
+    return {
+      xdsDist: distFingerprint(),
+      port: listening.port,
+      rawPort: raw.port,
+      pid: process.pid,
+      createMs,
+      snapshot: snapshotStats(snapshot),
+    };
+  },
+
+  async memory() {
+    await collectGarbage();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+  },
+
+  expectConnect({ streams }) {
+    responses = { count: 0, bytes: 0 };
+    expectAcks(new Map(types.map((t) => [t, snapshot.version(t)])), streams);
+    return { at: now() };
+  },
+
+  async awaitAcks({ timeoutMs }) {
+    const ok = await awaitTracker(timeoutMs);
+    return {
+      ok,
+      acked: tracker.acked.size,
+      target: tracker.target,
+      doneAt: tracker.doneAt,
+      openStreams: xds.openStreams,
+      responses,
+      nacks,
+    };
+  },
+
+  async push({ scenario, streams, timeoutMs, label }) {
+    generation++;
+    const prev = snapshot;
+    let next;
+    if (scenario === "all") next = buildInput(shape, generation);
+    else next = withOneChanged(input, scenario, generation % shape.clusters, generation, shape);
+    const c0 = counterSnapshot();
+    const t0 = performance.now();
+    const nextSnapshot = createSnapshot(next);
+    const createMs = performance.now() - t0;
+    const create = counterDelta(c0);
+    const changed = types.filter((t) => prev.version(t) !== nextSnapshot.version(t));
+    input = next;
+    snapshot = nextSnapshot;
+    expectAcks(new Map(changed.map((t) => [t, nextSnapshot.version(t)])), streams);
+    responses = { count: 0, bytes: 0 };
+    await collectGarbage();
+    await startProfile();
+    const c1 = counterSnapshot();
+    const cpu0 = process.cpuUsage();
+    const startAt = now();
+    cache.setSnapshot("all", nextSnapshot);
+    const setSnapshotMs = now() - startAt;
+    const ok = await awaitTracker(timeoutMs);
+    const cpu = process.cpuUsage(cpu0);
+    const work = counterDelta(c1);
+    await stopProfile(`server-${label}-${scenario}-g${generation}`);
+    // Built after the timed push: building them earlier would warm the lazily framed resources.
+    rawPayloads.set(scenario, rawFrames(prev, nextSnapshot, changed));
+    return {
+      ok,
+      changedTypes: changed.map((t) => t.slice(t.lastIndexOf(".") + 1)),
+      startAt,
+      ms: (tracker.doneAt || now()) - startAt,
+      setSnapshotMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      acked: tracker.acked.size,
+      target: tracker.target,
+      responses: { ...responses },
+      nacks: [...nacks],
+      snapshotCreate: { ms: createMs, ...create },
+      push: { ...work, frameBuilds: frameCounterWorks ? work.frameBuilds : null },
+      rssAfter: process.memoryUsage().rss,
+    };
+  },
+
+  expectRawConnect({ streams, requestsPerStream }) {
+    raw.state.received = 0;
+    raw.state.doneAt = 0;
+    raw.state.target = streams * requestsPerStream;
+    return {};
+  },
+
+  async awaitRaw({ timeoutMs }) {
+    const ok = await rawAwait(timeoutMs);
+    return { ok, received: raw.state.received, target: raw.state.target, streams: raw.state.streams.length };
+  },
+
+  async rawPush({ scenario, protocol, streams, timeoutMs }) {
+    const frames = rawPayloads.get(scenario)?.[protocol];
+    if (!frames) throw new Error(`no meshlet push of scenario ${scenario} to replay`);
+    const s = raw.state;
+    s.received = 0;
+    s.doneAt = 0;
+    s.target = streams * frames.length;
+    const live = s.streams.filter((st) => !st.destroyed);
+    await collectGarbage();
+    const cpu0 = process.cpuUsage();
+    const startAt = now();
+    for (const st of live) for (const f of frames) st.write(f);
+    const ok = await rawAwait(timeoutMs);
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      ok,
+      startAt,
+      ms: (s.doneAt || now()) - startAt,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      streams: live.length,
+      messages: frames.length,
+      bytesPerStream: frames.reduce((a, f) => a + f.length, 0),
+      received: s.received,
+    };
+  },
+
+  async close() {
+    await listening?.close(500);
+    xds?.close();
+    return {};
+  },
+
+  exit() {
+    // Lets --cpu-prof write its profile (a killed process writes none).
+    setTimeout(() => process.exit(0), 50);
+    return {};
+  },
+});
