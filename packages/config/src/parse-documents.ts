@@ -69,26 +69,7 @@ export function parseDocuments(text: string, where: { source: string; file?: str
       const { line, col } = lineCounter.linePos(offset);
       return { line, column: col };
     };
-    if (isListObject(object)) {
-      object.items.forEach((item, itemIndex) => {
-        const itemLocate = (path: ReadonlyArray<string | number>) => locate(["items", itemIndex, ...path]);
-        documents.push({
-          index: `${docIndex}.${itemIndex}`,
-          object: item,
-          origin: {
-            source: where.source,
-            ...fileFields(where.file, itemLocate([]) ?? start),
-            locate: itemLocate,
-          },
-        });
-      });
-      return;
-    }
-    documents.push({
-      index: String(docIndex),
-      object,
-      origin: { source: where.source, ...fileFields(where.file, start), locate },
-    });
+    pushDocuments(documents, object, docIndex, where, start, locate);
   });
   return { documents, diagnostics: [] };
 }
@@ -170,29 +151,43 @@ function parseWithPositions(text: string, where: { source: string; file?: string
       return offset === undefined ? undefined : toPosition(offset);
     };
     const start = toPosition(root.range?.[0] ?? 0);
-    if (isListObject(object)) {
-      object.items.forEach((item, itemIndex) => {
-        const prefix = ["items", itemIndex];
-        const itemLocate = (path: ReadonlyArray<string | number>) => locate([...prefix, ...path]);
-        documents.push({
-          index: `${docIndex}.${itemIndex}`,
-          object: item,
-          origin: {
-            source: where.source,
-            ...fileFields(where.file, itemLocate([]) ?? start),
-            locate: itemLocate,
-          },
-        });
-      });
-      return;
-    }
-    documents.push({
-      index: String(docIndex),
-      object,
-      origin: { source: where.source, ...fileFields(where.file, start), locate },
-    });
+    pushDocuments(documents, object, docIndex, where, start, locate);
   });
   return { documents, diagnostics };
+}
+
+/**
+ * Adds one parsed document, or each item of a `kind: List` document (as kubectl does), with
+ * positions that point into the file.
+ */
+function pushDocuments(
+  documents: ParseResult["documents"],
+  object: unknown,
+  docIndex: number,
+  where: { source: string; file?: string },
+  start: SourcePosition,
+  locate: (path: ReadonlyArray<string | number>) => SourcePosition | undefined,
+): void {
+  if (isListObject(object)) {
+    object.items.forEach((item, itemIndex) => {
+      const itemLocate = (path: ReadonlyArray<string | number>) => locate(["items", itemIndex, ...path]);
+      documents.push({
+        index: `${docIndex}.${itemIndex}`,
+        object: item,
+        origin: {
+          source: where.source,
+          ...fileFields(where.file, itemLocate([]) ?? start),
+          locate: itemLocate,
+        },
+      });
+    });
+    return;
+  }
+  documents.push({
+    index: String(docIndex),
+    object,
+    origin: { source: where.source, ...fileFields(where.file, start), locate },
+  });
 }
 
 function fileFields(
