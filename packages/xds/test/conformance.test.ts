@@ -379,7 +379,7 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
     const pr = await plain.next();
     expect(pr.resources.find((r) => r.name === "ttl")?.ttlMs).toBeUndefined();
     expect(pr.resources.find((r) => r.name === "ttl")?.message).toBeDefined();
-    expect(pr.raw.resources.every((a) => a.typeUrl === TypeUrl.Cluster)).toBe(true);
+    expect(pr.raw.resources.every((a) => "typeUrl" in a && a.typeUrl === TypeUrl.Cluster)).toBe(true);
     // … and no heartbeats: the next heartbeat round of the other streams sends it nothing.
     const beatsBefore = fx.seen("response", (e) => e.heartbeat).length;
     await fx.waitFor(
