@@ -33,6 +33,8 @@ export {
   type SnapshotInput,
   type SnapshotOptions,
 } from "./snapshot.js";
+/** The scriptable test client, also importable from "@meshlet/xds/testing". */
+export * as testing from "./testing.js";
 export {
   adsOrder,
   fullStateTypes,

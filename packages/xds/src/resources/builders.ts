@@ -167,12 +167,12 @@ export function routeConfiguration(options: {
     virtualHosts: options.virtualHosts.map((vh) => ({
       name: vh.name,
       domains: [...vh.domains],
-      routes: vh.routes.map(route),
+      routes: vh.routes.map(routeEntry),
     })),
   });
 }
 
-function route(r: RouteOptions): Route {
+function routeEntry(r: RouteOptions): Route {
   if ("weightedClusters" in r) {
     if (r.weightedClusters.length === 0)
       throw new XdsError("invalid-argument", "weightedClusters must not be empty");
@@ -262,6 +262,36 @@ export function httpListener(options: {
       },
     ],
   });
+}
+
+/** {@link routeConfiguration} under its short name. */
+export const route = routeConfiguration;
+
+/**
+ * A listener: with `address` and `port`, an Envoy listener ({@link httpListener}); without, a
+ * proxyless gRPC API listener ({@link apiListener}). Both take routes from RDS over ADS.
+ */
+export function listener(options: {
+  name: string;
+  routeConfigName: string;
+  address?: string;
+  port?: number;
+}): Listener {
+  if (options.address !== undefined || options.port !== undefined) {
+    if (options.address === undefined || options.port === undefined) {
+      throw new XdsError(
+        "invalid-argument",
+        `listener "${options.name}": give both address and port, or neither for a gRPC API listener`,
+      );
+    }
+    return httpListener({
+      name: options.name,
+      address: options.address,
+      port: options.port,
+      routeConfigName: options.routeConfigName,
+    });
+  }
+  return apiListener(options);
 }
 
 /** A resource with a time to live (xDS TTL): the client drops it unless a heartbeat refreshes it. */
