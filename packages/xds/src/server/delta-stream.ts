@@ -30,12 +30,10 @@ const removeLast = new Set<string>([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignme
  */
 export class DeltaStream extends XdsStream<DeltaTypeState> {
   onRequest(req: DeltaDiscoveryRequest): void {
-    if (this.closed) return;
-    this.keepNode(req.node);
-    const typeUrl = this.requestType(req.typeUrl);
-    if (typeUrl === undefined) return;
-    let state = this.types.get(typeUrl);
-    const stale = state !== undefined && req.responseNonce !== "" && req.responseNonce !== state.lastNonce;
+    const begun = this.begin(req);
+    if (!begun) return;
+    const { typeUrl, stale } = begun;
+    let state = begun.state;
     this.requested(
       typeUrl,
       {

@@ -47,15 +47,11 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   private resourceInSotw?: boolean;
 
   onRequest(req: DiscoveryRequest): void {
-    if (this.closed) return;
-    this.keepNode(req.node);
-    const typeUrl = this.requestType(req.typeUrl);
-    if (typeUrl === undefined) return;
-    let state = this.types.get(typeUrl);
-    // xDS protocol: a request whose response_nonce is not the latest sent for its type is stale
-    // (a newer response is in flight and the client will answer it); SotW ignores it entirely.
-    // The first request of a type on this stream has nothing to be stale against.
-    const stale = state !== undefined && req.responseNonce !== "" && req.responseNonce !== state.lastNonce;
+    const begun = this.begin(req);
+    if (!begun) return;
+    const { typeUrl, stale } = begun;
+    let state = begun.state;
+    // xDS protocol: SotW ignores a stale request entirely (the client will answer the newer response).
     this.requested(
       typeUrl,
       {

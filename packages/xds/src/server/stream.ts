@@ -82,6 +82,26 @@ export abstract class XdsStream<S extends TypeStateBase> {
     return this.service;
   }
 
+  /**
+   * The common start of every request: keeps the node, checks the type URL (failing the stream on
+   * a violation), and finds the type's state. A request is stale when its response_nonce is not
+   * the latest sent for its type (xDS protocol: a newer response is in flight); the first request
+   * of a type on a stream has nothing to be stale against.
+   */
+  protected begin(req: {
+    node?: Node;
+    typeUrl: string;
+    responseNonce: string;
+  }): { typeUrl: string; state: S | undefined; stale: boolean } | undefined {
+    if (this.closed) return undefined;
+    this.keepNode(req.node);
+    const typeUrl = this.requestType(req.typeUrl);
+    if (typeUrl === undefined) return undefined;
+    const state = this.types.get(typeUrl);
+    const stale = state !== undefined && req.responseNonce !== "" && req.responseNonce !== state.lastNonce;
+    return { typeUrl, state, stale };
+  }
+
   /** Keeps the node of the stream's first request (xDS protocol: later requests may omit it). */
   protected keepNode(node: Node | undefined): void {
     if (this.node !== undefined) return;
