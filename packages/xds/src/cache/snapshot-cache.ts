@@ -1,5 +1,5 @@
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { BehaviorSubject, defer, distinctUntilChanged, filter, map, type Observable } from "rxjs";
+import { Observable, Subject } from "rxjs";
 import { XdsError } from "../errors.js";
 import type { XdsEvent } from "../events.js";
 import type { ResourceSet, Snapshot } from "../snapshot.js";
@@ -26,7 +26,12 @@ export interface SnapshotCacheOptions {
  */
 export class SnapshotCache implements ConfigWatcher {
   readonly ads: boolean;
-  private readonly subjects = new Map<string, BehaviorSubject<Snapshot | undefined>>();
+  /**
+   * Per key: the snapshot and one Subject per watched type. A snapshot change calls only the
+   * watchers of the types whose version changed — with thousands of streams per key, a
+   * one-endpoint change touches the EDS watchers and nobody else.
+   */
+  private readonly entries = new Map<string, KeyEntry>();
   private readonly tracker: StatusTracker;
   private readonly keyOf: (node: Node) => string;
 
@@ -45,27 +50,33 @@ export class SnapshotCache implements ConfigWatcher {
   setSnapshot(key: string, snapshot: Snapshot): void {
     if (typeof key !== "string")
       throw new XdsError("invalid-argument", "setSnapshot: the key must be a string");
-    this.subject(key).next(snapshot);
+    const entry = this.entry(key);
+    const previous = entry.snapshot;
+    entry.snapshot = snapshot;
+    for (const [typeUrl, subject] of entry.types) {
+      const set = snapshot.resourceSet(typeUrl);
+      if (previous?.resourceSet(typeUrl).version !== set.version) subject.next(set);
+    }
   }
 
   /** The snapshot of a key, if one is set. */
   getSnapshot(key: string): Snapshot | undefined {
-    return this.subjects.get(key)?.value;
+    return this.entries.get(key)?.snapshot;
   }
 
   /** Removes a key's snapshot and status. Open streams keep what they have and get no more pushes. */
   clearSnapshot(key: string): void {
-    const subject = this.subjects.get(key);
-    if (subject) {
-      subject.next(undefined);
-      if (!subject.observed) this.subjects.delete(key);
+    const entry = this.entries.get(key);
+    if (entry) {
+      entry.snapshot = undefined;
+      if (entry.types.size === 0) this.entries.delete(key);
     }
     this.tracker.delete(key);
   }
 
   /** Keys that have a snapshot. */
   keys(): string[] {
-    return [...this.subjects].filter(([, s]) => s.value !== undefined).map(([k]) => k);
+    return [...this.entries].filter(([, e]) => e.snapshot !== undefined).map(([k]) => k);
   }
 
   /** What the cache knows about a node (by Node or key): streams, versions sent and ACKed, NACKs. */
@@ -74,23 +85,41 @@ export class SnapshotCache implements ConfigWatcher {
   }
 
   watch(node: Node, typeUrl: string): Observable<ResourceSet> {
-    return defer(() => this.subject(this.keyOf(node))).pipe(
-      filter((s): s is Snapshot => s !== undefined),
-      map((s) => s.resourceSet(typeUrl)),
-      distinctUntilChanged((a, b) => a.version === b.version),
-    );
+    return new Observable<ResourceSet>((subscriber) => {
+      const key = this.keyOf(node);
+      const entry = this.entry(key);
+      let subject = entry.types.get(typeUrl);
+      if (!subject) {
+        subject = new Subject<ResourceSet>();
+        entry.types.set(typeUrl, subject);
+      }
+      if (entry.snapshot) subscriber.next(entry.snapshot.resourceSet(typeUrl));
+      const inner = subject.subscribe(subscriber);
+      const watched = subject;
+      return () => {
+        inner.unsubscribe();
+        if (watched.observed) return;
+        entry.types.delete(typeUrl);
+        if (entry.types.size === 0 && entry.snapshot === undefined) this.entries.delete(key);
+      };
+    });
   }
 
   record(event: XdsEvent): void {
     this.tracker.record(event);
   }
 
-  private subject(key: string): BehaviorSubject<Snapshot | undefined> {
-    let subject = this.subjects.get(key);
-    if (!subject) {
-      subject = new BehaviorSubject<Snapshot | undefined>(undefined);
-      this.subjects.set(key, subject);
+  private entry(key: string): KeyEntry {
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { snapshot: undefined, types: new Map() };
+      this.entries.set(key, entry);
     }
-    return subject;
+    return entry;
   }
+}
+
+interface KeyEntry {
+  snapshot: Snapshot | undefined;
+  readonly types: Map<string, Subject<ResourceSet>>;
 }

@@ -3,7 +3,8 @@ import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
 import { NameSets } from "./name-sets.js";
-import { diffSets } from "./set-diff.js";
+import { GRPC_PREFIX } from "./responses.js";
+import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
 /**
@@ -103,9 +104,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
         wildcard = true;
         continue;
       }
-      // A name subscribed again, or anew, is one the client does not have (unless it said so
-      // in initial_resource_versions on this stream's first request).
-      if (!first || !state.overrides.has(name)) state.overrides.set(name, null);
+      // A name subscribed again, or anew, is one the client does not have (on the first request
+      // nothing is known but initial_resource_versions, so nothing needs saying).
+      if (!first) state.overrides.set(name, null);
       names.add(name);
     }
     for (const name of unsubscribe) {
@@ -116,7 +117,10 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       names.delete(name);
       state.overrides.set(name, null);
     }
-    const next = this.ctx.nameSets.acquire(names);
+    // A first request's list (interned by its bytes when long, see InterningDecoder) is the
+    // subscription itself: the shared set is then found by the list's identity.
+    const plain = first && unsubscribe.length === 0 && !subscribe.includes("*");
+    const next = this.ctx.nameSets.acquire(plain ? subscribe : names);
     this.ctx.nameSets.release(state.names);
     state.names = next;
     state.wildcard = wildcard;
@@ -160,8 +164,12 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
         // Same subscription as at the last push: one shared diff serves every such stream.
         if (set === state.base) continue;
         const d = diffSets(state.base, set);
-        upserts = (state.wildcard ? d.changed : d.changed.filter((r) => inScope(r.name))) as CachedResource[];
-        removed = (state.wildcard ? d.removed : d.removed.filter(inScope)) as string[];
+        upserts = (state.wildcard ? d.changed : within(d.changed, state.names)) as CachedResource[];
+        removed = (state.wildcard ? d.removed : within(d.removed, state.names)) as string[];
+      } else if (!state.base && state.overrides.size === 0) {
+        // A first response with nothing known: what every such stream gets, shared.
+        upserts = state.wildcard ? (resourceList(set) as CachedResource[]) : subscribed(set, state.names);
+        removed = [];
       } else {
         upserts = [];
         for (const r of set.resources.values()) {
@@ -202,21 +210,21 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     complete = true,
   ): void {
     const version = state.current?.version ?? "";
-    const { bytes, nonce } = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat);
+    const { framed, nonce } = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat);
     if (!heartbeat) {
       if (complete && state.current) this.settle(state, state.current);
       else for (const r of upserts) state.overrides.set(r.name, r.version);
     }
     state.lastNonce = nonce;
     state.lastVersion = version;
-    this.send(bytes);
+    this.send(framed);
     this.responded(state.typeUrl, {
       version,
       nonce,
       resources: upserts,
       removed,
       heartbeat,
-      bytes: bytes.length,
+      bytes: framed.length - GRPC_PREFIX,
     });
   }
 

@@ -8,13 +8,24 @@ export class NameSets {
   private readonly pool = new Map<string, { set: ReadonlySet<string>; refs: number }>();
   static readonly empty: ReadonlySet<string> = new Set<string>();
 
+  /** Frozen (interned) name lists → their pool key: thousands of streams send the same list. */
+  private readonly keys = new WeakMap<readonly string[], string>();
+
   /** The shared set holding exactly `names`; pair every acquire with a release. */
   acquire(names: Iterable<string>): ReadonlySet<string> {
-    const unique = [...new Set(names)].sort();
-    if (unique.length === 0) return NameSets.empty;
-    const key = unique.join("\u0000");
+    const interned =
+      Array.isArray(names) && Object.isFrozen(names) ? (names as readonly string[]) : undefined;
+    let key = interned && this.keys.get(interned);
+    let unique: string[] | undefined;
+    if (key === undefined) {
+      unique = [...new Set(names)].sort();
+      key = unique.join("\u0000");
+      if (interned) this.keys.set(interned, key);
+    }
+    if (unique !== undefined ? unique.length === 0 : key === "") return NameSets.empty;
     let entry = this.pool.get(key);
     if (!entry) {
+      unique ??= [...new Set(names)].sort();
       entry = { set: new Set(unique), refs: 0 };
       this.pool.set(key, entry);
     }

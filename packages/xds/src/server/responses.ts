@@ -29,7 +29,7 @@ export function sotwResponse(
     : cachedBlock(wrapTtl ? sotwBlocks : sotwPlainBlocks, resources, () =>
         sotwBlock(resources, false, wrapTtl),
       );
-  return Buffer.concat([
+  return grpcMessage([
     stringField(1, version),
     block,
     stringField(4, typeUrl),
@@ -59,7 +59,7 @@ export function deltaResponse(
     for (const name of removed) w.tag(6, WireType.LengthDelimited).string(name);
     return w.finish();
   });
-  return Buffer.concat([
+  return grpcMessage([
     stringField(1, systemVersion),
     block,
     stringField(4, typeUrl),
@@ -67,6 +67,29 @@ export function deltaResponse(
     removedBlock,
     controlPlane,
   ]);
+}
+
+/** Length of the gRPC message prefix: a compressed flag and a 4-byte big-endian length. */
+export const GRPC_PREFIX = 5;
+
+/**
+ * Concatenates a message's fields behind a gRPC length prefix, in one allocation. The framed
+ * bytes are what goes on the wire: a transport that writes them as they are (the built-in
+ * node:http2 one) sends one shared buffer to every stream; grpc-js takes the message without
+ * the prefix and frames a copy of its own.
+ */
+function grpcMessage(parts: readonly Uint8Array[]): Buffer {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = Buffer.allocUnsafe(GRPC_PREFIX + length);
+  out[0] = 0;
+  out.writeUInt32BE(length, 1);
+  let at = GRPC_PREFIX;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 // Streams that get the same push get the same resource array (a shared diff or a set's list):
@@ -100,7 +123,8 @@ function deltaBlock(resources: readonly CachedResource[], heartbeat: boolean): U
 
 /** One assembled response and its nonce. */
 export interface AssembledResponse {
-  readonly bytes: Buffer;
+  /** The encoded response behind its gRPC length prefix (see GRPC_PREFIX). */
+  readonly framed: Buffer;
   readonly nonce: string;
 }
 
@@ -140,7 +164,7 @@ export class ResponseCache {
       const nonce = this.nonce();
       return {
         nonce,
-        bytes: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw, wrapTtl),
+        framed: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw, wrapTtl),
       };
     }
     let byKey = this.sotwBodies.get(resources);
@@ -154,7 +178,7 @@ export class ResponseCache {
       const nonce = this.nonce();
       response = {
         nonce,
-        bytes: sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
+        framed: sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
       };
       byKey.set(key, response);
     }
@@ -173,7 +197,7 @@ export class ResponseCache {
       const nonce = this.nonce();
       return {
         nonce,
-        bytes: deltaResponse(version, typeUrl, resources, gone, nonce, true, this.controlPlane.delta),
+        framed: deltaResponse(version, typeUrl, resources, gone, nonce, true, this.controlPlane.delta),
       };
     }
     let byRemoved = this.deltaBodies.get(resources);
@@ -192,7 +216,7 @@ export class ResponseCache {
       const nonce = this.nonce();
       response = {
         nonce,
-        bytes: deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
+        framed: deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
       };
       byKey.set(key, response);
     }

@@ -44,3 +44,47 @@ export function resourceList(set: ResourceSet): readonly CachedResource[] {
   }
   return list;
 }
+
+const scoped = new WeakMap<readonly unknown[], WeakMap<ReadonlySet<string>, readonly unknown[]>>();
+
+/**
+ * The items of a shared list (a diff, a set's list) whose name is in a shared subscription set
+ * (from NameSets), computed once per (list, set) pair and shared: streams with the same
+ * subscription then get the same array, so their response is assembled once (ResponseCache keys
+ * on array identity). When every item is in the set, the list itself is returned.
+ */
+export function within<T extends string | { readonly name: string }>(
+  list: readonly T[],
+  names: ReadonlySet<string>,
+): readonly T[] {
+  const nameOf = (x: T) => (typeof x === "string" ? x : x.name);
+  if (list.length === 0) return list;
+  let bySet = scoped.get(list);
+  if (!bySet) {
+    bySet = new WeakMap();
+    scoped.set(list, bySet);
+  }
+  let out = bySet.get(names) as readonly T[] | undefined;
+  if (!out) {
+    out = list.every((x) => names.has(nameOf(x))) ? list : list.filter((x) => names.has(nameOf(x)));
+    bySet.set(names, out);
+  }
+  return out;
+}
+
+/**
+ * The resources of a set that a (shared) name set subscribes to. When the subscription covers a
+ * good part of the set — Envoy asking for every cluster's endpoints — the array is computed once
+ * and shared by every stream with that subscription (see within()), so thousands of streams
+ * connecting at once share one first response instead of assembling one each. A few names out of
+ * a large set are simply looked up.
+ */
+export function subscribed(set: ResourceSet, names: ReadonlySet<string>): CachedResource[] {
+  if (names.size * 4 >= set.resources.size) return within(resourceList(set), names) as CachedResource[];
+  const out: CachedResource[] = [];
+  for (const name of names) {
+    const r = set.resources.get(name);
+    if (r) out.push(r);
+  }
+  return out;
+}

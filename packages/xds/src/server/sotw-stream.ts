@@ -3,7 +3,8 @@ import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { fullStateTypes, TypeUrl } from "../type-url.js";
 import { NameSets, sameNames } from "./name-sets.js";
-import { diffSets, resourceList } from "./set-diff.js";
+import { GRPC_PREFIX } from "./responses.js";
+import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
 import { type TypeStateBase, XdsStream } from "./stream.js";
 
 /**
@@ -27,6 +28,8 @@ interface SotwTypeState extends TypeStateBase {
   /** Version the client said it has in its first request (a reconnect). */
   clientVersion: string;
   lastVersion?: string;
+  /** The name list of the last request: an interned list seen again means no change. */
+  lastList?: readonly string[];
 }
 
 /** The client feature that says a SotW client accepts resources wrapped in `Resource`. */
@@ -97,6 +100,10 @@ export class SotwStream extends XdsStream<SotwTypeState> {
    * everything, which is how gRPC clients unsubscribe when they shut down. "*" subscribes to all.
    */
   private updateSubscription(state: SotwTypeState, names: readonly string[], first: boolean): boolean {
+    // Long lists are interned by their bytes (InterningDecoder): the same array again is the
+    // same subscription, without comparing a thousand names on every ACK.
+    if (!first && names === state.lastList) return false;
+    state.lastList = names;
     const star = names.includes("*");
     const wildcard = star || (names.length === 0 && (first || state.wildcard));
     const explicit = star ? names.filter((n) => n !== "*") : names;
@@ -172,11 +179,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     let scope: CachedResource[];
     if (state.wildcard) scope = resourceList(set) as CachedResource[];
     else {
-      scope = [];
-      for (const name of state.names) {
-        const r = set.resources.get(name);
-        if (r) scope.push(r);
-      }
+      scope = subscribed(set, state.names);
     }
     const fullState = fullStateTypes.has(state.typeUrl);
     // ADS mode: hold EDS/RDS-like responses until every requested name exists.
@@ -215,7 +218,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
           ? { resources: d.changed as CachedResource[], version: set.version, removes: false }
           : undefined;
       }
-      const changed = d.changed.filter((r) => state.names.has(r.name));
+      const changed = within(d.changed, state.names) as CachedResource[];
       const removes = d.removed.some((n) => state.names.has(n));
       if (fullState)
         return changed.length > 0 || removes
@@ -255,7 +258,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   private respond(state: SotwTypeState, plan: Plan, heartbeat = false): void {
     // xDS protocol: no resource twice in one response.
     const unique = dedupe(plan.resources);
-    const { bytes, nonce } = this.ctx.responses.sotw(
+    const { framed, nonce } = this.ctx.responses.sotw(
       plan.version,
       state.typeUrl,
       unique,
@@ -265,14 +268,14 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!heartbeat && state.current) this.markSent(state, state.current);
     state.lastNonce = nonce;
     state.lastVersion = plan.version;
-    this.send(bytes);
+    this.send(framed);
     this.responded(state.typeUrl, {
       version: plan.version,
       nonce,
       resources: unique,
       removed: [],
       heartbeat,
-      bytes: bytes.length,
+      bytes: framed.length - GRPC_PREFIX,
     });
   }
 

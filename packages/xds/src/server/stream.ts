@@ -8,6 +8,7 @@ import { adsOrder } from "../type-url.js";
 import type { Logger } from "./logger.js";
 import type { NameSets } from "./name-sets.js";
 import type { ResponseCache } from "./responses.js";
+import type { StreamWriter, WriteScheduler } from "./write-scheduler.js";
 
 /** What a stream needs from its server. */
 export interface StreamContext {
@@ -17,12 +18,18 @@ export interface StreamContext {
   readonly responses: ResponseCache;
   /** Subscription sets shared between streams. */
   readonly nameSets: NameSets;
+  /** Bounds response bytes in flight across the server's streams. */
+  readonly writes: WriteScheduler;
   emit(event: XdsEvent): void;
 }
 
 /** The transport side of a stream: grpc-js's duplex call, or anything that can carry bytes. */
 export interface StreamTransport {
-  write(bytes: Buffer): void;
+  /**
+   * Writes one response: its bytes behind the 5-byte gRPC length prefix, shared with every other
+   * stream that gets the same response (never modify them). `done` once handed to the connection.
+   */
+  write(bytes: Buffer, done: (error?: Error | null) => void): void;
   /** Ends the stream with an error status (gRPC INVALID_ARGUMENT for protocol violations). */
   fail(code: number, details: string): void;
   readonly peer: string;
@@ -34,6 +41,18 @@ export interface TypeStateBase {
   current?: ResourceSet;
   subscription?: Subscription;
   lastNonce?: string;
+}
+
+const names = new WeakMap<readonly { name: string }[], readonly string[]>();
+
+/** The names of a (shared) resource list, computed once per list: streams share push arrays. */
+function namesOf(list: readonly { name: string }[]): readonly string[] {
+  let out = names.get(list);
+  if (!out) {
+    out = list.map((x) => x.name);
+    names.set(list, out);
+  }
+  return out;
 }
 
 const orderIndex = new Map(adsOrder.map((t, i) => [t, i]));
@@ -56,6 +75,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
   protected readonly types = new Map<string, S>();
   private readonly dirty = new Set<string>();
   private flushScheduled = false;
+  private readonly writer: StreamWriter;
 
   constructor(
     readonly id: number,
@@ -64,7 +84,9 @@ export abstract class XdsStream<S extends TypeStateBase> {
     readonly service: string,
     protected readonly ctx: StreamContext,
     protected readonly transport: StreamTransport,
-  ) {}
+  ) {
+    this.writer = ctx.writes.writer(transport);
+  }
 
   /** Validates a request's type URL against the stream's service; undefined after failing the stream. */
   protected requestType(typeUrl: string): string | undefined {
@@ -158,7 +180,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
 
   protected send(bytes: Buffer): void {
     if (this.closed) return;
-    this.transport.write(bytes);
+    this.writer.send(bytes);
   }
 
   protected emit(event: XdsEvent): void {
@@ -234,7 +256,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
       typeUrl,
       version: r.version,
       nonce: r.nonce,
-      resources: r.resources.map((x) => x.name),
+      resources: namesOf(r.resources),
       removed: r.removed,
       heartbeat: r.heartbeat,
       bytes: r.bytes,
@@ -253,6 +275,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
   close(error?: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.writer.close();
     for (const state of this.types.values()) state.subscription?.unsubscribe();
     this.emit({
       type: "stream-close",

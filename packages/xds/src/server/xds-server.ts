@@ -1,22 +1,23 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import type http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
-import {
-  type DeltaDiscoveryRequest,
-  DeltaDiscoveryRequestSchema,
-  type DiscoveryRequest,
-  DiscoveryRequestSchema,
+import type {
+  DeltaDiscoveryRequest,
+  DiscoveryRequest,
 } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import { type Observable, Subject } from "rxjs";
 import type { ConfigWatcher } from "../cache/config-watcher.js";
 import { XdsError } from "../errors.js";
 import type { XdsEvent } from "../events.js";
 import { DeltaStream } from "./delta-stream.js";
+import { Http2Transport, type StreamHandle } from "./http2-transport.js";
 import { consoleLogger, type Logger } from "./logger.js";
 import { NameSets } from "./name-sets.js";
-import { controlPlaneField, ResponseCache } from "./responses.js";
-import { allXdsServices, type XdsServiceName, xdsMethods } from "./services.js";
+import { deltaRequestDecoder, sotwRequestDecoder } from "./request-decoder.js";
+import { controlPlaneField, GRPC_PREFIX, ResponseCache } from "./responses.js";
+import { allXdsServices, type XdsMethod, type XdsServiceName, xdsMethods } from "./services.js";
 import { SotwStream } from "./sotw-stream.js";
 import type { StreamContext, StreamTransport } from "./stream.js";
+import { WriteScheduler } from "./write-scheduler.js";
 
 /** Options of {@link XdsServer}. */
 export interface XdsServerOptions {
@@ -30,6 +31,18 @@ export interface XdsServerOptions {
   heartbeatIntervalMs?: number;
   /** Sent as `control_plane.identifier` in every response (helps debugging multi-replica setups). */
   controlPlaneId?: string;
+  /**
+   * Response bytes in flight across all streams before further writes wait their turn (each
+   * stream's responses keep their order). Bounds memory during a large push (grpc-js, behind
+   * register(), copies each message into its own frame as it starts writing it; the http2
+   * transport queues nothing beyond this). Default 32 MiB; one write always proceeds.
+   */
+  maxBytesInFlight?: number;
+  /**
+   * A write still in flight after this long (its client is not reading) stops counting against
+   * `maxBytesInFlight`, so one stalled client cannot hold up the others. Default 2 s.
+   */
+  writeStallMs?: number;
 }
 
 /** Options of {@link XdsServer.register}. */
@@ -40,19 +53,34 @@ export interface RegisterOptions {
 
 /** Options of {@link XdsServer.listen}. */
 export interface ListenOptions extends RegisterOptions {
-  /** host:port; port 0 picks a free one. Default 127.0.0.1:0. */
+  /** host:port (port 0 picks a free one) or unix:/path. Default 127.0.0.1:0. */
   address?: string;
-  /** Server credentials; insecure by default (loopback, or mTLS terminated elsewhere). */
+  /**
+   * "http2" (the default): meshlet's own gRPC-over-`node:http2` transport, which writes each
+   * shared response buffer to every stream without copying it. "grpc-js": a `@grpc/grpc-js`
+   * Server (chosen automatically when `credentials` or `serverOptions` are given).
+   */
+  transport?: "http2" | "grpc-js";
+  /** TLS (and mTLS: `requestCert`, `ca`) for the http2 transport; plaintext by default. */
+  tls?: http2.SecureServerOptions;
+  /** Server credentials of the grpc-js transport; insecure by default. */
   credentials?: grpc.ServerCredentials;
-  /** Channel options for the grpc-js Server. */
+  /** Channel options of the grpc-js transport's Server. */
   serverOptions?: grpc.ServerOptions;
+  /** Largest request accepted by the http2 transport. Default 16 MiB. */
+  maxReceiveMessageBytes?: number;
+  /** Keepalive PING interval (default 30 s) and how long an answer may take (default 20 s). */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
 }
 
 /** A running server from {@link XdsServer.listen}. */
 export interface ListeningServer {
   readonly port: number;
   readonly address: string;
-  readonly server: grpc.Server;
+  readonly transport: "http2" | "grpc-js";
+  /** The grpc-js Server (transport "grpc-js" only). */
+  readonly server?: grpc.Server;
   /** Stops accepting, ends open streams and waits up to `graceMs` (default 1s) before forcing. */
   close(graceMs?: number): Promise<void>;
 }
@@ -74,6 +102,8 @@ export class XdsServer {
   private readonly ctx: StreamContext;
   private readonly heartbeat?: NodeJS.Timeout;
   private nextStreamId = 1;
+  private readonly sotwRequests = sotwRequestDecoder();
+  private readonly deltaRequests = deltaRequestDecoder();
 
   constructor(options: XdsServerOptions) {
     if (!options?.cache || typeof options.cache.watch !== "function") {
@@ -85,6 +115,11 @@ export class XdsServer {
     this.events$ = this.events.asObservable();
     const watcher = options.cache;
     const events = this.events;
+    const maxBytesInFlight = options.maxBytesInFlight ?? 32 * 1024 * 1024;
+    const writeStallMs = options.writeStallMs ?? 2000;
+    if (!(maxBytesInFlight > 0) || !(writeStallMs > 0)) {
+      throw new XdsError("invalid-argument", "maxBytesInFlight and writeStallMs must be positive numbers");
+    }
     const logger = options.logger ?? consoleLogger;
     this.ctx = {
       watcher,
@@ -94,6 +129,7 @@ export class XdsServer {
         delta: controlPlaneField(7, options.controlPlaneId),
       }),
       nameSets: new NameSets(),
+      writes: new WriteScheduler(maxBytesInFlight, writeStallMs),
       emit(event) {
         watcher.record?.(event);
         if (events.observed) events.next(event);
@@ -116,6 +152,11 @@ export class XdsServer {
 
   /** Mounts the xDS services on a grpc-js Server you run. */
   register(server: grpc.Server, options: RegisterOptions = {}): void {
+    this.mount(server, options);
+  }
+
+  /** Mounts the services; streams are also tracked in `owned` (a listen()'s own streams). */
+  private mount(server: grpc.Server, options: RegisterOptions, owned?: Set<SotwStream | DeltaStream>): void {
     for (const name of options.services ?? allXdsServices) {
       const { methods } = xdsMethods(name);
       // biome-ignore lint/suspicious/noExplicitAny: grpc-js method definitions are untyped here; requests are decoded by protobuf-es.
@@ -130,30 +171,86 @@ export class XdsServer {
           requestSerialize: identity,
           requestDeserialize:
             method.protocol === "sotw"
-              ? (b: Buffer) => fromBinary(DiscoveryRequestSchema, b)
-              : (b: Buffer) => fromBinary(DeltaDiscoveryRequestSchema, b),
+              ? (b: Buffer) => this.sotwRequests.decode(b)
+              : (b: Buffer) => this.deltaRequests.decode(b),
           responseSerialize: passBytes,
           responseDeserialize: identity,
         };
         handlers[key] = (call: grpc.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, Buffer>) =>
-          this.serve(call, method.protocol, method.serves);
+          this.serve(call, method, owned);
       }
       server.addService(definition, handlers);
     }
   }
 
-  /** Runs a grpc-js Server of its own with the xDS services. */
+  /**
+   * Runs a server of its own with the xDS services: meshlet's `node:http2` transport by default
+   * (see {@link ListenOptions.transport}), or a grpc-js Server.
+   */
   async listen(options: ListenOptions = {}): Promise<ListeningServer> {
+    const grpcJs = options.credentials !== undefined || options.serverOptions !== undefined;
+    const transport = options.transport ?? (grpcJs ? "grpc-js" : "http2");
+    if (transport === "http2" && grpcJs) {
+      throw new XdsError(
+        "invalid-argument",
+        "credentials and serverOptions configure the grpc-js transport; use tls with transport http2",
+      );
+    }
+    if (transport === "grpc-js" && options.tls) {
+      throw new XdsError(
+        "invalid-argument",
+        "tls configures the http2 transport; use credentials with grpc-js",
+      );
+    }
+    const keepaliveTimeMs = options.keepaliveTimeMs ?? 30_000;
+    const keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 20_000;
+    const address = options.address ?? "127.0.0.1:0";
+    // This server's streams: close() ends these, not those of another listen() or register().
+    const owned = new Set<SotwStream | DeltaStream>();
+    const endStreams = () => {
+      // Streams never end on their own: end them so the server can finish closing.
+      for (const s of owned) s.fail(14, "control plane shutting down", "info");
+    };
+    if (!(keepaliveTimeMs > 0) || !(keepaliveTimeoutMs > 0)) {
+      throw new XdsError("invalid-argument", "keepaliveTimeMs and keepaliveTimeoutMs must be positive");
+    }
+    if (transport === "http2") {
+      const maxReceiveMessageBytes = options.maxReceiveMessageBytes ?? 16 * 1024 * 1024;
+      if (!(maxReceiveMessageBytes > 0)) {
+        throw new XdsError("invalid-argument", "maxReceiveMessageBytes must be positive");
+      }
+      const methods = new Map<string, XdsMethod>();
+      for (const name of options.services ?? allXdsServices)
+        for (const m of xdsMethods(name).methods) methods.set(m.path, m);
+      const native = new Http2Transport({
+        methods,
+        open: (method, t) => this.open(method, t, owned),
+        logger: this.ctx.logger,
+        ...(options.tls ? { tls: options.tls } : {}),
+        maxReceiveMessageBytes,
+        keepaliveTimeMs,
+        keepaliveTimeoutMs,
+      });
+      const bound = await native.listen(address);
+      return {
+        ...bound,
+        transport,
+        close: async (graceMs = 1000) => {
+          const closing = native.close(graceMs);
+          endStreams();
+          await closing;
+        },
+      };
+    }
     const server = new grpc.Server({
       // Proxies hold streams for hours; keepalive finds dead peers.
-      "grpc.keepalive_time_ms": 30_000,
-      "grpc.keepalive_timeout_ms": 20_000,
+      "grpc.keepalive_time_ms": keepaliveTimeMs,
+      "grpc.keepalive_timeout_ms": keepaliveTimeoutMs,
       "grpc.http2.max_pings_without_data": 0,
       "grpc.keepalive_permit_without_calls": 1,
       ...options.serverOptions,
     });
-    this.register(server, options);
-    const address = options.address ?? "127.0.0.1:0";
+    this.mount(server, options, owned);
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(address, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
         err
@@ -166,7 +263,8 @@ export class XdsServer {
     const host = address.slice(0, address.lastIndexOf(":"));
     return {
       port,
-      address: `${host}:${port}`,
+      address: address.startsWith("unix:") ? address : `${host}:${port}`,
+      transport,
       server,
       close: (graceMs = 1000) =>
         new Promise<void>((resolve) => {
@@ -176,8 +274,7 @@ export class XdsServer {
             clearTimeout(force);
             resolve();
           });
-          // Streams never end on their own: end them so tryShutdown can finish.
-          for (const s of this.streams) s.fail(14, "control plane shutting down", "info");
+          endStreams();
         }),
     };
   }
@@ -188,30 +285,22 @@ export class XdsServer {
     for (const s of this.streams) s.fail(14, "control plane shutting down", "info");
   }
 
-  private serve(
-    call: grpc.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, Buffer>,
-    protocol: "sotw" | "delta",
-    serves: string,
-  ): void {
-    const transport: StreamTransport = {
-      peer: call.getPeer(),
-      write: (bytes) => call.write(bytes),
-      fail: (code, details) => {
-        call.emit("error", { code, details, metadata: new grpc.Metadata() });
-      },
-    };
+  /** Opens one xDS stream on any transport; the transport feeds it requests and its end. */
+  private open(
+    method: XdsMethod,
+    transport: StreamTransport,
+    owned?: Set<SotwStream | DeltaStream>,
+  ): StreamHandle & { request(req: unknown): void } {
     const id = this.nextStreamId++;
+    const { protocol, serves } = method;
     const stream =
       protocol === "sotw"
         ? new SotwStream(id, "sotw", serves, this.ctx, transport)
         : new DeltaStream(id, "delta", serves, this.ctx, transport);
     this.streams.add(stream);
+    owned?.add(stream);
     let opened = false;
-    const done = (error?: string) => {
-      this.streams.delete(stream);
-      stream.close(error);
-    };
-    call.on("data", (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
+    const request = (req: DiscoveryRequest | DeltaDiscoveryRequest) => {
       try {
         if (!opened) {
           // stream-open carries the node, so it is emitted with the first request.
@@ -231,13 +320,57 @@ export class XdsServer {
         this.ctx.logger.error(`xds: stream ${id} (${transport.peer}) request failed`, err);
         stream.fail(13, `control plane error: ${err instanceof Error ? err.message : String(err)}`);
       }
-    });
+    };
+    const close = (error?: string) => {
+      this.streams.delete(stream);
+      owned?.delete(stream);
+      stream.close(error);
+    };
+    return {
+      request: (req) => request(req as DiscoveryRequest | DeltaDiscoveryRequest),
+      message: (bytes) => {
+        let req: DiscoveryRequest | DeltaDiscoveryRequest;
+        try {
+          req = protocol === "sotw" ? this.sotwRequests.decode(bytes) : this.deltaRequests.decode(bytes);
+        } catch (err) {
+          stream.fail(
+            3,
+            `cannot decode a ${protocol === "sotw" ? "DiscoveryRequest" : "DeltaDiscoveryRequest"}: ${err instanceof Error ? err.message : String(err)}`,
+          );
+          return;
+        }
+        request(req);
+      },
+      end: () => close(),
+      close,
+    };
+  }
+
+  /** Serves one grpc-js call (the register() path). */
+  private serve(
+    call: grpc.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, Buffer>,
+    method: XdsMethod,
+    owned?: Set<SotwStream | DeltaStream>,
+  ): void {
+    const handle = this.open(
+      method,
+      {
+        peer: call.getPeer(),
+        // grpc-js frames (and copies) each message itself: give it the message without our prefix.
+        write: (framed, done) => call.write(framed.subarray(GRPC_PREFIX), done),
+        fail: (code, details) => {
+          call.emit("error", { code, details, metadata: new grpc.Metadata() });
+        },
+      },
+      owned,
+    );
+    call.on("data", (req: DiscoveryRequest | DeltaDiscoveryRequest) => handle.request(req));
     call.on("end", () => {
-      done();
+      handle.end();
       call.end();
     });
-    call.on("cancelled", () => done("cancelled"));
-    call.on("error", (err: Error) => done(err.message));
-    call.on("close", () => done());
+    call.on("cancelled", () => handle.close("cancelled"));
+    call.on("error", (err: Error) => handle.close(err.message));
+    call.on("close", () => handle.close());
   }
 }

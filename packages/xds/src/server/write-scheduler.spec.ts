@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { WriteScheduler } from "./write-scheduler.js";
+
+/** A transport that records writes and completes them only when told to. */
+function transport(name: string, log: string[]) {
+  const pending: Array<() => void> = [];
+  return {
+    pending,
+    write(bytes: Buffer, done: () => void) {
+      log.push(`${name}:${bytes.toString()}`);
+      pending.push(done);
+    },
+    /** Completes the oldest write (as the connection would, asynchronously). */
+    complete() {
+      pending.shift()?.();
+    },
+  };
+}
+
+const msg = (text: string, size = 100) => Buffer.from(text.padEnd(size, "."));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("WriteScheduler", () => {
+  it("keeps at most maxBytes (plus one message) in flight and starts waiting streams as writes finish", () => {
+    const scheduler = new WriteScheduler(250, 60_000);
+    const log: string[] = [];
+    const ts = ["a", "b", "c", "d", "e"].map((n) => transport(n, log));
+    const writers = ts.map((t) => scheduler.writer(t));
+    for (const [i, w] of writers.entries()) w.send(msg(`m${i}`));
+    // 0 < 250, 100 < 250, 200 < 250 start; 300 does not.
+    expect(log.map((l) => l.slice(0, 4))).toEqual(["a:m0", "b:m1", "c:m2"]);
+    expect(scheduler.bytesInFlight).toBe(300);
+    expect(scheduler.waitingStreams).toBe(2);
+    ts[1]?.complete();
+    expect(log.map((l) => l.slice(0, 4))).toEqual(["a:m0", "b:m1", "c:m2", "d:m3"]);
+    ts[0]?.complete();
+    ts[2]?.complete();
+    ts[3]?.complete();
+    expect(log).toHaveLength(5);
+    ts[4]?.complete();
+    expect(scheduler.bytesInFlight).toBe(0);
+    expect(scheduler.waitingStreams).toBe(0);
+  });
+
+  it("writes each stream's messages in order, one at a time", () => {
+    const scheduler = new WriteScheduler(1_000_000, 60_000);
+    const log: string[] = [];
+    const t = transport("s", log);
+    const w = scheduler.writer(t);
+    w.send(msg("1", 10));
+    w.send(msg("2", 10));
+    w.send(msg("3", 10));
+    expect(log).toHaveLength(1);
+    expect(w.pending).toBe(2);
+    t.complete();
+    t.complete();
+    t.complete();
+    expect(log.map((l) => l.slice(0, 3))).toEqual(["s:1", "s:2", "s:3"]);
+    expect(scheduler.bytesInFlight).toBe(0);
+  });
+
+  it("stops counting a write that stalls (a client not reading), so the others go on", () => {
+    vi.useFakeTimers();
+    const scheduler = new WriteScheduler(150, 1_000, () => Date.now());
+    const log: string[] = [];
+    const stuck = transport("stuck", log);
+    const other = transport("other", log);
+    scheduler.writer(stuck).send(msg("x", 200));
+    scheduler.writer(other).send(msg("y", 100));
+    expect(log).toHaveLength(1);
+    vi.advanceTimersByTime(999);
+    expect(log).toHaveLength(1);
+    vi.advanceTimersByTime(600);
+    expect(log.map((l) => l.slice(0, 7))).toEqual(["stuck:x", "other:y"]);
+    expect(scheduler.bytesInFlight).toBe(100);
+    // The stalled write completing later does not free its bytes a second time.
+    stuck.complete();
+    expect(scheduler.bytesInFlight).toBe(100);
+    other.complete();
+    expect(scheduler.bytesInFlight).toBe(0);
+  });
+
+  it("gives back a closed stream's budget and drops what it had not written", () => {
+    const scheduler = new WriteScheduler(150, 60_000);
+    const log: string[] = [];
+    const a = transport("a", log);
+    const b = transport("b", log);
+    const wa = scheduler.writer(a);
+    wa.send(msg("1", 200));
+    wa.send(msg("2", 200));
+    scheduler.writer(b).send(msg("3", 100));
+    expect(log).toHaveLength(1);
+    wa.close(); // e.g. the client cancelled: its in-flight write never completes
+    expect(log.map((l) => l.slice(0, 3))).toEqual(["a:1", "b:3"]);
+    expect(scheduler.bytesInFlight).toBe(100);
+    wa.send(msg("4", 10));
+    expect(log).toHaveLength(2);
+  });
+});
