@@ -195,6 +195,9 @@ async function runConfig(opt, protocol, mode, n) {
       after,
       rssPerStream: perStream("rss"),
       heapPerStream: perStream("heapUsed"),
+      // V8 heap committed (used + headroom the GC keeps: young-generation semispaces grow under
+      // allocation pressure); RSS minus this and external is native (nghttp2, allocator).
+      heapCommittedPerStream: perStream("heapTotal"),
       externalPerStream: perStream("external"),
       retainedPerStream: Math.round(
         (after.heapUsed + after.external - before.heapUsed - before.external) / n,

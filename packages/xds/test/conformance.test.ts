@@ -88,6 +88,37 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
     expect(r3.versionInfo).toBe(r1.versionInfo);
   });
 
+  it("rule 2: reports one ACK or NACK per response, even when later requests repeat its nonce", async () => {
+    const { cache, fx } = await setup(meshSnapshot({ clusters: ["c1", "c2"] }));
+    const c = fx.client();
+    c.request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: ["c1"] });
+    const r1 = await c.next();
+    c.ack(r1);
+    // A subscription change answers the same response again (same version and nonce).
+    c.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      resourceNames: ["c1", "c2"],
+      versionInfo: r1.versionInfo,
+      responseNonce: r1.nonce,
+    });
+    const r2 = await c.next();
+    expect(r2.resources.map((r) => r.name)).toEqual(["c2"]);
+    c.nack(r2, "bad endpoint", r1.versionInfo);
+    // gRPC clients unsubscribe at shutdown with an empty list that repeats their last NACK.
+    c.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      resourceNames: [],
+      versionInfo: r1.versionInfo,
+      responseNonce: r2.nonce,
+      errorDetail: { message: "bad endpoint" },
+    });
+    await fx.waitFor("request", (e) => e.resourceNames.length === 0);
+    await settle();
+    expect(fx.seen("ack").map((e) => e.nonce)).toEqual([r1.nonce]);
+    expect(fx.seen("nack").map((e) => e.nonce)).toEqual([r2.nonce]);
+    expect(cache.status("node-a")?.types[TypeUrl.ClusterLoadAssignment]?.nack?.message).toBe("bad endpoint");
+  });
+
   it("rule 4 (SotW): ignores a request carrying a stale nonce", async () => {
     const { cache, fx } = await setup();
     const c = fx.client();

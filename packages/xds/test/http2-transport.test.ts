@@ -138,6 +138,28 @@ describe("XdsServer.listen() transports", () => {
     expect((await good.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
   });
 
+  it("survives clients that reset their streams mid-message or right away", async () => {
+    const xds = serverWithCluster();
+    const server = await listen(xds);
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    session.on("error", () => {});
+    closers.push(() => session.destroy());
+    const resets = [];
+    for (let i = 0; i < 50; i++) {
+      const s = session.request({ ":method": "POST", ":path": ADS, "content-type": "application/grpc" });
+      s.on("error", () => {});
+      if (i % 2 === 0) s.write(Buffer.from([0, 0, 0, 0, 100, 1, 2, 3])); // promises 100 bytes, sends 3
+      resets.push(new Promise((resolve) => s.on("close", resolve)));
+      s.close(http2.constants.NGHTTP2_CANCEL);
+    }
+    await Promise.all(resets);
+    await expect.poll(() => xds.openStreams).toBe(0);
+    const good = AdsClient.connect({ address: server.address, node: { id: "node-a" } });
+    closers.push(() => good.close());
+    good.request({ typeUrl: TypeUrl.Cluster });
+    expect((await good.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
+  });
+
   it("refuses a request over maxReceiveMessageBytes with RESOURCE_EXHAUSTED", async () => {
     const server = await listen(serverWithCluster(), { maxReceiveMessageBytes: 1000 });
     const call = rawCall(server.address, ADS);

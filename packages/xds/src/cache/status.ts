@@ -29,17 +29,34 @@ export interface NodeStatus {
   readonly types: Readonly<Record<string, TypeStatus>>;
 }
 
-/** Keeps NodeStatus per key from server events; shared by the caches. */
+type MutableTypeStatus = { -readonly [K in keyof TypeStatus]: TypeStatus[K] };
+
+interface Entry {
+  node?: Node;
+  streams: number;
+  /** Epoch ms of the last request (a Date is made only when status() is read). */
+  lastRequestMs?: number;
+  types: Record<string, MutableTypeStatus>;
+}
+
+/**
+ * Keeps NodeStatus per key from server events; shared by the caches. Runs on every request,
+ * response, ACK and NACK of every stream, so it updates entries in place and allocates only
+ * when status() is read.
+ */
 export class StatusTracker {
-  private readonly byKey = new Map<
-    string,
-    { node?: Node; streams: number; lastRequestAt?: Date; types: Record<string, TypeStatus> }
-  >();
+  private readonly byKey = new Map<string, Entry>();
+
+  private readonly now: () => Date;
+  private readonly nowMs: () => number;
 
   constructor(
     private readonly keyOf: (node: Node) => string,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+    now?: () => Date,
+  ) {
+    this.now = now ?? (() => new Date());
+    this.nowMs = now ? () => now().getTime() : Date.now;
+  }
 
   record(event: XdsEvent): void {
     if (!event.node) return;
@@ -58,29 +75,27 @@ export class StatusTracker {
         entry.streams = Math.max(0, entry.streams - 1);
         break;
       case "request":
-        entry.lastRequestAt = this.now();
+        entry.lastRequestMs = this.nowMs();
         break;
       case "response": {
-        const t = entry.types[event.typeUrl] ?? { responses: 0 };
-        entry.types[event.typeUrl] = { ...t, sentVersion: event.version, responses: t.responses + 1 };
+        const t = typeOf(entry, event.typeUrl);
+        t.sentVersion = event.version;
+        t.responses++;
         break;
       }
       case "ack": {
-        const { nack: _cleared, ...t } = entry.types[event.typeUrl] ?? { responses: 0 };
-        entry.types[event.typeUrl] = { ...t, ackedVersion: event.version };
+        const t = typeOf(entry, event.typeUrl);
+        t.ackedVersion = event.version;
+        delete t.nack;
         break;
       }
       case "nack": {
-        const t = entry.types[event.typeUrl] ?? { responses: 0 };
-        entry.types[event.typeUrl] = {
-          ...t,
-          nack: {
-            version: event.version,
-            rejectedVersion: event.rejectedVersion,
-            message: event.errorDetail.message,
-            code: event.errorDetail.code,
-            at: this.now(),
-          },
+        typeOf(entry, event.typeUrl).nack = {
+          version: event.version,
+          rejectedVersion: event.rejectedVersion,
+          message: event.errorDetail.message,
+          code: event.errorDetail.code,
+          at: this.now(),
         };
         break;
       }
@@ -90,10 +105,27 @@ export class StatusTracker {
   status(key: string): NodeStatus | undefined {
     const entry = this.byKey.get(key);
     if (!entry) return undefined;
-    return { key, ...entry, types: { ...entry.types } };
+    const types: Record<string, TypeStatus> = {};
+    for (const [typeUrl, t] of Object.entries(entry.types)) types[typeUrl] = { ...t };
+    return {
+      key,
+      ...(entry.node ? { node: entry.node } : {}),
+      streams: entry.streams,
+      ...(entry.lastRequestMs !== undefined ? { lastRequestAt: new Date(entry.lastRequestMs) } : {}),
+      types,
+    };
   }
 
   delete(key: string): void {
     this.byKey.delete(key);
   }
+}
+
+function typeOf(entry: Entry, typeUrl: string): MutableTypeStatus {
+  let t = entry.types[typeUrl];
+  if (!t) {
+    t = { responses: 0 };
+    entry.types[typeUrl] = t;
+  }
+  return t;
 }

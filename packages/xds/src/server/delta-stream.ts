@@ -61,7 +61,8 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
 
     // Delta ACK/NACK applies only to the latest nonce, but subscription changes in the request
     // apply even when its nonce is stale (xDS protocol, incremental variant).
-    if (!first && !stale && req.responseNonce !== "") {
+    if (!first && !stale && req.responseNonce !== "" && req.responseNonce !== state.answeredNonce) {
+      state.answeredNonce = req.responseNonce;
       this.answered(
         typeUrl,
         req.responseNonce,

@@ -64,7 +64,16 @@ export class Http2Transport {
       ? http2.createSecureServer({ ...settings, ...options.tls, allowHTTP1: false })
       : http2.createServer(settings);
     this.server.on("session", (session) => this.onSession(session));
-    this.server.on("stream", (stream, headers) => this.onStream(stream, headers));
+    this.server.on("stream", (stream, headers) => {
+      try {
+        this.onStream(stream, headers);
+      } catch (err) {
+        // e.g. the client reset the stream before we answered: never let one stream take the
+        // server down.
+        options.logger.debug(`xds: stream from ${peerOf(stream.session)} failed: ${(err as Error).message}`);
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      }
+    });
     this.server.on("sessionError", (err) =>
       options.logger.debug(`xds: HTTP/2 session error: ${err.message}`),
     );
@@ -179,10 +188,14 @@ export class Http2Transport {
     let status: { code: number; details: string } | undefined;
     stream.on("wantTrailers", () => {
       const s = status ?? { code: Status.OK, details: "" };
-      stream.sendTrailers({
-        "grpc-status": String(s.code),
-        ...(s.details ? { "grpc-message": percentEncode(s.details) } : {}),
-      });
+      try {
+        stream.sendTrailers({
+          "grpc-status": String(s.code),
+          ...(s.details ? { "grpc-message": percentEncode(s.details) } : {}),
+        });
+      } catch (err) {
+        this.options.logger.debug(`xds: could not send trailers: ${(err as Error).message}`);
+      }
     });
     /** Ends the stream with a status: the trailers follow every response already written. */
     const finish = (code: number, details: string) => {

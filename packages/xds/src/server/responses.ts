@@ -139,11 +139,11 @@ const noRemovals: readonly string[] = [];
  */
 export class ResponseCache {
   private counter = 0;
-  private readonly sotwBodies = new WeakMap<readonly unknown[], Map<string, AssembledResponse>>();
-  private readonly deltaBodies = new WeakMap<
-    readonly unknown[],
-    WeakMap<readonly unknown[], Map<string, AssembledResponse>>
-  >();
+  // resources → type URL → version → response (nested maps: no key string built per stream).
+  private readonly sotwBodies = new WeakMap<readonly unknown[], ByType>();
+  private readonly sotwPlainBodies = new WeakMap<readonly unknown[], ByType>();
+  // resources → removed names → type URL → version → response.
+  private readonly deltaBodies = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], ByType>>();
 
   constructor(private readonly controlPlane: { readonly sotw: Uint8Array; readonly delta: Uint8Array }) {}
 
@@ -167,20 +167,21 @@ export class ResponseCache {
         framed: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw, wrapTtl),
       };
     }
-    let byKey = this.sotwBodies.get(resources);
-    if (!byKey) {
-      byKey = new Map();
-      this.sotwBodies.set(resources, byKey);
+    const bodies = wrapTtl ? this.sotwBodies : this.sotwPlainBodies;
+    let byType = bodies.get(resources);
+    if (!byType) {
+      byType = new Map();
+      bodies.set(resources, byType);
     }
-    const key = `${typeUrl}\u0000${version}\u0000${wrapTtl}`;
-    let response = byKey.get(key);
+    const byVersion = versions(byType, typeUrl);
+    let response = byVersion.get(version);
     if (!response) {
       const nonce = this.nonce();
       response = {
         nonce,
         framed: sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
       };
-      byKey.set(key, response);
+      byVersion.set(version, response);
     }
     return response;
   }
@@ -205,21 +206,32 @@ export class ResponseCache {
       byRemoved = new WeakMap();
       this.deltaBodies.set(resources, byRemoved);
     }
-    let byKey = byRemoved.get(gone);
-    if (!byKey) {
-      byKey = new Map();
-      byRemoved.set(gone, byKey);
+    let byType = byRemoved.get(gone);
+    if (!byType) {
+      byType = new Map();
+      byRemoved.set(gone, byType);
     }
-    const key = `${typeUrl}\u0000${version}`;
-    let response = byKey.get(key);
+    const byVersion = versions(byType, typeUrl);
+    let response = byVersion.get(version);
     if (!response) {
       const nonce = this.nonce();
       response = {
         nonce,
         framed: deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
       };
-      byKey.set(key, response);
+      byVersion.set(version, response);
     }
     return response;
   }
+}
+
+type ByType = Map<string, Map<string, AssembledResponse>>;
+
+function versions(byType: ByType, typeUrl: string): Map<string, AssembledResponse> {
+  let byVersion = byType.get(typeUrl);
+  if (!byVersion) {
+    byVersion = new Map();
+    byType.set(typeUrl, byVersion);
+  }
+  return byVersion;
 }

@@ -79,7 +79,15 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       this.types.set(typeUrl, state);
     }
 
-    if (!first && req.responseNonce !== "" && req.responseNonce === state.lastNonce) {
+    // One ACK or NACK per response: a later request carrying the same nonce (a subscription
+    // change, or gRPC's unsubscribe-all at shutdown repeating its last NACK) answers nothing new.
+    if (
+      !first &&
+      req.responseNonce !== "" &&
+      req.responseNonce === state.lastNonce &&
+      req.responseNonce !== state.answeredNonce
+    ) {
+      state.answeredNonce = req.responseNonce;
       this.answered(typeUrl, req.responseNonce, req.errorDetail, req.versionInfo, state.lastVersion);
     }
 

@@ -41,6 +41,8 @@ export interface TypeStateBase {
   current?: ResourceSet;
   subscription?: Subscription;
   lastNonce?: string;
+  /** The nonce whose ACK/NACK was reported: a later request repeating it reports nothing more. */
+  answeredNonce?: string;
 }
 
 const names = new WeakMap<readonly { name: string }[], readonly string[]>();

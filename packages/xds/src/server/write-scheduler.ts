@@ -16,7 +16,10 @@ export class WriteScheduler {
   private inFlight = 0;
   private readonly waiting: StreamWriter[] = [];
   private head = 0;
-  private readonly active = new Set<InFlightWrite>();
+  /** Writes in start order (so oldest first) that may still be counted; done ones are skipped. */
+  private active: InFlightWrite[] = [];
+  private activeHead = 0;
+  private activeCount = 0;
   private ticker: NodeJS.Timeout | undefined;
 
   constructor(
@@ -62,10 +65,11 @@ export class WriteScheduler {
 
   private start(w: StreamWriter): void {
     const bytes = w.take();
-    const write: InFlightWrite = { bytes: bytes.length, counted: true, startedAt: this.now() };
+    const write: InFlightWrite = { bytes: bytes.length, counted: true, done: false, startedAt: this.now() };
     w.writing = write;
     this.inFlight += write.bytes;
-    this.active.add(write);
+    this.active.push(write);
+    this.activeCount++;
     if (!this.ticker) {
       this.ticker = setInterval(() => this.releaseStalled(), Math.max(10, this.stallMs / 2));
       this.ticker.unref();
@@ -88,14 +92,19 @@ export class WriteScheduler {
   }
 
   private release(write: InFlightWrite): void {
-    this.active.delete(write);
+    write.done = true;
+    this.activeCount--;
     if (write.counted) {
       write.counted = false;
       this.inFlight -= write.bytes;
     }
-    if (this.active.size === 0 && this.ticker) {
-      clearInterval(this.ticker);
-      this.ticker = undefined;
+    if (this.activeCount === 0) {
+      this.active = [];
+      this.activeHead = 0;
+      if (this.ticker) {
+        clearInterval(this.ticker);
+        this.ticker = undefined;
+      }
     }
   }
 
@@ -114,12 +123,20 @@ export class WriteScheduler {
   private releaseStalled(): void {
     const limit = this.now() - this.stallMs;
     let freed = false;
-    for (const write of this.active) {
-      if (write.counted && write.startedAt <= limit) {
+    // Oldest first: stop at the first write younger than the limit.
+    while (this.activeHead < this.active.length) {
+      const write = this.active[this.activeHead] as InFlightWrite;
+      if (!write.done && write.startedAt > limit) break;
+      this.activeHead++;
+      if (!write.done && write.counted) {
         write.counted = false;
         this.inFlight -= write.bytes;
         freed = true;
       }
+    }
+    if (this.activeHead > 1024 && this.activeHead * 2 > this.active.length) {
+      this.active = this.active.slice(this.activeHead);
+      this.activeHead = 0;
     }
     if (freed) this.pump();
   }
@@ -128,6 +145,7 @@ export class WriteScheduler {
 interface InFlightWrite {
   readonly bytes: number;
   counted: boolean;
+  done: boolean;
   readonly startedAt: number;
 }
 
