@@ -22,6 +22,7 @@ const usage = `usage: node bench/xds-fanout/run.mjs [options]
                               Cluster changed; all: every resource changed
   --clusters 1000 --listeners 10 --endpoints-per-cluster 3 --sans 6   snapshot shape
   --window 4194304 --connection-window 67108864   client HTTP/2 flow-control windows (bytes)
+  --max-bytes-in-flight B     XdsServer's maxBytesInFlight (default: the server's, 32 MiB)
   --push-timeout 300          seconds to wait for one push to be ACKed everywhere
   --max-minutes 40            stop starting new configurations after this
   --repeat R                  (meshlet, raw) push pairs per scenario, median reported (default 3;
@@ -67,6 +68,7 @@ function options() {
       sans: { type: "string", default: "6" },
       window: { type: "string", default: String(4 * 1024 * 1024) },
       "connection-window": { type: "string", default: String(64 * 1024 * 1024) },
+      "max-bytes-in-flight": { type: "string" },
       "push-timeout": { type: "string", default: "300" },
       "max-minutes": { type: "string", default: "40" },
       "profile-dir": { type: "string" },
@@ -99,6 +101,10 @@ function options() {
     },
     window: positiveInt(values.window, "window", 65535),
     connectionWindow: positiveInt(values["connection-window"], "connection-window", 65535),
+    maxBytesInFlight:
+      values["max-bytes-in-flight"] === undefined
+        ? undefined
+        : positiveInt(values["max-bytes-in-flight"], "max-bytes-in-flight", 1),
     pushTimeoutMs: positiveInt(values["push-timeout"], "push-timeout") * 1000,
     deadline: Date.now() + positiveInt(values["max-minutes"], "max-minutes") * 60_000,
     quick: values.quick,
@@ -156,7 +162,12 @@ async function runConfig(opt, protocol, mode, n) {
     watch = watchRss({ server, load }, opt.maxServerRssBytes);
     const init = await server.call(
       "init",
-      { shape: opt.shape, window: opt.window, profileDir: opt.profileDir },
+      {
+        shape: opt.shape,
+        window: opt.window,
+        profileDir: opt.profileDir,
+        maxBytesInFlight: opt.maxBytesInFlight,
+      },
       120_000,
     );
     result.xdsDist = init.xdsDist;
@@ -251,6 +262,8 @@ async function runConfig(opt, protocol, mode, n) {
           changedTypes: p.changedTypes,
           ms: round(p.ms),
           msAll: pairs.map((x) => round(x.p.ms)),
+          // Writes that hit XdsServer's writeStallMs (a client slow to read) in each push.
+          stalledWritesAll: pairs.map((x) => x.p.stalledWrites),
           receivedAllMs: round(l1.lastMessageAt - p.startAt),
           setSnapshotMs: round(p.setSnapshotMs, 2),
           serverCpuMs: round(p.cpuMs),

@@ -244,7 +244,11 @@ serveCommands({
     warmFrames(snapshot);
     cache = new SnapshotCache({ nodeKey: () => "all" });
     cache.setSnapshot("all", snapshot);
-    xds = new XdsServer({ cache, logger: silentLogger });
+    xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      ...(args.maxBytesInFlight ? { maxBytesInFlight: args.maxBytesInFlight } : {}),
+    });
     xds.events$.subscribe(onEvent);
     listening = await xds.listen({ address: "127.0.0.1:0" });
     raw = await startRaw(args.window);
@@ -308,6 +312,7 @@ serveCommands({
     await collectGarbage();
     await startProfile();
     const c1 = counterSnapshot();
+    const stalled0 = xds.writes.stalledWrites;
     const cpu0 = process.cpuUsage();
     const startAt = now();
     cache.setSnapshot("all", nextSnapshot);
@@ -331,6 +336,7 @@ serveCommands({
       nacks: [...nacks],
       snapshotCreate: { ms: createMs, ...create },
       push: { ...work, frameBuilds: frameCounterWorks ? work.frameBuilds : null },
+      stalledWrites: xds.writes.stalledWrites - stalled0,
       rssAfter: process.memoryUsage().rss,
     };
   },

@@ -160,6 +160,19 @@ describe("XdsServer.listen() transports", () => {
     expect((await good.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
   });
 
+  it("announces maxConcurrentStreams in its SETTINGS (10,000 unless told)", async () => {
+    const seen = [];
+    for (const options of [{}, { maxConcurrentStreams: 2 }]) {
+      const server = await listen(serverWithCluster(), options);
+      const session = http2.connect(`http://127.0.0.1:${server.port}`);
+      session.on("error", () => {});
+      closers.push(() => session.destroy());
+      await new Promise((resolve) => session.once("remoteSettings", resolve));
+      seen.push(session.remoteSettings.maxConcurrentStreams);
+    }
+    expect(seen).toEqual([10_000, 2]);
+  });
+
   it("refuses a request over maxReceiveMessageBytes with RESOURCE_EXHAUSTED", async () => {
     const server = await listen(serverWithCluster(), { maxReceiveMessageBytes: 1000 });
     const call = rawCall(server.address, ADS);

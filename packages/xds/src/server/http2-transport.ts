@@ -46,6 +46,8 @@ export interface Http2TransportOptions {
   /** Interval of server keepalive PINGs; a PING not answered in `keepaliveTimeoutMs` drops the connection. */
   readonly keepaliveTimeMs: number;
   readonly keepaliveTimeoutMs: number;
+  /** Streams one connection may have open at once. */
+  readonly maxConcurrentStreams: number;
 }
 
 /** A node:http2 server speaking gRPC for the given xDS methods. */
@@ -58,7 +60,9 @@ export class Http2Transport {
       // Outbound bytes are bounded by XdsServer's WriteScheduler; Node's own per-session cap
       // (10 MB by default) would otherwise refuse new streams of a busy connection.
       maxSessionMemory: Number.MAX_SAFE_INTEGER,
-      settings: { maxConcurrentStreams: 2 ** 31 - 1 },
+      // Announced, unlike grpc-js (whose clients then assume 100): one proxy needs one stream,
+      // an aggregating client a few thousand; the cap bounds what one connection can cost.
+      settings: { maxConcurrentStreams: options.maxConcurrentStreams },
     };
     this.server = options.tls
       ? http2.createSecureServer({ ...settings, ...options.tls, allowHTTP1: false })

@@ -76,6 +76,7 @@ describe("WriteScheduler", () => {
     vi.advanceTimersByTime(600);
     expect(log.map((l) => l.slice(0, 7))).toEqual(["stuck:x", "other:y"]);
     expect(scheduler.bytesInFlight).toBe(100);
+    expect(scheduler.stalledWrites).toBe(1);
     // The stalled write completing later does not free its bytes a second time.
     stuck.complete();
     expect(scheduler.bytesInFlight).toBe(100);

@@ -21,6 +21,7 @@ export class WriteScheduler {
   private activeHead = 0;
   private activeCount = 0;
   private ticker: NodeJS.Timeout | undefined;
+  private stalled = 0;
 
   constructor(
     /** Bytes in flight across all streams before further writes wait (one write always proceeds). */
@@ -38,6 +39,11 @@ export class WriteScheduler {
   /** Bytes currently counted against the budget (for tests and metrics). */
   get bytesInFlight(): number {
     return this.inFlight;
+  }
+
+  /** Writes that stopped counting against the budget because they stalled (for metrics). */
+  get stalledWrites(): number {
+    return this.stalled;
   }
 
   /** Streams waiting for a turn (for tests and metrics). */
@@ -131,6 +137,7 @@ export class WriteScheduler {
       if (!write.done && write.counted) {
         write.counted = false;
         this.inFlight -= write.bytes;
+        this.stalled++;
         freed = true;
       }
     }

@@ -72,6 +72,8 @@ export interface ListenOptions extends RegisterOptions {
   /** Keepalive PING interval (default 30 s) and how long an answer may take (default 20 s). */
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** Streams one connection may open at once (http2 transport; announced in SETTINGS). Default 10,000. */
+  maxConcurrentStreams?: number;
 }
 
 /** A running server from {@link XdsServer.listen}. */
@@ -150,6 +152,19 @@ export class XdsServer {
     return this.streams.size;
   }
 
+  /**
+   * The write budget (see {@link XdsServerOptions.maxBytesInFlight}): bytes in flight, streams
+   * waiting for their turn, and writes so far that stalled (a client not reading).
+   */
+  get writes(): { bytesInFlight: number; waitingStreams: number; stalledWrites: number } {
+    const w = this.ctx.writes;
+    return {
+      bytesInFlight: w.bytesInFlight,
+      waitingStreams: w.waitingStreams,
+      stalledWrites: w.stalledWrites,
+    };
+  }
+
   /** Mounts the xDS services on a grpc-js Server you run. */
   register(server: grpc.Server, options: RegisterOptions = {}): void {
     this.mount(server, options);
@@ -216,8 +231,15 @@ export class XdsServer {
     }
     if (transport === "http2") {
       const maxReceiveMessageBytes = options.maxReceiveMessageBytes ?? 16 * 1024 * 1024;
-      if (!(maxReceiveMessageBytes > 0)) {
-        throw new XdsError("invalid-argument", "maxReceiveMessageBytes must be positive");
+      const maxConcurrentStreams = options.maxConcurrentStreams ?? 10_000;
+      if (
+        !(maxReceiveMessageBytes > 0) ||
+        !(Number.isInteger(maxConcurrentStreams) && maxConcurrentStreams > 0)
+      ) {
+        throw new XdsError(
+          "invalid-argument",
+          "maxReceiveMessageBytes must be positive and maxConcurrentStreams a positive integer",
+        );
       }
       const methods = new Map<string, XdsMethod>();
       for (const name of options.services ?? allXdsServices)
@@ -228,6 +250,7 @@ export class XdsServer {
         logger: this.ctx.logger,
         ...(options.tls ? { tls: options.tls } : {}),
         maxReceiveMessageBytes,
+        maxConcurrentStreams,
         keepaliveTimeMs,
         keepaliveTimeoutMs,
       });
