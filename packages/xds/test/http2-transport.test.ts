@@ -315,6 +315,27 @@ describe("XdsServer.listen() transports", () => {
     expect((await client.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
   });
 
+  it("rejects a port in use and a malformed address with a clear error", async () => {
+    const xds = serverWithCluster();
+    const taken = await listen(xds);
+    await expect(xds.listen({ address: `127.0.0.1:${taken.port}` })).rejects.toThrow(
+      new RegExp(`cannot listen on 127.0.0.1:${taken.port}: .*EADDRINUSE`),
+    );
+    await expect(xds.listen({ address: "127.0.0.1" })).rejects.toThrow(/expected host:port or unix:\/path/);
+  });
+
+  it("listens on a unix socket", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "meshlet-uds-"));
+    closers.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "xds.sock");
+    const server = await listen(serverWithCluster(), { address: `unix:${path}` });
+    expect(server.address).toBe(`unix:${path}`);
+    const client = AdsClient.connect({ address: `unix:${path}`, node: { id: "node-a" } });
+    closers.push(() => client.close());
+    client.request({ typeUrl: TypeUrl.Cluster });
+    expect((await client.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
+  });
+
   it("rejects grpc-js credentials with transport http2, and tls with grpc-js", async () => {
     const xds = serverWithCluster();
     closers.push(() => xds.close());

@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import http2 from "node:http2";
 import zlib from "node:zlib";
 import { XdsError } from "../errors.js";
@@ -86,10 +85,10 @@ export class Http2Transport {
   /** Listens on `host:port` (port 0 picks one) or `unix:/path`. */
   async listen(address: string): Promise<{ port: number; address: string }> {
     const server = this.server;
-    const onError = once(server, "error");
+    let listen: () => void;
     if (address.startsWith("unix:")) {
       const path = address.slice("unix:".length).replace(/^\/\/(?=\/)/, "");
-      server.listen(path);
+      listen = () => server.listen(path);
     } else {
       const at = address.lastIndexOf(":");
       const port = Number(address.slice(at + 1));
@@ -100,16 +99,25 @@ export class Http2Transport {
         );
       }
       const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
-      server.listen(port, host === "" ? undefined : host);
+      listen = () => server.listen(port, host === "" ? undefined : host);
     }
-    await Promise.race([
-      once(server, "listening"),
-      onError.then(([err]) => {
-        throw new XdsError("invalid-argument", `cannot listen on ${address}: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }),
-    ]);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off("listening", onListening);
+        reject(
+          new XdsError("invalid-argument", `cannot listen on ${address}: ${err.message}`, { cause: err }),
+        );
+      };
+      const onListening = () => {
+        server.off("error", onError);
+        resolve();
+      };
+      server.once("error", onError);
+      server.once("listening", onListening);
+      listen();
+    });
+    // From now on a server error (e.g. accept() failing with EMFILE) is logged, not thrown.
+    server.on("error", (err) => this.options.logger.error(`xds: server on ${address}: ${err.message}`));
     const bound = server.address();
     if (bound === null || typeof bound === "string") return { port: 0, address };
     const host = address.slice(0, address.lastIndexOf(":"));
