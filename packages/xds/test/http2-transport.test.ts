@@ -315,6 +315,42 @@ describe("XdsServer.listen() transports", () => {
     expect((await client.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
   });
 
+  it("a client that stops reading holds up the others only until its write stalls (writeStallMs)", async () => {
+    const cache = new SnapshotCache();
+    const clusters = Array.from({ length: 40 }, (_, i) => resources.cluster({ name: `cluster-${i}` }));
+    cache.setSnapshot("stuck", Snapshot.create({ clusters }));
+    cache.setSnapshot("node-a", Snapshot.create({ clusters }));
+    // The CDS response (~2 KB) is larger than the whole budget: one write at a time.
+    const xds = new XdsServer({ cache, logger: silentLogger, maxBytesInFlight: 1000, writeStallMs: 300 });
+    const server = await listen(xds);
+    const requests: string[] = [];
+    const sub = xds.events$.subscribe((e) => {
+      if (e.type === "request") requests.push(e.node?.id ?? "");
+    });
+    closers.push(() => sub.unsubscribe());
+    // A stream window of 0: the server can send it nothing until it says so, which it never does.
+    const session = http2.connect(`http://127.0.0.1:${server.port}`, { settings: { initialWindowSize: 0 } });
+    session.on("error", () => {});
+    closers.push(() => session.destroy());
+    const stuck = session.request({ ":method": "POST", ":path": ADS, "content-type": "application/grpc" });
+    stuck.on("error", () => {});
+    const body = toBinary(
+      DiscoveryRequestSchema,
+      create(DiscoveryRequestSchema, { node: { id: "stuck" }, typeUrl: TypeUrl.Cluster }),
+    );
+    const prefix = Buffer.from([0, 0, 0, 0, 0]);
+    prefix.writeUInt32BE(body.length, 1);
+    stuck.write(Buffer.concat([prefix, body]));
+    await expect.poll(() => requests.includes("stuck")).toBe(true);
+    await expect.poll(() => xds.writes.bytesInFlight).toBeGreaterThan(1000);
+
+    const good = AdsClient.connect({ address: server.address, node: { id: "node-a" } });
+    closers.push(() => good.close());
+    good.request({ typeUrl: TypeUrl.Cluster });
+    expect((await good.next(TypeUrl.Cluster)).resources).toHaveLength(40);
+    expect(xds.writes.stalledWrites).toBe(1);
+  });
+
   it("rejects a port in use and a malformed address with a clear error", async () => {
     const xds = serverWithCluster();
     const taken = await listen(xds);
