@@ -1,6 +1,7 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { CachedResource } from "../cached-resource.js";
 import { frame, stringField } from "../cached-resource.js";
+import { getOrCreate } from "../get-or-create.js";
 
 /**
  * Response assembly from cached bytes: a response is the concatenation of its fields, and every
@@ -26,7 +27,7 @@ export function sotwResponse(
 ): Buffer {
   const block = heartbeat
     ? sotwBlock(resources, true, wrapTtl)
-    : cachedBlock(wrapTtl ? sotwBlocks : sotwPlainBlocks, resources, () =>
+    : getOrCreate(wrapTtl ? sotwBlocks : sotwPlainBlocks, resources, () =>
         sotwBlock(resources, false, wrapTtl),
       );
   return grpcMessage([
@@ -53,8 +54,8 @@ export function deltaResponse(
 ): Buffer {
   const block = heartbeat
     ? deltaBlock(resources, true)
-    : cachedBlock(deltaBlocks, resources, () => deltaBlock(resources, false));
-  const removedBlock = cachedBlock(removedBlocks, removed, () => {
+    : getOrCreate(deltaBlocks, resources, () => deltaBlock(resources, false));
+  const removedBlock = getOrCreate(removedBlocks, removed, () => {
     const w = new BinaryWriter();
     for (const name of removed) w.tag(6, WireType.LengthDelimited).string(name);
     return w.finish();
@@ -98,19 +99,6 @@ const sotwBlocks = new WeakMap<readonly unknown[], Uint8Array>();
 const sotwPlainBlocks = new WeakMap<readonly unknown[], Uint8Array>();
 const deltaBlocks = new WeakMap<readonly unknown[], Uint8Array>();
 const removedBlocks = new WeakMap<readonly unknown[], Uint8Array>();
-
-function cachedBlock(
-  cache: WeakMap<readonly unknown[], Uint8Array>,
-  key: readonly unknown[],
-  build: () => Uint8Array,
-): Uint8Array {
-  let block = cache.get(key);
-  if (!block) {
-    block = build();
-    cache.set(key, block);
-  }
-  return block;
-}
 
 /** A heartbeat refreshes TTL'd resources only; others keep their bodies. */
 function sotwBlock(resources: readonly CachedResource[], heartbeat: boolean, wrapTtl: boolean): Uint8Array {
@@ -167,23 +155,10 @@ export class ResponseCache {
         framed: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw, wrapTtl),
       };
     }
-    const bodies = wrapTtl ? this.sotwBodies : this.sotwPlainBodies;
-    let byType = bodies.get(resources);
-    if (!byType) {
-      byType = new Map();
-      bodies.set(resources, byType);
-    }
-    const byVersion = versions(byType, typeUrl);
-    let response = byVersion.get(version);
-    if (!response) {
-      const nonce = this.nonce();
-      response = {
-        nonce,
-        framed: sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
-      };
-      byVersion.set(version, response);
-    }
-    return response;
+    const byType = getOrCreate(wrapTtl ? this.sotwBodies : this.sotwPlainBodies, resources, () => new Map());
+    return this.assembled(byType, typeUrl, version, (nonce) =>
+      sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
+    );
   }
 
   delta(
@@ -201,24 +176,25 @@ export class ResponseCache {
         framed: deltaResponse(version, typeUrl, resources, gone, nonce, true, this.controlPlane.delta),
       };
     }
-    let byRemoved = this.deltaBodies.get(resources);
-    if (!byRemoved) {
-      byRemoved = new WeakMap();
-      this.deltaBodies.set(resources, byRemoved);
-    }
-    let byType = byRemoved.get(gone);
-    if (!byType) {
-      byType = new Map();
-      byRemoved.set(gone, byType);
-    }
-    const byVersion = versions(byType, typeUrl);
+    const byRemoved = getOrCreate(this.deltaBodies, resources, () => new WeakMap());
+    const byType = getOrCreate(byRemoved, gone, () => new Map());
+    return this.assembled(byType, typeUrl, version, (nonce) =>
+      deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
+    );
+  }
+
+  /** The response for (type URL, version) in a resources entry, built with a fresh nonce once. */
+  private assembled(
+    byType: ByType,
+    typeUrl: string,
+    version: string,
+    build: (nonce: string) => Buffer,
+  ): AssembledResponse {
+    const byVersion = getOrCreate(byType, typeUrl, () => new Map());
     let response = byVersion.get(version);
     if (!response) {
       const nonce = this.nonce();
-      response = {
-        nonce,
-        framed: deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
-      };
+      response = { nonce, framed: build(nonce) };
       byVersion.set(version, response);
     }
     return response;
@@ -226,12 +202,3 @@ export class ResponseCache {
 }
 
 type ByType = Map<string, Map<string, AssembledResponse>>;
-
-function versions(byType: ByType, typeUrl: string): Map<string, AssembledResponse> {
-  let byVersion = byType.get(typeUrl);
-  if (!byVersion) {
-    byVersion = new Map();
-    byType.set(typeUrl, byVersion);
-  }
-  return byVersion;
-}

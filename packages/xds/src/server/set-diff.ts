@@ -1,4 +1,5 @@
 import type { CachedResource } from "../cached-resource.js";
+import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet } from "../snapshot.js";
 
 /** What changed from one resource set to the next. */
@@ -17,32 +18,23 @@ const lists = new WeakMap<ResourceSet, readonly CachedResource[]>();
  * gets `to` needs the same diff, so a push to N streams costs one diff, not N.
  */
 export function diffSets(from: ResourceSet, to: ResourceSet): SetDiff {
-  let byFrom = diffs.get(to);
-  if (!byFrom) {
-    byFrom = new WeakMap();
-    diffs.set(to, byFrom);
-  }
-  let diff = byFrom.get(from);
-  if (!diff) {
-    const changed: CachedResource[] = [];
-    for (const r of to.resources.values())
-      if (from.resources.get(r.name)?.version !== r.version) changed.push(r);
-    const removed: string[] = [];
-    for (const name of from.resources.keys()) if (!to.resources.has(name)) removed.push(name);
-    diff = { changed, removed };
-    byFrom.set(from, diff);
-  }
-  return diff;
+  return getOrCreate(
+    getOrCreate(diffs, to, () => new WeakMap()),
+    from,
+    () => {
+      const changed: CachedResource[] = [];
+      for (const r of to.resources.values())
+        if (from.resources.get(r.name)?.version !== r.version) changed.push(r);
+      const removed: string[] = [];
+      for (const name of from.resources.keys()) if (!to.resources.has(name)) removed.push(name);
+      return { changed, removed };
+    },
+  );
 }
 
 /** Every resource of a set as one shared array (same array for every caller). */
 export function resourceList(set: ResourceSet): readonly CachedResource[] {
-  let list = lists.get(set);
-  if (!list) {
-    list = [...set.resources.values()];
-    lists.set(set, list);
-  }
-  return list;
+  return getOrCreate(lists, set, () => [...set.resources.values()]);
 }
 
 const scoped = new WeakMap<readonly unknown[], WeakMap<ReadonlySet<string>, readonly unknown[]>>();
@@ -59,17 +51,10 @@ export function within<T extends string | { readonly name: string }>(
 ): readonly T[] {
   const nameOf = (x: T) => (typeof x === "string" ? x : x.name);
   if (list.length === 0) return list;
-  let bySet = scoped.get(list);
-  if (!bySet) {
-    bySet = new WeakMap();
-    scoped.set(list, bySet);
-  }
-  let out = bySet.get(names) as readonly T[] | undefined;
-  if (!out) {
-    out = list.every((x) => names.has(nameOf(x))) ? list : list.filter((x) => names.has(nameOf(x)));
-    bySet.set(names, out);
-  }
-  return out;
+  const bySet = getOrCreate(scoped, list, () => new WeakMap());
+  return getOrCreate(bySet, names, () =>
+    list.every((x) => names.has(nameOf(x))) ? list : list.filter((x) => names.has(nameOf(x))),
+  ) as readonly T[];
 }
 
 /**

@@ -3,6 +3,7 @@ import { type Node, NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb
 import type { Subscription } from "rxjs";
 import type { ConfigWatcher } from "../cache/config-watcher.js";
 import type { XdsEvent, XdsProtocol } from "../events.js";
+import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet } from "../snapshot.js";
 import { adsOrder } from "../type-url.js";
 import type { Logger } from "./logger.js";
@@ -49,12 +50,7 @@ const names = new WeakMap<readonly { name: string }[], readonly string[]>();
 
 /** The names of a (shared) resource list, computed once per list: streams share push arrays. */
 function namesOf(list: readonly { name: string }[]): readonly string[] {
-  let out = names.get(list);
-  if (!out) {
-    out = list.map((x) => x.name);
-    names.set(list, out);
-  }
-  return out;
+  return getOrCreate(names, list, () => list.map((x) => x.name));
 }
 
 const orderIndex = new Map(adsOrder.map((t, i) => [t, i]));
