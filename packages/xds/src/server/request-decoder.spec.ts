@@ -119,4 +119,27 @@ describe("InterningDecoder", () => {
     expect(b).toEqual(fromBinary(DeltaDiscoveryRequestSchema, delta("2")));
     expect(b.resourceNamesSubscribe).toBe(a.resourceNamesSubscribe);
   });
+
+  it("copies ephemeral input before decoding, so nothing in the result aliases reused bytes", () => {
+    const decoder = sotwRequestDecoder();
+    const withDetail = toBinary(
+      DiscoveryRequestSchema,
+      create(DiscoveryRequestSchema, {
+        typeUrl: TypeUrl.Cluster,
+        responseNonce: "1",
+        errorDetail: {
+          code: 3,
+          message: "bad",
+          details: [{ typeUrl: "type.googleapis.com/x", value: new Uint8Array([1, 2, 3]) }],
+        },
+      }),
+    );
+    for (const bytes of [withDetail, request(names(300), "9")]) {
+      const scratch = Buffer.from(bytes);
+      const decoded = decoder.decode(scratch, true);
+      const expected = fromBinary(DiscoveryRequestSchema, Buffer.from(bytes));
+      scratch.fill(0); // the transport reuses its scratch buffer for the next message
+      expect(decoded).toEqual(expected);
+    }
+  });
 });

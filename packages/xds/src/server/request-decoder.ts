@@ -49,9 +49,15 @@ export class InterningDecoder<Desc extends DescMessage> {
     return this.count;
   }
 
-  decode(bytes: Uint8Array): MessageShape<Desc> {
+  /**
+   * Decodes one request. With `ephemeral`, `bytes` will be reused after the call: nothing in the
+   * result may alias them (protobuf-es decodes `bytes` fields, such as the Any values of
+   * error_detail.details, as views of its input), so they are copied first when needed.
+   */
+  decode(bytes: Uint8Array, ephemeral = false): MessageShape<Desc> {
     const region = namesRegion(bytes, this.field);
-    if (!region || region.end - region.start < MIN_INTERNED_BYTES) return fromBinary(this.schema, bytes);
+    if (!region || region.end - region.start < MIN_INTERNED_BYTES)
+      return fromBinary(this.schema, ephemeral ? Uint8Array.prototype.slice.call(bytes) : bytes);
     const buf = Buffer.isBuffer(bytes)
       ? bytes
       : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

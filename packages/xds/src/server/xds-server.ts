@@ -351,10 +351,13 @@ export class XdsServer {
     };
     return {
       request: (req) => request(req as DiscoveryRequest | DeltaDiscoveryRequest),
-      message: (bytes) => {
+      message: (bytes, ephemeral) => {
         let req: DiscoveryRequest | DeltaDiscoveryRequest;
         try {
-          req = protocol === "sotw" ? this.sotwRequests.decode(bytes) : this.deltaRequests.decode(bytes);
+          req =
+            protocol === "sotw"
+              ? this.sotwRequests.decode(bytes, ephemeral)
+              : this.deltaRequests.decode(bytes, ephemeral);
         } catch (err) {
           stream.fail(
             3,
