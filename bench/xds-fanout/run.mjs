@@ -22,7 +22,7 @@ const usage = `usage: node bench/xds-fanout/run.mjs [options]
                               Cluster changed; all: every resource changed
   --clusters 1000 --listeners 10 --endpoints-per-cluster 3 --sans 6   snapshot shape
   --window 4194304 --connection-window 67108864   client HTTP/2 flow-control windows (bytes)
-  --max-bytes-in-flight B     XdsServer's maxBytesInFlight (default: the server's, 32 MiB)
+  --max-bytes-in-flight B     XdsServer's maxBytesInFlight (default: the server's, 8 MiB)
   --push-timeout 300          seconds to wait for one push to be ACKed everywhere
   --max-minutes 40            stop starting new configurations after this
   --repeat R                  (meshlet, raw) push pairs per scenario, median reported (default 3;

@@ -35,7 +35,7 @@ export interface XdsServerOptions {
    * Response bytes in flight across all streams before further writes wait their turn (each
    * stream's responses keep their order). Bounds memory during a large push (grpc-js, behind
    * register(), copies each message into its own frame as it starts writing it; the http2
-   * transport queues nothing beyond this). Default 32 MiB; one write always proceeds.
+   * transport queues nothing beyond this). Default 8 MiB; one write always proceeds.
    */
   maxBytesInFlight?: number;
   /**
@@ -117,7 +117,7 @@ export class XdsServer {
     this.events$ = this.events.asObservable();
     const watcher = options.cache;
     const events = this.events;
-    const maxBytesInFlight = options.maxBytesInFlight ?? 32 * 1024 * 1024;
+    const maxBytesInFlight = options.maxBytesInFlight ?? 8 * 1024 * 1024;
     const writeStallMs = options.writeStallMs ?? 2000;
     if (!(maxBytesInFlight > 0) || !(writeStallMs > 0)) {
       throw new XdsError("invalid-argument", "maxBytesInFlight and writeStallMs must be positive numbers");
