@@ -2,6 +2,7 @@ import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { Observable, Subject } from "rxjs";
 import { XdsError } from "../errors.js";
 import type { XdsEvent } from "../events.js";
+import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet, Snapshot } from "../snapshot.js";
 import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
@@ -88,17 +89,12 @@ export class SnapshotCache implements ConfigWatcher {
     return new Observable<ResourceSet>((subscriber) => {
       const key = this.keyOf(node);
       const entry = this.entry(key);
-      let subject = entry.types.get(typeUrl);
-      if (!subject) {
-        subject = new Subject<ResourceSet>();
-        entry.types.set(typeUrl, subject);
-      }
+      const subject = getOrCreate(entry.types, typeUrl, () => new Subject<ResourceSet>());
       if (entry.snapshot) subscriber.next(entry.snapshot.resourceSet(typeUrl));
       const inner = subject.subscribe(subscriber);
-      const watched = subject;
       return () => {
         inner.unsubscribe();
-        if (watched.observed) return;
+        if (subject.observed) return;
         entry.types.delete(typeUrl);
         if (entry.types.size === 0 && entry.snapshot === undefined) this.entries.delete(key);
       };
@@ -110,12 +106,7 @@ export class SnapshotCache implements ConfigWatcher {
   }
 
   private entry(key: string): KeyEntry {
-    let entry = this.entries.get(key);
-    if (!entry) {
-      entry = { snapshot: undefined, types: new Map() };
-      this.entries.set(key, entry);
-    }
-    return entry;
+    return getOrCreate(this.entries, key, () => ({ snapshot: undefined, types: new Map() }));
   }
 }
 
