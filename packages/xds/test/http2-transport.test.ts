@@ -351,6 +351,27 @@ describe("XdsServer.listen() transports", () => {
     expect(xds.writes.stalledWrites).toBe(1);
   });
 
+  for (const [transport, protocol] of [
+    ["http2", "sotw"],
+    ["http2", "delta"],
+    ["grpc-js", "sotw"],
+  ] as const) {
+    it(`a response counts against the write budget until the client answers it (${transport}, ${protocol})`, async () => {
+      const xds = serverWithCluster();
+      const server = await listen(xds, { transport });
+      const client = AdsClient.connect({ address: server.address, node: { id: "node-a" }, protocol });
+      closers.push(() => client.close());
+      if (protocol === "delta") client.requestDelta({ typeUrl: TypeUrl.Cluster, subscribe: ["*"] });
+      else client.request({ typeUrl: TypeUrl.Cluster });
+      const response = await client.next(TypeUrl.Cluster);
+      // Received in full by the client, but not answered: the bytes still count.
+      expect(xds.writes.bytesInFlight).toBeGreaterThan(0);
+      client.ack(response);
+      await expect.poll(() => xds.writes.bytesInFlight).toBe(0);
+      expect(xds.writes.stalledWrites).toBe(0);
+    });
+  }
+
   it("rejects a port in use and a malformed address with a clear error", async () => {
     const xds = serverWithCluster();
     const taken = await listen(xds);

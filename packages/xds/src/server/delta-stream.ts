@@ -218,7 +218,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     }
     state.lastNonce = nonce;
     state.lastVersion = version;
-    this.send(framed);
+    this.send(framed, state.typeUrl, nonce);
     this.responded(state.typeUrl, {
       version,
       nonce,

@@ -276,7 +276,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!heartbeat && state.current) this.markSent(state, state.current);
     state.lastNonce = nonce;
     state.lastVersion = plan.version;
-    this.send(framed);
+    this.send(framed, state.typeUrl, nonce);
     this.responded(state.typeUrl, {
       version: plan.version,
       nonce,

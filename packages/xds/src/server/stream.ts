@@ -117,6 +117,8 @@ export abstract class XdsStream<S extends TypeStateBase> {
     this.keepNode(req.node);
     const typeUrl = this.requestType(req.typeUrl);
     if (typeUrl === undefined) return undefined;
+    // Every answer (ACK or NACK, stale or not) frees the budget its response held.
+    if (req.responseNonce !== "") this.writer.answered(typeUrl, req.responseNonce);
     const state = this.types.get(typeUrl);
     const stale = state !== undefined && req.responseNonce !== "" && req.responseNonce !== state.lastNonce;
     return { typeUrl, state, stale };
@@ -176,9 +178,10 @@ export abstract class XdsStream<S extends TypeStateBase> {
   /** Re-sends TTL'd resources without bodies so clients keep them (xDS TTL heartbeats). */
   abstract heartbeat(): void;
 
-  protected send(bytes: Buffer): void {
+  /** Queues a response; it counts against the write budget until the client answers `nonce`. */
+  protected send(bytes: Buffer, typeUrl: string, nonce: string): void {
     if (this.closed) return;
-    this.writer.send(bytes);
+    this.writer.send(bytes, typeUrl, nonce);
   }
 
   protected emit(event: XdsEvent): void {

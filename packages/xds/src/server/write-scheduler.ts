@@ -8,18 +8,22 @@
  * writes are in flight, their buffers are reused by the allocator, and the socket stays just as
  * busy. Each stream's responses still go out in order (ADS order included).
  *
- * A write counts against the budget until the transport says it is done (handed to the socket),
- * or until it has been in flight for `stallMs`: a client that stops reading (flow control) then
- * no longer holds up the others; its one message stays with it.
+ * A response sent with its type and nonce counts against the budget until the client answers it
+ * (an ACK or NACK echoing the nonce, or a later one of the same type), not merely until the
+ * transport has handed it to the kernel: otherwise thousands of sockets can each hold a
+ * megabyte in kernel buffers the budget no longer sees, and loopback TCP runs into the kernel's
+ * `tcp_mem` limit, where it stalls for seconds. A write without a nonce counts until the transport
+ * is done with it. Either way a write stops counting after `stallMs`: a client that stops reading
+ * (flow control) or never answers then no longer holds up the others; its messages stay with it.
  */
 export class WriteScheduler {
   private inFlight = 0;
   private readonly waiting: StreamWriter[] = [];
   private head = 0;
-  /** Writes in start order (so oldest first) that may still be counted; done ones are skipped. */
+  /** Counted writes in start order (so oldest first); released ones are skipped. */
   private active: InFlightWrite[] = [];
   private activeHead = 0;
-  private activeCount = 0;
+  private counted = 0;
   private ticker: NodeJS.Timeout | undefined;
   private stalled = 0;
 
@@ -51,7 +55,7 @@ export class WriteScheduler {
     return this.waiting.length - this.head;
   }
 
-  /** @internal A writer has something to send and nothing in flight. */
+  /** @internal A writer has something to send and nothing being written. */
   ready(w: StreamWriter): void {
     if (this.waitingStreams === 0 && this.hasRoom()) this.start(w);
     else {
@@ -60,9 +64,20 @@ export class WriteScheduler {
     }
   }
 
-  /** @internal A writer closed: its in-flight write (if any) never completes. */
-  closed(w: StreamWriter): void {
-    if (w.writing) this.finish(w, w.writing);
+  /** @internal A writer closed: its writes never complete and will not be answered. */
+  closed(w: StreamWriter, unanswered: readonly InFlightWrite[] | undefined): void {
+    let freed = false;
+    if (w.writing) {
+      freed = this.uncount(w.writing) || freed;
+      w.writing = undefined;
+    }
+    if (unanswered) for (const write of unanswered) freed = this.uncount(write) || freed;
+    if (freed) this.pump();
+  }
+
+  /** @internal The client answered this write: it no longer counts. */
+  answered(write: InFlightWrite): void {
+    if (this.uncount(write)) this.pump();
   }
 
   private hasRoom(): boolean {
@@ -70,23 +85,32 @@ export class WriteScheduler {
   }
 
   private start(w: StreamWriter): void {
-    const bytes = w.take();
-    const write: InFlightWrite = { bytes: bytes.length, counted: true, done: false, startedAt: this.now() };
+    const out = w.take();
+    const write: InFlightWrite = {
+      bytes: out.bytes.length,
+      typeUrl: out.typeUrl,
+      nonce: out.nonce,
+      counted: true,
+      startedAt: this.now(),
+    };
     w.writing = write;
+    if (write.nonce !== undefined) w.awaitAnswer(write);
     this.inFlight += write.bytes;
     this.active.push(write);
-    this.activeCount++;
+    this.counted++;
     if (!this.ticker) {
       this.ticker = setInterval(() => this.releaseStalled(), Math.max(10, this.stallMs / 2));
       this.ticker.unref();
     }
-    w.transport.write(bytes, () => this.finish(w, write));
+    w.transport.write(out.bytes, () => this.finish(w, write));
   }
 
+  /** The transport is done with a write: the stream's next one may start. */
   private finish(w: StreamWriter, write: InFlightWrite): void {
     if (w.writing !== write) return;
     w.writing = undefined;
-    this.release(write);
+    // Without a nonce there is no answer to wait for; with one, the answer releases it.
+    if (write.nonce === undefined) this.uncount(write);
     if (w.hasMore()) {
       if (this.hasRoom() && this.waitingStreams === 0) this.start(w);
       else {
@@ -97,14 +121,13 @@ export class WriteScheduler {
     this.pump();
   }
 
-  private release(write: InFlightWrite): void {
-    write.done = true;
-    this.activeCount--;
-    if (write.counted) {
-      write.counted = false;
-      this.inFlight -= write.bytes;
-    }
-    if (this.activeCount === 0) {
+  /** Stops counting a write; returns whether it was counted. */
+  private uncount(write: InFlightWrite): boolean {
+    if (!write.counted) return false;
+    write.counted = false;
+    this.inFlight -= write.bytes;
+    this.counted--;
+    if (this.counted === 0) {
       this.active = [];
       this.activeHead = 0;
       if (this.ticker) {
@@ -112,6 +135,7 @@ export class WriteScheduler {
         this.ticker = undefined;
       }
     }
+    return true;
   }
 
   private pump(): void {
@@ -129,14 +153,12 @@ export class WriteScheduler {
   private releaseStalled(): void {
     const limit = this.now() - this.stallMs;
     let freed = false;
-    // Oldest first: stop at the first write younger than the limit.
+    // Oldest first: stop at the first counted write younger than the limit.
     while (this.activeHead < this.active.length) {
       const write = this.active[this.activeHead] as InFlightWrite;
-      if (!write.done && write.startedAt > limit) break;
+      if (write.counted && write.startedAt > limit) break;
       this.activeHead++;
-      if (!write.done && write.counted) {
-        write.counted = false;
-        this.inFlight -= write.bytes;
+      if (this.uncount(write)) {
         this.stalled++;
         freed = true;
       }
@@ -149,11 +171,20 @@ export class WriteScheduler {
   }
 }
 
-interface InFlightWrite {
+/** @internal One started write. */
+export interface InFlightWrite {
   readonly bytes: number;
+  readonly typeUrl: string | undefined;
+  readonly nonce: string | undefined;
+  /** Counts against the budget. */
   counted: boolean;
-  done: boolean;
   readonly startedAt: number;
+}
+
+interface Outgoing {
+  readonly bytes: Buffer;
+  readonly typeUrl: string | undefined;
+  readonly nonce: string | undefined;
 }
 
 /** One stream's ordered outbox. */
@@ -161,20 +192,54 @@ export class StreamWriter {
   writing: InFlightWrite | undefined;
   queued = false;
   isClosed = false;
-  // Allocated on first use and dropped when empty: idle streams hold no array.
-  private outbox: Buffer[] | undefined;
+  // Allocated on first use and dropped when empty: idle streams hold no arrays.
+  private outbox: Outgoing[] | undefined;
+  /** Started writes with a nonce that the client has not answered yet, oldest first. */
+  private unanswered: InFlightWrite[] | undefined;
 
   constructor(
     private readonly scheduler: WriteScheduler,
     readonly transport: { write(bytes: Buffer, done: (error?: Error | null) => void): void },
   ) {}
 
-  /** Queues a response; it is written after every earlier one of this stream. */
-  send(bytes: Buffer): void {
+  /**
+   * Queues a response; it is written after every earlier one of this stream. With `typeUrl` and
+   * `nonce` it counts against the budget until {@link answered} reports the client's reply.
+   */
+  send(bytes: Buffer, typeUrl?: string, nonce?: string): void {
     if (this.isClosed) return;
-    if (this.outbox) this.outbox.push(bytes);
-    else this.outbox = [bytes];
+    const out: Outgoing = { bytes, typeUrl, nonce };
+    if (this.outbox) this.outbox.push(out);
+    else this.outbox = [out];
     if (!this.writing && !this.queued) this.scheduler.ready(this);
+  }
+
+  /**
+   * The client answered (ACKed or NACKed) the response of `typeUrl` with `nonce`: it and every
+   * earlier unanswered response of that type (a client may answer only the newest) stop counting.
+   * An unknown nonce changes nothing.
+   */
+  answered(typeUrl: string, nonce: string): void {
+    const list = this.unanswered;
+    if (list === undefined) return;
+    let at = -1;
+    for (let i = 0; i < list.length; i++) {
+      const w = list[i] as InFlightWrite;
+      if (w.typeUrl === typeUrl && w.nonce === nonce) {
+        at = i;
+        break;
+      }
+    }
+    if (at < 0) return;
+    if (list.length === 1) this.unanswered = undefined;
+    else {
+      const keep = list.filter((w, i) => w.counted && (i > at || w.typeUrl !== typeUrl));
+      this.unanswered = keep.length > 0 ? keep : undefined;
+    }
+    for (let i = 0; i <= at; i++) {
+      const w = list[i] as InFlightWrite;
+      if (w.typeUrl === typeUrl) this.scheduler.answered(w);
+    }
   }
 
   /** Drops what was not written yet and gives back the budget. */
@@ -182,12 +247,19 @@ export class StreamWriter {
     if (this.isClosed) return;
     this.isClosed = true;
     this.outbox = undefined;
-    this.scheduler.closed(this);
+    const unanswered = this.unanswered;
+    this.unanswered = undefined;
+    this.scheduler.closed(this, unanswered);
   }
 
   /** Responses queued but not yet handed to the transport. */
   get pending(): number {
     return this.outbox?.length ?? 0;
+  }
+
+  /** Responses written (or being written) that the client has not answered yet. */
+  get awaitingAnswer(): number {
+    return this.unanswered?.length ?? 0;
   }
 
   /** @internal */
@@ -196,10 +268,22 @@ export class StreamWriter {
   }
 
   /** @internal */
-  take(): Buffer {
-    const outbox = this.outbox as Buffer[];
-    const bytes = outbox.shift() as Buffer;
+  take(): Outgoing {
+    const outbox = this.outbox as Outgoing[];
+    const out = outbox.shift() as Outgoing;
     if (outbox.length === 0) this.outbox = undefined;
-    return bytes;
+    return out;
+  }
+
+  /** @internal A write with a nonce started: remember it until the client answers. */
+  awaitAnswer(write: InFlightWrite): void {
+    if (this.unanswered) {
+      // Writes that stopped counting (stalled) need no answer any more: drop them as we go, so a
+      // client that never answers does not grow this list.
+      if (!(this.unanswered[0] as InFlightWrite).counted) {
+        this.unanswered = this.unanswered.filter((w) => w.counted);
+      }
+      this.unanswered.push(write);
+    } else this.unanswered = [write];
   }
 }

@@ -33,14 +33,16 @@ export interface XdsServerOptions {
   controlPlaneId?: string;
   /**
    * Response bytes in flight across all streams before further writes wait their turn (each
-   * stream's responses keep their order). Bounds memory during a large push (grpc-js, behind
-   * register(), copies each message into its own frame as it starts writing it; the http2
-   * transport queues nothing beyond this). Default 8 MiB; one write always proceeds.
+   * stream's responses keep their order). A response counts from the moment its write starts
+   * until the client answers it (ACK or NACK of its nonce, or of a later response of the same
+   * type), so the budget also bounds what sits in kernel socket buffers and in clients' queues
+   * during a large push. Default 8 MiB; one write always proceeds.
    */
   maxBytesInFlight?: number;
   /**
-   * A write still in flight after this long (its client is not reading) stops counting against
-   * `maxBytesInFlight`, so one stalled client cannot hold up the others. Default 2 s.
+   * A response still unanswered after this long (its client is slow, not reading, or never ACKs)
+   * stops counting against `maxBytesInFlight`, so one such client cannot hold up the others; its
+   * responses still go out in order. Default 2 s.
    */
   writeStallMs?: number;
 }
@@ -153,8 +155,9 @@ export class XdsServer {
   }
 
   /**
-   * The write budget (see {@link XdsServerOptions.maxBytesInFlight}): bytes in flight, streams
-   * waiting for their turn, and writes so far that stalled (a client not reading).
+   * The write budget (see {@link XdsServerOptions.maxBytesInFlight}): bytes written or being
+   * written that clients have not answered yet, streams waiting for their turn, and responses so
+   * far that stopped counting after `writeStallMs` (a client not reading or not answering).
    */
   get writes(): { bytesInFlight: number; waitingStreams: number; stalledWrites: number } {
     const w = this.ctx.writes;
