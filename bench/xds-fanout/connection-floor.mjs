@@ -3,18 +3,29 @@
 // measured in the server after 3 forced GCs. No xDS, no meshlet: what any Node HTTP/2 server pays
 // per connection, to read beside fan-out's per-stream memory in "one connection per stream" mode.
 //
-//   node --expose-gc bench/xds-fanout/connection-floor.mjs [N]      (default N = 5000)
+//   node --expose-gc [node flags] bench/xds-fanout/connection-floor.mjs [N] [stream|session|net]
 //
-// Prints one JSON object; bytes per connection.
+// N defaults to 5000. The mode says what each client holds: "stream" (the default) an HTTP/2
+// session with one open stream the server answered with headers; "session" an HTTP/2 session with
+// SETTINGS exchanged and no stream; "net" a plain TCP socket that sent 100 bytes. Run it at
+// several N to separate the cost per connection from costs paid once (V8's young generation grows
+// during the connect storm). The server's Node flags and MALLOC_* environment are recorded; the
+// client child runs with neither. Prints one JSON object; bytes per connection.
 import { fork } from "node:child_process";
 import http2 from "node:http2";
+import net from "node:net";
 
 const N = Number(process.argv[2] ?? process.env.N ?? 5000);
+const MODE = process.argv[3] ?? "stream";
+if (!["stream", "session", "net"].includes(MODE)) {
+  console.error(`mode must be stream, session or net, got "${MODE}"`);
+  process.exit(2);
+}
 
 if (process.env.FLOOR_CLIENT_PORT) {
   const port = Number(process.env.FLOOR_CLIENT_PORT);
   const keep = [];
-  const open = () =>
+  const openStream = () =>
     new Promise((resolve) => {
       const session = http2.connect(`http://127.0.0.1:${port}`);
       session.on("error", () => {});
@@ -26,6 +37,25 @@ if (process.env.FLOOR_CLIENT_PORT) {
         resolve();
       });
     });
+  const openSession = () =>
+    new Promise((resolve) => {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on("error", () => {});
+      session.once("remoteSettings", () => {
+        keep.push(session);
+        resolve();
+      });
+    });
+  const openSocket = () =>
+    new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.write(Buffer.alloc(100));
+        keep.push(socket);
+        resolve();
+      });
+      socket.on("error", () => {});
+    });
+  const open = MODE === "net" ? openSocket : MODE === "session" ? openSession : openStream;
   for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: Math.min(100, N - i) }, open));
   process.on("disconnect", () => process.exit(0));
 } else {
@@ -33,17 +63,39 @@ if (process.env.FLOOR_CLIENT_PORT) {
     console.error("run with --expose-gc");
     process.exit(2);
   }
-  const server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER });
-  const streams = [];
   let received = 0;
-  server.on("stream", (stream) => {
-    stream.respond({ ":status": 200, "content-type": "application/grpc" });
-    stream.on("error", () => {});
-    stream.on("data", () => {
-      received++;
+  const kept = [];
+  let server;
+  if (MODE === "net") {
+    server = net.createServer((socket) => {
+      let got = 0;
+      socket.on("error", () => {});
+      socket.on("data", (d) => {
+        const before = got;
+        got += d.length;
+        if (before < 100 && got >= 100) received++;
+      });
+      kept.push(socket);
     });
-    streams.push(stream);
-  });
+  } else {
+    server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER });
+    if (MODE === "session") {
+      server.on("session", (session) => {
+        session.on("error", () => {});
+        session.once("localSettings", () => received++);
+        kept.push(session);
+      });
+    } else {
+      server.on("stream", (stream) => {
+        stream.respond({ ":status": 200, "content-type": "application/grpc" });
+        stream.on("error", () => {});
+        stream.on("data", () => {
+          received++;
+        });
+        kept.push(stream);
+      });
+    }
+  }
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const measure = async () => {
     for (let i = 0; i < 3; i++) {
@@ -53,8 +105,10 @@ if (process.env.FLOOR_CLIENT_PORT) {
     return process.memoryUsage();
   };
   const before = await measure();
-  const child = fork(new URL(import.meta.url), [String(N)], {
-    env: { ...process.env, FLOOR_CLIENT_PORT: String(server.address().port) },
+  const clientEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MALLOC_")));
+  const child = fork(new URL(import.meta.url), [String(N), MODE], {
+    env: { ...clientEnv, FLOOR_CLIENT_PORT: String(server.address().port) },
+    execArgv: [],
   });
   const deadline = Date.now() + 120_000;
   while (received < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -66,9 +120,11 @@ if (process.env.FLOOR_CLIENT_PORT) {
     JSON.stringify({
       benchmark: "xds-fanout/connection-floor",
       node: process.version,
+      mode: MODE,
       connections: N,
       connected: received,
-      env: { MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? null },
+      execArgv: process.execArgv,
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("MALLOC_"))),
       perConnection: {
         rss: per("rss"),
         heapCommitted: per("heapTotal"),

@@ -1,6 +1,6 @@
 // Load child: N ADS streams over raw node:http2 (a lean gRPC client: no grpc-js, no full decode).
 // Each response is parsed just enough to ACK it correctly (version_info, type_url, nonce; resource
-// bodies are skipped), and ACKed at once. The same client drives the raw ceiling server.
+// bodies are skipped), and ACKed at once (or after --ack-delay-ms). The same client drives the raw ceiling server.
 import http2 from "node:http2";
 import { TypeUrl } from "@meshlet/xds";
 import { serveCommands } from "./ipc.mjs";
@@ -141,8 +141,17 @@ function openStream(session, index, opts, parts) {
     stats.bytes += msg.bytes + 5;
     stats.resources += msg.resources;
     stats.lastMessageAt = now();
-    req.write(ack(opts.protocol, parts, msg));
-    stats.acks++;
+    const answer = ack(opts.protocol, parts, msg);
+    if (opts.ackDelayMs > 0) {
+      // A proxy applying the configuration before it answers (Envoy ACKs after its update).
+      setTimeout(() => {
+        if (!req.closed) req.write(answer);
+        stats.acks++;
+      }, opts.ackDelayMs);
+    } else {
+      req.write(answer);
+      stats.acks++;
+    }
   });
   req.on("data", (chunk) => {
     try {

@@ -22,7 +22,9 @@ const usage = `usage: node bench/xds-fanout/run.mjs [options]
                               Cluster changed; all: every resource changed
   --clusters 1000 --listeners 10 --endpoints-per-cluster 3 --sans 6   snapshot shape
   --window 4194304 --connection-window 67108864   client HTTP/2 flow-control windows (bytes)
-  --max-bytes-in-flight B     XdsServer's maxBytesInFlight (default: the server's, 8 MiB)
+  --ack-delay-ms 0            the load client answers each response this long after receiving it
+                              (a proxy applying its configuration first; Envoy ACKs after that)
+  --max-bytes-in-flight B     XdsServer's maxBytesInFlight (default: the server's, 256 MiB)
   --push-timeout 300          seconds to wait for one push to be ACKed everywhere
   --max-minutes 40            stop starting new configurations after this
   --repeat R                  (meshlet, raw) push pairs per scenario, median reported (default 3;
@@ -32,9 +34,22 @@ const usage = `usage: node bench/xds-fanout/run.mjs [options]
   --quick                     N=100, mux, one push per scenario (under a minute)
   --default-malloc            run the server child with glibc's default malloc settings instead of
                               MALLOC_MMAP_THRESHOLD_=16384 (docs/xds.md "Memory")
+  --server-env K=V,K=V        environment for the server child instead of that default (e.g.
+                              MALLOC_MMAP_THRESHOLD_=16384,MALLOC_TOP_PAD_=0)
+  --server-node-flags "F F"   extra Node flags for the server child (e.g. --max-semi-space-size=1)
   --profile-dir DIR           write a V8 CPU profile of the server per push, and of the whole load
                               child, to DIR (profiling slows the server: don't compare timings)
   --help`;
+
+function envList(value) {
+  const env = {};
+  for (const item of value.split(",").filter((i) => i !== "")) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new Error(`--server-env: "${item}" is not NAME=value`);
+    env[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return env;
+}
 
 function list(value, what, allowed) {
   const items = value
@@ -70,11 +85,14 @@ function options() {
       sans: { type: "string", default: "6" },
       window: { type: "string", default: String(4 * 1024 * 1024) },
       "connection-window": { type: "string", default: String(64 * 1024 * 1024) },
+      "ack-delay-ms": { type: "string", default: "0" },
       "max-bytes-in-flight": { type: "string" },
       "push-timeout": { type: "string", default: "300" },
       "max-minutes": { type: "string", default: "40" },
       "profile-dir": { type: "string" },
       "default-malloc": { type: "boolean", default: false },
+      "server-env": { type: "string" },
+      "server-node-flags": { type: "string", default: "" },
       repeat: { type: "string" },
       "repeat-budget": { type: "string", default: "30" },
       "max-server-rss-gb": { type: "string", default: "14" },
@@ -104,6 +122,7 @@ function options() {
     },
     window: positiveInt(values.window, "window", 65535),
     connectionWindow: positiveInt(values["connection-window"], "connection-window", 65535),
+    ackDelayMs: positiveInt(values["ack-delay-ms"], "ack-delay-ms", 0),
     maxBytesInFlight:
       values["max-bytes-in-flight"] === undefined
         ? undefined
@@ -113,6 +132,8 @@ function options() {
     quick: values.quick,
     profileDir: values["profile-dir"],
     defaultMalloc: values["default-malloc"],
+    serverEnv: values["server-env"] === undefined ? undefined : envList(values["server-env"]),
+    serverNodeFlags: values["server-node-flags"].split(" ").filter((f) => f !== ""),
     repeat: values.repeat !== undefined ? positiveInt(values.repeat, "repeat") : values.quick ? 1 : 3,
     repeatBudgetMs: positiveInt(values["repeat-budget"], "repeat-budget") * 1000,
     maxServerRssBytes: positiveInt(values["max-server-rss-gb"], "max-server-rss-gb") * 1024 ** 3,
@@ -157,7 +178,7 @@ async function runConfig(opt, protocol, mode, n) {
   try {
     server = await startWithRetry(here("./server.mjs"), {
       name: "server",
-      execArgv: ["--expose-gc", "--max-old-space-size=8192"],
+      execArgv: ["--expose-gc", "--max-old-space-size=8192", ...opt.serverNodeFlags],
       env: serverEnv(opt),
     });
     load = await startWithRetry(here("./load.mjs"), {
@@ -177,6 +198,7 @@ async function runConfig(opt, protocol, mode, n) {
     );
     result.xdsDist = init.xdsDist;
     result.serverEnv = serverEnv(opt);
+    result.serverNodeFlags = opt.serverNodeFlags;
     result.snapshot = init.snapshot;
     result.initialSnapshotCreateMs = round(init.createMs);
     const before = await server.call("memory");
@@ -186,6 +208,7 @@ async function runConfig(opt, protocol, mode, n) {
       connections,
       window: opt.window,
       connectionWindow: opt.connectionWindow,
+      ackDelayMs: opt.ackDelayMs,
       shape: opt.shape,
     };
 
@@ -239,19 +262,23 @@ async function runConfig(opt, protocol, mode, n) {
       // Repeats stop early once a scenario has used its time budget: heavy pushes at large N run once.
       for (let i = 0; i < repeat && (i === 0 || Date.now() - scenarioStart < opt.repeatBudgetMs); i++) {
         const l0 = await load.call("stats");
+        const pTcp = sampleTcpMemory();
         const p = await server.call(
           "push",
           { scenario, streams: n, timeoutMs: timeout, label: `${protocol}-${mode}-n${n}` },
           timeout + 120_000,
         );
+        p.tcpMemPeakPages = pTcp.stop();
         const l1 = await load.call("stats");
         log(`${protocol}/${mode}/N=${n} ${scenario} #${i + 1}: meshlet ${round(p.ms)} ms (ok=${p.ok})`);
         if (!p.ok) throw new Error(`push ${scenario}: only ${p.acked}/${p.target} ACKs`);
+        const rTcp = sampleTcpMemory();
         const r = await server.call(
           "rawPush",
           { scenario, protocol, streams: n, timeoutMs: timeout },
           timeout + 60_000,
         );
+        r.tcpMemPeakPages = rTcp.stop();
         const l2 = await load.call("stats");
         log(
           `${protocol}/${mode}/N=${n} ${scenario} #${i + 1}: raw ${round(r.ms)} ms → ×${round(p.ms / r.ms, 2)}`,
@@ -270,6 +297,9 @@ async function runConfig(opt, protocol, mode, n) {
           msAll: pairs.map((x) => round(x.p.ms)),
           // Writes that hit XdsServer's writeStallMs (a client slow to read) in each push.
           stalledWritesAll: pairs.map((x) => x.p.stalledWrites),
+          // Peak of the kernel's TCP memory (pages, /proc/net/sockstat) during each push: both
+          // sides of every loopback connection. Compare with tcpMemLimitsPages.
+          tcpMemPeakPagesAll: pairs.map((x) => x.p.tcpMemPeakPages),
           receivedAllMs: round(l1.lastMessageAt - p.startAt),
           setSnapshotMs: round(p.setSnapshotMs, 2),
           serverCpuMs: round(p.cpuMs),
@@ -305,6 +335,7 @@ async function runConfig(opt, protocol, mode, n) {
         raw: {
           ok: r.ok,
           ms: round(r.ms),
+          tcpMemPeakPagesAll: pairs.map((x) => x.r.tcpMemPeakPages),
           msAll: pairs.map((x) => round(x.r.ms)),
           serverCpuMs: round(r.cpuMs),
           loadCpuMs: round(r1.cpuMs - r0.cpuMs),
@@ -367,7 +398,43 @@ async function startWithRetry(modulePath, options) {
  * with glibc's defaults.
  */
 function serverEnv(opt) {
+  if (opt.serverEnv) return opt.serverEnv;
   return opt.defaultMalloc ? {} : { MALLOC_MMAP_THRESHOLD_: "16384" };
+}
+
+/**
+ * Samples the kernel's TCP memory (pages, from /proc/net/sockstat) every 100 ms until stopped;
+ * stop() returns the peak, or null where the file does not exist (not Linux).
+ */
+function sampleTcpMemory() {
+  const read = () => {
+    try {
+      const m = /^TCP:.* mem (\d+)/m.exec(readFileSync("/proc/net/sockstat", "utf8"));
+      return m ? Number(m[1]) : null;
+    } catch {
+      return null;
+    }
+  };
+  let peak = read();
+  const timer = setInterval(() => {
+    const v = read();
+    if (v !== null && (peak === null || v > peak)) peak = v;
+  }, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+/** The kernel's tcp_mem thresholds (pages): [low, pressure, max], or null. */
+function tcpMemLimits() {
+  try {
+    return readFileSync("/proc/sys/net/ipv4/tcp_mem", "utf8").trim().split(/\s+/).map(Number);
+  } catch {
+    return null;
+  }
 }
 
 function median(items, key) {
@@ -478,6 +545,7 @@ async function main() {
       cpuModel: os.cpus()[0]?.model,
       loadavgAtEnd: os.loadavg().map((x) => round(x, 2)),
       totalMemMB: Math.round(os.totalmem() / 1048576),
+      tcpMemLimitsPages: tcpMemLimits(),
     },
     options: { ...opt, deadline: undefined },
     runs,
