@@ -1,6 +1,7 @@
 // Load child: N ADS streams over raw node:http2 (a lean gRPC client: no grpc-js, no full decode).
 // Each response is parsed just enough to ACK it correctly (version_info, type_url, nonce; resource
-// bodies are skipped), and ACKed at once (or after --ack-delay-ms). The same client drives the raw ceiling server.
+// bodies are skipped), and ACKed at once (or after --ack-delay-ms). The same client drives the raw
+// ceiling server.
 import http2 from "node:http2";
 import { TypeUrl } from "@meshlet/xds";
 import { serveCommands } from "./ipc.mjs";

@@ -36,7 +36,8 @@ const usage = `usage: node bench/xds-fanout/run.mjs [options]
                               MALLOC_MMAP_THRESHOLD_=16384 (docs/xds.md "Memory")
   --server-env K=V,K=V        environment for the server child instead of that default (e.g.
                               MALLOC_MMAP_THRESHOLD_=16384,MALLOC_TOP_PAD_=0)
-  --server-node-flags "F F"   extra Node flags for the server child (e.g. --max-semi-space-size=1)
+  --server-node-flags="F F"   extra Node flags for the server child, space-separated (e.g.
+                              --server-node-flags=--max-semi-space-size=1)
   --profile-dir DIR           write a V8 CPU profile of the server per push, and of the whole load
                               child, to DIR (profiling slows the server: don't compare timings)
   --help`;
@@ -295,7 +296,9 @@ async function runConfig(opt, protocol, mode, n) {
           changedTypes: p.changedTypes,
           ms: round(p.ms),
           msAll: pairs.map((x) => round(x.p.ms)),
-          // Writes that hit XdsServer's writeStallMs (a client slow to read) in each push.
+          // Responses that stopped counting against the write budget after writeStallMs without an
+          // answer, in each push: a client slow to read or to answer, or a server slow to read the
+          // answers (SotW at N=5000 is CPU-bound decoding them).
           stalledWritesAll: pairs.map((x) => x.p.stalledWrites),
           // Peak of the kernel's TCP memory (pages, /proc/net/sockstat) during each push: both
           // sides of every loopback connection. Compare with tcpMemLimitsPages.
