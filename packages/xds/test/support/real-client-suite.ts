@@ -246,6 +246,9 @@ export function describeRealClient(options: RealClientSuiteOptions): void {
       expect(nack.errorDetail.code).toBe(options.leastRequestNackCode);
       expect(nack.version).toBe(good.version(TypeUrl.Cluster));
       expect(nack.rejectedVersion).toBe(bad.version(TypeUrl.Cluster));
+      // Only CDS changed: once the client answered (a NACK answers too), nothing counts against
+      // the server's write budget any more.
+      expect(plane.xds.writes.bytesInFlight).toBe(0);
       // A client that rejects an update keeps serving with the last good config.
       await untilAllReach(["b1"], 5);
 
@@ -349,6 +352,9 @@ export function describeRealClient(options: RealClientSuiteOptions): void {
       expect(
         plane.recorder.since(0, (e) => e.type === "nack" && forNode(nodeId)(e)).map(describeEvent),
       ).toEqual([]);
+      // The client's answers released every response of the burst from the write budget, those
+      // of superseded nonces included.
+      expect(plane.xds.writes.bytesInFlight).toBe(0);
     });
 
     if (options.resourceInSotw) {
