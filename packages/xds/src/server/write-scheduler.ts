@@ -4,15 +4,15 @@
  * Why: a push of a full state to thousands of streams would otherwise start one write per stream
  * at once. grpc-js copies every message into a frame of its own when it starts writing it, so
  * 5,000 streams × a 1 MB CDS response is 5 GB of fresh buffers alive together: the copies page-fault,
- * the process balloons by gigabytes and keeps them, and GC runs hot. With a budget, a few dozen
- * writes are in flight, their buffers are reused by the allocator, and the socket stays just as
+ * the process balloons by gigabytes and keeps them, and GC runs hot. With a budget, a bounded
+ * amount is in flight, its buffers are reused by the allocator, and the socket stays just as
  * busy. Each stream's responses still go out in order (ADS order included).
  *
  * A response sent with its type and nonce counts against the budget until the client answers it
  * (an ACK or NACK echoing the nonce, or a later one of the same type), not merely until the
  * transport has handed it to the kernel: otherwise thousands of sockets can each hold a
- * megabyte in kernel buffers the budget no longer sees, and loopback TCP runs into the kernel's
- * `tcp_mem` limit, where it stalls for seconds. A write without a nonce counts until the transport
+ * megabyte in kernel buffers the budget no longer sees (1.5 GB measured on loopback at 5,000
+ * connections, at the kernel's `tcp_mem` pressure threshold). A write without a nonce counts until the transport
  * is done with it. Either way a write stops counting after `stallMs`: a client that stops reading
  * (flow control) or never answers then no longer holds up the others; its messages stay with it.
  */
@@ -85,14 +85,11 @@ export class WriteScheduler {
   }
 
   private start(w: StreamWriter): void {
-    const out = w.take();
-    const write: InFlightWrite = {
-      bytes: out.bytes.length,
-      typeUrl: out.typeUrl,
-      nonce: out.nonce,
-      counted: true,
-      startedAt: this.now(),
-    };
+    const write = w.take();
+    const payload = write.payload as Buffer;
+    write.payload = undefined;
+    write.counted = true;
+    write.startedAt = this.now();
     w.writing = write;
     if (write.nonce !== undefined) w.awaitAnswer(write);
     this.inFlight += write.bytes;
@@ -102,7 +99,7 @@ export class WriteScheduler {
       this.ticker = setInterval(() => this.releaseStalled(), Math.max(10, this.stallMs / 2));
       this.ticker.unref();
     }
-    w.transport.write(out.bytes, () => this.finish(w, write));
+    w.transport.write(payload, () => this.finish(w, write));
   }
 
   /** The transport is done with a write: the stream's next one may start. */
@@ -171,20 +168,16 @@ export class WriteScheduler {
   }
 }
 
-/** @internal One started write. */
+/** @internal One response of a stream, from its queueing until it stops counting. */
 export interface InFlightWrite {
+  /** The framed bytes while queued; dropped once handed to the transport. */
+  payload: Buffer | undefined;
   readonly bytes: number;
   readonly typeUrl: string | undefined;
   readonly nonce: string | undefined;
-  /** Counts against the budget. */
+  /** Counts against the budget (from the start of its write). */
   counted: boolean;
-  readonly startedAt: number;
-}
-
-interface Outgoing {
-  readonly bytes: Buffer;
-  readonly typeUrl: string | undefined;
-  readonly nonce: string | undefined;
+  startedAt: number;
 }
 
 /** One stream's ordered outbox. */
@@ -193,7 +186,7 @@ export class StreamWriter {
   queued = false;
   isClosed = false;
   // Allocated on first use and dropped when empty: idle streams hold no arrays.
-  private outbox: Outgoing[] | undefined;
+  private outbox: InFlightWrite[] | undefined;
   /** Started writes with a nonce that the client has not answered yet, oldest first. */
   private unanswered: InFlightWrite[] | undefined;
 
@@ -208,7 +201,14 @@ export class StreamWriter {
    */
   send(bytes: Buffer, typeUrl?: string, nonce?: string): void {
     if (this.isClosed) return;
-    const out: Outgoing = { bytes, typeUrl, nonce };
+    const out: InFlightWrite = {
+      payload: bytes,
+      bytes: bytes.length,
+      typeUrl,
+      nonce,
+      counted: false,
+      startedAt: 0,
+    };
     if (this.outbox) this.outbox.push(out);
     else this.outbox = [out];
     if (!this.writing && !this.queued) this.scheduler.ready(this);
@@ -268,9 +268,9 @@ export class StreamWriter {
   }
 
   /** @internal */
-  take(): Outgoing {
-    const outbox = this.outbox as Outgoing[];
-    const out = outbox.shift() as Outgoing;
+  take(): InFlightWrite {
+    const outbox = this.outbox as InFlightWrite[];
+    const out = outbox.shift() as InFlightWrite;
     if (outbox.length === 0) this.outbox = undefined;
     return out;
   }
