@@ -26,7 +26,10 @@ export {
   type XdsServerOptions,
 } from "./server/xds-server.js";
 export {
+  defaultResourcePool,
   type ResourceInput,
+  ResourcePool,
+  type ResourcePoolStats,
   type ResourceSet,
   resourceName,
   Snapshot,
