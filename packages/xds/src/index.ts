@@ -4,7 +4,14 @@ export { MuxCache, type MuxCacheOptions } from "./cache/mux-cache.js";
 export { SnapshotCache, type SnapshotCacheOptions } from "./cache/snapshot-cache.js";
 export type { NodeStatus, TypeStatus } from "./cache/status.js";
 export { CachedResource } from "./cached-resource.js";
-export { type DanglingReference, InconsistentSnapshotError, XdsError, type XdsErrorCode } from "./errors.js";
+export {
+  type DanglingReference,
+  type FieldViolation,
+  InconsistentSnapshotError,
+  ResourceValidationError,
+  XdsError,
+  type XdsErrorCode,
+} from "./errors.js";
 export type {
   AckEvent,
   NackEvent,
@@ -47,3 +54,4 @@ export {
   typeUrlOf,
   xdsRegistry,
 } from "./type-url.js";
+export { fieldRuleViolations } from "./validation/validate-resource.js";
