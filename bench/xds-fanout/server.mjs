@@ -303,12 +303,12 @@ serveCommands({
    */
   buildProxies({ streams }) {
     const fresh = buildInput(shape, generation);
-    const freshOwn = ownListeners(shape, -1, perProxy.own);
+    const freshOwn = ownListeners(-1, perProxy.own);
     const t0 = performance.now();
     Snapshot.create({ ...fresh, listeners: [...fresh.listeners, ...freshOwn] });
     const oneMs = performance.now() - t0;
     for (let i = 0; i < streams; i++)
-      perProxy.listeners.push([...input.listeners, ...ownListeners(shape, i, perProxy.own)]);
+      perProxy.listeners.push([...input.listeners, ...ownListeners(i, perProxy.own)]);
     const stats0 = { ...defaultResourcePool.stats };
     const c0 = counterSnapshot();
     const t1 = performance.now();

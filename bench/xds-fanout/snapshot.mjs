@@ -148,7 +148,7 @@ export function createSnapshot(input) {
  * routed through the shared first route configuration. Proxy -1 is the fresh set used to time
  * "building one" snapshot.
  */
-export function ownListeners(shape, proxy, count) {
+export function ownListeners(proxy, count) {
   const out = [];
   const ip =
     proxy < 0 ? "10.255.255.254" : `10.${128 + ((proxy >> 16) & 127)}.${(proxy >> 8) & 255}.${proxy & 255}`;

@@ -203,7 +203,7 @@ function checkField(
       const list = value as readonly unknown[];
       if (kind === "repeated") checkRepeated(field, rules!.type.value as RepeatedRules, list, path, ctx, out);
       else if (field.listKind === "message")
-        list.forEach((v, i) => visitNested(field.message!, v, `${path}[${i}]`, ctx, out));
+        for (const [i, v] of list.entries()) visitNested(field.message!, v, `${path}[${i}]`, ctx, out);
       return;
     }
     case "map": {
@@ -463,35 +463,38 @@ function checkString(r: StringRules, s: string, push: (rule: string, message: st
   };
   switch (wk.case) {
     case "email":
-      return check(isEmail(s), "an email address");
+      check(isEmail(s), "an email address");
+      return;
     case "hostname":
-      return check(isHostname(s), "a host name");
+      check(isHostname(s), "a host name");
+      return;
     case "ip":
-      return check(isIP(s) !== 0, "an IP address");
+      check(isIP(s) !== 0, "an IP address");
+      return;
     case "ipv4":
-      return check(isIP(s) === 4, "an IPv4 address");
+      check(isIP(s) === 4, "an IPv4 address");
+      return;
     case "ipv6":
-      return check(isIP(s) === 6, "an IPv6 address");
+      check(isIP(s) === 6, "an IPv6 address");
+      return;
     case "uri":
-      return check(isUri(s), "an absolute URI");
+      check(isUri(s), "an absolute URI");
+      return;
     case "uriRef":
-      return check(isUriRef(s), "a URI reference");
+      check(isUriRef(s), "a URI reference");
+      return;
     case "address":
-      return check(isAddress(s), "an IP address or host name");
+      check(isAddress(s), "an IP address or host name");
+      return;
     case "uuid":
-      return check(isUuid(s), "a UUID");
+      check(isUuid(s), "a UUID");
+      return;
     case "wellKnownRegex": {
       const strict = r.strict ?? true;
       if (wk.value === KnownRegex.HTTP_HEADER_NAME)
-        return check(
-          (strict ? knownRegex.headerName : knownRegex.headerString).test(s),
-          "an HTTP header name",
-        );
-      if (wk.value === KnownRegex.HTTP_HEADER_VALUE)
-        return check(
-          (strict ? knownRegex.headerValue : knownRegex.headerString).test(s),
-          "an HTTP header value",
-        );
+        check((strict ? knownRegex.headerName : knownRegex.headerString).test(s), "an HTTP header name");
+      else if (wk.value === KnownRegex.HTTP_HEADER_VALUE)
+        check((strict ? knownRegex.headerValue : knownRegex.headerString).test(s), "an HTTP header value");
       return;
     }
   }
@@ -586,7 +589,7 @@ function checkRepeated(
       seen.add(key);
     });
   }
-  list.forEach((v, i) => checkItem(field, r.items, v, `${path}[${i}]`, ctx, out));
+  for (const [i, v] of list.entries()) checkItem(field, r.items, v, `${path}[${i}]`, ctx, out);
 }
 
 function checkItem(

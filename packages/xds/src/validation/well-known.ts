@@ -72,6 +72,8 @@ export function isUuid(s: string): boolean {
  */
 export const knownRegex = {
   headerName: /^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$/,
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the rule is about control characters
   headerValue: /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/,
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the rule is about control characters
   headerString: /^[^\u0000\u000A\u000D]*$/,
 } as const;
