@@ -188,7 +188,7 @@ async function serveInChild() {
     ca,
     authenticators: [new JwtAuthenticator(trustingVerifier)],
   });
-  const server = await service.listen({ address: "127.0.0.1:0" });
+  const server = await service.listen({ address: "127.0.0.1:0", insecure: true }); // loopback benchmark only
   process.send({ port: server.port });
   process.on("message", async () => {
     await server.close();

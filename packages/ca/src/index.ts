@@ -2,6 +2,7 @@ export type { Authenticator, CallContext, Caller } from "./auth/authenticator.js
 export { JwtAuthenticator } from "./auth/jwt-authenticator.js";
 export { type JwtClaims, JwtVerifier, type JwtVerifierOptions } from "./auth/jwt-verifier.js";
 export {
+  ISTIO_CA_AUDIENCE,
   type KubernetesTokenReviewOptions,
   KubernetesTokenReviewVerifier,
 } from "./auth/kubernetes-token-review-verifier.js";
@@ -46,7 +47,7 @@ export {
   IstioCertificateService,
   type IstioCertificateServiceOptions,
 } from "./server/istio-certificate-service.js";
-export type { ListeningServer } from "./server/listen.js";
+export type { ListeningServer, SecureListenOptions } from "./server/listen.js";
 export {
   SDS_RESOURCE_NAMES,
   SdsServer,

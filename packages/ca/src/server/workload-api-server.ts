@@ -24,7 +24,7 @@ import { SpiffeId } from "../spiffe-id.js";
 import { type SvidRotationOptions, svidRotation$ } from "../svid-rotation.js";
 import { type TrustBundle, toDerBundle } from "../trust-bundle.js";
 import { grpcMethod } from "./grpc-method.js";
-import { bindServer, type ListeningServer } from "./listen.js";
+import { type ListeningServer, listenSecurely, type SecureListenOptions } from "./listen.js";
 
 /** The security header every Workload API call must carry (SPIFFE Workload API spec, section 5.1). */
 export const WORKLOAD_API_HEADER = "workload.spiffe.io";
@@ -118,12 +118,18 @@ export class WorkloadApiServer {
     server.addService(WorkloadApiServer.definition, implementation);
   }
 
-  /** Starts a dedicated server on a Unix socket path (or any grpc-js address such as `unix:/path`). */
-  async listen(options: { path: string } | { address: string }): Promise<ListeningServer> {
+  /**
+   * Starts a dedicated server on a Unix socket `path` (created with mode 0600, or `mode`), or on
+   * any grpc-js `address`. The Workload API hands out private keys: TCP needs TLS `credentials`
+   * or an explicit `insecure: true`.
+   */
+  async listen(
+    options: ({ path: string } | { address: string }) & Omit<SecureListenOptions, "address">,
+  ): Promise<ListeningServer> {
     const server = new Server();
     this.register(server);
     const address = "path" in options ? `unix:${options.path}` : options.address;
-    const listening = await bindServer(server, address);
+    const listening = await listenSecurely(server, { ...options, address }, "WorkloadApiServer");
     return {
       port: listening.port,
       close: async (graceMs) => {
