@@ -28,7 +28,7 @@ import {
 import type { RootStore, StoredRoot } from "./root-store.js";
 import { createSelfSignedRoot, createSigningMaterial, type SigningMaterial } from "./signing-material.js";
 import { SpiffeId } from "./spiffe-id.js";
-import { SvidValidator, type ValidatedSvid } from "./svid-profile.js";
+import { DEFAULT_MAX_BACKDATE_MS, SvidValidator, type ValidatedSvid } from "./svid-profile.js";
 import type { TrustBundle } from "./trust-bundle.js";
 import { fetchSignerRoots, UpstreamAuthority } from "./upstream-authority.js";
 import { VerifyPool } from "./verify-pool.js";
@@ -222,6 +222,7 @@ export class CertificateAuthority {
           trustDomain: this.trustDomain,
           keyType: self.keyType,
           rootTtlMs: self.rootTtlMs,
+          backdateMs: this.backdateMs,
           clock: this.clock,
           scheduler: this.scheduler,
           logger: this.logger,
@@ -252,7 +253,13 @@ export class CertificateAuthority {
     let stored = store ? await store.load() : undefined;
     if (!stored) {
       const { privateKey } = await generateKey(keyType);
-      const root = await createSelfSignedRoot({ key: privateKey, trustDomain, ttl: rootTtlMs, now });
+      const root = await createSelfSignedRoot({
+        key: privateKey,
+        trustDomain,
+        ttl: rootTtlMs,
+        now,
+        backdateMs: toMilliseconds(options.backdate ?? 60_000, "backdate"),
+      });
       stored = {
         key: privateKey.export({ format: "pem", type: "pkcs8" }) as string,
         cert: root.pem,
@@ -518,6 +525,7 @@ export class CertificateAuthority {
         now,
         spki: request.spki,
         dnsNames: request.dnsNames,
+        maxBackdateMs: Math.max(this.backdateMs, DEFAULT_MAX_BACKDATE_MS),
       });
     } catch (error) {
       if (!issuer.needsCsr || !(error instanceof CaError) || error.code !== "invalid-svid") throw error;

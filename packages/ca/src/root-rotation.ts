@@ -56,6 +56,7 @@ export interface RotationHost {
   readonly trustDomain: string;
   readonly keyType: KeyType;
   readonly rootTtlMs: number;
+  readonly backdateMs: number;
   readonly clock: () => number;
   readonly scheduler: SchedulerLike;
   readonly logger: Logger;
@@ -101,7 +102,13 @@ export class RootRotator {
     const current = host.material();
     const key = mode === "keep-key" ? current.key : (await generateKey(host.keyType)).privateKey;
     const now = host.clock();
-    const root = await createSelfSignedRoot({ key, trustDomain: host.trustDomain, ttl: host.rootTtlMs, now });
+    const root = await createSelfSignedRoot({
+      key,
+      trustDomain: host.trustDomain,
+      ttl: host.rootTtlMs,
+      now,
+      backdateMs: host.backdateMs,
+    });
     const material = createSigningMaterial(key, root.der, [root.pem], "rotated self-signed root");
     const previousRoot = toPem("CERTIFICATE", current.cert.der);
     const step = (phase: RootRotation["phase"], at = host.clock()): RootRotation => ({
