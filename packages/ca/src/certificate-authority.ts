@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import {
   asyncScheduler,
   BehaviorSubject,
@@ -15,6 +15,13 @@ import { ExternalLeafIssuer } from "./external-issuer.js";
 import type { ExternalSigner } from "./external-signer.js";
 import type { Issuer } from "./issuer.js";
 import { loadIstioCaCerts } from "./istio-ca-certs.js";
+import {
+  DEFAULT_JWT_SVID_TTL_MS,
+  JwtAuthority,
+  type JwtBundle,
+  type JwtSvid,
+  type ValidatedJwtSvid,
+} from "./jwt-svid.js";
 import { generateKey, type KeyType } from "./key-type.js";
 import { LocalIssuer } from "./local-issuer.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -63,6 +70,11 @@ export interface CertificateAuthorityOptions {
   readonly scheduler?: SchedulerLike;
   /** Where the CA logs (default silent). */
   readonly logger?: Logger;
+  /**
+   * Longest JWT-SVID lifetime (default 1h); `mintJwtSvid` defaults to 5 minutes, as SPIRE. A
+   * replaced signing key stays in the JWT bundle this long.
+   */
+  readonly maxJwtTtl?: Duration;
   /**
    * Verify CSR signatures on this many worker threads (default 0: on the main thread via the
    * libuv pool). Worth it for EC CSRs on multi-core machines, where key import dominates.
@@ -187,6 +199,10 @@ export class CertificateAuthority {
   private readonly logger: Logger;
   private readonly verifyPool: VerifyPool | undefined;
   private readonly validator = new SvidValidator();
+  private readonly jwt: JwtAuthority;
+  private readonly maxJwtTtlMs: number;
+  /** The JWT-SVID signing keys' bundle (`FetchJWTBundles`), then every change. */
+  readonly jwtBundle$: Observable<JwtBundle>;
   private readonly rotator: RootRotator | undefined;
   private longestLifetimeMs: number;
   private readonly lastNotAfter = new WeakMap<SigningMaterial, number>();
@@ -216,6 +232,29 @@ export class CertificateAuthority {
       sequence: 1,
     });
     this.trustBundle$ = this.bundle.asObservable();
+    this.maxJwtTtlMs = toMilliseconds(options.maxJwtTtl ?? 3_600_000, "maxJwtTtl");
+    this.jwt = new JwtAuthority({
+      trustDomain: this.trustDomain,
+      clock: this.clock,
+      scheduler: this.scheduler,
+      retainMs: this.maxJwtTtlMs,
+      tasks: this.tasks,
+    });
+    this.jwtBundle$ = this.jwt.bundle$;
+    const local = this.backend.issuer;
+    if (local instanceof LocalIssuer) {
+      this.jwt.use(local.material.key);
+      local.onUse((material) => this.jwt.use(material.key));
+    }
+    if (this.backend.kind === "self-signed") {
+      // A self-signed root's key signs JWT-SVIDs too: every root of the bundle is a JWT authority,
+      // so a prepared rotation's new key is known to validators before it signs.
+      this.tasks.add(
+        this.trustBundle$.subscribe((bundle) =>
+          this.jwt.alsoPublish(bundle.roots.map((pem) => new X509Certificate(pem).publicKey)),
+        ),
+      );
+    }
     const self = this.backend.kind === "self-signed" ? this.backend : undefined;
     this.rotator = self
       ? new RootRotator({
@@ -501,8 +540,43 @@ export class CertificateAuthority {
     return this.rotator.start(options);
   }
 
+  /** The JWT-SVID signing keys, as a SPIFFE bundle's JWT authorities. */
+  get jwtBundle(): JwtBundle {
+    return this.jwt.current;
+  }
+
+  /**
+   * Mints a JWT-SVID (SPIFFE JWT-SVID spec) for `identity`, signed by the CA's signing key: `sub`
+   * the SPIFFE ID, `aud` the audiences (one is strongly recommended), `exp` after `ttl` (default 5
+   * minutes, at most `maxJwtTtl`). Needs a local signing key (not an external leaf signer).
+   */
+  async mintJwtSvid(request: {
+    identity: SpiffeId | string;
+    audience: readonly string[];
+    ttl?: Duration;
+  }): Promise<JwtSvid> {
+    const spiffeId = this.resolveIdentity([], [request.identity]);
+    const ttlMs = toMilliseconds(request.ttl ?? DEFAULT_JWT_SVID_TTL_MS, "ttl");
+    if (ttlMs <= 0 || ttlMs > this.maxJwtTtlMs) {
+      throw new CaError(
+        "invalid-ttl",
+        `JWT-SVID ttl ${formatDuration(ttlMs)} must be positive and at most ${formatDuration(this.maxJwtTtlMs)} (maxJwtTtl)`,
+      );
+    }
+    return this.jwt.mint(spiffeId, request.audience, ttlMs);
+  }
+
+  /**
+   * Validates a JWT-SVID of this trust domain for `audience` (JWT-SVID Appendix A); resolves with
+   * the SPIFFE ID and claims, rejects with `unauthenticated` saying which rule failed.
+   */
+  validateJwtSvid(token: string, audience: string): Promise<ValidatedJwtSvid> {
+    return this.jwt.validate(token, audience);
+  }
+
   /** Stops timers, watches and verify threads, and completes `trustBundle$` and `rootRotation$`. */
   close(): void {
+    this.jwt.complete();
     void this.verifyPool?.close();
     this.tasks.unsubscribe();
     if (this.backend.kind === "upstream") this.backend.upstream.close();

@@ -29,6 +29,14 @@ export { type Duration, toMilliseconds } from "./duration.js";
 export type { ExternalSigner, ExternalSignRequest } from "./external-signer.js";
 export type { IssueRequest, Issuer } from "./issuer.js";
 export { ISTIO_CA_CERT_FILES } from "./istio-ca-certs.js";
+export {
+  DEFAULT_JWT_SVID_TTL_MS,
+  type JwtBundle,
+  type JwtBundleKey,
+  type JwtSvid,
+  toJwtBundleJson,
+  type ValidatedJwtSvid,
+} from "./jwt-svid.js";
 export { generateKey, KEY_TYPES, type KeyPair, type KeyType } from "./key-type.js";
 export { inClusterConnection, type KubernetesConnection } from "./kubernetes/kube-request.js";
 export {

@@ -39,10 +39,18 @@ export class LocalIssuer implements Issuer {
     return this.current;
   }
 
-  /** Switches signing to `material` (rotation, renewal). */
+  /** Switches signing to `material` (rotation, renewal, reload). */
   use(material: SigningMaterial): void {
     this.current = material;
+    for (const listener of this.listeners) listener(material);
   }
+
+  /** Calls `listener` with every new signing material (the JWT authority follows the key). */
+  onUse(listener: (material: SigningMaterial) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private readonly listeners: ((material: SigningMaterial) => void)[] = [];
 
   async issue(request: IssueRequest): Promise<readonly string[]> {
     const m = this.current;

@@ -14,7 +14,7 @@ const WEB = `spiffe://${TD}/ns/default/sa/web`;
 
 /** A self-signed root that expired yesterday, made with @peculiar/x509 (not the CA's own code). */
 async function expiredRoot(): Promise<string> {
-  x509.cryptoProvider.set(webcrypto as Crypto);
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await webcrypto.subtle.generateKey(alg, false, ["sign", "verify"]);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -22,7 +22,7 @@ async function expiredRoot(): Promise<string> {
     name: "O=Istio, CN=Old Root CA",
     notBefore: new Date(Date.now() - 400 * 86_400_000),
     notAfter: new Date(Date.now() - 86_400_000),
-    keys: keys as CryptoKeyPair,
+    keys: keys as webcrypto.CryptoKeyPair,
     signingAlgorithm: alg,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),

@@ -131,8 +131,9 @@ describe("SPIFFE Workload API over a Unix socket", () => {
   it("FetchX509Bundles streams the trust domain's bundle", async () => {
     const stream = call<X509BundlesResponse>("fetchX509Bundles");
     const first = await reader(stream).next();
-    expect(Object.keys(first.bundles)).toEqual([TD]);
-    expect(splitDer(first.bundles[TD]!).map((c) => c.toString())).toEqual(
+    // SPIRE keys bundles by trust domain ID (spire agent workload handler: TrustDomain().IDString()).
+    expect(Object.keys(first.bundles)).toEqual([`spiffe://${TD}`]);
+    expect(splitDer(first.bundles[`spiffe://${TD}`]!).map((c) => c.toString())).toEqual(
       ca.trustBundle.roots.map((r) => new X509Certificate(r).toString()),
     );
     stream.cancel();
@@ -177,8 +178,8 @@ describe("SPIFFE Workload API over a Unix socket", () => {
       );
       const messages = reader(stream);
       const first = await messages.next();
-      expect(Object.keys(first.federatedBundles)).toEqual(["partner.org"]);
-      expect(splitDer(first.federatedBundles["partner.org"]!)[0]!.toString()).toBe(
+      expect(Object.keys(first.federatedBundles)).toEqual(["spiffe://partner.org"]);
+      expect(splitDer(first.federatedBundles["spiffe://partner.org"]!)[0]!.toString()).toBe(
         new X509Certificate(partner.trustBundle.roots[0]!).toString(),
       );
       scheduler.flush(); // the renewal timer: half of the 1h SVID's lifetime, in virtual time
@@ -188,7 +189,7 @@ describe("SPIFFE Workload API over a Unix socket", () => {
       expect(after!.serialNumber).not.toBe(before!.serialNumber);
       expect(second.svids[0]!.spiffeId).toBe(ID);
       expect(splitDer(second.svids[0]!.bundle)).toHaveLength(1);
-      expect(Object.keys(second.federatedBundles)).toEqual(["partner.org"]);
+      expect(Object.keys(second.federatedBundles)).toEqual(["spiffe://partner.org"]);
       stream.cancel();
     } finally {
       rotatingClient.close();
