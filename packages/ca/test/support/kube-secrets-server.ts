@@ -18,7 +18,8 @@ export class KubeSecretsServer {
   constructor(private readonly token: string) {}
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}`;
+    if (!this.server) throw new Error("KubeSecretsServer: start() first");
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
   async start(): Promise<this> {
