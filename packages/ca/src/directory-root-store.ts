@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Observable } from "rxjs";
 import { CaError } from "./ca-error.js";
 import { ISTIO_CA_CERT_FILES } from "./istio-ca-certs.js";
+import { certificatesOf } from "./pem.js";
 import type { RootStore, StoredRoot } from "./root-store.js";
 
 /**
@@ -36,11 +37,6 @@ async function readOptional(path: string): Promise<string | undefined> {
     throw CaError.from(error, "root-store", `${path}: cannot read`);
   }
 }
-
-const splitPem = (text: string): string[] =>
-  text
-    .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g)
-    ?.map((p) => (p.endsWith("\n") ? p : `${p}\n`)) ?? [];
 
 /**
  * Keeps a self-signed root in a directory in Istio's plug-in CA layout (`cacerts`): `ca-cert.pem`
@@ -83,7 +79,11 @@ export class DirectoryRootStore implements RootStore {
     if (cert === undefined) {
       throw new CaError("root-store", `${join(this.dir, f.caCert)}: missing while ${f.caKey} exists`);
     }
-    return { key, cert, roots: roots === undefined ? [cert] : splitPem(roots) };
+    return {
+      key,
+      cert,
+      roots: roots === undefined ? [cert] : certificatesOf(roots, join(this.dir, f.rootCert)),
+    };
   }
 
   async create(root: StoredRoot): Promise<StoredRoot> {

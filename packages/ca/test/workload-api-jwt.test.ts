@@ -1,7 +1,6 @@
 import { createPublicKey, verify } from "node:crypto";
-import { join } from "node:path";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
-import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { type Client, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
   JWTBundlesRequestSchema,
   type JWTBundlesResponse,
@@ -12,8 +11,8 @@ import {
   type ValidateJWTSVIDResponse,
 } from "@meshlet/api/spiffe/workload/workload_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CertificateAuthority, type ListeningServer, WorkloadApiServer } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { CertificateAuthority } from "../src/index.js";
+import { startWorkloadApi } from "./helpers.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/shop/sa/cart`;
@@ -30,24 +29,15 @@ interface Jwks {
  */
 describe("Workload API JWT-SVID methods", () => {
   let ca: CertificateAuthority;
-  let server: ListeningServer;
   let client: Client;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let fixture: Awaited<ReturnType<typeof startWorkloadApi>>;
 
   beforeAll(async () => {
-    tmp = await tempDir("workload-jwt");
-    ca = await CertificateAuthority.selfSigned({ trustDomain: TD });
-    const socket = join(tmp.dir, "agent.sock");
-    server = await new WorkloadApiServer({ ca, identity: ID }).listen({ path: socket });
-    client = new Client(`unix:${socket}`, credentials.createInsecure());
+    fixture = await startWorkloadApi(TD, ID);
+    ({ ca, client } = fixture);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await server?.close();
-    ca?.close();
-    await tmp?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   function unary<I extends DescMessage, O extends DescMessage>(
     method: { name: string; input: I; output: O },

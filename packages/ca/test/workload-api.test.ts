@@ -18,8 +18,8 @@ import {
 } from "@meshlet/api/spiffe/workload/workload_pb";
 import { map, VirtualTimeScheduler } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CertificateAuthority, type ListeningServer, WorkloadApiServer } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { CertificateAuthority, WorkloadApiServer } from "../src/index.js";
+import { startWorkloadApi } from "./helpers.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/shop/sa/cart`;
@@ -66,25 +66,17 @@ function reader<T>(stream: ClientReadableStream<T>) {
 
 describe("SPIFFE Workload API over a Unix socket", () => {
   let ca: CertificateAuthority;
-  let server: ListeningServer;
   let client: Client;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let fixture: Awaited<ReturnType<typeof startWorkloadApi>>;
+  let tmp: { dir: string };
 
   beforeAll(async () => {
-    tmp = await tempDir("workload");
-    ca = await CertificateAuthority.selfSigned({ trustDomain: TD });
-    const api = new WorkloadApiServer({ ca, identity: ID, rotation: { ttl: "1h" } });
-    const socket = join(tmp.dir, "agent.sock");
-    server = await api.listen({ path: socket });
-    client = new Client(`unix:${socket}`, credentials.createInsecure());
+    fixture = await startWorkloadApi(TD, ID, { rotation: { ttl: "1h" } });
+    ({ ca, client } = fixture);
+    tmp = { dir: fixture.dir };
   });
 
-  afterAll(async () => {
-    client?.close();
-    await server?.close();
-    ca?.close();
-    await tmp?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   function call<Res>(method: "fetchX509SVID" | "fetchX509Bundles", header = true): ClientReadableStream<Res> {
     const desc = SpiffeWorkloadAPI.method[method];

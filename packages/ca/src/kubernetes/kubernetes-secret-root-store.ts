@@ -13,6 +13,7 @@ import {
 import { CaError } from "../ca-error.js";
 import { type Duration, toMilliseconds } from "../duration.js";
 import { ISTIO_CA_CERT_FILES } from "../istio-ca-certs.js";
+import { certificatesOf } from "../pem.js";
 import type { RootStore, StoredRoot } from "../root-store.js";
 import { type KubernetesConnection, kubeRequest } from "./kube-request.js";
 
@@ -33,10 +34,6 @@ export interface KubernetesSecretRootStoreOptions extends KubernetesConnection {
 const b64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
 const unb64 = (value: unknown) =>
   typeof value === "string" ? Buffer.from(value, "base64").toString("utf8") : "";
-const splitPem = (text: string): string[] =>
-  text
-    .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g)
-    ?.map((p) => (p.endsWith("\n") ? p : `${p}\n`)) ?? [];
 
 /**
  * Keeps a self-signed root in a Kubernetes Secret laid out as istiod's `istio-ca-secret` (type
@@ -89,7 +86,7 @@ export class KubernetesSecretRootStore implements RootStore {
     if (!key || !cert) {
       throw new CaError("root-store", `Secret ${this.location}: needs ${f.caCert} and ${f.caKey}`);
     }
-    const roots = splitPem(unb64(data[f.rootCert]));
+    const roots = certificatesOf(unb64(data[f.rootCert]), `Secret ${this.location} ${f.rootCert}`);
     const resourceVersion = String(
       (json.metadata as Record<string, unknown> | undefined)?.resourceVersion ?? "",
     );
