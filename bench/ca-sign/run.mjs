@@ -166,7 +166,17 @@ async function opensslSpeed() {
   };
   const seconds = String(Math.max(1, Math.round(SECONDS)));
   const speed = async (core) => {
-    const { stdout, stderr } = await run("taskset", ["-c", String(core), "openssl", "speed", "-seconds", seconds, "-mr", "rsa2048", "ecdsap256"]);
+    const { stdout, stderr } = await run("taskset", [
+      "-c",
+      String(core),
+      "openssl",
+      "speed",
+      "-seconds",
+      seconds,
+      "-mr",
+      "rsa2048",
+      "ecdsap256",
+    ]);
     return parse(stdout + stderr);
   };
   const cores = cpus().length;
@@ -175,7 +185,12 @@ async function opensslSpeed() {
   const together = await Promise.all(Array.from({ length: cores }, (_, core) => speed(core)));
   const version = (await run("openssl", ["version"])).stdout.trim();
   const pick = (rates, keyType, op) => Math.round(rates[keyType][op]);
-  const out = { version, method: "taskset per core; all cores = one pinned process per core at once", perCore: {}, allCores: {} };
+  const out = {
+    version,
+    method: "taskset per core; all cores = one pinned process per core at once",
+    perCore: {},
+    allCores: {},
+  };
   for (const keyType of KEY_TYPES) {
     const sum = (list, op) => list.reduce((total, rates) => total + pick(rates, keyType, op), 0);
     out.perCore[keyType] = {
