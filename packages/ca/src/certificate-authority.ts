@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
+import { createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import {
   asyncScheduler,
   BehaviorSubject,
@@ -9,10 +9,17 @@ import {
   timer,
 } from "rxjs";
 import { CaError } from "./ca-error.js";
+import type {
+  CertificateAuthorityOptions,
+  FromSignerOptions,
+  IstioCaCertsOptions,
+  SelfSignedCaOptions,
+} from "./ca-options.js";
 import { directoryChanges$ } from "./directory-root-store.js";
 import { type Duration, formatDuration, toMilliseconds } from "./duration.js";
 import { ExternalLeafIssuer } from "./external-issuer.js";
 import type { ExternalSigner } from "./external-signer.js";
+import { checkDnsNames, resolveIdentity, resolveTtl } from "./identity-policy.js";
 import type { Issuer } from "./issuer.js";
 import { loadIstioCaCerts } from "./istio-ca-certs.js";
 import {
@@ -32,9 +39,10 @@ import {
   RootRotator,
   type RootRotatorOptions,
 } from "./root-rotation.js";
-import type { RootStore, StoredRoot } from "./root-store.js";
-import { createSelfSignedRoot, createSigningMaterial, type SigningMaterial } from "./signing-material.js";
+import { materialFromStored, type RootStore } from "./root-store.js";
+import { createSelfSignedRoot, type SigningMaterial } from "./signing-material.js";
 import { SpiffeId } from "./spiffe-id.js";
+import type { CertificateChain, SignedCertificate, SignRequest, X509Svid } from "./svid.js";
 import { DEFAULT_MAX_BACKDATE_MS, SvidValidator, type ValidatedSvid } from "./svid-profile.js";
 import type { TrustBundle } from "./trust-bundle.js";
 import { fetchSignerRoots, UpstreamAuthority } from "./upstream-authority.js";
@@ -43,7 +51,14 @@ import { parseCertificate } from "./x509/certificate.js";
 import { createCsr, DEFAULT_MAX_CSR_BYTES, parseCsr } from "./x509/csr.js";
 import { encodeSpki } from "./x509/public-key.js";
 
+export type {
+  CertificateAuthorityOptions,
+  FromSignerOptions,
+  IstioCaCertsOptions,
+  SelfSignedCaOptions,
+} from "./ca-options.js";
 export type { RootRotation, RootRotationOptions, RootRotatorOptions } from "./root-rotation.js";
+export type { CertificateChain, SignedCertificate, SignRequest, X509Svid } from "./svid.js";
 
 /** Istio's defaults: workload certificates live 24h, at most 90 days; self-signed roots 10 years. */
 export const DEFAULT_TTL_MS = 24 * 3_600_000;
@@ -51,108 +66,6 @@ export const DEFAULT_TTL_MS = 24 * 3_600_000;
 export const DEFAULT_MAX_TTL_MS = 90 * 24 * 3_600_000;
 /** Default self-signed root lifetime (Istio's `CITADEL_SELF_SIGNED_CA_CERT_TTL`). */
 export const DEFAULT_ROOT_TTL_MS = 10 * 365 * 24 * 3_600_000;
-
-/** Options shared by every way of creating a {@link CertificateAuthority}. */
-export interface CertificateAuthorityOptions {
-  /** The trust domain the CA issues for (default `cluster.local`). */
-  readonly trustDomain?: string;
-  /** Lifetime when a request names none (default 24h). Numbers are milliseconds. */
-  readonly defaultTtl?: Duration;
-  /** Longest lifetime a request may ask for (default 90 days); longer requests are refused. */
-  readonly maxTtl?: Duration;
-  /** Largest CSR accepted, in bytes (default 16 KiB). */
-  readonly maxCsrBytes?: number;
-  /** notBefore is set this far in the past to absorb clock skew (default 60s). */
-  readonly backdate?: Duration;
-  /** Wall clock in epoch milliseconds (default `Date.now`); inject for tests. */
-  readonly clock?: () => number;
-  /** Scheduler for rotation, renewal and refresh timers (default `asyncScheduler`). */
-  readonly scheduler?: SchedulerLike;
-  /** Where the CA logs (default silent). */
-  readonly logger?: Logger;
-  /**
-   * Longest JWT-SVID lifetime (default 1h); `mintJwtSvid` defaults to 5 minutes, as SPIRE. A
-   * replaced signing key stays in the JWT bundle this long.
-   */
-  readonly maxJwtTtl?: Duration;
-  /**
-   * Verify CSR signatures on this many worker threads (default 0: on the main thread via the
-   * libuv pool). Worth it for EC CSRs on multi-core machines, where key import dominates.
-   */
-  readonly verifyThreads?: number;
-}
-
-/** Options for {@link CertificateAuthority.selfSigned}. */
-export interface SelfSignedCaOptions extends CertificateAuthorityOptions {
-  readonly trustDomain: string;
-  /** Root key type: `ecdsa-p256` (default) or `rsa-2048` (Istio's default). */
-  readonly keyType?: KeyType;
-  /** Root lifetime (default 10 years). */
-  readonly rootTtl?: Duration;
-  /**
-   * Where the root is kept: loaded when one is stored, generated and stored otherwise, rewritten on
-   * rotation, and followed when another replica changes it. See `DirectoryRootStore` (Istio's
-   * `cacerts` layout) and `KubernetesSecretRootStore` (istiod's `istio-ca-secret`).
-   */
-  readonly store?: RootStore;
-}
-
-/** Options for {@link CertificateAuthority.fromIstioCaCerts}. */
-export interface IstioCaCertsOptions extends CertificateAuthorityOptions {
-  /**
-   * Watch the directory and reload when the files change (a Kubernetes Secret update, an operator
-   * adding a root): the new roots reach `trustBundle$` and the new key signs. A set of files that
-   * does not load is logged and ignored; the CA keeps what it had.
-   */
-  readonly watch?: boolean;
-}
-
-/** Options for {@link CertificateAuthority.fromSigner}. */
-export interface FromSignerOptions extends CertificateAuthorityOptions {
-  /** Key type of meshlet's intermediate, for `intermediate` signers (default `ecdsa-p256`). */
-  readonly keyType?: KeyType;
-  /** Lifetime to request for the intermediate (default 48h); it is renewed at half of it. */
-  readonly intermediateTtl?: Duration;
-  /** How often the signer's roots are fetched again, so an upstream root rotation is followed (default 1h). */
-  readonly rootRefreshInterval?: Duration;
-}
-
-/** A request to sign a workload CSR. */
-export interface SignRequest {
-  /** PKCS#10 CSR, PEM or DER. Its URI SAN, if any, must be one of `identities`. */
-  readonly csr: string | Uint8Array;
-  /**
-   * The caller's authenticated identities (from mTLS, a JWT, a TokenReview, …). The certificate's
-   * URI SAN is taken from here, never from the CSR alone.
-   */
-  readonly identities: readonly (SpiffeId | string)[];
-  /** Requested lifetime; default `defaultTtl`, refused above `maxTtl`. Numbers are milliseconds. */
-  readonly ttl?: Duration;
-}
-
-/** A PEM certificate chain, leaf first, the root last (the shape of Istio's `cert_chain`). */
-export type CertificateChain = string[];
-
-/** A signed CSR: the chain and what it certifies. */
-export interface SignedCertificate {
-  /** PEM chain, leaf first, root last. */
-  readonly chain: CertificateChain;
-  /** The SPIFFE ID in the leaf's URI SAN. */
-  readonly spiffeId: SpiffeId;
-  /** The leaf's expiry (second precision in the certificate). */
-  readonly notAfter: Date;
-}
-
-/** An X509-SVID with its private key, as served by the Workload API and SDS. */
-export interface X509Svid {
-  readonly spiffeId: SpiffeId;
-  /** PEM chain, leaf first, root last. */
-  readonly chain: CertificateChain;
-  /** PKCS#8 PEM private key of the leaf. */
-  readonly privateKey: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-}
 
 /** Who signs for the CA, and what it can do. */
 type Backend =
@@ -426,9 +339,9 @@ export class CertificateAuthority {
 
   /** Like {@link CertificateAuthority.sign}, also saying which SPIFFE ID was certified, until when. */
   async signCsr(request: SignRequest): Promise<SignedCertificate> {
-    const ttlMs = this.resolveTtl(request.ttl);
+    const ttlMs = resolveTtl(request.ttl, this.defaultTtlMs, this.maxTtlMs);
     const csr = parseCsr(request.csr, { maxBytes: this.maxCsrBytes });
-    const spiffeId = this.resolveIdentity(csr.uris, request.identities);
+    const spiffeId = resolveIdentity(csr.uris, request.identities, this.trustDomain);
     const spki = await csr.verifySignature(this.verifyPool);
     return this.issueChecked({
       spiffeId,
@@ -455,8 +368,8 @@ export class CertificateAuthority {
      */
     dnsNames?: readonly string[];
   }): Promise<CertificateChain> {
-    const ttlMs = this.resolveTtl(request.ttl);
-    const spiffeId = this.resolveIdentity([], [request.identity]);
+    const ttlMs = resolveTtl(request.ttl, this.defaultTtlMs, this.maxTtlMs);
+    const spiffeId = resolveIdentity([], [request.identity], this.trustDomain);
     if (this.backend.issuer.needsCsr) {
       throw new CaError(
         "external-signer",
@@ -486,7 +399,7 @@ export class CertificateAuthority {
     dnsNames?: readonly string[];
   }): Promise<X509Svid> {
     const { privateKey, publicKey } = await generateKey(request.keyType ?? "ecdsa-p256");
-    const spiffeId = this.resolveIdentity([], [request.identity]);
+    const spiffeId = resolveIdentity([], [request.identity], this.trustDomain);
     const ttl = request.ttl ?? this.defaultTtlMs;
     const chain = this.backend.issuer.needsCsr
       ? await this.sign({
@@ -555,7 +468,7 @@ export class CertificateAuthority {
     audience: readonly string[];
     ttl?: Duration;
   }): Promise<JwtSvid> {
-    const spiffeId = this.resolveIdentity([], [request.identity]);
+    const spiffeId = resolveIdentity([], [request.identity], this.trustDomain);
     const ttlMs = toMilliseconds(request.ttl ?? DEFAULT_JWT_SVID_TTL_MS, "ttl");
     if (ttlMs <= 0 || ttlMs > this.maxJwtTtlMs) {
       throw new CaError(
@@ -694,106 +607,4 @@ export class CertificateAuthority {
       }),
     );
   }
-
-  private resolveTtl(ttl: Duration | undefined): number {
-    const ms = ttl === undefined ? this.defaultTtlMs : toMilliseconds(ttl, "ttl");
-    if (ms <= 0) throw new CaError("invalid-ttl", `ttl must be positive, got ${formatDuration(ms)}`);
-    if (ms > this.maxTtlMs) {
-      throw new CaError(
-        "invalid-ttl",
-        `requested ttl ${formatDuration(ms)} exceeds the maximum ${formatDuration(this.maxTtlMs)}; ask for less or raise maxTtl`,
-      );
-    }
-    return ms;
-  }
-
-  /** SANs come from the authenticated identities; the CSR may only narrow them to one it owns. */
-  private resolveIdentity(
-    requested: readonly string[],
-    identities: readonly (SpiffeId | string)[],
-  ): SpiffeId {
-    const owned = identities.map((id) => (typeof id === "string" ? SpiffeId.parse(id) : id));
-    if (owned.length === 0) {
-      throw new CaError("no-identity", "the caller has no authenticated identity; nothing can be signed");
-    }
-    if (requested.length > 1) {
-      throw new CaError(
-        "identity-mismatch",
-        `the CSR asks for ${requested.length} URI SANs; an X509-SVID carries exactly one SPIFFE ID`,
-      );
-    }
-    let chosen: SpiffeId;
-    if (requested.length === 1) {
-      const match = owned.find((id) => id.equals(requested[0] as string));
-      if (!match) {
-        throw new CaError(
-          "identity-mismatch",
-          `the CSR asks for ${requested[0]} but the caller is authenticated as ${owned.join(", ")}; request your own identity`,
-        );
-      }
-      chosen = match;
-    } else if (owned.length === 1) {
-      chosen = owned[0] as SpiffeId;
-    } else {
-      throw new CaError(
-        "identity-mismatch",
-        `the caller has ${owned.length} identities (${owned.join(", ")}); put the one to certify in the CSR's URI SAN`,
-      );
-    }
-    if (!chosen.memberOf(this.trustDomain)) {
-      throw new CaError(
-        "foreign-trust-domain",
-        `${chosen} is outside trust domain ${this.trustDomain}; this CA only issues for its own trust domain`,
-      );
-    }
-    if (chosen.path === "") {
-      // X509-SVID 3.1: a leaf's SPIFFE ID has a non-root path; the bare trust-domain ID names the
-      // trust domain's signing authority, never a workload.
-      throw new CaError(
-        "invalid-spiffe-id",
-        `${chosen} is the trust domain's own ID; a workload certificate needs a path (X509-SVID 3.1)`,
-      );
-    }
-    return chosen;
-  }
-}
-
-/** Reads a stored root: key and certificate must match and the certificate must be valid now. */
-function materialFromStored(
-  stored: StoredRoot,
-  where: string,
-  now: number,
-): { material: SigningMaterial; roots: readonly string[] } {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(stored.key);
-  } catch (error) {
-    throw CaError.from(error, "root-store", `${where}: the stored root key cannot be decoded`);
-  }
-  const certDer = fromPemOf(stored.cert, "CERTIFICATE", `${where} root certificate`)[0] as Buffer;
-  const material = createSigningMaterial(key, certDer, [toPem("CERTIFICATE", certDer)], where);
-  if (material.cert.notAfter.getTime() <= now) {
-    throw new CaError(
-      "ca-expired",
-      `${where}: the stored root expired at ${material.cert.notAfter.toISOString()}; remove it to generate a new one`,
-    );
-  }
-  const rootPem = toPem("CERTIFICATE", material.cert.der);
-  const others = stored.roots.flatMap((r) =>
-    fromPemOf(r, "CERTIFICATE", `${where} roots`).map((der) => toPem("CERTIFICATE", der)),
-  );
-  return { material, roots: [rootPem, ...others.filter((r) => r !== rootPem)] };
-}
-
-/** DNS SANs must be plain hostnames (RFC 1123 labels, optional leading wildcard label). */
-function checkDnsNames(names: readonly string[]): readonly string[] {
-  for (const name of names) {
-    if (
-      !/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(name) ||
-      name.length > 253
-    ) {
-      throw new CaError("invalid-argument", `dnsNames: ${JSON.stringify(name)} is not a valid DNS name`);
-    }
-  }
-  return names;
 }

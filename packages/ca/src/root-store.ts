@@ -1,4 +1,8 @@
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import type { Observable } from "rxjs";
+import { CaError } from "./ca-error.js";
+import { fromPemOf, toPem } from "./pem.js";
+import { createSigningMaterial, type SigningMaterial } from "./signing-material.js";
 
 /**
  * A self-signed root as persisted: the signing key and certificate, and every root the trust
@@ -36,4 +40,31 @@ export interface RootStore {
    * replaced the files). The CA follows it.
    */
   readonly changes$?: Observable<StoredRoot>;
+}
+
+/** Reads a stored root: key and certificate must match and the certificate must be valid now. */
+export function materialFromStored(
+  stored: StoredRoot,
+  where: string,
+  now: number,
+): { material: SigningMaterial; roots: readonly string[] } {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(stored.key);
+  } catch (error) {
+    throw CaError.from(error, "root-store", `${where}: the stored root key cannot be decoded`);
+  }
+  const certDer = fromPemOf(stored.cert, "CERTIFICATE", `${where} root certificate`)[0] as Buffer;
+  const material = createSigningMaterial(key, certDer, [toPem("CERTIFICATE", certDer)], where);
+  if (material.cert.notAfter.getTime() <= now) {
+    throw new CaError(
+      "ca-expired",
+      `${where}: the stored root expired at ${material.cert.notAfter.toISOString()}; remove it to generate a new one`,
+    );
+  }
+  const rootPem = toPem("CERTIFICATE", material.cert.der);
+  const others = stored.roots.flatMap((r) =>
+    fromPemOf(r, "CERTIFICATE", `${where} roots`).map((der) => toPem("CERTIFICATE", der)),
+  );
+  return { material, roots: [rootPem, ...others.filter((r) => r !== rootPem)] };
 }
