@@ -9,7 +9,12 @@ export type TrafficDirection = "inbound" | "outbound";
  * The cluster name for a service port and subset: `outbound|9080|v1|reviews.default.svc.cluster.local`,
  * `outbound|9080||reviews.default.svc.cluster.local` without a subset.
  */
-export function subsetKey(direction: TrafficDirection, subset: string, hostname: string, port: number): string {
+export function subsetKey(
+  direction: TrafficDirection,
+  subset: string,
+  hostname: string,
+  port: number,
+): string {
   return `${direction}|${port}|${subset}|${hostname}`;
 }
 

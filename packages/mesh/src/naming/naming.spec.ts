@@ -56,7 +56,12 @@ describe("cluster names", () => {
       subset: "v1",
       hostname: "reviews.default.svc.cluster.local",
     });
-    expect(parseSubsetKey("inbound|8080||")).toEqual({ direction: "inbound", port: 8080, subset: "", hostname: "" });
+    expect(parseSubsetKey("inbound|8080||")).toEqual({
+      direction: "inbound",
+      port: 8080,
+      subset: "",
+      hostname: "",
+    });
     expect(parseSubsetKey("virtualInbound")).toBeUndefined();
     expect(parseSubsetKey("outbound|1|a|b|c")).toBeUndefined();
   });
@@ -65,10 +70,26 @@ describe("cluster names", () => {
     const host = fc.stringMatching(/^[a-z0-9*][a-z0-9.-]{0,40}$/);
     const subset = fc.stringMatching(/^[a-z0-9-]{0,10}$/);
     fc.assert(
-      fc.property(fc.constantFrom("inbound", "outbound") as fc.Arbitrary<"inbound" | "outbound">, subset, host, fc.integer({ min: 1, max: 65535 }), (d, s, h, p) => {
-        expect(parseSubsetKey(subsetKey(d, s, h, p))).toEqual({ direction: d, port: p, subset: s, hostname: h });
-        expect(parseSubsetKey(dnsSrvSubsetKey(d, s, h, p))).toEqual({ direction: d, port: p, subset: s, hostname: h });
-      }),
+      fc.property(
+        fc.constantFrom("inbound", "outbound") as fc.Arbitrary<"inbound" | "outbound">,
+        subset,
+        host,
+        fc.integer({ min: 1, max: 65535 }),
+        (d, s, h, p) => {
+          expect(parseSubsetKey(subsetKey(d, s, h, p))).toEqual({
+            direction: d,
+            port: p,
+            subset: s,
+            hostname: h,
+          });
+          expect(parseSubsetKey(dnsSrvSubsetKey(d, s, h, p))).toEqual({
+            direction: d,
+            port: p,
+            subset: s,
+            hostname: h,
+          });
+        },
+      ),
     );
   });
 });
@@ -83,13 +104,17 @@ describe("listener, route and vhost names", () => {
 
   it("names virtual hosts <fqdn>:<port> and inbound vhosts inbound|http|<port>", () => {
     // istio/istio pilot/pkg/networking/util DomainName; listener_inbound.go.
-    expect(virtualHostName("echo.echo-grpc.svc.cluster.local", 7070)).toBe("echo.echo-grpc.svc.cluster.local:7070");
+    expect(virtualHostName("echo.echo-grpc.svc.cluster.local", 7070)).toBe(
+      "echo.echo-grpc.svc.cluster.local:7070",
+    );
     expect(inboundVirtualHostName(9080)).toBe("inbound|http|9080");
   });
 
   it("names sidecar outbound routes by port (Istio listener.go rdsName)", () => {
     expect(sidecarOutboundRouteName(9080)).toBe("9080");
-    expect(sidecarOutboundRouteName(0, { unixSocket: "unix:///var/run/app.sock" })).toBe("unix:///var/run/app.sock");
+    expect(sidecarOutboundRouteName(0, { unixSocket: "unix:///var/run/app.sock" })).toBe(
+      "unix:///var/run/app.sock",
+    );
     expect(sidecarOutboundRouteName(80, { sniffedServiceHostname: "a.ns.svc.cluster.local" })).toBe(
       "a.ns.svc.cluster.local:80",
     );
@@ -98,17 +123,27 @@ describe("listener, route and vhost names", () => {
   it("names gateway routes like gatewayRDSRouteName", () => {
     // istio/istio pilot/pkg/model/gateway.go gatewayRDSRouteName.
     const gw = { name: "bookinfo-gateway", namespace: "default" };
-    expect(gatewayRouteConfigName({ port: { number: 80, protocol: "HTTP", name: "http" } }, gw)).toBe("http.80");
-    expect(gatewayRouteConfigName({ port: { number: 80, protocol: "HTTP", name: "http" }, bind: "1.1.1.1" }, gw)).toBe(
-      "http.80.1.1.1.1",
+    expect(gatewayRouteConfigName({ port: { number: 80, protocol: "HTTP", name: "http" } }, gw)).toBe(
+      "http.80",
     );
     expect(
-      gatewayRouteConfigName({ port: { number: 443, protocol: "HTTPS", name: "https" }, tls: { mode: "SIMPLE" } }, gw),
+      gatewayRouteConfigName({ port: { number: 80, protocol: "HTTP", name: "http" }, bind: "1.1.1.1" }, gw),
+    ).toBe("http.80.1.1.1.1");
+    expect(
+      gatewayRouteConfigName(
+        { port: { number: 443, protocol: "HTTPS", name: "https" }, tls: { mode: "SIMPLE" } },
+        gw,
+      ),
     ).toBe("https.443.https.bookinfo-gateway.default");
     expect(
-      gatewayRouteConfigName({ port: { number: 443, protocol: "HTTPS", name: "https" }, tls: { mode: "PASSTHROUGH" } }, gw),
+      gatewayRouteConfigName(
+        { port: { number: 443, protocol: "HTTPS", name: "https" }, tls: { mode: "PASSTHROUGH" } },
+        gw,
+      ),
     ).toBeUndefined();
-    expect(gatewayRouteConfigName({ port: { number: 31400, protocol: "TCP", name: "tcp" } }, gw)).toBeUndefined();
+    expect(
+      gatewayRouteConfigName({ port: { number: 31400, protocol: "TCP", name: "tcp" } }, gw),
+    ).toBeUndefined();
   });
 
   it("uses Istio's special names", () => {
@@ -159,7 +194,9 @@ describe("proxyless names", () => {
       "foo.com": { requestedNames: ["foo.com"], ports: ["443", "80"] },
       "wildcard.com": { requestedNames: ["wildcard.com"], ports: [] },
     });
-    expect(requests(["foo.com:80", "foo.com"])).toEqual({ "foo.com": { requestedNames: ["foo.com"], ports: [] } });
+    expect(requests(["foo.com:80", "foo.com"])).toEqual({
+      "foo.com": { requestedNames: ["foo.com"], ports: [] },
+    });
     expect(requests(["foo.com:80", "foo.com", "foo.com:443"])).toEqual({
       "foo.com": { requestedNames: ["foo.com"], ports: [] },
     });
@@ -202,7 +239,10 @@ describe("proxyless names", () => {
     // grpcgen lds_test.go ("0.0.0.0:1234", "[::]:8076").
     expect(proxylessServerListenerName("0.0.0.0", 17070)).toBe("xds.istio.io/grpc/lds/inbound/0.0.0.0:17070");
     expect(proxylessServerListenerName("::", 8076)).toBe("xds.istio.io/grpc/lds/inbound/[::]:8076");
-    expect(parseProxylessServerListenerName("xds.istio.io/grpc/lds/inbound/[::]:8076")).toEqual({ host: "::", port: 8076 });
+    expect(parseProxylessServerListenerName("xds.istio.io/grpc/lds/inbound/[::]:8076")).toEqual({
+      host: "::",
+      port: 8076,
+    });
     expect(parseProxylessServerListenerName("xds.istio.io/grpc/lds/inbound/foo")).toBeUndefined();
     expect(parseProxylessServerListenerName("xds.istio.io/grpc/lds/inbound/foo:99999")).toBeUndefined();
     expect(parseProxylessServerListenerName("reviews:9080")).toBeUndefined();
@@ -219,7 +259,9 @@ describe("proxyless names", () => {
 describe("workload identity", () => {
   it("writes spiffe://<td>/ns/<ns>/sa/<sa> and sanitizes @ like Istio", () => {
     // istio/istio pkg/spiffe/spiffe.go genSpiffeURI / sanitizeTrustDomain.
-    expect(workloadIdentity("cluster.local", "echo-grpc", "default")).toBe("spiffe://cluster.local/ns/echo-grpc/sa/default");
+    expect(workloadIdentity("cluster.local", "echo-grpc", "default")).toBe(
+      "spiffe://cluster.local/ns/echo-grpc/sa/default",
+    );
     expect(workloadIdentity("foo@bar.com", "ns", "sa")).toBe("spiffe://foo.bar.com/ns/ns/sa/sa");
     expect(parseWorkloadIdentity("spiffe://cluster.local/ns/a/sa/b")).toEqual({
       trustDomain: "cluster.local",
@@ -231,7 +273,9 @@ describe("workload identity", () => {
 
   it("refuses an empty namespace or service account (Istio returns an error too)", () => {
     expect(() => workloadIdentity("cluster.local", "", "sa")).toThrow(MeshError);
-    expect(() => workloadIdentity("cluster.local", "ns", "")).toThrow(/needs a namespace and a service account/);
+    expect(() => workloadIdentity("cluster.local", "ns", "")).toThrow(
+      /needs a namespace and a service account/,
+    );
     expect(() => workloadIdentity("Cluster.Local", "ns", "sa")).toThrow(/must be lowercase/);
   });
 });

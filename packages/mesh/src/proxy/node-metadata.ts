@@ -99,10 +99,7 @@ export function parseNodeMetadata(raw: JsonObject | undefined, nodeId = ""): Nod
   const meta: JsonObject = raw === undefined ? {} : (structuredClone(raw) as JsonObject);
   const where = nodeId === "" ? "node metadata" : `node ${JSON.stringify(nodeId)} metadata`;
   const fail = (key: string, expected: string, got: JsonValue | undefined): never => {
-    throw new MeshError(
-      "INVALID_NODE",
-      `${where} ${key} must be ${expected}; got ${describe(got)}`,
-    );
+    throw new MeshError("INVALID_NODE", `${where} ${key} must be ${expected}; got ${describe(got)}`);
   };
   const str = (key: string): string | undefined => {
     const v = meta[key];
@@ -166,7 +163,10 @@ export function parseNodeMetadata(raw: JsonObject | undefined, nodeId = ""): Nod
   assign("clusterId", str("CLUSTER_ID"));
   assign("network", str("NETWORK"));
   assign("requestedNetworkView", csv("REQUESTED_NETWORK_VIEW"));
-  assign("podPorts", podPorts(str("POD_PORTS"), (expected, got) => fail("POD_PORTS", expected, got)));
+  assign(
+    "podPorts",
+    podPorts(str("POD_PORTS"), (expected, got) => fail("POD_PORTS", expected, got)),
+  );
   assign("generator", str("GENERATOR"));
   assign("dnsCapture", stringBool("DNS_CAPTURE"));
   assign("dnsAutoAllocate", stringBool("DNS_AUTO_ALLOCATE"));
@@ -208,10 +208,18 @@ function podPorts(
   }
   if (!Array.isArray(parsed)) return fail(expected, value);
   return parsed.map((p) => {
-    if (typeof p !== "object" || p === null || !Number.isInteger((p as { containerPort?: unknown }).containerPort)) {
+    if (
+      typeof p !== "object" ||
+      p === null ||
+      !Number.isInteger((p as { containerPort?: unknown }).containerPort)
+    ) {
       return fail(expected, value);
     }
-    const { name, containerPort, protocol } = p as { name?: unknown; containerPort: number; protocol?: unknown };
+    const { name, containerPort, protocol } = p as {
+      name?: unknown;
+      containerPort: number;
+      protocol?: unknown;
+    };
     return {
       containerPort,
       ...(typeof name === "string" ? { name } : {}),

@@ -4,7 +4,13 @@ import { NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MeshError } from "../mesh-error.js";
-import { checkProxyIdentity, MAX_ISTIO_VERSION, type NodeLike, parseIstioVersion, parseProxy } from "./proxy.js";
+import {
+  checkProxyIdentity,
+  MAX_ISTIO_VERSION,
+  type NodeLike,
+  parseIstioVersion,
+  parseProxy,
+} from "./proxy.js";
 
 function refusal(node: NodeLike): MeshError {
   try {
@@ -122,10 +128,14 @@ describe("parseProxy", () => {
   });
 
   it("takes the namespace from NAMESPACE, then the svc DNS domain, then the pod.namespace id part", () => {
-    expect(parseProxy({ id: "sidecar~10.0.0.1~p.a~a.svc.cluster.local", metadata: { NAMESPACE: "a" } }).namespace).toBe("a");
+    expect(
+      parseProxy({ id: "sidecar~10.0.0.1~p.a~a.svc.cluster.local", metadata: { NAMESPACE: "a" } }).namespace,
+    ).toBe("a");
     // Istio's grpc-simple template writes the domain "cluster.local"; the pod.namespace part names the namespace.
     expect(parseProxy({ id: "sidecar~10.0.0.1~echo.test~cluster.local" }).namespace).toBe("test");
-    expect(parseProxy({ id: "sidecar~10.0.0.1~x~cluster.local", metadata: { NAMESPACE: "ns1" } }).namespace).toBe("ns1");
+    expect(
+      parseProxy({ id: "sidecar~10.0.0.1~x~cluster.local", metadata: { NAMESPACE: "ns1" } }).namespace,
+    ).toBe("ns1");
   });
 
   it("parses INTERCEPTION_MODE and defaults to REDIRECT", () => {
@@ -186,12 +196,12 @@ describe("parseProxy", () => {
   it("splits comma lists like Istio's StringList", () => {
     // istio/istio pkg/model/proxy_test.go TestStringList: "a,b,c" → [a b c], "" → [].
     const id = "sidecar~10.0.0.1~p.a~a.svc.cluster.local";
-    expect(parseProxy({ id, metadata: { REQUESTED_NETWORK_VIEW: "a,b,c" } }).metadata.requestedNetworkView).toEqual([
-      "a",
-      "b",
-      "c",
-    ]);
-    expect(parseProxy({ id, metadata: { REQUESTED_NETWORK_VIEW: "" } }).metadata.requestedNetworkView).toEqual([]);
+    expect(
+      parseProxy({ id, metadata: { REQUESTED_NETWORK_VIEW: "a,b,c" } }).metadata.requestedNetworkView,
+    ).toEqual(["a", "b", "c"]);
+    expect(
+      parseProxy({ id, metadata: { REQUESTED_NETWORK_VIEW: "" } }).metadata.requestedNetworkView,
+    ).toEqual([]);
   });
 
   describe("property: the id parser", () => {
@@ -216,17 +226,21 @@ describe("parseProxy", () => {
       const tilde = fc.constantFrom("~", "~", "sidecar~", "router~", "10.0.0.1", ".svc.", ".");
       const text = fc.array(fc.oneof(fc.string(), tilde), { maxLength: 8 }).map((a) => a.join(""));
       fc.assert(
-        fc.property(text, fc.dictionary(fc.constantFrom("NAMESPACE", "INSTANCE_IPS", "LABELS"), fc.jsonValue()), (id, metadata) => {
-          try {
-            const proxy = parseProxy({ id, metadata: metadata as never });
-            expect(id.split("~")).toHaveLength(4);
-            expect(proxy.ipAddresses.length).toBeGreaterThan(0);
-            expect(proxy.namespace).not.toBe("");
-          } catch (e) {
-            expect(e).toBeInstanceOf(MeshError);
-            expect((e as MeshError).code).toBe("INVALID_NODE");
-          }
-        }),
+        fc.property(
+          text,
+          fc.dictionary(fc.constantFrom("NAMESPACE", "INSTANCE_IPS", "LABELS"), fc.jsonValue()),
+          (id, metadata) => {
+            try {
+              const proxy = parseProxy({ id, metadata: metadata as never });
+              expect(id.split("~")).toHaveLength(4);
+              expect(proxy.ipAddresses.length).toBeGreaterThan(0);
+              expect(proxy.namespace).not.toBe("");
+            } catch (e) {
+              expect(e).toBeInstanceOf(MeshError);
+              expect((e as MeshError).code).toBe("INVALID_NODE");
+            }
+          },
+        ),
       );
     });
 
@@ -263,12 +277,19 @@ describe("checkProxyIdentity", () => {
   it("accepts a peer identity in the proxy's namespace and service account", () => {
     // istio/istio pilot/pkg/xds/authentication.go checkConnectionIdentity.
     expect(
-      checkProxyIdentity(proxy, ["spiffe://cluster.local/ns/other/sa/x", "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews"]),
+      checkProxyIdentity(proxy, [
+        "spiffe://cluster.local/ns/other/sa/x",
+        "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews",
+      ]),
     ).toBe("spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews");
   });
 
   it("refuses identities of another namespace or service account with PERMISSION_DENIED", () => {
-    for (const ids of [["spiffe://cluster.local/ns/default/sa/bookinfo-reviews"], ["spiffe://cluster.local/ns/bookinfo/sa/x"], []]) {
+    for (const ids of [
+      ["spiffe://cluster.local/ns/default/sa/bookinfo-reviews"],
+      ["spiffe://cluster.local/ns/bookinfo/sa/x"],
+      [],
+    ]) {
       try {
         checkProxyIdentity(proxy, ids);
         throw new Error("expected a refusal");
