@@ -39,7 +39,7 @@ export class Registry {
   readonly options: Required<RegistryOptions>;
   readonly #services: Service[];
   readonly #byHostname = new Map<string, Service[]>();
-  readonly #instances = new Map<Service, ServiceInstance[]>();
+  readonly #instances = new Map<string, ServiceInstance[]>();
   readonly #workloads: WorkloadInstance[];
   readonly #workloadsByAddress = new Map<string, WorkloadInstance[]>();
   readonly #groups: readonly WorkloadGroup[];
@@ -84,13 +84,13 @@ export class Registry {
       const service = convertKubeService(svc, options);
       services.push(service);
       const slices = slicesByService.get(`${svc.metadata.namespace}/${svc.metadata.name}`) ?? [];
-      this.#instances.set(service, kubeServiceInstances(service, slices, lookup, options));
+      this.#instances.set(instanceKey(service), kubeServiceInstances(service, slices, lookup, options));
     }
     for (const se of snapshot.list("ServiceEntry")) {
       for (const service of convertServiceEntry(se)) {
         services.push(service);
         this.#instances.set(
-          service,
+          instanceKey(service),
           serviceEntryInstances(se, service, lookup.inNamespace(service.namespace), options),
         );
       }
@@ -141,9 +141,12 @@ export class Registry {
     return chosen;
   }
 
-  /** Every endpoint of every port of `service`. */
+  /**
+   * Every endpoint of every port of `service`. Copies of a service (e.g. a Sidecar scope's with
+   * fewer ports) find the instances of the service they were copied from.
+   */
   instances(service: Service): readonly ServiceInstance[] {
-    return this.#instances.get(service) ?? [];
+    return this.#instances.get(instanceKey(service)) ?? [];
   }
 
   /** Endpoints of the service port numbered `port` (all health states; EDS keeps only HEALTHY ones). */
@@ -248,6 +251,10 @@ export function registry$(
 
 function serviceFingerprint(service: Service): unknown {
   return { ...service, exportTo: service.exportTo === undefined ? undefined : [...service.exportTo].sort() };
+}
+
+function instanceKey(s: Service): string {
+  return `${s.source.kind}/${s.source.namespace}/${s.source.name}|${s.hostname}`;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
