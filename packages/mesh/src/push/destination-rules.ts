@@ -1,4 +1,5 @@
 import { type DestinationRule, labelsMatch, type ResourceKey, resourceKeyOf } from "@meshlet/config";
+import { getOrCreate } from "../collections.js";
 import { creationTime, type DestinationRuleSpec, type Subset } from "../config-access.js";
 import { isWildcardHost, mostSpecificHostMatch, resolveShortname } from "../model/host.js";
 import { PRIVATE, PUBLIC } from "./visibility.js";
@@ -162,7 +163,7 @@ export class DestinationRuleIndex {
       proxyNamespace !== this.#rootNamespace
         ? this.#namespaceLocal.get(proxyNamespace)?.lookup(service.hostname)
         : this.#rootLocal.lookup(service.hostname);
-    if (local !== undefined && local.some((e) => e.selector === undefined)) return local.map(view);
+    if (local?.some((e) => e.selector === undefined)) return local.map(view);
     // Rules with workload selectors alone do not end the search: the catch-all rule still comes
     // from the service's or the root namespace (istio/istio push_context_test.go
     // TestSetDestinationRuleWithWorkloadSelector, "DR without workloadselector in dst NS applied if
@@ -221,9 +222,7 @@ function view(e: Entry): ConsolidatedDestinationRule {
 }
 
 function pool(m: Map<string, Pool>, ns: string): Pool {
-  let p = m.get(ns);
-  if (p === undefined) m.set(ns, (p = new Pool()));
-  return p;
+  return getOrCreate(m, ns, () => new Pool());
 }
 
 function sameLabels(

@@ -7,6 +7,7 @@ import {
   resourceKeyOf,
   type Sidecar,
 } from "@meshlet/config";
+import { getOrCreate, pushTo } from "../collections.js";
 import { selectorLabels } from "../config-access.js";
 import { hostSubsetOf, isWildcardHost } from "../model/host.js";
 import { type IstioEndpoint, type Service, type ServiceTarget, serviceKey } from "../model/service.js";
@@ -89,8 +90,7 @@ export class PushContext {
 
     // Istio initServiceRegistry: services indexed by visibility, and one service per host and namespace.
     for (const s of this.registry.services()) {
-      const byNs = this.#hostnameAndNamespace.get(s.hostname) ?? new Map<string, Service>();
-      this.#hostnameAndNamespace.set(s.hostname, byNs);
+      const byNs = getOrCreate(this.#hostnameAndNamespace, s.hostname, () => new Map<string, Service>());
       const existing = byNs.get(s.namespace);
       if (existing === undefined || (existing.registry !== "Kubernetes" && s.registry === "Kubernetes")) {
         byNs.set(s.namespace, s);
@@ -99,7 +99,7 @@ export class PushContext {
       if (targets === "*") this.#publicServices.push(s);
       else {
         for (const ns of targets)
-          push(ns === s.namespace ? this.#privateServices : this.#exportedServices, ns, s);
+          pushTo(ns === s.namespace ? this.#privateServices : this.#exportedServices, ns, s);
       }
     }
     this.#virtualServices = new VirtualServiceIndex(
@@ -118,7 +118,7 @@ export class PushContext {
       ...sidecars.filter((s) => s.spec.workloadSelector !== undefined),
       ...sidecars.filter((s) => s.spec.workloadSelector === undefined),
     ];
-    for (const s of ordered) push(this.#sidecarsByNamespace, s.metadata.namespace, s);
+    for (const s of ordered) pushTo(this.#sidecarsByNamespace, s.metadata.namespace, s);
     this.#rootSidecar = ordered.find(
       (s) => s.metadata.namespace === mesh.rootNamespace && s.spec.workloadSelector === undefined,
     );
@@ -403,10 +403,4 @@ export class PushContext {
   #target(ref: WorkloadRef): PolicyTarget {
     return "id" in ref ? { namespace: ref.namespace, labels: this.proxyLabels(ref) } : ref;
   }
-}
-
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const list = m.get(k);
-  if (list === undefined) m.set(k, [v]);
-  else list.push(v);
 }

@@ -1,4 +1,5 @@
 import { formatResourceKey, resourceKeyOf, type Sidecar } from "@meshlet/config";
+import { getOrCreate } from "../collections.js";
 import type { SidecarEgressListener } from "../config-access.js";
 import { hostSubsetOf, hostsOverlap, isWildcardHost } from "../model/host.js";
 import { parseProtocol } from "../model/protocol.js";
@@ -192,8 +193,7 @@ function egressListener(
     let ns = h.slice(0, slash);
     const name = h.slice(slash + 1);
     if (ns === ".") ns = namespace;
-    let hc = hostsByNamespace.get(ns);
-    if (hc === undefined) hostsByNamespace.set(ns, (hc = { exact: new Set(), all: [] }));
+    const hc = getOrCreate(hostsByNamespace, ns, (): HostClassification => ({ exact: new Set(), all: [] }));
     if (!isWildcardHost(name)) hc.exact.add(name);
     hc.all.push(name);
   }

@@ -1,4 +1,5 @@
 import { type ResourceKey, resourceKeyOf, type VirtualService } from "@meshlet/config";
+import { getOrCreate, pushTo } from "../collections.js";
 import {
   creationTime,
   type Destination,
@@ -136,10 +137,10 @@ export class VirtualServiceIndex {
     for (const vs of merged) {
       const targets = exportTargets(vs.exportTo, vs.namespace, defaultExportTo);
       for (const gw of vs.gateways) {
-        if (targets === "*") push(this.#public, gw, vs);
+        if (targets === "*") pushTo(this.#public, gw, vs);
         else {
           for (const ns of targets) {
-            push(ns === vs.namespace ? this.#private : this.#exported, `${ns}|${gw}`, vs);
+            pushTo(ns === vs.namespace ? this.#private : this.#exported, `${ns}|${gw}`, vs);
           }
         }
       }
@@ -348,9 +349,7 @@ export function virtualServiceDestinations(
 ): Map<string, Set<number>> {
   const out = new Map<string, Set<number>>();
   const add = (d: Destination) => {
-    let ports = out.get(d.host);
-    if (ports === undefined) out.set(d.host, (ports = new Set()));
-    ports.add(d.port?.number ?? 0);
+    getOrCreate(out, d.host, () => new Set<number>()).add(d.port?.number ?? 0);
   };
   for (const r of vs.http) {
     if (namespace !== undefined) {
@@ -372,10 +371,4 @@ export function virtualServiceDestinations(
   }
   for (const r of [...vs.tcp, ...vs.tls]) for (const d of r.route) add(d.destination);
   return out;
-}
-
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const list = m.get(k);
-  if (list === undefined) m.set(k, [v]);
-  else list.push(v);
 }

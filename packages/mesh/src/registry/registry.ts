@@ -1,5 +1,6 @@
 import type { ConfigSnapshot, EndpointSlice, WorkloadGroup } from "@meshlet/config";
 import { map, type Observable, type OperatorFunction } from "rxjs";
+import { pushTo } from "../collections.js";
 import {
   type IstioEndpoint,
   type Service,
@@ -56,11 +57,11 @@ export class Registry {
     const add = (w: WorkloadInstance | undefined) => {
       if (w === undefined) return;
       workloads.push(w);
-      push(byNamespace, w.namespace, w);
-      for (const a of w.addresses) push(this.#workloadsByAddress, a, w);
+      pushTo(byNamespace, w.namespace, w);
+      for (const a of w.addresses) pushTo(this.#workloadsByAddress, a, w);
       if (w.kind === "Pod") {
         pods.set(`${w.namespace}/${w.name}`, w);
-        for (const a of w.addresses) push(podsByIp, `${w.namespace}/${a}`, w);
+        for (const a of w.addresses) pushTo(podsByIp, `${w.namespace}/${a}`, w);
       }
     };
     for (const pod of snapshot.list("Pod")) add(podWorkload(snapshot, pod, workloadOptions));
@@ -76,7 +77,7 @@ export class Registry {
     const slicesByService = new Map<string, EndpointSlice[]>();
     for (const slice of snapshot.list("EndpointSlice")) {
       const svcName = slice.metadata.labels?.[SERVICE_NAME_LABEL];
-      if (svcName !== undefined) push(slicesByService, `${slice.metadata.namespace}/${svcName}`, slice);
+      if (svcName !== undefined) pushTo(slicesByService, `${slice.metadata.namespace}/${svcName}`, slice);
     }
 
     const services: Service[] = [];
@@ -104,7 +105,7 @@ export class Registry {
         compare(a.source.kind, b.source.kind),
     );
     this.#services = services;
-    for (const s of services) push(this.#byHostname, s.hostname, s);
+    for (const s of services) pushTo(this.#byHostname, s.hostname, s);
   }
 
   /** Builds the registry of a snapshot. */
@@ -226,7 +227,7 @@ export class Registry {
         serviceFingerprint(service),
         this.instances(service).map((i) => [i.servicePort, i.endpoint]),
       ]);
-      push(parts, serviceKey(service), text);
+      pushTo(parts, serviceKey(service), text);
     }
     // Computed once, on first use; the registry's contents never change.
     this.#fingerprints = new Map([...parts].map(([k, v]) => [k, v.join("\n")]));
@@ -255,12 +256,6 @@ function serviceFingerprint(service: Service): unknown {
 
 function instanceKey(s: Service): string {
   return `${s.source.kind}/${s.source.namespace}/${s.source.name}|${s.hostname}`;
-}
-
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const list = m.get(k);
-  if (list === undefined) m.set(k, [v]);
-  else list.push(v);
 }
 
 function compare(a: string, b: string): number {
