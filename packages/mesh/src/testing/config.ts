@@ -2,6 +2,7 @@ import {
   ConfigSnapshot,
   formatDiagnostic,
   KindRegistry,
+  type Origin,
   parseDocuments,
   type Resource,
   validateResource,
@@ -23,11 +24,18 @@ export function snapshotOf(
   const parsed = parseDocuments(yaml, { source: "test", file: "test.yaml" });
   const errors = parsed.diagnostics.map(formatDiagnostic);
   const resources: Resource[] = [];
+  const origins = new Map<Resource, Origin>();
   for (const doc of parsed.documents) {
     const result = validateResource(doc.object, doc.origin, { registry });
     for (const d of result.diagnostics) if (d.severity === "error") errors.push(formatDiagnostic(d));
-    if (result.resource !== undefined) resources.push(result.resource);
+    if (result.resource !== undefined) {
+      resources.push(result.resource);
+      origins.set(result.resource, doc.origin);
+    }
   }
   if (errors.length > 0) throw new Error(`test config is invalid:\n${errors.join("\n")}`);
-  return ConfigSnapshot.create([...resources, ...(options.raw ?? [])], { version: options.version ?? "1" });
+  return ConfigSnapshot.create([...resources, ...(options.raw ?? [])], {
+    version: options.version ?? "1",
+    origins,
+  });
 }
