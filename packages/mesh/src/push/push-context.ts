@@ -75,6 +75,7 @@ export class PushContext {
   readonly #rootSidecar: Sidecar | undefined;
   readonly #gateways: readonly Gateway[];
   readonly #scopes = new Map<string, SidecarScope>();
+  readonly #vsByHost = new WeakMap<SidecarScope, Map<string, MeshVirtualService | undefined>>();
 
   private constructor(init: PushContextInit) {
     this.snapshot = init.snapshot;
@@ -281,17 +282,24 @@ export class PushContext {
    * that covers it (Istio `MostSpecificWildcardVirtualServiceIndex`), earlier first on ties.
    */
   virtualServiceForHost(proxy: Proxy, hostname: string): MeshVirtualService | undefined {
-    const vses = this.sidecarScope(proxy).egressListeners.flatMap((l) => l.virtualServices);
-    const exact = vses.find((vs) => vs.hosts.includes(hostname));
-    if (exact !== undefined) return exact;
-    let best: { vs: MeshVirtualService; length: number } | undefined;
-    for (const vs of vses) {
-      for (const h of vs.hosts) {
-        if (!isWildcardHost(h) || !hostSubsetOf(hostname, h)) continue;
-        if (best === undefined || h.length > best.length) best = { vs, length: h.length };
+    const scope = this.sidecarScope(proxy);
+    const memo = getOrCreate(this.#vsByHost, scope, () => new Map<string, MeshVirtualService | undefined>());
+    if (memo.has(hostname)) return memo.get(hostname);
+    const vses = scope.egressListeners.flatMap((l) => l.virtualServices);
+    let found = vses.find((vs) => vs.hosts.includes(hostname));
+    if (found === undefined) {
+      let longest = -1;
+      for (const vs of vses) {
+        for (const h of vs.hosts) {
+          if (isWildcardHost(h) && hostSubsetOf(hostname, h) && h.length > longest) {
+            found = vs;
+            longest = h.length;
+          }
+        }
       }
     }
-    return best?.vs;
+    memo.set(hostname, found);
+    return found;
   }
 
   // ----- DestinationRules -----------------------------------------------------------------------
