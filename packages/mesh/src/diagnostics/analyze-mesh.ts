@@ -66,13 +66,7 @@ export interface AnalyzeMeshOptions {
  */
 export function analyzeMesh(push: PushContext, options: AnalyzeMeshOptions = {}): MeshFinding[] {
   const out: MeshFinding[] = [];
-  const report = (
-    resource: Resource,
-    code: string,
-    level: AnalyzerLevel,
-    message: string,
-    path: ReadonlyArray<string | number>,
-  ) => {
+  const report: Report = (resource, code, level, message, path) => {
     const origin = push.snapshot.originOf(resource);
     out.push({
       severity: "warning",

@@ -112,31 +112,8 @@ export function buildSidecarScope(
       }
     }
   }
-  const services = merged.list();
-  const drs = new Map<string, ConsolidatedDestinationRule[]>();
-  const serviceDeps = new Set<string>();
-  for (const s of services) {
-    serviceDeps.add(serviceKey(s));
-    deps.add(formatResourceKey(s.source));
-    const rules = inputs.destinationRules(namespace, s);
-    if (rules !== undefined) {
-      drs.set(s.hostname, rules);
-      for (const r of rules) for (const from of r.from) deps.add(formatResourceKey(from));
-    }
-  }
-  const byHost = new Map(services.map((s) => [s.hostname, s]));
   const policy = sidecar?.spec.outboundTrafficPolicy?.mode ?? inputs.meshOutboundTrafficPolicy;
-  return {
-    namespace,
-    ...(sidecar !== undefined ? { sidecar } : {}),
-    egressListeners: listeners,
-    services,
-    outboundTrafficPolicy: policy,
-    configDependencies: deps,
-    serviceDependencies: serviceDeps,
-    service: (hostname) => byHost.get(hostname),
-    destinationRules: (hostname) => drs.get(hostname),
-  };
+  return completeScope(inputs, namespace, merged.list(), listeners, deps, policy, sidecar);
 }
 
 /**
@@ -149,9 +126,31 @@ export function buildGatewayScope(inputs: ScopeInputs, namespace: string): Sidec
   const virtualServices = inputs.virtualServicesForGateway(namespace, MESH_GATEWAY);
   const services = merged.list();
   const deps = new Set<string>();
-  const serviceDeps = new Set<string>();
   for (const vs of virtualServices) addVsDependencies(deps, vs);
+  const listeners = [{ hosts: ["*/*"], services, virtualServices }];
+  return completeScope(
+    inputs,
+    namespace,
+    services,
+    listeners,
+    deps,
+    inputs.meshOutboundTrafficPolicy,
+    undefined,
+  );
+}
+
+/** Adds the services' DestinationRules and the dependencies on both, and builds the scope. */
+function completeScope(
+  inputs: ScopeInputs,
+  namespace: string,
+  services: Service[],
+  listeners: EgressListenerScope[],
+  deps: Set<string>,
+  policy: "ALLOW_ANY" | "REGISTRY_ONLY",
+  sidecar: Sidecar | undefined,
+): SidecarScope {
   const drs = new Map<string, ConsolidatedDestinationRule[]>();
+  const serviceDeps = new Set<string>();
   for (const s of services) {
     serviceDeps.add(serviceKey(s));
     deps.add(formatResourceKey(s.source));
@@ -164,9 +163,10 @@ export function buildGatewayScope(inputs: ScopeInputs, namespace: string): Sidec
   const byHost = new Map(services.map((s) => [s.hostname, s]));
   return {
     namespace,
-    egressListeners: [{ hosts: ["*/*"], services, virtualServices }],
+    ...(sidecar !== undefined ? { sidecar } : {}),
+    egressListeners: listeners,
     services,
-    outboundTrafficPolicy: inputs.meshOutboundTrafficPolicy,
+    outboundTrafficPolicy: policy,
     configDependencies: deps,
     serviceDependencies: serviceDeps,
     service: (hostname) => byHost.get(hostname),

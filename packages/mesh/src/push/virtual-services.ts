@@ -211,12 +211,7 @@ function mergeDelegates(
 function mergeHttpRoute(root: HttpRoute, delegate: HttpRoute): HttpRoute | undefined {
   const match = mergeMatches(root.match ?? [], delegate.match ?? []);
   if (match === undefined) return undefined;
-  const name =
-    delegate.name === undefined || delegate.name === ""
-      ? root.name
-      : root.name !== undefined && root.name !== ""
-        ? `${root.name}-${delegate.name}`
-        : delegate.name;
+  const name = mergedName(root.name, delegate.name);
   return {
     ...delegate,
     ...(match.length > 0 ? { match } : {}),
@@ -256,12 +251,7 @@ function mergeMatches(
 }
 
 function mergeMatch(root: HttpMatchRequest, d: HttpMatchRequest): HttpMatchRequest {
-  const name =
-    d.name === undefined || d.name === ""
-      ? root.name
-      : root.name !== undefined && root.name !== ""
-        ? `${root.name}-${d.name}`
-        : d.name;
+  const name = mergedName(root.name, d.name);
   const maps = <K extends "headers" | "withoutHeaders" | "queryParams" | "sourceLabels">(k: K) =>
     root[k] === undefined && d[k] === undefined ? {} : { [k]: { ...(root[k] ?? {}), ...(d[k] ?? {}) } };
   return {
@@ -283,6 +273,12 @@ function mergeMatch(root: HttpMatchRequest, d: HttpMatchRequest): HttpMatchReque
       ? { gateways: root.gateways }
       : {}),
   };
+}
+
+/** Istio names a merged route or match `<root>-<delegate>`, or whichever of the two is set. */
+function mergedName(root: string | undefined, delegate: string | undefined): string | undefined {
+  if (delegate === undefined || delegate === "") return root;
+  return root !== undefined && root !== "" ? `${root}-${delegate}` : delegate;
 }
 
 /** Istio `hasConflict`: the delegate match must be narrower than the root match. */
