@@ -74,9 +74,7 @@ export type EndpointSliceEndpoint = EndpointSlice["endpoints"][number];
  * EnvoyFilter) name the field `labels`; the `type.v1beta1` ones (DestinationRule, security
  * policies) name it `matchLabels`. Both spellings are accepted wherever a selector is read.
  */
-export function selectorLabels(
-  selector: { readonly matchLabels?: Readonly<Record<string, string>> } | undefined,
-): Readonly<Record<string, string>> | undefined {
+export function selectorLabels(selector: object | undefined): Readonly<Record<string, string>> | undefined {
   if (selector === undefined) return undefined;
   const s = selector as {
     readonly matchLabels?: Readonly<Record<string, string>>;
