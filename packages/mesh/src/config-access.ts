@@ -45,7 +45,7 @@ export type TrafficPolicy = NonNullable<DestinationRuleSpec["trafficPolicy"]>;
 /** `Gateway.spec`. */
 export type GatewaySpec = Gateway["spec"];
 /** One Gateway server. */
-export type GatewayServer = GatewaySpec["servers"][number];
+export type GatewayServer = NonNullable<GatewaySpec["servers"]>[number];
 /** `Sidecar.spec`. */
 export type SidecarSpec = Sidecar["spec"];
 /** One Sidecar egress listener. */
@@ -67,7 +67,7 @@ export type RequestAuthenticationSpec = RequestAuthentication["spec"];
 /** A Kubernetes Service port. */
 export type KubeServicePort = NonNullable<KubeService["spec"]["ports"]>[number];
 /** An EndpointSlice endpoint. */
-export type EndpointSliceEndpoint = EndpointSlice["endpoints"][number];
+export type EndpointSliceEndpoint = NonNullable<EndpointSlice["endpoints"]>[number];
 
 /**
  * The labels of an Istio workload selector. Istio's `networking` selectors (ServiceEntry, Sidecar,

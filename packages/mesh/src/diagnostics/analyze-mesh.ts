@@ -152,9 +152,9 @@ function* destinationsOf(vs: MeshVirtualService): Generator<RouteDestination> {
   }
   for (const section of ["tcp", "tls"] as const) {
     for (const [i, r] of vs[section].entries()) {
-      for (const [j, d] of r.route.entries()) {
+      for (const [j, d] of (r.route ?? []).entries()) {
         yield {
-          ...dest(d.destination, spec[section]?.[i]?.route[j]?.destination.host),
+          ...dest(d.destination, spec[section]?.[i]?.route?.[j]?.destination.host),
           mirror: false,
           path: ["spec", section, i, "route", j, "destination"],
         };
@@ -163,12 +163,12 @@ function* destinationsOf(vs: MeshVirtualService): Generator<RouteDestination> {
   }
 }
 
-function dest(d: { host: string; subset?: string; port?: { number: number } }, written: string | undefined) {
+function dest(d: { host: string; subset?: string; port?: { number?: number } }, written: string | undefined) {
   return {
     host: d.host,
     written: written ?? d.host,
     ...(d.subset !== undefined ? { subset: d.subset } : {}),
-    ...(d.port !== undefined ? { port: d.port.number } : {}),
+    ...(d.port?.number !== undefined ? { port: d.port.number } : {}),
   };
 }
 
@@ -339,7 +339,7 @@ function checkGateways(push: PushContext, options: AnalyzeMeshOptions, notFound:
     // Config without any workload (validating a directory of Istio YAML): meshlet looks for the
     // secret in the Gateway's own namespace, where gateways are usually deployed with it.
     const secretNamespace = workload?.namespace ?? gw.metadata.namespace;
-    gw.spec.servers.forEach((server, i) => {
+    (gw.spec.servers ?? []).forEach((server, i) => {
       const cn = server.tls?.credentialName;
       if (cn === undefined || cn === "") return;
       if (!secretExists(secretNamespace, cn))

@@ -166,7 +166,8 @@ spec:
 
 describe("PushContext: DestinationRules", () => {
   // istio/istio pilot/pkg/model/push_context_test.go TestSetDestinationRuleWithWorkloadSelector (rule
-  // names lower-cased: Kubernetes names are DNS-1123 labels).
+  // names lower-cased: Kubernetes names are DNS-1123 labels; Istio's test gives the selector rules
+  // exportTo [test2, .], which Istio's validation refuses — a selector rule is private anyway).
   const rule = (name: string, ns: string, created: string, extra: string) => `
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -179,19 +180,19 @@ ${extra}
     "nsrule1",
     "test",
     "2024-01-01T00:00:10Z",
-    '  exportTo: [test2, "."]\n  workloadSelector: { matchLabels: { app: app1 } }\n  subsets: [{ name: s1 }]',
+    '  exportTo: ["."]\n  workloadSelector: { matchLabels: { app: app1 } }\n  subsets: [{ name: s1 }]',
   );
   const app2 = rule(
     "nsrule2",
     "test",
     "2024-01-01T00:00:11Z",
-    '  exportTo: [test2, "."]\n  workloadSelector: { matchLabels: { app: app2 } }\n  subsets: [{ name: s2 }]',
+    '  exportTo: ["."]\n  workloadSelector: { matchLabels: { app: app2 } }\n  subsets: [{ name: s2 }]',
   );
   const app3 = rule(
     "nsrule3",
     "test",
     "2024-01-01T00:00:11Z",
-    '  exportTo: [test2, "."]\n  workloadSelector: { matchLabels: { app: app2 } }\n  subsets: [{ name: s3 }]',
+    '  exportTo: ["."]\n  workloadSelector: { matchLabels: { app: app2 } }\n  subsets: [{ name: s3 }]',
   );
   const app4 = rule(
     "nsrule4",

@@ -391,7 +391,7 @@ export class PushContext {
     }
     for (const gw of this.gatewaysForProxy(proxy)) {
       configs.add(formatResourceKey(resourceKeyOf(gw)));
-      for (const server of gw.spec.servers) {
+      for (const server of gw.spec.servers ?? []) {
         const secret = server.tls?.credentialName;
         if (secret !== undefined && secret !== "") {
           configs.add(formatResourceKey({ kind: "Secret", namespace: proxy.namespace, name: secret }));

@@ -78,7 +78,7 @@ export function composePeerAuthentication(
   const perPort = new Map<number, MtlsMode>();
   for (const [port, setting] of Object.entries(workload?.spec.portLevelMtls ?? {})) {
     const m = setting.mode;
-    perPort.set(Number(port), m === "UNSET" ? mode : m);
+    perPort.set(Number(port), m === undefined || m === "UNSET" ? mode : m);
   }
   return { mode, perPort, from };
 }

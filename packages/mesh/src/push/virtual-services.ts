@@ -73,14 +73,14 @@ export function resolveVirtualService(vs: VirtualService, domainSuffix: string):
     (r): TcpRoute => ({
       ...r,
       ...(r.match !== undefined ? { match: r.match.map(withGateways) } : {}),
-      route: r.route.map((d) => ({ ...d, destination: dest(d.destination) })),
+      route: (r.route ?? []).map((d) => ({ ...d, destination: dest(d.destination) })),
     }),
   );
   const tls = (spec.tls ?? []).map(
     (r): TlsRoute => ({
       ...r,
-      match: r.match.map(withGateways),
-      route: r.route.map((d) => ({ ...d, destination: dest(d.destination) })),
+      match: (r.match ?? []).map(withGateways),
+      route: (r.route ?? []).map((d) => ({ ...d, destination: dest(d.destination) })),
     }),
   );
   const created = creationTime(vs);
@@ -191,7 +191,7 @@ function mergeDelegates(
         continue;
       }
       const ns = d.namespace ?? root.namespace;
-      refs.push({ kind: "VirtualService", namespace: ns, name: d.name });
+      refs.push({ kind: "VirtualService", namespace: ns, name: d.name ?? "" });
       const delegate = delegates.get(`${ns}/${d.name}`);
       if (delegate === undefined) continue;
       if (!isExportedTo(delegate.exportTo, delegate.namespace, root.namespace, defaultExportTo)) continue;
@@ -365,6 +365,6 @@ export function virtualServiceDestinations(
     if (r.mirror !== undefined) add(r.mirror);
     for (const m of r.mirrors ?? []) add(m.destination);
   }
-  for (const r of [...vs.tcp, ...vs.tls]) for (const d of r.route) add(d.destination);
+  for (const r of [...vs.tcp, ...vs.tls]) for (const d of r.route ?? []) add(d.destination);
   return out;
 }

@@ -140,7 +140,7 @@ export function kubeServiceInstances(
   if (slices.length > 0) {
     for (const slice of slices) {
       if (slice.addressType === "FQDN") continue; // Istio does not support FQDN slices either
-      for (const ep of slice.endpoints) {
+      for (const ep of slice.endpoints ?? []) {
         const health = sliceEndpointHealth(ep);
         for (const address of ep.addresses) {
           const ref = ep.targetRef;
