@@ -55,24 +55,40 @@ export interface ProxyDependencies {
   dependsOnService(key: string): boolean;
 }
 
-/** Builds a {@link ProxyDependencies}. */
+/**
+ * Builds a {@link ProxyDependencies} from parts: the (shared, per-scope) sets and the proxy's own
+ * additions. Lookups check the parts; the unions are only built when `configs`/`services` are read.
+ */
 export function proxyDependencies(
-  configs: ReadonlySet<string>,
-  services: ReadonlySet<string>,
+  configParts: readonly ReadonlySet<string>[],
+  serviceParts: readonly ReadonlySet<string>[],
   namespaces: ReadonlySet<string>,
 ): ProxyDependencies {
+  let configs: ReadonlySet<string> | undefined;
+  let services: ReadonlySet<string> | undefined;
+  const union = (parts: readonly ReadonlySet<string>[]) =>
+    parts.length === 1 ? (parts[0] as ReadonlySet<string>) : new Set(parts.flatMap((p) => [...p]));
   return {
-    configs,
-    services,
+    get configs() {
+      configs ??= union(configParts);
+      return configs;
+    },
+    get services() {
+      services ??= union(serviceParts);
+      return services;
+    },
     namespaces,
     dependsOn(key: ResourceKey): boolean {
       if (NAMESPACE_SCOPED_KINDS.has(key.kind)) return namespaces.has(key.namespace);
-      if (TRACKED_KINDS.has(key.kind)) return configs.has(formatResourceKey(key));
+      if (TRACKED_KINDS.has(key.kind)) {
+        const k = formatResourceKey(key);
+        return configParts.some((p) => p.has(k));
+      }
       if (REGISTRY_KINDS.has(key.kind)) return false;
       return true;
     },
     dependsOnService(key: string): boolean {
-      return services.has(key);
+      return serviceParts.some((p) => p.has(key));
     },
   };
 }

@@ -379,15 +379,17 @@ export class PushContext {
    */
   dependencies(proxy: Proxy): ProxyDependencies {
     const scope = this.sidecarScope(proxy);
-    const configs = new Set(scope.configDependencies);
-    const services = new Set(scope.serviceDependencies);
+    // The scope's sets are shared by every proxy of the scope; only the proxy's own additions are new.
+    const configs = new Set<string>();
+    const services = new Set<string>();
     for (const t of this.serviceTargets(proxy)) {
       services.add(serviceKey(t.service));
       configs.add(formatResourceKey(t.service.source));
     }
     for (const ip of proxy.ipAddresses) {
-      for (const w of this.registry.workloadsByAddress(ip))
+      for (const w of this.registry.workloadsByAddress(ip)) {
         if (w.namespace === proxy.namespace) configs.add(formatResourceKey(w.source));
+      }
     }
     for (const gw of this.gatewaysForProxy(proxy)) {
       configs.add(formatResourceKey(resourceKeyOf(gw)));
@@ -405,7 +407,11 @@ export class PushContext {
         for (const d of vs.delegates) configs.add(formatResourceKey(d));
       }
     }
-    return proxyDependencies(configs, services, new Set([proxy.namespace, this.mesh.rootNamespace]));
+    return proxyDependencies(
+      [scope.configDependencies, configs],
+      [scope.serviceDependencies, services],
+      new Set([proxy.namespace, this.mesh.rootNamespace]),
+    );
   }
 
   #target(ref: WorkloadRef): PolicyTarget {

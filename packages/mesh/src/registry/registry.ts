@@ -45,6 +45,8 @@ export class Registry {
   readonly #workloadsByAddress = new Map<string, WorkloadInstance[]>();
   readonly #groups: readonly WorkloadGroup[];
   #fingerprints: Map<string, string> | undefined;
+  #byAddress: Map<string, ServiceInstance[]> | undefined;
+  readonly #order = new Map<Service, number>();
 
   private constructor(snapshot: ConfigSnapshot, options: Required<RegistryOptions>) {
     this.version = snapshot.version;
@@ -105,7 +107,10 @@ export class Registry {
         compare(a.source.kind, b.source.kind),
     );
     this.#services = services;
-    for (const s of services) pushTo(this.#byHostname, s.hostname, s);
+    services.forEach((s, i) => {
+      pushTo(this.#byHostname, s.hostname, s);
+      this.#order.set(s, i);
+    });
   }
 
   /** Builds the registry of a snapshot. */
@@ -182,10 +187,14 @@ export class Registry {
     readonly ipAddresses: readonly string[];
     readonly namespace?: string;
   }): ServiceTarget[] {
-    const ips = new Set(workload.ipAddresses);
     const out: ServiceTarget[] = [];
     const seen = new Set<string>();
-    for (const service of this.#services) {
+    // Instances in service order (oldest service first), found through the address index.
+    const hits = new Set<ServiceInstance>();
+    for (const ip of workload.ipAddresses)
+      for (const i of this.#instancesByAddress().get(ip) ?? []) hits.add(i);
+    const ordered = [...hits].sort((a, b) => this.#order.get(a.service)! - this.#order.get(b.service)!);
+    for (const { service, servicePort, endpoint } of ordered) {
       if (
         workload.namespace !== undefined &&
         service.registry === "Kubernetes" &&
@@ -193,15 +202,24 @@ export class Registry {
       ) {
         continue;
       }
-      for (const { servicePort, endpoint } of this.instances(service)) {
-        if (!endpoint.addresses.some((a) => ips.has(a))) continue;
-        const key = `${serviceKey(service)}|${servicePort.port}|${endpoint.port}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        out.push({ service, port: servicePort, targetPort: endpoint.port });
-      }
+      const key = `${serviceKey(service)}|${servicePort.port}|${endpoint.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ service, port: servicePort, targetPort: endpoint.port });
     }
     return out;
+  }
+
+  #instancesByAddress(): Map<string, ServiceInstance[]> {
+    if (this.#byAddress !== undefined) return this.#byAddress;
+    const index = new Map<string, ServiceInstance[]>();
+    for (const service of this.#services) {
+      for (const inst of this.instances(service))
+        for (const a of inst.endpoint.addresses) pushTo(index, a, inst);
+    }
+    // Built on first use; the registry's contents never change.
+    this.#byAddress = index;
+    return index;
   }
 
   /**
