@@ -22,6 +22,21 @@ export {
   IstioAnalyzerCode,
   type MeshFinding,
 } from "./diagnostics/analyze-mesh.js";
+export {
+  clientHttpFilters,
+  clientListener,
+  type ServerListenerInput,
+  serverListener,
+  serverMtlsMode,
+} from "./grpc/listeners.js";
+export {
+  generateProxyless,
+  type ProxylessGenerateOptions,
+  type ProxylessResources,
+  referencedClusters,
+} from "./grpc/proxyless-generator.js";
+export { type GrpcRbac, GrpcRbacFilterNames, grpcRbac, grpcRbacPolicyName } from "./grpc/rbac.js";
+export { buildRouteConfiguration, type RouteConfigInput, virtualHostDomains } from "./grpc/routes.js";
 export { MeshError, type MeshErrorCode } from "./mesh-error.js";
 export {
   hostSubsetOf,
