@@ -16,6 +16,30 @@ export type {
   VirtualServiceSpec,
 } from "./config-access.js";
 export {
+  type AuthorizeDecision,
+  type XdsAuthorize,
+  xdsAuthorizeInterceptor,
+} from "./controller/authorize-interceptor.js";
+export { changedConfigKeys } from "./controller/config-diff.js";
+export {
+  type GeneratedResources,
+  type GenerateRequest,
+  type ProxyGenerator,
+  type ProxyGenerators,
+  proxylessGenerator,
+} from "./controller/generator.js";
+export {
+  type ConfigInput,
+  type MeshAuthorizeRequest,
+  MeshController,
+  type MeshControllerOptions,
+  type MeshStatus,
+  type ProxyStatus,
+  type PushCause,
+  type PushEvent,
+  type RefusedNode,
+} from "./controller/mesh-controller.js";
+export {
   type AnalyzeMeshOptions,
   type AnalyzerLevel,
   analyzeMesh,
