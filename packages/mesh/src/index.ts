@@ -47,6 +47,13 @@ export {
   type MeshFinding,
 } from "./diagnostics/analyze-mesh.js";
 export {
+  type GrpcBootstrap,
+  type GrpcBootstrapOptions,
+  grpcBootstrap,
+  WORKLOAD_CERT_FILES,
+  workloadNodeId,
+} from "./grpc/bootstrap.js";
+export {
   clientHttpFilters,
   clientListener,
   type ServerListenerInput,
