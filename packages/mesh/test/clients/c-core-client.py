@@ -9,6 +9,7 @@ The bootstrap comes from GRPC_XDS_BOOTSTRAP_CONFIG, read once per process. Drive
 """
 
 import json
+import grpc.experimental  # noqa: F401  (insecure channel credentials in grpcio 1.51)
 import sys
 import time
 
@@ -26,7 +27,8 @@ def channel_for(target, credentials):
     channel = channels.get(key)
     if channel is None:
         if credentials == "xds":
-            creds = grpc.xds_channel_credentials(grpc.insecure_channel_credentials())
+            # grpcio 1.51 has insecure channel credentials under grpc.experimental only.
+            creds = grpc.xds_channel_credentials(grpc.experimental.insecure_channel_credentials())
             channel = grpc.secure_channel(target, creds)
         else:
             channel = grpc.insecure_channel(target)
