@@ -73,7 +73,7 @@ function serveBidi(
   options: { readonly logger: Logger; readonly resets: ResetBudget },
 ): void {
   const stream = http2StreamOf(call);
-  if (stream) options.resets.watch(stream);
+  if (stream) options.resets.track(stream);
   let finished = false;
   const handler = method.open({
     ...callInfo(call),

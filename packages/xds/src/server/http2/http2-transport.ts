@@ -153,7 +153,7 @@ export class Http2Transport {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on("error", (err) => this.options.logger.debug(`xds: stream error: ${err.message}`));
-    this.options.resets.watch(stream);
+    this.options.resets.track(stream);
     if (headers[":method"] !== "POST") {
       stream.respond({ ":status": 405 }, { endStream: true });
       return;
