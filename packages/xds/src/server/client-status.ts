@@ -95,24 +95,35 @@ function typeStatus(
       clientStatus = ClientResourceStatus.REQUESTED;
       configStatus = current && heldVersion === current.version ? ConfigStatus.STALE : ConfigStatus.NOT_SENT;
     }
-    const resource =
-      holds !== undefined
-        ? current?.version === holds
-          ? current
-          : acked.base?.resources.get(name)?.version === holds
-            ? acked.base?.resources.get(name)
-            : undefined
-        : undefined;
+    const any = (r: { typeUrl: string; bytes: Uint8Array } | undefined) =>
+      r && !excludeContents ? create(AnySchema, { typeUrl: r.typeUrl, value: r.bytes }) : undefined;
+    // The config shown: what the client holds when it ACKed it; the latest (sent, or rejected:
+    // "the persisted version in the management server") while it is STALE or in ERROR.
+    const shown =
+      configStatus === ConfigStatus.ERROR || configStatus === ConfigStatus.STALE
+        ? current
+        : holds !== undefined
+          ? current?.version === holds
+            ? current
+            : acked.base?.resources.get(name)?.version === holds
+              ? acked.base?.resources.get(name)
+              : undefined
+          : undefined;
+    const xdsConfig = any(shown);
+    const failed = clientStatus === ClientResourceStatus.NACKED ? any(current) : undefined;
     out.push(
       create(ClientConfig_GenericXdsConfigSchema, {
         typeUrl: state.typeUrl,
         name,
-        versionInfo: holds ?? "",
+        // "The version_info in the last processed xDS discovery response" of the type.
+        // A NACK keeps it (the client runs the version it last accepted).
+        versionInfo:
+          holds !== undefined || clientStatus === ClientResourceStatus.NACKED
+            ? (state.lastAck?.version ?? "")
+            : "",
         configStatus,
         clientStatus,
-        ...(resource && !excludeContents
-          ? { xdsConfig: create(AnySchema, { typeUrl: resource.typeUrl, value: resource.bytes }) }
-          : {}),
+        ...(xdsConfig ? { xdsConfig } : {}),
         ...(state.lastAck && holds !== undefined ? { lastUpdated: timestampFromMs(state.lastAck.at) } : {}),
         ...(clientStatus === ClientResourceStatus.NACKED && nack
           ? {
@@ -120,6 +131,7 @@ function typeStatus(
                 details: nack.message,
                 versionInfo: nack.rejectedVersion,
                 lastUpdateAttempt: timestampFromMs(nack.at),
+                ...(failed ? { failedConfiguration: failed } : {}),
               }),
             }
           : {}),
