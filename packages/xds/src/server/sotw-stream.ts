@@ -87,7 +87,8 @@ export class SotwStream extends XdsStream<SotwTypeState> {
    * wildcard only on the stream's first request for the type (legacy wildcard, which later empty
    * lists keep); otherwise an empty list unsubscribes from everything, which is how gRPC clients
    * unsubscribe when they shut down. "*" subscribes to all. Newly requested names are sent even
-   * if the client had them ("the server must resend any newly requested resources").
+   * if the client had them ("the server must resend any newly requested resources"), and names
+   * no longer requested are no longer held.
    */
   private updateSubscription(state: SotwTypeState, names: readonly string[], first: boolean): boolean {
     // Long lists are interned by their bytes (InterningDecoder): the same array again is the
@@ -102,9 +103,13 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!sameSet) {
       const next = this.ctx.nameSets.acquire(explicit);
       if (!first) {
-        const added: string[] = [];
-        for (const n of next) if (!state.names.has(n)) added.push(n);
-        state.holdings.forget(added);
+        // Newly requested names are re-sent; names no longer requested are dropped by the client
+        // ("the client will silently ignore any supplied resources that were not explicitly
+        // requested"), even from a response already on its way.
+        const changed: string[] = [];
+        for (const n of next) if (!state.names.has(n)) changed.push(n);
+        for (const n of state.names) if (!next.has(n)) changed.push(n);
+        state.holdings.forget(changed);
       }
       this.ctx.nameSets.release(state.names);
       state.names = next;
