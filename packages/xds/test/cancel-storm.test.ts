@@ -41,11 +41,12 @@ function adsStream(client: grpc.Client, onResponse?: (count: number) => void) {
     (b: Buffer) => b,
   );
   let responses = 0;
+  let cancelled = false;
   const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
   call.on("error", () => {});
   call.on("data", (bytes: Buffer) => {
     const r = fromBinary(DiscoveryResponseSchema, bytes);
-    if (!call.cancelled)
+    if (!cancelled)
       call.write(
         request({
           typeUrl: r.typeUrl,
@@ -59,7 +60,11 @@ function adsStream(client: grpc.Client, onResponse?: (count: number) => void) {
   });
   call.write(request({ node: { id: "storm" }, typeUrl: TypeUrl.Cluster }));
   call.write(request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: eds }));
-  return { call, status, responses: () => responses };
+  const cancel = () => {
+    cancelled = true;
+    call.cancel();
+  };
+  return { call, cancel, status, responses: () => responses };
 }
 
 /** 1,000 streams, each cancelled as soon as it has its first CDS and EDS responses. */
@@ -67,7 +72,7 @@ async function storm(client: grpc.Client): Promise<grpc.StatusObject[]> {
   const statuses = await Promise.all(
     Array.from({ length: STORM }, () => {
       const s = adsStream(client, (count) => {
-        if (count === 2) s.call.cancel();
+        if (count === 2) s.cancel();
       });
       return s.status;
     }),

@@ -449,7 +449,11 @@ const commands = fc.commands(
         w.open();
       }),
     ),
-    fc.constant(cmd("heartbeat", (w) => w.heartbeats.forEach((beat) => beat()))),
+    fc.constant(
+      cmd("heartbeat", (w) => {
+        for (const beat of w.heartbeats) beat();
+      }),
+    ),
     fc
       .tuple(fc.constantFrom(CDS, EDS), name, fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }))
       .map(([type, n, v]) =>
