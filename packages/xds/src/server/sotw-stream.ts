@@ -186,6 +186,8 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       if (state.clientVersion !== "" && state.clientVersion === set.version && state.wildcard && fullState) {
         state.holdings.proven(set, scopeKey);
         state.lastVersion = set.version;
+        // The client runs this version (it says so): as good as an ACK of it (waitForAck, CSDS).
+        state.lastAck = { version: set.version, at: this.ctx.now() };
         return undefined;
       }
       // The first response: everything in scope (for a wildcard, even an empty state).

@@ -375,7 +375,9 @@ export class XdsServer {
       const native = new Http2Transport({
         route: this.router(options.services ?? allXdsServices, owned),
         logger: this.ctx.logger,
-        ...(tls ? { tls: { ...tls, ...(tls.requestCert ? { rejectUnauthorized: true } : {}) } } : {}),
+        // Node refuses unverified client certificates unless told otherwise (rejectUnauthorized
+        // defaults to true); with rejectUnauthorized: false, authorize sees no certificate.
+        ...(tls ? { tls } : {}),
         maxReceiveMessageBytes,
         maxConcurrentStreams,
         keepaliveTimeMs,
