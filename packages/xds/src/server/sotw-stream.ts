@@ -54,7 +54,10 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     // xDS protocol ("Resource updates"): SotW ignores a request with a stale nonce (the client will
     // answer the newer response); what it says about an older response still lands on the holdings.
     if (stale) {
-      if (state) this.answer(state, req.responseNonce, nonce, req.errorDetail, () => req.versionInfo);
+      if (state) {
+        this.answer(state, req.responseNonce, nonce, req.errorDetail, () => req.versionInfo);
+        this.dropped(state, req.resourceNames);
+      }
       return;
     }
 
@@ -79,6 +82,19 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       this.subscriptionChanged(state);
       this.markDirty(typeUrl);
     }
+  }
+
+  /**
+   * What an ignored (stale) request still says: the client no longer holds the names it stopped
+   * requesting. Its new subscription takes effect with its next request that is not stale, which
+   * repeats the list (SotW requests always carry the whole subscription).
+   */
+  private dropped(state: SotwTypeState, names: readonly string[]): void {
+    if (names === state.lastList || state.names.size === 0) return;
+    const still = new Set(names);
+    const gone: string[] = [];
+    for (const n of state.names) if (!still.has(n)) gone.push(n);
+    state.holdings.forget(gone);
   }
 
   /**
