@@ -27,6 +27,7 @@ import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import type { Resource } from "./resource.js";
 import { telemetryRules, wasmPluginRules } from "./rules/extension-rules.js";
+import { endpointSliceRules, podTemplateRules } from "./rules/kubernetes-rules.js";
 import { Findings, type RuleIssue } from "./rules/findings.js";
 import {
   destinationRuleRules,
@@ -103,8 +104,20 @@ function istio(
   return { kind, group, versions, plural, namespaced: true, ...upstream(group, kind, rules) };
 }
 
-function kube(group: string, kind: string, plural: string, namespaced = true): KindDefinition {
-  return { kind, group, versions: ["v1"], plural, namespaced, ...upstream(group, kind) };
+function kube(
+  group: string,
+  kind: string,
+  plural: string,
+  options: { namespaced?: boolean; rules?: (r: Resource) => Findings } = {},
+): KindDefinition {
+  return {
+    kind,
+    group,
+    versions: ["v1"],
+    plural,
+    namespaced: options.namespaced ?? true,
+    ...upstream(group, kind, options.rules),
+  };
 }
 
 /**
@@ -129,18 +142,18 @@ export const builtinKinds: readonly KindDefinition[] = [
   istio(TELEMETRY, "Telemetry", "telemetries", ["v1", "v1alpha1"], telemetryRules),
   istio(EXTENSIONS, "WasmPlugin", "wasmplugins", ["v1alpha1"], wasmPluginRules),
   kube("", "Service", "services"),
-  kube("discovery.k8s.io", "EndpointSlice", "endpointslices"),
-  kube("", "Pod", "pods"),
-  kube("", "Namespace", "namespaces", false),
+  kube("discovery.k8s.io", "EndpointSlice", "endpointslices", { rules: endpointSliceRules }),
+  kube("", "Pod", "pods", { rules: podTemplateRules }),
+  kube("", "Namespace", "namespaces", { namespaced: false }),
   kube("", "ServiceAccount", "serviceaccounts"),
   kube("", "Secret", "secrets"),
   kube("", "ConfigMap", "configmaps"),
-  kube("apps", "Deployment", "deployments"),
-  kube("apps", "StatefulSet", "statefulsets"),
-  kube("apps", "DaemonSet", "daemonsets"),
-  kube("apps", "ReplicaSet", "replicasets"),
-  kube("batch", "Job", "jobs"),
-  kube("batch", "CronJob", "cronjobs"),
+  kube("apps", "Deployment", "deployments", { rules: podTemplateRules }),
+  kube("apps", "StatefulSet", "statefulsets", { rules: podTemplateRules }),
+  kube("apps", "DaemonSet", "daemonsets", { rules: podTemplateRules }),
+  kube("apps", "ReplicaSet", "replicasets", { rules: podTemplateRules }),
+  kube("batch", "Job", "jobs", { rules: podTemplateRules }),
+  kube("batch", "CronJob", "cronjobs", { rules: podTemplateRules }),
 ];
 
 type Spec<T extends { spec?: unknown }> = NonNullable<T["spec"]>;
