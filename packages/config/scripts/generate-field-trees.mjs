@@ -27,20 +27,64 @@ const versionOf = (dir) => JSON.parse(readFileSync(join(dir, "package.json"), "u
 
 /** [key, declaration file, exported interface]: the key is `group/Kind` (core group: `Kind`). */
 const ROOTS = [
-  ["networking.istio.io/VirtualService", `${istioDir}/networking.istio.io/v1/VirtualService.d.ts`, "IVirtualService"],
-  ["networking.istio.io/DestinationRule", `${istioDir}/networking.istio.io/v1/DestinationRule.d.ts`, "IDestinationRule"],
+  [
+    "networking.istio.io/VirtualService",
+    `${istioDir}/networking.istio.io/v1/VirtualService.d.ts`,
+    "IVirtualService",
+  ],
+  [
+    "networking.istio.io/DestinationRule",
+    `${istioDir}/networking.istio.io/v1/DestinationRule.d.ts`,
+    "IDestinationRule",
+  ],
   ["networking.istio.io/Gateway", `${istioDir}/networking.istio.io/v1/Gateway.d.ts`, "IGateway"],
-  ["networking.istio.io/ServiceEntry", `${istioDir}/networking.istio.io/v1/ServiceEntry.d.ts`, "IServiceEntry"],
+  [
+    "networking.istio.io/ServiceEntry",
+    `${istioDir}/networking.istio.io/v1/ServiceEntry.d.ts`,
+    "IServiceEntry",
+  ],
   ["networking.istio.io/Sidecar", `${istioDir}/networking.istio.io/v1/Sidecar.d.ts`, "ISidecar"],
-  ["networking.istio.io/WorkloadEntry", `${istioDir}/networking.istio.io/v1/WorkloadEntry.d.ts`, "IWorkloadEntry"],
-  ["networking.istio.io/WorkloadGroup", `${istioDir}/networking.istio.io/v1/WorkloadGroup.d.ts`, "IWorkloadGroup"],
-  ["networking.istio.io/EnvoyFilter", `${istioDir}/networking.istio.io/v1alpha3/EnvoyFilter.d.ts`, "IEnvoyFilter"],
-  ["networking.istio.io/ProxyConfig", `${istioDir}/networking.istio.io/v1beta1/ProxyConfig.d.ts`, "IProxyConfig"],
-  ["security.istio.io/AuthorizationPolicy", `${istioDir}/security.istio.io/v1/AuthorizationPolicy.d.ts`, "IAuthorizationPolicy"],
-  ["security.istio.io/PeerAuthentication", `${istioDir}/security.istio.io/v1/PeerAuthentication.d.ts`, "IPeerAuthentication"],
-  ["security.istio.io/RequestAuthentication", `${istioDir}/security.istio.io/v1/RequestAuthentication.d.ts`, "IRequestAuthentication"],
+  [
+    "networking.istio.io/WorkloadEntry",
+    `${istioDir}/networking.istio.io/v1/WorkloadEntry.d.ts`,
+    "IWorkloadEntry",
+  ],
+  [
+    "networking.istio.io/WorkloadGroup",
+    `${istioDir}/networking.istio.io/v1/WorkloadGroup.d.ts`,
+    "IWorkloadGroup",
+  ],
+  [
+    "networking.istio.io/EnvoyFilter",
+    `${istioDir}/networking.istio.io/v1alpha3/EnvoyFilter.d.ts`,
+    "IEnvoyFilter",
+  ],
+  [
+    "networking.istio.io/ProxyConfig",
+    `${istioDir}/networking.istio.io/v1beta1/ProxyConfig.d.ts`,
+    "IProxyConfig",
+  ],
+  [
+    "security.istio.io/AuthorizationPolicy",
+    `${istioDir}/security.istio.io/v1/AuthorizationPolicy.d.ts`,
+    "IAuthorizationPolicy",
+  ],
+  [
+    "security.istio.io/PeerAuthentication",
+    `${istioDir}/security.istio.io/v1/PeerAuthentication.d.ts`,
+    "IPeerAuthentication",
+  ],
+  [
+    "security.istio.io/RequestAuthentication",
+    `${istioDir}/security.istio.io/v1/RequestAuthentication.d.ts`,
+    "IRequestAuthentication",
+  ],
   ["telemetry.istio.io/Telemetry", `${istioDir}/telemetry.istio.io/v1/Telemetry.d.ts`, "ITelemetry"],
-  ["extensions.istio.io/WasmPlugin", `${istioDir}/extensions.istio.io/v1alpha1/WasmPlugin.d.ts`, "IWasmPlugin"],
+  [
+    "extensions.istio.io/WasmPlugin",
+    `${istioDir}/extensions.istio.io/v1alpha1/WasmPlugin.d.ts`,
+    "IWasmPlugin",
+  ],
   ["Service", `${k8sDir}/v1/Service.d.ts`, "IService"],
   ["Pod", `${k8sDir}/v1/Pod.d.ts`, "IPod"],
   ["Namespace", `${k8sDir}/v1/Namespace.d.ts`, "INamespace"],
@@ -58,7 +102,13 @@ const ROOTS = [
 
 const program = ts.createProgram(
   ROOTS.map((r) => r[1]),
-  { strict: true, noEmit: true, skipLibCheck: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext },
+  {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  },
 );
 const checker = program.getTypeChecker();
 
@@ -66,7 +116,10 @@ const checker = program.getTypeChecker();
 // otherwise { f: fields → node, m: map values → node, a: array items → node }. Nodes are deduplicated
 // by content, so the tree of a kind is a small DAG.
 const nodes = [0, 1];
-const byContent = new Map([["0", 0], ["1", 1]]);
+const byContent = new Map([
+  ["0", 0],
+  ["1", 1],
+]);
 const intern = (node) => {
   if (node === 0 || node === 1) return node;
   const key = JSON.stringify(node);
@@ -94,11 +147,14 @@ function merge(a, b) {
   const node = {};
   if (x.f !== undefined || y.f !== undefined) {
     node.f = { ...x.f };
-    for (const [name, id] of Object.entries(y.f ?? {})) node.f[name] = name in node.f ? merge(node.f[name], id) : id;
+    for (const [name, id] of Object.entries(y.f ?? {}))
+      node.f[name] = name in node.f ? merge(node.f[name], id) : id;
     node.f = Object.fromEntries(Object.entries(node.f).sort(([p], [q]) => (p < q ? -1 : 1)));
   }
-  if (x.m !== undefined || y.m !== undefined) node.m = x.m !== undefined && y.m !== undefined ? merge(x.m, y.m) : (x.m ?? y.m);
-  if (x.a !== undefined || y.a !== undefined) node.a = x.a !== undefined && y.a !== undefined ? merge(x.a, y.a) : (x.a ?? y.a);
+  if (x.m !== undefined || y.m !== undefined)
+    node.m = x.m !== undefined && y.m !== undefined ? merge(x.m, y.m) : (x.m ?? y.m);
+  if (x.a !== undefined || y.a !== undefined)
+    node.a = x.a !== undefined && y.a !== undefined ? merge(x.a, y.a) : (x.a ?? y.a);
   const id = intern(node);
   merged.set(key, id);
   return id;
@@ -191,7 +247,8 @@ function build(node) {
       if (name === "Array" || name === "ReadonlyArray") return intern({ a: build(node.typeArguments[0]) });
       if (name === "Record") return intern({ m: build(node.typeArguments[1]) });
       // A oneof is declared `Exclude<{…}, {…}>`: the first argument carries the fields.
-      if (name === "Exclude" || name === "Extract" || name === "NonNullable") return build(node.typeArguments[0]);
+      if (name === "Exclude" || name === "Extract" || name === "NonNullable")
+        return build(node.typeArguments[0]);
       return referenced(node.typeName, node);
     }
     default:
@@ -222,5 +279,7 @@ export const fieldNodes: readonly FieldNode[] = ${JSON.stringify(nodes)};
 export const fieldRoots: Readonly<Record<string, number>> = ${JSON.stringify(roots)};
 `;
 writeFileSync(out, text);
-execFileSync(join(pkgDir, "..", "..", "node_modules", ".bin", "biome"), ["format", "--write", out], { stdio: "inherit" });
+execFileSync(join(pkgDir, "..", "..", "node_modules", ".bin", "biome"), ["format", "--write", out], {
+  stdio: "inherit",
+});
 console.log(`wrote ${out}: ${nodes.length} nodes, ${Object.keys(roots).length} kinds`);

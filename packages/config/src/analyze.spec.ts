@@ -123,7 +123,11 @@ spec: {servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
         "  hosts: [a.example.com]\n  gateways: [istio-system/missing]\n  http: [{route: [{destination: {host: a}}]}]\n",
       ),
     );
-    expect(analyze(snapshot)[0]).toMatchObject({ code: "IST0101", severity: "error", path: "spec.gateways[0]" });
+    expect(analyze(snapshot)[0]).toMatchObject({
+      code: "IST0101",
+      severity: "error",
+      path: "spec.gateways[0]",
+    });
   });
 
   it("warns when a Gateway selector matches no workload, once workloads are known (IST0101)", () => {

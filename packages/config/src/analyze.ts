@@ -136,7 +136,11 @@ function checkGateways(snapshot: ConfigSnapshot, warn: Warn): void {
   for (const vs of snapshot.list("VirtualService")) {
     (vs.spec.gateways ?? []).forEach((ref, i) => {
       if (ref === "mesh" || gatewayExists(ref, vs.metadata.namespace)) return;
-      warn(vs, DiagnosticCode.GatewayNotFound, `Referenced gateway not found: "${ref}"`, ["spec", "gateways", i]);
+      warn(vs, DiagnosticCode.GatewayNotFound, `Referenced gateway not found: "${ref}"`, [
+        "spec",
+        "gateways",
+        i,
+      ]);
     });
   }
   // Without any workload in the config (e.g. `meshlet validate` on a folder of Istio YAML) every

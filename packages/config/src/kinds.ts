@@ -27,8 +27,8 @@ import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import type { Resource } from "./resource.js";
 import { telemetryRules, wasmPluginRules } from "./rules/extension-rules.js";
-import { endpointSliceRules, podTemplateRules } from "./rules/kubernetes-rules.js";
 import { Findings, type RuleIssue } from "./rules/findings.js";
+import { endpointSliceRules, podTemplateRules } from "./rules/kubernetes-rules.js";
 import {
   destinationRuleRules,
   gatewayRules,
@@ -137,8 +137,20 @@ export const builtinKinds: readonly KindDefinition[] = [
   istio(NETWORKING, "EnvoyFilter", "envoyfilters", ["v1alpha3"], () => new Findings()),
   istio(NETWORKING, "ProxyConfig", "proxyconfigs", ["v1beta1"], proxyConfigRules),
   istio(SECURITY, "PeerAuthentication", "peerauthentications", SECURITY_VERSIONS, peerAuthenticationRules),
-  istio(SECURITY, "AuthorizationPolicy", "authorizationpolicies", SECURITY_VERSIONS, authorizationPolicyRules),
-  istio(SECURITY, "RequestAuthentication", "requestauthentications", SECURITY_VERSIONS, requestAuthenticationRules),
+  istio(
+    SECURITY,
+    "AuthorizationPolicy",
+    "authorizationpolicies",
+    SECURITY_VERSIONS,
+    authorizationPolicyRules,
+  ),
+  istio(
+    SECURITY,
+    "RequestAuthentication",
+    "requestauthentications",
+    SECURITY_VERSIONS,
+    requestAuthenticationRules,
+  ),
   istio(TELEMETRY, "Telemetry", "telemetries", ["v1", "v1alpha1"], telemetryRules),
   istio(EXTENSIONS, "WasmPlugin", "wasmplugins", ["v1alpha1"], wasmPluginRules),
   kube("", "Service", "services"),
@@ -183,9 +195,13 @@ export type AuthorizationPolicySpec = Spec<IAuthorizationPolicy>;
 /** One entry of `AuthorizationPolicy.spec.rules`. */
 export type AuthorizationPolicyRule = NonNullable<AuthorizationPolicySpec["rules"]>[number];
 /** `rules[].from[].source` of an AuthorizationPolicy. */
-export type AuthorizationPolicySource = NonNullable<NonNullable<AuthorizationPolicyRule["from"]>[number]["source"]>;
+export type AuthorizationPolicySource = NonNullable<
+  NonNullable<AuthorizationPolicyRule["from"]>[number]["source"]
+>;
 /** `rules[].to[].operation` of an AuthorizationPolicy. */
-export type AuthorizationPolicyOperation = NonNullable<NonNullable<AuthorizationPolicyRule["to"]>[number]["operation"]>;
+export type AuthorizationPolicyOperation = NonNullable<
+  NonNullable<AuthorizationPolicyRule["to"]>[number]["operation"]
+>;
 /** `rules[].when[]` of an AuthorizationPolicy. */
 export type AuthorizationPolicyCondition = NonNullable<AuthorizationPolicyRule["when"]>[number];
 /** `RequestAuthentication.spec` as Istio's CRD schema defines it. */
@@ -228,17 +244,20 @@ export type WasmPlugin = Resource<"WasmPlugin", WasmPluginSpec>;
 /** Core v1 Service. */
 export type Service = Resource<"Service", Spec<IService>>;
 /** discovery.k8s.io/v1 EndpointSlice (its fields are top-level; `spec` is absent). */
-export type EndpointSlice = Resource<"EndpointSlice", undefined> & Omit<IEndpointSlice, "metadata" | "kind" | "apiVersion">;
+export type EndpointSlice = Resource<"EndpointSlice", undefined> &
+  Omit<IEndpointSlice, "metadata" | "kind" | "apiVersion">;
 /** Core v1 Pod. */
 export type Pod = Resource<"Pod", Spec<IPod>> & { readonly status?: IPod["status"] };
 /** Core v1 Namespace. */
 export type Namespace = Resource<"Namespace", INamespace["spec"]>;
 /** Core v1 ServiceAccount (no `spec`). */
-export type ServiceAccount = Resource<"ServiceAccount", undefined> & Omit<IServiceAccount, "metadata" | "kind" | "apiVersion">;
+export type ServiceAccount = Resource<"ServiceAccount", undefined> &
+  Omit<IServiceAccount, "metadata" | "kind" | "apiVersion">;
 /** Core v1 Secret (no `spec`). */
 export type Secret = Resource<"Secret", undefined> & Omit<ISecret, "metadata" | "kind" | "apiVersion">;
 /** Core v1 ConfigMap (no `spec`). */
-export type ConfigMap = Resource<"ConfigMap", undefined> & Omit<IConfigMap, "metadata" | "kind" | "apiVersion">;
+export type ConfigMap = Resource<"ConfigMap", undefined> &
+  Omit<IConfigMap, "metadata" | "kind" | "apiVersion">;
 /** apps/v1 Deployment. */
 export type Deployment = Resource<"Deployment", Spec<IDeployment>>;
 /** apps/v1 StatefulSet. */

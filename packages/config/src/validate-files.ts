@@ -81,7 +81,8 @@ export async function validateFiles(
       (a.column ?? 0) - (b.column ?? 0) ||
       a.code.localeCompare(b.code),
   );
-  const count = (severity: Diagnostic["severity"]) => diagnostics.filter((d) => d.severity === severity).length;
+  const count = (severity: Diagnostic["severity"]) =>
+    diagnostics.filter((d) => d.severity === severity).length;
   return {
     snapshot,
     diagnostics,

@@ -3,7 +3,13 @@ import { type Diagnostic, formatPath, type Origin } from "./diagnostic.js";
 import { DiagnosticCode } from "./diagnostic-code.js";
 import type { KindRegistry } from "./kind-registry.js";
 import { ISTIO_GROUPS } from "./kinds.js";
-import { deepFreeze, formatResourceKey, type ObjectMeta, parseApiVersion, type Resource } from "./resource.js";
+import {
+  deepFreeze,
+  formatResourceKey,
+  type ObjectMeta,
+  parseApiVersion,
+  type Resource,
+} from "./resource.js";
 import type { StandardIssue } from "./standard-schema.js";
 
 /** Options for {@link validateResource}. */
@@ -104,7 +110,10 @@ export function validateResource(
           expected: `one of ${served.join(", ")}`,
         },
       );
-    } else if (ISTIO_GROUPS.includes(group) || options.registry.list().some((d) => d.group === group && d.group !== "")) {
+    } else if (
+      ISTIO_GROUPS.includes(group) ||
+      options.registry.list().some((d) => d.group === group && d.group !== "")
+    ) {
       // A group meshlet validates (Istio's, or a registered custom group): an unknown kind is a typo.
       report(
         DiagnosticCode.UnknownKind,
@@ -270,7 +279,8 @@ function describeIssue(issue: StandardIssue): {
     };
   }
   const message = issue.message.replace(/^Invalid input: /, "");
-  if (extra.code === undefined && typeof extra.expected === "string") return { message, path, expected: extra.expected };
+  if (extra.code === undefined && typeof extra.expected === "string")
+    return { message, path, expected: extra.expected };
   if (extra.code === "invalid_type" && /received undefined$/.test(issue.message)) {
     return {
       message: `missing required field ${String(path[path.length - 1] ?? "")}`.trim(),

@@ -18,19 +18,27 @@ export function checkWorkloadSelector(f: Findings, selector: unknown, path: Path
 /** Istio's validateOneOfSelectorType plus validatePolicyTargetReference for each reference. */
 export function checkPolicyTargets(f: Findings, spec: Record<string, unknown>): void {
   const set = [spec.selector !== undefined, spec.targetRef !== undefined, arr(spec.targetRefs).length > 0];
-  if (set.filter(Boolean).length > 1) f.error(["spec"], "only one of targetRefs or workloadSelector can be set");
+  if (set.filter(Boolean).length > 1)
+    f.error(["spec"], "only one of targetRefs or workloadSelector can be set");
   checkWorkloadSelector(f, spec.selector, ["spec", "selector"]);
   if (spec.targetRef !== undefined) checkTargetRef(f, spec.targetRef, ["spec", "targetRef"]);
   arr(spec.targetRefs).forEach((r, i) => checkTargetRef(f, r, ["spec", "targetRefs", i]));
 }
 
-const ALLOWED_TARGETS = new Set(["core/Service", "networking.istio.io/ServiceEntry", "gateway.networking.k8s.io/Gateway"]);
+const ALLOWED_TARGETS = new Set([
+  "core/Service",
+  "networking.istio.io/ServiceEntry",
+  "gateway.networking.k8s.io/Gateway",
+]);
 
 function checkTargetRef(f: Findings, ref: unknown, path: Path): void {
   const r = obj(ref);
   if (str(r.name) === "") f.error([...path, "name"], "targetRef name must be set");
   if (str(r.namespace) !== "")
-    f.error([...path, "namespace"], "targetRef namespace must not be set; cross namespace referencing is not supported");
+    f.error(
+      [...path, "namespace"],
+      "targetRef namespace must not be set; cross namespace referencing is not supported",
+    );
   const group = str(r.group) === "" ? "core" : str(r.group);
   if (!ALLOWED_TARGETS.has(`${group}/${str(r.kind)}`)) {
     f.error(
@@ -85,5 +93,6 @@ export function checkExportTo(
   }
   if (seen.has("*") && list.length > 1)
     f.error(path, "cannot have both public (*) and non-public exportTo values for a resource");
-  if (seen.has("~") && list.length > 1) f.error(path, "cannot export service entry to no one (~) and someone");
+  if (seen.has("~") && list.length > 1)
+    f.error(path, "cannot export service entry to no one (~) and someone");
 }

@@ -20,7 +20,8 @@ export function telemetryRules(resource: Resource): Findings {
   tracing.forEach((raw, i) => {
     const t = obj(raw);
     const at = ["spec", "tracing", i];
-    if (arr(t.providers).length > 1) f.warn([...at, "providers"], "multiple providers is not currently supported");
+    if (arr(t.providers).length > 1)
+      f.warn([...at, "providers"], "multiple providers is not currently supported");
     checkProviders(f, t.providers, [...at, "providers"]);
     const pct = t.randomSamplingPercentage;
     if (pct !== undefined && (Number(pct) < 0 || Number(pct) > 100))
@@ -44,16 +45,24 @@ export function telemetryRules(resource: Resource): Findings {
         const to = obj(raw2);
         const op = str(to.operation) || "UPSERT";
         if (op === "UPSERT" && str(to.value) === "")
-          f.error([...at, "overrides", j, "tagOverrides", tag, "value"], "tagOverrides.value must be set when operation is UPSERT");
+          f.error(
+            [...at, "overrides", j, "tagOverrides", tag, "value"],
+            "tagOverrides.value must be set when operation is UPSERT",
+          );
         if (op === "REMOVE" && str(to.value) !== "")
-          f.error([...at, "overrides", j, "tagOverrides", tag, "value"], "tagOverrides.value may only be set when operation is UPSERT");
+          f.error(
+            [...at, "overrides", j, "tagOverrides", tag, "value"],
+            "tagOverrides.value may only be set when operation is UPSERT",
+          );
       }
       const match = obj(obj(o).match);
       if (match.customMetric !== undefined && str(match.customMetric) === "")
         f.error([...at, "overrides", j, "match", "customMetric"], "customMetric may not be empty");
     });
   });
-  arr(spec.accessLogging).forEach((raw, i) => checkProviders(f, obj(raw).providers, ["spec", "accessLogging", i, "providers"]));
+  arr(spec.accessLogging).forEach((raw, i) =>
+    checkProviders(f, obj(raw).providers, ["spec", "accessLogging", i, "providers"]),
+  );
   return f;
 }
 
@@ -74,7 +83,8 @@ export function wasmPluginRules(resource: Resource): Findings {
   const sha = str(spec.sha256);
   if (sha !== "") {
     if (sha.length !== 64) f.error(["spec", "sha256"], "sha256 field must be 64 characters long");
-    else if (!/^[a-f0-9]{64}$/.test(sha)) f.error(["spec", "sha256"], "sha256 field must match [a-f0-9]{64} pattern");
+    else if (!/^[a-f0-9]{64}$/.test(sha))
+      f.error(["spec", "sha256"], "sha256 field must match [a-f0-9]{64} pattern");
   }
   const names = new Set<string>();
   arr(obj(spec.vmConfig).env).forEach((raw, i) => {

@@ -4,7 +4,8 @@ import type { Resource } from "../resource.js";
 import { arr, Findings, obj } from "./findings.js";
 
 function checkPodSpec(f: Findings, spec: unknown, path: Array<string | number>): void {
-  if (arr(obj(spec).containers).length === 0) f.error([...path, "containers"], "a pod needs at least one container");
+  if (arr(obj(spec).containers).length === 0)
+    f.error([...path, "containers"], "a pod needs at least one container");
 }
 
 /** Pods and the pod templates of workload kinds: at least one container. */
@@ -16,7 +17,13 @@ export function podTemplateRules(resource: Resource): Findings {
       checkPodSpec(f, spec, ["spec"]);
       break;
     case "CronJob":
-      checkPodSpec(f, obj(obj(obj(obj(spec.jobTemplate).spec).template).spec), ["spec", "jobTemplate", "spec", "template", "spec"]);
+      checkPodSpec(f, obj(obj(obj(obj(spec.jobTemplate).spec).template).spec), [
+        "spec",
+        "jobTemplate",
+        "spec",
+        "template",
+        "spec",
+      ]);
       break;
     default:
       checkPodSpec(f, obj(obj(spec.template).spec), ["spec", "template", "spec"]);

@@ -21,7 +21,16 @@ const SOURCE_FIELDS = [
   "serviceAccounts",
   "notServiceAccounts",
 ] as const;
-const OPERATION_FIELDS = ["ports", "methods", "paths", "hosts", "notPorts", "notMethods", "notPaths", "notHosts"] as const;
+const OPERATION_FIELDS = [
+  "ports",
+  "methods",
+  "paths",
+  "hosts",
+  "notPorts",
+  "notMethods",
+  "notPaths",
+  "notHosts",
+] as const;
 /** Condition keys of Istio's "Authorization Policy Conditions" reference, as security.ValidateAttribute reads them. */
 const EXACT_KEYS = new Set([
   "source.ip",
@@ -88,8 +97,12 @@ export function authorizationPolicyRules(resource: Resource): Findings {
   if (dryRun !== undefined) {
     const at = ["metadata", "annotations", DRY_RUN];
     if (action !== "ALLOW" && action !== "DENY")
-      f.error(at, `the annotation ${DRY_RUN} currently only supports action ALLOW/DENY, found action ${action}`);
-    else if (parseBool(dryRun) === undefined) f.error(at, `annotation ${DRY_RUN} has an invalid value (${dryRun})`);
+      f.error(
+        at,
+        `the annotation ${DRY_RUN} currently only supports action ALLOW/DENY, found action ${action}`,
+      );
+    else if (parseBool(dryRun) === undefined)
+      f.error(at, `annotation ${DRY_RUN} has an invalid value (${dryRun})`);
   }
   const rules = spec.rules;
   if (action === "CUSTOM") {
@@ -98,19 +111,33 @@ export function authorizationPolicyRules(resource: Resource): Findings {
         ["spec", "rules"],
         "CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
       );
-    else if (str(obj(spec.provider).name) === "") f.error(["spec", "provider", "name"], "`provider.name` must not be empty");
+    else if (str(obj(spec.provider).name) === "")
+      f.error(["spec", "provider", "name"], "`provider.name` must not be empty");
     arr(rules).forEach((rule, r) => {
       arr(obj(rule).from).forEach((from, i) => {
         const src = obj(obj(from).source);
-        for (const field of ["namespaces", "notNamespaces", "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals"]) {
+        for (const field of [
+          "namespaces",
+          "notNamespaces",
+          "principals",
+          "notPrincipals",
+          "requestPrincipals",
+          "notRequestPrincipals",
+        ]) {
           if (arr(src[field]).length > 0)
-            f.error(["spec", "rules", r, "from", i, "source", field], `${field} is currently not supported with CUSTOM action`);
+            f.error(
+              ["spec", "rules", r, "from", i, "source", field],
+              `${field} is currently not supported with CUSTOM action`,
+            );
         }
       });
       arr(obj(rule).when).forEach((when, i) => {
         const key = str(obj(when).key);
         if (key === "source.namespace" || key === "source.principal" || key.startsWith("request.auth."))
-          f.error(["spec", "rules", r, "when", i, "key"], `${key} is currently not supported with CUSTOM action`);
+          f.error(
+            ["spec", "rules", r, "when", i, "key"],
+            `${key} is currently not supported with CUSTOM action`,
+          );
       });
     });
   }
@@ -126,7 +153,8 @@ export function authorizationPolicyRules(resource: Resource): Findings {
 }
 
 function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action: string): void {
-  if (rule.from !== undefined && arr(rule.from).length === 0) f.error([...path, "from"], "`from` must not be empty");
+  if (rule.from !== undefined && arr(rule.from).length === 0)
+    f.error([...path, "from"], "`from` must not be empty");
   let tcpInFrom = false;
   let fromExists = false;
   arr(rule.from).forEach((from, i) => {
@@ -145,9 +173,25 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
         else if (/ipblocks/i.test(k)) f.check([...at, k, j], ipOrCidrProblem(str(v)));
       });
     }
-    if ((src.serviceAccounts !== undefined || src.notServiceAccounts !== undefined) && (src.principals !== undefined || src.notPrincipals !== undefined))
+    if (
+      (src.serviceAccounts !== undefined || src.notServiceAccounts !== undefined) &&
+      (src.principals !== undefined || src.notPrincipals !== undefined)
+    )
       f.error(at, "cannot set serviceAccounts and principals together");
-    if (["notPrincipals", "principals", "ipBlocks", "notIpBlocks", "namespaces", "notNamespaces", "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts"].some((k) => src[k] !== undefined))
+    if (
+      [
+        "notPrincipals",
+        "principals",
+        "ipBlocks",
+        "notIpBlocks",
+        "namespaces",
+        "notNamespaces",
+        "remoteIpBlocks",
+        "notRemoteIpBlocks",
+        "serviceAccounts",
+        "notServiceAccounts",
+      ].some((k) => src[k] !== undefined)
+    )
       tcpInFrom = true;
   });
   if (rule.to !== undefined && arr(rule.to).length === 0) f.error([...path, "to"], "`to` must not be empty");
@@ -169,7 +213,11 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
         if (value === "") f.error([...at, k, j], `empty value not allowed, found in ${k}`);
         else if ((k === "ports" || k === "notPorts") && (!/^\d+$/.test(value) || Number(value) > 65535))
           f.error([...at, k, j], `bad port (${value})`);
-        else if ((k === "paths" || k === "notPaths") && (value.includes("{*}") || value.includes("{**}")) && UNSUPPORTED_PATH_TEMPLATE.test(value))
+        else if (
+          (k === "paths" || k === "notPaths") &&
+          (value.includes("{*}") || value.includes("{**}")) &&
+          UNSUPPORTED_PATH_TEMPLATE.test(value)
+        )
           f.error([...at, k, j], `invalid or unsupported path template, found in ${k}`);
       });
     }
@@ -190,9 +238,14 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
       return;
     }
     const v = conditionProblem(key, values);
-    if (v !== undefined) f.error(values.length > 0 ? [...at, "values"] : [...at, "key"], `invalid \`value\` for \`key\` ${key}: ${v}`);
+    if (v !== undefined)
+      f.error(
+        values.length > 0 ? [...at, "values"] : [...at, "key"],
+        `invalid \`value\` for \`key\` ${key}: ${v}`,
+      );
     const nv = conditionProblem(key, notValues);
-    if (nv !== undefined && nv !== v) f.error([...at, "notValues"], `invalid \`notValue\` for \`key\` ${key}: ${nv}`);
+    if (nv !== undefined && nv !== v)
+      f.error([...at, "notValues"], `invalid \`notValue\` for \`key\` ${key}: ${nv}`);
   });
   if (((fromExists && !toExists && !tcpInFrom) || (toExists && !tcpInTo)) && action === "DENY") {
     f.warn(
@@ -227,7 +280,8 @@ export function requestAuthenticationRules(resource: Resource): Findings {
     }
     if (str(rule.jwks) !== "") f.check([...at, "jwks"], jwksProblem(str(rule.jwks)));
     arr(rule.fromHeaders).forEach((h, j) => {
-      if (str(obj(h).name) === "") f.error([...at, "fromHeaders", j, "name"], "location header name must be non-empty string");
+      if (str(obj(h).name) === "")
+        f.error([...at, "fromHeaders", j, "name"], "location header name must be non-empty string");
     });
     arr(rule.fromParams).forEach((p, j) => {
       if (str(p) === "") f.error([...at, "fromParams", j], "location query must be non-empty string");
@@ -238,7 +292,10 @@ export function requestAuthenticationRules(resource: Resource): Findings {
     arr(rule.outputClaimToHeaders).forEach((raw2, j) => {
       const o = obj(raw2);
       if (str(o.claim) === "" || str(o.header) === "")
-        f.error([...at, "outputClaimToHeaders", j], "outputClaimToHeaders header and claim value must be non-empty string");
+        f.error(
+          [...at, "outputClaimToHeaders", j],
+          "outputClaimToHeaders header and claim value must be non-empty string",
+        );
       else f.check([...at, "outputClaimToHeaders", j, "header"], headerNameProblem(str(o.header)));
     });
     if (rule.timeout !== undefined) f.check([...at, "timeout"], durationProblem(str(rule.timeout)));
@@ -269,7 +326,8 @@ export function peerAuthenticationRules(resource: Resource): Findings {
     f.error(["spec", "portLevelMtls"], "port level mTLS, if defined, must have at least one element");
   for (const port of Object.keys(obj(portLevel))) {
     const n = Number(port);
-    if (!/^\d+$/.test(port) || n <= 0 || n > 65535) f.error(["spec", "portLevelMtls", port], "port must be in range 1..65535");
+    if (!/^\d+$/.test(port) || n <= 0 || n > 65535)
+      f.error(["spec", "portLevelMtls", port], "port must be in range 1..65535");
   }
   checkWorkloadSelector(f, spec.selector, ["spec", "selector"]);
   return f;

@@ -20,7 +20,8 @@ function dnsPreconditions(name: string): string | undefined {
 function dnsLabels(domain: string): string | undefined {
   const parts = domain.split(".");
   const tld = parts[parts.length - 1] as string;
-  if (/^[+-]?\d+$/.test(tld)) return `domain name "${domain}" invalid (top level domain "${tld}" cannot be all-numeric)`;
+  if (/^[+-]?\d+$/.test(tld))
+    return `domain name "${domain}" invalid (top level domain "${tld}" cannot be all-numeric)`;
   for (const [i, label] of parts.entries()) {
     if (i === parts.length - 1 && label === "") return undefined; // `istio.io.`
     if (!isDns1123Label(label)) return `domain name "${domain}" invalid (label "${label}" invalid)`;
@@ -79,7 +80,8 @@ export function ipOrCidrProblem(value: string): string | undefined {
 
 /** Istio's ValidateIPSubnet (ServiceEntry addresses, destinationSubnets). */
 export function ipSubnetProblem(value: string): string | undefined {
-  if (value.split("/").length === 2) return cidrProblem(value) === undefined ? undefined : `${value} is not a valid CIDR block`;
+  if (value.split("/").length === 2)
+    return cidrProblem(value) === undefined ? undefined : `${value} is not a valid CIDR block`;
   return isIpAddress(value) ? undefined : `${value} is not a valid IP`;
 }
 
@@ -90,7 +92,15 @@ export function portProblem(port: number): string | undefined {
     : `port number ${port} must be in the range 1..65535`;
 }
 
-const DURATION_UNIT_NS: Record<string, number> = { h: 3.6e12, m: 6e10, s: 1e9, ms: 1e6, us: 1e3, "µs": 1e3, ns: 1 };
+const DURATION_UNIT_NS: Record<string, number> = {
+  h: 3.6e12,
+  m: 6e10,
+  s: 1e9,
+  ms: 1e6,
+  us: 1e3,
+  µs: 1e3,
+  ns: 1,
+};
 
 /** A protobuf duration as YAML writes it (`1.5s`, `100ms`, `1h30m`), in nanoseconds; undefined if malformed. */
 export function parseDuration(text: string): number | undefined {
@@ -124,7 +134,10 @@ export function regexProblem(pattern: string): string | undefined {
     new RE2(pattern, "u");
     return undefined;
   } catch (error) {
-    const text = error instanceof Error ? error.message.replace(/^Invalid regular expression: \/.*\/u: /, "") : String(error);
+    const text =
+      error instanceof Error
+        ? error.message.replace(/^Invalid regular expression: \/.*\/u: /, "")
+        : String(error);
     return `${text}; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)`;
   }
 }
@@ -141,7 +154,8 @@ export function labelProblem(key: string, value: string): string | undefined {
   const name = slash < 0 ? key : key.slice(slash + 1);
   const prefix = slash < 0 ? "" : key.slice(0, slash);
   if (prefix !== "" && fqdnProblem(prefix) !== undefined) return `invalid tag key: ${key}`;
-  if (!/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(name) || name.length > 63) return `invalid tag key: ${key}`;
+  if (!/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(name) || name.length > 63)
+    return `invalid tag key: ${key}`;
   if (value !== "" && (!/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(value) || value.length > 63)) {
     return `invalid tag value: ${value}`;
   }

@@ -96,7 +96,11 @@ function describe(e: CompiledError, path: Array<string | number>, value: unknown
           expected: "at most one field of the oneof",
         };
       }
-      return { message: "matches none of the allowed forms", path, expected: "exactly one of the oneof forms" };
+      return {
+        message: "matches none of the allowed forms",
+        path,
+        expected: "exactly one of the oneof forms",
+      };
     }
     case "format":
       return {

@@ -411,9 +411,7 @@ export class ConfigStore {
 
   #publishStatus(): void {
     if (this.#closed) return;
-    this.#status.next(
-      this.#computeStatus(this.#analysis),
-    );
+    this.#status.next(this.#computeStatus(this.#analysis));
   }
 
   #computeStatus(analysis: readonly Diagnostic[]): ConfigStatus {
