@@ -22,7 +22,9 @@ export function checkPolicyTargets(f: Findings, spec: Record<string, unknown>): 
     f.error(["spec"], "only one of targetRefs or workloadSelector can be set");
   checkWorkloadSelector(f, spec.selector, ["spec", "selector"]);
   if (spec.targetRef !== undefined) checkTargetRef(f, spec.targetRef, ["spec", "targetRef"]);
-  arr(spec.targetRefs).forEach((r, i) => checkTargetRef(f, r, ["spec", "targetRefs", i]));
+  arr(spec.targetRefs).forEach((r, i) => {
+    checkTargetRef(f, r, ["spec", "targetRefs", i]);
+  });
 }
 
 const ALLOWED_TARGETS = new Set([

@@ -60,9 +60,9 @@ export function telemetryRules(resource: Resource): Findings {
         f.error([...at, "overrides", j, "match", "customMetric"], "customMetric may not be empty");
     });
   });
-  arr(spec.accessLogging).forEach((raw, i) =>
-    checkProviders(f, obj(raw).providers, ["spec", "accessLogging", i, "providers"]),
-  );
+  arr(spec.accessLogging).forEach((raw, i) => {
+    checkProviders(f, obj(raw).providers, ["spec", "accessLogging", i, "providers"]);
+  });
   return f;
 }
 

@@ -158,9 +158,9 @@ export function virtualServiceRules(resource: Resource): Findings {
   }
   if (arr(spec.http).length === 0 && arr(spec.tcp).length === 0 && arr(spec.tls).length === 0)
     f.error(["spec"], "http, tcp or tls must be provided in virtual service");
-  arr(spec.http).forEach((raw, i) =>
-    checkHttpRoute(f, obj(raw), ["spec", "http", i], delegate, appliesToGateway),
-  );
+  arr(spec.http).forEach((raw, i) => {
+    checkHttpRoute(f, obj(raw), ["spec", "http", i], delegate, appliesToGateway);
+  });
   arr(spec.tls).forEach((raw, i) => {
     const route = obj(raw);
     const at = ["spec", "tls", i];
@@ -193,7 +193,9 @@ export function virtualServiceRules(resource: Resource): Findings {
   arr(spec.tcp).forEach((raw, i) => {
     const route = obj(raw);
     const at = ["spec", "tcp", i];
-    arr(route.match).forEach((m, j) => checkL4Match(f, obj(m), [...at, "match", j]));
+    arr(route.match).forEach((m, j) => {
+      checkL4Match(f, obj(m), [...at, "match", j]);
+    });
     if (arr(route.route).length === 0) f.error([...at, "route"], "TCP route is required");
     checkRouteDestinations(f, route.route, [...at, "route"]);
   });
@@ -203,9 +205,9 @@ export function virtualServiceRules(resource: Resource): Findings {
 }
 
 function checkL4Match(f: Findings, match: Obj, path: Path): void {
-  arr(match.destinationSubnets).forEach((s, k) =>
-    f.check([...path, "destinationSubnets", k], ipSubnetProblem(str(s))),
-  );
+  arr(match.destinationSubnets).forEach((s, k) => {
+    f.check([...path, "destinationSubnets", k], ipSubnetProblem(str(s)));
+  });
   if (match.port !== undefined && Number(match.port) !== 0)
     f.check([...path, "port"], portProblem(Number(match.port)));
   checkLabels(f, match.sourceLabels, [...path, "sourceLabels"]);
@@ -272,9 +274,9 @@ function checkHttpRoute(f: Findings, http: Obj, path: Path, delegate: boolean, _
   });
   checkHeaderOperations(f, [...path, "headers"], http.headers);
   const cors = obj(http.corsPolicy);
-  arr(cors.allowOrigins).forEach((o, k) =>
-    checkStringMatch(f, [...path, "corsPolicy", "allowOrigins", k], o, "corsPolicy.allowOrigins"),
-  );
+  arr(cors.allowOrigins).forEach((o, k) => {
+    checkStringMatch(f, [...path, "corsPolicy", "allowOrigins", k], o, "corsPolicy.allowOrigins");
+  });
   arr(cors.allowMethods).forEach((m, k) => {
     if (!["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE"].includes(str(m)))
       f.error([...path, "corsPolicy", "allowMethods", k], `"${str(m)}" is not a supported HTTP method`);
@@ -768,7 +770,9 @@ export function gatewayRules(resource: Resource): Findings {
     const at = ["spec", "servers", i];
     const hosts = arr(s.hosts);
     if (hosts.length === 0) f.error([...at, "hosts"], "server config must contain at least one host");
-    hosts.forEach((h, j) => checkServerHost(f, [...at, "hosts", j], str(h), true));
+    hosts.forEach((h, j) => {
+      checkServerHost(f, [...at, "hosts", j], str(h), true);
+    });
     const port = obj(s.port);
     const bind = str(s.bind);
     if (s.port === undefined) f.error([...at, "port"], "port is required");
@@ -912,9 +916,9 @@ export function serviceEntryRules(resource: Resource): Findings {
         );
       break;
     case "STATIC":
-      endpoints.forEach((e, i) =>
-        checkWorkloadEntry(f, e, ["spec", "endpoints", i], { servicePorts: portNames, allowFqdn: false }),
-      );
+      endpoints.forEach((e, i) => {
+        checkWorkloadEntry(f, e, ["spec", "endpoints", i], { servicePorts: portNames, allowFqdn: false });
+      });
       break;
     case "DNS":
     case "DNS_ROUND_ROBIN":
@@ -1035,9 +1039,9 @@ export function workloadGroupRules(resource: Resource): Findings {
       f.check(["spec", "probe", "httpGet", "port"], portProblem(Number(httpGet.port ?? 0)));
       if (httpGet.scheme !== undefined && !["HTTP", "HTTPS"].includes(str(httpGet.scheme)))
         f.error(["spec", "probe", "httpGet", "scheme"], 'httpGet.scheme must be one of "HTTPS", "HTTP"');
-      arr(httpGet.httpHeaders).forEach((h, i) =>
-        f.check(["spec", "probe", "httpGet", "httpHeaders", i, "name"], headerNameProblem(str(obj(h).name))),
-      );
+      arr(httpGet.httpHeaders).forEach((h, i) => {
+        f.check(["spec", "probe", "httpGet", "httpHeaders", i, "name"], headerNameProblem(str(obj(h).name)));
+      });
     }
     if (probe.tcpSocket !== undefined)
       f.check(["spec", "probe", "tcpSocket", "port"], portProblem(Number(obj(probe.tcpSocket).port ?? 0)));
@@ -1132,7 +1136,9 @@ export function sidecarRules(resource: Resource): Findings {
     const hosts = arr(e.hosts).map(str);
     if (hosts.length === 0)
       f.error([...at, "hosts"], "sidecar: egress listener must contain at least one host");
-    hosts.forEach((h, k) => checkServerHost(f, [...at, "hosts", k], h, false));
+    hosts.forEach((h, k) => {
+      checkServerHost(f, [...at, "hosts", k], h, false);
+    });
   });
   const otp = obj(spec.outboundTrafficPolicy);
   if (otp.egressProxy !== undefined) {

@@ -148,7 +148,9 @@ export function authorizationPolicyRules(resource: Resource): Findings {
       ["spec", "rules"],
       "DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
     );
-  arr(rules).forEach((raw, r) => checkRule(f, obj(raw), ["spec", "rules", r], action));
+  arr(rules).forEach((raw, r) => {
+    checkRule(f, obj(raw), ["spec", "rules", r], action);
+  });
   return f;
 }
 

@@ -23,7 +23,10 @@ export function findUnknownFields(value: unknown, root: number, limit = 20): Unk
     const node = fieldNodes[id] as FieldNode;
     if (node === 0 || node === 1 || v === null || typeof v !== "object") return;
     if (Array.isArray(v)) {
-      if (node.a !== undefined) v.forEach((item, i) => walk(item, node.a as number, [...path, i]));
+      if (node.a !== undefined)
+        v.forEach((item, i) => {
+          walk(item, node.a as number, [...path, i]);
+        });
       return;
     }
     for (const [key, child] of Object.entries(v as Record<string, unknown>)) {
