@@ -417,7 +417,7 @@ export class ConfigStore {
   #computeStatus(analysis: readonly Diagnostic[]): ConfigStatus {
     const sources: SourceStatus[] = this.#sources.map((s) => {
       let resources = 0;
-      let errors = s.problems.size;
+      let errors = [...s.problems.values()].filter((list) => list.some((d) => d.severity === "error")).length;
       for (const e of s.entries.values()) {
         if (e.good !== undefined) resources++;
         if (e.errors.some((d) => d.severity === "error")) errors++;
