@@ -658,6 +658,10 @@ function checkPolicyParts(f: Findings, p: Obj, path: Path): void {
       "loadBalancer",
       "localityLbSetting",
     ]);
+    const warmup = obj(lb.warmup);
+    // The CRD's rule (istio/istio testdata/crds/destinationrule-invalid.yaml): aggression is at least 1.
+    if (warmup.aggression !== undefined && Number(warmup.aggression) < 1)
+      f.error([...path, "loadBalancer", "warmup", "aggression"], "warmup aggression must be at least 1.0");
     checkDuration(f, [...path, "loadBalancer", "warmupDurationSecs"], lb.warmupDurationSecs);
   }
   if (p.tls !== undefined) {

@@ -175,11 +175,13 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
         else if (/ipblocks/i.test(k)) f.check([...at, k, j], ipOrCidrProblem(str(v)));
       });
     }
+    // The CRD's rule (istio/istio testdata/crds/authz-invalid.yaml): service accounts name identities
+    // by namespace already, so they do not combine with namespaces or principals in one source.
     if (
-      (src.serviceAccounts !== undefined || src.notServiceAccounts !== undefined) &&
-      (src.principals !== undefined || src.notPrincipals !== undefined)
+      (arr(src.serviceAccounts).length > 0 || arr(src.notServiceAccounts).length > 0) &&
+      ["namespaces", "notNamespaces", "principals", "notPrincipals"].some((k) => arr(src[k]).length > 0)
     )
-      f.error(at, "cannot set serviceAccounts and principals together");
+      f.error(at, "cannot set serviceAccounts with namespaces or principals");
     if (
       [
         "notPrincipals",
