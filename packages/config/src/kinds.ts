@@ -27,10 +27,11 @@ import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import type { Resource } from "./resource.js";
 import { telemetryRules, wasmPluginRules } from "./rules/extension-rules.js";
-import { Findings, type RuleIssue } from "./rules/findings.js";
+import type { Findings, RuleIssue } from "./rules/findings.js";
 import { endpointSliceRules, podTemplateRules } from "./rules/kubernetes-rules.js";
 import {
   destinationRuleRules,
+  envoyFilterRules,
   gatewayRules,
   proxyConfigRules,
   serviceEntryRules,
@@ -134,7 +135,7 @@ export const builtinKinds: readonly KindDefinition[] = [
   istio(NETWORKING, "Sidecar", "sidecars", NETWORKING_VERSIONS, sidecarRules),
   istio(NETWORKING, "WorkloadEntry", "workloadentries", NETWORKING_VERSIONS, workloadEntryRules),
   istio(NETWORKING, "WorkloadGroup", "workloadgroups", NETWORKING_VERSIONS, workloadGroupRules),
-  istio(NETWORKING, "EnvoyFilter", "envoyfilters", ["v1alpha3"], () => new Findings()),
+  istio(NETWORKING, "EnvoyFilter", "envoyfilters", ["v1alpha3"], envoyFilterRules),
   istio(NETWORKING, "ProxyConfig", "proxyconfigs", ["v1beta1"], proxyConfigRules),
   istio(SECURITY, "PeerAuthentication", "peerauthentications", SECURITY_VERSIONS, peerAuthenticationRules),
   istio(

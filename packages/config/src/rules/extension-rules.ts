@@ -74,11 +74,13 @@ export function wasmPluginRules(resource: Resource): Findings {
   const url = str(spec.url);
   if (url === "") f.error(["spec", "url"], "url field needs to be set");
   else {
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase() ?? "";
-    // A bare reference (`ghcr.io/org/plugin:1.0`) parses as `http://…`, as Istio's strictParseURL does.
-    const hasScheme = url.includes("://");
-    if (hasScheme && !["file", "http", "https", "oci"].includes(scheme))
+    // Istio's strictParseURL: a URL with a scheme (file, http, https, oci), or a bare image reference
+    // (`ghcr.io/org/plugin:1.0`) that parses once `http://` is put in front.
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+    if (scheme !== undefined && !["file", "http", "https", "oci"].includes(scheme))
       f.error(["spec", "url"], `url contains unsupported scheme: ${scheme}`);
+    else if (!parses(scheme !== undefined ? url : `http://${url}`))
+      f.error(["spec", "url"], `failed to parse url: ${url}`);
   }
   const sha = str(spec.sha256);
   if (sha !== "") {
@@ -88,10 +90,22 @@ export function wasmPluginRules(resource: Resource): Findings {
   }
   const names = new Set<string>();
   arr(obj(spec.vmConfig).env).forEach((raw, i) => {
-    const name = str(obj(raw).name);
+    const env = obj(raw);
+    if (env.value !== undefined && str(env.valueFrom) === "HOST")
+      f.error(["spec", "vmConfig", "env", i, "value"], "value may only be set when valueFrom is INLINE");
+    const name = str(env.name);
     if (name === "") f.error(["spec", "vmConfig", "env", i, "name"], "spec.vmConfig.env invalid");
     else if (names.has(name)) f.error(["spec", "vmConfig", "env", i, "name"], `duplicate env name: ${name}`);
     names.add(name);
   });
   return f;
+}
+
+function parses(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === "file:" || u.host !== "";
+  } catch {
+    return false;
+  }
 }

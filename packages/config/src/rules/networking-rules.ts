@@ -1174,3 +1174,25 @@ export function proxyConfigRules(resource: Resource): Findings {
     f.error(["spec", "concurrency"], "concurrency must be greater than or equal to 0");
   return f;
 }
+
+/** Rules of EnvoyFilter beyond its schema (the CRD's waypoint rules, istio/istio testdata/crds/envoyfilter-invalid.yaml). */
+export function envoyFilterRules(resource: Resource): Findings {
+  const f = new Findings();
+  const spec = obj(resource.spec);
+  arr(spec.configPatches).forEach((raw, i) => {
+    const match = obj(obj(raw).match);
+    const at = ["spec", "configPatches", i, "match"];
+    const waypoint = match.context === "WAYPOINT";
+    if (match.waypoint !== undefined && !waypoint)
+      f.error(at, "only support waypointMatch when context is WAYPOINT");
+    if (
+      waypoint &&
+      (match.listener !== undefined || match.routeConfiguration !== undefined || match.cluster !== undefined)
+    )
+      f.error(at, "only support waypointMatch when context is WAYPOINT");
+    const port = obj(match.waypoint).portNumber;
+    if (port !== undefined) f.check([...at, "waypoint", "portNumber"], portProblem(Number(port)));
+  });
+  checkLabels(f, obj(spec.workloadSelector).labels, ["spec", "workloadSelector", "labels"]);
+  return f;
+}

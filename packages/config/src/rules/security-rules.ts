@@ -54,9 +54,8 @@ function parseBool(value: string): boolean | undefined {
   return undefined;
 }
 
-/** security.ValidateAttribute: an error text for a `when` key and its values, or undefined. */
-export function conditionProblem(key: string, values: readonly string[]): string | undefined {
-  if (values.some((v) => v === "")) return `empty value not allowed, found in ${key}`;
+/** security.ValidateAttribute, the key half: what is wrong with a `when` key, or undefined. */
+export function conditionKeyProblem(key: string): string | undefined {
   const mapKey = () => {
     const open = key.indexOf("[");
     return key.endsWith("]") && open > 0 && open < key.length - 2
@@ -66,25 +65,21 @@ export function conditionProblem(key: string, values: readonly string[]): string
   if (key.startsWith("request.headers")) return mapKey();
   if (key.startsWith("request.auth.claims")) return mapKey();
   if (key.startsWith("experimental.envoy.filters.")) return mapKey();
-  if (key === "source.ip" || key === "remote.ip" || key === "destination.ip") {
-    for (const v of values) {
-      const problem = ipOrCidrProblem(v);
-      if (problem !== undefined) return problem;
-    }
-    return undefined;
-  }
-  if (key === "destination.port") {
-    for (const v of values) {
-      if (!/^\d+$/.test(v) || Number(v) > 65535) return `bad port (${v})`;
-    }
-    return undefined;
-  }
   if (EXACT_KEYS.has(key)) return undefined;
   if (key === "destination.namespace") return `attribute ${key} is replaced by the metadata.namespace`;
   if (key.startsWith("destination.labels")) return `attribute ${key} is replaced by the workload selector`;
   if (key === "destination.name" || key === "destination.user")
     return `deprecated attribute ${key}: only supported in v1alpha1`;
-  return `unknown attribute: ${key}`;
+  return `unknown attribute: ${key} (see Istio's Authorization Policy Conditions)`;
+}
+
+/** security.ValidateAttribute, the value half: what is wrong with a value of a valid key, or undefined. */
+export function conditionValueProblem(key: string, value: string): string | undefined {
+  if (value === "") return `empty value not allowed, found in ${key}`;
+  if (key === "source.ip" || key === "remote.ip" || key === "destination.ip") return ipOrCidrProblem(value);
+  if (key === "destination.port" && (!/^\d+$/.test(value) || Number(value) > 65535))
+    return `bad port (${value})`;
+  return undefined;
 }
 
 /** Rules of AuthorizationPolicy beyond its schema. */
@@ -241,15 +236,21 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
       f.error(at, `at least one of \`values\` or \`notValues\` must be set for key ${key}`);
       return;
     }
-    const v = conditionProblem(key, values);
-    if (v !== undefined)
-      f.error(
-        values.length > 0 ? [...at, "values"] : [...at, "key"],
-        `invalid \`value\` for \`key\` ${key}: ${v}`,
-      );
-    const nv = conditionProblem(key, notValues);
-    if (nv !== undefined && nv !== v)
-      f.error([...at, "notValues"], `invalid \`notValue\` for \`key\` ${key}: ${nv}`);
+    const keyProblem = conditionKeyProblem(key);
+    if (keyProblem !== undefined) {
+      f.error([...at, "key"], `invalid \`key\` ${key}: ${keyProblem}`);
+      return;
+    }
+    for (const field of ["values", "notValues"] as const) {
+      arr(when[field]).forEach((v, j) => {
+        const problem = conditionValueProblem(key, str(v));
+        if (problem !== undefined)
+          f.error(
+            [...at, field, j],
+            `invalid \`${field === "values" ? "value" : "notValue"}\` for \`key\` ${key}: ${problem}`,
+          );
+      });
+    }
   });
   if (((fromExists && !toExists && !tcpInFrom) || (toExists && !tcpInTo)) && action === "DENY") {
     f.warn(
