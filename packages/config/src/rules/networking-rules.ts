@@ -108,7 +108,8 @@ function checkHeaderOperations(f: Findings, path: Path, headers: unknown): void 
     }
     arr(ops.remove).forEach((n, i) => {
       const name = str(n);
-      if (name.startsWith(":") || name.toLowerCase() === "host")
+      if (name === "") f.error([...path, side, "remove", i], "header name cannot be empty");
+      else if (name.startsWith(":") || name.toLowerCase() === "host")
         f.error([...path, side, "remove", i], `invalid header "${name}": cannot be removed`);
     });
   }
@@ -256,6 +257,10 @@ function checkHttpRoute(f: Findings, http: Obj, path: Path, delegate: boolean, _
     }
     for (const field of ["headers", "withoutHeaders", "queryParams"] as const) {
       for (const [name, sm] of Object.entries(obj(m[field]))) {
+        if (sm === null) {
+          f.error([...at, field, name], `${field} match ${name} cannot be null`);
+          continue;
+        }
         if (field !== "queryParams" && !name.startsWith("@request.auth.claims"))
           f.check([...at, field, name], headerNameProblem(name));
         if (!independent && obj(sm).regex !== undefined)
