@@ -1,6 +1,6 @@
 import { defineConfig } from "tsup";
 
-const external = ["rxjs", "yaml", "zod", "etcd3", "@kubernetes/client-node", "re2-wasm"];
+const external = ["rxjs", "yaml", "etcd3", "@kubernetes/client-node", "re2-wasm"];
 
 export default defineConfig([
   {
