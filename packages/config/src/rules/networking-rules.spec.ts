@@ -158,30 +158,24 @@ const serviceEntries: Array<[string, unknown, string | undefined]> = [
   ],
 ];
 
+/** Valid when `errorAt` is undefined; otherwise refused with an error at that field path. */
+function expectOutcome(kind: string, spec: unknown, errorAt: string | undefined): void {
+  const { resource, diagnostics } = check(kind, spec);
+  if (errorAt === undefined) {
+    expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(resource).toBeDefined();
+  } else {
+    expect(resource).toBeUndefined();
+    expect(diagnostics.map((d) => d.path)).toContain(errorAt);
+  }
+}
+
 describe("VirtualService rules (istio/istio virtualservice_test.go)", () => {
-  it.each(virtualServices)("%s", (_name, spec, errorAt) => {
-    const { resource, diagnostics } = check("VirtualService", spec);
-    if (errorAt === undefined) {
-      expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-      expect(resource).toBeDefined();
-    } else {
-      expect(resource).toBeUndefined();
-      expect(diagnostics.map((d) => d.path)).toContain(errorAt);
-    }
-  });
+  it.each(virtualServices)("%s", (_name, spec, errorAt) => expectOutcome("VirtualService", spec, errorAt));
 });
 
 describe("ServiceEntry rules (istio/istio validation_test.go TestValidateServiceEntries)", () => {
-  it.each(serviceEntries)("%s", (_name, spec, errorAt) => {
-    const { resource, diagnostics } = check("ServiceEntry", spec);
-    if (errorAt === undefined) {
-      expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-      expect(resource).toBeDefined();
-    } else {
-      expect(resource).toBeUndefined();
-      expect(diagnostics.map((d) => d.path)).toContain(errorAt);
-    }
-  });
+  it.each(serviceEntries)("%s", (_name, spec, errorAt) => expectOutcome("ServiceEntry", spec, errorAt));
 });
 
 describe("values Istio checks", () => {
