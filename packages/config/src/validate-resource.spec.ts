@@ -679,3 +679,36 @@ metadata: {name: w}
     );
   });
 });
+
+describe("objects read from a cluster", () => {
+  it("accepts server-written metadata and status (managedFields, Istio's validationMessages)", () => {
+    const { resource, diagnostics } = validateResource(
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "VirtualService",
+        metadata: {
+          name: "reviews",
+          namespace: "default",
+          uid: "1b2c",
+          resourceVersion: "123",
+          generation: 2,
+          creationTimestamp: "2024-01-01T00:00:00Z",
+          managedFields: [
+            { manager: "kubectl", operation: "Apply", fieldsType: "FieldsV1", fieldsV1: { "f:spec": {} } },
+          ],
+        },
+        spec: { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }] }] },
+        status: {
+          observedGeneration: 2,
+          validationMessages: [
+            { level: "ERROR", type: { code: "IST0101" }, description: "written by istiod" },
+          ],
+        },
+      },
+      { source: "kubernetes" },
+      { registry },
+    );
+    expect(diagnostics).toEqual([]);
+    expect(resource?.metadata.uid).toBe("1b2c");
+  });
+});

@@ -30,6 +30,7 @@ export function findUnknownFields(value: unknown, root: number, limit = 20): Unk
       return;
     }
     for (const [key, child] of Object.entries(v as Record<string, unknown>)) {
+      if (path.length === 0 && key === "status") continue;
       const known = node.f?.[key];
       if (known !== undefined) walk(child, known, [...path, key]);
       else if (node.m !== undefined) walk(child, node.m, [...path, key]);
