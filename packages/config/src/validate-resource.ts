@@ -232,12 +232,9 @@ export function validateResource(
   let refused = false;
   for (const issue of def.rules?.(candidate) ?? []) {
     if (issue.severity === "error") refused = true;
-    report(
-      issue.severity === "error" ? DiagnosticCode.RuleViolation : DiagnosticCode.RuleWarning,
-      issue.message,
-      issue.path,
-      { resource, ...(issue.severity === "warning" ? { severity: "warning" as const } : {}) },
-    );
+    const code =
+      issue.code ?? (issue.severity === "error" ? DiagnosticCode.RuleViolation : DiagnosticCode.RuleWarning);
+    report(code, issue.message, issue.path, { resource, severity: issue.severity });
   }
   if (refused) return { diagnostics };
   return { resource: deepFreeze(candidate), diagnostics };

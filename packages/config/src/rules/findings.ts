@@ -2,9 +2,11 @@ import type { Severity } from "../diagnostic.js";
 
 /** One finding of a semantic rule: severity, what is wrong, and where (a field path). */
 export interface RuleIssue {
-  readonly severity: Exclude<Severity, "info">;
+  readonly severity: Severity;
   readonly message: string;
   readonly path: ReadonlyArray<string | number>;
+  /** Istio's analysis message code when Istio reports the finding under one (IST0130, …). */
+  readonly code?: string;
 }
 
 /** Collects rule findings; `at` scopes a path so nested checks can be written once. */
@@ -15,8 +17,13 @@ export class Findings {
     this.issues.push({ severity: "error", message, path });
   }
 
-  warn(path: ReadonlyArray<string | number>, message: string): void {
-    this.issues.push({ severity: "warning", message, path });
+  warn(path: ReadonlyArray<string | number>, message: string, code?: string): void {
+    this.issues.push({ severity: "warning", message, path, ...(code !== undefined ? { code } : {}) });
+  }
+
+  /** A note Istio reports at level Info, under its message code. */
+  info(path: ReadonlyArray<string | number>, message: string, code: string): void {
+    this.issues.push({ severity: "info", message, path, code });
   }
 
   /** Records `message` (from a value check returning an error text or undefined) as an error. */

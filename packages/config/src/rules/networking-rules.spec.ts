@@ -202,3 +202,23 @@ describe("values Istio checks", () => {
     expect(check("DestinationRule", dr(65536)).diagnostics[0]?.message).toContain("prime");
   });
 });
+
+describe("findings Istio reports under analysis codes", () => {
+  it("reports an unreachable rule as IST0130 (warning) and a duplicate match as IST0131 (info)", () => {
+    // istio/istio samples/bookinfo/networking/fault-injection-details-v1.yaml has two match-less rules.
+    const { resource, diagnostics } = check("VirtualService", {
+      hosts: ["details"],
+      http: [
+        { match: [{ uri: { prefix: "/a" } }], route: [dest("details")] },
+        { match: [{ uri: { prefix: "/a" } }, { uri: { prefix: "/b" } }], route: [dest("details")] },
+        { route: [dest("details")] },
+        { route: [dest("details")] },
+      ],
+    });
+    expect(resource).toBeDefined();
+    expect(diagnostics.map((d) => [d.code, d.severity, d.path])).toEqual([
+      ["IST0131", "info", "spec.http[1].match[0]"],
+      ["IST0130", "warning", "spec.http[3]"],
+    ]);
+  });
+});

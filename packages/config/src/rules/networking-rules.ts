@@ -462,7 +462,11 @@ function checkRouteDestinations(f: Findings, routes: unknown, path: Path, http =
   if (list.length > 1 && total === 0) f.error(path, "total destination weight = 0");
 }
 
-/** Istio's analyzeUnreachableHTTPRules (warnings): a match-less rule that is not last, duplicate matches. */
+// Istio reports these webhook findings as analysis messages (pkg/config/analysis/msg/messages.yaml).
+const IST0130 = "IST0130"; // VirtualServiceUnreachableRule, Warning
+const IST0131 = "IST0131"; // VirtualServiceIneffectiveMatch, Info
+
+/** Istio's analyzeUnreachableHTTPRules: a match-less rule that is not last, duplicate matches. */
 function checkUnreachableHttpRules(f: Findings, routes: unknown[]): void {
   const seen = new Map<string, number>();
   let emptyAt = -1;
@@ -474,7 +478,8 @@ function checkUnreachableHttpRules(f: Findings, routes: unknown[]): void {
       if (emptyAt >= 0)
         f.warn(
           ["spec", "http", i],
-          `virtualService rule ${name} not used (only the last rule can have no matches)`,
+          `VirtualService rule ${name} not used (only the last rule can have no matches).`,
+          IST0130,
         );
       emptyAt = i;
       return;
@@ -488,15 +493,20 @@ function checkUnreachableHttpRules(f: Findings, routes: unknown[]): void {
         const priorRoute = obj(routes[prior]);
         const priorName = str(priorRoute.name) !== "" ? `"${str(priorRoute.name)}"` : `#${prior}`;
         const matchName = str(obj(m).name) !== "" ? `"${str(obj(m).name)}"` : `#${j}`;
-        f.warn(
+        f.info(
           ["spec", "http", i, "match", j],
-          `virtualService rule ${name} match ${matchName} is not used (duplicate/overlapping match in rule ${priorName})`,
+          `VirtualService rule ${name} match ${matchName} is not used (duplicate/overlapping match in rule ${priorName}).`,
+          IST0131,
         );
         duplicates++;
       } else seen.set(key, i);
     });
     if (duplicates === matches.length)
-      f.warn(["spec", "http", i], `virtualService rule ${name} not used (all matches used by prior rules)`);
+      f.warn(
+        ["spec", "http", i],
+        `VirtualService rule ${name} not used (all matches used by prior rules).`,
+        IST0130,
+      );
   });
 }
 
