@@ -109,6 +109,41 @@ const virtualServices: Array<[string, unknown, string | undefined]> = [
     undefined,
   ],
   [
+    "JWT claim routing on the mesh gateway (validation_test.go, ValidateVirtualService)",
+    {
+      hosts: ["r"],
+      http: [
+        { match: [{ headers: { "@request.auth.claims.group": { exact: "admin" } } }], route: [dest("r")] },
+      ],
+    },
+    'spec.http[0].match[0].headers["@request.auth.claims.group"]',
+  ],
+  [
+    "JWT claim routing on a gateway",
+    {
+      hosts: ["r.example.com"],
+      gateways: ["gw"],
+      http: [
+        { match: [{ headers: { "@request.auth.claims.group": { exact: "admin" } } }], route: [dest("r")] },
+      ],
+    },
+    undefined,
+  ],
+  [
+    "authority rewritten twice (validateAuthorityRewrite)",
+    {
+      hosts: ["r"],
+      http: [
+        {
+          rewrite: { authority: "a.example.com" },
+          headers: { request: { set: { host: "b.example.com" } } },
+          route: [dest("r")],
+        },
+      ],
+    },
+    "spec.http[0].headers.request.set.host",
+  ],
+  [
     "regex uri match (in a delegate)",
     delegateVs({ match: [{ uri: { regex: "test" } }], route: [dest("foo.bar")] }),
     "spec.http[0].match[0].uri.regex",

@@ -215,8 +215,22 @@ function checkL4Match(f: Findings, match: Obj, path: Path): void {
   checkGatewayNames(f, [...path, "gateways"], match.gateways);
 }
 
-function checkHttpRoute(f: Findings, http: Obj, path: Path, delegate: boolean, _gateway: boolean): void {
+function checkHttpRoute(f: Findings, http: Obj, path: Path, delegate: boolean, gateway: boolean): void {
   const root = !delegate && http.delegate !== undefined;
+  if (!gateway) {
+    // Claim-based routing needs a gateway's JWT filter (istio/istio ValidateVirtualService).
+    arr(http.match).forEach((m, j) => {
+      for (const field of ["headers", "withoutHeaders"] as const) {
+        for (const key of Object.keys(obj(obj(m)[field]))) {
+          if (key.startsWith("@request.auth.claims"))
+            f.error(
+              [...path, "match", j, field, key],
+              `JWT claim based routing (key: ${key}) is only supported for gateway, found no gateways`,
+            );
+        }
+      }
+    });
+  }
   if (root) {
     if (http.redirect !== undefined)
       f.error([...path, "redirect"], `root HTTP route ${str(http.name)} must not specify redirect`);
@@ -425,6 +439,20 @@ function checkHttpRoute(f: Findings, http: Obj, path: Path, delegate: boolean, _
   }
   checkRouteDestinations(f, http.route, [...path, "route"], true);
   checkDuration(f, [...path, "timeout"], http.timeout);
+  // validateAuthorityRewrite: the authority is rewritten in one place only.
+  const request = obj(obj(http.headers).request);
+  let authority = str(obj(http.rewrite).authority);
+  for (const op of ["set", "add"] as const) {
+    for (const [name, value] of Object.entries(obj(request[op]))) {
+      if (name.toLowerCase() !== ":authority" && name.toLowerCase() !== "host") continue;
+      if (authority !== "")
+        f.error(
+          [...path, "headers", "request", op, name],
+          `authority header cannot be set multiple times: have "${authority}", attempting to set "${str(value)}"`,
+        );
+      authority = str(value);
+    }
+  }
 }
 
 const RETRY_ON = new Set([
