@@ -165,10 +165,15 @@ describe("KubernetesSource (against a local list/watch protocol server)", () => 
       ["MC0009", "warning", "Sidecar"],
     ]);
     expect(status.warnings[0]?.message).toContain("is its CRD installed?");
-    // Nothing was listed for the missing kinds.
-    expect(server.requests.some((r) => r.path.includes("telemetries") || r.path.includes("sidecars"))).toBe(
-      false,
+    // Nothing is watched for the missing kinds. Sidecar's group has a discovery document that does
+    // not list it; Telemetry's group has none, so its collection was asked at each version (404s).
+    const missing = server.requests.filter(
+      (r) => r.path.includes("telemetries") || r.path.includes("sidecars"),
     );
+    expect(missing.map((r) => [r.path, r.watch])).toEqual([
+      ["/apis/telemetry.istio.io/v1/namespaces/prod/telemetries", false],
+      ["/apis/telemetry.istio.io/v1alpha1/namespaces/prod/telemetries", false],
+    ]);
   });
 
   it("starts watching a kind once its CRD is installed, and clears the warning", async () => {
@@ -270,5 +275,32 @@ describe("KubernetesSource against an Istio 1.21-style API server (no networking
     expect(old.requests.some((r) => r.path === "/apis/security.istio.io/v1beta1/peerauthentications")).toBe(
       true,
     );
+  });
+});
+
+describe("KubernetesSource against a server that answers no discovery documents", () => {
+  it("asks each version's collection directly, and still skips what is not there", async () => {
+    const bare = await new KubeApiServer(
+      [
+        { group: "networking.istio.io", version: "v1beta1", plural: "virtualservices", namespaced: true },
+        { group: "", version: "v1", plural: "namespaces", namespaced: false },
+      ],
+      { discovery: false },
+    ).start();
+    const source = new KubernetesSource({
+      kubeConfig: kubeConfig(bare.url),
+      kinds: ["VirtualService", "Namespace", "Sidecar"],
+    });
+    const s = new ConfigStore({ sources: [source], debounceMs: 10 }).start();
+    try {
+      bare.put("networking.istio.io/v1beta1", "VirtualService", vs("prod", "reviews", {}));
+      const first = await s.synced();
+      expect(first.get("VirtualService", "prod", "reviews")?.apiVersion).toBe("networking.istio.io/v1");
+      const status = await firstValueFrom(s.status$);
+      expect(status.warnings.map((w) => w.resource)).toEqual(["Sidecar"]);
+    } finally {
+      s.close();
+      await bare.close();
+    }
   });
 });

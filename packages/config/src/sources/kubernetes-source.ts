@@ -101,7 +101,8 @@ interface Target {
  * 1.21 and older) works as well as a current one. Objects are normalised to the kind's preferred
  * apiVersion (`networking.istio.io/v1`). A kind the server does not serve at all (its CRD is not
  * installed) is skipped with a warning (`MC0009`, in the store's status) instead of holding back the
- * first snapshot, and looked up again every `rediscoverMs`.
+ * first snapshot, and looked up again every `rediscoverMs`. A server that answers no discovery
+ * document for a group is asked for each version's collection instead (404: not served).
  */
 export class KubernetesSource implements ConfigSource {
   readonly name: string;
@@ -227,7 +228,11 @@ export class KubernetesSource implements ConfigSource {
           const found: Target[] = [];
           const missing: Wanted[] = [];
           for (const w of pending) {
-            const version = await discovery.servedVersion(w.def, w.version);
+            const version = await discovery.servedVersion(
+              w.def,
+              w.version,
+              (v) => (targetsOf(w, v)[0] as Target).path,
+            );
             if (version === undefined) missing.push(w);
             else found.push(...targetsOf(w, version));
             const scope = `discovery:${w.def.kind}`;
@@ -352,7 +357,7 @@ function targetsOf(w: Wanted, version: string): Target[] {
 class Discovery {
   readonly #kc: KubeConfig;
   readonly #server: string;
-  #groups = new Map<string, Promise<string[]>>();
+  #groups = new Map<string, Promise<string[] | undefined>>();
   #resources = new Map<string, Promise<Set<string>>>();
 
   constructor(kc: KubeConfig, server: string) {
@@ -365,30 +370,42 @@ class Discovery {
     this.#resources.clear();
   }
 
-  /** The version `def` is read at: `pinned` if served, else the first of its versions served; undefined if none. */
-  async servedVersion(def: KindDefinition, pinned: string | undefined): Promise<string | undefined> {
+  /**
+   * The version `def` is read at: `pinned` if served, else the first of its versions served;
+   * undefined if none. Where the server answers no discovery document for the group, each version's
+   * collection (`listPath`) is asked directly: a 404 means not served, as for a CRD not installed.
+   */
+  async servedVersion(
+    def: KindDefinition,
+    pinned: string | undefined,
+    listPath: (version: string) => string,
+  ): Promise<string | undefined> {
+    const candidates = pinned !== undefined ? [pinned] : def.versions;
     const served = await this.#versions(def.group);
-    for (const version of pinned !== undefined ? [pinned] : def.versions) {
+    if (served === undefined) {
+      for (const version of candidates) {
+        const url = new URL(this.#server + listPath(version));
+        url.searchParams.set("limit", "1");
+        if (await getJson(this.#kc, url).then(() => true, notFoundAs(false))) return version;
+      }
+      return undefined;
+    }
+    for (const version of candidates) {
       if (!served.includes(version)) continue;
       if ((await this.#resourcesOf(def.group, version)).has(def.plural)) return version;
     }
     return undefined;
   }
 
-  #versions(group: string): Promise<string[]> {
+  /** The versions the server serves of `group`; undefined when it has no discovery document for it. */
+  #versions(group: string): Promise<string[] | undefined> {
     let p = this.#groups.get(group);
     if (p === undefined) {
       const url = new URL(this.#server + (group === "" ? "/api" : `/apis/${group}`));
-      p = getJson(this.#kc, url).then(
-        (body) => {
-          const versions = (body as { versions?: Array<string | { version?: string }> }).versions ?? [];
-          return versions.map((v) => (typeof v === "string" ? v : (v.version ?? "")));
-        },
-        (error: unknown) => {
-          if ((error as { statusCode?: number }).statusCode === 404) return [];
-          throw error;
-        },
-      );
+      p = getJson(this.#kc, url).then((body) => {
+        const versions = (body as { versions?: Array<string | { version?: string }> }).versions ?? [];
+        return versions.map((v) => (typeof v === "string" ? v : (v.version ?? "")));
+      }, notFoundAs(undefined));
       this.#groups.set(group, p);
     }
     return p;
@@ -404,15 +421,20 @@ class Discovery {
           new Set(
             ((body as { resources?: Array<{ name?: string }> }).resources ?? []).map((r) => r.name ?? ""),
           ),
-        (error: unknown) => {
-          if ((error as { statusCode?: number }).statusCode === 404) return new Set<string>();
-          throw error;
-        },
+        notFoundAs(new Set<string>()),
       );
       this.#resources.set(key, p);
     }
     return p;
   }
+}
+
+/** A rejection handler: `value` for an HTTP 404, the error again otherwise. */
+function notFoundAs<T>(value: T): (error: unknown) => T {
+  return (error) => {
+    if ((error as { statusCode?: number }).statusCode === 404) return value;
+    throw error;
+  };
 }
 
 function idOf(target: Target, obj: KubernetesObject): string {

@@ -72,8 +72,12 @@ export class KubeApiServer {
   }
   url = "";
 
-  constructor(collections: Collection[]) {
+  /** Serve API discovery documents (default true); false plays an API server that offers none. */
+  readonly #discoveryEnabled: boolean;
+
+  constructor(collections: Collection[], options: { discovery?: boolean } = {}) {
     this.#collections = collections;
+    this.#discoveryEnabled = options.discovery ?? true;
   }
 
   async start(): Promise<this> {
@@ -216,7 +220,7 @@ export class KubeApiServer {
       );
       return;
     }
-    const discovery = this.#discovery(url.pathname);
+    const discovery = this.#discoveryEnabled ? this.#discovery(url.pathname) : undefined;
     if (discovery !== undefined) {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(discovery));
