@@ -9,6 +9,7 @@
 // packages publish (generated from Istio's CRD OpenAPI schemas and Kubernetes' OpenAPI document), so
 // the names and the validators come from one upstream source. Run after upgrading either package:
 //   npm run generate -w @meshlet/config
+// With --check, writes nothing and exits 1 when src/gen/field-trees.ts is not what it would write.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -278,8 +279,19 @@ export const fieldNodes: readonly FieldNode[] = ${JSON.stringify(nodes)};
 /** The root node of each kind, keyed \`group/Kind\` (\`Kind\` for the core group). */
 export const fieldRoots: Readonly<Record<string, number>> = ${JSON.stringify(roots)};
 `;
-writeFileSync(out, text);
-execFileSync(join(pkgDir, "..", "..", "node_modules", ".bin", "biome"), ["format", "--write", out], {
-  stdio: "inherit",
-});
-console.log(`wrote ${out}: ${nodes.length} nodes, ${Object.keys(roots).length} kinds`);
+// Formatted as the repository formats it (biome, reading the text from stdin as if it were `out`).
+const formatted = execFileSync(
+  join(pkgDir, "..", "..", "node_modules", ".bin", "biome"),
+  ["format", `--stdin-file-path=${out}`],
+  { input: text, encoding: "utf8" },
+);
+if (process.argv.includes("--check")) {
+  if (formatted !== readFileSync(out, "utf8")) {
+    console.error(`${out} is stale: run npm run generate -w @meshlet/config`);
+    process.exit(1);
+  }
+  console.log(`${out} is up to date`);
+} else {
+  writeFileSync(out, formatted);
+  console.log(`wrote ${out}: ${nodes.length} nodes, ${Object.keys(roots).length} kinds`);
+}
