@@ -1,23 +1,27 @@
 import { defineConfig } from "tsup";
 
+const external = ["rxjs", "yaml", "etcd3", "@kubernetes/client-node", "re2-wasm"];
+
 export default defineConfig([
   {
     entry: ["src/index.ts"],
-    format: ["esm", "cjs"],
+    format: ["esm"],
     dts: true,
     sourcemap: true,
     clean: true,
     target: "node20",
-    external: ["rxjs", "yaml", "zod", "etcd3", "@kubernetes/client-node"],
+    external,
   },
   {
-    // The `meshlet` command: ESM only, with a shebang, so `npx meshlet validate …` works after install.
-    entry: { cli: "src/cli/main.ts" },
-    format: ["esm"],
+    // The schema packages (@kubernetes-models/istio, kubernetes-models) ship ES modules only, which
+    // `require` cannot load on every Node version meshlet supports: the CommonJS build bundles them.
+    entry: ["src/index.ts"],
+    format: ["cjs"],
+    dts: true,
     sourcemap: true,
     clean: false,
     target: "node20",
-    banner: { js: "#!/usr/bin/env node" },
-    external: ["rxjs", "yaml", "zod", "etcd3", "@kubernetes/client-node"],
+    external,
+    noExternal: [/^@kubernetes-models\//, /^kubernetes-models/],
   },
 ]);

@@ -6,7 +6,14 @@ export type { NodeStatus, TypeStatus } from "./cache/status.js";
 export { CachedResource } from "./cached-resource.js";
 export { type Clock, systemClock } from "./clock.js";
 export { durationFromMs, msFromDuration } from "./duration.js";
-export { type DanglingReference, InconsistentSnapshotError, XdsError, type XdsErrorCode } from "./errors.js";
+export {
+  type DanglingReference,
+  type FieldViolation,
+  InconsistentSnapshotError,
+  ResourceValidationError,
+  XdsError,
+  type XdsErrorCode,
+} from "./errors.js";
 export type {
   AckEvent,
   NackEvent,
@@ -33,7 +40,10 @@ export {
   type XdsServerOptions,
 } from "./server/xds-server.js";
 export {
+  defaultResourcePool,
   type ResourceInput,
+  ResourcePool,
+  type ResourcePoolStats,
   type ResourceSet,
   resourceName,
   Snapshot,
@@ -51,3 +61,4 @@ export {
   typeUrlOf,
   xdsRegistry,
 } from "./type-url.js";
+export { fieldRuleViolations } from "./validation/validate-resource.js";

@@ -1,7 +1,7 @@
 // What the client holds, as the server must track it: the four protocol bugs of issue 10 §1, each
 // with the rule of Envoy's "xDS REST and gRPC protocol" (envoyproxy/envoy api/xds_protocol.rst)
 // that it breaks. Driven by the exported testing client against a real XdsServer on loopback.
-import { resources, Snapshot, SnapshotCache, TypeUrl } from "@meshlet/xds";
+import { type Clock, resources, Snapshot, SnapshotCache, TypeUrl, type XdsServerOptions } from "@meshlet/xds";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Fixture, settle, startFixture } from "./support/fixture.js";
 
@@ -22,7 +22,7 @@ function endpoints(p1: number, p2: number): Snapshot {
   });
 }
 
-async function setup(snapshot: Snapshot, options: { heartbeatIntervalMs?: number } = {}) {
+async function setup(snapshot: Snapshot, options: Partial<XdsServerOptions> = {}) {
   const cache = new SnapshotCache();
   cache.setSnapshot("node-a", snapshot);
   fx = await startFixture(cache, options);
@@ -116,14 +116,25 @@ describe("SotW reconnect with a version_info", () => {
 
 describe("a heartbeat does not make the answer in flight stale", () => {
   // xds_protocol.rst, "Resource updates": a nonce goes stale when a newer response presents a
-  // newer nonce. A TTL heartbeat re-sends what the client has, at the same version: it is not a
-  // newer state, and the answer to the response before it still counts.
+  // newer nonce. A TTL heartbeat re-sends the last response's state at its version; it must not
+  // make the answer to that response stale. And since the client takes the heartbeat's version as
+  // its own once it accepts it, none goes out while that response is unanswered (the client may
+  // still reject it): heartbeats resume once it is answered.
   const ttlSnapshot = () =>
     Snapshot.create({ clusters: [resources.withTtl(resources.cluster({ name: "c1" }), 30_000)] });
 
   for (const protocol of ["sotw", "delta"] as const) {
-    it(`${protocol}: a NACK sent after a heartbeat went out reaches events$ and status()`, async () => {
-      const { cache, fx } = await setup(ttlSnapshot(), { heartbeatIntervalMs: 30 });
+    it(`${protocol}: a NACK after heartbeats came due reaches events$ and status()`, async () => {
+      const beats: Array<() => void> = [];
+      const clock: Clock = {
+        now: () => Date.now(),
+        setInterval: (cb) => beats.push(cb),
+        clearInterval: () => {},
+      };
+      const { cache, fx } = await setup(ttlSnapshot(), { heartbeatIntervalMs: 1000, clock });
+      const beat = () => {
+        for (const b of beats) b();
+      };
       // SotW TTLs (and heartbeats) go to clients that take resources wrapped in Resource.
       const c = fx.client({
         protocol,
@@ -132,13 +143,26 @@ describe("a heartbeat does not make the answer in flight stale", () => {
       if (protocol === "delta") c.requestDelta({ typeUrl: TypeUrl.Cluster, subscribe: ["c1"] });
       else c.request({ typeUrl: TypeUrl.Cluster });
       const r1 = await c.next();
-      const beat = await c.next();
-      expect(beat.resources[0]?.heartbeat).toBe(true);
+      beat();
+      beat();
+      await settle();
+      expect(c.pending()).toEqual([]);
       c.nack(r1, "rejected by test");
       await fx.waitFor("request", (e) => e.responseNonce === r1.nonce);
       await settle();
       expect(fx.seen("nack").map((e) => e.nonce)).toEqual([r1.nonce]);
       expect(cache.status("node-a")?.types[TypeUrl.Cluster]?.nack?.message).toBe("rejected by test");
+      // Answered, and ACKed once the cache sends what the client takes: heartbeats go out again.
+      cache.setSnapshot(
+        "node-a",
+        Snapshot.create({
+          clusters: [resources.withTtl(resources.cluster({ name: "c1", connectTimeoutMs: 2000 }), 30_000)],
+        }),
+      );
+      c.ack(await c.next());
+      await fx.waitFor("ack");
+      beat();
+      expect((await c.next()).resources[0]?.heartbeat).toBe(true);
     });
   }
 });

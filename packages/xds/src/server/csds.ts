@@ -44,7 +44,7 @@ export function csdsCall(call: ServerCall, ctx: CsdsContext, unary: boolean): Ca
     } catch (err) {
       done = true;
       const message = err instanceof Error ? err.message : String(err);
-      if (!(err instanceof XdsError)) ctx.logger.error("xds: CSDS request failed", err);
+      if (!(err instanceof XdsError)) ctx.logger.error("xds: CSDS request failed", { error: err });
       call.finish(err instanceof XdsError ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, message);
       return;
     }

@@ -181,7 +181,10 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   ): void {
     const set = state.current;
     const version = set?.version ?? "";
-    const { framed, nonce } = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat);
+    let response = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat);
+    if (this.nonceInUse(state, response.nonce))
+      response = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat, true);
+    const { framed, nonce } = response;
     if (!heartbeat) {
       state.responded = true;
       const scopeKey = this.scopeOf(state);
@@ -208,7 +211,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   heartbeat(): void {
     for (const state of this.types.values()) {
       const set = state.current;
-      if (!set) continue;
+      // A heartbeat refreshes what the client is known to hold: none while a response it may
+      // still reject is unanswered.
+      if (!set || state.holdings.pending > 0) continue;
       const held = state.holdings.held;
       const ttl: CachedResource[] = [];
       for (const name of held.names()) {

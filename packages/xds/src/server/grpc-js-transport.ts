@@ -124,7 +124,7 @@ function serveUnary(
     handler.message(call.request, false);
     handler.end();
   } catch (err) {
-    options.logger.error(`xds: ${method.path} failed`, err);
+    options.logger.error(`xds: ${method.path} failed`, { error: err });
     if (!finished) callback({ code: GrpcStatus.INTERNAL, details: "control plane error" });
   }
   call.on("cancelled", () => handler.close("cancelled"));

@@ -261,13 +261,17 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   private respond(state: SotwTypeState, plan: Plan, heartbeat = false): void {
     // xDS protocol ("Duplicate Resource Names"): no resource twice in one response.
     const unique = dedupe(plan.resources);
-    const { framed, nonce } = this.ctx.responses.sotw(
-      plan.version,
-      state.typeUrl,
-      unique,
-      heartbeat,
-      this.wrapsTtl(),
-    );
+    let response = this.ctx.responses.sotw(plan.version, state.typeUrl, unique, heartbeat, this.wrapsTtl());
+    if (this.nonceInUse(state, response.nonce))
+      response = this.ctx.responses.sotw(
+        plan.version,
+        state.typeUrl,
+        unique,
+        heartbeat,
+        this.wrapsTtl(),
+        true,
+      );
+    const { framed, nonce } = response;
     const set = state.current;
     if (!heartbeat && set) {
       // Every response carries all that differed in scope: if the client takes it, it holds the
@@ -304,9 +308,16 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!this.wrapsTtl()) return;
     for (const state of this.types.values()) {
       const held = state.holdings.held;
-      // Only a settled state is refreshed: a heartbeat of a full-state type must carry all the
-      // client holds, which is known only then (after a NACK, the next push settles it).
-      if (state.lastVersion === undefined || !held.isExactly(this.scopeOf(state))) continue;
+      // Only a state the client is known to hold is refreshed: a heartbeat of a full-state type
+      // must carry all it holds, and it names the version of the last response, which the client
+      // takes as its own once it accepts the heartbeat. So none goes out while a response is
+      // unanswered (the client may reject it) or after a NACK (until the next push settles it).
+      if (
+        state.lastVersion === undefined ||
+        state.holdings.pending > 0 ||
+        !held.isExactly(this.scopeOf(state))
+      )
+        continue;
       const base = held.base as ResourceSet;
       const holds = state.wildcard ? resourceList(base) : subscribed(base, state.names);
       if (!holds.some((r) => r.ttlMs !== undefined)) continue;

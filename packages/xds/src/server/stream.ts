@@ -230,7 +230,9 @@ export abstract class XdsStream<S extends TypeStateBase> {
         this.markDirty(state.typeUrl);
       },
       error: (err: unknown) => {
-        this.ctx.logger.error(`xds: watch of ${state.typeUrl} for node "${this.node?.id}" failed`, err);
+        this.ctx.logger.error(`xds: watch of ${state.typeUrl} for node "${this.node?.id}" failed`, {
+          error: err,
+        });
       },
     });
   }
@@ -256,7 +258,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
       try {
         this.flush(batch);
       } catch (err) {
-        this.ctx.logger.error(`xds: stream ${this.id} failed to respond`, err);
+        this.ctx.logger.error(`xds: stream ${this.id} failed to respond`, { error: err });
         this.fail(
           GrpcStatus.INTERNAL,
           `control plane error: ${err instanceof Error ? err.message : String(err)}`,
@@ -277,9 +279,6 @@ export abstract class XdsStream<S extends TypeStateBase> {
    * stale; any other response makes the earlier nonces stale.
    */
   protected send(state: S, bytes: Buffer, nonce: string, version: string, heartbeat: boolean): void {
-    // The same response again (ResponseCache shares one per push) brings its nonce back: its
-    // answer is a new one.
-    if (state.answeredNonce === nonce) state.answeredNonce = undefined;
     if (heartbeat) {
       state.heartbeatNonces ??= new Set();
       state.heartbeatNonces.add(nonce);
@@ -290,6 +289,20 @@ export abstract class XdsStream<S extends TypeStateBase> {
     state.lastVersion = version;
     if (this.closed) return;
     this.writer.send(bytes, state.typeUrl, nonce);
+  }
+
+  /**
+   * Whether a nonce is still in use on a type (sent and possibly not answered, or answered last):
+   * a response shared with other streams (ResponseCache) may bring back a nonce this stream had,
+   * and an answer must name one response. Such a response is sent with a fresh nonce.
+   */
+  protected nonceInUse(state: S, nonce: string): boolean {
+    return (
+      nonce === state.lastNonce ||
+      nonce === state.answeredNonce ||
+      (state.heartbeatNonces?.has(nonce) ?? false) ||
+      state.holdings.find(nonce) !== undefined
+    );
   }
 
   protected emit(event: XdsEvent): void {

@@ -525,7 +525,7 @@ export class XdsServer {
         if (stream instanceof SotwStream) stream.onRequest(req as DiscoveryRequest);
         else stream.onRequest(req as DeltaDiscoveryRequest);
       } catch (err) {
-        this.ctx.logger.error(`xds: stream ${stream.id} (${call.peer}) request failed`, err);
+        this.ctx.logger.error(`xds: stream ${stream.id} (${call.peer}) request failed`, { error: err });
         stream.fail(
           GrpcStatus.INTERNAL,
           `control plane error: ${err instanceof Error ? err.message : String(err)}`,
@@ -601,7 +601,7 @@ export class XdsServer {
     };
     const who = `node "${request.node.id}" from ${call.peer}${request.spiffeId ? ` (${request.spiffeId})` : ""}`;
     const failed = (err: unknown): Refusal => {
-      this.ctx.logger.error(`xds: authorize failed for ${who}; refusing the stream`, err);
+      this.ctx.logger.error(`xds: authorize failed for ${who}; refusing the stream`, { error: err });
       return { code: GrpcStatus.INTERNAL, message: "authorization failed" };
     };
     let decision: Promise<unknown>;
