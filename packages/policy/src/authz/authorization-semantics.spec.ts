@@ -374,11 +374,16 @@ describe("Source fields", () => {
 });
 
 describe("Operation fields", () => {
-  it("hosts and notHosts: case-insensitive, with or without port", async () => {
+  // Istio's HostMatcher (istio/istio pilot/pkg/security/authz/matcher/header.go) is a
+  // case-insensitive match on :authority, port included: an exact host does not match host:port.
+  it("hosts and notHosts: case-insensitive on :authority, the port part of the value", async () => {
     expect(await ruleMatches(to({ hosts: ["HTTPBIN.foo.svc"] }), req({ host: "httpbin.foo.svc" }))).toBe(
       true,
     );
     expect(await ruleMatches(to({ hosts: ["httpbin.foo.svc"] }), req({ host: "httpbin.foo.svc:8000" }))).toBe(
+      false,
+    );
+    expect(await ruleMatches(to({ hosts: ["httpbin.foo.svc:*"] }), req({ host: "httpbin.foo.svc:8000" }))).toBe(
       true,
     );
     expect(await ruleMatches(to({ hosts: ["*.example.com"] }), req({ host: "a.example.com" }))).toBe(true);

@@ -175,3 +175,8 @@ export class JwtAuthenticator {
     }
   }
 }
+
+/** Whether a request carries a token in Istio's default locations (`Authorization: Bearer`, `access_token`). */
+export function carriesToken(attrs: Attributes): boolean {
+  return extract({ issuer: "" }, attrs).length > 0;
+}
