@@ -36,7 +36,7 @@ export interface RateLimitPolicy {
 /** A node of the descriptor tree, snake_case as ratelimit's YAML writes it. */
 export interface RateLimitDescriptorConfig {
   key: string;
-  /** Exact value, a value ending in `*` (a prefix), or absent to match any value of `key`. */
+  /** Exact value, a wildcard value (`*` matches any characters: `api/*`, `/api*v1`), or absent to match any value of `key`. */
   value?: string;
   rate_limit?: RateLimitPolicy;
   /** Over-limit requests are counted and reported but allowed. */
@@ -247,10 +247,10 @@ export function normalizeRateLimitConfig(
       bool(d.detailed_metric, [...p, "detailed_metric"]);
       bool(d.value_to_metric, [...p, "value_to_metric"]);
       const shareThreshold = bool(d.share_threshold, [...p, "share_threshold"]);
-      if (shareThreshold && !finalKey.endsWith("*")) {
+      if (shareThreshold && !finalKey.includes("*")) {
         fail(
           [...p, "share_threshold"],
-          `share_threshold can only be used with wildcard values (ending with '*'), but found key '${finalKey}'`,
+          `share_threshold can only be used with wildcard values (containing '*'), but found key '${finalKey}'`,
         );
       }
       return {

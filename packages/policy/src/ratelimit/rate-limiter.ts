@@ -78,8 +78,8 @@ export interface QuotaGrant {
 interface Node {
   config: NormalizedDescriptor;
   children: Map<string, Node>;
-  /** `finalKey`s ending in `*`, in config order: matched by prefix when no exact key matches. */
-  wildcards: { prefix: string; node: Node }[];
+  /** `finalKey`s with a `*`, in config order: tried when no exact key matches. */
+  wildcards: { test: (kv: string) => boolean; node: Node }[];
 }
 
 interface Resolved {
@@ -93,13 +93,28 @@ interface Resolved {
 
 type Level = Pick<Node, "children" | "wildcards">;
 
+/**
+ * A wildcard `key_value`: `*` matches any characters (ratelimit's `share_threshold` test configs
+ * use `files/*`, `/api*v1`, `svc*ep*rpc`); a trailing `*` is a prefix.
+ */
+function wildcardOf(finalKey: string, node: Node): Node["wildcards"] | undefined {
+  const star = finalKey.indexOf("*");
+  if (star < 0) return undefined;
+  if (star === finalKey.length - 1) {
+    const prefix = finalKey.slice(0, -1);
+    return [{ test: (kv) => kv.startsWith(prefix), node }];
+  }
+  const re = new RegExp(`^${finalKey.split("*").map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  return [{ test: (kv) => re.test(kv), node }];
+}
+
 function buildLevel(list: readonly NormalizedDescriptor[]): Level {
   const children = new Map<string, Node>();
-  const wildcards: { prefix: string; node: Node }[] = [];
+  const wildcards: Node["wildcards"] = [];
   for (const d of list) {
     const node: Node = { config: d, ...buildLevel(d.descriptors) };
     children.set(d.finalKey, node);
-    if (d.finalKey.endsWith("*")) wildcards.push({ prefix: d.finalKey.slice(0, -1), node });
+    wildcards.push(...(wildcardOf(d.finalKey, node) ?? []));
   }
   return { children, wildcards };
 }
@@ -154,7 +169,7 @@ export class RateLimiter {
       const kv = `${e.key}_${e.value}`;
       let next = level.children.get(kv);
       if (!next) {
-        const w = level.wildcards.find((x) => kv.startsWith(x.prefix));
+        const w = level.wildcards.find((x) => x.test(kv));
         if (w) {
           next = w.node;
           // share_threshold: every value the wildcard matches counts against one counter.
