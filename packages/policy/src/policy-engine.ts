@@ -268,9 +268,10 @@ export class PolicyEngine {
   }
 
   /**
-   * Decides one request. Order (Istio): JWT verification (an invalid token denies with 401), then
-   * CUSTOM, DENY, ALLOW; AUDIT and dry-run policies are evaluated alongside and reported without
-   * affecting the outcome. The workload is `destination.namespace` and `destination.labels`: a
+   * Decides one request in the order of Istio's filter chain: CUSTOM (the provider decides the
+   * requests its policies match), then JWT verification (an invalid token denies with 401), then
+   * AUDIT, DENY, ALLOW; dry-run policies are evaluated alongside and reported without affecting the
+   * outcome. The workload is `destination.namespace` and `destination.labels`: a
    * request without a destination namespace is denied (`missing-workload`), never assumed to be
    * for `default`. Never throws for a request: adapter errors follow their failure policy and are
    * listed in the decision.
@@ -311,11 +312,65 @@ export class PolicyEngine {
       return finish({ allowed: false, reason: "missing-workload", body: "RBAC: access denied (no workload)" }, false);
     }
     b = this.#forWorkload({ namespace, labels: attrs.destination?.labels ?? {} });
+    const hasJwt = b.jwtRules.length > 0 || b.jwtRefused.length > 0;
+    // request.auth is set from verified tokens only: where a RequestAuthentication applies, a
+    // caller's value is never trusted.
+    if (hasJwt && attrs.request?.auth) {
+      const { auth: _untrusted, ...request } = attrs.request;
+      attrs = { ...attrs, request };
+    }
 
-    if (b.jwtRules.length > 0 || b.jwtRefused.length > 0) {
-      // request.auth is set here from verified tokens only; a caller's value is never trusted.
-      const { auth: _untrusted, ...request } = attrs.request ?? {};
-      attrs = attrs.request ? { ...attrs, request } : attrs;
+    // Istio's filter chain: CUSTOM (ext_authz) runs first, before JWT authentication; then AUDIT,
+    // DENY, ALLOW (istio/istio pilot/pkg/networking/core/listener_builder.go).
+    let custom: Decision["custom"];
+    if (b.custom.length > 0) {
+      const customFacts = new RequestFacts(attrs);
+      const calledProviders = new Set<string>();
+      for (const { policy: p, rules } of b.custom) {
+        if (p.refused) return finish({ allowed: false, reason: "policy-refused", matched: refRule(p) }, false);
+        const m = rules.firstRef(customFacts);
+        if (!m) continue;
+        const provider = p.provider as string;
+        if (calledProviders.has(provider)) continue;
+        calledProviders.add(provider);
+        const reg = this.#adapters.get(provider, "check");
+        if (!reg) {
+          this.#logger.error(`AuthorizationPolicy ${m.policy}: CUSTOM provider "${provider}" is not registered`);
+          return finish({ allowed: false, reason: "custom-provider-missing", matched: m }, false);
+        }
+        const checked = attrs;
+        const result = await this.#adapters.call(reg, (signal) =>
+          (reg.adapter as CheckAdapter).check(checked, { signal }),
+        );
+        if (!result.ok) {
+          failures.push(result.failure);
+          if (result.failure.failurePolicy === "fail-closed") {
+            return finish({ allowed: false, reason: "custom-provider-failed", matched: m }, false);
+          }
+          continue;
+        }
+        custom = { provider, result: result.value };
+        if (!result.value.allowed) {
+          Object.assign(responseHeaders, result.value.responseHeaders);
+          return finish(
+            {
+              allowed: false,
+              reason: "custom-denied",
+              matched: m,
+              custom,
+              status: result.value.status ?? 403,
+              body: result.value.body ?? "",
+            },
+            false,
+          );
+        }
+        Object.assign(requestHeaders, result.value.requestHeaders);
+        Object.assign(responseHeaders, result.value.responseHeaders);
+        removeRequestHeaders = [...removeRequestHeaders, ...(result.value.removeRequestHeaders ?? [])];
+      }
+    }
+
+    if (hasJwt) {
       const refused = b.jwtRefused[0];
       if (refused && carriesToken(attrs)) {
         jwt = { status: "invalid", reason: `RequestAuthentication ${refused.id} was refused: ${refused.refused?.message}` };
@@ -331,54 +386,13 @@ export class PolicyEngine {
       }
       if (result.status === "valid") {
         jwt = { status: "valid" };
-        attrs = { ...attrs, request: { ...request, auth: result.auth } };
+        attrs = { ...attrs, request: { ...attrs.request, auth: result.auth } };
         Object.assign(requestHeaders, result.addHeaders);
-        removeRequestHeaders = result.removeHeaders;
+        removeRequestHeaders = [...removeRequestHeaders, ...result.removeHeaders];
       }
     }
     facts = new RequestFacts(attrs);
 
-    let custom: Decision["custom"];
-    const calledProviders = new Set<string>();
-    for (const { policy: p, rules } of b.custom) {
-      if (p.refused) return finish({ allowed: false, reason: "policy-refused", matched: refRule(p) });
-      const m = rules.firstRef(facts);
-      if (!m) continue;
-      const provider = p.provider as string;
-      if (calledProviders.has(provider)) continue;
-      calledProviders.add(provider);
-      const reg = this.#adapters.get(provider, "check");
-      if (!reg) {
-        this.#logger.error(`AuthorizationPolicy ${m.policy}: CUSTOM provider "${provider}" is not registered`);
-        return finish({ allowed: false, reason: "custom-provider-missing", matched: m });
-      }
-      const checked = attrs;
-      const result = await this.#adapters.call(reg, (signal) =>
-        (reg.adapter as CheckAdapter).check(checked, { signal }),
-      );
-      if (!result.ok) {
-        failures.push(result.failure);
-        if (result.failure.failurePolicy === "fail-closed") {
-          return finish({ allowed: false, reason: "custom-provider-failed", matched: m });
-        }
-        continue;
-      }
-      custom = { provider, result: result.value };
-      if (!result.value.allowed) {
-        Object.assign(responseHeaders, result.value.responseHeaders);
-        return finish({
-          allowed: false,
-          reason: "custom-denied",
-          matched: m,
-          custom,
-          status: result.value.status ?? 403,
-          body: result.value.body ?? "",
-        });
-      }
-      Object.assign(requestHeaders, result.value.requestHeaders);
-      Object.assign(responseHeaders, result.value.responseHeaders);
-      removeRequestHeaders = [...removeRequestHeaders, ...(result.value.removeRequestHeaders ?? [])];
-    }
     const withCustom = custom ? { custom } : {};
 
     const denied = b.deny.firstRef(facts);
