@@ -88,13 +88,11 @@ export function serviceAccountOfPrincipal(principal: string | undefined): string
   return m ? `${m[1]}/${m[2]}` : undefined;
 }
 
-function socket(address: Address | undefined): { ip?: string; port?: number } {
-  if (address?.address.case !== "socketAddress") return {};
+function setSocket(out: { ip?: string; port?: number }, address: Address | undefined): void {
+  if (address?.address.case !== "socketAddress") return;
   const s = address.address.value;
-  const out: { ip?: string; port?: number } = {};
   if (s.address) out.ip = s.address;
   if (s.portSpecifier.case === "portValue") out.port = s.portSpecifier.value;
-  return out;
 }
 
 /**
@@ -135,7 +133,12 @@ function trustedClientAddress(xff: string | undefined, hops: number): string | u
   return isIP(ip) ? ip : undefined;
 }
 
+/** Parsed label extensions by their text: a workload sends the same one on every request. */
+const labelCache = new Map<string, Readonly<Record<string, string>>>();
+
 function contextLabels(raw: string): Record<string, string> {
+  const cached = labelCache.get(raw);
+  if (cached) return { ...cached };
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -153,6 +156,8 @@ function contextLabels(raw: string): Record<string, string> {
       `context extension ${CONTEXT_EXTENSION_LABELS} must be a JSON object of strings, got ${JSON.stringify(raw.slice(0, 200))}`,
     );
   }
+  if (labelCache.size >= 1024) labelCache.clear();
+  labelCache.set(raw, Object.freeze({ ...(parsed as Record<string, string>) }));
   return { ...(parsed as Record<string, string>) };
 }
 
@@ -184,53 +189,52 @@ export function attributesFromCheckRequest(
   const attrs: Attributes = {};
   const src = ctx.source;
   if (src) {
-    const principal = src.principal ? normalizePrincipal(src.principal) : undefined;
-    const { ip, port } = socket(src.address);
-    attrs.source = {
-      ...(principal !== undefined && { principal }),
-      ...(ip !== undefined && { ip }),
-      ...(port !== undefined && { port }),
-    };
-    const ns = namespaceOfPrincipal(principal);
-    if (ns !== undefined) attrs.source.namespace = ns;
+    const source: NonNullable<Attributes["source"]> = {};
+    if (src.principal) {
+      source.principal = normalizePrincipal(src.principal);
+      const ns = namespaceOfPrincipal(source.principal);
+      if (ns !== undefined) source.namespace = ns;
+    }
+    setSocket(source, src.address);
+    attrs.source = source;
   }
   const dst = ctx.destination;
   const ext = ctx.contextExtensions;
+  const destination: NonNullable<Attributes["destination"]> = {};
+  if (dst?.principal) destination.principal = normalizePrincipal(dst.principal);
+  setSocket(destination, dst?.address);
   const namespace = ext[CONTEXT_EXTENSION_NAMESPACE];
+  if (namespace !== undefined && namespace !== "") destination.namespace = namespace;
   const labelsRaw = ext[CONTEXT_EXTENSION_LABELS];
-  const principal = dst?.principal ? normalizePrincipal(dst.principal) : undefined;
-  const { ip, port } = socket(dst?.address);
-  attrs.destination = {
-    ...(principal !== undefined && { principal }),
-    ...(ip !== undefined && { ip }),
-    ...(port !== undefined && { port }),
-    ...(namespace !== undefined && namespace !== "" && { namespace }),
-    ...(labelsRaw !== undefined && { labels: contextLabels(labelsRaw) }),
-  };
+  if (labelsRaw !== undefined) destination.labels = contextLabels(labelsRaw);
+  attrs.destination = destination;
   const http = ctx.request?.http;
   let xff: string | undefined;
   if (http) {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(http.headers)) headers[k.toLowerCase()] = v;
-    for (const h of http.headerMap?.headers ?? []) {
-      const v = h.value || new TextDecoder().decode(h.rawValue);
-      const k = h.key.toLowerCase();
-      headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
+    for (const k in http.headers) headers[k.toLowerCase()] = http.headers[k] as string;
+    const map = http.headerMap?.headers;
+    if (map && map.length > 0) {
+      const decoder = new TextDecoder();
+      for (const h of map) {
+        const v = h.value || decoder.decode(h.rawValue);
+        const k = h.key.toLowerCase();
+        headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
+      }
     }
+    const request: NonNullable<Attributes["request"]> = { headers };
+    if (http.method) request.method = http.method;
+    const host = http.host || headers[":authority"] || headers.host;
+    if (host) request.host = host;
     const q = http.path.indexOf("?");
     const path = q < 0 ? http.path : http.path.slice(0, q);
+    if (path) request.path = path;
     const query = http.query || (q < 0 ? "" : http.path.slice(q + 1));
-    const host = http.host || headers[":authority"] || headers.host;
-    attrs.request = {
-      headers,
-      ...(http.method && { method: http.method }),
-      ...(host && { host }),
-      ...(path && { path }),
-      ...(query && { query }),
-      ...(http.scheme && { scheme: http.scheme }),
-      ...(http.protocol && { protocol: http.protocol }),
-      ...(http.id && { id: http.id }),
-    };
+    if (query) request.query = query;
+    if (http.scheme) request.scheme = http.scheme;
+    if (http.protocol) request.protocol = http.protocol;
+    if (http.id) request.id = http.id;
+    attrs.request = request;
     xff = headers["x-forwarded-for"];
   }
   const hops = options.xffNumTrustedHops;

@@ -130,6 +130,7 @@ export class PolicyEngine {
       adapter: createMemoryQuotaAdapter({ clock: this.#clock }),
       timeoutMs: 1000,
       failurePolicy: "fail-open",
+      inProcess: true,
     };
     this.rateLimiter = new RateLimiter(this.#adapters, () => this.#quotaAdapter, this.#clock);
     if (options.authorizationPolicies) this.setAuthorizationPolicies(options.authorizationPolicies);

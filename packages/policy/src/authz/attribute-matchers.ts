@@ -91,11 +91,19 @@ function principalPred(pattern: string): Pred {
  * get Istio's string matching on that namespace instead.
  */
 function namespacePred(pattern: string): Pred {
-  const re = regex(`.*/ns/${pattern.replaceAll("*", ".*")}/.*`);
   const plain = valueTest(pattern);
+  let onUri: (uri: string) => boolean;
+  if (!pattern.includes("*")) {
+    // `.*/ns/<v>/.*` without wildcards: the URI contains `/ns/<v>/` (no regex per request).
+    const needle = `/ns/${pattern}/`;
+    onUri = (u) => u.includes(needle);
+  } else {
+    const re = regex(`.*/ns/${pattern.replaceAll("*", ".*")}/.*`);
+    onUri = (u) => re.test(u);
+  }
   return (f) => {
     const u = f.spiffeUri;
-    if (u !== undefined) return re.test(u);
+    if (u !== undefined) return onUri(u);
     const ns = f.attrs.source?.namespace;
     return ns !== undefined && plain(ns);
   };

@@ -31,7 +31,7 @@ export interface CompiledRule {
 
 /** What a rule requires of the principal or the path, when it requires one (exact or prefix). */
 export interface IndexKeys {
-  field: "principal" | "path";
+  field: "principal" | "namespace" | "path";
   exact: string[];
   prefixes: string[];
 }
@@ -249,8 +249,9 @@ function plainPatterns(values: readonly string[] | undefined): { exact: string[]
 
 /**
  * The index keys of a rule: when every `from` requires one of a set of exact or prefix
- * principals, or else every `to` one of a set of exact, prefix or templated (by its literal
- * head) paths, only requests whose principal or path has one of them can match.
+ * principals (or namespaces), or else every `to` one of a set of exact, prefix or templated (by
+ * its literal head) paths, only requests whose principal, namespace or path has one of them can
+ * match.
  */
 function indexKeys(rule: Rule): IndexKeys | undefined {
   const collect = (
@@ -269,6 +270,7 @@ function indexKeys(rule: Rule): IndexKeys | undefined {
   };
   return (
     collect((rule.from ?? []).map((f) => f.source.principals), "principal") ??
+    collect((rule.from ?? []).map((f) => f.source.namespaces), "namespace") ??
     collect((rule.to ?? []).map((t) => t.operation.paths), "path")
   );
 }

@@ -43,6 +43,33 @@ class KeyIndex {
   }
 }
 
+/**
+ * Namespace candidates: Istio matches a namespace as `.*\/ns/<v>/.*` on the peer's URI, so every
+ * `/ns/` of the URI is looked up (the segment after it exactly, the text after it by prefix).
+ * Without a principal, the in-process `source.namespace` is the key.
+ */
+function collectNamespaces(index: KeyIndex, f: RequestFacts, out: number[]): void {
+  const uri = f.spiffeUri;
+  if (uri === undefined) {
+    const ns = f.attrs.source?.namespace;
+    if (ns !== undefined) index.collect(ns, out);
+    return;
+  }
+  for (let i = uri.indexOf("/ns/"); i >= 0; i = uri.indexOf("/ns/", i + 1)) {
+    const tail = uri.slice(i + 4);
+    const slash = tail.indexOf("/");
+    if (slash >= 0) {
+      const hit = index.exact.get(tail.slice(0, slash));
+      if (hit) out.push(...hit);
+    }
+    for (const [len, byPrefix] of index.prefixes) {
+      if (len > tail.length) continue;
+      const h = byPrefix.get(tail.slice(0, len));
+      if (h) out.push(...h);
+    }
+  }
+}
+
 function push(map: Map<string, number[]>, key: string, entry: number): void {
   const list = map.get(key);
   if (list) {
@@ -61,6 +88,7 @@ export class RuleSet {
   readonly #entries: Entry[] = [];
   readonly #unindexed: number[] = [];
   readonly #principals = new KeyIndex();
+  readonly #namespaces = new KeyIndex();
   readonly #paths = new KeyIndex();
 
   constructor(policies: readonly CompiledPolicy[]) {
@@ -79,6 +107,7 @@ export class RuleSet {
         this.#entries.push({ policy: p, rule: i, http: r.http, tcp: () => r.tcp() });
         const k = r.keys;
         if (k?.field === "principal") this.#principals.add(n, k.exact, k.prefixes);
+        else if (k?.field === "namespace") this.#namespaces.add(n, k.exact, k.prefixes);
         else if (k?.field === "path") this.#paths.add(n, k.exact, k.prefixes);
         else this.#unindexed.push(n);
       });
@@ -90,10 +119,12 @@ export class RuleSet {
     const entries = this.#entries;
     if (entries.length === 0) return undefined;
     let candidates: number[];
-    if (this.#principals.all.length === 0 && this.#paths.all.length === 0) candidates = this.#unindexed;
-    else {
+    if (this.#principals.all.length === 0 && this.#namespaces.all.length === 0 && this.#paths.all.length === 0) {
+      candidates = this.#unindexed;
+    } else {
       const found: number[] = [];
       this.#principals.collect(f.principal, found);
+      if (this.#namespaces.all.length > 0) collectNamespaces(this.#namespaces, f, found);
       // Paths are HTTP-only: for TCP, Istio drops them from DENY rules, so no narrowing.
       if (f.tcp) found.push(...this.#paths.all);
       else this.#paths.collect(f.attrs.request?.path, found);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PolicyEngine } from "../policy-engine.js";
 import { PolicyError } from "../policy-error.js";
+import { toRateLimitResponse } from "../server/rate-limit-server.js";
 import { parseRateLimitConfig } from "./rate-limit-config.js";
 
 // The cases of envoyproxy/ratelimit's own tests: test/config/*.yaml, with the outcomes
@@ -121,6 +122,24 @@ descriptors:
     expect(c?.descriptors).toHaveLength(6);
   });
 
+  it("reads several domains from one file separated by --- (a meshlet extension)", () => {
+    const c = parseRateLimitConfig("domain: a\n---\ndomain: b\ndescriptors:\n  - key: k\n");
+    expect(c.map((x) => x.domain)).toEqual(["a", "b"]);
+  });
+
+  it("answers Envoy with the unit it configured, WEEK (7) included", () => {
+    const res = toRateLimitResponse({
+      domain: "d",
+      overallCode: "OK",
+      statuses: [{ code: "OK", currentLimit: { requestsPerUnit: 1, unit: "week" }, limitRemaining: 0, durationUntilResetSeconds: 1 }],
+      headers: {},
+      adapterFailures: [],
+      time: 0,
+      durationMs: 0,
+    });
+    expect(res.statuses[0]?.currentLimit?.unit).toBe(7);
+  });
+
   it("loads a rate_limit-less descriptor (a whitelist) and ratelimit's basic_config.yaml", () => {
     expect(() => parseRateLimitConfig(BASIC_CONFIG)).not.toThrow();
   });
@@ -225,5 +244,47 @@ describe("the descriptor lookup is ratelimit's GetLimit", () => {
     expect(await check("wild", "foo")).toBe(20);
     expect(await check("wild", "bar")).toBeUndefined();
     expect(await check("noWild", "foo1")).toBeUndefined();
+  });
+});
+
+describe("ratelimit semantics of newer keys", () => {
+  const engine = (yaml: string) => new PolicyEngine({ clock: { now: () => Date.UTC(2026, 0, 1) }, rateLimits: parseRateLimitConfig(yaml) });
+  const hit = async (e: PolicyEngine, domain: string, key: string, value: string) =>
+    (await e.rateLimiter.shouldRateLimit({ domain, descriptors: [{ entries: [{ key, value }] }] })).statuses[0];
+
+  // test/config/share_threshold.yaml: every value a share_threshold wildcard matches counts
+  // against one counter; without it, each value has its own.
+  it("share_threshold: values matching one wildcard share its counter", async () => {
+    const shared = engine(
+      "domain: s\ndescriptors:\n  - key: files\n    value: files/*\n    share_threshold: true\n    rate_limit:\n      unit: minute\n      requests_per_unit: 2\n",
+    );
+    expect((await hit(shared, "s", "files", "files/a"))?.code).toBe("OK");
+    expect((await hit(shared, "s", "files", "files/b"))?.code).toBe("OK");
+    expect((await hit(shared, "s", "files", "files/c"))?.code).toBe("OVER_LIMIT");
+    const apart = engine(
+      "domain: s\ndescriptors:\n  - key: files\n    value: files/*\n    rate_limit:\n      unit: minute\n      requests_per_unit: 2\n",
+    );
+    for (const v of ["files/a", "files/b", "files/c"]) expect((await hit(apart, "s", "files", v))?.code).toBe("OK");
+  });
+
+  it("wildcards anywhere in a value (share_threshold.yaml's /api*v1), exact values first", async () => {
+    const e = engine(
+      "domain: m\ndescriptors:\n  - key: route\n    value: /api*v1\n    rate_limit:\n      unit: minute\n      requests_per_unit: 5\n  - key: route\n    value: /api/x/v1\n    rate_limit:\n      unit: minute\n      requests_per_unit: 50\n",
+    );
+    expect((await hit(e, "m", "route", "/api/users/v1"))?.currentLimit?.requestsPerUnit).toBe(5);
+    expect((await hit(e, "m", "route", "/api/x/v1"))?.currentLimit?.requestsPerUnit).toBe(50);
+    expect((await hit(e, "m", "route", "/api/users/v2"))?.currentLimit).toBeUndefined();
+  });
+
+  it("counts week, month and year windows as ratelimit's UnitToDivider (7, 30, 365 days)", async () => {
+    const e = engine(
+      "domain: u\ndescriptors:\n  - key: w\n    rate_limit: { unit: week, requests_per_unit: 1 }\n  - key: mo\n    rate_limit: { unit: month, requests_per_unit: 1 }\n  - key: y\n    rate_limit: { unit: year, requests_per_unit: 1 }\n",
+    );
+    const now = Date.UTC(2026, 0, 1) / 1000;
+    for (const [key, seconds] of [["w", 604_800], ["mo", 2_592_000], ["y", 31_536_000]] as const) {
+      const s = await hit(e, "u", key, "x");
+      expect(s?.durationUntilResetSeconds).toBe(seconds - (now % seconds));
+      expect((await hit(e, "u", key, "x"))?.code).toBe("OVER_LIMIT");
+    }
   });
 });

@@ -28,7 +28,7 @@ import { type Logger, silentLogger } from "../logger.js";
 import type { PolicyEngine } from "../policy-engine.js";
 import { PolicyError } from "../policy-error.js";
 import { grpcServiceDefinition, type ListeningServer, listenGrpc, unaryHandler } from "./grpc-service.js";
-import { listenUnaryGrpc } from "./unary-grpc-server.js";
+import { listenUnaryGrpc, type UnaryGrpcServerOptions } from "./unary-grpc-server.js";
 
 /** Options of {@link ExtAuthzServer}. */
 export interface ExtAuthzServerOptions {
@@ -59,6 +59,22 @@ export interface PolicyListenOptions {
    */
   credentials?: ServerCredentials;
   logger?: Logger;
+  /** Largest request message the built-in transport accepts, bytes (default 4 MiB). */
+  maxReceiveMessageBytes?: number;
+}
+
+/** The built-in transport's options from `listen()`'s. */
+export function transportOptions(options: PolicyListenOptions, logger: Logger): UnaryGrpcServerOptions {
+  return {
+    logger: options.logger ?? logger,
+    ...(options.tls && { tls: options.tls }),
+    ...(options.maxReceiveMessageBytes !== undefined && { maxReceiveMessageBytes: options.maxReceiveMessageBytes }),
+  };
+}
+
+function isEmpty(o: Record<string, string>): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 function headerOptions(headers: Record<string, string>) {
@@ -129,6 +145,7 @@ export class ExtAuthzServer {
   readonly #logger: Logger;
   readonly #enrich: ((a: Attributes, r: CheckRequest) => Attributes) | undefined;
   readonly #hops: number | undefined;
+  readonly #encoded = new Map<string, Uint8Array>();
 
   constructor(options: ExtAuthzServerOptions) {
     this.#engine = options.engine;
@@ -143,6 +160,12 @@ export class ExtAuthzServer {
 
   /** The `Check` handler, usable without gRPC (tests, other transports). */
   async check(request: CheckRequest): Promise<CheckResponse> {
+    const r = await this.#decide(request);
+    return "allowed" in r ? toCheckResponse(r) : r;
+  }
+
+  /** The engine's decision, or the denial of a request that names no workload. */
+  async #decide(request: CheckRequest): Promise<Decision | CheckResponse> {
     let attrs: Attributes;
     try {
       attrs = attributesFromCheckRequest(request, {
@@ -159,7 +182,7 @@ export class ExtAuthzServer {
         `the request names no workload: Envoy's ext_authz context_extensions must carry ${CONTEXT_EXTENSION_NAMESPACE} and ${CONTEXT_EXTENSION_LABELS}`,
       );
     }
-    return toCheckResponse(await this.#engine.check(attrs));
+    return this.#engine.check(attrs);
   }
 
   #missingWorkload(why: string): CheckResponse {
@@ -179,7 +202,21 @@ export class ExtAuthzServer {
         cause: e,
       });
     }
-    return toBinary(CheckResponseSchema, await this.check(decoded));
+    const r = await this.#decide(decoded);
+    if (!("allowed" in r)) return toBinary(CheckResponseSchema, r);
+    // Serialize once: an answer without header mutations depends only on these fields, and
+    // most requests of a workload share a handful of them.
+    const plain =
+      r.removeRequestHeaders.length === 0 && isEmpty(r.requestHeaders) && isEmpty(r.responseHeaders);
+    if (!plain) return toBinary(CheckResponseSchema, toCheckResponse(r));
+    const key = `${r.allowed}\u0000${r.reason}\u0000${r.matched?.policy}\u0000${r.matched?.rule}\u0000${r.audited}\u0000${r.status}\u0000${r.body}`;
+    let bytes = this.#encoded.get(key);
+    if (!bytes) {
+      bytes = toBinary(CheckResponseSchema, toCheckResponse(r));
+      if (this.#encoded.size >= 4096) this.#encoded.clear();
+      this.#encoded.set(key, bytes);
+    }
+    return bytes;
   }
 
   /** Mounts the Authorization service on an existing grpc-js server. */
@@ -199,7 +236,7 @@ export class ExtAuthzServer {
     return listenUnaryGrpc(
       new Map([[`/${Authorization.typeName}/Check`, (b: Uint8Array) => this.checkBytes(b)]]),
       address,
-      { logger: options.logger ?? this.#logger, ...(options.tls && { tls: options.tls }) },
+      transportOptions(options, this.#logger),
     );
   }
 }

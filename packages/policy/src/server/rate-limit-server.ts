@@ -19,7 +19,7 @@ import type { PolicyEngine } from "../policy-engine.js";
 import { PolicyError } from "../policy-error.js";
 import type { RateLimitUnit } from "../ratelimit/rate-limit-config.js";
 import type { RateLimitCheck, RateLimitDecision } from "../ratelimit/rate-limiter.js";
-import type { PolicyListenOptions } from "./ext-authz-server.js";
+import { type PolicyListenOptions, transportOptions } from "./ext-authz-server.js";
 import { grpcServiceDefinition, type ListeningServer, listenGrpc, unaryHandler } from "./grpc-service.js";
 import { listenUnaryGrpc } from "./unary-grpc-server.js";
 
@@ -165,7 +165,7 @@ export class RateLimitServer {
     return listenUnaryGrpc(
       new Map([[`/${RateLimitService.typeName}/ShouldRateLimit`, (b: Uint8Array) => this.shouldRateLimitBytes(b)]]),
       address,
-      { logger: options.logger ?? this.#logger, ...(options.tls && { tls: options.tls }) },
+      transportOptions(options, this.#logger),
     );
   }
 }
