@@ -16,8 +16,12 @@ export function makePolicies(n) {
         action: deny ? "DENY" : "ALLOW",
         rules: [
           {
-            from: [{ source: { principals: [`cluster.local/ns/team-${i}/sa/*`], notIpBlocks: ["192.0.2.0/24"] } }],
-            to: [{ operation: { methods: ["GET", "POST"], paths: [`/svc-${i}/{*}/items`, `/svc-${i}/admin*`] } }],
+            from: [
+              { source: { principals: [`cluster.local/ns/team-${i}/sa/*`], notIpBlocks: ["192.0.2.0/24"] } },
+            ],
+            to: [
+              { operation: { methods: ["GET", "POST"], paths: [`/svc-${i}/{*}/items`, `/svc-${i}/admin*`] } },
+            ],
             when: [{ key: "request.headers[x-tenant]", values: [`tenant-${i}`] }],
           },
         ],
@@ -88,7 +92,9 @@ function allowApi(namespace) {
   return {
     metadata: { name: "allow-api", namespace },
     spec: {
-      rules: [{ from: [{ source: { namespaces: ["frontend"] } }], to: [{ operation: { paths: ["/api/*"] } }] }],
+      rules: [
+        { from: [{ source: { namespaces: ["frontend"] } }], to: [{ operation: { paths: ["/api/*"] } }] },
+      ],
     },
   };
 }

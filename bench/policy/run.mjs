@@ -18,7 +18,10 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Client, credentials } from "@grpc/grpc-js";
 import { RateLimitDescriptorSchema } from "@meshlet/api/envoy/extensions/common/ratelimit/v3/ratelimit_pb";
 import { CheckRequestSchema, CheckResponseSchema } from "@meshlet/api/envoy/service/auth/v3/external_auth_pb";
-import { RateLimitRequestSchema, RateLimitResponseSchema } from "@meshlet/api/envoy/service/ratelimit/v3/rls_pb";
+import {
+  RateLimitRequestSchema,
+  RateLimitResponseSchema,
+} from "@meshlet/api/envoy/service/ratelimit/v3/rls_pb";
 import { PolicyEngine } from "@meshlet/policy";
 import { makeMeshPolicies, makePolicies, makeUnindexedPolicies, request } from "./policies.mjs";
 
@@ -62,9 +65,13 @@ async function inProcess(name, policies) {
 }
 
 async function startServer(policyCount, transport, redisUrl = "") {
-  const child = spawn(process.execPath, [join(here, "server.mjs"), String(policyCount), transport, redisUrl], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [join(here, "server.mjs"), String(policyCount), transport, redisUrl],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const { value: line } = await lines.next();
   return {
@@ -99,7 +106,10 @@ function sampleCall(port, path, reqSchema, resSchema, message) {
 }
 
 const SOCK = (ip, port) => ({
-  address: { case: "socketAddress", value: { address: ip, portSpecifier: { case: "portValue", value: port } } },
+  address: {
+    case: "socketAddress",
+    value: { address: ip, portSpecifier: { case: "portValue", value: port } },
+  },
 });
 const checkRequest = create(CheckRequestSchema, {
   attributes: {
@@ -113,7 +123,12 @@ const checkRequest = create(CheckRequestSchema, {
         path: "/api/items",
         host: "bench.svc",
         protocol: "HTTP/1.1",
-        headers: { ":authority": "bench.svc", "user-agent": "curl/8.5", "x-request-id": "7f6e2c1a", "x-tenant": "tenant-x" },
+        headers: {
+          ":authority": "bench.svc",
+          "user-agent": "curl/8.5",
+          "x-request-id": "7f6e2c1a",
+          "x-tenant": "tenant-x",
+        },
       },
     },
   },
@@ -155,7 +170,11 @@ async function logLatency(file) {
     .map((l) => Number(l.split("\t")[2]))
     .filter((x) => Number.isFinite(x))
     .sort((a, b) => a - b);
-  return { p50Ms: round(pct(us, 50) / 1000, 3), p99Ms: round(pct(us, 99) / 1000, 3), maxMs: round(us[us.length - 1] / 1000, 3) };
+  return {
+    p50Ms: round(pct(us, 50) / 1000, 3),
+    p99Ms: round(pct(us, 99) / 1000, 3),
+    maxMs: round(us[us.length - 1] / 1000, 3),
+  };
 }
 
 /** Saturation (as fast as it answers) and a fixed 5,000 rps, with the server's CPU per request. */
@@ -171,7 +190,22 @@ async function measure(server, port, path, body, dir) {
   await rm(log, { force: true });
   const seconds = quick ? 4 : 15;
   // 10 connections × 500 rps = 5,000 rps, up to 8 streams in flight per connection.
-  const fixed = h2load(["-D", String(seconds), "-c", "10", "-m", "8", "--rps", "500", "--warm-up-time", "1", "--log-file", log, ...common, url]);
+  const fixed = h2load([
+    "-D",
+    String(seconds),
+    "-c",
+    "10",
+    "-m",
+    "8",
+    "--rps",
+    "500",
+    "--warm-up-time",
+    "1",
+    "--log-file",
+    log,
+    ...common,
+    url,
+  ]);
   return {
     saturation: { ...max, clients: 8, streamsPerClient: 32, serverCpuUsPerRequest: round(cpu / total) },
     at5000rps: { targetPerSecond: 5000, ...fixed, ...(await logLatency(log)) },
@@ -189,9 +223,13 @@ async function freePort() {
 async function startRedis() {
   const dir = await mkdtemp(join(tmpdir(), "meshlet-bench-redis-"));
   const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const failed = once(child, "error").then(([e]) => e);
   let out = "";
   const ready = new Promise((resolve) =>
@@ -239,12 +277,28 @@ if (spawnSync("h2load", ["--version"]).status !== 0) {
     for (const transport of ["http2", "grpc-js"]) {
       const server = await startServer(100, transport);
       try {
-        const sample = await sampleCall(server.ports.authz, CHECK, CheckRequestSchema, CheckResponseSchema, checkRequest);
-        if (sample.status?.code !== 0 || sample.httpResponse.case !== "okResponse") throw new Error("Check: unexpected answer");
-        const rl = await sampleCall(server.ports.rls, RLS, RateLimitRequestSchema, RateLimitResponseSchema, rlRequest);
+        const sample = await sampleCall(
+          server.ports.authz,
+          CHECK,
+          CheckRequestSchema,
+          CheckResponseSchema,
+          checkRequest,
+        );
+        if (sample.status?.code !== 0 || sample.httpResponse.case !== "okResponse")
+          throw new Error("Check: unexpected answer");
+        const rl = await sampleCall(
+          server.ports.rls,
+          RLS,
+          RateLimitRequestSchema,
+          RateLimitResponseSchema,
+          rlRequest,
+        );
         if (rl.overallCode !== 1) throw new Error("ShouldRateLimit: unexpected answer");
         result.grpc[transport] = {
-          extAuthzCheck: { policies: 101, ...(await measure(server, server.ports.authz, CHECK, checkBody, dir)) },
+          extAuthzCheck: {
+            policies: 101,
+            ...(await measure(server, server.ports.authz, CHECK, checkBody, dir)),
+          },
           shouldRateLimitMemory: await measure(server, server.ports.rls, RLS, rlBody, dir),
         };
       } finally {
@@ -261,7 +315,9 @@ if (spawnSync("h2load", ["--version"]).status !== 0) {
         await redis.stop();
       }
     } else {
-      result.grpc.http2.shouldRateLimitRedis = { skipped: "redis-server is not installed (apt-get install -y redis-server)" };
+      result.grpc.http2.shouldRateLimitRedis = {
+        skipped: "redis-server is not installed (apt-get install -y redis-server)",
+      };
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

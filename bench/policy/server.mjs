@@ -28,7 +28,9 @@ if (transport === "grpc-js") {
   authz.register(server);
   rls.register(server);
   const port = await new Promise((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
   );
   ports = { authz: port, rls: port };
   stop = async () => server.forceShutdown();

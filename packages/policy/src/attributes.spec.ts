@@ -106,7 +106,9 @@ describe("attributesFromCheckRequest", () => {
           contextExtensions,
         }),
       });
-    expect(attributesFromCheckRequest(req({ [CONTEXT_EXTENSION_NAMESPACE]: "shop" })).destination).toMatchObject({
+    expect(
+      attributesFromCheckRequest(req({ [CONTEXT_EXTENSION_NAMESPACE]: "shop" })).destination,
+    ).toMatchObject({
       namespace: "shop",
     });
     const none = attributesFromCheckRequest(req({})).destination;

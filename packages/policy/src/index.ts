@@ -17,9 +17,9 @@ export {
   type Attributes,
   attributesFromCheckRequest,
   attributeValues,
+  type CheckRequestAttributesOptions,
   CONTEXT_EXTENSION_LABELS,
   CONTEXT_EXTENSION_NAMESPACE,
-  type CheckRequestAttributesOptions,
   namespaceOfPrincipal,
   normalizePrincipal,
   type RequestAuth,
@@ -42,10 +42,10 @@ export {
   type Source,
   type WorkloadSelector,
 } from "./authz/authorization-policy.js";
-export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-check-adapter.js";
 export { type CelOutcome, type CompiledCel, compileCel } from "./authz/cel/cel-condition.js";
 export { CEL_ENVIRONMENT } from "./authz/cel/cel-environment.js";
 export type { CelCheckType } from "./authz/cel/cel-types.js";
+export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-check-adapter.js";
 export { ipInCidr } from "./authz/ip-match.js";
 export { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./authz/path-template.js";
 export {

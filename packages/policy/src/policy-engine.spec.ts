@@ -9,7 +9,14 @@ const ap = (name: string, spec: AuthorizationPolicy["spec"], namespace = "foo"):
   spec,
 });
 const httpbin = { namespace: "foo", labels: { app: "httpbin" } };
-const req = (o: Partial<{ path: string; principal: string; headers: Record<string, string>; labels: Record<string, string> }> = {}): Attributes => ({
+const req = (
+  o: Partial<{
+    path: string;
+    principal: string;
+    headers: Record<string, string>;
+    labels: Record<string, string>;
+  }> = {},
+): Attributes => ({
   source: { ip: "10.0.0.1", ...(o.principal !== undefined && { principal: o.principal }) },
   destination: { ...httpbin, ...(o.labels && { labels: o.labels }) },
   request: { method: "GET", path: o.path ?? "/", host: "httpbin.foo.svc", headers: o.headers ?? {} },
@@ -18,7 +25,10 @@ const req = (o: Partial<{ path: string; principal: string; headers: Record<strin
 describe("setAuthorizationPolicies never freezes policy updates", () => {
   // The case of issue 15: `meshlet validate` accepted these and setAuthorizationPolicies threw,
   // so no later update could apply.
-  const badCidr = ap("bad-cidr", { action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["10.0.0.0/33"] } }] }] });
+  const badCidr = ap("bad-cidr", {
+    action: "DENY",
+    rules: [{ from: [{ source: { ipBlocks: ["10.0.0.0/33"] } }] }],
+  });
   const badWhen = {
     metadata: { name: "bad-when", namespace: "bar" },
     spec: { rules: [{ wehn: [{ key: "request.headers[x]", values: ["1"] }] }] },
@@ -32,7 +42,9 @@ describe("setAuthorizationPolicies never freezes policy updates", () => {
       ["foo/bad-cidr", "invalid-policy"],
       ["bar/bad-when", "invalid-policy"],
     ]);
-    expect(diagnostics[0]?.message).toContain("AuthorizationPolicy foo/bad-cidr: spec.rules[0].from[0].source.ipBlocks[0]");
+    expect(diagnostics[0]?.message).toContain(
+      "AuthorizationPolicy foo/bad-cidr: spec.rules[0].from[0].source.ipBlocks[0]",
+    );
     expect(diagnostics[0]?.message).toContain("10.0.0.0/33");
     expect(diagnostics[1]?.message).toMatch(/AuthorizationPolicy bar\/bad-when: spec\.rules\[0\]/);
     expect(diagnostics[1]?.message).toContain("wehn");
@@ -57,9 +69,15 @@ describe("setAuthorizationPolicies never freezes policy updates", () => {
       matched: { policy: "foo/bad-cidr", action: "DENY", rule: -1 },
     });
     const bar = { ...req(), destination: { namespace: "bar", labels: {} } };
-    expect(await engine.check(bar)).toMatchObject({ allowed: false, reason: "policy-refused", matched: { policy: "bar/bad-when" } });
+    expect(await engine.check(bar)).toMatchObject({
+      allowed: false,
+      reason: "policy-refused",
+      matched: { policy: "bar/bad-when" },
+    });
     // Elsewhere nothing changes.
-    expect((await engine.check({ ...req(), destination: { namespace: "qux", labels: {} } })).allowed).toBe(true);
+    expect((await engine.check({ ...req(), destination: { namespace: "qux", labels: {} } })).allowed).toBe(
+      true,
+    );
   });
 
   it("reports a second policy with the same namespace/name and applies the first", async () => {
@@ -93,17 +111,22 @@ describe("the engine decides on the workload it is told, never a default", () =>
 describe("targetRefs as Istio binds them", () => {
   const gwLabels = { "gateway.networking.k8s.io/gateway-name": "edge" };
   const gateway = (kind: string, group?: string, name = "edge") =>
-    ap("target", { targetRefs: [{ kind, name, ...(group !== undefined && { group }) }], rules: [{ to: [{ operation: { paths: ["/ok"] } }] }] });
+    ap("target", {
+      targetRefs: [{ kind, name, ...(group !== undefined && { group }) }],
+      rules: [{ to: [{ operation: { paths: ["/ok"] } }] }],
+    });
 
   it("applies a Gateway-targeted policy to that Gateway's workloads only, never namespace-wide", async () => {
-    const engine = new PolicyEngine({ authorizationPolicies: [gateway("Gateway", "gateway.networking.k8s.io")] });
+    const engine = new PolicyEngine({
+      authorizationPolicies: [gateway("Gateway", "gateway.networking.k8s.io")],
+    });
     expect(engine.diagnostics).toEqual([]);
     expect((await engine.check(req({ labels: gwLabels, path: "/no" }))).reason).toBe("no-matching-allow");
     expect((await engine.check(req({ labels: gwLabels, path: "/ok" }))).reason).toBe("allow-policy");
     // Another gateway and an ordinary workload of the namespace are untouched.
-    expect((await engine.check(req({ labels: { "gateway.networking.k8s.io/gateway-name": "other" } }))).reason).toBe(
-      "no-allow-policies",
-    );
+    expect(
+      (await engine.check(req({ labels: { "gateway.networking.k8s.io/gateway-name": "other" } }))).reason,
+    ).toBe("no-allow-policies");
     expect((await engine.check(req({ path: "/no" }))).reason).toBe("no-allow-policies");
   });
 
@@ -112,14 +135,17 @@ describe("targetRefs as Istio binds them", () => {
     ["ServiceEntry", "networking.istio.io"],
     ["GatewayClass", "gateway.networking.k8s.io"],
     ["Deployment", "apps"],
-  ])("refuses a %s target meshlet cannot bind, and does not apply the policy namespace-wide", async (kind, group) => {
-    const engine = new PolicyEngine();
-    const [d] = engine.setAuthorizationPolicies([gateway(kind, group)]);
-    expect(d).toMatchObject({ policy: "foo/target", effect: "not-applied" });
-    expect(d?.error.code).toBe("unsupported");
-    expect(d?.message).toContain("targetRefs[0]");
-    expect((await engine.check(req({ path: "/no" }))).allowed).toBe(true);
-  });
+  ])(
+    "refuses a %s target meshlet cannot bind, and does not apply the policy namespace-wide",
+    async (kind, group) => {
+      const engine = new PolicyEngine();
+      const [d] = engine.setAuthorizationPolicies([gateway(kind, group)]);
+      expect(d).toMatchObject({ policy: "foo/target", effect: "not-applied" });
+      expect(d?.error.code).toBe("unsupported");
+      expect(d?.message).toContain("targetRefs[0]");
+      expect((await engine.check(req({ path: "/no" }))).allowed).toBe(true);
+    },
+  );
 
   it("refuses targetRefs combined with a selector, and a Gateway of another namespace", () => {
     const engine = new PolicyEngine();
@@ -141,7 +167,7 @@ describe("CEL conditions: type-checked when policies load, fail closed when they
     ['request.hedaers["x-tier"] == "gold"', "undefined field 'hedaers'"],
     ['requset.path == "/"', "undeclared reference to 'requset'"],
     ['request.path.startWith("/a")', "undeclared reference to method 'startWith'"],
-    ["destination.port == \"8080\"", "no matching overload for '=='"],
+    ['destination.port == "8080"', "no matching overload for '=='"],
     ["request.path", "must be a bool"],
   ])("refuses %s at load (%s)", async (cel, why) => {
     const engine = new PolicyEngine();
@@ -154,13 +180,17 @@ describe("CEL conditions: type-checked when policies load, fail closed when they
   it("a DENY condition that errors at run time denies; an ALLOW one does not allow", async () => {
     // request.headers["x-tier"] is an error when the header is absent (CEL: no such key).
     const cel = 'request.headers["x-tier"] == "banned"';
-    const deny = new PolicyEngine({ authorizationPolicies: [ap("deny", { action: "DENY", rules: [{ when: [{ cel }] }] })] });
+    const deny = new PolicyEngine({
+      authorizationPolicies: [ap("deny", { action: "DENY", rules: [{ when: [{ cel }] }] })],
+    });
     expect(deny.diagnostics).toEqual([]);
     expect(await deny.check(req())).toMatchObject({ allowed: false, reason: "deny-policy" });
     expect((await deny.check(req({ headers: { "x-tier": "gold" } }))).allowed).toBe(true);
     expect((await deny.check(req({ headers: { "x-tier": "banned" } }))).allowed).toBe(false);
     const allow = new PolicyEngine({
-      authorizationPolicies: [ap("allow", { rules: [{ when: [{ cel: 'request.headers["x-tier"] == "gold"' }] }] })],
+      authorizationPolicies: [
+        ap("allow", { rules: [{ when: [{ cel: 'request.headers["x-tier"] == "gold"' }] }] }),
+      ],
     });
     expect((await allow.check(req())).reason).toBe("no-matching-allow");
     expect((await allow.check(req({ headers: { "x-tier": "gold" } }))).allowed).toBe(true);
@@ -174,7 +204,9 @@ describe("CEL conditions: type-checked when policies load, fail closed when they
       '"x" in request.headers && destination.port >= 8000 && source.namespace != "dev"',
       'has(request.headers.foo) || request.auth.audiences.all(a, a.endsWith(".svc"))',
     ];
-    expect(engine.setAuthorizationPolicies(ok.map((cel, i) => ap(`c${i}`, { rules: [{ when: [{ cel }] }] })))).toEqual([]);
+    expect(
+      engine.setAuthorizationPolicies(ok.map((cel, i) => ap(`c${i}`, { rules: [{ when: [{ cel }] }] }))),
+    ).toEqual([]);
   });
 });
 
@@ -190,7 +222,9 @@ describe("path templates and service accounts as Istio accepts them", () => {
 
   it("accepts <serviceAccount> alone (the policy's namespace) and <namespace>/<serviceAccount>", async () => {
     const engine = new PolicyEngine({
-      authorizationPolicies: [ap("sa", { rules: [{ from: [{ source: { serviceAccounts: ["sleep", "other/bob"] } }] }] })],
+      authorizationPolicies: [
+        ap("sa", { rules: [{ from: [{ source: { serviceAccounts: ["sleep", "other/bob"] } }] }] }),
+      ],
     });
     expect(engine.diagnostics).toEqual([]);
     const allowed = async (principal: string) => (await engine.check(req({ principal }))).allowed;

@@ -14,8 +14,8 @@ import type { AuthorizationPolicy } from "./authz/authorization-policy.js";
 import { type CompiledPolicy, compileAuthorizationPolicy } from "./authz/compile-policy.js";
 import { RequestFacts } from "./authz/request-facts.js";
 import { RuleSet } from "./authz/rule-set.js";
-import { ScopeIndex } from "./authz/scope-index.js";
 import type { Workload } from "./authz/scope.js";
+import { ScopeIndex } from "./authz/scope-index.js";
 import { type Clock, systemClock } from "./clock.js";
 import { securityKindRegistry } from "./config-validation.js";
 import type { Decision, DryRunResult, PolicyRef } from "./decision.js";
@@ -154,7 +154,10 @@ export class PolicyEngine {
    */
   setAuthorizationPolicies(policies: readonly AuthorizationPolicy[]): PolicyDiagnostic[] {
     if (!Array.isArray(policies)) {
-      throw new PolicyError("invalid-policy", "setAuthorizationPolicies takes an array of AuthorizationPolicies");
+      throw new PolicyError(
+        "invalid-policy",
+        "setAuthorizationPolicies takes an array of AuthorizationPolicies",
+      );
     }
     const compiled: CompiledPolicy[] = [];
     const diagnostics: PolicyDiagnostic[] = [];
@@ -167,7 +170,13 @@ export class PolicyEngine {
           "invalid-policy",
           `AuthorizationPolicy ${id} is given twice; the first one applies, rename or merge the second`,
         );
-        diagnostics.push({ kind: "AuthorizationPolicy", policy: id, message: error.rawMessage, effect: "not-applied", error });
+        diagnostics.push({
+          kind: "AuthorizationPolicy",
+          policy: id,
+          message: error.rawMessage,
+          effect: "not-applied",
+          error,
+        });
         return;
       }
       if (r.compiled) {
@@ -190,7 +199,10 @@ export class PolicyEngine {
    */
   setRequestAuthentications(resources: readonly RequestAuthentication[]): PolicyDiagnostic[] {
     if (!Array.isArray(resources)) {
-      throw new PolicyError("invalid-policy", "setRequestAuthentications takes an array of RequestAuthentications");
+      throw new PolicyError(
+        "invalid-policy",
+        "setRequestAuthentications takes an array of RequestAuthentications",
+      );
     }
     const compiled: CompiledRequestAuthentication[] = [];
     const diagnostics: PolicyDiagnostic[] = [];
@@ -310,7 +322,10 @@ export class PolicyEngine {
       return decision;
     };
     if (typeof namespace !== "string" || namespace === "") {
-      return finish({ allowed: false, reason: "missing-workload", body: "RBAC: access denied (no workload)" }, false);
+      return finish(
+        { allowed: false, reason: "missing-workload", body: "RBAC: access denied (no workload)" },
+        false,
+      );
     }
     b = this.#forWorkload({ namespace, labels: attrs.destination?.labels ?? {} });
     const hasJwt = b.jwtRules.length > 0 || b.jwtRefused.length > 0;
@@ -328,7 +343,8 @@ export class PolicyEngine {
       const customFacts = new RequestFacts(attrs);
       const calledProviders = new Set<string>();
       for (const { policy: p, rules } of b.custom) {
-        if (p.refused) return finish({ allowed: false, reason: "policy-refused", matched: refRule(p) }, false);
+        if (p.refused)
+          return finish({ allowed: false, reason: "policy-refused", matched: refRule(p) }, false);
         const m = rules.firstRef(customFacts);
         if (!m) continue;
         const provider = p.provider as string;
@@ -336,7 +352,9 @@ export class PolicyEngine {
         calledProviders.add(provider);
         const reg = this.#adapters.get(provider, "check");
         if (!reg) {
-          this.#logger.error(`AuthorizationPolicy ${m.policy}: CUSTOM provider "${provider}" is not registered`);
+          this.#logger.error(
+            `AuthorizationPolicy ${m.policy}: CUSTOM provider "${provider}" is not registered`,
+          );
           return finish({ allowed: false, reason: "custom-provider-missing", matched: m }, false);
         }
         const checked = attrs;
@@ -374,8 +392,14 @@ export class PolicyEngine {
     if (hasJwt) {
       const refused = b.jwtRefused[0];
       if (refused && carriesToken(attrs)) {
-        jwt = { status: "invalid", reason: `RequestAuthentication ${refused.id} was refused: ${refused.refused?.message}` };
-        return finish({ allowed: false, reason: "jwt-invalid", status: 401, body: "Jwt verification fails" }, false);
+        jwt = {
+          status: "invalid",
+          reason: `RequestAuthentication ${refused.id} was refused: ${refused.refused?.message}`,
+        };
+        return finish(
+          { allowed: false, reason: "jwt-invalid", status: 401, body: "Jwt verification fails" },
+          false,
+        );
       }
       const result = await this.#jwt.authenticate(b.jwtRules, attrs);
       if (result.status === "invalid") {
@@ -401,11 +425,13 @@ export class PolicyEngine {
       const reason = denied.rule < 0 ? "policy-refused" : "deny-policy";
       return finish({ allowed: false, reason, matched: denied, ...withCustom });
     }
-    if (b.allow.policies.length === 0) return finish({ allowed: true, reason: "no-allow-policies", ...withCustom });
+    if (b.allow.policies.length === 0)
+      return finish({ allowed: true, reason: "no-allow-policies", ...withCustom });
     const allowed = b.allow.firstRef(facts);
     if (allowed) return finish({ allowed: true, reason: "allow-policy", matched: allowed, ...withCustom });
     const refused = b.allow.policies.find((p) => p.refused);
-    if (refused) return finish({ allowed: false, reason: "policy-refused", matched: refRule(refused), ...withCustom });
+    if (refused)
+      return finish({ allowed: false, reason: "policy-refused", matched: refRule(refused), ...withCustom });
     return finish({ allowed: false, reason: "no-matching-allow", ...withCustom });
   }
 

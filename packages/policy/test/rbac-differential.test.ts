@@ -59,7 +59,9 @@ function fields(defs: [string, readonly string[]][]) {
       fc
         .tuple(pick(defs), fc.boolean())
         .chain(([[name, pool], negate]) =>
-          someOf(pool).map((values) => [negate ? `not${name[0]?.toUpperCase()}${name.slice(1)}` : name, values] as const),
+          someOf(pool).map(
+            (values) => [negate ? `not${name[0]?.toUpperCase()}${name.slice(1)}` : name, values] as const,
+          ),
         ),
       { minLength: 1, maxLength: 2, selector: ([name]) => name },
     )
@@ -124,7 +126,8 @@ const policy = (i: number): fc.Arbitrary<AuthorizationPolicy> =>
       metadata: {
         name: `p${i}`,
         namespace,
-        ...(dryRun && (action === "ALLOW" || action === "DENY") && { annotations: { "istio.io/dry-run": "true" } }),
+        ...(dryRun &&
+          (action === "ALLOW" || action === "DENY") && { annotations: { "istio.io/dry-run": "true" } }),
       },
       spec: {
         action,
@@ -134,19 +137,35 @@ const policy = (i: number): fc.Arbitrary<AuthorizationPolicy> =>
       },
     }));
 
-const policies = fc.integer({ min: 0, max: 5 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => policy(i))));
+const policies = fc
+  .integer({ min: 0, max: 5 })
+  .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => policy(i))));
 
 const request: fc.Arbitrary<Attributes> = fc
   .record({
     tcp: fc.boolean(),
     principal: fc.option(
-      pick(["cluster.local/ns/default/sa/alice", "cluster.local/ns/prod-eu/sa/bob", "cluster.local/ns/other/sa/carol", "td/ns/foo/sa/carol"]),
+      pick([
+        "cluster.local/ns/default/sa/alice",
+        "cluster.local/ns/prod-eu/sa/bob",
+        "cluster.local/ns/other/sa/carol",
+        "td/ns/foo/sa/carol",
+      ]),
       { nil: undefined },
     ),
     ip: pick(["10.1.2.3", "10.9.9.9", "192.168.1.1", "172.16.0.1"]),
     remote: fc.option(pick(["203.0.113.9", "198.51.100.1"]), { nil: undefined }),
     method: pick(["GET", "POST", "DELETE"]),
-    path: pick(["/info", "/info/x", "/img/a.png", "/users/alice/profile", "/users/a/b/profile", "/files/a/b.txt", "/b.txt", "/"]),
+    path: pick([
+      "/info",
+      "/info/x",
+      "/img/a.png",
+      "/users/alice/profile",
+      "/users/a/b/profile",
+      "/files/a/b.txt",
+      "/b.txt",
+      "/",
+    ]),
     query: fc.option(pick(["a=1"]), { nil: undefined }),
     host: pick(["httpbin.foo.svc", "httpbin.foo.svc:8080", "api.example.com", "HTTPBIN.foo.svc"]),
     port: pick([8080, 9090]),
@@ -237,7 +256,10 @@ interface ChainResult {
  * only records, shadow rules only report.
  */
 function runChain(
-  filters: readonly { action: string; config: { rules?: RBAC; shadowRules?: RBAC; shadowRulesStatPrefix: string } }[],
+  filters: readonly {
+    action: string;
+    config: { rules?: RBAC; shadowRules?: RBAC; shadowRulesStatPrefix: string };
+  }[],
   req: EnvoyRequest,
   extAuthz: () => boolean,
 ): ChainResult {
@@ -251,7 +273,10 @@ function runChain(
       continue;
     }
     if (shadowRules) {
-      out.shadow.push({ prefix: f.config.shadowRulesStatPrefix, allowed: engineDecision(shadowRules, req).allowed });
+      out.shadow.push({
+        prefix: f.config.shadowRulesStatPrefix,
+        allowed: engineDecision(shadowRules, req).allowed,
+      });
     }
     if (!rules) continue;
     const d = engineDecision(rules, req);
@@ -269,16 +294,29 @@ describe("toEnvoyRbac differential test", () => {
       fc.asyncProperty(policies, fc.array(request, { minLength: 1, maxLength: 25 }), async (ps, reqs) => {
         const engine = new PolicyEngine({ authorizationPolicies: ps });
         expect(engine.diagnostics).toEqual([]);
-        await engine.registerAdapter({ name: "ext", kind: "check", check: async (a) => ({ allowed: extAuthzAllows(a) }) });
+        await engine.registerAdapter({
+          name: "ext",
+          kind: "check",
+          check: async (a) => ({ allowed: extAuthzAllows(a) }),
+        });
         const rbac = toEnvoyRbac(ps, { workload: WORKLOAD });
         for (const attrs of reqs) {
           const d = await engine.check(attrs);
           const tcp = attrs.request === undefined;
           const e = runChain(tcp ? rbac.network : rbac.http, envoyView(attrs), () => extAuthzAllows(attrs));
-          const context = JSON.stringify({ policies: ps, attrs, engine: { ...d, attributes: undefined }, envoy: e });
+          const context = JSON.stringify({
+            policies: ps,
+            attrs,
+            engine: { ...d, attributes: undefined },
+            envoy: e,
+          });
           expect(e.allowed, context).toBe(d.allowed);
           if (!d.allowed) {
-            const expected = { "custom-denied": "CUSTOM", "deny-policy": "DENY", "no-matching-allow": "ALLOW" }[d.reason as string];
+            const expected = {
+              "custom-denied": "CUSTOM",
+              "deny-policy": "DENY",
+              "no-matching-allow": "ALLOW",
+            }[d.reason as string];
             expect(e.deniedBy, context).toBe(expected);
           }
           expect(e.logged, context).toBe(d.audited);

@@ -278,7 +278,9 @@ describe("RequestAuthentication (JWT) with a JWKS served on loopback", () => {
     const engine = new PolicyEngine();
     const refused = (spec: RequestAuthentication["spec"]) =>
       engine.setRequestAuthentications([{ metadata: { name: "r", namespace: "foo" }, spec }]);
-    expect(refused({ jwtRules: [{ issuer: ISSUER }] })[0]?.message).toMatch(/needs jwks \(inline JSON\) or jwksUri/);
+    expect(refused({ jwtRules: [{ issuer: ISSUER }] })[0]?.message).toMatch(
+      /needs jwks \(inline JSON\) or jwksUri/,
+    );
     expect(refused({ jwtRules: [{ issuer: ISSUER, jwks: "{" }] })[0]?.message).toMatch(
       /jwtRules\[0\]\.jwks: is not a JWKS/,
     );

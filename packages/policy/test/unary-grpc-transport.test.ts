@@ -3,7 +3,10 @@ import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { CheckRequestSchema, CheckResponseSchema } from "@meshlet/api/envoy/service/auth/v3/external_auth_pb";
-import { RateLimitRequestSchema, RateLimitResponseSchema } from "@meshlet/api/envoy/service/ratelimit/v3/rls_pb";
+import {
+  RateLimitRequestSchema,
+  RateLimitResponseSchema,
+} from "@meshlet/api/envoy/service/ratelimit/v3/rls_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CONTEXT_EXTENSION_LABELS,
@@ -34,7 +37,9 @@ function cCore(port: number, path: string, request: Uint8Array, compression = "n
       err += c;
     });
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`python3 exited ${code}: ${err}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve(out.trim()) : reject(new Error(`python3 exited ${code}: ${err}`)),
+    );
     child.stdin.end(Buffer.from(request).toString("hex"));
   });
 }
@@ -54,9 +59,14 @@ describe("the built-in HTTP/2 gRPC transport", () => {
   beforeAll(async () => {
     engine = new PolicyEngine({
       authorizationPolicies: [
-        { metadata: { name: "public", namespace: "foo" }, spec: { rules: [{ to: [{ operation: { paths: ["/public"] } }] }] } },
+        {
+          metadata: { name: "public", namespace: "foo" },
+          spec: { rules: [{ to: [{ operation: { paths: ["/public"] } }] }] },
+        },
       ],
-      rateLimits: parseRateLimitConfig("domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: minute\n      requests_per_unit: 1\n"),
+      rateLimits: parseRateLimitConfig(
+        "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: minute\n      requests_per_unit: 1\n",
+      ),
     });
     authz = await new ExtAuthzServer({ engine }).listen({ maxReceiveMessageBytes: 64 * 1024 });
     rls = await new RateLimitServer({ engine }).listen();
@@ -74,20 +84,30 @@ describe("the built-in HTTP/2 gRPC transport", () => {
       expect(res.status?.code).toBe(status.OK);
       expect(res.httpResponse.case).toBe("okResponse");
     }
-    const rl = create(RateLimitRequestSchema, { domain: "d", descriptors: [{ entries: [{ key: "k", value: "v" }] }] });
+    const rl = create(RateLimitRequestSchema, {
+      domain: "d",
+      descriptors: [{ entries: [{ key: "k", value: "v" }] }],
+    });
     const codes = [];
     for (let i = 0; i < 2; i++) {
-      const res = fromBinary(RateLimitResponseSchema, Buffer.from(await cCore(rls.port, RLS, toBinary(RateLimitRequestSchema, rl)), "hex"));
+      const res = fromBinary(
+        RateLimitResponseSchema,
+        Buffer.from(await cCore(rls.port, RLS, toBinary(RateLimitRequestSchema, rl)), "hex"),
+      );
       codes.push(res.overallCode);
     }
     expect(codes).toEqual([1, 2]); // OK, then OVER_LIMIT
   });
 
   it("answers UNIMPLEMENTED for a method it does not serve, and a C-core client sees the status", async () => {
-    expect(await cCore(authz.port, "/envoy.service.auth.v2.Authorization/Check", new Uint8Array())).toMatch(/^ERROR UNIMPLEMENTED/);
+    expect(await cCore(authz.port, "/envoy.service.auth.v2.Authorization/Check", new Uint8Array())).toMatch(
+      /^ERROR UNIMPLEMENTED/,
+    );
     const client = new TestGrpcClient(authz.port);
     try {
-      const err = (await client.raw("/x.Y/Z", Buffer.alloc(0), CheckResponseSchema).catch((e: unknown) => e)) as ServiceError;
+      const err = (await client
+        .raw("/x.Y/Z", Buffer.alloc(0), CheckResponseSchema)
+        .catch((e: unknown) => e)) as ServiceError;
       expect(err.code).toBe(status.UNIMPLEMENTED);
     } finally {
       client.close();
@@ -101,8 +121,13 @@ describe("the built-in HTTP/2 gRPC transport", () => {
         request: { http: { path: "/public", body: "x".repeat(100_000) } },
       },
     });
-    expect(await cCore(authz.port, CHECK, toBinary(CheckRequestSchema, big))).toMatch(/^ERROR RESOURCE_EXHAUSTED/);
-    const ok = fromBinary(CheckResponseSchema, Buffer.from(await cCore(authz.port, CHECK, toBinary(CheckRequestSchema, checkRequest)), "hex"));
+    expect(await cCore(authz.port, CHECK, toBinary(CheckRequestSchema, big))).toMatch(
+      /^ERROR RESOURCE_EXHAUSTED/,
+    );
+    const ok = fromBinary(
+      CheckResponseSchema,
+      Buffer.from(await cCore(authz.port, CHECK, toBinary(CheckRequestSchema, checkRequest)), "hex"),
+    );
     expect(ok.status?.code).toBe(status.OK);
   });
 });

@@ -25,7 +25,9 @@ function regex(source: string): RegExp {
   try {
     return new RegExp(`^(?:${source})$`);
   } catch (e) {
-    throw new BadValue(`becomes the regular expression ${JSON.stringify(source)}, which is invalid: ${(e as Error).message}`);
+    throw new BadValue(
+      `becomes the regular expression ${JSON.stringify(source)}, which is invalid: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -203,18 +205,36 @@ const requestPrincipalKind: AttributeKind = {
       ms = any;
     } else if (value.startsWith("*")) {
       if (found) {
-        mi = iss === "*" ? any : ((s) => (v: string) => v.endsWith(s))(iss.slice(1));
+        mi =
+          iss === "*"
+            ? any
+            : (
+                (s) => (v: string) =>
+                  v.endsWith(s)
+              )(iss.slice(1));
         ms = exact(sub);
       } else {
         mi = any;
-        ms = ((s) => (v: string) => v.endsWith(s))(value.slice(1));
+        ms = (
+          (s) => (v: string) =>
+            v.endsWith(s)
+        )(value.slice(1));
       }
     } else if (value.endsWith("*")) {
       if (found) {
         mi = exact(iss);
-        ms = sub === "*" ? any : ((p) => (v: string) => v.startsWith(p))(sub.slice(0, -1));
+        ms =
+          sub === "*"
+            ? any
+            : (
+                (p) => (v: string) =>
+                  v.startsWith(p)
+              )(sub.slice(0, -1));
       } else {
-        mi = ((p) => (v: string) => v.startsWith(p))(value.slice(0, -1));
+        mi = (
+          (p) => (v: string) =>
+            v.startsWith(p)
+        )(value.slice(0, -1));
         ms = any;
       }
     } else {
@@ -355,4 +375,3 @@ export function operationKind(field: string): AttributeKind | undefined {
       return undefined;
   }
 }
-

@@ -1,6 +1,6 @@
 import type {
-  AuthorizationPolicy as IstioAuthorizationPolicy,
   ObjectMeta as ConfigObjectMeta,
+  AuthorizationPolicy as IstioAuthorizationPolicy,
 } from "@meshlet/config";
 
 // One model per resource: the shape of an AuthorizationPolicy is `@meshlet/config`'s (Istio's

@@ -383,9 +383,9 @@ describe("Operation fields", () => {
     expect(await ruleMatches(to({ hosts: ["httpbin.foo.svc"] }), req({ host: "httpbin.foo.svc:8000" }))).toBe(
       false,
     );
-    expect(await ruleMatches(to({ hosts: ["httpbin.foo.svc:*"] }), req({ host: "httpbin.foo.svc:8000" }))).toBe(
-      true,
-    );
+    expect(
+      await ruleMatches(to({ hosts: ["httpbin.foo.svc:*"] }), req({ host: "httpbin.foo.svc:8000" })),
+    ).toBe(true);
     expect(await ruleMatches(to({ hosts: ["*.example.com"] }), req({ host: "a.example.com" }))).toBe(true);
     expect(await ruleMatches(to({ hosts: ["other"] }), req({}))).toBe(false);
     expect(await ruleMatches(to({ notHosts: ["httpbin.foo.svc"] }), req({}))).toBe(false);

@@ -64,9 +64,13 @@ export function compileAuthorizationPolicy(
 ): { compiled?: CompiledPolicy; diagnostic?: PolicyDiagnostic } {
   const meta = policy && typeof policy === "object" ? policy.metadata : undefined;
   const name = meta && typeof meta.name === "string" && meta.name !== "" ? meta.name : undefined;
-  const namespace = meta && typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
+  const namespace =
+    meta && typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
   const id = name === undefined ? "<unnamed>" : `${namespace}/${name}`;
-  const spec = policy && typeof policy === "object" && policy.spec && typeof policy.spec === "object" ? policy.spec : undefined;
+  const spec =
+    policy && typeof policy === "object" && policy.spec && typeof policy.spec === "object"
+      ? policy.spec
+      : undefined;
   const rawAction = spec?.action ?? "ALLOW";
   const action = (ACTIONS.has(rawAction) ? rawAction : "DENY") as AuthorizationAction;
   const dryRun = meta ? isDryRun({ metadata: meta }) : false;
@@ -95,7 +99,8 @@ export function compileAuthorizationPolicy(
       order,
       action,
       dryRun,
-      ...(action === "CUSTOM" && typeof spec?.provider?.name === "string" && { provider: spec.provider.name }),
+      ...(action === "CUSTOM" &&
+        typeof spec?.provider?.name === "string" && { provider: spec.provider.name }),
       scope,
       rules: [],
       refused: diagnostic,

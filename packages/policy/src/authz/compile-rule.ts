@@ -8,8 +8,8 @@ import {
   sourceKind,
 } from "./attribute-matchers.js";
 import type { AuthorizationAction, Condition, Operation, Rule, Source } from "./authorization-policy.js";
-import { celBindings } from "./cel/cel-environment.js";
 import { compileCel } from "./cel/cel-condition.js";
+import { celBindings } from "./cel/cel-environment.js";
 import type { RequestFacts } from "./request-facts.js";
 
 /** Where a rule is compiled: for messages, and for the values that depend on the policy. */
@@ -119,9 +119,13 @@ function celPred(cond: { cel: string }, path: string, ctx: RuleContext): Pred {
   try {
     cel = compileCel(cond.cel);
   } catch (e) {
-    throw new PolicyError("invalid-cel", `${ctx.where}${path}.cel: ${(e as PolicyError).rawMessage ?? (e as Error).message}`, {
-      cause: e,
-    });
+    throw new PolicyError(
+      "invalid-cel",
+      `${ctx.where}${path}.cel: ${(e as PolicyError).rawMessage ?? (e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   // Fail closed: a condition that cannot be decided widens DENY, AUDIT and CUSTOM policies (the
   // request is treated as matching) and narrows ALLOW policies (it is not).
@@ -233,7 +237,9 @@ function compile(rule: Rule, ctx: RuleContext, forTcp: boolean): Pred | undefine
   return and(parts);
 }
 
-function plainPatterns(values: readonly string[] | undefined): { exact: string[]; prefixes: string[] } | undefined {
+function plainPatterns(
+  values: readonly string[] | undefined,
+): { exact: string[]; prefixes: string[] } | undefined {
   if (!values || values.length === 0) return undefined;
   const exact: string[] = [];
   const prefixes: string[] = [];
@@ -269,9 +275,18 @@ function indexKeys(rule: Rule): IndexKeys | undefined {
     return keys;
   };
   return (
-    collect((rule.from ?? []).map((f) => f.source.principals), "principal") ??
-    collect((rule.from ?? []).map((f) => f.source.namespaces), "namespace") ??
-    collect((rule.to ?? []).map((t) => t.operation.paths), "path")
+    collect(
+      (rule.from ?? []).map((f) => f.source.principals),
+      "principal",
+    ) ??
+    collect(
+      (rule.from ?? []).map((f) => f.source.namespaces),
+      "namespace",
+    ) ??
+    collect(
+      (rule.to ?? []).map((t) => t.operation.paths),
+      "path",
+    )
   );
 }
 

@@ -71,7 +71,7 @@ export function cidrMatcher(range: Cidr): CidrMatcher {
   if (net.v4 !== undefined) {
     const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
     const want = (net.v4 & mask) >>> 0;
-    return (ip) => ip?.v4 !== undefined && ((ip.v4 & mask) >>> 0) === want;
+    return (ip) => ip?.v4 !== undefined && (ip.v4 & mask) >>> 0 === want;
   }
   const bytes = net.v6;
   return (ip) => {

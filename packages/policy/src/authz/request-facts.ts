@@ -90,7 +90,8 @@ export class RequestFacts {
         const claims = { ...auth.claims };
         if (claims.iss === undefined || claims.sub === undefined) {
           const slash = auth.principal.lastIndexOf("/");
-          if (claims.iss === undefined) claims.iss = slash < 0 ? auth.principal : auth.principal.slice(0, slash);
+          if (claims.iss === undefined)
+            claims.iss = slash < 0 ? auth.principal : auth.principal.slice(0, slash);
           if (claims.sub === undefined) claims.sub = slash < 0 ? "" : auth.principal.slice(slash + 1);
         }
         if (claims.aud === undefined && auth.audiences.length > 0) claims.aud = auth.audiences;

@@ -24,7 +24,7 @@ export function matchRule(rule: Rule, attrs: Attributes, options: MatchOptions =
   });
   const facts = new RequestFacts(attrs);
   const pred = facts.tcp ? compiled.tcp() : compiled.http;
-  return pred !== undefined && pred(facts);
+  return pred?.(facts) ?? false;
 }
 
 /** Whether a request matches an Istio `Source` (all set fields). */

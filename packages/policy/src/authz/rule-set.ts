@@ -1,6 +1,6 @@
 import type { PolicyRef } from "../decision.js";
-import type { CompiledPolicy } from "./compile-policy.js";
 import type { Pred } from "./attribute-matchers.js";
+import type { CompiledPolicy } from "./compile-policy.js";
 import type { RequestFacts } from "./request-facts.js";
 
 interface Entry {
@@ -26,7 +26,10 @@ class KeyIndex {
     for (const e of exact) push(this.exact, e, entry);
     for (const p of prefixes) {
       let byPrefix = this.prefixes.get(p.length);
-      if (!byPrefix) this.prefixes.set(p.length, (byPrefix = new Map()));
+      if (!byPrefix) {
+        byPrefix = new Map();
+        this.prefixes.set(p.length, byPrefix);
+      }
       push(byPrefix, p, entry);
     }
   }
@@ -119,7 +122,11 @@ export class RuleSet {
     const entries = this.#entries;
     if (entries.length === 0) return undefined;
     let candidates: number[];
-    if (this.#principals.all.length === 0 && this.#namespaces.all.length === 0 && this.#paths.all.length === 0) {
+    if (
+      this.#principals.all.length === 0 &&
+      this.#namespaces.all.length === 0 &&
+      this.#paths.all.length === 0
+    ) {
       candidates = this.#unindexed;
     } else {
       const found: number[] = [];

@@ -31,7 +31,10 @@ export class ScopeIndex<T extends Scoped> {
     for (const item of items) {
       const s = item.scope;
       let b = this.#byNamespace.get(s.namespace);
-      if (!b) this.#byNamespace.set(s.namespace, (b = { all: [], byLabel: new Map(), byGateway: new Map() }));
+      if (!b) {
+        b = { all: [], byLabel: new Map(), byGateway: new Map() };
+        this.#byNamespace.set(s.namespace, b);
+      }
       if (s.gateways) {
         for (const gw of new Set(s.gateways)) add(b.byGateway, gw, item);
       } else if (s.selector && s.selector.length > 0) {
@@ -49,7 +52,8 @@ export class ScopeIndex<T extends Scoped> {
       out.push(...b.all);
       for (const [k, v] of Object.entries(workload.labels)) {
         const hit = b.byLabel.get(labelKey(k, v));
-        if (hit) for (const item of hit) if (scopeCovers(item.scope, workload, this.rootNamespace)) out.push(item);
+        if (hit)
+          for (const item of hit) if (scopeCovers(item.scope, workload, this.rootNamespace)) out.push(item);
       }
       const gw = workload.labels[GATEWAY_NAME_LABEL];
       if (gateways && gw !== undefined) out.push(...(b.byGateway.get(gw) ?? []));

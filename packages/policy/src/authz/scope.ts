@@ -35,11 +35,16 @@ const GATEWAY_GROUP = "gateway.networking.k8s.io";
  */
 export function resolveScope(resource: {
   metadata: ObjectMeta;
-  spec: { selector?: WorkloadSelector; targetRef?: PolicyTargetReference; targetRefs?: PolicyTargetReference[] };
+  spec: {
+    selector?: WorkloadSelector;
+    targetRef?: PolicyTargetReference;
+    targetRefs?: PolicyTargetReference[];
+  };
 }): PolicyScope {
   const namespace = resource.metadata.namespace || "default";
   const spec = resource.spec;
-  const refs = spec.targetRefs && spec.targetRefs.length > 0 ? spec.targetRefs : spec.targetRef ? [spec.targetRef] : [];
+  const refs =
+    spec.targetRefs && spec.targetRefs.length > 0 ? spec.targetRefs : spec.targetRef ? [spec.targetRef] : [];
   const selector = spec.selector?.matchLabels;
   if (refs.length === 0) {
     return { namespace, ...(selector && { selector: Object.entries(selector) }) };

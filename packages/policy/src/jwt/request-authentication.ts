@@ -1,4 +1,4 @@
-import type { KindRegistry, RequestAuthentication as IstioRequestAuthentication } from "@meshlet/config";
+import type { RequestAuthentication as IstioRequestAuthentication, KindRegistry } from "@meshlet/config";
 import type { ObjectMeta } from "../authz/authorization-policy.js";
 import { type PolicyScope, resolveScope } from "../authz/scope.js";
 import { configProblems } from "../config-validation.js";
@@ -71,7 +71,8 @@ export function compileRequestAuthentication(
 ): { compiled?: CompiledRequestAuthentication; diagnostic?: PolicyDiagnostic } {
   const meta = ra && typeof ra === "object" ? ra.metadata : undefined;
   const name = meta && typeof meta.name === "string" && meta.name !== "" ? meta.name : undefined;
-  const namespace = meta && typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
+  const namespace =
+    meta && typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
   const id = name === undefined ? "<unnamed>" : `${namespace}/${name}`;
   const spec = ra && typeof ra === "object" && ra.spec && typeof ra.spec === "object" ? ra.spec : undefined;
   let scope: PolicyScope | undefined;
@@ -92,12 +93,17 @@ export function compileRequestAuthentication(
       effect: scope ? "reject-tokens" : "not-applied",
       error,
     };
-    return scope ? { compiled: { id, order, scope, rules: [], refused: diagnostic }, diagnostic } : { diagnostic };
+    return scope
+      ? { compiled: { id, order, scope, rules: [], refused: diagnostic }, diagnostic }
+      : { diagnostic };
   };
   const problems = configProblems(registry, "RequestAuthentication", ra);
   if (problems.length > 0) {
     const text = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ");
-    return refuse(new PolicyError("invalid-policy", `RequestAuthentication ${id}: ${text}`), problems[0]?.path);
+    return refuse(
+      new PolicyError("invalid-policy", `RequestAuthentication ${id}: ${text}`),
+      problems[0]?.path,
+    );
   }
   if (scopeError || !scope || !spec) {
     const e = scopeError ?? new PolicyError("invalid-policy", "no metadata.name or spec");

@@ -52,7 +52,10 @@ describe("parseRateLimitConfig refuses what ratelimit refuses, with ratelimit's 
       "config error, key is not of type string: 0.25",
     ],
     // test/config/non_map_list.yaml
-    ["domain: test-domain\ndescriptors:\n  - a\n  - b\n  - c\n", "config error, yaml file contains list of type other than map: a"],
+    [
+      "domain: test-domain\ndescriptors:\n  - a\n  - b\n  - c\n",
+      "config error, yaml file contains list of type other than map: a",
+    ],
     // test/config/unlimited_with_unit.yaml
     [
       "domain: test-domain\ndescriptors:\n  - key: foo\n    rate_limit:\n      unlimited: true\n      unit: day\n      requests_per_unit: 25\n",
@@ -78,7 +81,10 @@ describe("parseRateLimitConfig refuses what ratelimit refuses, with ratelimit's 
       "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: fortnight\n      requests_per_unit: 1\n",
       "invalid rate limit unit 'fortnight'",
     ],
-    ["domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: second\n      requests_per_unit: -1\n", "into uint32"],
+    [
+      "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: second\n      requests_per_unit: -1\n",
+      "into uint32",
+    ],
     ["domain: d\ndescriptors: [\n", "error loading config file"],
     ["domain: a\n---\ndomain: a\n", "duplicate domain 'a' in config file"],
   ])("%j", (yaml, message) => {
@@ -131,7 +137,14 @@ descriptors:
     const res = toRateLimitResponse({
       domain: "d",
       overallCode: "OK",
-      statuses: [{ code: "OK", currentLimit: { requestsPerUnit: 1, unit: "week" }, limitRemaining: 0, durationUntilResetSeconds: 1 }],
+      statuses: [
+        {
+          code: "OK",
+          currentLimit: { requestsPerUnit: 1, unit: "week" },
+          limitRemaining: 0,
+          durationUntilResetSeconds: 1,
+        },
+      ],
       headers: {},
       adapterFailures: [],
       time: 0,
@@ -152,7 +165,9 @@ descriptors:
       { onWarning: (w) => warnings.push(w) },
     );
     expect(c?.domain).toBe("d");
-    expect(warnings[0]).toMatch(/case\.yaml:\d+: key 'replaces' has no effect on a descriptor \(write it under rate_limit\)/);
+    expect(warnings[0]).toMatch(
+      /case\.yaml:\d+: key 'replaces' has no effect on a descriptor \(write it under rate_limit\)/,
+    );
   });
 });
 
@@ -218,10 +233,34 @@ describe("the descriptor lookup is ratelimit's GetLimit", () => {
   it.each([
     [[["key1", "something"]], undefined],
     [[["key1", "value1"]], undefined],
-    [[["key2", "value2"], ["subkey", "subvalue"]], undefined],
-    [[["key5", "value5"], ["subkey5", "subvalue"]], undefined],
-    [[["key1", "value1"], ["subkey1", "something"]], "5/second"],
-    [[["key1", "value1"], ["subkey1", "subvalue1"]], "10/second"],
+    [
+      [
+        ["key2", "value2"],
+        ["subkey", "subvalue"],
+      ],
+      undefined,
+    ],
+    [
+      [
+        ["key5", "value5"],
+        ["subkey5", "subvalue"],
+      ],
+      undefined,
+    ],
+    [
+      [
+        ["key1", "value1"],
+        ["subkey1", "something"],
+      ],
+      "5/second",
+    ],
+    [
+      [
+        ["key1", "value1"],
+        ["subkey1", "subvalue1"],
+      ],
+      "10/second",
+    ],
     [[["key2", "something"]], "20/minute"],
     [[["key2", "value2"]], "30/minute"],
     [[["key2", "value3"]], undefined],
@@ -248,9 +287,11 @@ describe("the descriptor lookup is ratelimit's GetLimit", () => {
 });
 
 describe("ratelimit semantics of newer keys", () => {
-  const engine = (yaml: string) => new PolicyEngine({ clock: { now: () => Date.UTC(2026, 0, 1) }, rateLimits: parseRateLimitConfig(yaml) });
+  const engine = (yaml: string) =>
+    new PolicyEngine({ clock: { now: () => Date.UTC(2026, 0, 1) }, rateLimits: parseRateLimitConfig(yaml) });
   const hit = async (e: PolicyEngine, domain: string, key: string, value: string) =>
-    (await e.rateLimiter.shouldRateLimit({ domain, descriptors: [{ entries: [{ key, value }] }] })).statuses[0];
+    (await e.rateLimiter.shouldRateLimit({ domain, descriptors: [{ entries: [{ key, value }] }] }))
+      .statuses[0];
 
   // test/config/share_threshold.yaml: every value a share_threshold wildcard matches counts
   // against one counter; without it, each value has its own.
@@ -264,7 +305,8 @@ describe("ratelimit semantics of newer keys", () => {
     const apart = engine(
       "domain: s\ndescriptors:\n  - key: files\n    value: files/*\n    rate_limit:\n      unit: minute\n      requests_per_unit: 2\n",
     );
-    for (const v of ["files/a", "files/b", "files/c"]) expect((await hit(apart, "s", "files", v))?.code).toBe("OK");
+    for (const v of ["files/a", "files/b", "files/c"])
+      expect((await hit(apart, "s", "files", v))?.code).toBe("OK");
   });
 
   it("wildcards anywhere in a value (share_threshold.yaml's /api*v1), exact values first", async () => {
@@ -281,7 +323,11 @@ describe("ratelimit semantics of newer keys", () => {
       "domain: u\ndescriptors:\n  - key: w\n    rate_limit: { unit: week, requests_per_unit: 1 }\n  - key: mo\n    rate_limit: { unit: month, requests_per_unit: 1 }\n  - key: y\n    rate_limit: { unit: year, requests_per_unit: 1 }\n",
     );
     const now = Date.UTC(2026, 0, 1) / 1000;
-    for (const [key, seconds] of [["w", 604_800], ["mo", 2_592_000], ["y", 31_536_000]] as const) {
+    for (const [key, seconds] of [
+      ["w", 604_800],
+      ["mo", 2_592_000],
+      ["y", 31_536_000],
+    ] as const) {
       const s = await hit(e, "u", key, "x");
       expect(s?.durationUntilResetSeconds).toBe(seconds - (now % seconds));
       expect((await hit(e, "u", key, "x"))?.code).toBe("OVER_LIMIT");

@@ -115,7 +115,13 @@ export interface NormalizedDescriptor {
   value?: string;
   /** `key` or `key_value`, as ratelimit keys its maps. */
   finalKey: string;
-  limit?: { name?: string; unit?: RateLimitUnit; requestsPerUnit: number; unlimited: boolean; replaces: string[] };
+  limit?: {
+    name?: string;
+    unit?: RateLimitUnit;
+    requestsPerUnit: number;
+    unlimited: boolean;
+    replaces: string[];
+  };
   shadowMode: boolean;
   shareThreshold: boolean;
   descriptors: NormalizedDescriptor[];
@@ -188,13 +194,20 @@ export function normalizeRateLimitConfig(
   const domain = str(root.domain, ["domain"]);
   if (domain === "") fail(["domain"], "config file cannot have empty domain");
 
-  const load = (items: Record<string, unknown>[], parentKey: string, path: (string | number)[]): NormalizedDescriptor[] => {
+  const load = (
+    items: Record<string, unknown>[],
+    parentKey: string,
+    path: (string | number)[],
+  ): NormalizedDescriptor[] => {
     const seen = new Set<string>();
     return items.map((d, i) => {
       const p = [...path, i];
       for (const k of Object.keys(d)) {
         if (!DESCRIPTOR_FIELDS.has(k)) {
-          warn([...p, k], `key '${k}' has no effect on a descriptor${k === "replaces" || k === "name" ? ` (write it under rate_limit)` : ""}`);
+          warn(
+            [...p, k],
+            `key '${k}' has no effect on a descriptor${k === "replaces" || k === "name" ? ` (write it under rate_limit)` : ""}`,
+          );
         }
       }
       const key = str(d.key, [...p, "key"]);
@@ -228,7 +241,8 @@ export function normalizeRateLimitConfig(
         }
         const name = str(r.name, [...lp, "name"]);
         const replaces = list(r.replaces, [...lp, "replaces"]).map((x, j) => {
-          if (x === null || typeof x !== "object") fail([...lp, "replaces", j], "cannot unmarshal into replaces");
+          if (x === null || typeof x !== "object")
+            fail([...lp, "replaces", j], "cannot unmarshal into replaces");
           return str(x.name, [...lp, "replaces", j, "name"]);
         });
         replaces.forEach((n, j) => {
@@ -264,14 +278,20 @@ export function normalizeRateLimitConfig(
       };
     });
   };
-  return { domain, descriptors: load(list(root.descriptors, ["descriptors"]), `${domain}.`, ["descriptors"]) };
+  return {
+    domain,
+    descriptors: load(list(root.descriptors, ["descriptors"]), `${domain}.`, ["descriptors"]),
+  };
 }
 
 /**
  * Validates a rate-limit config object with envoyproxy/ratelimit's rules; returns it unchanged.
  * @throws PolicyError `invalid-rate-limit-config` naming the path and ratelimit's reason.
  */
-export function validateRateLimitConfig(config: RateLimitConfig, options: RateLimitConfigOptions = {}): RateLimitConfig {
+export function validateRateLimitConfig(
+  config: RateLimitConfig,
+  options: RateLimitConfigOptions = {},
+): RateLimitConfig {
   normalizeRateLimitConfig(config, () => "", options);
   return config;
 }
@@ -322,7 +342,10 @@ export function parseRateLimitConfig(
   const domains = new Set<string>();
   for (const c of out) {
     if (domains.has(c.domain)) {
-      throw new PolicyError("invalid-rate-limit-config", `${fileName}: duplicate domain '${c.domain}' in config file`);
+      throw new PolicyError(
+        "invalid-rate-limit-config",
+        `${fileName}: duplicate domain '${c.domain}' in config file`,
+      );
     }
     domains.add(c.domain);
   }

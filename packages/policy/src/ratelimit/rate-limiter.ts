@@ -104,7 +104,12 @@ function wildcardOf(finalKey: string, node: Node): Node["wildcards"] | undefined
     const prefix = finalKey.slice(0, -1);
     return [{ test: (kv) => kv.startsWith(prefix), node }];
   }
-  const re = new RegExp(`^${finalKey.split("*").map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  const re = new RegExp(
+    `^${finalKey
+      .split("*")
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".*")}$`,
+  );
   return [{ test: (kv) => re.test(kv), node }];
 }
 

@@ -15,7 +15,11 @@ import { parseRbacPolicyName, rbacPolicyName, toEnvoyRbac } from "./to-envoy-rba
 // are written out here as the JSON form of the Envoy proto; the helpers below only spell JSON.
 
 const json = (c: unknown) => toJson(HttpRBACSchema, c as never, { registry });
-const p = (spec: AuthorizationPolicy["spec"], name = "httpbin-1", annotations?: Record<string, string>): AuthorizationPolicy => ({
+const p = (
+  spec: AuthorizationPolicy["spec"],
+  name = "httpbin-1",
+  annotations?: Record<string, string>,
+): AuthorizationPolicy => ({
   apiVersion: "security.istio.io/v1",
   kind: "AuthorizationPolicy",
   metadata: { name, namespace: "foo", ...(annotations && { annotations }) },
@@ -57,7 +61,11 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
     const out = toEnvoyRbac([p({ rules: [{}] }, "allow-all")], { workload });
     expect(out.http).toHaveLength(1);
     expect(json(out.http[0]?.config)).toEqual({
-      rules: { policies: { "ns[foo]-policy[allow-all]-rule[0]": { permissions: [and(any)], principals: [andIds(any)] } } },
+      rules: {
+        policies: {
+          "ns[foo]-policy[allow-all]-rule[0]": { permissions: [and(any)], principals: [andIds(any)] },
+        },
+      },
       shadowRulesStatPrefix: "istio_dry_run_allow_",
     });
   });
@@ -79,7 +87,9 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
     expect(json(out.http[0]?.config)).toEqual({
       rules: {
         action: "DENY",
-        policies: { "ns[foo]-policy[deny-all]-rule[0]": { permissions: [and(any)], principals: [andIds(any)] } },
+        policies: {
+          "ns[foo]-policy[deny-all]-rule[0]": { permissions: [and(any)], principals: [andIds(any)] },
+        },
       },
       shadowRulesStatPrefix: "istio_dry_run_allow_",
     });
@@ -148,7 +158,12 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
           {
             source: {
               principals: ["principal", "principal-prefix-*", "*-suffix-principal", "*"],
-              requestPrincipals: ["requestPrincipals", "requestPrincipals-prefix-*", "*-suffix-requestPrincipals", "*"],
+              requestPrincipals: [
+                "requestPrincipals",
+                "requestPrincipals-prefix-*",
+                "*-suffix-requestPrincipals",
+                "*",
+              ],
               namespaces: ["ns", "ns-prefix-*", "*-ns-suffix", "*"],
             },
           },
@@ -175,9 +190,12 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
       },
     ],
   });
-  const fullOut = () => json(toEnvoyRbac([full], { workload }).http[0]?.config) as {
-    rules: { policies: Record<string, { permissions: unknown[]; principals: { andIds: { ids: unknown[] } }[] }> };
-  };
+  const fullOut = () =>
+    json(toEnvoyRbac([full], { workload }).http[0]?.config) as {
+      rules: {
+        policies: Record<string, { permissions: unknown[]; principals: { andIds: { ids: unknown[] } }[] }>;
+      };
+    };
 
   it("http/allow-full-rule: serviceAccounts become Istio's SPIFFE regex, <sa> alone in the policy's namespace", () => {
     expect(fullOut().rules.policies["ns[foo]-policy[httpbin-1]-rule[0]"]).toEqual({
@@ -230,7 +248,11 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
   it("http/allow-full-rule: principals, request principals (iss/sub), namespaces, headers and JWT claims", () => {
     const ids = fullOut().rules.policies["ns[foo]-policy[httpbin-1]-rule[1]"]?.principals[0]?.andIds.ids;
     const claim = (name: string[], values: string[]) => {
-      const orMatch = { orMatch: { valueMatchers: values.map((v) => ({ stringMatch: v === "*" ? regex(".+") : { exact: v } })) } };
+      const orMatch = {
+        orMatch: {
+          valueMatchers: values.map((v) => ({ stringMatch: v === "*" ? regex(".+") : { exact: v } })),
+        },
+      };
       return {
         metadata: {
           filter: "envoy.filters.http.jwt_authn",
@@ -265,12 +287,18 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
         header("X-header", { presentMatch: true }),
       ),
       orIds(
-        header("X-inline-header", { safeRegexMatch: { regex: "^header$|^header,.*|.*,header,.*|.*,header$" } }),
         header("X-inline-header", {
-          safeRegexMatch: { regex: "^header-prefix-.*$|^header-prefix-.*,.*|.*,header-prefix-.*,.*|.*,header-prefix-.*$" },
+          safeRegexMatch: { regex: "^header$|^header,.*|.*,header,.*|.*,header$" },
         }),
         header("X-inline-header", {
-          safeRegexMatch: { regex: "^.*-suffix-header$|^.*-suffix-header,.*|.*,.*-suffix-header,.*|.*,.*-suffix-header$" },
+          safeRegexMatch: {
+            regex: "^header-prefix-.*$|^header-prefix-.*,.*|.*,header-prefix-.*,.*|.*,header-prefix-.*$",
+          },
+        }),
+        header("X-inline-header", {
+          safeRegexMatch: {
+            regex: "^.*-suffix-header$|^.*-suffix-header,.*|.*,.*-suffix-header,.*|.*,.*-suffix-header$",
+          },
         }),
         header("X-inline-header", { presentMatch: true }),
       ),
@@ -290,7 +318,15 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
             rules: [
               {
                 from: [
-                  { source: { principals: ["p1"], requestPrincipals: ["rp1"], namespaces: ["n1"], ipBlocks: ["10.0.0.1"], remoteIpBlocks: ["172.16.10.10"] } },
+                  {
+                    source: {
+                      principals: ["p1"],
+                      requestPrincipals: ["rp1"],
+                      namespaces: ["n1"],
+                      ipBlocks: ["10.0.0.1"],
+                      remoteIpBlocks: ["172.16.10.10"],
+                    },
+                  },
                   { source: { principals: ["p2"], ipBlocks: ["10.0.1.1"] } },
                 ],
                 to: [
@@ -396,11 +432,23 @@ describe("toEnvoyRbac reproduces Istio's generator (builder testdata)", () => {
   // http/custom-simple-http-in.yaml / custom-grpc-provider-out1.yaml.
   it("http/custom-grpc-provider: CUSTOM policies mark requests in shadow rules named istio-ext-authz-<provider>-…", () => {
     const custom = (name: string, path: string) =>
-      p({ action: "CUSTOM", provider: { name: "default" }, rules: [{ to: [{ operation: { paths: [path] } }] }] }, name);
-    const out = toEnvoyRbac([custom("httpbin-1", "/httpbin1"), custom("httpbin-2", "/httpbin2")], { workload });
+      p(
+        {
+          action: "CUSTOM",
+          provider: { name: "default" },
+          rules: [{ to: [{ operation: { paths: [path] } }] }],
+        },
+        name,
+      );
+    const out = toEnvoyRbac([custom("httpbin-1", "/httpbin1"), custom("httpbin-2", "/httpbin2")], {
+      workload,
+    });
     expect(out.http).toHaveLength(1);
     expect(out.http[0]).toMatchObject({ action: "CUSTOM", provider: "default" });
-    const rule = (path: string) => ({ permissions: [and(or(urlPath({ exact: path })))], principals: [andIds(any)] });
+    const rule = (path: string) => ({
+      permissions: [and(or(urlPath({ exact: path })))],
+      principals: [andIds(any)],
+    });
     expect(json(out.http[0]?.config)).toEqual({
       shadowRules: {
         action: "DENY",
@@ -426,7 +474,11 @@ describe("toEnvoyRbac", () => {
     expect(out.http.map((f) => f.action)).toEqual(["CUSTOM", "AUDIT", "DENY", "ALLOW"]);
     expect(out.network.map((f) => f.name)).toEqual(Array(4).fill("envoy.filters.network.rbac"));
     expect(parseRbacPolicyName(rbacPolicyName(p({}, "x"), 3))).toEqual({ policy: "foo/x", rule: 3 });
-    expect(parseRbacPolicyName(rbacPolicyName(p({}, "x"), 0, "opa"))).toEqual({ policy: "foo/x", rule: 0, provider: "opa" });
+    expect(parseRbacPolicyName(rbacPolicyName(p({}, "x"), 0, "opa"))).toEqual({
+      policy: "foo/x",
+      rule: 0,
+      provider: "opa",
+    });
   });
 
   it("for TCP skips ALLOW rules with HTTP-only fields and drops those fields from DENY rules", () => {
@@ -435,14 +487,18 @@ describe("toEnvoyRbac", () => {
       p(
         {
           action: "DENY",
-          rules: [{ from: [{ source: { ipBlocks: ["10.0.0.0/8"] } }], to: [{ operation: { paths: ["/x"] } }] }],
+          rules: [
+            { from: [{ source: { ipBlocks: ["10.0.0.0/8"] } }], to: [{ operation: { paths: ["/x"] } }] },
+          ],
         },
         "deny-mixed",
       ),
     ]);
     const allow = out.network.find((f) => f.action === "ALLOW");
     expect(allow?.config.rules?.policies).toEqual({});
-    const deny = toJson(NetworkRBACSchema, out.network.find((f) => f.action === "DENY")?.config as never, { registry });
+    const deny = toJson(NetworkRBACSchema, out.network.find((f) => f.action === "DENY")?.config as never, {
+      registry,
+    });
     expect(deny).toMatchObject({
       statPrefix: "tcp.",
       rules: {
@@ -459,7 +515,9 @@ describe("toEnvoyRbac", () => {
 
   it("skips a rule with a key Istio does not know, as Istio's builder does", () => {
     const out = toEnvoyRbac([p({ rules: [{ when: [{ key: "request.nope", values: ["x"] }] }, {}] })]);
-    expect(Object.keys(out.http[0]?.config.rules?.policies ?? {})).toEqual(["ns[foo]-policy[httpbin-1]-rule[1]"]);
+    expect(Object.keys(out.http[0]?.config.rules?.policies ?? {})).toEqual([
+      "ns[foo]-policy[httpbin-1]-rule[1]",
+    ]);
   });
 
   it("scopes to a workload, including targetRefs Gateways", () => {
@@ -467,10 +525,16 @@ describe("toEnvoyRbac", () => {
     expect(toEnvoyRbac([other], { workload }).http).toEqual([]);
     const gw: AuthorizationPolicy = {
       metadata: { name: "gw", namespace: "foo" },
-      spec: { targetRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "edge" }], rules: [{}] },
+      spec: {
+        targetRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "edge" }],
+        rules: [{}],
+      },
     };
     expect(toEnvoyRbac([gw], { workload }).http).toEqual([]);
-    const gatewayWorkload = { namespace: "foo", labels: { "gateway.networking.k8s.io/gateway-name": "edge" } };
+    const gatewayWorkload = {
+      namespace: "foo",
+      labels: { "gateway.networking.k8s.io/gateway-name": "edge" },
+    };
     expect(toEnvoyRbac([gw], { workload: gatewayWorkload }).http).toHaveLength(1);
   });
 

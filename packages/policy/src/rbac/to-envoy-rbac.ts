@@ -13,7 +13,10 @@ import {
   RBAC_Action,
   RBACSchema,
 } from "@meshlet/api/envoy/config/rbac/v3/rbac_pb";
-import { type HeaderMatcher, HeaderMatcherSchema } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
+import {
+  type HeaderMatcher,
+  HeaderMatcherSchema,
+} from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import {
   type RBAC as HttpRBAC,
   RBACSchema as HttpRBACSchema,
@@ -95,8 +98,7 @@ const EXT_AUTHZ_PREFIX = "istio-ext-authz";
 function sm(matchPattern: StringMatcher["matchPattern"], ignoreCase = false): StringMatcher {
   return create(StringMatcherSchema, { matchPattern, ignoreCase });
 }
-const smRegex = (regex: string) =>
-  sm({ case: "safeRegex", value: create(RegexMatcherSchema, { regex }) });
+const smRegex = (regex: string) => sm({ case: "safeRegex", value: create(RegexMatcherSchema, { regex }) });
 
 /** Istio's `StringMatcherWithPrefix`: `*` → `.+`; `*x` → suffix (or a regex under a prefix); `x*` → prefix. */
 export function stringMatcher(v: string, prefix = ""): StringMatcher {
@@ -110,7 +112,8 @@ export function stringMatcher(v: string, prefix = ""): StringMatcher {
 }
 
 function headerMatcher(name: string, v: string, ignoreCase = false): HeaderMatcher {
-  if (v === "*") return create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "presentMatch", value: true } });
+  if (v === "*")
+    return create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "presentMatch", value: true } });
   const m = v.startsWith("*")
     ? sm({ case: "suffix", value: v.slice(1) }, ignoreCase)
     : v.endsWith("*")
@@ -124,7 +127,8 @@ const quoteMeta = (s: string) => s.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
 
 /** Istio's `HeaderMatcherWithRegex`: one element of a comma-separated header value. */
 function inlineHeaderMatcher(name: string, v: string): HeaderMatcher {
-  if (v === "*") return create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "presentMatch", value: true } });
+  if (v === "*")
+    return create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "presentMatch", value: true } });
   const r = v.startsWith("*")
     ? `.*${quoteMeta(v.slice(1))}`
     : v.endsWith("*")
@@ -143,24 +147,33 @@ function cidrRange(v: string): CidrRange {
   const parsed = parseCidr(v);
   if (!parsed) throw new Error(`invalid CIDR ${v}`);
   const slash = v.indexOf("/");
-  return create(CidrRangeSchema, { addressPrefix: slash < 0 ? v : v.slice(0, slash), prefixLen: parsed.prefixLen });
+  return create(CidrRangeSchema, {
+    addressPrefix: slash < 0 ? v : v.slice(0, slash),
+    prefixLen: parsed.prefixLen,
+  });
 }
 
 function metadata(filter: string, path: string[], value: ValueMatcher): MetadataMatcher {
   return create(MetadataMatcherSchema, {
     filter,
-    path: path.map((key) => create(MetadataMatcher_PathSegmentSchema, { segment: { case: "key", value: key } })),
+    path: path.map((key) =>
+      create(MetadataMatcher_PathSegmentSchema, { segment: { case: "key", value: key } }),
+    ),
     value,
   });
 }
-const vmString = (m: StringMatcher) => create(ValueMatcherSchema, { matchPattern: { case: "stringMatch", value: m } });
+const vmString = (m: StringMatcher) =>
+  create(ValueMatcherSchema, { matchPattern: { case: "stringMatch", value: m } });
 const vmOr = (valueMatchers: ValueMatcher[]) =>
   create(ValueMatcherSchema, {
     matchPattern: { case: "orMatch", value: create(OrMatcherSchema, { valueMatchers }) },
   });
 const vmList = (oneOf: ValueMatcher) =>
   create(ValueMatcherSchema, {
-    matchPattern: { case: "listMatch", value: create(ListMatcherSchema, { matchPattern: { case: "oneOf", value: oneOf } }) },
+    matchPattern: {
+      case: "listMatch",
+      value: create(ListMatcherSchema, { matchPattern: { case: "oneOf", value: oneOf } }),
+    },
   });
 
 /** Istio's `MetadataListValueMatcherForJWTClaims(claims, StringOrMatcher(values))`. */
@@ -173,18 +186,14 @@ function jwtClaims(claims: string[], values: readonly string[]): MetadataMatcher
 
 const P = {
   any: () => create(PermissionSchema, { rule: { case: "any", value: true } }),
-  and: (rules: Permission[]) =>
-    create(PermissionSchema, { rule: { case: "andRules", value: { rules } } }),
-  or: (rules: Permission[]) =>
-    create(PermissionSchema, { rule: { case: "orRules", value: { rules } } }),
+  and: (rules: Permission[]) => create(PermissionSchema, { rule: { case: "andRules", value: { rules } } }),
+  or: (rules: Permission[]) => create(PermissionSchema, { rule: { case: "orRules", value: { rules } } }),
   not: (rule: Permission) => create(PermissionSchema, { rule: { case: "notRule", value: rule } }),
 };
 const Id = {
   any: () => create(PrincipalSchema, { identifier: { case: "any", value: true } }),
-  and: (ids: Principal[]) =>
-    create(PrincipalSchema, { identifier: { case: "andIds", value: { ids } } }),
-  or: (ids: Principal[]) =>
-    create(PrincipalSchema, { identifier: { case: "orIds", value: { ids } } }),
+  and: (ids: Principal[]) => create(PrincipalSchema, { identifier: { case: "andIds", value: { ids } } }),
+  or: (ids: Principal[]) => create(PrincipalSchema, { identifier: { case: "orIds", value: { ids } } }),
   not: (id: Principal) => create(PrincipalSchema, { identifier: { case: "notId", value: id } }),
   authenticated: (m: StringMatcher) =>
     create(PrincipalSchema, { identifier: { case: "authenticated", value: { principalName: m } } }),
@@ -224,7 +233,10 @@ const srcNamespace: Generator = {
   side: "principal",
   one: (v) => Id.authenticated(smRegex(`.*/ns/${v.replaceAll("*", ".*")}/.*`)),
 };
-const srcPrincipal: Generator = { side: "principal", one: (v) => Id.authenticated(stringMatcher(v, "spiffe://")) };
+const srcPrincipal: Generator = {
+  side: "principal",
+  one: (v) => Id.authenticated(stringMatcher(v, "spiffe://")),
+};
 const srcServiceAccount = (policyNamespace: string): Generator => ({
   side: "principal",
   one: (v) => {
@@ -253,7 +265,9 @@ const host: Generator = {
   side: "permission",
   one: (v, tcp) => {
     httpOnly(tcp, "hosts");
-    return create(PermissionSchema, { rule: { case: "header", value: headerMatcher(":authority", v, v !== "*") } });
+    return create(PermissionSchema, {
+      rule: { case: "header", value: headerMatcher(":authority", v, v !== "*") },
+    });
   },
 };
 const method: Generator = {
@@ -282,7 +296,10 @@ const path: Generator = {
       });
     }
     return create(PermissionSchema, {
-      rule: { case: "urlPath", value: create(PathMatcherSchema, { rule: { case: "path", value: stringMatcher(v) } }) },
+      rule: {
+        case: "urlPath",
+        value: create(PathMatcherSchema, { rule: { case: "path", value: stringMatcher(v) } }),
+      },
     });
   },
 };
@@ -466,7 +483,13 @@ function generate(r: ModelRule, forTcp: boolean, action: RBAC_Action): (Permissi
  * conditions of each side appended to every one of them.
  * @returns undefined when Istio skips the rule (an unknown key, or an ALLOW rule it cannot generate).
  */
-function rulePolicy(rule: Rule, policyNamespace: string, forTcp: boolean, action: RBAC_Action, where: string): Policy | undefined {
+function rulePolicy(
+  rule: Rule,
+  policyNamespace: string,
+  forTcp: boolean,
+  action: RBAC_Action,
+  where: string,
+): Policy | undefined {
   const basePermission: ModelRule[] = [];
   const basePrincipal: ModelRule[] = [];
   try {
@@ -487,7 +510,9 @@ function rulePolicy(rule: Rule, policyNamespace: string, forTcp: boolean, action
     return undefined; // Istio: "skipped invalid rule"
   }
   const field = (g: Generator, values?: readonly string[], notValues?: readonly string[]) =>
-    (values?.length ?? 0) + (notValues?.length ?? 0) > 0 ? [{ g, values: values ?? [], notValues: notValues ?? [] }] : [];
+    (values?.length ?? 0) + (notValues?.length ?? 0) > 0
+      ? [{ g, values: values ?? [], notValues: notValues ?? [] }]
+      : [];
   const principals: ModelRule[][] = (rule.from ?? []).map(({ source: s }) => [
     ...field(srcPrincipal, s.principals, s.notPrincipals),
     ...field(requestPrincipal, s.requestPrincipals, s.notRequestPrincipals),
@@ -530,7 +555,9 @@ export function rbacPolicyName(policy: AuthorizationPolicy, rule: number, provid
 }
 
 /** Parses the policy and rule back out of an Istio RBAC policy name. */
-export function parseRbacPolicyName(name: string): { policy: string; rule: number; provider?: string } | undefined {
+export function parseRbacPolicyName(
+  name: string,
+): { policy: string; rule: number; provider?: string } | undefined {
   const m = /^(?:istio-ext-authz-(.*)-)?ns\[([^\]]*)\]-policy\[([^\]]*)\]-rule\[(\d+)\]$/.exec(name);
   if (!m) return undefined;
   return { policy: `${m[2]}/${m[3]}`, rule: Number(m[4]), ...(m[1] !== undefined && { provider: m[1] }) };
@@ -555,7 +582,13 @@ function build(
     const list = p.spec.rules ?? [];
     list.forEach((rule, i) => {
       if (!rule) return;
-      const generated = rulePolicy(rule, ns, forTcp, action, `AuthorizationPolicy ${ns}/${p.metadata.name}: spec.rules[${i}]`);
+      const generated = rulePolicy(
+        rule,
+        ns,
+        forTcp,
+        action,
+        `AuthorizationPolicy ${ns}/${p.metadata.name}: spec.rules[${i}]`,
+      );
       if (generated) target.policies[rbacPolicyName(p, i, provider)] = generated;
     });
     if (list.length === 0) target.policies[rbacPolicyName(p, 0, provider)] = matchNever();
@@ -585,9 +618,14 @@ function shadowPrefix(shadow: RBAC | undefined): string {
  *
  * @throws PolicyError `unsupported` for CEL conditions (no Envoy RBAC equivalent).
  */
-export function toEnvoyRbac(policies: readonly AuthorizationPolicy[], options: ToEnvoyRbacOptions = {}): EnvoyRbac {
+export function toEnvoyRbac(
+  policies: readonly AuthorizationPolicy[],
+  options: ToEnvoyRbacOptions = {},
+): EnvoyRbac {
   const root = options.rootNamespace ?? "istio-system";
-  const scoped = options.workload ? policies.filter((p) => appliesTo(p, options.workload as Workload, root)) : [...policies];
+  const scoped = options.workload
+    ? policies.filter((p) => appliesTo(p, options.workload as Workload, root))
+    : [...policies];
   const of = (action: AuthorizationAction) => scoped.filter((p) => (p.spec.action ?? "ALLOW") === action);
   const http: RbacFilter<HttpRBAC>[] = [];
   const network: RbacFilter<NetworkRBAC>[] = [];
@@ -605,9 +643,19 @@ export function toEnvoyRbac(policies: readonly AuthorizationPolicy[], options: T
         ...(built.shadow && Object.keys(built.shadow.policies).length > 0 && { rules: built.shadow }),
       };
       if (forTcp) {
-        network.push({ name: "envoy.filters.network.rbac", action: "CUSTOM", provider, config: create(NetworkRBACSchema, { ...fields, statPrefix: "tcp." }) });
+        network.push({
+          name: "envoy.filters.network.rbac",
+          action: "CUSTOM",
+          provider,
+          config: create(NetworkRBACSchema, { ...fields, statPrefix: "tcp." }),
+        });
       } else {
-        http.push({ name: "envoy.filters.http.rbac", action: "CUSTOM", provider, config: create(HttpRBACSchema, fields) });
+        http.push({
+          name: "envoy.filters.http.rbac",
+          action: "CUSTOM",
+          provider,
+          config: create(HttpRBACSchema, fields),
+        });
       }
     }
   }
@@ -621,7 +669,12 @@ export function toEnvoyRbac(policies: readonly AuthorizationPolicy[], options: T
         ...(shadow && { shadowRules: shadow }),
         shadowRulesStatPrefix: shadowPrefix(shadow),
       };
-      if (forTcp) network.push({ name: "envoy.filters.network.rbac", action, config: create(NetworkRBACSchema, { ...fields, statPrefix: "tcp." }) });
+      if (forTcp)
+        network.push({
+          name: "envoy.filters.network.rbac",
+          action,
+          config: create(NetworkRBACSchema, { ...fields, statPrefix: "tcp." }),
+        });
       else http.push({ name: "envoy.filters.http.rbac", action, config: create(HttpRBACSchema, fields) });
     }
   };

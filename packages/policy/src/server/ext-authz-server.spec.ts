@@ -4,21 +4,35 @@ import { AddressSchema, SocketAddressSchema } from "@meshlet/api/envoy/config/co
 import { AttributeContextSchema } from "@meshlet/api/envoy/service/auth/v3/attribute_context_pb";
 import { type CheckRequest, CheckRequestSchema } from "@meshlet/api/envoy/service/auth/v3/external_auth_pb";
 import { describe, expect, it } from "vitest";
-import { attributesFromCheckRequest, CONTEXT_EXTENSION_LABELS, CONTEXT_EXTENSION_NAMESPACE } from "../attributes.js";
+import {
+  attributesFromCheckRequest,
+  CONTEXT_EXTENSION_LABELS,
+  CONTEXT_EXTENSION_NAMESPACE,
+} from "../attributes.js";
 import { PolicyEngine } from "../policy-engine.js";
 import { ExtAuthzServer } from "./ext-authz-server.js";
 
 const socket = (ip: string, port: number) =>
   create(AddressSchema, {
-    address: { case: "socketAddress", value: create(SocketAddressSchema, { address: ip, portSpecifier: { case: "portValue", value: port } }) },
+    address: {
+      case: "socketAddress",
+      value: create(SocketAddressSchema, { address: ip, portSpecifier: { case: "portValue", value: port } }),
+    },
   });
 
 /** A CheckRequest as Envoy sends it: `ext` are the route's context_extensions, `headers` the client's. */
-function request(o: { ext?: Record<string, string>; headers?: Record<string, string>; peer?: string }): CheckRequest {
+function request(o: {
+  ext?: Record<string, string>;
+  headers?: Record<string, string>;
+  peer?: string;
+}): CheckRequest {
   return create(CheckRequestSchema, {
     attributes: create(AttributeContextSchema, {
       source: { address: socket(o.peer ?? "10.0.0.7", 40000) },
-      destination: { address: socket("10.1.0.1", 8080), principal: "spiffe://cluster.local/ns/foo/sa/httpbin" },
+      destination: {
+        address: socket("10.1.0.1", 8080),
+        principal: "spiffe://cluster.local/ns/foo/sa/httpbin",
+      },
       contextExtensions: o.ext ?? {},
       request: { http: { method: "GET", path: "/", host: "httpbin.foo.svc", headers: o.headers ?? {} } },
     }),
@@ -68,7 +82,9 @@ describe("ExtAuthzServer trusts only what Envoy asserts", () => {
     });
     const server = new ExtAuthzServer({ engine });
     // The destination principal says ns/foo; the mesh says the workload is in payments.
-    const res = await server.check(request({ ext: { ...workload, [CONTEXT_EXTENSION_NAMESPACE]: "payments" } }));
+    const res = await server.check(
+      request({ ext: { ...workload, [CONTEXT_EXTENSION_NAMESPACE]: "payments" } }),
+    );
     expect(res.status?.code).toBe(status.PERMISSION_DENIED);
     expect(res.dynamicMetadata).toEqual({ reason: "no-matching-allow" });
   });
@@ -99,8 +115,12 @@ describe("ExtAuthzServer trusts only what Envoy asserts", () => {
   });
 
   it("refuses a negative or fractional xffNumTrustedHops", () => {
-    expect(() => new ExtAuthzServer({ engine: denyFromDocNet, xffNumTrustedHops: -1 })).toThrow(/xffNumTrustedHops/);
-    expect(() => new ExtAuthzServer({ engine: denyFromDocNet, xffNumTrustedHops: 1.5 })).toThrow(/xffNumTrustedHops/);
+    expect(() => new ExtAuthzServer({ engine: denyFromDocNet, xffNumTrustedHops: -1 })).toThrow(
+      /xffNumTrustedHops/,
+    );
+    expect(() => new ExtAuthzServer({ engine: denyFromDocNet, xffNumTrustedHops: 1.5 })).toThrow(
+      /xffNumTrustedHops/,
+    );
   });
 });
 
@@ -111,7 +131,10 @@ describe("ExtAuthzServer.check", () => {
     });
     const enriched = new ExtAuthzServer({
       engine,
-      enrich: (a) => ({ ...a, destination: { ...a.destination, namespace: "payments", labels: { app: "ledger" } } }),
+      enrich: (a) => ({
+        ...a,
+        destination: { ...a.destination, namespace: "payments", labels: { app: "ledger" } },
+      }),
     });
     const req = create(CheckRequestSchema, { attributes: create(AttributeContextSchema, {}) });
     const denied = await enriched.check(req);

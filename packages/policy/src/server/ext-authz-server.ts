@@ -1,3 +1,4 @@
+import type http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type Server, type ServerCredentials, status } from "@grpc/grpc-js";
 import {
@@ -16,7 +17,6 @@ import {
 } from "@meshlet/api/envoy/service/auth/v3/external_auth_pb";
 import { HttpStatusSchema, type StatusCode } from "@meshlet/api/envoy/type/v3/http_status_pb";
 import { StatusSchema } from "@meshlet/api/google/rpc/status_pb";
-import type http2 from "node:http2";
 import {
   type Attributes,
   attributesFromCheckRequest,
@@ -68,7 +68,9 @@ export function transportOptions(options: PolicyListenOptions, logger: Logger): 
   return {
     logger: options.logger ?? logger,
     ...(options.tls && { tls: options.tls }),
-    ...(options.maxReceiveMessageBytes !== undefined && { maxReceiveMessageBytes: options.maxReceiveMessageBytes }),
+    ...(options.maxReceiveMessageBytes !== undefined && {
+      maxReceiveMessageBytes: options.maxReceiveMessageBytes,
+    }),
   };
 }
 
@@ -86,7 +88,13 @@ function headerOptions(headers: Record<string, string>) {
   );
 }
 
-function denied(code: number, reason: string, httpStatus: number, body: string, metadata: object): CheckResponse {
+function denied(
+  code: number,
+  reason: string,
+  httpStatus: number,
+  body: string,
+  metadata: object,
+): CheckResponse {
   return create(CheckResponseSchema, {
     status: create(StatusSchema, { code, message: reason }),
     httpResponse: {
@@ -128,7 +136,8 @@ export function toCheckResponse(d: Decision): CheckResponse {
     d.body,
     metadata,
   );
-  if (res.httpResponse.case === "deniedResponse") res.httpResponse.value.headers = headerOptions(d.responseHeaders);
+  if (res.httpResponse.case === "deniedResponse")
+    res.httpResponse.value.headers = headerOptions(d.responseHeaders);
   return res;
 }
 
@@ -172,7 +181,8 @@ export class ExtAuthzServer {
         ...(this.#hops !== undefined && { xffNumTrustedHops: this.#hops }),
       });
     } catch (e) {
-      if (e instanceof PolicyError && e.code === "missing-workload") return this.#missingWorkload(e.rawMessage);
+      if (e instanceof PolicyError && e.code === "missing-workload")
+        return this.#missingWorkload(e.rawMessage);
       throw e;
     }
     if (this.#enrich) attrs = this.#enrich(attrs, request);

@@ -148,9 +148,13 @@ export class RateLimitServer {
     try {
       decoded = fromBinary(RateLimitRequestSchema, request);
     } catch (e) {
-      throw new PolicyError("invalid-attributes", `RateLimitRequest does not decode: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new PolicyError(
+        "invalid-attributes",
+        `RateLimitRequest does not decode: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
     return toBinary(RateLimitResponseSchema, await this.shouldRateLimit(decoded));
   }
@@ -163,7 +167,9 @@ export class RateLimitServer {
     const address = options.address ?? "127.0.0.1:0";
     if (options.credentials) return listenGrpc((s) => this.register(s), address, options.credentials);
     return listenUnaryGrpc(
-      new Map([[`/${RateLimitService.typeName}/ShouldRateLimit`, (b: Uint8Array) => this.shouldRateLimitBytes(b)]]),
+      new Map([
+        [`/${RateLimitService.typeName}/ShouldRateLimit`, (b: Uint8Array) => this.shouldRateLimitBytes(b)],
+      ]),
       address,
       transportOptions(options, this.#logger),
     );

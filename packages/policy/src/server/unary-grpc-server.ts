@@ -159,7 +159,10 @@ export async function listenUnaryGrpc(
   }
 
   function fail(stream: http2.ServerHttp2Stream, path: string, e: unknown): void {
-    if (e instanceof GrpcStatusError) return trailersOnly(stream, e.code, e.message);
+    if (e instanceof GrpcStatusError) {
+      trailersOnly(stream, e.code, e.message);
+      return;
+    }
     const invalid = e instanceof PolicyError && e.code === "invalid-attributes";
     if (!invalid) logger.error(`grpc: ${path} failed`, e);
     trailersOnly(

@@ -1,6 +1,12 @@
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { CidrRange } from "@meshlet/api/envoy/config/core/v3/address_pb";
-import { type Permission, type Policy, type Principal, type RBAC, RBAC_Action } from "@meshlet/api/envoy/config/rbac/v3/rbac_pb";
+import {
+  type Permission,
+  type Policy,
+  type Principal,
+  type RBAC,
+  RBAC_Action,
+} from "@meshlet/api/envoy/config/rbac/v3/rbac_pb";
 import type { HeaderMatcher } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import { UriTemplateMatchConfigSchema } from "@meshlet/api/envoy/extensions/path/match/uri_template/v3/uri_template_match_pb";
 import type { MetadataMatcher } from "@meshlet/api/envoy/type/matcher/v3/metadata_pb";
@@ -103,7 +109,8 @@ function ipBytes(ip: string): number[] | undefined {
   const part = (s: string | undefined) => (s ? s.split(":") : []);
   const head = part(halves[0]);
   const tail = part(halves[1]);
-  const groups = halves.length === 2 ? [...head, ...Array(8 - head.length - tail.length).fill("0"), ...tail] : head;
+  const groups =
+    halves.length === 2 ? [...head, ...Array(8 - head.length - tail.length).fill("0"), ...tail] : head;
   if (groups.length !== 8) return undefined;
   return groups.flatMap((g) => {
     const n = Number.parseInt(g, 16);
@@ -136,7 +143,11 @@ function value(m: ValueMatcher | undefined, v: unknown): boolean {
     case "nullMatch":
       return v === null;
     case "listMatch":
-      return Array.isArray(v) && p.value.matchPattern.case === "oneOf" && v.some((x) => value(p.value.matchPattern.value, x));
+      return (
+        Array.isArray(v) &&
+        p.value.matchPattern.case === "oneOf" &&
+        v.some((x) => value(p.value.matchPattern.value, x))
+      );
     case "orMatch":
       return p.value.valueMatchers.some((x) => value(x, v));
     default:

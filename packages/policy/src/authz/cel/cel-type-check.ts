@@ -50,26 +50,35 @@ function expect(actual: CelCheckType, wanted: readonly string[], what: string): 
 }
 
 /** Methods of the standard library and the `strings` extension: receiver kinds, arity, result. */
-const METHODS: Record<string, { receiver: string[]; args: (CelCheckType | "any")[][]; result: CelCheckType }> =
-  {
-    startsWith: { receiver: ["string"], args: [[T.string]], result: T.bool },
-    endsWith: { receiver: ["string"], args: [[T.string]], result: T.bool },
-    contains: { receiver: ["string"], args: [[T.string]], result: T.bool },
-    matches: { receiver: ["string"], args: [[T.string]], result: T.bool },
-    size: { receiver: ["string", "bytes", "list", "map"], args: [[]], result: T.int },
-    charAt: { receiver: ["string"], args: [[T.int]], result: T.string },
-    indexOf: { receiver: ["string"], args: [[T.string], [T.string, T.int]], result: T.int },
-    lastIndexOf: { receiver: ["string"], args: [[T.string], [T.string, T.int]], result: T.int },
-    lowerAscii: { receiver: ["string"], args: [[]], result: T.string },
-    upperAscii: { receiver: ["string"], args: [[]], result: T.string },
-    trim: { receiver: ["string"], args: [[]], result: T.string },
-    reverse: { receiver: ["string"], args: [[]], result: T.string },
-    replace: { receiver: ["string"], args: [[T.string, T.string], [T.string, T.string, T.int]], result: T.string },
-    split: { receiver: ["string"], args: [[T.string], [T.string, T.int]], result: T.list(T.string) },
-    substring: { receiver: ["string"], args: [[T.int], [T.int, T.int]], result: T.string },
-    join: { receiver: ["list"], args: [[], [T.string]], result: T.string },
-    format: { receiver: ["string"], args: [[T.list(T.dyn)]], result: T.string },
-  };
+const METHODS: Record<
+  string,
+  { receiver: string[]; args: (CelCheckType | "any")[][]; result: CelCheckType }
+> = {
+  startsWith: { receiver: ["string"], args: [[T.string]], result: T.bool },
+  endsWith: { receiver: ["string"], args: [[T.string]], result: T.bool },
+  contains: { receiver: ["string"], args: [[T.string]], result: T.bool },
+  matches: { receiver: ["string"], args: [[T.string]], result: T.bool },
+  size: { receiver: ["string", "bytes", "list", "map"], args: [[]], result: T.int },
+  charAt: { receiver: ["string"], args: [[T.int]], result: T.string },
+  indexOf: { receiver: ["string"], args: [[T.string], [T.string, T.int]], result: T.int },
+  lastIndexOf: { receiver: ["string"], args: [[T.string], [T.string, T.int]], result: T.int },
+  lowerAscii: { receiver: ["string"], args: [[]], result: T.string },
+  upperAscii: { receiver: ["string"], args: [[]], result: T.string },
+  trim: { receiver: ["string"], args: [[]], result: T.string },
+  reverse: { receiver: ["string"], args: [[]], result: T.string },
+  replace: {
+    receiver: ["string"],
+    args: [
+      [T.string, T.string],
+      [T.string, T.string, T.int],
+    ],
+    result: T.string,
+  },
+  split: { receiver: ["string"], args: [[T.string], [T.string, T.int]], result: T.list(T.string) },
+  substring: { receiver: ["string"], args: [[T.int], [T.int, T.int]], result: T.string },
+  join: { receiver: ["list"], args: [[], [T.string]], result: T.string },
+  format: { receiver: ["string"], args: [[T.list(T.dyn)]], result: T.string },
+};
 
 /** Global functions: conversions and `size`. */
 const FUNCTIONS: Record<string, CelCheckType> = {
@@ -197,7 +206,9 @@ function checkCall(fn: string, target: Expr | undefined, args: Expr[], scope: Sc
     case "_==_":
     case "_!=_":
       if (!assignable(x, y) && x.kind !== "null" && y.kind !== "null") {
-        fail(`no matching overload for '${fn === "_==_" ? "==" : "!="}' applied to (${typeName(x)}, ${typeName(y)})`);
+        fail(
+          `no matching overload for '${fn === "_==_" ? "==" : "!="}' applied to (${typeName(x)}, ${typeName(y)})`,
+        );
       }
       return T.bool;
     case "_<_":
@@ -235,7 +246,8 @@ function checkCall(fn: string, target: Expr | undefined, args: Expr[], scope: Sc
     case "_?_:_": {
       expect(x, ["bool"], "the condition of '?:'");
       const z = a[2] as CelCheckType;
-      if (!assignable(y, z)) fail(`the branches of '?:' have different types (${typeName(y)}, ${typeName(z)})`);
+      if (!assignable(y, z))
+        fail(`the branches of '?:' have different types (${typeName(y)}, ${typeName(z)})`);
       return join(y, z);
     }
     case "_[_]":
@@ -250,9 +262,12 @@ function checkCall(fn: string, target: Expr | undefined, args: Expr[], scope: Sc
       if (x.kind === "dyn") return T.dyn;
       return fail(`${typeName(x)} cannot be indexed`);
     case "@in":
-      if (y.kind === "list" && !assignable(y.elem, x)) fail(`'in' tests ${typeName(x)} against ${typeName(y)}`);
-      else if (y.kind === "map" && !assignable(y.key, x)) fail(`'in' tests ${typeName(x)} against ${typeName(y)}`);
-      else if (y.kind !== "list" && y.kind !== "map" && y.kind !== "dyn") fail(`'in' needs a list or map, found ${typeName(y)}`);
+      if (y.kind === "list" && !assignable(y.elem, x))
+        fail(`'in' tests ${typeName(x)} against ${typeName(y)}`);
+      else if (y.kind === "map" && !assignable(y.key, x))
+        fail(`'in' tests ${typeName(x)} against ${typeName(y)}`);
+      else if (y.kind !== "list" && y.kind !== "map" && y.kind !== "dyn")
+        fail(`'in' needs a list or map, found ${typeName(y)}`);
       return T.bool;
   }
   if (target !== undefined) {
@@ -260,7 +275,9 @@ function checkCall(fn: string, target: Expr | undefined, args: Expr[], scope: Sc
     const m = METHODS[fn];
     if (!m) return fail(`undeclared reference to method '${fn}'`);
     expect(recv, m.receiver, `'${fn}'`);
-    const overload = m.args.find((o) => o.length === a.length && o.every((t, i) => t === "any" || assignable(t, a[i] as CelCheckType)));
+    const overload = m.args.find(
+      (o) => o.length === a.length && o.every((t, i) => t === "any" || assignable(t, a[i] as CelCheckType)),
+    );
     if (!overload) {
       fail(`no matching overload for '${typeName(recv)}.${fn}(${a.map(typeName).join(", ")})'`);
     }
