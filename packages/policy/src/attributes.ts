@@ -247,7 +247,7 @@ export function attributesFromCheckRequest(
 }
 
 /** Reads one claim by a path of names (`request.auth.claims[a][b]`). */
-function claimAt(claims: Record<string, unknown> | undefined, path: readonly string[]): unknown {
+export function claimAt(claims: Record<string, unknown> | undefined, path: readonly string[]): unknown {
   let cur: unknown = claims;
   for (const p of path) {
     if (cur === null || typeof cur !== "object" || Array.isArray(cur)) return undefined;

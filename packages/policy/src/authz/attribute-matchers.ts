@@ -1,3 +1,4 @@
+import { claimAt } from "../attributes.js";
 import { cidrMatcher, parseCidr } from "./ip-match.js";
 import { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./path-template.js";
 import type { RequestFacts } from "./request-facts.js";
@@ -155,15 +156,6 @@ const portKind: AttributeKind = {
     return (f) => f.attrs.destination?.port === port;
   },
 };
-
-function claimAt(claims: Record<string, unknown> | undefined, path: readonly string[]): unknown {
-  let cur: unknown = claims;
-  for (const p of path) {
-    if (cur === null || typeof cur !== "object" || Array.isArray(cur)) return undefined;
-    cur = (cur as Record<string, unknown>)[p];
-  }
-  return cur;
-}
 
 /**
  * Istio's JWT claim match (`MetadataListValueMatcherForJWTClaims`): the claim in Envoy's

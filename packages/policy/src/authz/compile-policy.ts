@@ -9,7 +9,7 @@ import {
   type Rule,
 } from "./authorization-policy.js";
 import { type CompiledRule, compileRule } from "./compile-rule.js";
-import { type PolicyScope, resolveScope } from "./scope.js";
+import { identify, type PolicyScope } from "./scope.js";
 
 /** An AuthorizationPolicy ready to evaluate: its scope resolved, every rule compiled. */
 export interface CompiledPolicy {
@@ -62,27 +62,11 @@ export function compileAuthorizationPolicy(
   order: number,
   registry: KindRegistry,
 ): { compiled?: CompiledPolicy; diagnostic?: PolicyDiagnostic } {
+  const { name, namespace, id, spec, scope, scopeError } = identify(policy);
   const meta = policy && typeof policy === "object" ? policy.metadata : undefined;
-  const name = meta && typeof meta.name === "string" && meta.name !== "" ? meta.name : undefined;
-  const namespace =
-    meta && typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
-  const id = name === undefined ? "<unnamed>" : `${namespace}/${name}`;
-  const spec =
-    policy && typeof policy === "object" && policy.spec && typeof policy.spec === "object"
-      ? policy.spec
-      : undefined;
   const rawAction = spec?.action ?? "ALLOW";
   const action = (ACTIONS.has(rawAction) ? rawAction : "DENY") as AuthorizationAction;
   const dryRun = meta ? isDryRun({ metadata: meta }) : false;
-  let scope: PolicyScope | undefined;
-  let scopeError: PolicyError | undefined;
-  if (name !== undefined && spec) {
-    try {
-      scope = resolveScope({ metadata: { ...meta, name, namespace }, spec });
-    } catch (e) {
-      scopeError = e as PolicyError;
-    }
-  }
   const refuse = (error: PolicyError, path?: string) => {
     const effect = scope ? effectOf(rawAction, dryRun) : "not-applied";
     const diagnostic: PolicyDiagnostic = {

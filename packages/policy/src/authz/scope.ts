@@ -113,3 +113,47 @@ export function appliesTo(
   }
   return scopeCovers(scope, workload, rootNamespace);
 }
+
+/** What a loaded resource says about itself, read defensively (the input may be malformed). */
+export interface ResourceIdentity<S> {
+  name?: string;
+  namespace: string;
+  /** `<namespace>/<name>`, or `<unnamed>`. */
+  id: string;
+  spec?: S;
+  /** Where it applies, when that can be determined. */
+  scope?: PolicyScope;
+  /** Why its scope cannot be determined (an unsupported target, …). */
+  scopeError?: PolicyError;
+}
+
+/** Reads a policy's name, namespace and scope without trusting its shape. */
+export function identify<S extends object>(
+  resource: { metadata?: ObjectMeta; spec?: S } | undefined,
+): ResourceIdentity<S> {
+  const meta = resource && typeof resource === "object" ? resource.metadata : undefined;
+  const name = meta && typeof meta.name === "string" && meta.name !== "" ? meta.name : undefined;
+  const namespace =
+    meta && typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
+  const spec =
+    resource && typeof resource === "object" && resource.spec && typeof resource.spec === "object"
+      ? resource.spec
+      : undefined;
+  const out: ResourceIdentity<S> = {
+    ...(name !== undefined && { name }),
+    namespace,
+    id: name === undefined ? "<unnamed>" : `${namespace}/${name}`,
+    ...(spec && { spec }),
+  };
+  if (name !== undefined && spec) {
+    try {
+      out.scope = resolveScope({
+        metadata: { ...meta, name, namespace },
+        spec: spec as Parameters<typeof resolveScope>[0]["spec"],
+      });
+    } catch (e) {
+      out.scopeError = e as PolicyError;
+    }
+  }
+  return out;
+}

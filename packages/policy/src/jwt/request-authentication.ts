@@ -1,6 +1,6 @@
 import type { RequestAuthentication as IstioRequestAuthentication, KindRegistry } from "@meshlet/config";
 import type { ObjectMeta } from "../authz/authorization-policy.js";
-import { type PolicyScope, resolveScope } from "../authz/scope.js";
+import { identify, type PolicyScope } from "../authz/scope.js";
 import { configProblems } from "../config-validation.js";
 import type { PolicyDiagnostic } from "../policy-diagnostic.js";
 import { PolicyError } from "../policy-error.js";
@@ -69,21 +69,7 @@ export function compileRequestAuthentication(
   order: number,
   registry: KindRegistry,
 ): { compiled?: CompiledRequestAuthentication; diagnostic?: PolicyDiagnostic } {
-  const meta = ra && typeof ra === "object" ? ra.metadata : undefined;
-  const name = meta && typeof meta.name === "string" && meta.name !== "" ? meta.name : undefined;
-  const namespace =
-    meta && typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : "default";
-  const id = name === undefined ? "<unnamed>" : `${namespace}/${name}`;
-  const spec = ra && typeof ra === "object" && ra.spec && typeof ra.spec === "object" ? ra.spec : undefined;
-  let scope: PolicyScope | undefined;
-  let scopeError: PolicyError | undefined;
-  if (name !== undefined && spec) {
-    try {
-      scope = resolveScope({ metadata: { ...meta, name, namespace }, spec });
-    } catch (e) {
-      scopeError = e as PolicyError;
-    }
-  }
+  const { id, spec, scope, scopeError } = identify(ra);
   const refuse = (error: PolicyError, path?: string) => {
     const diagnostic: PolicyDiagnostic = {
       kind: "RequestAuthentication",
