@@ -1,4 +1,4 @@
-import { CaError } from "../ca-error.js";
+import { CaError } from "@meshlet/ca";
 
 /** POSTs or GETs JSON with a timeout; errors name the signer, the URL and the server's answer. */
 export async function requestJson(

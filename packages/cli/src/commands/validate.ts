@@ -1,25 +1,29 @@
 import { relative } from "node:path";
-import { formatDiagnostic } from "../diagnostic.js";
-import { validateFiles } from "../validate-files.js";
+import { formatDiagnostic, validateFiles } from "@meshlet/config";
+import type { Command, CommandIo } from "../command.js";
 
-/** Help text of the `meshlet` command. */
-export const USAGE = `Usage: meshlet <command> [options]
+const USAGE = `Usage: meshlet validate <files or directories…> [options]
 
-Commands:
-  validate <files or directories…>   Validate Istio and Kubernetes YAML/JSON config, like istioctl analyze.
-      --output, -o text|json         Output format (default text: file:line:column code message).
-      --no-warnings                  Print errors only.
-      --default-namespace <ns>       Namespace for resources written without one (default "default").
+Validates Istio and Kubernetes YAML/JSON config, like istioctl analyze.
 
-Exit status: 0 when there are no errors, 1 when there are errors, 2 on usage errors.
-`;
+Options:
+  --output, -o text|json      Output format (default text: file:line:column code message).
+  --no-warnings               Print errors only.
+  --default-namespace <ns>    Namespace for resources written without one (default "default").
 
-/** Runs `meshlet validate`; returns the exit code. */
-export async function runValidate(
-  args: readonly string[],
-  out: (line: string) => void,
-  err: (line: string) => void,
-): Promise<number> {
+Exit status: 0 when there are no errors, 1 when there are errors, 2 on usage errors.`;
+
+/** `meshlet validate`: the `istioctl analyze` for CI. */
+export const command: Command = {
+  name: "validate",
+  summary: "Validate Istio and Kubernetes YAML/JSON config, like istioctl analyze.",
+  usage: USAGE,
+  run: runValidate,
+};
+
+async function runValidate(args: readonly string[], io: CommandIo): Promise<number> {
+  const out = (line: string) => io.out(line);
+  const err = (line: string) => io.err(line);
   const paths: string[] = [];
   let format = "text";
   let warnings = true;

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { runValidate } from "./validate-command.js";
+import { command } from "./validate.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -15,11 +15,12 @@ afterEach(async () => {
 async function run(...args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runValidate(
-    args,
-    (l) => out.push(l),
-    (l) => err.push(l),
-  );
+  const code = await command.run(args, {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    env: {},
+    signal: new AbortController().signal,
+  });
   return { code, out, err };
 }
 

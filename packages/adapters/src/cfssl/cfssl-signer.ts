@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
-import { CaError } from "../ca-error.js";
-import type { ExternalSigner, ExternalSignRequest } from "../external-signer.js";
-import { requestJson } from "./http-json.js";
+import type { ExternalSigner, ExternalSignRequest } from "@meshlet/ca";
+import { CaError } from "@meshlet/ca";
+import { requestJson } from "../http/http-json.js";
 
 /** Options for {@link CfsslSigner}. */
 export interface CfsslSignerOptions {

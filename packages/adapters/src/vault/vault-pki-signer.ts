@@ -1,6 +1,6 @@
-import { CaError } from "../ca-error.js";
-import type { ExternalSigner, ExternalSignRequest } from "../external-signer.js";
-import { requestJson } from "./http-json.js";
+import type { ExternalSigner, ExternalSignRequest } from "@meshlet/ca";
+import { CaError } from "@meshlet/ca";
+import { requestJson } from "../http/http-json.js";
 
 /** Options for {@link VaultPkiSigner}. */
 export interface VaultPkiSignerOptions {

@@ -1,19 +1,17 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 // The `meshlet` binary as a user runs it: a separate process, real files, exit status.
 const run = promisify(execFile);
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
-const main = join(packageDir, "src", "cli", "main.ts");
-// tsx runs the TypeScript entry directly, so this test does not depend on a prior build; resolved
-// here because the command runs in a temporary directory.
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+// The committed launcher, exactly what npm links as `meshlet` (it runs the built dist/, which
+// `npm test` builds first).
+const launcher = join(packageDir, "bin", "meshlet.mjs");
 
 let dir: string;
 beforeEach(async () => {
@@ -25,7 +23,7 @@ afterEach(async () => {
 
 async function meshlet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", tsxLoader, main, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [launcher, ...args], {
       cwd: dir,
     });
     return { code: 0, stdout, stderr };
@@ -36,11 +34,15 @@ async function meshlet(...args: string[]): Promise<{ code: number; stdout: strin
 }
 
 describe("meshlet command", () => {
-  it("is declared as the package bin", async () => {
+  it("is a committed launcher declared as the package bin, so npm links it before any build", async () => {
     const pkg = JSON.parse(await readFile(join(packageDir, "package.json"), "utf8")) as {
       bin: Record<string, string>;
     };
-    expect(pkg.bin.meshlet).toBe("./dist/cli.js");
+    expect(pkg.bin.meshlet).toBe("./bin/meshlet.mjs");
+    expect(await readFile(launcher, "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);
+    // The link npm made at install time (node_modules/.bin/meshlet) points at the launcher.
+    const { stdout } = await run("npx", ["--no-install", "meshlet", "--help"], { cwd: packageDir });
+    expect(stdout).toContain("validate");
   });
 
   it("validate exits non-zero and prints relative file:line:column on errors", async () => {

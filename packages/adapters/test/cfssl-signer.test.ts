@@ -3,11 +3,12 @@ import { X509Certificate } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { CaError, CertificateAuthority, createCsr, generateKey } from "@meshlet/ca";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CaError, CertificateAuthority, CfsslSigner, createCsr, generateKey } from "../src/index.js";
-import { tempDir } from "./helpers.js";
-import { openssl } from "./openssl.js";
-import { listeningPort, type Started, start } from "./process.js";
+import { tempDir } from "../../ca/test/helpers.js";
+import { openssl } from "../../ca/test/openssl.js";
+import { CfsslSigner } from "../src/cfssl.js";
+import { listeningPort, type Started, start } from "./listening-port.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/default/sa/web`;

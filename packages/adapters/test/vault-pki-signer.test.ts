@@ -3,10 +3,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { CaError, CertificateAuthority, createCsr, generateKey } from "@meshlet/ca";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CaError, CertificateAuthority, createCsr, generateKey, VaultPkiSigner } from "../src/index.js";
-import { tempDir } from "./helpers.js";
-import { openssl } from "./openssl.js";
+import { tempDir } from "../../ca/test/helpers.js";
+import { openssl } from "../../ca/test/openssl.js";
+import { VaultPkiSigner } from "../src/vault.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/default/sa/web`;
@@ -15,45 +16,70 @@ const TOKEN = "s.meshlet-test-token";
 /**
  * HashiCorp Vault cannot be installed here, so this is a local HTTP server that speaks the part of
  * Vault's documented PKI secrets engine API the adapter uses — `POST /v1/<mount>/sign/<role>`
- * (X-Vault-Token, `csr`, `uri_sans`, `ttl`, `format`; answers `{ data: { certificate, issuing_ca,
- * ca_chain, serial_number, expiration } }` or `{ errors: [...] }`) and `GET /v1/<mount>/ca/pem` —
- * with openssl as its signing engine and a role with `allowed_uri_sans`.
+ * (X-Vault-Token, `csr`, `uri_sans`, `ttl`, `format`, `exclude_cn_from_sans`; answers `{ data: {
+ * certificate, issuing_ca, ca_chain, serial_number, expiration } }` or `{ errors: [...] }`) and
+ * `GET /v1/<mount>/ca/pem` — with openssl as its signing engine.
+ *
+ * Its roles behave as Vault's do by default (Vault PKI API, role parameters `use_csr_sans` and
+ * `use_csr_common_name`, both true by default): the CSR's SANs and common name are copied into the
+ * certificate, and the request's `uri_sans` is used only when the CSR has no SANs. So the tests see
+ * what production would: whatever a workload puts in its CSR reaches Vault's certificate.
  */
 async function startFakeVault(dir: string) {
-  await openssl(
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      "vault-ca-key.pem",
-      "-out",
-      "vault-ca.pem",
-      "-days",
-      "30",
-      "-subj",
-      "/O=Vault/CN=Vault PKI Root",
-      "-addext",
-      "basicConstraints=critical,CA:true",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    ],
-    dir,
-  );
-  const rootPem = await readFile(join(dir, "vault-ca.pem"), "utf8");
-  const roles: Record<string, { allowedUriSans: RegExp; ignoreUriSans?: boolean }> = {
+  const makeCa = async (name: string, subject: string) => {
+    await openssl(
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        `${name}-key.pem`,
+        "-out",
+        `${name}.pem`,
+        "-days",
+        "400",
+        "-subj",
+        subject,
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+      ],
+      dir,
+    );
+    return readFile(join(dir, `${name}.pem`), "utf8");
+  };
+  const rootPem = await makeCa("vault-ca", "/O=Vault/CN=Vault PKI Root");
+  await makeCa("rogue-ca", "/O=Elsewhere/CN=Unrelated Root");
+  interface Role {
+    allowedUriSans: RegExp;
+    /** Vault's `use_csr_sans` (default true). */
+    useCsrSans?: boolean;
+    /** Signs another identity than asked (a misconfigured role). */
+    ignoreUriSans?: boolean;
+    /** Signs with an unrelated CA, for a year, adding a DNS SAN (a misrouted mount). */
+    rogue?: boolean;
+  }
+  const roles: Record<string, Role> = {
     spiffe: { allowedUriSans: /^spiffe:\/\/example\.org\/ns\/default\/.+$/ },
     broken: { allowedUriSans: /.*/, ignoreUriSans: true },
+    rogue: { allowedUriSans: /.*/, rogue: true },
   };
   const requests: { path: string; token: string | undefined; body: Record<string, unknown> }[] = [];
   const readBody = async (req: IncomingMessage) => {
     let text = "";
     for await (const chunk of req) text += chunk;
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  };
+  /** The CSR's SANs as openssl reads them (the fake's "Vault" parses the CSR with openssl). */
+  const csrContents = async (file: string) => {
+    const text = await openssl(["req", "-in", file, "-noout", "-text", "-nameopt", "multiline"], dir);
+    const sans = /X509v3 Subject Alternative Name:[^\n]*\n\s*([^\n]+)/.exec(text)?.[1]?.trim();
+    return { sans: sans ? sans.split(", ") : [] };
   };
   const server: Server = createServer(async (req, res) => {
     const reply = (status: number, body: unknown) => {
@@ -74,16 +100,26 @@ async function startFakeVault(dir: string) {
       if (token !== TOKEN) return reply(403, { errors: ["permission denied"] });
       const role = roles[match[1] as string];
       if (!role) return reply(400, { errors: [`unknown role: ${match[1]}`] });
-      const uri = String(body.uri_sans ?? "");
-      if (!role.allowedUriSans.test(uri))
-        return reply(400, { errors: [`URI SANs ${uri} not allowed by this role`] });
       const id = randomUUID();
       await writeFile(join(dir, `${id}.csr`), String(body.csr));
-      const san = role.ignoreUriSans ? "URI:spiffe://example.org/ns/default/sa/someone-else" : `URI:${uri}`;
+      const csr = await csrContents(`${id}.csr`);
+      const requested = String(body.uri_sans ?? "");
+      let sans = role.useCsrSans !== false && csr.sans.length > 0 ? csr.sans : [`URI:${requested}`];
+      for (const uri of sans.filter((s) => s.startsWith("URI:"))) {
+        if (!role.allowedUriSans.test(uri.slice(4))) {
+          return reply(400, { errors: [`URI SANs ${uri.slice(4)} not allowed by this role`] });
+        }
+      }
+      if (role.ignoreUriSans) sans = ["URI:spiffe://example.org/ns/default/sa/someone-else"];
+      if (role.rogue) sans = [...sans, "DNS:web.example.org"];
+      // use_csr_common_name: the CSR's CN becomes the certificate's (openssl copies the CSR's
+      // subject, which carries at most a CN here); exclude_cn_from_sans: true keeps it out of the
+      // DNS SANs.
       await writeFile(
         join(dir, `${id}.ext`),
-        `subjectAltName=critical,${san}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`,
+        `subjectAltName=critical,${sans.join(",")}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`,
       );
+      const ca = role.rogue ? "rogue-ca" : "vault-ca";
       await openssl(
         [
           "x509",
@@ -91,12 +127,12 @@ async function startFakeVault(dir: string) {
           "-in",
           `${id}.csr`,
           "-CA",
-          "vault-ca.pem",
+          `${ca}.pem`,
           "-CAkey",
-          "vault-ca-key.pem",
+          `${ca}-key.pem`,
           "-CAcreateserial",
           "-days",
-          "1",
+          role.rogue ? "365" : "1",
           "-extfile",
           `${id}.ext`,
           "-out",
@@ -144,9 +180,29 @@ describe("VaultPkiSigner against a local server speaking Vault's PKI HTTP API", 
     await tmp?.cleanup();
   });
 
-  async function csr(uris: string[] = [ID]) {
+  async function csr(uris: string[] = [ID], extra: { dnsNames?: string[]; commonName?: string } = {}) {
     const { privateKey } = await generateKey("rsa-2048");
-    return createCsr({ privateKey, uris });
+    return createCsr({
+      privateKey,
+      uris,
+      ...(extra.dnsNames ? { dnsNames: extra.dnsNames } : {}),
+      ...(extra.commonName ? { subject: { commonName: extra.commonName } } : {}),
+    });
+  }
+
+  async function refusal(role: string, request: Promise<string>) {
+    const ca = await CertificateAuthority.fromSigner(
+      new VaultPkiSigner({ address: vault.address, token: TOKEN, role }),
+      { trustDomain: TD },
+    );
+    const error = (await ca
+      .sign({ csr: await request, identities: [ID] })
+      .catch((e: unknown) => e)) as CaError;
+    ca.close();
+    expect(error).toBeInstanceOf(CaError);
+    expect(error.code).toBe("external-signer");
+    expect(error.message).toContain("not a valid X509-SVID");
+    return error.message;
   }
 
   it("signs an SVID through /v1/pki/sign/<role> with uri_sans and ttl, chaining to the Vault root", async () => {
@@ -192,13 +248,22 @@ describe("VaultPkiSigner against a local server speaking Vault's PKI HTTP API", 
   });
 
   it("refuses a certificate from a misconfigured role that carries another SPIFFE ID", async () => {
-    const ca = await CertificateAuthority.fromSigner(
-      new VaultPkiSigner({ address: vault.address, token: TOKEN, role: "broken" }),
-      { trustDomain: TD },
+    expect(await refusal("broken", csr())).toContain(`expected exactly ${ID}`);
+  });
+
+  it("refuses what Vault's default role copies from a CSR that smuggles a DNS SAN and a CN", async () => {
+    const message = await refusal(
+      "spiffe",
+      csr([ID], { dnsNames: ["evil.example.com"], commonName: "admin" }),
     );
-    const error = (await ca.sign({ csr: await csr(), identities: [ID] }).catch((e: unknown) => e)) as CaError;
-    expect(error.code).toBe("external-signer");
-    expect(error.message).toContain("not a valid X509-SVID");
-    expect(error.message).toContain(`expected exactly ${ID}`);
+    expect(message).toContain("DNS SANs [evil.example.com]");
+    expect(message).toContain("common name");
+  });
+
+  it("refuses a leaf from an unrelated CA, valid for a year, carrying a DNS SAN", async () => {
+    const message = await refusal("rogue", csr());
+    expect(message).toContain("does not verify to a root in the current trust bundle");
+    expect(message).toContain("beyond the maximum TTL");
+    expect(message).toContain("DNS SANs [web.example.org]");
   });
 });

@@ -1,0 +1,18 @@
+import type { Command } from "../command.js";
+
+/**
+ * Every subcommand, loaded on demand so that a command imports only the packages it needs
+ * (`validate` must not load the xDS server). Add a command by adding a file under `commands/` that
+ * exports `command` and one line here.
+ */
+export const commands: ReadonlyArray<{
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}> = [
+  {
+    name: "validate",
+    summary: "Validate Istio and Kubernetes YAML/JSON config, like istioctl analyze.",
+    load: async () => (await import("./validate.js")).command,
+  },
+];

@@ -1,0 +1,4 @@
+export type { Command, CommandIo } from "./command.js";
+export { EXIT_USAGE } from "./command.js";
+export { commands } from "./commands/index.js";
+export { main, run, usage } from "./main.js";

@@ -1,0 +1,13 @@
+import { defineConfig } from "tsup";
+
+// ESM only: the command is started by bin/meshlet.mjs, and `index` exports `main` for embedding.
+// Each command is its own entry so `meshlet validate` never loads what `meshlet serve` needs.
+export default defineConfig({
+  entry: ["src/index.ts", "src/main.ts", "src/commands/*.ts", "!src/**/*.spec.ts"],
+  format: ["esm"],
+  dts: { entry: "src/index.ts" },
+  sourcemap: true,
+  clean: true,
+  target: "node20",
+  external: [/^@meshlet\//],
+});
