@@ -7,19 +7,21 @@ import type {
 // published schema). This file only names its parts for the engine, and adds meshlet's one
 // extension: a `when` condition written in CEL.
 
-type IstioSpec = IstioAuthorizationPolicy["spec"];
-type IstioRule = NonNullable<IstioSpec["rules"]>[number];
+type IstioSpec = NonNullable<IstioAuthorizationPolicy["spec"]>;
+type IstioRule = NonNullable<NonNullable<IstioSpec["rules"]>[number]>;
 
 /** Istio `WorkloadSelector` (from `@meshlet/config`). */
 export type WorkloadSelector = NonNullable<IstioSpec["selector"]>;
 /** Istio `PolicyTargetReference` (from `@meshlet/config`). */
 export type PolicyTargetReference = NonNullable<IstioSpec["targetRef"]>;
 /** Istio `Source`: who sends the request (from `@meshlet/config`). */
-export type Source = NonNullable<IstioRule["from"]>[number]["source"];
+export type Source = NonNullable<NonNullable<NonNullable<IstioRule["from"]>[number]>["source"]>;
 /** Istio `Operation`: what the request does (from `@meshlet/config`). */
-export type Operation = NonNullable<IstioRule["to"]>[number]["operation"];
+export type Operation = NonNullable<NonNullable<NonNullable<IstioRule["to"]>[number]>["operation"]>;
 /** Istio `Condition` (`when`): an attribute key and values (from `@meshlet/config`). */
-export type IstioCondition = NonNullable<IstioRule["when"]>[number];
+export type IstioCondition = NonNullable<NonNullable<IstioRule["when"]>[number]>;
+/** The four actions of Istio authorization. */
+export type AuthorizationAction = NonNullable<IstioSpec["action"]>;
 
 /**
  * meshlet's extension of `when`: a CEL expression over the attributes that must hold. It is
@@ -38,14 +40,27 @@ export interface CelCondition {
 /** A `when` condition: Istio's, or meshlet's CEL extension. */
 export type Condition = (IstioCondition & { cel?: undefined }) | CelCondition;
 
-/** Istio `Rule` whose `when` may also hold CEL conditions. */
-export type Rule = Omit<IstioRule, "when"> & { when?: Condition[] };
+/** Istio `Rule` (its parts from `@meshlet/config`) whose `when` may also hold CEL conditions. */
+export interface Rule {
+  from?: { source?: Source }[];
+  to?: { operation?: Operation }[];
+  when?: Condition[];
+}
 
-/** The four actions of Istio authorization. */
-export type AuthorizationAction = NonNullable<IstioSpec["action"]>;
-
-/** Istio `AuthorizationPolicy.spec` (from `@meshlet/config`), rules possibly with CEL conditions. */
-export type AuthorizationPolicySpec = Omit<IstioSpec, "rules"> & { rules?: Rule[] };
+/**
+ * Istio `AuthorizationPolicy.spec`: `@meshlet/config`'s fields, with rules that may hold CEL
+ * conditions.
+ */
+export interface AuthorizationPolicySpec {
+  selector?: WorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  rules?: Rule[];
+  /** Defaults to `ALLOW`. */
+  action?: AuthorizationAction;
+  /** For `CUSTOM`: the name of the registered CheckAdapter that decides. */
+  provider?: { name?: string };
+}
 
 /**
  * Object metadata as policies are written: `name` is required; `namespace` defaults to

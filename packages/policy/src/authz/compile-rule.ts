@@ -207,7 +207,7 @@ function compile(rule: Rule, ctx: RuleContext, forTcp: boolean): Pred | undefine
   const from: Pred[] = [];
   for (const [i, f] of (rule.from ?? []).entries()) {
     const preds = entryPreds(
-      f.source as Source as Partial<Record<(typeof SOURCE_FIELDS)[number], readonly string[]>>,
+      (f.source ?? {}) as Source as Partial<Record<(typeof SOURCE_FIELDS)[number], readonly string[]>>,
       SOURCE_FIELDS,
       (n) => sourceKind(n, ctx.policyNamespace),
       `.from[${i}].source`,
@@ -220,7 +220,9 @@ function compile(rule: Rule, ctx: RuleContext, forTcp: boolean): Pred | undefine
   const to: Pred[] = [];
   for (const [i, t] of (rule.to ?? []).entries()) {
     const preds = entryPreds(
-      t.operation as Operation as Partial<Record<(typeof OPERATION_FIELDS)[number], readonly string[]>>,
+      (t.operation ?? {}) as Operation as Partial<
+        Record<(typeof OPERATION_FIELDS)[number], readonly string[]>
+      >,
       OPERATION_FIELDS,
       operationKind,
       `.to[${i}].operation`,
@@ -276,15 +278,15 @@ function indexKeys(rule: Rule): IndexKeys | undefined {
   };
   return (
     collect(
-      (rule.from ?? []).map((f) => f.source.principals),
+      (rule.from ?? []).map((f) => f.source?.principals),
       "principal",
     ) ??
     collect(
-      (rule.from ?? []).map((f) => f.source.namespaces),
+      (rule.from ?? []).map((f) => f.source?.namespaces),
       "namespace",
     ) ??
     collect(
-      (rule.to ?? []).map((t) => t.operation.paths),
+      (rule.to ?? []).map((t) => t.operation?.paths),
       "path",
     )
   );

@@ -513,7 +513,7 @@ function rulePolicy(
     (values?.length ?? 0) + (notValues?.length ?? 0) > 0
       ? [{ g, values: values ?? [], notValues: notValues ?? [] }]
       : [];
-  const principals: ModelRule[][] = (rule.from ?? []).map(({ source: s }) => [
+  const principals: ModelRule[][] = (rule.from ?? []).map(({ source: s = {} }) => [
     ...field(srcPrincipal, s.principals, s.notPrincipals),
     ...field(requestPrincipal, s.requestPrincipals, s.notRequestPrincipals),
     ...field(srcServiceAccount(policyNamespace), s.serviceAccounts, s.notServiceAccounts),
@@ -523,7 +523,7 @@ function rulePolicy(
     ...basePrincipal,
   ]);
   if (principals.length === 0) principals.push(basePrincipal);
-  const permissions: ModelRule[][] = (rule.to ?? []).map(({ operation: o }) => [
+  const permissions: ModelRule[][] = (rule.to ?? []).map(({ operation: o = {} }) => [
     ...field(host, o.hosts, o.notHosts),
     ...field(method, o.methods, o.notMethods),
     ...field(path, o.paths, o.notPaths),

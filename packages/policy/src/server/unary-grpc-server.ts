@@ -123,10 +123,13 @@ export async function listenUnaryGrpc(
     const chunks: Buffer[] = [];
     let size = 0;
     stream.on("data", (chunk: Buffer) => {
+      if (stream.headersSent) return; // answered already (too large): the rest is discarded
       size += chunk.length;
       if (size > maxBytes + 5) {
+        chunks.length = 0;
+        // The complete answer goes first; a reset right behind it could overtake it, so the
+        // client's remaining bytes are read and dropped until it ends or cancels the stream.
         trailersOnly(stream, GrpcCode.RESOURCE_EXHAUSTED, `request larger than ${maxBytes} bytes`);
-        stream.close(http2.constants.NGHTTP2_CANCEL);
         return;
       }
       chunks.push(chunk);
