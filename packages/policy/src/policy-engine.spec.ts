@@ -130,18 +130,21 @@ describe("targetRefs as Istio binds them", () => {
     expect((await engine.check(req({ path: "/no" }))).reason).toBe("no-allow-policies");
   });
 
+  // Service and ServiceEntry targets are valid Istio (waypoints bind them; meshlet cannot):
+  // `unsupported`. GatewayClass and Deployment targets Istio's validation refuses
+  // (@meshlet/config): `invalid-policy`. Neither is applied, let alone namespace-wide.
   it.each([
-    ["Service", ""],
-    ["ServiceEntry", "networking.istio.io"],
-    ["GatewayClass", "gateway.networking.k8s.io"],
-    ["Deployment", "apps"],
+    ["Service", "", "unsupported"],
+    ["ServiceEntry", "networking.istio.io", "unsupported"],
+    ["GatewayClass", "gateway.networking.k8s.io", "invalid-policy"],
+    ["Deployment", "apps", "invalid-policy"],
   ])(
     "refuses a %s target meshlet cannot bind, and does not apply the policy namespace-wide",
-    async (kind, group) => {
+    async (kind, group, code) => {
       const engine = new PolicyEngine();
       const [d] = engine.setAuthorizationPolicies([gateway(kind, group)]);
       expect(d).toMatchObject({ policy: "foo/target", effect: "not-applied" });
-      expect(d?.error.code).toBe("unsupported");
+      expect(d?.error.code).toBe(code);
       expect(d?.message).toContain("targetRefs[0]");
       expect((await engine.check(req({ path: "/no" }))).allowed).toBe(true);
     },

@@ -33,14 +33,16 @@ const HOSTS = ["httpbin.foo.svc", "*.svc", "HTTPBIN.FOO.SVC", "api.*", "httpbin.
 const PORTS = ["8080", "9090"];
 const METHODS = ["GET", "POST", "*"];
 const PATHS = ["/info", "/info*", "*.png", "/users/{*}/profile", "/files/{**}", "/{**}/b.txt", "*"];
+// Istio also accepts `request.experimental.inline.headers[…]` and `source.serviceAccount` (its
+// security.ValidateAttribute), and the engine and toEnvoyRbac implement them, but
+// @meshlet/config's validation refuses them today, so the engine would report every such policy:
+// they are left out of this corpus until config accepts them.
 const CONDITIONS: [string, string[]][] = [
   ["request.headers[x-env]", ["prod", "stag*", "*"]],
-  ["request.experimental.inline.headers[x-tags]", ["blue", "gr*"]],
   ["source.ip", ["10.0.0.0/8"]],
   ["remote.ip", ["203.0.113.0/24"]],
   ["source.namespace", ["default", "prod-*"]],
   ["source.principal", ["cluster.local/ns/default/sa/alice"]],
-  ["source.serviceAccount", ["default/alice", "bob"]],
   ["destination.ip", ["10.1.0.0/16", "10.2.0.1"]],
   ["destination.port", ["8080"]],
   ["connection.sni", ["*.svc", "httpbin.foo.svc"]],
@@ -68,20 +70,25 @@ function fields(defs: [string, readonly string[]][]) {
     .map((entries) => Object.fromEntries(entries));
 }
 
-const source: fc.Arbitrary<Source> = fields([
+const IDENTITY_FIELDS: [string, readonly string[]][] = [
   ["principals", PRINCIPALS],
   ["requestPrincipals", REQUEST_PRINCIPALS],
   ["namespaces", NAMESPACES],
-  ["ipBlocks", CIDRS],
-  ["remoteIpBlocks", CIDRS],
-  ["serviceAccounts", SERVICE_ACCOUNTS],
-]).map((src: Record<string, string[]>) => {
-  // Istio forbids serviceAccounts together with principals or namespaces.
-  if (src.serviceAccounts || src.notServiceAccounts) {
-    for (const k of ["principals", "notPrincipals", "namespaces", "notNamespaces"]) delete src[k];
-  }
-  return src as Source;
-});
+];
+const source = (custom: boolean): fc.Arbitrary<Source> =>
+  fields([
+    // Istio refuses principals, requestPrincipals and namespaces in a CUSTOM policy.
+    ...(custom ? [] : IDENTITY_FIELDS),
+    ["ipBlocks", CIDRS],
+    ["remoteIpBlocks", CIDRS],
+    ["serviceAccounts", SERVICE_ACCOUNTS],
+  ]).map((src: Record<string, string[]>) => {
+    // Istio forbids serviceAccounts together with principals or namespaces.
+    if (src.serviceAccounts || src.notServiceAccounts) {
+      for (const k of ["principals", "notPrincipals", "namespaces", "notNamespaces"]) delete src[k];
+    }
+    return src as Source;
+  });
 
 const operation: fc.Arbitrary<Operation> = fields([
   ["hosts", HOSTS],
@@ -98,30 +105,36 @@ const condition: fc.Arbitrary<Condition> = fc
     ...(useNot ? { notValues: [pool[pool.length - 1] as string] } : {}),
   }));
 
-const rule: fc.Arbitrary<Rule> = fc.record(
-  {
-    from: fc.array(
-      source.map((s) => ({ source: s })),
-      { maxLength: 2 },
-    ),
-    to: fc.array(
-      operation.map((o) => ({ operation: o })),
-      { maxLength: 2 },
-    ),
-    when: fc.array(condition, { maxLength: 2 }),
-  },
-  { requiredKeys: [] },
-);
+// Istio refuses these `when` keys in a CUSTOM policy.
+const notForCustom = (c: Condition) =>
+  c.key === "source.namespace" || c.key === "source.principal" || !!c.key?.startsWith("request.auth.");
+
+// `from` and `to`, when present, are not empty (Istio's validation).
+const rule = (custom: boolean): fc.Arbitrary<Rule> =>
+  fc.record(
+    {
+      from: fc.array(
+        source(custom).map((s) => ({ source: s })),
+        { minLength: 1, maxLength: 2 },
+      ),
+      to: fc.array(
+        operation.map((o) => ({ operation: o })),
+        { minLength: 1, maxLength: 2 },
+      ),
+      when: fc.array(custom ? condition.filter((c) => !notForCustom(c)) : condition, { maxLength: 2 }),
+    },
+    { requiredKeys: [] },
+  );
 
 const policy = (i: number): fc.Arbitrary<AuthorizationPolicy> =>
   fc
     .record({
       action: pick(["ALLOW", "ALLOW", "DENY", "DENY", "AUDIT", "CUSTOM"] as const),
       dryRun: fc.boolean(),
-      rules: fc.array(rule, { maxLength: 3 }),
       namespace: pick(["foo", "foo", "istio-system", "bar"]),
       selector: pick([undefined, { app: "httpbin" }, { app: "other" }]),
     })
+    .chain((p) => fc.array(rule(p.action === "CUSTOM"), { maxLength: 3 }).map((rules) => ({ ...p, rules })))
     .map(({ action, dryRun, rules, namespace, selector }) => ({
       metadata: {
         name: `p${i}`,

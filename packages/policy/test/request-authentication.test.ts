@@ -192,6 +192,15 @@ describe("RequestAuthentication (JWT) with a JWKS served on loopback", () => {
     expect(fetches).toBe(0);
   });
 
+  it("accepts an inline single JSON Web Key, as Istio's jwk.Parse does", async () => {
+    const inline = engineWith(ra({ jwksUri: undefined, jwks: JSON.stringify(ec.jwk) }));
+    expect(inline.diagnostics).toEqual([]);
+    const d = await inline.check(
+      request({ authorization: `Bearer ${await sign(ec, { groups: ["admin"] })}` }),
+    );
+    expect(d.allowed).toBe(true);
+  });
+
   it("copies claims to headers with outputClaimToHeaders and keeps the token with forwardOriginalToken", async () => {
     const engine = engineWith(
       ra({ forwardOriginalToken: true, outputClaimToHeaders: [{ header: "x-groups", claim: "groups" }] }),
@@ -282,7 +291,7 @@ describe("RequestAuthentication (JWT) with a JWKS served on loopback", () => {
       /needs jwks \(inline JSON\) or jwksUri/,
     );
     expect(refused({ jwtRules: [{ issuer: ISSUER, jwks: "{" }] })[0]?.message).toMatch(
-      /jwtRules\[0\]\.jwks: is not a JWKS/,
+      /jwtRules\[0\]\.jwks: jwks parse error/,
     );
     const d = refused({ jwtRules: [{ issuer: ISSUER, jwksUri: "ftp://x" }] })[0];
     expect(d?.error).toBeInstanceOf(PolicyError);

@@ -93,9 +93,13 @@ describe("AuthorizationPolicy actions and order", () => {
     });
   });
 
-  it("never matches a DENY policy without rules", async () => {
-    const d = await decide([policy("deny-none", { action: "DENY" })], req({}));
-    expect(d).toMatchObject({ allowed: true, reason: "no-allow-policies" });
+  it("refuses a DENY policy without rules, as Istio's validation does, and fails closed", async () => {
+    // Istio: "DENY action without `rules` is meaningless"; a refused DENY policy denies.
+    const engine = new PolicyEngine();
+    const [d] = engine.setAuthorizationPolicies([policy("deny-none", { action: "DENY" })]);
+    expect(d).toMatchObject({ policy: "foo/deny-none", effect: "deny-all" });
+    expect(d?.message).toContain("DENY action without `rules`");
+    expect(await engine.check(req({}))).toMatchObject({ allowed: false, reason: "policy-refused" });
   });
 
   it("evaluates DENY before ALLOW", async () => {
