@@ -20,9 +20,19 @@ class FakeStream extends EventEmitter {
   constructor(readonly session: FakeSession) {
     super();
   }
-  reset(code = http2.constants.NGHTTP2_CANCEL): void {
-    this.rstCode = code;
+  /** A grpc-js cancel: END_STREAM (our side then ends), later RST_STREAM. */
+  halfClose(): this {
+    this.emit("end");
+    return this;
+  }
+  reset(): void {
+    this.rstCode = http2.constants.NGHTTP2_CANCEL;
     this.emit("close");
+  }
+  /** A reset while our side is open: `aborted` at once. */
+  abort(): void {
+    this.emit("aborted");
+    this.reset();
   }
 }
 
@@ -44,32 +54,44 @@ describe("ResetBudget", () => {
     expect([NGHTTP2_RESET_BURST, NGHTTP2_RESET_RATE]).toEqual([1000, 33]);
   });
 
-  it("sends one graceful GOAWAY once a connection's open streams could spend what is left of the budget", () => {
+  it("leaves a connection with any number of open streams alone", () => {
     const { session, open } = setup();
-    open(899);
+    open(10_000);
     expect(session.goaways).toEqual([]);
-    open(1);
+  });
+
+  it("rotates a connection with one graceful GOAWAY before half-closed streams' resets could spend the budget", () => {
+    const { session, open } = setup();
+    const streams = open(2000);
+    for (const s of streams.slice(0, 899)) s.halfClose();
+    expect(session.goaways).toEqual([]);
+    streams[899]?.halfClose();
     expect(session.goaways).toEqual([http2.constants.NGHTTP2_NO_ERROR]);
-    open(500);
+    for (const s of streams) s.halfClose().reset();
     expect(session.goaways).toHaveLength(1);
   });
 
-  it("counts resets against the budget and refills it at 33 per second", () => {
+  it("counts resets seen at once (aborted) and refills the budget at 33 per second", () => {
     const { session, open, tick } = setup();
-    for (const s of open(400)) s.reset();
-    // 600 tokens left: 500 open streams plus the margin of 100 reach them.
-    open(499);
+    for (const s of open(800)) s.abort();
+    // 200 tokens left: 100 half-closed streams plus the margin of 100 reach them.
+    const next = open(200);
+    for (const s of next.slice(0, 99)) s.halfClose();
     expect(session.goaways).toEqual([]);
-    tick(2); // +66 tokens
-    open(60);
+    tick(1); // +33 tokens
+    for (const s of next.slice(99, 132)) s.halfClose();
     expect(session.goaways).toEqual([]);
-    open(7);
+    next[132]?.halfClose();
     expect(session.goaways).toHaveLength(1);
   });
 
-  it("does not count streams that end without a reset", () => {
+  it("does not count streams that half-close and end without a reset", () => {
     const { session, open } = setup();
-    for (let i = 0; i < 5; i++) for (const s of open(800)) s.emit("close");
+    for (let round = 0; round < 5; round++)
+      for (const s of open(800)) {
+        s.halfClose();
+        s.emit("close");
+      }
     expect(session.goaways).toEqual([]);
   });
 });

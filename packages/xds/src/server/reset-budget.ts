@@ -5,8 +5,9 @@ import type { Logger } from "./logger.js";
 export const NGHTTP2_RESET_BURST = 1000;
 export const NGHTTP2_RESET_RATE = 33;
 /**
- * Resets nghttp2 may count that no stream of ours shows: a client's RST_STREAM for a stream the
- * server had already ended (grpc-js sends none after it has the status; other clients may).
+ * Resets nghttp2 may count that we cannot foresee: a client's RST_STREAM for a stream the server
+ * had already ended (grpc-js sends none after it has the status; other clients may), or one that
+ * comes with no END_STREAM before it on a stream whose side we had ended.
  */
 const UNSEEN_RESETS = 100;
 
@@ -15,8 +16,8 @@ interface Connection {
   tokens: number;
   /** Whole seconds of the last refill, as nghttp2 counts them. */
   at: number;
-  /** Streams open on the connection: each could still be reset. */
-  open: number;
+  /** Streams the client half-closed and that are not closed yet: a reset may follow each. */
+  atRisk: number;
   rotated: boolean;
 }
 
@@ -35,21 +36,22 @@ interface Connection {
  * Node 20 cannot raise the budget (`streamResetBurst`/`streamResetRate` came later,
  * nodejs/node#54875), and no server can stop a client's RST_STREAM frames.
  *
- * What a server can do: never let a connection hold more streams that could be reset than its
- * budget has left. This copies nghttp2's bucket per connection, counts the streams open on it,
- * and once open streams plus a margin reach the tokens left, sends a graceful GOAWAY (NO_ERROR).
- * The connection's open streams carry on; the client opens new streams on a new connection; and
+ * What a server can do: send a graceful GOAWAY (NO_ERROR) before the budget runs out. The
+ * connection's open streams carry on; the client opens new streams on a new connection; and
  * nghttp2 stops counting resets on a connection that has submitted a GOAWAY (the limiter returns
- * early on NGHTTP2_GOAWAY_SUBMITTED), so even all of its streams reset at once are harmless. The
- * cost: a connection carries at most about 900 streams (fewer after recent resets) before its
- * client is asked to open another. Rapid Reset stays bounded: a connection that sent its GOAWAY
- * accepts no new streams.
+ * early on NGHTTP2_GOAWAY_SUBMITTED), so the rest of the burst is harmless. This keeps a copy of
+ * nghttp2's bucket per connection and sends that GOAWAY once the resets counted, plus the resets
+ * that may follow at once, plus a margin, reach the budget.
  *
- * Why counting streams and not resets: a reset must be known while nghttp2 is still reading the
- * frames of the burst, and no event says so in time — `aborted` is emitted synchronously, but not
- * when the stream's writable side has ended, which is the case for grpc-js cancels (END_STREAM
- * then RST_STREAM); `close` comes a tick later, after the whole read. A stream counts from its
- * `stream` event (emitted while nghttp2 reads its HEADERS) to its `close`.
+ * Resets must be foreseen while nghttp2 is still reading the frames of a burst, before they are
+ * all counted. Two events allow it. A reset of a stream whose writable side is open emits
+ * `aborted` synchronously from nghttp2's stream-close callback: counted at once, and a GOAWAY
+ * submitted there takes effect before the next frame of the same read. A grpc-js cancel (Node's
+ * Http2Stream.close) sends END_STREAM before RST_STREAM, and the server answers the END_STREAM by
+ * ending its side, so `aborted` does not fire for it; but the END_STREAM arrives in an earlier read
+ * than the RST_STREAM (measured: all 800 of 800 cancels, in a loop or one by one), and its `end`
+ * event marks the stream at risk until it closes. A connection is rotated only when resets happen
+ * or are about to: any number of streams may stay open on it.
  */
 export class ResetBudget {
   private readonly connections = new WeakMap<http2.Http2Session, Connection>();
@@ -60,25 +62,34 @@ export class ResetBudget {
     private readonly nowSeconds: () => number = () => Math.floor(performance.now() / 1000),
   ) {}
 
-  /** Counts a server stream on its connection until it closes (a reset costs the budget one). */
+  /** Follows a server stream on its connection until it closes (a reset costs the budget one). */
   track(stream: http2.ServerHttp2Stream): void {
     const session = stream.session;
     if (!session) return;
     let c = this.connections.get(session);
     if (!c) {
-      c = { tokens: NGHTTP2_RESET_BURST, at: this.nowSeconds(), open: 0, rotated: false };
+      c = { tokens: NGHTTP2_RESET_BURST, at: this.nowSeconds(), atRisk: 0, rotated: false };
       this.connections.set(session, c);
     }
     if (c.rotated) return;
     const conn = c;
-    conn.open++;
-    this.check(session, conn);
-    stream.once("close", () => {
-      conn.open--;
-      // A stream that ended with a reset (the client's, or one we sent: counted too, to be safe).
-      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) conn.tokens--;
+    let state: "open" | "half-closed" | "done" = "open";
+    const settle = (reset: boolean) => {
+      if (state === "done") return;
+      if (state === "half-closed") conn.atRisk--;
+      state = "done";
+      if (reset) conn.tokens--;
+      this.check(session, conn);
+    };
+    stream.once("aborted", () => settle(true));
+    stream.once("end", () => {
+      if (state !== "open") return;
+      state = "half-closed";
+      conn.atRisk++;
       this.check(session, conn);
     });
+    // A stream that ended with a reset (the client's, or one we sent: counted too, to be safe).
+    stream.once("close", () => settle(stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR));
   }
 
   private check(session: http2.Http2Session, c: Connection): void {
@@ -88,10 +99,10 @@ export class ResetBudget {
       c.tokens = Math.min(NGHTTP2_RESET_BURST, c.tokens + (now - c.at) * NGHTTP2_RESET_RATE);
       c.at = now;
     }
-    if (c.open + UNSEEN_RESETS < c.tokens) return;
+    if (c.atRisk + UNSEEN_RESETS < c.tokens) return;
     c.rotated = true;
     this.logger.info(
-      `xds: a connection holds ${c.open} streams with ${Math.max(0, c.tokens)} stream resets left in Node's HTTP/2 reset budget; sending GOAWAY (NO_ERROR) so its client opens new streams on a new connection`,
+      `xds: ${NGHTTP2_RESET_BURST - Math.max(0, c.tokens)} stream resets on a connection and ${c.atRisk} more likely; sending GOAWAY (NO_ERROR) so its client opens new streams on a new connection before Node's HTTP/2 reset limit fails the rest`,
     );
     try {
       session.goaway(http2.constants.NGHTTP2_NO_ERROR);
