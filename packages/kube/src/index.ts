@@ -9,7 +9,11 @@ export {
 export { type AdmissionHandler, createInjectionWebhook } from "./admission/injection-webhook.js";
 export { createValidationWebhook, type ValidationWebhookOptions } from "./admission/validation-webhook.js";
 export type { WebhookEvent } from "./admission/webhook-event.js";
-export { type ServingCertificate, WebhookServer, type WebhookServerOptions } from "./admission/webhook-server.js";
+export {
+  type ServingCertificate,
+  WebhookServer,
+  type WebhookServerOptions,
+} from "./admission/webhook-server.js";
 export { Annotation, Label, validateAnnotations } from "./inject/annotations.js";
 export { type DeployMeta, deployMetaFromPod } from "./inject/deploy-meta.js";
 export {

@@ -19,7 +19,10 @@ export const DEFAULT_ISTIO_PROXY_VERSION: IstioProxyVersion = "1.27.9";
 export const DEFAULT_ISTIO_HUB = "docker.io/istio";
 
 /** `<hub>/proxyv2:<version>`, the image reference Istio's charts build. */
-export function istioProxyImage(version: string = DEFAULT_ISTIO_PROXY_VERSION, hub: string = DEFAULT_ISTIO_HUB): string {
+export function istioProxyImage(
+  version: string = DEFAULT_ISTIO_PROXY_VERSION,
+  hub: string = DEFAULT_ISTIO_HUB,
+): string {
   return `${hub}/proxyv2:${version}`;
 }
 

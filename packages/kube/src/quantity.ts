@@ -84,7 +84,8 @@ export function canonicalQuantity(text: string, what?: string): string {
     const unit = 10n ** BigInt(exponent + 9);
     if (nanos % unit === 0n) {
       const mantissa = nanos / unit;
-      if (q.format === "DecimalExponent") return `${prefix}${mantissa}${exponent === 0 ? "" : `e${exponent}`}`;
+      if (q.format === "DecimalExponent")
+        return `${prefix}${mantissa}${exponent === 0 ? "" : `e${exponent}`}`;
       const suffix = Object.keys(DECIMAL_SUFFIXES).find((s) => DECIMAL_SUFFIXES[s] === exponent) as string;
       return `${prefix}${mantissa}${suffix}`;
     }

@@ -118,7 +118,10 @@ const STATUS =
 
 describe("sidecar injection matches Istio's golden outputs", () => {
   it("hello-image-secrets-in-values: the full pod template (istio/istio 29bcc3ca, testdata/inject/hello-image-secrets-in-values.yaml.injected)", () => {
-    const injected = injectAndApply(podFromDeployment(HELLO), { ...istioTestValues, imagePullSecrets: ["barSecret"] });
+    const injected = injectAndApply(podFromDeployment(HELLO), {
+      ...istioTestValues,
+      imagePullSecrets: ["barSecret"],
+    });
     const golden = goldenTemplate(`
 spec:
   template:
@@ -397,9 +400,15 @@ spec:
       ISTIO_META_DNS_CAPTURE: "false",
       DISABLE_ENVOY: "true",
     });
-    expect((proxy?.env ?? []).map((e) => e.name).slice(-2)).toEqual(["ISTIO_META_DNS_CAPTURE", "DISABLE_ENVOY"]);
+    expect((proxy?.env ?? []).map((e) => e.name).slice(-2)).toEqual([
+      "ISTIO_META_DNS_CAPTURE",
+      "DISABLE_ENVOY",
+    ]);
     expect(proxy?.readinessProbe?.httpGet).toEqual({ path: "/healthz/ready", port: 15020 });
-    expect(proxy?.resources).toEqual({ limits: { cpu: "2", memory: "1Gi" }, requests: { cpu: "100m", memory: "128Mi" } });
+    expect(proxy?.resources).toEqual({
+      limits: { cpu: "2", memory: "1Gi" },
+      requests: { cpu: "100m", memory: "128Mi" },
+    });
     expect(proxy?.volumeMounts).toEqual([
       { mountPath: "/var/run/secrets/workload-spiffe-uds", name: "workload-socket" },
       { mountPath: "/var/run/secrets/workload-spiffe-credentials", name: "workload-certs" },
@@ -418,7 +427,10 @@ spec:
       "istio-token",
       "istiod-ca-cert",
     ]);
-    expect(spec.volumes?.find((v) => v.name === "istio-xds")).toEqual({ emptyDir: { medium: "Memory" }, name: "istio-xds" });
+    expect(spec.volumes?.find((v) => v.name === "istio-xds")).toEqual({
+      emptyDir: { medium: "Memory" },
+      name: "istio-xds",
+    });
   });
 
   it("grpc-agent with holdApplicationUntilProxyStarts waits on the agent's own port (istio/istio 189cd6b5, grpc-agent.yaml.injected lifecycle)", () => {
@@ -476,7 +488,8 @@ spec:
       "prometheus.io/path": "/stats/prometheus",
       "prometheus.io/port": "15020",
       "prometheus.io/scrape": "true",
-      "proxy.istio.io/overrides": '{"containers":[{"name":"istio-proxy","resources":{},"imagePullPolicy":"IfNotPresent"}]}',
+      "proxy.istio.io/overrides":
+        '{"containers":[{"name":"istio-proxy","resources":{},"imagePullPolicy":"IfNotPresent"}]}',
       "sidecar.istio.io/status":
         '{"initContainers":null,"containers":["istio-proxy"],"volumes":["workload-socket","credential-socket","workload-certs","istio-envoy","istio-data","istio-podinfo","istio-token","istiod-ca-cert"],"imagePullSecrets":null,"revision":"default"}',
     });
@@ -508,7 +521,9 @@ spec:
       TRUST_DOMAIN: "cluster.local",
     });
     // An empty list of application containers is written without a value, as Kubernetes writes it.
-    expect(proxy?.env?.find((e) => e.name === "ISTIO_META_APP_CONTAINERS")).toEqual({ name: "ISTIO_META_APP_CONTAINERS" });
+    expect(proxy?.env?.find((e) => e.name === "ISTIO_META_APP_CONTAINERS")).toEqual({
+      name: "ISTIO_META_APP_CONTAINERS",
+    });
     expect(proxy?.ports).toEqual([{ containerPort: 15090, name: "http-envoy-prom", protocol: "TCP" }]);
     expect(proxy?.readinessProbe?.httpGet).toEqual({ path: "/healthz/ready", port: 15021 });
     expect(proxy?.volumeMounts).toEqual([

@@ -16,7 +16,11 @@ export interface AdmissionRequest {
   readonly name?: string;
   readonly namespace?: string;
   readonly operation: "CREATE" | "UPDATE" | "DELETE" | "CONNECT";
-  readonly userInfo?: { readonly username?: string; readonly uid?: string; readonly groups?: readonly string[] };
+  readonly userInfo?: {
+    readonly username?: string;
+    readonly uid?: string;
+    readonly groups?: readonly string[];
+  };
   readonly object?: unknown;
   readonly oldObject?: unknown;
   readonly dryRun?: boolean;
@@ -66,18 +70,23 @@ export function parseAdmissionReview(body: unknown): ParsedAdmissionReview {
       error: `apiVersion must be admission.k8s.io/v1 or admission.k8s.io/v1beta1, got ${JSON.stringify(body.apiVersion)}`,
     };
   }
-  if (body.kind !== "AdmissionReview") return { error: `kind must be AdmissionReview, got ${JSON.stringify(body.kind)}` };
+  if (body.kind !== "AdmissionReview")
+    return { error: `kind must be AdmissionReview, got ${JSON.stringify(body.kind)}` };
   const request = body.request;
-  if (!isRecord(request)) return { error: "request is missing: an AdmissionReview sent to a webhook carries one" };
+  if (!isRecord(request))
+    return { error: "request is missing: an AdmissionReview sent to a webhook carries one" };
   if (typeof request.uid !== "string" || !UID.test(request.uid)) {
     return { error: "request.uid must be a non-empty string of at most 128 printable characters" };
   }
-  if (!isGvk(request.kind, ["group", "version", "kind"])) return { error: "request.kind must have group, version and kind" };
+  if (!isGvk(request.kind, ["group", "version", "kind"]))
+    return { error: "request.kind must have group, version and kind" };
   if (!isGvk(request.resource, ["group", "version", "resource"])) {
     return { error: "request.resource must have group, version and resource" };
   }
   if (typeof request.operation !== "string" || !OPERATIONS.has(request.operation)) {
-    return { error: `request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got ${JSON.stringify(request.operation)}` };
+    return {
+      error: `request.operation must be one of CREATE, UPDATE, DELETE, CONNECT, got ${JSON.stringify(request.operation)}`,
+    };
   }
   for (const field of ["name", "namespace", "subResource"] as const) {
     if (request[field] !== undefined && typeof request[field] !== "string") {
@@ -92,7 +101,11 @@ export function admissionResponse(
   review: AdmissionReview & { readonly request: AdmissionRequest },
   response: Omit<AdmissionResponse, "uid">,
 ): AdmissionReview {
-  return { apiVersion: review.apiVersion, kind: "AdmissionReview", response: { uid: review.request.uid, ...response } };
+  return {
+    apiVersion: review.apiVersion,
+    kind: "AdmissionReview",
+    response: { uid: review.request.uid, ...response },
+  };
 }
 
 /** A warning cut to the 256 characters the API server keeps. */

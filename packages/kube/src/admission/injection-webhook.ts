@@ -1,7 +1,12 @@
-import type { InjectorConfig } from "../inject/injector-config.js";
 import { type InjectPodOptions, injectPod } from "../inject/inject-pod.js";
+import type { InjectorConfig } from "../inject/injector-config.js";
 import { type Pod, podDisplayName } from "../inject/pod-model.js";
-import { type AdmissionRequest, type AdmissionReview, admissionResponse, warning } from "./admission-review.js";
+import {
+  type AdmissionRequest,
+  type AdmissionReview,
+  admissionResponse,
+  warning,
+} from "./admission-review.js";
 import type { WebhookEvent } from "./webhook-event.js";
 
 /** A webhook handler: a parsed review in, the review to answer with and what happened out. Pure. */
@@ -17,13 +22,18 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** Just enough shape to inject: metadata an object, spec an object with a list of named containers. */
 function asPod(object: unknown): Pod | string {
   if (!isRecord(object)) return "request.object is not a pod";
-  if (object.metadata !== undefined && !isRecord(object.metadata)) return "the pod's metadata is not an object";
+  if (object.metadata !== undefined && !isRecord(object.metadata))
+    return "the pod's metadata is not an object";
   const spec = object.spec;
   if (!isRecord(spec) || !Array.isArray(spec.containers)) return "the pod has no spec.containers";
   if (!spec.containers.every((c) => isRecord(c) && typeof c.name === "string")) {
     return "a container of the pod has no name";
   }
-  return { ...object, metadata: (object.metadata ?? {}) as Pod["metadata"], spec: spec as unknown as Pod["spec"] };
+  return {
+    ...object,
+    metadata: (object.metadata ?? {}) as Pod["metadata"],
+    spec: spec as unknown as Pod["spec"],
+  };
 }
 
 /**
@@ -33,7 +43,10 @@ function asPod(object: unknown): Pod | string {
  * allowed as it is with a warning the user sees at `kubectl apply` — the behaviour
  * `failurePolicy: Ignore` gives when meshletd is down.
  */
-export function createInjectionWebhook(config: InjectorConfig, options: Omit<InjectPodOptions, "path" | "namespace"> = {}): AdmissionHandler {
+export function createInjectionWebhook(
+  config: InjectorConfig,
+  options: Omit<InjectPodOptions, "path" | "namespace"> = {},
+): AdmissionHandler {
   return (review, path) => {
     const started = performance.now();
     const request = review.request;
@@ -45,14 +58,21 @@ export function createInjectionWebhook(config: InjectorConfig, options: Omit<Inj
       durationMs: performance.now() - started,
     });
     const target = `${request.namespace ?? ""}/${request.name ?? "?"}`;
-    if (request.kind.kind !== "Pod" || request.resource.resource !== "pods" || (request.subResource ?? "") !== "") {
+    if (
+      request.kind.kind !== "Pod" ||
+      request.resource.resource !== "pods" ||
+      (request.subResource ?? "") !== ""
+    ) {
       return {
         review: admissionResponse(review, { allowed: true }),
         event: done("skipped", target, `not a pod (${request.kind.kind})`),
       };
     }
     if (request.operation !== "CREATE") {
-      return { review: admissionResponse(review, { allowed: true }), event: done("skipped", target, `operation ${request.operation}`) };
+      return {
+        review: admissionResponse(review, { allowed: true }),
+        event: done("skipped", target, `operation ${request.operation}`),
+      };
     }
     const pod = asPod(request.object);
     if (typeof pod === "string") {
@@ -86,6 +106,9 @@ export function createInjectionWebhook(config: InjectorConfig, options: Omit<Inj
         event: done("failed", name, result.reason),
       };
     }
-    return { review: admissionResponse(review, { allowed: true }), event: done("skipped", name, result.reason) };
+    return {
+      review: admissionResponse(review, { allowed: true }),
+      event: done("skipped", name, result.reason),
+    };
   };
 }

@@ -43,11 +43,17 @@ export function createValidationWebhook(options: ValidationWebhookOptions = {}):
       durationMs: performance.now() - started,
     });
     if (request.operation !== "CREATE" && request.operation !== "UPDATE") {
-      return { review: admissionResponse(review, { allowed: true }), event: event("unchecked", `operation ${request.operation}`) };
+      return {
+        review: admissionResponse(review, { allowed: true }),
+        event: event("unchecked", `operation ${request.operation}`),
+      };
     }
     if (registry.get(kind) === undefined) {
       const note = `meshlet does not validate ${kind} (${apiVersion || request.kind.group}); admitted unchecked`;
-      return { review: admissionResponse(review, { allowed: true, warnings: [warning(note)] }), event: event("unchecked", note) };
+      return {
+        review: admissionResponse(review, { allowed: true, warnings: [warning(note)] }),
+        event: event("unchecked", note),
+      };
     }
     const result = validateResource(
       object,
@@ -55,7 +61,9 @@ export function createValidationWebhook(options: ValidationWebhookOptions = {}):
       { registry, ...(request.namespace !== undefined ? { defaultNamespace: request.namespace } : {}) },
     );
     const errors = result.diagnostics.filter((d) => d.severity === "error");
-    const warnings = result.diagnostics.filter((d) => d.severity !== "error").map((d) => warning(describe(d)));
+    const warnings = result.diagnostics
+      .filter((d) => d.severity !== "error")
+      .map((d) => warning(describe(d)));
     if (errors.length > 0) {
       const message = `configuration is invalid: ${errors.map(describe).join("; ")}`;
       return {

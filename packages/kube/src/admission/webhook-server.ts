@@ -137,30 +137,32 @@ export class WebhookServer {
     }
     const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
     if (contentType !== "application/json") {
-      fail(415, `Content-Type must be application/json, got ${JSON.stringify(req.headers["content-type"] ?? "")}`);
+      fail(
+        415,
+        `Content-Type must be application/json, got ${JSON.stringify(req.headers["content-type"] ?? "")}`,
+      );
       req.resume();
       return;
     }
     const limit = this.#options.maxBodyBytes ?? 4 * 1024 * 1024;
     const chunks: Buffer[] = [];
     let size = 0;
-    let aborted = false;
+    let failed = false;
+    // An oversized body is drained, not stored, and refused once it has arrived, so the client
+    // reads the 413 instead of a reset connection; requestTimeout bounds how long that can take.
     req.on("data", (chunk: Buffer) => {
-      if (aborted) return;
       size += chunk.length;
-      if (size > limit) {
-        aborted = true;
-        fail(413, `the request body exceeds ${limit} bytes`);
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
+      if (size <= limit) chunks.push(chunk);
     });
     req.on("error", () => {
-      aborted = true;
+      failed = true;
     });
     req.on("end", () => {
-      if (aborted) return;
+      if (failed) return;
+      if (size > limit) {
+        fail(413, `the request body exceeds ${limit} bytes`);
+        return;
+      }
       let body: unknown;
       try {
         body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
@@ -209,9 +211,13 @@ function checkCertificate(certificate: ServingCertificate): void {
 function sendStatus(res: ServerResponse, code: number, message: string): void {
   if (res.headersSent) return;
   const reason =
-    { 400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType" }[
-      code
-    ] ?? "InternalError";
+    {
+      400: "BadRequest",
+      404: "NotFound",
+      405: "MethodNotAllowed",
+      413: "RequestEntityTooLarge",
+      415: "UnsupportedMediaType",
+    }[code] ?? "InternalError";
   res
     .writeHead(code, { "content-type": "application/json", connection: "close" })
     .end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code, reason, message }));

@@ -52,7 +52,8 @@ export const Label = {
 } as const;
 
 const LOG_LEVELS = ["trace", "debug", "info", "warning", "warn", "error", "critical", "off"];
-const SCOPED_LOG_LEVELS = /^[a-zA-Z0-9_.-]+:(trace|debug|info|warning|warn|error|critical|off|none)(,[a-zA-Z0-9_.-]+:(trace|debug|info|warning|warn|error|critical|off|none))*$/;
+const SCOPED_LOG_LEVELS =
+  /^[a-zA-Z0-9_.-]+:(trace|debug|info|warning|warn|error|critical|off|none)(,[a-zA-Z0-9_.-]+:(trace|debug|info|warning|warn|error|critical|off|none))*$/;
 // Linux interface names: at most 15 characters, no whitespace, '/' or ','; a strict set so a value
 // can only ever be one iptables argument (istio 1.30 validates excludeInterfaces the same way).
 const INTERFACE = /^[a-zA-Z0-9_.@-]{1,15}$/;
@@ -78,7 +79,12 @@ const cidrs: Check = (value) => {
     const [ip = "", prefix, extra] = c.split("/");
     const family = isIP(ip);
     const max = family === 4 ? 32 : 128;
-    if (family === 0 || extra !== undefined || (prefix !== undefined && !/^\d+$/.test(prefix)) || Number(prefix ?? 0) > max) {
+    if (
+      family === 0 ||
+      extra !== undefined ||
+      (prefix !== undefined && !/^\d+$/.test(prefix)) ||
+      Number(prefix ?? 0) > max
+    ) {
       return `"${c}" is not an IP address or CIDR range`;
     }
   }
@@ -100,7 +106,8 @@ const quantity: Check = (value) => {
   }
 };
 const interfaces: Check = (value) => {
-  for (const name of list(value)) if (!INTERFACE.test(name)) return `"${name}" is not a network interface name`;
+  for (const name of list(value))
+    if (!INTERFACE.test(name)) return `"${name}" is not a network interface name`;
   return undefined;
 };
 const jsonObject: Check = (value) => {
@@ -115,7 +122,11 @@ const jsonObject: Check = (value) => {
 };
 
 const CHECKS: ReadonlyArray<readonly [string, Check]> = [
-  [Annotation.interceptionMode, (v) => (["REDIRECT", "TPROXY", "NONE"].includes(v) ? undefined : `"${v}" must be REDIRECT, TPROXY or NONE`)],
+  [
+    Annotation.interceptionMode,
+    (v) =>
+      ["REDIRECT", "TPROXY", "NONE"].includes(v) ? undefined : `"${v}" must be REDIRECT, TPROXY or NONE`,
+  ],
   [Annotation.includeOutboundIPRanges, cidrsOrStar],
   [Annotation.excludeOutboundIPRanges, cidrs],
   [Annotation.includeInboundPorts, portsOrStar],
@@ -136,11 +147,26 @@ const CHECKS: ReadonlyArray<readonly [string, Check]> = [
   [Annotation.proxyMemory, quantity],
   [Annotation.proxyCPULimit, quantity],
   [Annotation.proxyMemoryLimit, quantity],
-  [Annotation.logLevel, (v) => (LOG_LEVELS.includes(v) ? undefined : `"${v}" must be one of ${LOG_LEVELS.join(", ")}`)],
-  [Annotation.componentLogLevel, (v) => (SCOPED_LOG_LEVELS.test(v) ? undefined : `"${v}" must read component:level[,component:level…]`)],
-  [Annotation.agentLogLevel, (v) => (SCOPED_LOG_LEVELS.test(v) ? undefined : `"${v}" must read scope:level[,scope:level…]`)],
-  [Annotation.proxyImage, (v) => (/^[^\s]+$/.test(v) ? undefined : "must be an image reference without spaces")],
-  [Annotation.bootstrapOverride, (v) => (DNS1123_SUBDOMAIN.test(v) ? undefined : `"${v}" is not a ConfigMap name`)],
+  [
+    Annotation.logLevel,
+    (v) => (LOG_LEVELS.includes(v) ? undefined : `"${v}" must be one of ${LOG_LEVELS.join(", ")}`),
+  ],
+  [
+    Annotation.componentLogLevel,
+    (v) => (SCOPED_LOG_LEVELS.test(v) ? undefined : `"${v}" must read component:level[,component:level…]`),
+  ],
+  [
+    Annotation.agentLogLevel,
+    (v) => (SCOPED_LOG_LEVELS.test(v) ? undefined : `"${v}" must read scope:level[,scope:level…]`),
+  ],
+  [
+    Annotation.proxyImage,
+    (v) => (/^[^\s]+$/.test(v) ? undefined : "must be an image reference without spaces"),
+  ],
+  [
+    Annotation.bootstrapOverride,
+    (v) => (DNS1123_SUBDOMAIN.test(v) ? undefined : `"${v}" is not a ConfigMap name`),
+  ],
   [Annotation.userVolume, jsonObject],
   [Annotation.userVolumeMount, jsonObject],
   [

@@ -62,5 +62,8 @@ export function rewriteAppProbes(pod: Pod, statusPort: number): void {
   const proxy = pod.spec.containers?.find((c) => c.name === PROXY_CONTAINER);
   if (proxy === undefined) return;
   const sorted = Object.fromEntries(Object.entries(probers).sort(([a], [b]) => (a < b ? -1 : 1)));
-  proxy.env = [...(proxy.env ?? []).filter((e) => e.name !== KUBE_APP_PROBERS_ENV), { name: KUBE_APP_PROBERS_ENV, value: JSON.stringify(sorted) }];
+  proxy.env = [
+    ...(proxy.env ?? []).filter((e) => e.name !== KUBE_APP_PROBERS_ENV),
+    { name: KUBE_APP_PROBERS_ENV, value: JSON.stringify(sorted) },
+  ];
 }

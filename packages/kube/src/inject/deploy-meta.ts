@@ -30,7 +30,12 @@ export function deployMetaFromPod(pod: Pod, namespace: string): DeployMeta {
   const base = { namespace, apiVersion: controller.apiVersion, kind: controller.kind, name: controller.name };
   const hash = labels["pod-template-hash"];
   const rolloutHash = labels["rollouts-pod-template-hash"];
-  if (controller.kind === "ReplicaSet" && hash !== undefined && hash !== "" && controller.name.endsWith(hash)) {
+  if (
+    controller.kind === "ReplicaSet" &&
+    hash !== undefined &&
+    hash !== "" &&
+    controller.name.endsWith(hash)
+  ) {
     return { ...base, kind: "Deployment", name: controller.name.slice(0, -(hash.length + 1)) };
   }
   if (

@@ -2,8 +2,8 @@ import { KubeError } from "../kube-error.js";
 import { Annotation, Label, validateAnnotations } from "./annotations.js";
 import { rewriteAppProbes, shouldRewriteProbes } from "./app-probers.js";
 import { deployMetaFromPod } from "./deploy-meta.js";
-import type { InjectorConfig } from "./injector-config.js";
 import { injectionRequired } from "./injection-policy.js";
+import type { InjectorConfig } from "./injector-config.js";
 import { createJsonPatch, type JsonPatchOperation } from "./json-patch.js";
 import { applyContainer, applyOverlay } from "./merge-pod.js";
 import {
@@ -74,7 +74,11 @@ interface InjectionStatus {
  * order) and diff into a JSON Patch. Never throws for a bad pod: failures come back as
  * `{ injected: false, failed: true, reason }` so the webhook admits the pod unchanged with a warning.
  */
-export function injectPod(input: Pod, config: InjectorConfig, options: InjectPodOptions = {}): InjectionResult {
+export function injectPod(
+  input: Pod,
+  config: InjectorConfig,
+  options: InjectPodOptions = {},
+): InjectionResult {
   const original = structuredClone(input);
   original.metadata ??= {};
   original.spec ??= { containers: [] };
@@ -88,7 +92,12 @@ export function injectPod(input: Pod, config: InjectorConfig, options: InjectPod
   }
 }
 
-function inject(original: Pod, namespace: string, config: InjectorConfig, options: InjectPodOptions): InjectionResult {
+function inject(
+  original: Pod,
+  namespace: string,
+  config: InjectorConfig,
+  options: InjectPodOptions,
+): InjectionResult {
   const received = structuredClone(original);
   const annotations = original.metadata.annotations ?? {};
   const problems = validateAnnotations(annotations);
@@ -109,16 +118,27 @@ function inject(original: Pod, namespace: string, config: InjectorConfig, option
   const networkLabel = original.metadata.labels?.[Label.network];
   if (networkLabel !== undefined) proxyEnvs.ISTIO_META_NETWORK = networkLabel;
   const annotationConfig =
-    annotations[Annotation.proxyConfig] !== undefined ? parseProxyConfig(annotations[Annotation.proxyConfig] as string).config : undefined;
+    annotations[Annotation.proxyConfig] !== undefined
+      ? parseProxyConfig(annotations[Annotation.proxyConfig] as string).config
+      : undefined;
   const stripped = stripPod(original, config);
   const ctx: TemplateContext = {
     pod: stripped,
     namespace,
     deploy: deployMetaFromPod(original, namespace),
-    config: proxyEnvs.ISTIO_META_CLUSTER_ID !== undefined ? { ...config, clusterId: proxyEnvs.ISTIO_META_CLUSTER_ID } : config,
-    proxyConfig: mergeProxyConfig(config.defaultProxyConfig, options.proxyConfigFor?.(original, namespace), annotationConfig),
+    config:
+      proxyEnvs.ISTIO_META_CLUSTER_ID !== undefined
+        ? { ...config, clusterId: proxyEnvs.ISTIO_META_CLUSTER_ID }
+        : config,
+    proxyConfig: mergeProxyConfig(
+      config.defaultProxyConfig,
+      options.proxyConfigFor?.(original, namespace),
+      annotationConfig,
+    ),
     proxyImage: proxyImage(original, config),
-    ...(config.network !== undefined && proxyEnvs.ISTIO_META_NETWORK === undefined ? { network: config.network } : {}),
+    ...(config.network !== undefined && proxyEnvs.ISTIO_META_NETWORK === undefined
+      ? { network: config.network }
+      : {}),
   };
 
   let merged = original;
@@ -169,7 +189,8 @@ export function parseInjectEnvs(path: string): Record<string, string> {
   for (let i = 0; i + 1 < pairs.length; i += 2) {
     const key = pairs[i] as string;
     const value = (pairs[i + 1] as string).replaceAll("--slash--", "/");
-    const name = key === "cluster" ? "ISTIO_META_CLUSTER_ID" : key === "net" ? "ISTIO_META_NETWORK" : key.toUpperCase();
+    const name =
+      key === "cluster" ? "ISTIO_META_CLUSTER_ID" : key === "net" ? "ISTIO_META_NETWORK" : key.toUpperCase();
     if (/^[A-Z_][A-Z0-9_]*$/.test(name)) out[name] = value;
   }
   return out;
@@ -203,10 +224,30 @@ function stripPod(pod: Pod, config: InjectorConfig): Pod {
 // Container fields in Go's encoding/json order (k8s.io/api/core/v1 Container), for the
 // proxy.istio.io/overrides annotation; `resources` is a struct in Go and always written.
 const CONTAINER_FIELDS = [
-  "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "resizePolicy",
-  "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe",
-  "lifecycle", "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy", "securityContext",
-  "stdin", "stdinOnce", "tty",
+  "name",
+  "image",
+  "command",
+  "args",
+  "workingDir",
+  "ports",
+  "envFrom",
+  "env",
+  "resources",
+  "resizePolicy",
+  "restartPolicy",
+  "volumeMounts",
+  "volumeDevices",
+  "livenessProbe",
+  "readinessProbe",
+  "startupProbe",
+  "lifecycle",
+  "terminationMessagePath",
+  "terminationMessagePolicy",
+  "imagePullPolicy",
+  "securityContext",
+  "stdin",
+  "stdinOnce",
+  "tty",
 ];
 
 function goOrdered(container: Container): Record<string, unknown> {
@@ -223,7 +264,12 @@ function goOrdered(container: Container): Record<string, unknown> {
  * recorded in `proxy.istio.io/overrides` so a later re-injection applies it again. `image: auto`
  * keeps the template's image.
  */
-function reapplyOverwrittenContainers(merged: Pod, original: Pod, containers: Container[], initContainers: Container[]): Pod {
+function reapplyOverwrittenContainers(
+  merged: Pod,
+  original: Pod,
+  containers: Container[],
+  initContainers: Container[],
+): Pod {
   const status = parseStatus(original);
   let existing: { containers?: Container[]; initContainers?: Container[] } = {};
   const overridesText = original.metadata.annotations?.[Annotation.overrides];
@@ -231,7 +277,9 @@ function reapplyOverwrittenContainers(merged: Pod, original: Pod, containers: Co
     try {
       existing = JSON.parse(overridesText) as typeof existing;
     } catch (cause) {
-      throw new KubeError("INJECTION_FAILED", `annotation ${Annotation.overrides} is not valid JSON`, { cause });
+      throw new KubeError("INJECTION_FAILED", `annotation ${Annotation.overrides} is not valid JSON`, {
+        cause,
+      });
     }
   }
   const found = { containers: [] as Container[], initContainers: [] as Container[] };
@@ -257,7 +305,10 @@ function reapplyOverwrittenContainers(merged: Pod, original: Pod, containers: Co
     const record: Record<string, unknown> = {};
     if (found.containers.length > 0) record.containers = found.containers.map(goOrdered);
     if (found.initContainers.length > 0) record.initContainers = found.initContainers.map(goOrdered);
-    out.metadata.annotations = { ...out.metadata.annotations, [Annotation.overrides]: JSON.stringify(record) };
+    out.metadata.annotations = {
+      ...out.metadata.annotations,
+      [Annotation.overrides]: JSON.stringify(record),
+    };
   }
   adjustInitContainerUser(out, original);
   return out;
@@ -285,12 +336,18 @@ function prometheusAnnotation(pod: Pod, key: "scrape" | "port" | "path"): string
 function clearPrometheusAnnotations(pod: Pod): void {
   const annotations = pod.metadata.annotations ?? {};
   for (const name of Object.keys(annotations)) {
-    if (["prometheus_io_scrape", "prometheus_io_port", "prometheus_io_path"].includes(sanitize(name))) delete annotations[name];
+    if (["prometheus_io_scrape", "prometheus_io_port", "prometheus_io_path"].includes(sanitize(name)))
+      delete annotations[name];
   }
 }
 
 /** Istio's `postProcessPod`: cluster/network env, metrics merge, probe rewrite, status annotation, order. */
-function postProcess(pod: Pod, ctx: TemplateContext, proxyEnvs: Record<string, string>, status: Omit<InjectionStatus, "revision">): void {
+function postProcess(
+  pod: Pod,
+  ctx: TemplateContext,
+  proxyEnvs: Record<string, string>,
+  status: Omit<InjectionStatus, "revision">,
+): void {
   pod.metadata.annotations ??= {};
   pod.metadata.labels ??= {};
   const sidecar = pod.spec.containers?.find((c) => c.name === PROXY_CONTAINER);
@@ -303,8 +360,10 @@ function postProcess(pod: Pod, ctx: TemplateContext, proxyEnvs: Record<string, s
     ];
   }
   applyPrometheusMerge(pod, ctx);
-  if (shouldRewriteProbes(pod, ctx.config.rewriteAppHTTPProbe)) rewriteAppProbes(pod, ctx.config.proxy.statusPort);
-  if (proxyEnvs.ISTIO_META_NETWORK !== undefined) pod.metadata.labels[Label.network] = proxyEnvs.ISTIO_META_NETWORK;
+  if (shouldRewriteProbes(pod, ctx.config.rewriteAppHTTPProbe))
+    rewriteAppProbes(pod, ctx.config.proxy.statusPort);
+  if (proxyEnvs.ISTIO_META_NETWORK !== undefined)
+    pod.metadata.labels[Label.network] = proxyEnvs.ISTIO_META_NETWORK;
   const nullable = (list: readonly string[] | null) => (list === null || list.length === 0 ? null : list);
   pod.metadata.annotations[Annotation.status] = JSON.stringify({
     initContainers: nullable(status.initContainers),
@@ -336,7 +395,10 @@ function applyPrometheusMerge(pod: Pod, ctx: TemplateContext): void {
   }
   const sidecar = pod.spec.containers?.find((c) => c.name === PROXY_CONTAINER);
   if (sidecar !== undefined && Object.keys(previous).length > 0) {
-    sidecar.env = [...(sidecar.env ?? []), { name: "ISTIO_PROMETHEUS_ANNOTATIONS", value: JSON.stringify(previous) }];
+    sidecar.env = [
+      ...(sidecar.env ?? []),
+      { name: "ISTIO_PROMETHEUS_ANNOTATIONS", value: JSON.stringify(previous) },
+    ];
   }
   clearPrometheusAnnotations(pod);
   pod.metadata.annotations = {
@@ -353,7 +415,9 @@ function applyPrometheusMerge(pod: Pod, ctx: TemplateContext): void {
  * so it cannot black-hole their traffic, `enable-core-dump` after it.
  */
 function reorder(pod: Pod, ctx: TemplateContext): void {
-  const hold = ctx.proxyConfig.holdApplicationUntilProxyStarts === true || ctx.config.proxy.holdApplicationUntilProxyStarts;
+  const hold =
+    ctx.proxyConfig.holdApplicationUntilProxyStarts === true ||
+    ctx.config.proxy.holdApplicationUntilProxyStarts;
   const move = (list: Container[] | undefined, name: string, first: boolean): Container[] | undefined => {
     if (list === undefined) return list;
     const match = list.find((c) => c.name === name);
@@ -362,5 +426,9 @@ function reorder(pod: Pod, ctx: TemplateContext): void {
     return first ? [match, ...rest] : [...rest, match];
   };
   pod.spec.containers = move(pod.spec.containers, PROXY_CONTAINER, hold) as Container[];
-  pod.spec.initContainers = move(move(pod.spec.initContainers, INIT_CONTAINER, false), CORE_DUMP_CONTAINER, false);
+  pod.spec.initContainers = move(
+    move(pod.spec.initContainers, INIT_CONTAINER, false),
+    CORE_DUMP_CONTAINER,
+    false,
+  );
 }

@@ -27,7 +27,9 @@ export function injectionRequired(pod: Pod, namespace: string, config: InjectorC
   }
   const labels = pod.metadata.labels ?? {};
   const annotations = pod.metadata.annotations ?? {};
-  const selector = Object.hasOwn(labels, Label.inject) ? labels[Label.inject] : annotations[Annotation.inject];
+  const selector = Object.hasOwn(labels, Label.inject)
+    ? labels[Label.inject]
+    : annotations[Annotation.inject];
   const source = Object.hasOwn(labels, Label.inject) ? "label" : "annotation";
   if (selector !== undefined && selector !== "") {
     const yes = ["y", "yes", "true", "on"].includes(selector.toLowerCase());

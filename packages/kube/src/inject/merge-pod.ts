@@ -27,7 +27,12 @@ function deepMerge(base: Json, patch: Json): Json {
 }
 
 /** Merges lists of objects by `key`: matching items merge, new ones are appended in patch order. */
-function mergeByKey<T extends object>(base: readonly T[], patch: readonly T[], key: string, merge: (a: T, b: T) => T): T[] {
+function mergeByKey<T extends object>(
+  base: readonly T[],
+  patch: readonly T[],
+  key: string,
+  merge: (a: T, b: T) => T,
+): T[] {
   const out = base.map((item) => structuredClone(item));
   for (const item of patch) {
     const index = out.findIndex((existing) => (existing as Json)[key] === (item as Json)[key]);
@@ -65,7 +70,12 @@ export function applyOverlay(pod: Pod, overlay: PodOverlay): Pod {
   out.metadata.annotations = { ...(pod.metadata.annotations ?? {}), ...overlay.annotations };
   out.spec.containers = mergeByKey(pod.spec.containers ?? [], overlay.containers, "name", mergeContainer);
   if (overlay.initContainers.length > 0) {
-    out.spec.initContainers = mergeByKey(pod.spec.initContainers ?? [], overlay.initContainers, "name", mergeContainer);
+    out.spec.initContainers = mergeByKey(
+      pod.spec.initContainers ?? [],
+      overlay.initContainers,
+      "name",
+      mergeContainer,
+    );
   }
   if (overlay.volumes.length > 0) {
     out.spec.volumes = mergeByKey(
@@ -76,10 +86,18 @@ export function applyOverlay(pod: Pod, overlay: PodOverlay): Pod {
     );
   }
   if (overlay.imagePullSecrets.length > 0) {
-    out.spec.imagePullSecrets = mergeByKey(pod.spec.imagePullSecrets ?? [], overlay.imagePullSecrets, "name", (a) => a);
+    out.spec.imagePullSecrets = mergeByKey(
+      pod.spec.imagePullSecrets ?? [],
+      overlay.imagePullSecrets,
+      "name",
+      (a) => a,
+    );
   }
   if (overlay.securityContext !== undefined) {
-    out.spec.securityContext = deepMerge((pod.spec.securityContext ?? {}) as Json, overlay.securityContext as Json);
+    out.spec.securityContext = deepMerge(
+      (pod.spec.securityContext ?? {}) as Json,
+      overlay.securityContext as Json,
+    );
   }
   return out;
 }
@@ -87,7 +105,8 @@ export function applyOverlay(pod: Pod, overlay: PodOverlay): Pod {
 /** Merges one container over the pod's container of the same name (or init container, when `init`). */
 export function applyContainer(pod: Pod, container: Container, init: boolean): Pod {
   const out = structuredClone(pod);
-  if (init) out.spec.initContainers = mergeByKey(pod.spec.initContainers ?? [], [container], "name", mergeContainer);
+  if (init)
+    out.spec.initContainers = mergeByKey(pod.spec.initContainers ?? [], [container], "name", mergeContainer);
   else out.spec.containers = mergeByKey(pod.spec.containers ?? [], [container], "name", mergeContainer);
   return out;
 }

@@ -15,7 +15,15 @@ export interface ProxyConfig {
   readonly [field: string]: unknown;
 }
 
-type FieldType = "string" | "int" | "duration" | "bool" | "stringMap" | "stringList" | "object" | readonly string[];
+type FieldType =
+  | "string"
+  | "int"
+  | "duration"
+  | "bool"
+  | "stringMap"
+  | "stringList"
+  | "object"
+  | readonly string[];
 
 // Declaration order in proxy.proto: protojson (Istio's protoToJSON) writes fields in this order, so
 // PROXY_CONFIG reads exactly as Istio's injector writes it.
@@ -71,7 +79,9 @@ export function parseProxyConfig(text: string): { config?: ProxyConfig; errors: 
   try {
     raw = parseYaml(text);
   } catch (error) {
-    return { errors: [`not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`] };
+    return {
+      errors: [`not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`],
+    };
   }
   if (raw === null || raw === undefined) return { config: {}, errors: [] };
   return validateProxyConfig(raw);
@@ -97,7 +107,9 @@ export function validateProxyConfig(raw: unknown): { config?: ProxyConfig; error
 
 function checkType(value: unknown, type: FieldType): string | undefined {
   if (Array.isArray(type)) {
-    return typeof value === "string" && type.includes(value) ? undefined : `must be one of ${type.join(", ")}`;
+    return typeof value === "string" && type.includes(value)
+      ? undefined
+      : `must be one of ${type.join(", ")}`;
   }
   switch (type) {
     case "string":
@@ -105,7 +117,9 @@ function checkType(value: unknown, type: FieldType): string | undefined {
     case "int":
       return Number.isInteger(value) && (value as number) >= 0 ? undefined : "must be a non-negative integer";
     case "duration":
-      return typeof value === "string" && DURATION.test(value) ? undefined : "must be a duration such as 5s or 1m30s";
+      return typeof value === "string" && DURATION.test(value)
+        ? undefined
+        : "must be a duration such as 5s or 1m30s";
     case "bool":
       return typeof value === "boolean" ? undefined : "must be true or false";
     case "stringMap":
@@ -113,7 +127,9 @@ function checkType(value: unknown, type: FieldType): string | undefined {
         ? undefined
         : "must be a map of strings (quote numbers and booleans)";
     case "stringList":
-      return Array.isArray(value) && value.every((v) => typeof v === "string") ? undefined : "must be a list of strings";
+      return Array.isArray(value) && value.every((v) => typeof v === "string")
+        ? undefined
+        : "must be a list of strings";
     case "object":
       return isRecord(value) ? undefined : "must be a mapping";
   }
@@ -128,7 +144,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * Lays `overlays` over `base` in order, as Istio's `MergeProxyConfig` does: a field set in a later
  * config replaces the earlier value, except `proxyMetadata`, whose keys are merged.
  */
-export function mergeProxyConfig(base: ProxyConfig, ...overlays: ReadonlyArray<ProxyConfig | undefined>): ProxyConfig {
+export function mergeProxyConfig(
+  base: ProxyConfig,
+  ...overlays: ReadonlyArray<ProxyConfig | undefined>
+): ProxyConfig {
   let merged: Record<string, unknown> = { ...base };
   for (const overlay of overlays) {
     if (overlay === undefined) continue;
@@ -150,7 +169,8 @@ export function proxyConfigToJson(config: ProxyConfig): string {
   for (const [key] of FIELDS) {
     const value = config[key];
     if (value === undefined) continue;
-    ordered[key] = isRecord(value) && (key === "proxyMetadata" || key === "runtimeValues") ? sortKeys(value) : value;
+    ordered[key] =
+      isRecord(value) && (key === "proxyMetadata" || key === "runtimeValues") ? sortKeys(value) : value;
   }
   return JSON.stringify(ordered);
 }

@@ -4,14 +4,14 @@
 
 type Json = unknown;
 
-function unescape(token: string): string {
+function unescapeToken(token: string): string {
   return token.replaceAll("~1", "/").replaceAll("~0", "~");
 }
 
 function tokens(pointer: string): string[] {
   if (pointer === "") return [];
   if (!pointer.startsWith("/")) throw new Error(`invalid JSON pointer ${pointer}`);
-  return pointer.slice(1).split("/").map(unescape);
+  return pointer.slice(1).split("/").map(unescapeToken);
 }
 
 function parent(doc: Json, pointer: string): { container: Record<string, Json> | Json[]; key: string } {
@@ -44,7 +44,8 @@ export function applyJsonPatch(document: Json, patch: ReadonlyArray<Record<strin
     const { container, key } = parent(doc, path);
     switch (op.op) {
       case "add":
-        if (Array.isArray(container)) container.splice(index(container, key, true), 0, structuredClone(op.value));
+        if (Array.isArray(container))
+          container.splice(index(container, key, true), 0, structuredClone(op.value));
         else container[key] = structuredClone(op.value);
         break;
       case "replace":

@@ -7,7 +7,10 @@ import type { Pod } from "../../src/index.js";
  * `<deployment>-<hash>`, the `pod-template-hash` label, and the defaulted `resources: {}` on each
  * container (Go's corev1.Container always serialises it).
  */
-export function podFromDeployment(deploymentYaml: string, options: { namespace?: string; hash?: string } = {}): Pod {
+export function podFromDeployment(
+  deploymentYaml: string,
+  options: { namespace?: string; hash?: string } = {},
+): Pod {
   const deployment = parse(deploymentYaml) as {
     metadata: { name: string };
     spec: { template: { metadata?: Pod["metadata"]; spec: Pod["spec"] } };

@@ -30,10 +30,22 @@ export function gatewayTemplate(ctx: TemplateContext): PodOverlay {
     name: PROXY_CONTAINER,
     image: ctx.proxyImage,
     ports: [{ containerPort: 15090, protocol: "TCP", name: "http-envoy-prom" }],
-    args: ["proxy", "router", "--domain", `$(POD_NAMESPACE).svc.${ctx.config.clusterDomain}`, ...logArgs(ctx)],
-    env: [...agentEnv(ctx, { interceptionMode: interceptionMode(ctx), appContainers: apps }), ...proxyMetadataEnv(ctx)],
+    args: [
+      "proxy",
+      "router",
+      "--domain",
+      `$(POD_NAMESPACE).svc.${ctx.config.clusterDomain}`,
+      ...logArgs(ctx),
+    ],
+    env: [
+      ...agentEnv(ctx, { interceptionMode: interceptionMode(ctx), appContainers: apps }),
+      ...proxyMetadataEnv(ctx),
+    ],
     ...pullPolicy(ctx),
-    readinessProbe: { ...readinessProbe(ctx, 15021), initialDelaySeconds: ctx.config.proxy.readinessInitialDelaySeconds },
+    readinessProbe: {
+      ...readinessProbe(ctx, 15021),
+      initialDelaySeconds: ctx.config.proxy.readinessInitialDelaySeconds,
+    },
     volumeMounts: [
       { name: "workload-socket", mountPath: "/var/run/secrets/workload-spiffe-uds" },
       { name: "credential-socket", mountPath: "/var/run/secrets/credential-uds" },

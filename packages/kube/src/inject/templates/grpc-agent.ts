@@ -32,14 +32,18 @@ import {
 export function grpcAgentTemplate(ctx: TemplateContext): PodOverlay {
   const { config } = ctx;
   const statusPort = Number(annotationOr(ctx, Annotation.statusPort, config.proxy.statusPort));
-  const hold = ctx.proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts;
+  const hold =
+    ctx.proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts;
   const apps = appContainers(ctx.pod.spec).map((c) => c.name);
   const user = userVolumes(ctx);
   const bootstrap = bootstrapOverride(ctx);
 
   const appOverlays: Container[] = apps.map((name) => ({
     name,
-    env: [env("GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT", "true"), env("GRPC_XDS_BOOTSTRAP", "/etc/istio/proxy/grpc-bootstrap.json")],
+    env: [
+      env("GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT", "true"),
+      env("GRPC_XDS_BOOTSTRAP", "/etc/istio/proxy/grpc-bootstrap.json"),
+    ],
     volumeMounts: [
       { mountPath: "/var/lib/istio/data", name: "istio-data" },
       { mountPath: "/etc/istio/proxy", name: "istio-xds" },
@@ -57,7 +61,9 @@ export function grpcAgentTemplate(ctx: TemplateContext): PodOverlay {
       ? {
           lifecycle: {
             postStart: {
-              exec: { command: ["pilot-agent", "wait", `--url=http://localhost:${statusPort}/healthz/ready`] },
+              exec: {
+                command: ["pilot-agent", "wait", `--url=http://localhost:${statusPort}/healthz/ready`],
+              },
             },
           },
         }

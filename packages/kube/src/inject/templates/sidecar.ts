@@ -1,6 +1,12 @@
 import type { IVolume } from "kubernetes-models/v1/Volume";
 import { Annotation, Label } from "../annotations.js";
-import { appContainers, CORE_DUMP_CONTAINER, type Container, INIT_CONTAINER, PROXY_CONTAINER } from "../pod-model.js";
+import {
+  appContainers,
+  CORE_DUMP_CONTAINER,
+  type Container,
+  INIT_CONTAINER,
+  PROXY_CONTAINER,
+} from "../pod-model.js";
 import {
   agentEnv,
   annotationOr,
@@ -66,15 +72,25 @@ export function sidecarTemplate(ctx: TemplateContext): PodOverlay {
       "-d",
       excluded === "" ? "15090,15021" : `15090,15021,${excluded}`,
     ];
-    if (annotations[Annotation.includeOutboundPorts] !== undefined || config.proxy.includeOutboundPorts !== "") {
+    if (
+      annotations[Annotation.includeOutboundPorts] !== undefined ||
+      config.proxy.includeOutboundPorts !== ""
+    ) {
       args.push("-q", annotationOr(ctx, Annotation.includeOutboundPorts, config.proxy.includeOutboundPorts));
     }
-    if (annotations[Annotation.excludeOutboundPorts] !== undefined || config.proxy.excludeOutboundPorts !== "") {
+    if (
+      annotations[Annotation.excludeOutboundPorts] !== undefined ||
+      config.proxy.excludeOutboundPorts !== ""
+    ) {
       args.push("-o", annotationOr(ctx, Annotation.excludeOutboundPorts, config.proxy.excludeOutboundPorts));
     }
-    if (annotations[Annotation.kubevirtInterfaces] !== undefined) args.push("-k", annotations[Annotation.kubevirtInterfaces] as string);
-    if (annotations[Annotation.excludeInterfaces] !== undefined) args.push("-c", annotations[Annotation.excludeInterfaces] as string);
-    args.push(`--log_output_level=${annotationOr(ctx, Annotation.agentLogLevel, config.proxy.agentLogLevel)}`);
+    if (annotations[Annotation.kubevirtInterfaces] !== undefined)
+      args.push("-k", annotations[Annotation.kubevirtInterfaces] as string);
+    if (annotations[Annotation.excludeInterfaces] !== undefined)
+      args.push("-c", annotations[Annotation.excludeInterfaces] as string);
+    args.push(
+      `--log_output_level=${annotationOr(ctx, Annotation.agentLogLevel, config.proxy.agentLogLevel)}`,
+    );
     const metadataEnv = proxyMetadataEnv(ctx);
     initContainers.push({
       name: INIT_CONTAINER,
@@ -159,7 +175,9 @@ export function sidecarTemplate(ctx: TemplateContext): PodOverlay {
           privileged: config.proxy.privileged,
           readOnlyRootFilesystem: !coreDump,
           runAsGroup: 1337,
-          ...(tproxy || netBind ? { runAsNonRoot: false, runAsUser: 0 } : { runAsNonRoot: true, runAsUser: 1337 }),
+          ...(tproxy || netBind
+            ? { runAsNonRoot: false, runAsUser: 0 }
+            : { runAsNonRoot: true, runAsUser: 1337 }),
         },
     resources,
     volumeMounts: [

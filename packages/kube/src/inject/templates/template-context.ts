@@ -37,7 +37,11 @@ export interface PodOverlay {
 export type InjectionTemplate = (ctx: TemplateContext) => PodOverlay;
 
 /** Istio's `annotation` template function: the pod's annotation if set, else the default. */
-export function annotationOr(ctx: TemplateContext, name: string, fallback: string | number | boolean): string {
+export function annotationOr(
+  ctx: TemplateContext,
+  name: string,
+  fallback: string | number | boolean,
+): string {
   return ctx.pod.metadata.annotations?.[name] ?? String(fallback);
 }
 
@@ -53,9 +57,12 @@ export function interceptionMode(ctx: TemplateContext): string {
  */
 export function proxyResources(ctx: TemplateContext): NonNullable<Container["resources"]> {
   const a = ctx.pod.metadata.annotations ?? {};
-  const fromAnnotations = [Annotation.proxyCPU, Annotation.proxyMemory, Annotation.proxyCPULimit, Annotation.proxyMemoryLimit].some(
-    (name) => a[name] !== undefined,
-  );
+  const fromAnnotations = [
+    Annotation.proxyCPU,
+    Annotation.proxyMemory,
+    Annotation.proxyCPULimit,
+    Annotation.proxyMemoryLimit,
+  ].some((name) => a[name] !== undefined);
   const pick = (cpu: string | undefined, memory: string | undefined) => {
     const out: Record<string, string> = {};
     if (cpu !== undefined) out.cpu = canonicalQuantity(cpu);
@@ -78,7 +85,10 @@ export function proxyResources(ctx: TemplateContext): NonNullable<Container["res
  * Envoy worker threads when the ProxyConfig sets none (or 0): the proxy's CPU limit, else its CPU
  * request, rounded up to whole CPUs; 0 means "leave it to the agent".
  */
-export function estimatedConcurrency(ctx: TemplateContext, resources: NonNullable<Container["resources"]>): number {
+export function estimatedConcurrency(
+  ctx: TemplateContext,
+  resources: NonNullable<Container["resources"]>,
+): number {
   if ((ctx.proxyConfig.concurrency ?? 0) > 0) return 0;
   const cpu = (resources.limits?.cpu ?? resources.requests?.cpu) as string | undefined;
   return cpu === undefined ? 0 : cpuCores(cpu);
@@ -87,10 +97,16 @@ export function estimatedConcurrency(ctx: TemplateContext, resources: NonNullabl
 /** `service.istio.io/canonical-name` and `-revision`, from the labels Istio looks at, in its order. */
 export function canonicalLabels(ctx: TemplateContext): Record<string, string> {
   const l = ctx.pod.metadata.labels ?? {};
-  const first = (...values: Array<string | undefined>) => values.find((v) => v !== undefined && v !== "") ?? "";
+  const first = (...values: Array<string | undefined>) =>
+    values.find((v) => v !== undefined && v !== "") ?? "";
   return {
     [Label.canonicalName]: first(l[Label.canonicalName], l["app.kubernetes.io/name"], l.app, ctx.deploy.name),
-    [Label.canonicalRevision]: first(l[Label.canonicalRevision], l["app.kubernetes.io/version"], l.version, "latest"),
+    [Label.canonicalRevision]: first(
+      l[Label.canonicalRevision],
+      l["app.kubernetes.io/version"],
+      l.version,
+      "latest",
+    ),
   };
 }
 
@@ -135,7 +151,10 @@ export function fieldEnv(name: string, fieldPath: string): IEnvVar {
 }
 
 /** The environment every template gives the agent, from `JWT_POLICY` to `TRUST_DOMAIN` and the ProxyConfig's metadata. */
-export function agentEnv(ctx: TemplateContext, options: { interceptionMode?: string; appContainers: string[] }): IEnvVar[] {
+export function agentEnv(
+  ctx: TemplateContext,
+  options: { interceptionMode?: string; appContainers: string[] },
+): IEnvVar[] {
   const { config, deploy, proxyConfig } = ctx;
   const meshId = config.meshId ?? config.trustDomain;
   const out: IEnvVar[] = [
@@ -152,7 +171,8 @@ export function agentEnv(ctx: TemplateContext, options: { interceptionMode?: str
     env("ISTIO_META_APP_CONTAINERS", options.appContainers.join(",")),
     env("ISTIO_META_CLUSTER_ID", config.clusterId),
   ];
-  if (options.interceptionMode !== undefined) out.push(env("ISTIO_META_INTERCEPTION_MODE", options.interceptionMode));
+  if (options.interceptionMode !== undefined)
+    out.push(env("ISTIO_META_INTERCEPTION_MODE", options.interceptionMode));
   if (ctx.network !== undefined && ctx.network !== "") out.push(env("ISTIO_META_NETWORK", ctx.network));
   if (deploy.name !== "") {
     out.push(env("ISTIO_META_WORKLOAD_NAME", deploy.name));
@@ -183,9 +203,15 @@ export function readinessProbe(ctx: TemplateContext, port: number): Container["r
   return {
     httpGet: { path: "/healthz/ready", port },
     initialDelaySeconds: Number(
-      annotationOr(ctx, Annotation.readinessInitialDelaySeconds, ctx.config.proxy.readinessInitialDelaySeconds),
+      annotationOr(
+        ctx,
+        Annotation.readinessInitialDelaySeconds,
+        ctx.config.proxy.readinessInitialDelaySeconds,
+      ),
     ),
-    periodSeconds: Number(annotationOr(ctx, Annotation.readinessPeriodSeconds, ctx.config.proxy.readinessPeriodSeconds)),
+    periodSeconds: Number(
+      annotationOr(ctx, Annotation.readinessPeriodSeconds, ctx.config.proxy.readinessPeriodSeconds),
+    ),
     timeoutSeconds: 3,
     failureThreshold: Number(
       annotationOr(ctx, Annotation.readinessFailureThreshold, ctx.config.proxy.readinessFailureThreshold),
@@ -200,7 +226,13 @@ export function credentialVolumes(ctx: TemplateContext): IVolume[] {
       name: "istio-token",
       projected: {
         sources: [
-          { serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: ctx.config.tokenAudience } },
+          {
+            serviceAccountToken: {
+              path: "istio-token",
+              expirationSeconds: 43200,
+              audience: ctx.config.tokenAudience,
+            },
+          },
         ],
       },
     },
