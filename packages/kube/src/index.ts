@@ -52,4 +52,24 @@ export {
   SUPPORTED_ISTIO_PROXY_VERSIONS,
 } from "./istio-proxy-versions.js";
 export { KubeError, type KubeErrorCode } from "./kube-error.js";
+export { CA_SECRETS, webhookConfigurationNames } from "./manifests/control-plane.js";
+export { azureServiceAnnotations } from "./manifests/ingress-gateway.js";
+export type { IstioTelemetry, KubeObject } from "./manifests/kube-object.js";
+export {
+  injectorConfigFromValues,
+  meshConfigFromValues,
+  OTEL_TRACING_PROVIDER,
+} from "./manifests/mesh-config.js";
+export { MESHLETD_PORTS, type MeshletNames, meshletNames } from "./manifests/names.js";
+export { renderManifests, toJsonList, toYamlDocuments } from "./manifests/render-manifests.js";
+export { validateManifests } from "./manifests/validate-manifests.js";
+export {
+  checkValues,
+  defaultValues,
+  type MeshletValues,
+  type ResourceValues,
+  setValue,
+  VALUE_KEYS,
+  valuesFromSets,
+} from "./manifests/values.js";
 export { canonicalQuantity, cpuCores, parseQuantity, type Quantity } from "./quantity.js";
