@@ -73,3 +73,14 @@ export {
   valuesFromSets,
 } from "./manifests/values.js";
 export { canonicalQuantity, cpuCores, parseQuantity, type Quantity } from "./quantity.js";
+export {
+  type PublishRootCertOptions,
+  publishRootCert,
+  ROOT_CERT_CONFIGMAP,
+  ROOT_CERT_IGNORED_NAMESPACES,
+  ROOT_CERT_KEY,
+  ROOT_CERT_LABELS,
+  type RootCertBundle,
+  type RootCertEvent,
+  type RootCertPublisher,
+} from "./root-cert/publish-root-cert.js";
