@@ -1,5 +1,5 @@
 import { KubeConfig } from "@kubernetes/client-node";
-import { BehaviorSubject, filter, firstValueFrom, type Observable } from "rxjs";
+import { BehaviorSubject, filter, firstValueFrom, type Observable, tap } from "rxjs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { publishRootCert, type RootCertEvent, type RootCertPublisher } from "../src/index.js";
 import { createTestCa, type TestCa } from "./support/certs.js";
@@ -24,6 +24,25 @@ function kubeConfig(url: string): KubeConfig {
 
 const until = (events$: Observable<RootCertEvent>, predicate: (e: RootCertEvent) => boolean) =>
   firstValueFrom(events$.pipe(filter(predicate)));
+
+/** Records every event in `seen` and resolves once `done(seen)` holds. */
+const record = (
+  events$: Observable<RootCertEvent>,
+  seen: RootCertEvent[],
+  done: (seen: RootCertEvent[]) => boolean,
+) =>
+  firstValueFrom(
+    events$.pipe(
+      tap((e) => seen.push(e)),
+      filter(() => done(seen)),
+    ),
+  );
+const namespacesOf = (seen: RootCertEvent[], type: RootCertEvent["type"]) =>
+  new Set(
+    seen.flatMap((e) =>
+      e.type === type && "namespace" in e && e.namespace !== undefined ? [e.namespace] : [],
+    ),
+  );
 
 describe("publishRootCert", () => {
   let api: FakeKubeApi;
@@ -53,12 +72,9 @@ describe("publishRootCert", () => {
     for (const ns of ["default", "shop", "kube-system", "kube-public", "kube-node-lease"])
       api.putNamespace(ns);
     const p = start(new BehaviorSubject(ca1.caCert));
-    const created = new Set<string>();
-    const all = firstValueFrom(
-      p.events$.pipe(filter((e) => e.type === "created" && (created.add(e.namespace), created.size === 3))),
-    );
-    await all;
-    expect([...created].sort()).toEqual(["default", "kube-system", "shop"]);
+    const seen: RootCertEvent[] = [];
+    await record(p.events$, seen, (s) => namespacesOf(s, "created").size === 3);
+    expect([...namespacesOf(seen, "created")].sort()).toEqual(["default", "kube-system", "shop"]);
     const cm = api.configMap("shop", "istio-ca-root-cert");
     expect(cm?.data).toEqual({ "root-cert.pem": ca1.caCert });
     expect(cm?.metadata.labels).toEqual({ "istio.io/config": "true" });
@@ -76,10 +92,8 @@ describe("publishRootCert", () => {
     const bundle$ = new BehaviorSubject<string | { roots: readonly string[] }>(ca1.caCert);
     const p = start(bundle$);
     await until(p.events$, (e) => e.type === "created" && e.namespace === "b");
-    const updated = new Set<string>();
-    const both = firstValueFrom(
-      p.events$.pipe(filter((e) => e.type === "updated" && (updated.add(e.namespace), updated.size === 2))),
-    );
+    const seen: RootCertEvent[] = [];
+    const both = record(p.events$, seen, (s) => namespacesOf(s, "updated").size === 2);
     bundle$.next({ roots: [ca2.caCert.trimEnd(), ca1.caCert] });
     await both;
     expect(
@@ -116,17 +130,13 @@ describe("publishRootCert", () => {
     const p = start(new BehaviorSubject(ca1.caCert));
     const has = (type: RootCertEvent["type"], ns: string) =>
       seen.some((e) => e.type === type && "namespace" in e && e.namespace === ns);
-    const settled = firstValueFrom(
-      p.events$.pipe(
-        filter(
-          (e) => (
-            seen.push(e),
-            has("created", "flaky") &&
-              has("skipped", "locked") &&
-              seen.filter((x) => x.type === "error").length === 2
-          ),
-        ),
-      ),
+    const settled = record(
+      p.events$,
+      seen,
+      (s) =>
+        has("created", "flaky") &&
+        has("skipped", "locked") &&
+        s.filter((x) => x.type === "error").length === 2,
     );
     await settled;
     const about = (ns: string) =>
