@@ -1,13 +1,11 @@
-import type { IVolume } from "kubernetes-models/v1/Volume";
 import { Label } from "../annotations.js";
 import { appContainers, type Container, PROXY_CONTAINER } from "../pod-model.js";
 import {
   agentEnv,
+  agentStorage,
   canonicalLabels,
-  credentialVolumes,
   interceptionMode,
   logArgs,
-  PODINFO_VOLUME,
   type PodOverlay,
   proxyMetadataEnv,
   pullPolicy,
@@ -26,6 +24,14 @@ import {
 export function gatewayTemplate(ctx: TemplateContext): PodOverlay {
   const apps = appContainers(ctx.pod.spec).map((c) => c.name);
   const labels = ctx.pod.metadata.labels ?? {};
+  const storage = agentStorage(ctx, {
+    credentialSocket: true,
+    socketVolume: "istio-envoy",
+    explicitEmptyDir: true,
+    bootstrap: false,
+    bootstrapMount: false,
+    userVolumes: false,
+  });
   const proxy: Container = {
     name: PROXY_CONTAINER,
     image: ctx.proxyImage,
@@ -46,26 +52,8 @@ export function gatewayTemplate(ctx: TemplateContext): PodOverlay {
       ...readinessProbe(ctx, 15021),
       initialDelaySeconds: ctx.config.proxy.readinessInitialDelaySeconds,
     },
-    volumeMounts: [
-      { name: "workload-socket", mountPath: "/var/run/secrets/workload-spiffe-uds" },
-      { name: "credential-socket", mountPath: "/var/run/secrets/credential-uds" },
-      { name: "workload-certs", mountPath: "/var/run/secrets/workload-spiffe-credentials" },
-      { mountPath: "/var/run/secrets/istio", name: "istiod-ca-cert" },
-      { mountPath: "/var/lib/istio/data", name: "istio-data" },
-      { mountPath: "/etc/istio/proxy", name: "istio-envoy" },
-      { mountPath: "/var/run/secrets/tokens", name: "istio-token" },
-      { name: "istio-podinfo", mountPath: "/etc/istio/pod" },
-    ],
+    volumeMounts: storage.mounts,
   };
-  const volumes: IVolume[] = [
-    { emptyDir: {}, name: "workload-socket" },
-    { emptyDir: {}, name: "credential-socket" },
-    { emptyDir: {}, name: "workload-certs" },
-    { emptyDir: { medium: "Memory" }, name: "istio-envoy" },
-    { name: "istio-data", emptyDir: {} },
-    PODINFO_VOLUME,
-    ...credentialVolumes(ctx),
-  ];
   const annotations: Record<string, string> = {};
   if (apps.length === 1) {
     annotations["kubectl.kubernetes.io/default-logs-container"] = apps[0] as string;
@@ -79,7 +67,7 @@ export function gatewayTemplate(ctx: TemplateContext): PodOverlay {
     annotations,
     initContainers: [],
     containers: [proxy],
-    volumes,
+    volumes: storage.volumes,
     imagePullSecrets: pullSecrets(ctx),
   };
 }

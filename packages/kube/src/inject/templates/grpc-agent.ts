@@ -1,16 +1,13 @@
-import type { IVolume } from "kubernetes-models/v1/Volume";
 import { Annotation } from "../annotations.js";
 import { appContainers, type Container, PROXY_CONTAINER } from "../pod-model.js";
 import {
   agentEnv,
+  agentStorage,
   annotationOr,
-  bootstrapOverride,
   canonicalLabels,
-  credentialVolumes,
   defaultContainerAnnotations,
   env,
   logArgs,
-  PODINFO_VOLUME,
   type PodOverlay,
   proxyMetadataEnv,
   proxyResources,
@@ -18,7 +15,6 @@ import {
   pullSecrets,
   readinessProbe,
   type TemplateContext,
-  userVolumes,
 } from "./template-context.js";
 
 /**
@@ -35,8 +31,14 @@ export function grpcAgentTemplate(ctx: TemplateContext): PodOverlay {
   const hold =
     ctx.proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts;
   const apps = appContainers(ctx.pod.spec).map((c) => c.name);
-  const user = userVolumes(ctx);
-  const bootstrap = bootstrapOverride(ctx);
+  const storage = agentStorage(ctx, {
+    credentialSocket: false,
+    socketVolume: "istio-xds",
+    explicitEmptyDir: false,
+    bootstrap: true,
+    bootstrapMount: false,
+    userVolumes: true,
+  });
 
   const appOverlays: Container[] = apps.map((name) => ({
     name,
@@ -79,35 +81,15 @@ export function grpcAgentTemplate(ctx: TemplateContext): PodOverlay {
     ...pullPolicy(ctx),
     ...(statusPort !== 0 ? { readinessProbe: readinessProbe(ctx, statusPort) } : {}),
     resources: proxyResources(ctx),
-    volumeMounts: [
-      { name: "workload-socket", mountPath: "/var/run/secrets/workload-spiffe-uds" },
-      { name: "workload-certs", mountPath: "/var/run/secrets/workload-spiffe-credentials" },
-      { mountPath: "/var/run/secrets/istio", name: "istiod-ca-cert" },
-      { mountPath: "/var/lib/istio/data", name: "istio-data" },
-      { mountPath: "/etc/istio/proxy", name: "istio-xds" },
-      { mountPath: "/var/run/secrets/tokens", name: "istio-token" },
-      { name: "istio-podinfo", mountPath: "/etc/istio/pod" },
-      ...user.mounts,
-    ],
+    volumeMounts: storage.mounts,
   };
-
-  const volumes: IVolume[] = [
-    { name: "workload-socket" },
-    { name: "workload-certs" },
-    ...(bootstrap.volume !== undefined ? [bootstrap.volume] : []),
-    { emptyDir: { medium: "Memory" }, name: "istio-xds" },
-    { name: "istio-data", emptyDir: {} },
-    PODINFO_VOLUME,
-    ...credentialVolumes(ctx),
-    ...user.volumes,
-  ];
 
   return {
     labels: canonicalLabels(ctx),
     annotations: { ...defaultContainerAnnotations(ctx), [Annotation.rewriteAppHTTPProbers]: "false" },
     initContainers: [],
     containers: [...appOverlays, proxy],
-    volumes,
+    volumes: storage.volumes,
     imagePullSecrets: pullSecrets(ctx),
     securityContext: { fsGroup: 1337 },
   };

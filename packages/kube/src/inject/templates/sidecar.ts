@@ -1,4 +1,3 @@
-import type { IVolume } from "kubernetes-models/v1/Volume";
 import { Annotation, Label } from "../annotations.js";
 import {
   appContainers,
@@ -9,15 +8,13 @@ import {
 } from "../pod-model.js";
 import {
   agentEnv,
+  agentStorage,
   annotationOr,
-  bootstrapOverride,
   canonicalLabels,
-  credentialVolumes,
   defaultContainerAnnotations,
   estimatedConcurrency,
   interceptionMode,
   logArgs,
-  PODINFO_VOLUME,
   type PodOverlay,
   proxyMetadataEnv,
   proxyResources,
@@ -25,7 +22,6 @@ import {
   pullSecrets,
   readinessProbe,
   type TemplateContext,
-  userVolumes,
 } from "./template-context.js";
 
 /**
@@ -134,8 +130,14 @@ export function sidecarTemplate(ctx: TemplateContext): PodOverlay {
   const hold =
     ctx.proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts;
   const traceLogging = ctx.proxyConfig.proxyMetadata?.IPTABLES_TRACE_LOGGING === "true";
-  const user = userVolumes(ctx);
-  const bootstrap = bootstrapOverride(ctx);
+  const storage = agentStorage(ctx, {
+    credentialSocket: true,
+    socketVolume: "istio-envoy",
+    explicitEmptyDir: false,
+    bootstrap: true,
+    bootstrapMount: true,
+    userVolumes: true,
+  });
   const apps = appContainers(ctx.pod.spec).map((c) => c.name);
 
   const proxy: Container = {
@@ -180,33 +182,8 @@ export function sidecarTemplate(ctx: TemplateContext): PodOverlay {
             : { runAsNonRoot: true, runAsUser: 1337 }),
         },
     resources,
-    volumeMounts: [
-      { name: "workload-socket", mountPath: "/var/run/secrets/workload-spiffe-uds" },
-      { name: "credential-socket", mountPath: "/var/run/secrets/credential-uds" },
-      { name: "workload-certs", mountPath: "/var/run/secrets/workload-spiffe-credentials" },
-      { mountPath: "/var/run/secrets/istio", name: "istiod-ca-cert" },
-      { mountPath: "/var/lib/istio/data", name: "istio-data" },
-      ...(bootstrap.mount !== undefined ? [bootstrap.mount] : []),
-      { mountPath: "/etc/istio/proxy", name: "istio-envoy" },
-      { mountPath: "/var/run/secrets/tokens", name: "istio-token" },
-      { name: "istio-podinfo", mountPath: "/etc/istio/pod" },
-      ...user.mounts,
-    ],
+    volumeMounts: storage.mounts,
   };
-
-  // Volumes without a source (the sockets, workload-certs) are defaulted to emptyDir by the API
-  // server, as in Istio's template.
-  const volumes: IVolume[] = [
-    { name: "workload-socket" },
-    { name: "credential-socket" },
-    { name: "workload-certs" },
-    ...(bootstrap.volume !== undefined ? [bootstrap.volume] : []),
-    { emptyDir: { medium: "Memory" }, name: "istio-envoy" },
-    { name: "istio-data", emptyDir: {} },
-    PODINFO_VOLUME,
-    ...credentialVolumes(ctx),
-    ...user.volumes,
-  ];
 
   const labels = ctx.pod.metadata.labels ?? {};
   return {
@@ -214,7 +191,7 @@ export function sidecarTemplate(ctx: TemplateContext): PodOverlay {
     annotations: defaultContainerAnnotations(ctx),
     initContainers,
     containers: [proxy],
-    volumes,
+    volumes: storage.volumes,
     imagePullSecrets: pullSecrets(ctx),
   };
 }

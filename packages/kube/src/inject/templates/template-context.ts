@@ -272,6 +272,62 @@ export function bootstrapOverride(ctx: TemplateContext): { volume?: IVolume; mou
   };
 }
 
+/** How a template lays out the agent's volumes (the three templates differ in small ways). */
+export interface AgentStorageOptions {
+  /** Mount the credential socket directory (`sidecar` and `gateway`; not `grpc-agent`). */
+  readonly credentialSocket: boolean;
+  /** The SDS/xDS socket volume: `istio-envoy` for Envoy, `istio-xds` for proxyless gRPC. */
+  readonly socketVolume: "istio-envoy" | "istio-xds";
+  /** `gateway` writes `emptyDir: {}` on the socket volumes; the others leave them source-less. */
+  readonly explicitEmptyDir: boolean;
+  /** Honour `sidecar.istio.io/bootstrapOverride` (volume, and the mount when `bootstrapMount`). */
+  readonly bootstrap: boolean;
+  readonly bootstrapMount: boolean;
+  /** Honour `sidecar.istio.io/userVolume` and `userVolumeMount`. */
+  readonly userVolumes: boolean;
+}
+
+/**
+ * The agent's mounts and the pod's volumes, in Istio's order: workload identity sockets and
+ * certificates, the root certificate ConfigMap, data, the SDS/xDS socket directory, the projected
+ * token (audience `istio-ca`) and pod info. Volumes without a source are defaulted to emptyDir by
+ * the API server, as with Istio's templates.
+ */
+export function agentStorage(
+  ctx: TemplateContext,
+  options: AgentStorageOptions,
+): { mounts: IVolumeMount[]; volumes: IVolume[] } {
+  const user = options.userVolumes ? userVolumes(ctx) : { volumes: [], mounts: [] };
+  const bootstrap = options.bootstrap ? bootstrapOverride(ctx) : {};
+  const socket = (name: string): IVolume => (options.explicitEmptyDir ? { emptyDir: {}, name } : { name });
+  const mounts: IVolumeMount[] = [
+    { name: "workload-socket", mountPath: "/var/run/secrets/workload-spiffe-uds" },
+    ...(options.credentialSocket
+      ? [{ name: "credential-socket", mountPath: "/var/run/secrets/credential-uds" }]
+      : []),
+    { name: "workload-certs", mountPath: "/var/run/secrets/workload-spiffe-credentials" },
+    { mountPath: "/var/run/secrets/istio", name: "istiod-ca-cert" },
+    { mountPath: "/var/lib/istio/data", name: "istio-data" },
+    ...(options.bootstrapMount && bootstrap.mount !== undefined ? [bootstrap.mount] : []),
+    { mountPath: "/etc/istio/proxy", name: options.socketVolume },
+    { mountPath: "/var/run/secrets/tokens", name: "istio-token" },
+    { name: "istio-podinfo", mountPath: "/etc/istio/pod" },
+    ...user.mounts,
+  ];
+  const volumes: IVolume[] = [
+    socket("workload-socket"),
+    ...(options.credentialSocket ? [socket("credential-socket")] : []),
+    socket("workload-certs"),
+    ...(bootstrap.volume !== undefined ? [bootstrap.volume] : []),
+    { emptyDir: { medium: "Memory" }, name: options.socketVolume },
+    { name: "istio-data", emptyDir: {} },
+    PODINFO_VOLUME,
+    ...credentialVolumes(ctx),
+    ...user.volumes,
+  ];
+  return { mounts, volumes };
+}
+
 /** `--proxyLogLevel`, `--proxyComponentLogLevel` and `--log_output_level`, annotation first. */
 export function logArgs(ctx: TemplateContext): string[] {
   return [
