@@ -1,5 +1,6 @@
-// Server child: one meshlet XdsServer (SnapshotCache shared by every stream) and, on another port,
-// the raw node:http2 "ceiling" server that writes the same gRPC-framed bytes to every stream.
+// Server child: one meshlet XdsServer (a SnapshotCache whose one snapshot every stream shares, or,
+// with --snapshots per-proxy, one snapshot per proxy with most resources shared) and, on another
+// port, the raw node:http2 "ceiling" server that writes the same gRPC-framed bytes to every stream.
 // Driven over IPC by run.mjs. Everything it measures is measured inside this process.
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -8,9 +9,17 @@ import { Session } from "node:inspector/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { CachedResource, SnapshotCache, silentLogger, TypeUrl, XdsServer } from "@meshlet/xds";
+import {
+  CachedResource,
+  defaultResourcePool,
+  Snapshot,
+  SnapshotCache,
+  silentLogger,
+  TypeUrl,
+  XdsServer,
+} from "@meshlet/xds";
 import { serveCommands } from "./ipc.mjs";
-import { buildInput, createSnapshot, withOneChanged } from "./snapshot.mjs";
+import { buildInput, createSnapshot, ownListeners, withOneChanged } from "./snapshot.mjs";
 import { FrameCounter, grpcFrame, stringField } from "./wire.mjs";
 
 const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
@@ -88,6 +97,9 @@ let cache;
 let xds;
 let listening;
 let tracker; // ACK tracking of the current wait
+// --snapshots per-proxy: one snapshot per node id ("load-<i>"), built from the shared input's
+// arrays plus each proxy's own listeners (an array per proxy, kept across generations).
+let perProxy; // { own, listeners: Listener[][], snapshots: Map<nodeId, Snapshot> }
 const nacks = [];
 let responses = { count: 0, bytes: 0 };
 const rawPayloads = new Map(); // scenario → { protocol → Buffer[] (gRPC frames) }
@@ -125,8 +137,23 @@ function warmFrames(s) {
   }
 }
 
+/**
+ * Waits for an ACK of the expected version of every changed type from every stream. `versions`
+ * maps a type URL to its version, or (per-proxy) to a function of the node id.
+ */
 function expectAcks(versions, streams) {
   tracker = { versions, target: streams * versions.size, acked: new Set(), resolve: undefined, doneAt: 0 };
+}
+
+/** Expected versions of `types`: one per type, or per proxy when every proxy has its own snapshot. */
+function versionsOf(types) {
+  if (!perProxy) return new Map(types.map((t) => [t, snapshot.version(t)]));
+  return new Map(types.map((t) => [t, (nodeId) => perProxy.snapshots.get(nodeId)?.version(t)]));
+}
+
+/** One proxy's input: the shared arrays (the same objects for every proxy) and its own listeners. */
+function proxyInput(shared, i) {
+  return { ...shared, listeners: perProxy.listeners[i] };
 }
 
 function onEvent(e) {
@@ -140,7 +167,8 @@ function onEvent(e) {
     return;
   }
   if (e.type !== "ack" || !tracker) return;
-  if (tracker.versions.get(e.typeUrl) !== e.version) return;
+  const want = tracker.versions.get(e.typeUrl);
+  if ((typeof want === "function" ? want(e.node?.id) : want) !== e.version) return;
   tracker.acked.add(`${e.streamId} ${e.typeUrl}`);
   if (tracker.acked.size === tracker.target && !tracker.doneAt) {
     tracker.doneAt = now();
@@ -242,8 +270,13 @@ serveCommands({
       );
     }
     warmFrames(snapshot);
-    cache = new SnapshotCache({ nodeKey: () => "all" });
-    cache.setSnapshot("all", snapshot);
+    if (args.snapshots === "per-proxy") {
+      perProxy = { own: args.ownResources, listeners: [], snapshots: new Map() };
+      cache = new SnapshotCache(); // keyed by node id: every proxy its own snapshot
+    } else {
+      cache = new SnapshotCache({ nodeKey: () => "all" });
+      cache.setSnapshot("all", snapshot);
+    }
     xds = new XdsServer({
       cache,
       logger: silentLogger,
@@ -262,6 +295,46 @@ serveCommands({
     };
   },
 
+  /**
+   * Per-proxy mode: builds and sets one snapshot per proxy. "Building one" is Snapshot.create of a
+   * proxy's whole input from fresh messages (every resource encoded, hashed and validated);
+   * "building all" is then the N per-proxy snapshots, which differ from each other in the proxy's
+   * own listeners and share everything else (no consistent() in either: Snapshot.create alone).
+   */
+  buildProxies({ streams }) {
+    const fresh = buildInput(shape, generation);
+    const freshOwn = ownListeners(-1, perProxy.own);
+    const t0 = performance.now();
+    Snapshot.create({ ...fresh, listeners: [...fresh.listeners, ...freshOwn] });
+    const oneMs = performance.now() - t0;
+    for (let i = 0; i < streams; i++)
+      perProxy.listeners.push([...input.listeners, ...ownListeners(i, perProxy.own)]);
+    const stats0 = { ...defaultResourcePool.stats };
+    const c0 = counterSnapshot();
+    const t1 = performance.now();
+    for (let i = 0; i < streams; i++)
+      perProxy.snapshots.set(`load-${i}`, Snapshot.create(proxyInput(input, i)));
+    const allMs = performance.now() - t1;
+    const work = counterDelta(c0);
+    const pool = {};
+    for (const k of Object.keys(stats0)) pool[k] = defaultResourcePool.stats[k] - stats0[k];
+    for (const [key, s] of perProxy.snapshots) cache.setSnapshot(key, s);
+    snapshot = perProxy.snapshots.get("load-0");
+    const resourcesPerProxy = types.reduce((a, t) => a + snapshot.resources(t).size, 0);
+    return {
+      proxies: streams,
+      ownResourcesPerProxy: perProxy.own,
+      resourcesPerProxy,
+      sharedFraction: (resourcesPerProxy - perProxy.own) / resourcesPerProxy,
+      oneMs,
+      allMs,
+      allOverOne: allMs / oneMs,
+      perProxyUs: (allMs * 1000) / streams,
+      nestedMessageForks: work.forks,
+      pool,
+    };
+  },
+
   async memory() {
     await collectGarbage();
     const m = process.memoryUsage();
@@ -276,7 +349,7 @@ serveCommands({
 
   expectConnect({ streams }) {
     responses = { count: 0, bytes: 0 };
-    expectAcks(new Map(types.map((t) => [t, snapshot.version(t)])), streams);
+    expectAcks(versionsOf(types), streams);
     return { at: now() };
   },
 
@@ -301,13 +374,13 @@ serveCommands({
     else next = withOneChanged(input, scenario, generation % shape.clusters, generation, shape);
     const c0 = counterSnapshot();
     const t0 = performance.now();
-    const nextSnapshot = createSnapshot(next);
+    // Per-proxy: the snapshots are built inside the timed push below; nothing is built ahead.
+    let nextSnapshot = perProxy ? undefined : createSnapshot(next);
     const createMs = performance.now() - t0;
     const create = counterDelta(c0);
-    const changed = types.filter((t) => prev.version(t) !== nextSnapshot.version(t));
+    let changed = perProxy ? [] : types.filter((t) => prev.version(t) !== nextSnapshot.version(t));
     input = next;
     snapshot = nextSnapshot;
-    expectAcks(new Map(changed.map((t) => [t, nextSnapshot.version(t)])), streams);
     responses = { count: 0, bytes: 0 };
     await collectGarbage();
     await startProfile();
@@ -315,8 +388,24 @@ serveCommands({
     const stalled0 = xds.writes.stalledWrites;
     const cpu0 = process.cpuUsage();
     const startAt = now();
-    cache.setSnapshot("all", nextSnapshot);
-    const setSnapshotMs = now() - startAt;
+    let rebuildMs;
+    if (perProxy) {
+      // Every proxy's snapshot is rebuilt from the new shared arrays and its own listeners, as a
+      // control plane does on a shared change; timed as part of the push.
+      const built = new Map();
+      for (let i = 0; i < streams; i++) built.set(`load-${i}`, Snapshot.create(proxyInput(input, i)));
+      rebuildMs = now() - startAt;
+      perProxy.snapshots = built;
+      nextSnapshot = built.get("load-0");
+      snapshot = nextSnapshot;
+      changed = types.filter((t) => prev.version(t) !== nextSnapshot.version(t));
+      expectAcks(versionsOf(changed), streams);
+      for (const [key, s] of built) cache.setSnapshot(key, s);
+    } else {
+      expectAcks(versionsOf(changed), streams);
+      cache.setSnapshot("all", nextSnapshot);
+    }
+    const setSnapshotMs = now() - startAt - (rebuildMs ?? 0);
     const ok = await awaitTracker(timeoutMs);
     const cpu = process.cpuUsage(cpu0);
     const work = counterDelta(c1);
@@ -329,6 +418,7 @@ serveCommands({
       startAt,
       ms: (tracker.doneAt || now()) - startAt,
       setSnapshotMs,
+      rebuildMs,
       cpuMs: (cpu.user + cpu.system) / 1000,
       acked: tracker.acked.size,
       target: tracker.target,

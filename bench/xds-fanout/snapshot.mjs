@@ -142,3 +142,25 @@ export function createSnapshot(input) {
   snapshot.consistent();
   return snapshot;
 }
+
+/**
+ * A proxy's own listeners (per-proxy mode): `count` inbound listeners on the proxy's pod IP,
+ * routed through the shared first route configuration. Proxy -1 is the fresh set used to time
+ * "building one" snapshot.
+ */
+export function ownListeners(proxy, count) {
+  const out = [];
+  const ip =
+    proxy < 0 ? "10.255.255.254" : `10.${128 + ((proxy >> 16) & 127)}.${(proxy >> 8) & 255}.${proxy & 255}`;
+  for (let k = 0; k < count; k++) {
+    out.push(
+      resources.listener({
+        name: `inbound|${15006 + k}|proxy-${proxy}`,
+        routeConfigName: routeName(0),
+        address: ip,
+        port: 15006 + k,
+      }),
+    );
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/redis.ts", "src/prometheus.ts"],
+  entry: ["src/redis.ts", "src/prometheus.ts", "src/vault.ts", "src/cfssl.ts"],
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,

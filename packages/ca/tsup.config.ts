@@ -7,5 +7,5 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
-  external: [/^@meshlet\//, /^@bufbuild\//, /^@grpc\//, "rxjs"],
+  external: [/^@meshlet\//, /^@bufbuild\//, /^@grpc\//, "rxjs", "jose"],
 });

@@ -18,6 +18,8 @@ export type CaErrorCode =
   | "ca-expired"
   | "key-mismatch"
   | "external-signer"
+  | "invalid-svid"
+  | "root-store"
   | "unauthenticated"
   | "permission-denied"
   | "invalid-argument";

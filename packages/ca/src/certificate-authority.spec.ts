@@ -283,19 +283,43 @@ describe("trust bundles and root rotation", () => {
     ca.close();
   });
 
-  it("new-key rotation keeps both roots in the bundle for the overlap, then drops the old one", async () => {
-    const { scheduler, clock } = virtualClock();
+  it("new-key rotation runs in two phases: publish the new root, switch signing after activateAfter, retire the old root when its last leaf expires", async () => {
+    const { scheduler, clock, base } = virtualClock();
     const ca = await CertificateAuthority.selfSigned({ trustDomain: "example.org", scheduler, clock });
-    const rotation = await ca.rotateRoot({ mode: "new-key", overlap: "1h" });
+    const phases: string[] = [];
+    ca.rootRotation$.subscribe((r) => phases.push(r.phase));
+    const rotation = await ca.rotateRoot({ mode: "new-key", activateAfter: "2h" });
+    const oldKey = new NodeX509(rotation.previousRoot).publicKey;
+    const newKey = new NodeX509(rotation.root).publicKey;
+    expect(rotation.phase).toBe("prepared");
+    // Phase 1: both roots are trusted, the old one still signs.
     expect(ca.trustBundle.roots).toEqual([rotation.root, rotation.previousRoot]);
+    const during = await ca.sign({ csr: await csrFor([WEB]), identities: [WEB], ttl: "1h" });
+    expect(new NodeX509(during[0]!).verify(oldKey)).toBe(true);
+    // Virtual time only advances to scheduled actions: one at 2h − 1ms moves the clock there.
+    scheduler.schedule(() => {}, 2 * 3_600_000 - 1);
+    scheduler.maxFrames = 2 * 3_600_000 - 1;
+    scheduler.flush();
+    // The last leaf the old root signs, one virtual millisecond before the switch, lives 1h.
+    const last = await ca.sign({ csr: await csrFor([WEB]), identities: [WEB], ttl: "1h" });
+    expect(new NodeX509(last[0]!).verify(oldKey)).toBe(true);
+    expect(phases).toEqual(["prepared"]);
+    // Phase 2: the new root signs; the old one stays trusted while its leaves live.
+    scheduler.maxFrames = 2 * 3_600_000;
+    scheduler.flush();
+    expect(phases).toEqual(["prepared", "activated"]);
     const after = await ca.sign({ csr: await csrFor([WEB]), identities: [WEB] });
-    expect(new NodeX509(after[0]!).verify(new NodeX509(rotation.root).publicKey)).toBe(true);
-    expect(new NodeX509(after[0]!).verify(new NodeX509(rotation.previousRoot).publicKey)).toBe(false);
-    scheduler.maxFrames = 3_600_000 - 1;
+    expect(new NodeX509(after[0]!).verify(newKey)).toBe(true);
+    expect(new NodeX509(after[0]!).verify(oldKey)).toBe(false);
+    expect(ca.trustBundle.roots).toHaveLength(2);
+    const lastExpiry = new Date(new NodeX509(last[0]!).validTo).getTime() - base;
+    scheduler.maxFrames = lastExpiry - 2000;
     scheduler.flush();
     expect(ca.trustBundle.roots).toHaveLength(2);
+    // Phase 3: once the old root's last leaf has expired, the old root leaves the bundle.
     scheduler.maxFrames = Number.POSITIVE_INFINITY;
     scheduler.flush();
+    expect(phases).toEqual(["prepared", "activated", "retired"]);
     expect(ca.trustBundle.roots).toEqual([rotation.root]);
     expect(ca.trustBundle.sequence).toBe(3);
     ca.close();

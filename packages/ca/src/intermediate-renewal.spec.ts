@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { VirtualTimeScheduler } from "rxjs";
+import { filter, firstValueFrom, VirtualTimeScheduler } from "rxjs";
 import { describe, expect, it } from "vitest";
 import { CertificateAuthority } from "./certificate-authority.js";
 import type { ExternalSigner, ExternalSignRequest } from "./external-signer.js";
@@ -25,11 +25,12 @@ async function fakeUpstream(clock: () => number) {
   });
   const rootCert = parseCertificate(root.der);
   const requests: ExternalSignRequest[] = [];
+  const published = [root.pem];
   const signer: ExternalSigner = {
     name: "fake-upstream",
     kind: "intermediate",
     async roots() {
-      return [root.pem];
+      return [...published];
     },
     async sign(request) {
       requests.push(request);
@@ -59,7 +60,7 @@ async function fakeUpstream(clock: () => number) {
       ];
     },
   };
-  return { signer, requests, root };
+  return { signer, requests, root, published };
 }
 
 describe("intermediate signers (upstream authority)", () => {
@@ -100,6 +101,33 @@ describe("intermediate signers (upstream authority)", () => {
     const intermediate = new X509Certificate(second[1]!);
     expect(new X509Certificate(second[0]!).verify(intermediate.publicKey)).toBe(true);
     expect(intermediate.verify(new X509Certificate(upstream.root.pem).publicKey)).toBe(true);
+    ca.close();
+  });
+
+  it("fetches the upstream's roots again every rootRefreshInterval, so an upstream root rotation reaches the trust bundle", async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const base = Date.now();
+    const clock = () => base + scheduler.now();
+    const upstream = await fakeUpstream(clock);
+    const ca = await CertificateAuthority.fromSigner(upstream.signer, {
+      trustDomain: "example.org",
+      intermediateTtl: "100h",
+      rootRefreshInterval: "1h",
+      clock,
+      scheduler,
+    });
+    const { privateKey } = await generateKey("ecdsa-p256");
+    const next = await createSelfSignedRoot({
+      key: privateKey,
+      trustDomain: "upstream.test",
+      ttl: "3650d",
+      now: clock(),
+    });
+    upstream.published.unshift(next.pem);
+    const refreshed = firstValueFrom(ca.trustBundle$.pipe(filter((b) => b.roots.length === 2)));
+    scheduler.maxFrames = 3_600_000;
+    scheduler.flush();
+    expect((await refreshed).roots).toEqual([next.pem, upstream.root.pem]);
     ca.close();
   });
 });

@@ -55,7 +55,19 @@ function checkValidity(der: Buffer, where: string, now: number): void {
 /** Loaded and cross-checked plugged-in CA material. */
 export interface IstioCaCerts {
   readonly material: SigningMaterial;
+  /** The roots valid now, PEM (expired ones are left out). */
   readonly roots: readonly string[];
+  /** What was left out of `root-cert.pem` and why (an expired root of a rotation, …). */
+  readonly skippedRoots: readonly string[];
+}
+
+function validityProblem(der: Buffer, where: string, now: number): string | undefined {
+  try {
+    checkValidity(der, where, now);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
 }
 
 /**
@@ -101,15 +113,22 @@ export async function loadIstioCaCerts(dir: string, now: number): Promise<IstioC
   checkValidity(certDer, where(f.caCert), now);
   for (const [i, der] of chain.entries())
     checkValidity(der, `${where(f.certChain)} certificate ${i + 1}`, now);
-  for (const [i, der] of roots.entries())
-    checkValidity(der, `${where(f.rootCert)} certificate ${i + 1}`, now);
+  // Several roots are the normal state of a rotation (old + new); one of them may have expired
+  // already. Expired roots leave the bundle; at least one must be valid.
+  const skippedRoots: string[] = [];
+  const validRoots = roots.filter((der, i) => {
+    const problem = validityProblem(der, `${where(f.rootCert)} certificate ${i + 1}`, now);
+    if (problem) skippedRoots.push(problem);
+    return problem === undefined;
+  });
+  if (validRoots.length === 0) checkValidity(roots[0] as Buffer, `${where(f.rootCert)} certificate 1`, now);
 
   if (!(chain[0] as Buffer).equals(certDer)) {
     throw new CaError("ca-material", `${where(f.certChain)}: must start with the certificate in ${f.caCert}`);
   }
   // Every link must be signed by the next one, and the last by (or be) a root.
   const x509Chain = chain.map((der, i) => toX509(der, `${where(f.certChain)} certificate ${i + 1}`));
-  const x509Roots = roots.map((der, i) => toX509(der, `${where(f.rootCert)} certificate ${i + 1}`));
+  const x509Roots = validRoots.map((der, i) => toX509(der, `${where(f.rootCert)} certificate ${i + 1}`));
   for (let i = 0; i + 1 < x509Chain.length; i++) {
     const child = x509Chain[i]!;
     const parent = x509Chain[i + 1]!;
@@ -130,12 +149,16 @@ export async function loadIstioCaCerts(dir: string, now: number): Promise<IstioC
       `${where(f.certChain)}: the chain does not lead to a root in ${f.rootCert}; add the missing intermediate or root`,
     );
   }
-  const rootPems = roots.map((der) => toPem("CERTIFICATE", der));
+  const rootPems = validRoots.map((der) => toPem("CERTIFICATE", der));
   const chainPem = chain.map((der) => toPem("CERTIFICATE", der));
   if (!x509Roots.some((root) => root.raw.equals(last.raw))) {
     // Istio's CreateCertificate answers leaf-first with the root last.
     const issuer = x509Roots.find((root) => last.checkIssued(root))!;
     chainPem.push(toPem("CERTIFICATE", issuer.raw));
   }
-  return { material: createSigningMaterial(key, certDer, chainPem, where(f.caCert)), roots: rootPems };
+  return {
+    material: createSigningMaterial(key, certDer, chainPem, where(f.caCert)),
+    roots: rootPems,
+    skippedRoots,
+  };
 }

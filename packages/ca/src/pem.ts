@@ -50,3 +50,12 @@ export function fromPemOf(text: string, label: string, source: string): Buffer[]
     return block.der;
   });
 }
+
+/**
+ * Every CERTIFICATE block of `text`, each re-encoded as canonical PEM; `[]` for empty text. Other
+ * blocks are an error naming `source`.
+ */
+export function certificatesOf(text: string, source: string): string[] {
+  if (text.trim() === "") return [];
+  return fromPemOf(text, "CERTIFICATE", source).map((der) => toPem("CERTIFICATE", der));
+}

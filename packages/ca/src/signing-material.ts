@@ -72,6 +72,8 @@ export interface SelfSignedRootOptions {
   readonly now: number;
   /** Subject organization; Istio uses the trust domain. */
   readonly organization?: string;
+  /** notBefore lies this far before `now`, for clock skew (default 60s, the CA's `backdate`). */
+  readonly backdateMs?: number;
 }
 
 /** Issues a self-signed root: cA=true, keyCertSign + cRLSign (critical), SKI/AKI, subject O=<org>. */
@@ -86,7 +88,7 @@ export async function createSelfSignedRoot(
     {
       serialNumber: randomSerial(),
       issuerRaw: subject,
-      notBefore: new Date(options.now - 60_000),
+      notBefore: new Date(options.now - (options.backdateMs ?? 60_000)),
       notAfter: new Date(options.now + toMilliseconds(options.ttl, "rootTtl")),
       subjectRaw: subject,
       spkiRaw: spki,

@@ -8,20 +8,23 @@ import type { SignatureCheck, SignatureVerifier } from "./x509/csr.js";
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { createPublicKey, verify } = require("node:crypto");
-parentPort.on("message", ({ id, check }) => {
+parentPort.on("message", ({ id, check, encode }) => {
   let ok = false;
   let error;
+  let spki;
   try {
-    ok = verify(check.digest, check.data, createPublicKey(check.key), check.signature);
+    const key = createPublicKey(check.key);
+    ok = verify(check.digest, check.data, key, check.signature);
+    if (ok && encode) spki = key.export({ format: "der", type: "spki" });
   } catch (e) {
     error = String(e && e.message || e);
   }
-  parentPort.postMessage({ id, ok, error });
+  parentPort.postMessage({ id, ok, error, spki });
 });
 `;
 
 interface Pending {
-  resolve(ok: boolean): void;
+  resolve(result: { ok: boolean; spki?: Uint8Array }): void;
   reject(error: Error): void;
 }
 
@@ -50,14 +53,24 @@ export class VerifyPool implements SignatureVerifier {
   }
 
   /** Verifies on the least busy worker. */
-  verify(check: SignatureCheck): Promise<boolean> {
+  async verify(check: SignatureCheck): Promise<boolean> {
+    return (await this.run(check, false)).ok;
+  }
+
+  /** Verifies and re-encodes the key as SPKI DER on the least busy worker. */
+  async verifyAndEncode(check: SignatureCheck): Promise<{ ok: boolean; spki: Buffer }> {
+    const { ok, spki } = await this.run(check, true);
+    return { ok, spki: Buffer.from(spki ?? []) };
+  }
+
+  private run(check: SignatureCheck, encode: boolean): Promise<{ ok: boolean; spki?: Uint8Array }> {
     if (this.closed) return Promise.reject(new CaError("invalid-argument", "the verify pool is closed"));
     const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const id = this.nextId++;
-    return new Promise<boolean>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (slot.inFlight++ === 0) slot.worker.ref();
-      slot.worker.postMessage({ id, check });
+      slot.worker.postMessage({ id, check, encode });
     });
   }
 
@@ -74,13 +87,13 @@ export class VerifyPool implements SignatureVerifier {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     const slot: Slot = { worker, inFlight: 0 };
     worker.unref();
-    worker.on("message", (message: { id: number; ok: boolean; error?: string }) => {
+    worker.on("message", (message: { id: number; ok: boolean; error?: string; spki?: Uint8Array }) => {
       const pending = this.pending.get(message.id);
       if (--slot.inFlight === 0) worker.unref();
       if (!pending) return;
       this.pending.delete(message.id);
       if (message.error !== undefined) pending.reject(new Error(message.error));
-      else pending.resolve(message.ok);
+      else pending.resolve(message);
     });
     worker.on("error", (error) => {
       // A crashed worker fails its callers; replace it so the pool keeps serving.

@@ -2,7 +2,13 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from "nod
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CertificateAuthority, X509Svid } from "../src/index.js";
+import { Client, credentials } from "@grpc/grpc-js";
+import {
+  CertificateAuthority,
+  WorkloadApiServer,
+  type WorkloadApiServerOptions,
+  type X509Svid,
+} from "../src/index.js";
 
 /** A temporary directory removed by the returned cleanup. */
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -44,6 +50,30 @@ export function testJwtIssuer() {
         dsaEncoding: "ieee-p1363",
       });
       return `${header}.${payload}.${signature.toString("base64url")}`;
+    },
+  };
+}
+
+/** A self-signed CA, a WorkloadApiServer on a Unix socket in a temp dir, and a client for it. */
+export async function startWorkloadApi(
+  trustDomain: string,
+  identity: string,
+  options: Omit<WorkloadApiServerOptions, "ca" | "identity"> = {},
+) {
+  const tmp = await tempDir("workload");
+  const ca = await CertificateAuthority.selfSigned({ trustDomain });
+  const socket = join(tmp.dir, "agent.sock");
+  const server = await new WorkloadApiServer({ ca, identity, ...options }).listen({ path: socket });
+  const client = new Client(`unix:${socket}`, credentials.createInsecure());
+  return {
+    ca,
+    client,
+    dir: tmp.dir,
+    async close() {
+      client.close();
+      await server.close();
+      ca.close();
+      await tmp.cleanup();
     },
   };
 }

@@ -49,7 +49,7 @@ describe("SdsServer (envoy.service.secret.v3)", () => {
       rotation: { ttl: "1h", scheduler, clock, random: () => 0 },
     });
     await sds.ready;
-    const server = await sds.listen({ address: "127.0.0.1:0" });
+    const server = await sds.listen({ address: "127.0.0.1:0", insecure: true });
     const client = AdsClient.connect({
       address: `127.0.0.1:${server.port}`,
       service: "sds",

@@ -18,8 +18,8 @@ import {
 } from "@meshlet/api/spiffe/workload/workload_pb";
 import { map, VirtualTimeScheduler } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CertificateAuthority, type ListeningServer, WorkloadApiServer } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { CertificateAuthority, WorkloadApiServer } from "../src/index.js";
+import { startWorkloadApi } from "./helpers.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/shop/sa/cart`;
@@ -66,25 +66,17 @@ function reader<T>(stream: ClientReadableStream<T>) {
 
 describe("SPIFFE Workload API over a Unix socket", () => {
   let ca: CertificateAuthority;
-  let server: ListeningServer;
   let client: Client;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let fixture: Awaited<ReturnType<typeof startWorkloadApi>>;
+  let tmp: { dir: string };
 
   beforeAll(async () => {
-    tmp = await tempDir("workload");
-    ca = await CertificateAuthority.selfSigned({ trustDomain: TD });
-    const api = new WorkloadApiServer({ ca, identity: ID, rotation: { ttl: "1h" } });
-    const socket = join(tmp.dir, "agent.sock");
-    server = await api.listen({ path: socket });
-    client = new Client(`unix:${socket}`, credentials.createInsecure());
+    fixture = await startWorkloadApi(TD, ID, { rotation: { ttl: "1h" } });
+    ({ ca, client } = fixture);
+    tmp = { dir: fixture.dir };
   });
 
-  afterAll(async () => {
-    client?.close();
-    await server?.close();
-    ca?.close();
-    await tmp?.cleanup();
-  });
+  afterAll(() => fixture?.close());
 
   function call<Res>(method: "fetchX509SVID" | "fetchX509Bundles", header = true): ClientReadableStream<Res> {
     const desc = SpiffeWorkloadAPI.method[method];
@@ -131,8 +123,9 @@ describe("SPIFFE Workload API over a Unix socket", () => {
   it("FetchX509Bundles streams the trust domain's bundle", async () => {
     const stream = call<X509BundlesResponse>("fetchX509Bundles");
     const first = await reader(stream).next();
-    expect(Object.keys(first.bundles)).toEqual([TD]);
-    expect(splitDer(first.bundles[TD]!).map((c) => c.toString())).toEqual(
+    // SPIRE keys bundles by trust domain ID (spire agent workload handler: TrustDomain().IDString()).
+    expect(Object.keys(first.bundles)).toEqual([`spiffe://${TD}`]);
+    expect(splitDer(first.bundles[`spiffe://${TD}`]!).map((c) => c.toString())).toEqual(
       ca.trustBundle.roots.map((r) => new X509Certificate(r).toString()),
     );
     stream.cancel();
@@ -177,8 +170,8 @@ describe("SPIFFE Workload API over a Unix socket", () => {
       );
       const messages = reader(stream);
       const first = await messages.next();
-      expect(Object.keys(first.federatedBundles)).toEqual(["partner.org"]);
-      expect(splitDer(first.federatedBundles["partner.org"]!)[0]!.toString()).toBe(
+      expect(Object.keys(first.federatedBundles)).toEqual(["spiffe://partner.org"]);
+      expect(splitDer(first.federatedBundles["spiffe://partner.org"]!)[0]!.toString()).toBe(
         new X509Certificate(partner.trustBundle.roots[0]!).toString(),
       );
       scheduler.flush(); // the renewal timer: half of the 1h SVID's lifetime, in virtual time
@@ -188,7 +181,7 @@ describe("SPIFFE Workload API over a Unix socket", () => {
       expect(after!.serialNumber).not.toBe(before!.serialNumber);
       expect(second.svids[0]!.spiffeId).toBe(ID);
       expect(splitDer(second.svids[0]!.bundle)).toHaveLength(1);
-      expect(Object.keys(second.federatedBundles)).toEqual(["partner.org"]);
+      expect(Object.keys(second.federatedBundles)).toEqual(["spiffe://partner.org"]);
       stream.cancel();
     } finally {
       rotatingClient.close();

@@ -3,6 +3,8 @@ import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { TypeUrl } from "./type-url.js";
 
+let uids = 0;
+
 /**
  * One resource of one version, encoded once. Every response that carries it, to any number of
  * clients, reuses these bytes (ARCHITECTURE: "serialize once"); the framed forms used in
@@ -13,6 +15,14 @@ export class CachedResource<T extends Message = Message> {
   readonly version: string;
   /** The resource's protobuf encoding. */
   readonly bytes: Uint8Array;
+  /**
+   * A number unique to this object in the process: response assembly keys lists of resources by
+   * these (a content key), so streams of different proxies that get the same resources share one
+   * response however their lists were built.
+   */
+  readonly uid = ++uids;
+  /** Whether the resource passed the field-rule validation (see `validateResource`); set once. */
+  validated = false;
   private sotw?: Uint8Array;
   private sotwWrapped?: Uint8Array;
   private sotwHeartbeat?: Uint8Array;
@@ -26,11 +36,11 @@ export class CachedResource<T extends Message = Message> {
     schema: DescMessage,
     /** Time to live in milliseconds (xDS TTL); the client drops the resource unless refreshed. */
     readonly ttlMs?: number,
+    /** The encoding and version when the caller has them already (a ResourcePool does). */
+    encoded?: { readonly bytes: Uint8Array; readonly version: string },
   ) {
-    this.bytes = toBinary(schema, message);
-    const hash = createHash("sha256").update(this.bytes);
-    if (ttlMs !== undefined) hash.update(`ttl:${ttlMs}`);
-    this.version = hash.digest("base64url").slice(0, 22);
+    this.bytes = encoded?.bytes ?? toBinary(schema, message);
+    this.version = encoded?.version ?? contentVersion(this.bytes, ttlMs);
   }
 
   /**
@@ -71,6 +81,13 @@ export class CachedResource<T extends Message = Message> {
     if (this.ttlMs !== undefined) w.tag(6, WireType.LengthDelimited).bytes(duration(this.ttlMs));
     return w.finish();
   }
+}
+
+/** The content version of an encoded resource and its TTL: 22 base64url characters of SHA-256. */
+export function contentVersion(bytes: Uint8Array, ttlMs: number | undefined): string {
+  const hash = createHash("sha256").update(bytes);
+  if (ttlMs !== undefined) hash.update(`ttl:${ttlMs}`);
+  return hash.digest("base64url").slice(0, 22);
 }
 
 /** google.protobuf.Any { type_url=1, value=2 }. */

@@ -5,6 +5,7 @@ export type XdsErrorCode =
   | "unknown-type"
   | "duplicate-resource"
   | "missing-name"
+  | "invalid-resource"
   | "protocol";
 
 /**
@@ -54,4 +55,37 @@ export class InconsistentSnapshotError extends XdsError {
 
 function shortType(typeUrl: string): string {
   return typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
+}
+
+/** One broken field rule of a resource. */
+export interface FieldViolation {
+  /** Field path in proto names, e.g. `load_assignment.endpoints[0].lb_endpoints[1].endpoint`. */
+  readonly path: string;
+  /** The protoc-gen-validate rule, e.g. `string.min_len = 1`, `message.required`, `duration.gt = 0s`. */
+  readonly rule: string;
+  /** What is wrong, with the value where it helps. */
+  readonly message: string;
+}
+
+/**
+ * Thrown by `Snapshot.create` and `LinearCache.update` when a resource breaks one of the field
+ * rules Envoy's protos declare (protoc-gen-validate `validate.rules`): Envoy would NACK it, so it
+ * is refused before any proxy can. Names the resource (type and name), and every broken rule with
+ * its field path.
+ */
+export class ResourceValidationError extends XdsError {
+  readonly typeUrl: string;
+  readonly resourceName: string;
+  readonly violations: readonly FieldViolation[];
+
+  constructor(typeUrl: string, resourceName: string, violations: readonly FieldViolation[]) {
+    const lines = violations.map((v) => `${v.path || "(resource)"}: ${v.message} [${v.rule}]`);
+    super(
+      "invalid-resource",
+      `${shortType(typeUrl)} "${resourceName}" breaks ${violations.length} of Envoy's field rule(s), so a proxy would NACK it; fix the resource (or pass { validate: false } if you validate elsewhere):\n  ${lines.join("\n  ")}`,
+    );
+    this.typeUrl = typeUrl;
+    this.resourceName = resourceName;
+    this.violations = violations;
+  }
 }

@@ -4,7 +4,14 @@ export { MuxCache, type MuxCacheOptions } from "./cache/mux-cache.js";
 export { SnapshotCache, type SnapshotCacheOptions } from "./cache/snapshot-cache.js";
 export type { NodeStatus, TypeStatus } from "./cache/status.js";
 export { CachedResource } from "./cached-resource.js";
-export { type DanglingReference, InconsistentSnapshotError, XdsError, type XdsErrorCode } from "./errors.js";
+export {
+  type DanglingReference,
+  type FieldViolation,
+  InconsistentSnapshotError,
+  ResourceValidationError,
+  XdsError,
+  type XdsErrorCode,
+} from "./errors.js";
 export type {
   AckEvent,
   NackEvent,
@@ -26,7 +33,10 @@ export {
   type XdsServerOptions,
 } from "./server/xds-server.js";
 export {
+  defaultResourcePool,
   type ResourceInput,
+  ResourcePool,
+  type ResourcePoolStats,
   type ResourceSet,
   resourceName,
   Snapshot,
@@ -44,3 +54,4 @@ export {
   typeUrlOf,
   xdsRegistry,
 } from "./type-url.js";
+export { fieldRuleViolations } from "./validation/validate-resource.js";

@@ -8,15 +8,27 @@ import type { RouteConfiguration } from "@meshlet/api/envoy/config/route/v3/rout
 import type { ScopedRouteConfiguration } from "@meshlet/api/envoy/config/route/v3/scoped_route_pb";
 import type { Secret } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import type { Runtime } from "@meshlet/api/envoy/service/runtime/v3/rtds_pb";
-import { CachedResource } from "./cached-resource.js";
-import { type DanglingReference, InconsistentSnapshotError, XdsError } from "./errors.js";
-import { versionOfResources } from "./hash.js";
-import type { WithTtl } from "./resources/builders.js";
+import type { CachedResource } from "./cached-resource.js";
+import { type DanglingReference, InconsistentSnapshotError } from "./errors.js";
+import {
+  defaultResourcePool,
+  type ResourceInput,
+  type ResourcePool,
+  type ResourceSet,
+} from "./resource-pool.js";
 import { clusterEndpointName, listenerRouteNames } from "./resources/references.js";
-import { TypeUrl, xdsRegistry } from "./type-url.js";
+import { TypeUrl } from "./type-url.js";
+import { validateResource } from "./validation/validate-resource.js";
 
-/** A resource as given to a snapshot or cache: the message, or the message with a TTL. */
-export type ResourceInput<T extends Message = Message> = T | WithTtl<T>;
+export {
+  defaultResourcePool,
+  isWithTtl,
+  type ResourceInput,
+  ResourcePool,
+  type ResourcePoolStats,
+  type ResourceSet,
+  resourceName,
+} from "./resource-pool.js";
 
 /** What {@link Snapshot.create} takes: arrays of protobuf-es messages from `@meshlet/api`, per type. */
 export interface SnapshotInput {
@@ -42,17 +54,21 @@ export interface SnapshotInput {
 export interface SnapshotOptions {
   /**
    * Where schemas of custom types in `resources` are looked up; the built-in xDS types are always
-   * known. Pass `registry` from `@meshlet/api` to allow any generated type.
+   * known. Pass `registry` from `@meshlet/api` to allow any generated type, and to have the field
+   * rules check the payloads of `google.protobuf.Any` fields (`typed_config`) of every type.
    */
   registry?: Registry;
-}
-
-/** The resources of one type, as a cache hands them to the server. Immutable. */
-export interface ResourceSet {
-  readonly typeUrl: string;
-  /** The type's version (`version_info` / `system_version_info`). */
-  readonly version: string;
-  readonly resources: ReadonlyMap<string, CachedResource>;
+  /**
+   * Where encoded resources are shared (default: the process-wide {@link defaultResourcePool}).
+   * Snapshots that share a pool share the encoded resources and sets they have in common.
+   */
+  pool?: ResourcePool;
+  /**
+   * Check Envoy's field rules (protoc-gen-validate annotations of the protos) on every new
+   * resource and refuse the snapshot with a {@link ResourceValidationError} naming the resource,
+   * the field path and the rule. Default `true`; `false` for callers that validate elsewhere.
+   */
+  validate?: boolean;
 }
 
 const inputKeys: ReadonlyArray<[keyof SnapshotInput, string]> = [
@@ -67,50 +83,14 @@ const inputKeys: ReadonlyArray<[keyof SnapshotInput, string]> = [
   ["extensionConfigs", TypeUrl.ExtensionConfig],
 ];
 
-/** Builds the CachedResource of one input, checking its type and name. */
+/** Builds the CachedResource of one input, checking its type and name (and its field rules). */
 export function cacheResource(
   typeUrl: string,
   input: ResourceInput,
-  registry: Registry = xdsRegistry,
+  registry?: Registry,
+  pool: ResourcePool = defaultResourcePool,
 ): CachedResource {
-  const ttl = isWithTtl(input) ? input.ttlMs : undefined;
-  const message = isWithTtl(input) ? input.resource : input;
-  const typeName = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
-  if (message.$typeName !== typeName) {
-    throw new XdsError(
-      "invalid-argument",
-      `a ${message.$typeName} was given where ${typeName} resources are expected (type URL ${typeUrl})`,
-    );
-  }
-  const schema = registry.getMessage(typeName) ?? xdsRegistry.getMessage(typeName);
-  if (!schema) {
-    throw new XdsError(
-      "unknown-type",
-      `no schema for ${typeUrl}: pass { registry } (e.g. the registry exported by @meshlet/api) to Snapshot.create or the cache`,
-    );
-  }
-  const name = resourceName(message);
-  if (name === "") {
-    throw new XdsError(
-      "missing-name",
-      `a ${typeName} resource has an empty name; every xDS resource needs one`,
-    );
-  }
-  return new CachedResource(typeUrl, name, message, schema, ttl);
-}
-
-/** The xDS name of a resource: `cluster_name` for ClusterLoadAssignment, `name` otherwise. */
-export function resourceName(message: Message): string {
-  const record = message as unknown as Record<string, unknown>;
-  if (message.$typeName === "envoy.config.endpoint.v3.ClusterLoadAssignment")
-    return String(record.clusterName ?? "");
-  return typeof record.name === "string" ? record.name : "";
-}
-
-function isWithTtl(input: ResourceInput): input is WithTtl<Message> {
-  return (
-    (input as { $typeName?: unknown }).$typeName === undefined && "resource" in input && "ttlMs" in input
-  );
+  return pool.resource(typeUrl, input, { ...(registry ? { registry } : {}), validate: validateResource });
 }
 
 /** Builds a ResourceSet from cached resources, rejecting duplicate names. */
@@ -118,24 +98,17 @@ export function resourceSet(
   typeUrl: string,
   resources: Iterable<CachedResource>,
   version?: string,
+  pool: ResourcePool = defaultResourcePool,
 ): ResourceSet {
-  const map = new Map<string, CachedResource>();
-  for (const r of resources) {
-    if (map.has(r.name)) {
-      throw new XdsError(
-        "duplicate-resource",
-        `two ${typeUrl} resources are named "${r.name}"; names must be unique per type`,
-      );
-    }
-    map.set(r.name, r);
-  }
-  return { typeUrl, version: version ?? versionOfResources(map.values()), resources: map };
+  return pool.setOf(typeUrl, resources, version);
 }
 
 /**
  * An immutable set of xDS resources for one node (or group of nodes), with a version per type.
- * Every resource is encoded once, when the snapshot is created; servers reuse those bytes for
- * every client and every response.
+ * Every resource is encoded once, the first time any snapshot or cache of the pool sees it; servers
+ * reuse those bytes for every client and every response. A snapshot built from messages (or whole
+ * per-type arrays) that an earlier snapshot had costs no encode and no hash for them, and shares
+ * their ResourceSets: thousands of per-proxy snapshots cost little more than their differences.
  */
 export class Snapshot {
   private static readonly empty = new Map<string, ResourceSet>();
@@ -143,8 +116,10 @@ export class Snapshot {
   private constructor(private readonly sets: ReadonlyMap<string, ResourceSet>) {}
 
   /**
-   * Creates a snapshot from protobuf-es messages.
-   * @throws XdsError when a resource has the wrong type, no name, or a name used twice.
+   * Creates a snapshot from protobuf-es messages. The messages are frozen (deeply): a snapshot is
+   * immutable, and the pool finds them again by identity.
+   * @throws XdsError when a resource has the wrong type, no name, or a name used twice;
+   * ResourceValidationError when it breaks one of Envoy's field rules (unless `validate: false`).
    */
   static create(input: SnapshotInput, options: SnapshotOptions = {}): Snapshot {
     const byType = new Map<string, readonly ResourceInput[]>();
@@ -153,12 +128,22 @@ export class Snapshot {
       if (list) byType.set(typeUrl, list);
     }
     for (const [typeUrl, list] of Object.entries(input.resources ?? {})) {
-      byType.set(typeUrl, [...(byType.get(typeUrl) ?? []), ...list]);
+      const before = byType.get(typeUrl);
+      byType.set(typeUrl, before ? [...before, ...list] : list);
     }
+    const pool = options.pool ?? defaultResourcePool;
+    const validate = options.validate === false ? undefined : validateResource;
     const sets = new Map<string, ResourceSet>();
     for (const [typeUrl, list] of byType) {
-      const cached = list.map((r) => cacheResource(typeUrl, r, options.registry));
-      sets.set(typeUrl, resourceSet(typeUrl, cached, input.versions?.[typeUrl]));
+      const version = input.versions?.[typeUrl];
+      sets.set(
+        typeUrl,
+        pool.set(typeUrl, list, {
+          ...(options.registry ? { registry: options.registry } : {}),
+          ...(validate ? { validate } : {}),
+          ...(version !== undefined ? { version } : {}),
+        }),
+      );
     }
     return new Snapshot(sets);
   }

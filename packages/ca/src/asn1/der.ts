@@ -132,8 +132,11 @@ export function readNode(input: Buffer, offset: number, what: string): DerNode &
     if (count === 0) fail("indefinite length is not DER");
     if (count > 4) fail("length too large");
     if (offset + 2 + count > input.length) fail("truncated length");
+    // X.690 10.1: DER lengths use the fewest octets (no leading zero, short form below 128).
+    if (input[offset + 2] === 0) fail("non-minimal length (leading zero octet) is not DER");
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + (input[offset + 2 + i] as number);
+    if (length < 0x80) fail(`non-minimal length (long form for ${length}) is not DER`);
     header += count;
   }
   const end = offset + header + length;
@@ -183,18 +186,25 @@ export function expectTag(node: DerNode | undefined, tag: number, what: string):
   return node;
 }
 
-/** Decodes an OBJECT IDENTIFIER to dotted form. */
+/** Decodes an OBJECT IDENTIFIER to dotted form; refuses non-canonical encodings (X.690 8.19.2). */
 export function readOid(node: DerNode, what: string): string {
   expectTag(node, Tag.Oid, what);
   const arcs: bigint[] = [];
   let value = 0n;
+  let arcStart = true;
   for (const byte of node.content) {
+    // X.690 8.19.2: each arc uses the fewest octets, so no arc starts with 0x80.
+    if (arcStart && byte === 0x80) {
+      throw new CaError("malformed-der", `${what}: OID arc padded with 0x80 is not DER`);
+    }
     value = (value << 7n) | BigInt(byte & 0x7f);
-    if ((byte & 0x80) === 0) {
+    arcStart = (byte & 0x80) === 0;
+    if (arcStart) {
       arcs.push(value);
       value = 0n;
     }
   }
+  if (!arcStart) throw new CaError("malformed-der", `${what}: OID ends inside an arc`);
   const first = arcs.shift();
   if (first === undefined) throw new CaError("malformed-der", `${what}: empty OID`);
   const head = first < 80n ? [first / 40n, first % 40n] : [2n, first - 80n];
@@ -215,6 +225,31 @@ export function readTime(node: DerNode, what: string): Date {
   const year =
     node.tag === Tag.UtcTime ? ((yy as number) < 50 ? 2000 : 1900) + (yy as number) : (yy as number);
   return new Date(Date.UTC(year, (mo as number) - 1, d, h, mi, s));
+}
+
+/** The value of a DER BOOLEAN (one octet, 0x00 or 0xFF: X.690 11.1). */
+export function readBoolean(node: DerNode, what: string): boolean {
+  expectTag(node, Tag.Boolean, what);
+  const v = node.content[0];
+  if (node.content.length !== 1 || (v !== 0 && v !== 0xff)) {
+    throw new CaError("malformed-der", `${what}: BOOLEAN must be one octet 0x00 or 0xFF in DER`);
+  }
+  return v === 0xff;
+}
+
+/**
+ * The content of a non-negative DER INTEGER, refusing non-minimal encodings (X.690 8.3.2) and
+ * negative values.
+ */
+export function readUnsignedInteger(node: DerNode | undefined, what: string): Buffer {
+  const { content } = expectTag(node, Tag.Integer, what);
+  if (content.length === 0) throw new CaError("malformed-der", `${what}: empty INTEGER`);
+  const b0 = content[0] as number;
+  if (content.length > 1 && b0 === 0 && ((content[1] as number) & 0x80) === 0) {
+    throw new CaError("malformed-der", `${what}: INTEGER is not minimally encoded`);
+  }
+  if (b0 & 0x80) throw new CaError("malformed-der", `${what}: INTEGER must not be negative`);
+  return content;
 }
 
 /** The bytes of a BIT STRING, requiring zero unused bits. */

@@ -62,4 +62,42 @@ describe("JwtVerifier", () => {
       /signature/,
     );
   });
+
+  describe("binds alg to the key type (RFC 8725 3.1; RFC 7518 3.1: ES256 is P-256 + SHA-256, ES384 P-384 + SHA-384)", () => {
+    const p256 = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const ecVerifier = new JwtVerifier({
+      keys: [p256.publicKey],
+      issuer: "https://issuer.test",
+      audiences: ["istio-ca"],
+      clock: () => NOW,
+    });
+    /** Signs `body` with the P-256 key using `digest` and `encoding`, under header `alg`. */
+    function confused(alg: string, digest: string | null, encoding: "der" | "ieee-p1363"): string {
+      const body = `${b64({ alg, typ: "JWT" })}.${b64(claims)}`;
+      const sig = sign(digest, Buffer.from(body), { key: p256.privateKey, dsaEncoding: encoding });
+      return `${body}.${sig.toString("base64url")}`;
+    }
+
+    it("accepts ES256 from a P-256 key", async () => {
+      await expect(ecVerifier.verify(confused("ES256", "sha256", "ieee-p1363"))).resolves.toBeDefined();
+    });
+
+    it.each([
+      ["EdDSA over an ECDSA signature", "EdDSA", null, "der"],
+      ["RS256 over an ECDSA signature", "RS256", "sha256", "der"],
+      ["ES384 from a P-256 key", "ES384", "sha384", "ieee-p1363"],
+    ] as const)("refuses %s", async (_name, alg, digest, encoding) => {
+      await expect(ecVerifier.verify(confused(alg, digest, encoding))).rejects.toThrow(/alg/);
+    });
+
+    it("refuses a token whose alg differs from the JWK's alg", async () => {
+      const pinned = new JwtVerifier({
+        keys: [{ ...rsa.publicKey.export({ format: "jwk" }), alg: "RS384" }],
+        issuer: "https://issuer.test",
+        audiences: ["istio-ca"],
+        clock: () => NOW,
+      });
+      await expect(pinned.verify(jwt("RS256", rsa.privateKey, claims))).rejects.toThrow(/alg/);
+    });
+  });
 });

@@ -28,12 +28,46 @@ export interface JwtVerifierOptions {
   readonly clock?: () => number;
 }
 
-const ALGORITHMS: Record<string, { digest: string | null; dsaEncoding?: "ieee-p1363"; kty: string }> = {
-  RS256: { digest: "sha256", kty: "RSA" },
-  ES256: { digest: "sha256", dsaEncoding: "ieee-p1363", kty: "EC" },
-  ES384: { digest: "sha384", dsaEncoding: "ieee-p1363", kty: "EC" },
-  EdDSA: { digest: null, kty: "OKP" },
+const ALGORITHMS: Record<string, { digest: string | null; dsaEncoding?: "ieee-p1363" }> = {
+  RS256: { digest: "sha256" },
+  ES256: { digest: "sha256", dsaEncoding: "ieee-p1363" },
+  ES384: { digest: "sha384", dsaEncoding: "ieee-p1363" },
+  EdDSA: { digest: null },
 };
+
+/**
+ * The one `alg` a key may verify (RFC 8725 3.1: never let the token choose how its key is used;
+ * RFC 7518 3.4: ES256 is P-256 with SHA-256, ES384 P-384 with SHA-384).
+ */
+export function algorithmForKey(key: KeyObject): string | undefined {
+  const type = key.asymmetricKeyType;
+  if (type === "rsa") return "RS256";
+  if (type === "ed25519") return "EdDSA";
+  if (type === "ec") {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    return curve === "prime256v1" ? "ES256" : curve === "secp384r1" ? "ES384" : undefined;
+  }
+  return undefined;
+}
+
+interface VerificationKey {
+  readonly kid?: string;
+  readonly key: KeyObject;
+  /** The only alg this key verifies. */
+  readonly alg: string | undefined;
+}
+
+function toVerificationKey(k: JsonWebKey | KeyObject): VerificationKey {
+  if (k instanceof KeyObject) {
+    const key = k.type === "private" ? createPublicKey(k) : k;
+    return { key, alg: algorithmForKey(key) };
+  }
+  const key = createPublicKey({ key: k, format: "jwk" });
+  const alg = algorithmForKey(key);
+  // A JWK naming another alg than its key type allows verifies nothing.
+  const pinned = typeof k.alg === "string" && k.alg !== alg ? undefined : alg;
+  return { ...(k.kid ? { kid: String(k.kid) } : {}), key, alg: pinned };
+}
 
 function decodeSegment(segment: string, what: string): Record<string, unknown> {
   try {
@@ -47,19 +81,17 @@ function decodeSegment(segment: string, what: string): Record<string, unknown> {
 
 /**
  * Verifies signed JWTs (RS256, ES256, ES384, EdDSA) against known keys and checks `iss`, `aud`,
- * `exp` and `nbf` — the third-party-JWT path of Istio's CA. Signatures are native `node:crypto`.
+ * `exp` and `nbf` — the third-party-JWT path of Istio's CA. Each key verifies only the alg its
+ * type allows (RSA: RS256, P-256: ES256, P-384: ES384, Ed25519: EdDSA; a JWK's `alg` must agree),
+ * so a token cannot pick how its signature is checked. Signatures are native `node:crypto`.
  */
 export class JwtVerifier implements TokenVerifier {
-  private readonly keys: { kid?: string; key: KeyObject }[];
+  private readonly keys: VerificationKey[];
   private readonly options: JwtVerifierOptions;
 
   constructor(options: JwtVerifierOptions) {
     this.options = options;
-    this.keys = options.keys.map((k) =>
-      k instanceof KeyObject
-        ? { key: k.type === "private" ? createPublicKey(k) : k }
-        : { ...(k.kid ? { kid: String(k.kid) } : {}), key: createPublicKey({ key: k, format: "jwk" }) },
-    );
+    this.keys = options.keys.map(toVerificationKey);
   }
 
   async verify(token: string): Promise<VerifiedToken> {
@@ -76,8 +108,15 @@ export class JwtVerifier implements TokenVerifier {
         `algorithm ${String(header.alg)} is not accepted (use RS256, ES256, ES384 or EdDSA)`,
       );
     const candidates = this.keys.filter(
-      (k) => header.kid === undefined || k.kid === undefined || k.kid === header.kid,
+      (k) =>
+        k.alg === header.alg && (header.kid === undefined || k.kid === undefined || k.kid === header.kid),
     );
+    if (candidates.length === 0) {
+      throw new CaError(
+        "unauthenticated",
+        `alg ${String(header.alg)} matches no configured key's type${header.kid !== undefined ? ` for kid ${String(header.kid)}` : ""} (RFC 8725: alg is bound to the key)`,
+      );
+    }
     const signature = Buffer.from(s, "base64url");
     const data = Buffer.from(`${h}.${p}`);
     const ok = candidates.some(({ key }) => {

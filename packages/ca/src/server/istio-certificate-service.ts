@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import {
   Server,
-  type ServerCredentials,
   type ServerUnaryCall,
   type ServiceDefinition,
   type sendUnaryData,
@@ -20,7 +19,7 @@ import type { CertificateAuthority } from "../certificate-authority.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { grpcMethod } from "./grpc-method.js";
 import { toGrpcStatus } from "./grpc-status.js";
-import { bindServer, type ListeningServer } from "./listen.js";
+import { type ListeningServer, listenSecurely, type SecureListenOptions } from "./listen.js";
 
 /** Decides whether an authenticated caller may get a certificate; return false to refuse. */
 export type Authorizer = (caller: Caller, request: IstioCertificateRequest) => boolean | Promise<boolean>;
@@ -99,11 +98,14 @@ export class IstioCertificateService {
     server.addService(IstioCertificateService.definition, implementation);
   }
 
-  /** Starts a dedicated server on `address`; pass TLS `credentials` for mTLS authentication. */
-  async listen(options: { address: string; credentials?: ServerCredentials }): Promise<ListeningServer> {
+  /**
+   * Starts a dedicated server on `address`; pass TLS `credentials` for mTLS authentication.
+   * Plaintext TCP needs `insecure: true`; Unix sockets are created with mode 0600 (or `mode`).
+   */
+  async listen(options: SecureListenOptions): Promise<ListeningServer> {
     const server = new Server();
     this.register(server);
-    return bindServer(server, options.address, options.credentials);
+    return listenSecurely(server, options, "IstioCertificateService");
   }
 
   private async createCertificate(

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import type { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Server } from "@grpc/grpc-js";
 import { DataSourceSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import {
   CertificateValidationContextSchema,
@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from "../logger.js";
 import { SpiffeId } from "../spiffe-id.js";
 import { type SvidRotationOptions, svidRotation$ } from "../svid-rotation.js";
 import type { TrustBundle } from "../trust-bundle.js";
+import { checkTransport, restrictSocket, type SecureListenOptions } from "./listen.js";
 
 /** Istio's SDS resource names: the workload certificate and the trust bundle. */
 export const SDS_RESOURCE_NAMES = { workload: "default", root: "ROOTCA" } as const;
@@ -138,16 +139,24 @@ export class SdsServer {
     this.xds.register(server, { services: ["sds"] });
   }
 
-  /** Starts a dedicated server (`127.0.0.1:0`, or `unix:/path` as istio-agent's SDS socket). */
-  async listen(options: {
-    address: string;
-    credentials?: ServerCredentials;
-  }): Promise<{ port: number; close(): Promise<void> }> {
+  /**
+   * Starts a dedicated server: `unix:/path` as istio-agent's SDS socket (mode 0600, or `mode`), or
+   * TCP with TLS `credentials`. SDS hands out the workload's private key, so plaintext TCP needs an
+   * explicit `insecure: true`.
+   */
+  async listen(options: SecureListenOptions): Promise<{ port: number; close(): Promise<void> }> {
+    checkTransport(options, "SdsServer");
     const listening = await this.xds.listen({
       address: options.address,
       services: ["sds"],
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
+    try {
+      await restrictSocket(options.address, options.mode);
+    } catch (error) {
+      await listening.close();
+      throw error;
+    }
     return {
       port: listening.port,
       close: async () => {

@@ -4,6 +4,7 @@ import {
   decode,
   expectTag,
   readBitString,
+  readBoolean,
   readOid,
   readTime,
   Tag,
@@ -22,6 +23,14 @@ export interface ParsedExtension {
 /** The parts of a certificate the CA needs, with raw DER slices to copy into issued certificates. */
 export interface ParsedCertificate {
   readonly der: Buffer;
+  /** DER of the TBSCertificate (what the signature covers). */
+  readonly tbsRaw: Buffer;
+  /** The outer signatureAlgorithm OID. */
+  readonly signatureAlgorithm: string;
+  /** The signature value. */
+  readonly signature: Buffer;
+  /** Attribute type OIDs of the subject Name, in order (e.g. `2.5.4.3` for a CN). */
+  readonly subjectAttributeTypes: readonly string[];
   readonly serialNumber: Buffer;
   /** DER of the issuer Name, byte for byte. */
   readonly issuerRaw: Buffer;
@@ -42,20 +51,25 @@ export interface ParsedCertificate {
   readonly uris: readonly string[];
   /** DNS SANs in order. */
   readonly dnsNames: readonly string[];
+  /** Tags of other SAN name forms (email, IP, otherName, …). */
+  readonly otherSanTags: readonly number[];
   /** subjectKeyIdentifier, when present. */
   readonly subjectKeyId: Buffer | undefined;
 }
 
-/** Parses an `Extensions` SEQUENCE into a map, rejecting duplicates (RFC 5280 4.2). */
+/** Parses an `Extensions` SEQUENCE into a map, rejecting duplicates (RFC 5280 4.2) and non-DER. */
 export function parseExtensions(node: DerNode, what: string): Map<string, ParsedExtension> {
   const out = new Map<string, ParsedExtension>();
   for (const ext of children(expectTag(node, Tag.Sequence, what), what)) {
-    const parts = children(ext, what);
+    const parts = children(expectTag(ext, Tag.Sequence, `${what} extension`), what);
+    if (parts.length < 2 || parts.length > 3) {
+      throw new CaError("malformed-der", `${what}: an Extension has ${parts.length} fields, expected 2 or 3`);
+    }
     const id = readOid(parts[0] as DerNode, `${what} extnID`);
     let critical = false;
     let valueNode = parts[1];
-    if (valueNode?.tag === Tag.Boolean) {
-      critical = valueNode.content[0] !== 0;
+    if (parts.length === 3) {
+      critical = readBoolean(parts[1] as DerNode, `${what} ${id} critical`);
       valueNode = parts[2];
     }
     const value = expectTag(valueNode, Tag.OctetString, `${what} ${id} extnValue`).content;
@@ -65,15 +79,43 @@ export function parseExtensions(node: DerNode, what: string): Map<string, Parsed
   return out;
 }
 
-/** Reads GeneralNames into URI and DNS lists (other name forms are ignored). */
-export function parseSubjectAltName(value: Buffer, what: string): { uris: string[]; dnsNames: string[] } {
+/** GeneralName tags (RFC 5280 4.2.1.6, context-specific IMPLICIT). */
+export const GeneralNameTag = {
+  otherName: 0xa0,
+  rfc822Name: 0x81,
+  dNSName: 0x82,
+  directoryName: 0xa4,
+  uniformResourceIdentifier: 0x86,
+  iPAddress: 0x87,
+} as const;
+
+/** A subjectAltName read strictly: URI and DNS names in order, and every other name's tag. */
+export interface SubjectAltNames {
+  uris: string[];
+  dnsNames: string[];
+  /** Tags of names that are neither URI nor DNS (email, IP, otherName, directoryName, …). */
+  otherTags: number[];
+}
+
+/** Reads GeneralNames; URI and DNS names must be ASCII (IA5String). */
+export function parseSubjectAltName(value: Buffer, what: string): SubjectAltNames {
   const uris: string[] = [];
   const dnsNames: string[] = [];
-  for (const name of children(decode(value, what), what)) {
-    if (name.tag === 0x86) uris.push(name.content.toString("ascii"));
-    else if (name.tag === 0x82) dnsNames.push(name.content.toString("ascii"));
+  const otherTags: number[] = [];
+  const names = children(expectTag(decode(value, what), Tag.Sequence, what), what);
+  if (names.length === 0) throw new CaError("malformed-der", `${what}: empty GeneralNames`);
+  for (const name of names) {
+    if (name.tag === GeneralNameTag.uniformResourceIdentifier || name.tag === GeneralNameTag.dNSName) {
+      if (name.content.some((b) => b > 0x7e || b < 0x20)) {
+        throw new CaError("malformed-der", `${what}: a URI or DNS name is not printable ASCII (IA5String)`);
+      }
+      const text = name.content.toString("ascii");
+      (name.tag === GeneralNameTag.dNSName ? dnsNames : uris).push(text);
+    } else {
+      otherTags.push(name.tag);
+    }
   }
-  return { uris, dnsNames };
+  return { uris, dnsNames, otherTags };
 }
 
 function parseKeyUsage(value: Buffer, what: string): Set<number> {
@@ -89,7 +131,15 @@ function parseKeyUsage(value: Buffer, what: string): Set<number> {
 /** Parses a DER certificate. Throws `malformed-der` naming `what` when the structure is wrong. */
 export function parseCertificate(der: Buffer, what = "certificate"): ParsedCertificate {
   const top = children(expectTag(decode(der, what), Tag.Sequence, what), what);
-  const tbs = children(expectTag(top[0], Tag.Sequence, `${what} tbsCertificate`), `${what} tbsCertificate`);
+  if (top.length !== 3)
+    throw new CaError("malformed-der", `${what}: expected 3 elements, found ${top.length}`);
+  const tbsNode = expectTag(top[0], Tag.Sequence, `${what} tbsCertificate`);
+  const tbs = children(tbsNode, `${what} tbsCertificate`);
+  const signatureAlgorithm = readOid(
+    children(expectTag(top[1], Tag.Sequence, `${what} signatureAlgorithm`), what)[0] as DerNode,
+    `${what} signatureAlgorithm`,
+  );
+  const signature = readBitString(top[2] as DerNode, `${what} signature`);
   let i = 0;
   if (tbs[0]?.tag === 0xa0) i++;
   const serial = expectTag(tbs[i++], Tag.Integer, `${what} serialNumber`);
@@ -112,10 +162,21 @@ export function parseCertificate(der: Buffer, what = "certificate"): ParsedCerti
     : [];
   const ku = extensions.get(Oid.keyUsage);
   const san = extensions.get(Oid.subjectAltName);
-  const names = san ? parseSubjectAltName(san.value, `${what} subjectAltName`) : { uris: [], dnsNames: [] };
+  const names = san
+    ? parseSubjectAltName(san.value, `${what} subjectAltName`)
+    : { uris: [], dnsNames: [], otherTags: [] };
   const ski = extensions.get(Oid.subjectKeyIdentifier);
+  const subjectAttributeTypes = children(subject, `${what} subject`).flatMap((rdn) =>
+    children(rdn, `${what} subject RDN`).map((atv) =>
+      readOid(children(atv, `${what} subject attribute`)[0] as DerNode, `${what} subject attribute`),
+    ),
+  );
   return {
     der,
+    tbsRaw: tbsNode.raw,
+    signatureAlgorithm,
+    signature,
+    subjectAttributeTypes,
     serialNumber: serial.content,
     issuerRaw: issuer.raw,
     subjectRaw: subject.raw,
@@ -124,10 +185,11 @@ export function parseCertificate(der: Buffer, what = "certificate"): ParsedCerti
     spkiRaw: spki.raw,
     publicKeyBits: readBitString(spkiParts[1] as DerNode, `${what} subjectPublicKey`),
     extensions,
-    isCa: bcParts[0]?.tag === Tag.Boolean && bcParts[0].content[0] !== 0,
+    isCa: bcParts[0]?.tag === Tag.Boolean && readBoolean(bcParts[0], `${what} basicConstraints cA`),
     keyUsage: ku ? parseKeyUsage(ku.value, `${what} keyUsage`) : undefined,
     uris: names.uris,
     dnsNames: names.dnsNames,
+    otherSanTags: names.otherTags,
     subjectKeyId: ski
       ? expectTag(decode(ski.value, `${what} SKI`), Tag.OctetString, `${what} SKI`).content
       : undefined,

@@ -11,6 +11,7 @@ import {
   oid,
   readBitString,
   readOid,
+  readUnsignedInteger,
   sequence,
   set,
   Tag,
@@ -22,7 +23,7 @@ import { parseExtensions, parseSubjectAltName } from "./certificate.js";
 import { extension, subjectAltNameValue } from "./extensions.js";
 import { name } from "./name.js";
 import { Oid, SIGNATURE_DIGESTS } from "./oids.js";
-import { importPublicKey, inspectSpki, type PublicKeyInput } from "./public-key.js";
+import { encodeSpki, importPublicKey, inspectSpki, type PublicKeyInput } from "./public-key.js";
 
 const verify = promisify(verifyCb);
 const sign = promisify(signCb);
@@ -41,12 +42,20 @@ export interface SignatureCheck {
 /** Checks signatures somewhere else (e.g. worker threads); resolves whether the signature is valid. */
 export interface SignatureVerifier {
   verify(check: SignatureCheck): Promise<boolean>;
+  /**
+   * Optional: verify and also re-encode the key as SubjectPublicKeyInfo DER with `node:crypto`
+   * where it was imported (saves importing it a second time on the caller's thread).
+   */
+  verifyAndEncode?(check: SignatureCheck): Promise<{ ok: boolean; spki: Buffer }>;
 }
 
 /** A parsed PKCS#10 certificate signing request (RFC 2986). */
 export interface ParsedCsr {
   readonly der: Buffer;
-  /** DER of SubjectPublicKeyInfo, copied verbatim into the certificate. */
+  /**
+   * DER of the CSR's SubjectPublicKeyInfo as sent. Never copied into a certificate: the key is
+   * re-encoded by `node:crypto` ({@link ParsedCsr.verifySignature} resolves with that encoding).
+   */
   readonly spkiRaw: Buffer;
   readonly publicKeyBits: Buffer;
   readonly publicKey: KeyObject;
@@ -59,15 +68,45 @@ export interface ParsedCsr {
   /** What proves possession of the key: verify `signature` over `data` with `key` and `digest`. */
   readonly signatureCheck: SignatureCheck;
   /**
-   * Resolves when the CSR's self-signature is valid; rejects with `csr-signature-invalid`. Verifies
-   * in-process (libuv pool) unless a {@link SignatureVerifier} such as a worker pool is given.
+   * Resolves when the CSR's self-signature is valid, with the public key re-encoded as
+   * SubjectPublicKeyInfo DER by `node:crypto` (what goes into the certificate); rejects with
+   * `csr-signature-invalid`. Verifies in-process (libuv pool) unless a {@link SignatureVerifier}
+   * such as a worker pool is given.
    */
-  verifySignature(verifier?: SignatureVerifier): Promise<void>;
+  verifySignature(verifier?: SignatureVerifier): Promise<Buffer>;
+}
+
+/** RFC 5758 3.2 / RFC 8410 3: these signature AlgorithmIdentifiers have no parameters. */
+const NO_PARAMETERS: ReadonlySet<string> = new Set([
+  Oid.ecdsaWithSha256,
+  Oid.ecdsaWithSha384,
+  Oid.ecdsaWithSha512,
+  Oid.ed25519,
+]);
+
+function expectCount(nodes: readonly DerNode[], count: number, what: string): void {
+  if (nodes.length !== count) {
+    throw new CaError("malformed-der", `${what}: has ${nodes.length} elements, expected ${count}`);
+  }
+}
+
+/** A Name (RFC 5280 4.1.2.4), read only to check its structure: the CA never copies it. */
+function checkName(node: DerNode | undefined, what: string): void {
+  for (const rdn of children(expectTag(node, Tag.Sequence, what), what)) {
+    const attributes = children(expectTag(rdn, Tag.Set, `${what} RDN`), `${what} RDN`);
+    if (attributes.length === 0) throw new CaError("malformed-der", `${what}: empty RDN`);
+    for (const attribute of attributes) {
+      const parts = children(expectTag(attribute, Tag.Sequence, `${what} attribute`), `${what} attribute`);
+      expectCount(parts, 2, `${what} attribute`);
+      readOid(parts[0] as DerNode, `${what} attribute type`);
+    }
+  }
 }
 
 /**
- * Parses a CSR from PEM (or DER bytes). Checks size, structure and the key type; call
- * `verifySignature()` to prove possession of the private key.
+ * Parses a CSR from PEM (or DER bytes) strictly: DER only (minimal lengths, canonical OIDs and
+ * INTEGERs, no trailing data, exactly the fields RFC 2986 defines), a supported key and signature
+ * algorithm. Call `verifySignature()` to prove possession of the private key.
  */
 export function parseCsr(input: string | Uint8Array, options: { maxBytes?: number } = {}): ParsedCsr {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_CSR_BYTES;
@@ -87,43 +126,65 @@ export function parseCsr(input: string | Uint8Array, options: { maxBytes?: numbe
   }
   try {
     const top = children(expectTag(decode(der, "csr"), Tag.Sequence, "csr"), "csr");
+    expectCount(top, 3, "csr");
     const info = expectTag(top[0], Tag.Sequence, "csr certificationRequestInfo");
-    const algorithm = readOid(
-      children(expectTag(top[1], Tag.Sequence, "csr signatureAlgorithm"), "csr")[0] as DerNode,
+    const algorithmParts = children(
+      expectTag(top[1], Tag.Sequence, "csr signatureAlgorithm"),
       "csr signatureAlgorithm",
     );
+    const algorithm = readOid(algorithmParts[0] as DerNode, "csr signatureAlgorithm");
+    if (!(algorithm in SIGNATURE_DIGESTS)) {
+      throw new CaError("malformed-csr", `csr: signature algorithm ${algorithm} is not supported`);
+    }
+    const params = algorithmParts[1];
+    if (
+      algorithmParts.length > 2 ||
+      (NO_PARAMETERS.has(algorithm) && params !== undefined) ||
+      (params !== undefined && (params.tag !== Tag.Null || params.content.length !== 0))
+    ) {
+      throw new CaError(
+        "malformed-der",
+        `csr signatureAlgorithm: ${algorithm} takes ${NO_PARAMETERS.has(algorithm) ? "no parameters" : "NULL parameters"}`,
+      );
+    }
     const signature = readBitString(top[2] as DerNode, "csr signature");
     const parts = children(info, "csr certificationRequestInfo");
+    expectCount(parts, 4, "csr certificationRequestInfo");
+    const version = readUnsignedInteger(parts[0], "csr version");
+    if (version.length !== 1 || version[0] !== 0) {
+      throw new CaError("malformed-csr", "csr: version must be 0 (v1, RFC 2986)");
+    }
+    checkName(parts[1], "csr subject");
     const spki = expectTag(parts[2], Tag.Sequence, "csr subjectPKInfo");
+    const inspected = inspectSpki(spki.raw, "csr public key");
     const publicKeyBits = readBitString(
       children(spki, "csr subjectPKInfo")[1] as DerNode,
       "csr subjectPublicKey",
     );
     let uris: string[] = [];
     let dnsNames: string[] = [];
-    const attributes = parts[3];
-    if (attributes && attributes.tag === 0xa0) {
-      for (const attribute of children(attributes, "csr attributes")) {
-        const [type, values] = children(attribute, "csr attribute");
-        if (readOid(type as DerNode, "csr attribute type") !== Oid.extensionRequest) continue;
-        const exts = parseExtensions(
-          children(values as DerNode, "csr extensionRequest")[0] as DerNode,
-          "csr extensionRequest",
-        );
-        const san = exts.get(Oid.subjectAltName);
-        if (san) ({ uris, dnsNames } = parseSubjectAltName(san.value, "csr subjectAltName"));
+    let sawExtensionRequest = false;
+    for (const attribute of children(expectTag(parts[3], 0xa0, "csr attributes"), "csr attributes")) {
+      const fields = children(expectTag(attribute, Tag.Sequence, "csr attribute"), "csr attribute");
+      expectCount(fields, 2, "csr attribute");
+      const type = readOid(fields[0] as DerNode, "csr attribute type");
+      const values = children(expectTag(fields[1], Tag.Set, `csr attribute ${type} values`), "csr attribute");
+      if (type !== Oid.extensionRequest) continue;
+      if (sawExtensionRequest || values.length !== 1) {
+        throw new CaError("malformed-der", "csr: extensionRequest must appear once with one value");
       }
+      sawExtensionRequest = true;
+      const exts = parseExtensions(values[0] as DerNode, "csr extensionRequest");
+      const san = exts.get(Oid.subjectAltName);
+      if (san) ({ uris, dnsNames } = parseSubjectAltName(san.value, "csr subjectAltName"));
     }
-    const inspected = inspectSpki(spki.raw, "csr public key");
     let publicKey: KeyObject | undefined;
     const keyObject = () => {
       publicKey ??= importPublicKey(inspected.input, "csr public key");
       return publicKey;
     };
-    if (!(algorithm in SIGNATURE_DIGESTS)) {
-      throw new CaError("malformed-csr", `csr: signature algorithm ${algorithm} is not supported`);
-    }
     const digest = SIGNATURE_DIGESTS[algorithm] ?? null;
+    const check: SignatureCheck = { digest, data: info.raw, signature, key: inspected.input };
     return {
       der,
       spkiRaw: spki.raw,
@@ -134,13 +195,18 @@ export function parseCsr(input: string | Uint8Array, options: { maxBytes?: numbe
       keyKind: inspected.kind,
       uris,
       dnsNames,
-      signatureCheck: { digest, data: info.raw, signature, key: inspected.input },
+      signatureCheck: check,
       async verifySignature(verifier?: SignatureVerifier) {
         let ok = false;
+        let encoded: Buffer | undefined;
         try {
-          ok = verifier
-            ? await verifier.verify({ digest, data: info.raw, signature, key: inspected.input })
-            : await verify(digest, info.raw, keyObject(), signature);
+          if (verifier?.verifyAndEncode) {
+            ({ ok, spki: encoded } = await verifier.verifyAndEncode(check));
+          } else {
+            ok = verifier
+              ? await verifier.verify(check)
+              : await verify(digest, info.raw, keyObject(), signature);
+          }
         } catch (error) {
           throw CaError.from(error, "csr-signature-invalid", "csr: the signature cannot be verified");
         }
@@ -150,6 +216,7 @@ export function parseCsr(input: string | Uint8Array, options: { maxBytes?: numbe
             "csr: the signature does not match the public key (the CSR was altered or signed with another key)",
           );
         }
+        return encoded ? Buffer.from(encoded) : encodeSpki(keyObject());
       },
     };
   } catch (error) {

@@ -6,6 +6,7 @@ import { Oid } from "./oids.js";
 export const KeyUsage = {
   digitalSignature: 0,
   keyEncipherment: 2,
+  keyAgreement: 4,
   keyCertSign: 5,
   cRLSign: 6,
 } as const;

@@ -1,5 +1,14 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { children, type DerNode, decode, expectTag, readBitString, readOid, Tag } from "../asn1/der.js";
+import {
+  children,
+  type DerNode,
+  decode,
+  expectTag,
+  readBitString,
+  readOid,
+  readUnsignedInteger,
+  Tag,
+} from "../asn1/der.js";
 import { CaError } from "../ca-error.js";
 import { Oid } from "./oids.js";
 
@@ -55,14 +64,23 @@ export function importSpki(spki: Buffer, where: string): ImportedPublicKey {
  * without importing it (the import is the expensive part for EC keys).
  */
 export function inspectSpki(spki: Buffer, where: string): InspectedPublicKey {
-  const [algorithm, bits] = children(expectTag(decode(spki, where), Tag.Sequence, where), where);
-  const [algOid, params] = children(
-    expectTag(algorithm, Tag.Sequence, `${where} algorithm`),
-    `${where} algorithm`,
-  );
+  const parts = children(expectTag(decode(spki, where), Tag.Sequence, where), where);
+  if (parts.length !== 2) {
+    throw new CaError(
+      "malformed-der",
+      `${where}: SubjectPublicKeyInfo has ${parts.length} elements, expected algorithm and subjectPublicKey`,
+    );
+  }
+  const [algorithm, bits] = parts;
+  const algParts = children(expectTag(algorithm, Tag.Sequence, `${where} algorithm`), `${where} algorithm`);
+  if (algParts.length < 1 || algParts.length > 2) {
+    throw new CaError("malformed-der", `${where} algorithm: expected an OID and at most one parameter`);
+  }
+  const [algOid, params] = algParts;
   const type = readOid(algOid as DerNode, `${where} algorithm`);
   const publicKey = readBitString(bits as DerNode, `${where} subjectPublicKey`);
   if (type === Oid.ecPublicKey) {
+    // RFC 5480 2.1.1: namedCurve only (explicit parameters are forbidden in PKIX).
     const curveOid = params?.tag === Tag.Oid ? readOid(params, `${where} curve`) : "";
     const crv = CURVES[curveOid];
     if (!crv) {
@@ -72,17 +90,31 @@ export function inspectSpki(spki: Buffer, where: string): InspectedPublicKey {
       );
     }
     const size = CURVE_POINT_BYTES[crv] as number;
-    if (publicKey[0] === 0x04 && publicKey.length === 1 + 2 * size) {
-      const x = publicKey.subarray(1, 1 + size).toString("base64url");
-      const y = publicKey.subarray(1 + size).toString("base64url");
-      return { input: { key: { kty: "EC", crv, x, y }, format: "jwk" }, kind: "ec" };
+    if (publicKey[0] !== 0x04 || publicKey.length !== 1 + 2 * size) {
+      // Compressed points are refused as Go's crypto/x509 (Istio, SPIRE) refuses them.
+      throw new CaError(
+        "unsupported-key",
+        `${where}: the ${crv} point must be uncompressed (0x04 || X || Y, ${1 + 2 * size} bytes)`,
+      );
     }
-    return { input: { key: spki, format: "der", type: "spki" }, kind: "ec" };
+    const x = publicKey.subarray(1, 1 + size).toString("base64url");
+    const y = publicKey.subarray(1 + size).toString("base64url");
+    return { input: { key: { kty: "EC", crv, x, y }, format: "jwk" }, kind: "ec" };
   }
   if (type === Oid.rsaEncryption) {
-    const [n, e] = children(decode(publicKey, `${where} RSAPublicKey`), `${where} RSAPublicKey`);
-    const modulus = expectTag(n, Tag.Integer, `${where} modulus`).content;
-    const exponent = expectTag(e, Tag.Integer, `${where} exponent`).content;
+    // RFC 3279 2.3.1: the parameters are NULL.
+    if (params?.tag !== Tag.Null || params.content.length !== 0) {
+      throw new CaError("malformed-der", `${where}: rsaEncryption parameters must be NULL`);
+    }
+    const fields = children(
+      expectTag(decode(publicKey, `${where} RSAPublicKey`), Tag.Sequence, `${where} RSAPublicKey`),
+      `${where} RSAPublicKey`,
+    );
+    if (fields.length !== 2) {
+      throw new CaError("malformed-der", `${where}: RSAPublicKey must be exactly modulus and exponent`);
+    }
+    const modulus = readUnsignedInteger(fields[0], `${where} modulus`);
+    const exponent = readUnsignedInteger(fields[1], `${where} exponent`);
     const size = bitLength(modulus);
     if (size < 2048 || size > 8192) {
       throw new CaError("unsupported-key", `${where}: RSA-${size} is not supported; use 2048 to 8192 bits`);
@@ -95,12 +127,27 @@ export function inspectSpki(spki: Buffer, where: string): InspectedPublicKey {
     return { input: { key: jwk, format: "jwk" }, kind: "rsa" };
   }
   if (type === Oid.ed25519) {
-    return { input: { key: spki, format: "der", type: "spki" }, kind: "ed25519" };
+    // RFC 8410 3: parameters absent; the key is 32 bytes.
+    if (params !== undefined || publicKey.length !== 32) {
+      throw new CaError("malformed-der", `${where}: Ed25519 keys have no parameters and 32 key bytes`);
+    }
+    return {
+      input: { key: { kty: "OKP", crv: "Ed25519", x: publicKey.toString("base64url") }, format: "jwk" },
+      kind: "ed25519",
+    };
   }
   throw new CaError(
     "unsupported-key",
     `${where}: key algorithm ${type} is not supported; use ECDSA P-256/P-384, RSA 2048+ or Ed25519`,
   );
+}
+
+/**
+ * The SubjectPublicKeyInfo DER that goes into a certificate: the key re-encoded by `node:crypto`
+ * from the parsed key, never the bytes a client sent (as Go's x509 does for Istio and SPIRE).
+ */
+export function encodeSpki(key: KeyObject): Buffer {
+  return key.export({ format: "der", type: "spki" });
 }
 
 /** Imports a checked key; throws `malformed-csr` when OpenSSL rejects it (e.g. a point off the curve). */

@@ -1,6 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { describe, expect, it, vi } from "vitest";
+import { SetVersion } from "../hash.js";
+import { ResourcePool } from "../resource-pool.js";
 import * as resources from "../resources/index.js";
 import { type ResourceSet, Snapshot } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
@@ -97,6 +100,85 @@ describe("LinearCache", () => {
     expect(w.seen).toHaveLength(0);
     expect(() => cache.update(resources.cluster({ name: "c" }))).toThrow(
       /where envoy.extensions.transport_sockets.tls.v3.Secret/,
+    );
+  });
+});
+
+describe("LinearCache.update(upserts, deletes)", () => {
+  const cla = (name: string, port = 80) =>
+    resources.loadAssignment({ clusterName: name, endpoints: [{ address: "10.0.0.1", port }] });
+
+  it("applies upserts and deletes in one step with one notification", () => {
+    const cache = new LinearCache(TypeUrl.ClusterLoadAssignment, { pool: new ResourcePool() });
+    cache.update([cla("a"), cla("b"), cla("c")]);
+    const w = collect(cache, node("n"), TypeUrl.ClusterLoadAssignment);
+    cache.update([cla("a", 81), cla("d")], ["b", "c", "unknown"]);
+    expect(w.seen.map((s) => [...s.resources.keys()].sort())).toEqual([
+      ["a", "b", "c"],
+      ["a", "d"],
+    ]);
+    // Nothing changes: no notification.
+    cache.update([cla("a", 81)], ["never-there"]);
+    expect(w.seen).toHaveLength(2);
+  });
+
+  it("hashes only the resources that changed", () => {
+    const pool = new ResourcePool();
+    const cache = new LinearCache(TypeUrl.ClusterLoadAssignment, { pool });
+    cache.update(Array.from({ length: 200 }, (_, i) => cla(`c${i}`)));
+    const add = vi.spyOn(SetVersion.prototype, "add");
+    const remove = vi.spyOn(SetVersion.prototype, "remove");
+    const encodes = pool.stats.encodes;
+    try {
+      cache.update([cla("c1", 99)], ["c2"]);
+      // c1 replaced (its old version out, the new one in), c2 out: nothing else is touched.
+      expect(add).toHaveBeenCalledTimes(1);
+      expect(remove).toHaveBeenCalledTimes(2);
+      expect(pool.stats.encodes - encodes).toBe(1);
+    } finally {
+      add.mockRestore();
+      remove.mockRestore();
+    }
+  });
+
+  it("refuses the whole update when one upsert is bad, leaving the cache as it was", () => {
+    const cache = new LinearCache(TypeUrl.ClusterLoadAssignment, { pool: new ResourcePool() });
+    cache.update([cla("a")]);
+    const before = cache.current;
+    expect(() => cache.update([cla("b"), resources.cluster({ name: "wrong-type" })], ["a"])).toThrow(
+      /where envoy.config.endpoint.v3.ClusterLoadAssignment/,
+    );
+    expect(cache.current).toBe(before);
+  });
+
+  it("has the version a snapshot of the same content has, after any sequence of updates", () => {
+    const pool = new ResourcePool();
+    const op = fc.record({
+      upserts: fc.array(
+        fc.record({ n: fc.integer({ min: 0, max: 9 }), port: fc.integer({ min: 1, max: 3 }) }),
+      ),
+      deletes: fc.array(fc.integer({ min: 0, max: 9 }).map((n) => `c${n}`)),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 8 }), (ops) => {
+        const cache = new LinearCache(TypeUrl.ClusterLoadAssignment, { pool });
+        const model = new Map<string, number>();
+        for (const { upserts, deletes } of ops) {
+          cache.update(
+            upserts.map((u) => cla(`c${u.n}`, u.port)),
+            deletes,
+          );
+          for (const u of upserts) model.set(`c${u.n}`, u.port);
+          for (const d of deletes) model.delete(d);
+        }
+        const expected = Snapshot.create(
+          { endpoints: [...model].map(([name, port]) => cla(name, port)) },
+          { pool: new ResourcePool() },
+        );
+        expect([...cache.current.resources.keys()].sort()).toEqual([...model.keys()].sort());
+        expect(cache.current.version).toBe(expected.version(TypeUrl.ClusterLoadAssignment));
+      }),
+      { numRuns: 80 },
     );
   });
 });

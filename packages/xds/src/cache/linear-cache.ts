@@ -3,15 +3,33 @@ import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { BehaviorSubject, NEVER, type Observable } from "rxjs";
 import type { CachedResource } from "../cached-resource.js";
 import type { XdsEvent } from "../events.js";
-import { cacheResource, type ResourceInput, type ResourceSet, resourceSet } from "../snapshot.js";
+import { SetVersion } from "../hash.js";
+import {
+  defaultResourcePool,
+  type InternOptions,
+  type ResourceInput,
+  type ResourcePool,
+  type ResourceSet,
+} from "../resource-pool.js";
+import { validateResource } from "../validation/validate-resource.js";
 import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
 
 /** Options of {@link LinearCache}. */
 export interface LinearCacheOptions {
-  /** Schemas for a custom type (the built-in xDS types are always known). */
+  /**
+   * Schemas for a custom type (the built-in xDS types are always known); with `@meshlet/api`'s
+   * `registry`, the field rules also check `google.protobuf.Any` payloads.
+   */
   registry?: Registry;
   now?: () => Date;
+  /** Where encoded resources are shared (default: the process-wide pool, shared with snapshots). */
+  pool?: ResourcePool;
+  /**
+   * Check Envoy's field rules on every new resource and refuse the update with a
+   * `ResourceValidationError` (default `true`; `false` for callers that validate elsewhere).
+   */
+  validate?: boolean;
 }
 
 /**
@@ -22,12 +40,21 @@ export interface LinearCacheOptions {
 export class LinearCache implements ConfigWatcher {
   private readonly subject: BehaviorSubject<ResourceSet>;
   private readonly tracker: StatusTracker;
+  private readonly pool: ResourcePool;
+  private readonly intern: InternOptions;
+  /** The content version of the current set, updated by what each update changes. */
+  private content = new SetVersion();
 
   constructor(
     readonly typeUrl: string,
-    private readonly options: LinearCacheOptions = {},
+    options: LinearCacheOptions = {},
   ) {
-    this.subject = new BehaviorSubject(resourceSet(typeUrl, []));
+    this.pool = options.pool ?? defaultResourcePool;
+    this.intern = {
+      ...(options.registry ? { registry: options.registry } : {}),
+      ...(options.validate === false ? {} : { validate: validateResource }),
+    };
+    this.subject = new BehaviorSubject(this.pool.setFromMap(typeUrl, new Map(), this.content.copy()));
     this.tracker = new StatusTracker((n) => n.id, options.now);
   }
 
@@ -36,28 +63,36 @@ export class LinearCache implements ConfigWatcher {
     return this.subject.value;
   }
 
-  /** Adds or replaces resources by name. */
-  update(...resources: ResourceInput[]): void {
-    const next = new Map(this.subject.value.resources);
-    for (const r of resources) {
-      const cached = cacheResource(this.typeUrl, r, this.options.registry);
-      next.set(cached.name, cached);
-    }
-    this.publish(next);
+  /**
+   * Adds or replaces `upserts` and removes `deletes` (names; unknown ones are ignored) in one
+   * atomic step: watchers are notified once, with the result of both, and only if it differs.
+   * Only the resources that changed are hashed, never the whole set. Every upsert is checked
+   * (type, name, field rules) before anything changes: a bad one leaves the cache as it was.
+   * A name both upserted and deleted is deleted.
+   *
+   * The older form `update(r1, r2, …)` adds or replaces resources.
+   * @throws XdsError, ResourceValidationError for the first bad upsert.
+   */
+  update(upserts: readonly ResourceInput[], deletes?: readonly string[]): void;
+  update(...resources: ResourceInput[]): void;
+  update(...args: unknown[]): void {
+    const arrayForm = Array.isArray(args[0]);
+    const upserts = (arrayForm ? args[0] : args) as readonly ResourceInput[];
+    const deletes = (arrayForm ? (args[1] ?? []) : []) as readonly string[];
+    const cached = upserts.map((r) => this.pool.resource(this.typeUrl, r, this.intern));
+    this.apply(cached, deletes);
   }
 
   /** Removes resources by name; unknown names are ignored. */
   delete(...names: string[]): void {
-    const next = new Map(this.subject.value.resources);
-    let changed = false;
-    for (const n of names) changed = next.delete(n) || changed;
-    if (changed) this.publish(next);
+    this.apply([], names);
   }
 
   /** Replaces the whole set. */
   set(resources: readonly ResourceInput[]): void {
-    const cached = resources.map((r) => cacheResource(this.typeUrl, r, this.options.registry));
-    this.subject.next(resourceSet(this.typeUrl, cached));
+    const next = this.pool.set(this.typeUrl, resources, this.intern);
+    this.content = SetVersion.of(next.resources.values());
+    if (next !== this.subject.value) this.subject.next(next);
   }
 
   /** What the cache knows about a node (by Node or node id). */
@@ -74,8 +109,32 @@ export class LinearCache implements ConfigWatcher {
     this.tracker.record(event);
   }
 
-  private publish(resources: Map<string, CachedResource>): void {
-    const next = resourceSet(this.typeUrl, resources.values());
-    if (next.version !== this.subject.value.version) this.subject.next(next);
+  private apply(upserts: readonly CachedResource[], deletes: readonly string[]): void {
+    const current = this.subject.value.resources;
+    const gone = new Set(deletes);
+    let next: Map<string, CachedResource> | undefined;
+    const content = this.content.copy();
+    const edit = () => {
+      next ??= new Map(current);
+      return next;
+    };
+    for (const r of upserts) {
+      if (gone.has(r.name)) continue;
+      const before = (next ?? current).get(r.name);
+      if (before === r) continue;
+      if (before) content.remove(before);
+      content.add(r);
+      edit().set(r.name, r);
+    }
+    for (const name of gone) {
+      const before = (next ?? current).get(name);
+      if (!before) continue;
+      content.remove(before);
+      edit().delete(name);
+    }
+    if (!next) return;
+    this.content = content;
+    const set = this.pool.setFromMap(this.typeUrl, next, content);
+    if (set.version !== this.subject.value.version) this.subject.next(set);
   }
 }

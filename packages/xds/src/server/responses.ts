@@ -119,9 +119,63 @@ export interface AssembledResponse {
 const noRemovals: readonly string[] = [];
 
 /**
- * Assembles responses once per push. Every stream in the same state gets the same resource array
- * (a shared diff or a set's list) and the same version, so the whole response — nonce included —
- * is built once and the same buffer is written to all of them. Nonces come from one counter per
+ * Finds one array per content: lists of the same resources (by {@link CachedResource.uid}, in the
+ * same order) or the same removed names map to the first such list seen. Streams of different
+ * proxies compute their pushes from their own snapshots, so their lists are different arrays even
+ * when they carry the same resources; keyed by content, they share one assembled response (and
+ * one resource block when only their versions differ). An array already seen costs one WeakMap
+ * lookup; a new one, one pass to build its key. Entries are weak: a list is forgotten when no
+ * stream or cache holds it.
+ */
+export class ContentKeys {
+  private readonly byArray = new WeakMap<readonly unknown[], readonly unknown[]>();
+  private readonly byKey = new Map<string, WeakRef<readonly unknown[]>>();
+  private readonly forget = new FinalizationRegistry<{ key: string; ref: WeakRef<readonly unknown[]> }>(
+    ({ key, ref }) => {
+      if (this.byKey.get(key) === ref) this.byKey.delete(key);
+    },
+  );
+
+  resources(list: readonly CachedResource[]): readonly CachedResource[] {
+    return this.canonical(list, () => {
+      let key = "r";
+      for (const r of list) key += `,${r.uid}`;
+      return key;
+    });
+  }
+
+  names(list: readonly string[]): readonly string[] {
+    return this.canonical(list, () => `n\u0000${list.join("\u0000")}`);
+  }
+
+  /** Distinct lists known (for tests). */
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  private canonical<T>(list: readonly T[], keyOf: () => string): readonly T[] {
+    if (list.length === 0) return list;
+    const known = this.byArray.get(list);
+    if (known) return known as readonly T[];
+    const key = keyOf();
+    let found = this.byKey.get(key)?.deref();
+    if (!found) {
+      found = list;
+      const ref = new WeakRef<readonly unknown[]>(list);
+      this.byKey.set(key, ref);
+      this.forget.register(list, { key, ref });
+    }
+    this.byArray.set(list, found);
+    return found as readonly T[];
+  }
+}
+
+/**
+ * Assembles responses once per push. Every stream in the same state gets the same resources and
+ * the same version, so the whole response — nonce included — is built once and the same buffer is
+ * written to all of them. Lists are keyed by content (see {@link ContentKeys}), not by the
+ * identity of the snapshot or diff they came from: proxies with snapshots of their own share the
+ * responses whose bytes are the same. Nonces come from one counter per
  * server, so they are unique within every stream; only a stream sent the very same response
  * again sees its nonce again, and an ACK of either copy means the same thing.
  */
@@ -132,6 +186,7 @@ export class ResponseCache {
   private readonly sotwPlainBodies = new WeakMap<readonly unknown[], ByType>();
   // resources → removed names → type URL → version → response.
   private readonly deltaBodies = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], ByType>>();
+  private readonly keys = new ContentKeys();
 
   constructor(private readonly controlPlane: { readonly sotw: Uint8Array; readonly delta: Uint8Array }) {}
 
@@ -144,10 +199,11 @@ export class ResponseCache {
   sotw(
     version: string,
     typeUrl: string,
-    resources: readonly CachedResource[],
+    list: readonly CachedResource[],
     heartbeat: boolean,
     wrapTtl: boolean,
   ): AssembledResponse {
+    const resources = this.keys.resources(list);
     if (heartbeat) {
       const nonce = this.nonce();
       return {
@@ -164,11 +220,12 @@ export class ResponseCache {
   delta(
     version: string,
     typeUrl: string,
-    resources: readonly CachedResource[],
+    list: readonly CachedResource[],
     removed: readonly string[],
     heartbeat: boolean,
   ): AssembledResponse {
-    const gone = removed.length === 0 ? noRemovals : removed;
+    const resources = this.keys.resources(list);
+    const gone = removed.length === 0 ? noRemovals : this.keys.names(removed);
     if (heartbeat) {
       const nonce = this.nonce();
       return {

@@ -148,7 +148,9 @@ export abstract class XdsStream<S extends TypeStateBase> {
         this.markDirty(state.typeUrl);
       },
       error: (err: unknown) => {
-        this.ctx.logger.error(`xds: watch of ${state.typeUrl} for node "${this.node?.id}" failed`, err);
+        this.ctx.logger.error(`xds: watch of ${state.typeUrl} for node "${this.node?.id}" failed`, {
+          error: err,
+        });
       },
     });
   }
@@ -166,7 +168,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
       try {
         this.flush(batch);
       } catch (err) {
-        this.ctx.logger.error(`xds: stream ${this.id} failed to respond`, err);
+        this.ctx.logger.error(`xds: stream ${this.id} failed to respond`, { error: err });
         this.fail(13, `control plane error: ${err instanceof Error ? err.message : String(err)}`);
       }
     });

@@ -345,7 +345,7 @@ export class XdsServer {
         if (stream instanceof SotwStream) stream.onRequest(req as DiscoveryRequest);
         else stream.onRequest(req as DeltaDiscoveryRequest);
       } catch (err) {
-        this.ctx.logger.error(`xds: stream ${id} (${transport.peer}) request failed`, err);
+        this.ctx.logger.error(`xds: stream ${id} (${transport.peer}) request failed`, { error: err });
         stream.fail(13, `control plane error: ${err instanceof Error ? err.message : String(err)}`);
       }
     };

@@ -1,0 +1,1 @@
+export { CfsslSigner, type CfsslSignerOptions } from "./cfssl/cfssl-signer.js";

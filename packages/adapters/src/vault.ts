@@ -1,0 +1,1 @@
+export { VaultPkiSigner, type VaultPkiSignerOptions } from "./vault/vault-pki-signer.js";

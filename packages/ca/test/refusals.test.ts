@@ -1,0 +1,178 @@
+import { stat } from "node:fs/promises";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { VirtualTimeScheduler } from "rxjs";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  CaError,
+  CertificateAuthority,
+  createCsr,
+  generateKey,
+  IstioCertificateService,
+  JwtAuthenticator,
+  KubernetesTokenReviewVerifier,
+  SdsServer,
+  WorkloadApiServer,
+} from "../src/index.js";
+import { tempDir } from "./helpers.js";
+
+const TD = "example.org";
+const WEB = `spiffe://${TD}/ns/default/sa/web`;
+
+async function caError(promise: Promise<unknown>): Promise<CaError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CaError);
+  return error as CaError;
+}
+
+async function csr(uris: string[] = [WEB]) {
+  const { privateKey } = await generateKey();
+  return createCsr({ privateKey, uris });
+}
+
+describe("the CA refuses what must never be issued", () => {
+  it("refuses to sign once the issuer has expired (no leaf with notAfter before notBefore)", async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const base = Date.now();
+    const clock = () => base + scheduler.now();
+    const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, rootTtl: "2h", clock, scheduler });
+    scheduler.schedule(() => {}, 3 * 3_600_000);
+    scheduler.flush();
+    const error = await caError(ca.sign({ csr: await csr(), identities: [WEB] }));
+    expect(error.code).toBe("ca-expired");
+    expect(error.message).toContain("expired");
+    ca.close();
+  });
+
+  it("refuses a leaf for the trust domain's own ID (X509-SVID 3.1: a leaf's ID has a path)", async () => {
+    const ca = await CertificateAuthority.selfSigned({ trustDomain: TD });
+    const bare = `spiffe://${TD}`;
+    // One attempt at a time: a rejected promise left waiting while another is awaited is an
+    // unhandled rejection.
+    const attempts = [
+      async () => ca.sign({ csr: await csr([]), identities: [bare] }),
+      async () => ca.sign({ csr: await csr([bare]), identities: [bare] }),
+      () => ca.mintSvid({ identity: bare }),
+    ];
+    for (const attempt of attempts) {
+      const error = await caError(attempt());
+      expect(error.code).toBe("invalid-spiffe-id");
+      expect(error.message).toContain("X509-SVID 3.1");
+    }
+    ca.close();
+  });
+});
+
+describe("KubernetesTokenReviewVerifier", () => {
+  let server: HttpServer;
+  const reviews: { audiences?: string[] }[] = [];
+  let answerAudiences: string[] = ["istio-ca"];
+  beforeAll(async () => {
+    // A local server speaking authentication.k8s.io/v1 TokenReview (no API server can run here): it
+    // records the requested audiences and answers with `answerAudiences`, as the API server echoes
+    // the audiences the token is valid for.
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => {
+        body += c;
+      });
+      req.on("end", () => {
+        const review = JSON.parse(body) as { spec: { token: string; audiences?: string[] } };
+        reviews.push({ ...(review.spec.audiences ? { audiences: review.spec.audiences } : {}) });
+        res.setHeader("content-type", "application/json");
+        res.end(
+          JSON.stringify({
+            apiVersion: "authentication.k8s.io/v1",
+            kind: "TokenReview",
+            status: {
+              authenticated: true,
+              user: { username: "system:serviceaccount:default:web" },
+              audiences: answerAudiences,
+            },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  });
+  afterAll(() => new Promise((r) => server.close(r)));
+
+  it("asks for audience istio-ca by default, as istio-agent's tokens carry, and refuses tokens for another audience", async () => {
+    const verifier = new KubernetesTokenReviewVerifier({
+      apiServer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      bearerToken: "reviewer",
+      trustDomain: TD,
+    });
+    answerAudiences = ["istio-ca"];
+    const verified = await verifier.verify("token");
+    expect(verified.identities.map(String)).toEqual([WEB]);
+    expect(reviews.at(-1)).toEqual({ audiences: ["istio-ca"] });
+    answerAudiences = ["https://kubernetes.default.svc"];
+    await expect(verifier.verify("token")).rejects.toThrow(/audience/);
+  });
+});
+
+describe("servers that hand out private keys", () => {
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function setup() {
+    const tmp = await tempDir("sockets");
+    const ca = await CertificateAuthority.selfSigned({ trustDomain: TD });
+    cleanups.push(
+      () => tmp.cleanup(),
+      () => ca.close(),
+    );
+    return { tmp, ca };
+  }
+
+  it("the Workload API socket is created with mode 0600, or the mode the caller sets", async () => {
+    const { tmp, ca } = await setup();
+    const api = new WorkloadApiServer({ ca, identity: WEB });
+    const path = join(tmp.dir, "agent.sock");
+    const server = await api.listen({ path });
+    cleanups.push(() => server.close());
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const shared = join(tmp.dir, "shared.sock");
+    const second = await new WorkloadApiServer({ ca, identity: WEB }).listen({ path: shared, mode: 0o660 });
+    cleanups.push(() => second.close());
+    expect((await stat(shared)).mode & 0o777).toBe(0o660);
+  });
+
+  it("the SDS Unix socket is created with mode 0600", async () => {
+    const { tmp, ca } = await setup();
+    const sds = new SdsServer({ ca, identity: WEB });
+    const path = join(tmp.dir, "sds.sock");
+    const server = await sds.listen({ address: `unix:${path}` });
+    cleanups.push(() => server.close());
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+  });
+
+  it("listening on TCP without TLS needs an explicit insecure: true", async () => {
+    const { ca } = await setup();
+    const sds = new SdsServer({ ca, identity: WEB });
+    cleanups.push(() => sds.close());
+    const service = new IstioCertificateService({
+      ca,
+      authenticators: [new JwtAuthenticator({ verify: async () => ({ identities: [] }) })],
+    });
+    for (const attempt of [
+      sds.listen({ address: "127.0.0.1:0" }),
+      new WorkloadApiServer({ ca, identity: WEB }).listen({ address: "127.0.0.1:0" }),
+      service.listen({ address: "127.0.0.1:0" }),
+    ]) {
+      const error = await caError(attempt);
+      expect(error.code).toBe("invalid-argument");
+      expect(error.message).toContain("insecure: true");
+    }
+    const open = await service.listen({ address: "127.0.0.1:0", insecure: true });
+    cleanups.push(() => open.close());
+    expect(open.port).toBeGreaterThan(0);
+  });
+});

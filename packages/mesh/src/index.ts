@@ -1,0 +1,131 @@
+export type {
+  Destination,
+  DestinationRuleSpec,
+  GatewayServer,
+  GatewaySpec,
+  HttpMatchRequest,
+  HttpRoute,
+  HttpRouteDestination,
+  ServiceEntryPort,
+  SidecarEgressListener,
+  StringMatch,
+  Subset,
+  TcpRoute,
+  TlsRoute,
+  TrafficPolicy,
+  VirtualServiceSpec,
+} from "./config-access.js";
+export {
+  type AnalyzeMeshOptions,
+  type AnalyzerLevel,
+  analyzeMesh,
+  IstioAnalyzerCode,
+  type MeshFinding,
+} from "./diagnostics/analyze-mesh.js";
+export { MeshError, type MeshErrorCode } from "./mesh-error.js";
+export {
+  hostSubsetOf,
+  hostsOverlap,
+  isWildcardHost,
+  mostSpecificHostMatch,
+  resolveGatewayName,
+  resolveShortname,
+} from "./model/host.js";
+export {
+  isGrpcProtocol,
+  isHttp2Protocol,
+  isHttpProtocol,
+  isTcpProtocol,
+  isTlsProtocol,
+  type Protocol,
+  parseProtocol,
+  protocolOfKubernetesPort,
+} from "./model/protocol.js";
+export {
+  type HealthStatus,
+  type IstioEndpoint,
+  LOCALITY_LABEL,
+  NETWORK_LABEL,
+  type Resolution,
+  type Service,
+  type ServiceInstance,
+  type ServicePort,
+  type ServiceRegistryKind,
+  type ServiceTarget,
+  serviceKey,
+  TLS_MODE_LABEL,
+  UNSPECIFIED_IP,
+} from "./model/service.js";
+export {
+  dnsSrvSubsetKey,
+  inboundClusterName,
+  outboundClusterName,
+  outboundSni,
+  parseSubsetKey,
+  type SubsetKey,
+  subsetKey,
+  type TrafficDirection,
+} from "./naming/cluster-names.js";
+export { parseWorkloadIdentity, workloadIdentity } from "./naming/identity.js";
+export {
+  DEFAULT_PROXY_INBOUND_LISTEN_PORT,
+  DEFAULT_PROXY_LISTEN_PORT,
+  gatewayRouteConfigName,
+  IstioNames,
+  inboundVirtualHostName,
+  listenerName,
+  sidecarOutboundRouteName,
+  virtualHostName,
+} from "./naming/listener-names.js";
+export {
+  expandProxylessShortName,
+  joinHostPort,
+  PROXYLESS_SERVER_LISTENER_PREFIX,
+  PROXYLESS_SERVER_LISTENER_TEMPLATE,
+  type ProxylessListenerRequest,
+  parseProxylessServerListenerName,
+  proxylessListenerRequests,
+  proxylessRouteConfigName,
+  proxylessServerListenerName,
+  splitHostPort,
+} from "./naming/proxyless-names.js";
+export { type NodeMetadata, type PodPort, parseNodeMetadata } from "./proxy/node-metadata.js";
+export {
+  checkProxyIdentity,
+  type InterceptionMode,
+  type IstioVersion,
+  MAX_ISTIO_VERSION,
+  type NodeLike,
+  type NodeType,
+  type ParseProxyOptions,
+  type Proxy,
+  type ProxyKind,
+  type ProxyLocality,
+  parseIstioVersion,
+  parseProxy,
+} from "./proxy/proxy.js";
+export type { ProxyDependencies } from "./push/dependencies.js";
+export { type ConsolidatedDestinationRule, subsetLabels } from "./push/destination-rules.js";
+export { type ExtensionProvider, type MeshConfig, meshConfig } from "./push/mesh-config.js";
+export { PushContext, type PushContextInit, type WorkloadRef } from "./push/push-context.js";
+export {
+  composePeerAuthentication,
+  type EffectivePeerAuthentication,
+  type MtlsMode,
+  mtlsModeForPort,
+  type PolicyTarget,
+  type WorkloadAuthorizationPolicies,
+} from "./push/security-policies.js";
+export type { EgressListenerScope, SidecarScope } from "./push/sidecar-scope.js";
+export {
+  MESH_GATEWAY,
+  type MeshVirtualService,
+  virtualServiceDestinations,
+} from "./push/virtual-services.js";
+export { Registry, type RegistryOptions, registry$, toRegistry } from "./registry/registry.js";
+export type { WorkloadInstance } from "./registry/workload.js";
+export {
+  AUTO_REGISTRATION_GROUP_ANNOTATION,
+  autoRegisteredWorkloadEntryName,
+  workloadEntryFromGroup,
+} from "./registry/workload-group.js";
