@@ -303,9 +303,15 @@ describe("WebhookServer over HTTPS", () => {
     const third = ca1.issue("meshletd.meshlet-system.svc");
     const rotated = firstValueFrom(server.events$.pipe(take(1), toArray()));
     rotations.next({ cert: third.cert, key: second.key }); // mismatched key: refused, current one kept
-    expect((await rotated)[0]).toMatchObject({ type: "bad-request", path: "(certificate rotation)" });
+    expect((await rotated)[0]).toMatchObject({
+      type: "certificate",
+      outcome: "rejected",
+      reason: expect.stringContaining("cannot be used together"),
+    });
     expect(server.certificate).toBe(second);
+    const accepted = firstValueFrom(server.events$.pipe(take(1)));
     rotations.next(third);
+    expect(await accepted).toEqual({ type: "certificate", outcome: "rotated" });
     const last = await post(port, [ca1.caCert], "/ready", "", {}, "GET");
     expect(last.peer.fingerprint256).toBe(new X509Certificate(third.cert).fingerprint256);
   });

@@ -21,6 +21,12 @@ export type WebhookEvent =
       readonly durationMs: number;
     }
   | {
+      /** A certificate from `certificate$`: now served, or refused (the current one stays). */
+      readonly type: "certificate";
+      readonly outcome: "rotated" | "rejected";
+      readonly reason?: string;
+    }
+  | {
       /** A request that was not an answerable AdmissionReview (HTTP 4xx). */
       readonly type: "bad-request";
       readonly path: string;

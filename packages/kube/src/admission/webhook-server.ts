@@ -87,12 +87,12 @@ export class WebhookServer {
     this.#rotation = this.#options.certificate$?.subscribe((certificate) => {
       try {
         this.setCertificate(certificate);
+        this.#events.next({ type: "certificate", outcome: "rotated" });
       } catch (error) {
         // A bad rotation keeps the current certificate; say so once per bad certificate.
         this.#events.next({
-          type: "bad-request",
-          path: "(certificate rotation)",
-          status: 0,
+          type: "certificate",
+          outcome: "rejected",
           reason: error instanceof Error ? error.message : String(error),
         });
       }
