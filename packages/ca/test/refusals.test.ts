@@ -71,6 +71,14 @@ describe("KubernetesTokenReviewVerifier", () => {
   let server: HttpServer;
   const reviews: { audiences?: string[] }[] = [];
   let answerAudiences: string[] = ["istio-ca"];
+  // What a real API server answers for a service-account token (Kubernetes "Authenticating":
+  // service accounts are in the groups system:serviceaccounts and system:serviceaccounts:<ns>;
+  // the same example is in istio/istio security/pkg/k8s/tokenreview/k8sauthn.go).
+  const serviceAccountUser = {
+    username: "system:serviceaccount:default:web",
+    groups: ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"],
+  };
+  let answerUser: Record<string, unknown> = serviceAccountUser;
   beforeAll(async () => {
     // A local server speaking authentication.k8s.io/v1 TokenReview (no API server can run here): it
     // records the requested audiences and answers with `answerAudiences`, as the API server echoes
@@ -90,7 +98,7 @@ describe("KubernetesTokenReviewVerifier", () => {
             kind: "TokenReview",
             status: {
               authenticated: true,
-              user: { username: "system:serviceaccount:default:web" },
+              user: answerUser,
               audiences: answerAudiences,
             },
           }),
@@ -113,6 +121,28 @@ describe("KubernetesTokenReviewVerifier", () => {
     expect(reviews.at(-1)).toEqual({ audiences: ["istio-ca"] });
     answerAudiences = ["https://kubernetes.default.svc"];
     await expect(verifier.verify("token")).rejects.toThrow(/audience/);
+  });
+
+  it("refuses a user named like a service account who is not in the system:serviceaccounts group (as istiod does)", async () => {
+    // An authentication webhook or OIDC issuer without a username prefix can name a user
+    // "system:serviceaccount:…"; only the API server's service-account authenticator puts the
+    // user in system:serviceaccounts. istio/istio security/pkg/k8s/tokenreview/k8sauthn.go
+    // refuses such a review ("the token is not a service account").
+    const verifier = new KubernetesTokenReviewVerifier({
+      apiServer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      bearerToken: "reviewer",
+      trustDomain: TD,
+    });
+    answerAudiences = ["istio-ca"];
+    try {
+      answerUser = { username: "system:serviceaccount:default:web", groups: ["system:authenticated"] };
+      await expect(verifier.verify("token")).rejects.toThrow(/not a service account/);
+      answerUser = { username: "system:serviceaccount:default:web" };
+      await expect(verifier.verify("token")).rejects.toThrow(/not a service account/);
+    } finally {
+      answerUser = serviceAccountUser;
+    }
+    await expect(verifier.verify("token")).resolves.toMatchObject({ attributes: { username: "system:serviceaccount:default:web" } });
   });
 });
 
