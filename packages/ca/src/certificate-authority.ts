@@ -183,9 +183,13 @@ export class CertificateAuthority {
           use: (m) => self.issuer.use(m),
           roots: () => this.bundle.getValue().roots,
           publishRoots: (r) => this.publishRoots(r),
-          longestLeafLifetimeMs: () => this.longestLifetimeMs,
-          lastLeafNotAfter: (m) => this.lastNotAfter.get(m) ?? 0,
-          persist: () => this.persistRoot(),
+          // A stored root may have signed leaves this process never saw (before a restart, on
+          // another replica): assume the longest any of them may live, maxTtl.
+          longestLeafLifetimeMs: () =>
+            self.store ? Math.max(this.maxTtlMs, this.longestLifetimeMs) : this.longestLifetimeMs,
+          lastLeafNotAfter: (m) =>
+            Math.max(this.lastNotAfter.get(m) ?? 0, self.store ? this.clock() + this.maxTtlMs : 0),
+          persist: (m, roots) => (self.store ? this.persistRoot(self.store, m, roots) : undefined),
           emit: (rotation) => this.rotations.next(rotation),
         })
       : undefined;
@@ -428,7 +432,9 @@ export class CertificateAuthority {
    * Rotates a self-signed root now. `keep-key` (default) re-issues the root with the same key;
    * `new-key` publishes a new root, switches signing to it after `activateAfter`, and drops the
    * old root after `overlap` (see {@link RootRotationOptions}). Resolves with the first step.
-   * Only for CAs created with {@link CertificateAuthority.selfSigned}.
+   * Only for CAs created with {@link CertificateAuthority.selfSigned}; one rotation at a time.
+   * With a `store`, each step is stored before it takes effect: when the store refuses (another
+   * replica changed the root), nothing changes and the promise rejects with `root-store`.
    */
   rotateRoot(options: RootRotationOptions = {}): Promise<RootRotation> {
     if (!this.rotator) {
@@ -539,18 +545,17 @@ export class CertificateAuthority {
   }
 
   private publishRootsIfChanged(roots: readonly string[]): void {
-    const current = this.bundle.getValue().roots;
+    // The same roots in another order are the same bundle: no push for a reordering.
+    const current = new Set(this.bundle.getValue().roots);
     const next = [...new Set(roots)];
-    if (next.length !== current.length || next.some((r, i) => r !== current[i])) this.publishRoots(next);
+    if (next.length !== current.size || next.some((r) => !current.has(r))) this.publishRoots(next);
   }
 
-  private async persistRoot(): Promise<void> {
-    if (this.backend.kind !== "self-signed" || !this.backend.store) return;
-    const m = this.backend.issuer.material;
-    await this.backend.store.update({
+  private persistRoot(store: RootStore, m: SigningMaterial, roots: readonly string[]): Promise<void> {
+    return store.update({
       key: m.key.export({ format: "pem", type: "pkcs8" }) as string,
       cert: toPem("CERTIFICATE", m.cert.der),
-      roots: this.bundle.getValue().roots,
+      roots,
     });
   }
 
@@ -563,6 +568,7 @@ export class CertificateAuthority {
           const { material, roots } = materialFromStored(stored, store.location, this.clock());
           if (!material.cert.der.equals(backend.issuer.material.cert.der)) backend.issuer.use(material);
           this.publishRootsIfChanged(roots);
+          this.rotator?.followed(roots);
         } catch (error) {
           this.logger.error("the stored root changed but cannot be used; keeping the current one", {
             store: store.location,
