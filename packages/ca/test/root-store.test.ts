@@ -187,10 +187,17 @@ describe("selfSigned with a KubernetesSecretRootStore (istiod's istio-ca-secret)
 
   it("a rotation rewrites the Secret with the resourceVersion it read", async () => {
     const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, store: store("rotating") });
+    const created = api.secrets.get(`rotating/${ISTIO_CA_SECRET.name}`) as {
+      metadata: { resourceVersion: string };
+    };
+    const read = created.metadata.resourceVersion;
     const rotation = await ca.rotateRoot({ mode: "keep-key" });
     const secret = api.secrets.get(`rotating/${ISTIO_CA_SECRET.name}`) as { data: Record<string, string> };
     expect(Buffer.from(secret.data["ca-cert.pem"] as string, "base64").toString()).toBe(rotation.root);
-    expect(api.requests.filter((r) => r.method === "PUT" && r.path.includes("/rotating/"))).toHaveLength(1);
+    const puts = api.requests.filter((r) => r.method === "PUT" && r.path.includes("/rotating/"));
+    // Kubernetes "API Concepts": an update carrying metadata.resourceVersion succeeds only if the
+    // object is unchanged since; without it the write would silently overwrite another replica's.
+    expect(puts).toEqual([{ method: "PUT", path: expect.any(String), resourceVersion: read }]);
     ca.close();
   });
 });
