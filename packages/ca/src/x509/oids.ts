@@ -20,6 +20,8 @@ export const Oid = {
   extKeyUsage: "2.5.29.37",
   serverAuth: "1.3.6.1.5.5.7.3.1",
   clientAuth: "1.3.6.1.5.5.7.3.2",
+  nameConstraints: "2.5.29.30",
+  certificatePolicies: "2.5.29.32",
   organizationName: "2.5.4.10",
   commonName: "2.5.4.3",
 } as const;
