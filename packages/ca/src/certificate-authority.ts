@@ -302,7 +302,7 @@ export class CertificateAuthority {
         material,
         () => ca.trustBundle.roots,
         (renewed, fresh) => {
-          ca.publishRootsIfChanged(fresh);
+          ca.publishSignerRoots(fresh);
           backend.issuer.use(renewed);
         },
       );
@@ -551,6 +551,20 @@ export class CertificateAuthority {
     if (next.length !== current.size || next.some((r) => !current.has(r))) this.publishRoots(next);
   }
 
+  /**
+   * An external signer's roots: what it publishes now, plus every root of the bundle it stopped
+   * publishing that has not expired (as SPIRE appends upstream roots and prunes only expired
+   * ones): a root that left the signer's answer may still anchor the intermediate signing here
+   * and the leaves workloads hold.
+   */
+  private publishSignerRoots(fresh: readonly string[]): void {
+    const now = this.clock();
+    const kept = this.bundle
+      .getValue()
+      .roots.filter((r) => !fresh.includes(r) && new Date(new X509Certificate(r).validTo).getTime() > now);
+    this.publishRootsIfChanged([...fresh, ...kept]);
+  }
+
   private persistRoot(store: RootStore, m: SigningMaterial, roots: readonly string[]): Promise<void> {
     return store.update({
       key: m.key.export({ format: "pem", type: "pkcs8" }) as string,
@@ -603,7 +617,7 @@ export class CertificateAuthority {
     this.tasks.add(
       timer(intervalMs, intervalMs, this.scheduler).subscribe(() => {
         fetchSignerRoots(signer).then(
-          (roots) => this.publishRootsIfChanged(roots),
+          (roots) => this.publishSignerRoots(roots),
           (error: unknown) =>
             this.logger.warn("could not refresh the signer's roots; keeping the current bundle", {
               signer: signer.name,

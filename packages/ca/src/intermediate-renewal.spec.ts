@@ -130,4 +130,34 @@ describe("intermediate signers (upstream authority)", () => {
     expect((await refreshed).roots).toEqual([next.pem, upstream.root.pem]);
     ca.close();
   });
+
+  it("keeps a root the upstream stopped publishing until it expires: the intermediate and the leaves it signed still chain to it", async () => {
+    // SPIRE appends upstream roots to the bundle and prunes only expired ones
+    // (spiffe/spire pkg/server/ca/manager: appendBundle, PruneBundle): a root that vanishes from
+    // the upstream's answer (Vault's ca/pem returns only the current issuer) may still anchor the
+    // intermediate meshlet signs with and every leaf in use.
+    const scheduler = new VirtualTimeScheduler();
+    const base = Date.now();
+    const clock = () => base + scheduler.now();
+    const upstream = await fakeUpstream(clock);
+    const ca = await CertificateAuthority.fromSigner(upstream.signer, {
+      trustDomain: "example.org",
+      intermediateTtl: "100h",
+      rootRefreshInterval: "1h",
+      clock,
+      scheduler,
+    });
+    const before = (await ca.mintSvid({ identity: "spiffe://example.org/w" })).chain;
+    const { privateKey } = await generateKey("ecdsa-p256");
+    const next = await createSelfSignedRoot({ key: privateKey, trustDomain: "upstream.test", ttl: "3650d", now: clock() });
+    upstream.published.splice(0, upstream.published.length, next.pem);
+    const refreshed = firstValueFrom(ca.trustBundle$.pipe(filter((b) => b.roots.includes(next.pem))));
+    scheduler.maxFrames = 3_600_000;
+    scheduler.flush();
+    expect((await refreshed).roots).toEqual([next.pem, upstream.root.pem]);
+    const after = (await ca.mintSvid({ identity: "spiffe://example.org/w" })).chain;
+    expect(after.at(-1)).toBe(upstream.root.pem);
+    expect(ca.trustBundle.roots).toContain(before.at(-1));
+    ca.close();
+  });
 });
