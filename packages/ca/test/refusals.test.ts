@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { rename, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import {
   createCsr,
   generateKey,
   IstioCertificateService,
+  inClusterConnection,
   JwtAuthenticator,
   KubernetesTokenReviewVerifier,
   SdsServer,
@@ -204,5 +205,62 @@ describe("servers that hand out private keys", () => {
     const open = await service.listen({ address: "127.0.0.1:0", insecure: true });
     cleanups.push(() => open.close());
     expect(open.port).toBeGreaterThan(0);
+  });
+});
+
+describe("the CA's own service-account token", () => {
+  it("is read again from the mounted file, so a token the kubelet rotated keeps working (as client-go re-reads it)", async () => {
+    // Projected service-account tokens expire (1h by default, kubelet refreshes them at 80% of their
+    // life): a token read once at start stops working. Kubernetes "Managing Service Accounts":
+    // bound tokens; client-go's rest.InClusterConfig re-reads BearerTokenFile.
+    const tmp = await tempDir("sa");
+    let accepted = "token-1";
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (req.headers.authorization !== `Bearer ${accepted}`) {
+          res.writeHead(401, { "content-type": "application/json" });
+          res.end(JSON.stringify({ kind: "Status", status: "Failure", code: 401, reason: "Unauthorized" }));
+          return;
+        }
+        res.setHeader("content-type", "application/json");
+        res.end(
+          JSON.stringify({
+            apiVersion: "authentication.k8s.io/v1",
+            kind: "TokenReview",
+            status: {
+              authenticated: true,
+              user: {
+                username: "system:serviceaccount:default:web",
+                groups: ["system:serviceaccounts", "system:serviceaccounts:default"],
+              },
+              audiences: ["istio-ca"],
+            },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      await writeFile(join(tmp.dir, "token"), "token-1\n");
+      await writeFile(join(tmp.dir, "ca.crt"), "");
+      await writeFile(join(tmp.dir, "namespace"), "istio-system");
+      const connection = await inClusterConnection(tmp.dir);
+      const verifier = new KubernetesTokenReviewVerifier({
+        ...connection,
+        apiServer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        trustDomain: TD,
+      });
+      await expect(verifier.verify("workload-token")).resolves.toBeDefined();
+      // The kubelet rotates the file (atomically); the API server now accepts only the new token.
+      await writeFile(join(tmp.dir, "token.new"), "token-2\n");
+      await rename(join(tmp.dir, "token.new"), join(tmp.dir, "token"));
+      accepted = "token-2";
+      const verified = await verifier.verify("workload-token");
+      expect(verified.identities.map(String)).toEqual([WEB]);
+    } finally {
+      await new Promise((r) => server.close(r));
+      await tmp.cleanup();
+    }
   });
 });
