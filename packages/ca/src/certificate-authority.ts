@@ -577,18 +577,27 @@ export class CertificateAuthority {
   private followStore(store: RootStore): void {
     const backend = this.backend as Extract<Backend, { kind: "self-signed" }>;
     this.tasks.add(
-      store.changes$?.subscribe((stored) => {
-        try {
-          const { material, roots } = materialFromStored(stored, store.location, this.clock());
-          if (!material.cert.der.equals(backend.issuer.material.cert.der)) backend.issuer.use(material);
-          this.publishRootsIfChanged(roots);
-          this.rotator?.followed(roots);
-        } catch (error) {
-          this.logger.error("the stored root changed but cannot be used; keeping the current one", {
+      store.changes$?.subscribe({
+        next: (stored) => {
+          try {
+            const { material, roots } = materialFromStored(stored, store.location, this.clock());
+            if (!material.cert.der.equals(backend.issuer.material.cert.der)) backend.issuer.use(material);
+            this.publishRootsIfChanged(roots);
+            this.rotator?.followed(roots);
+          } catch (error) {
+            this.logger.error("the stored root changed but cannot be used; keeping the current one", {
+              store: store.location,
+              error: String(error),
+            });
+          }
+        },
+        // A long-running CA never dies of its change feed (an unhandled observable error would
+        // be thrown from a timer): it keeps signing with what it has.
+        error: (error: unknown) =>
+          this.logger.error("the root store's changes are no longer followed; keeping the current root", {
             store: store.location,
             error: String(error),
-          });
-        }
+          }),
       }),
     );
   }
@@ -596,19 +605,26 @@ export class CertificateAuthority {
   private watchCaCerts(dir: string): void {
     const backend = this.backend as Extract<Backend, { kind: "plugged" }>;
     this.tasks.add(
-      directoryChanges$(dir).subscribe(() => {
-        loadIstioCaCerts(dir, this.clock()).then(
-          (loaded) => {
-            backend.issuer.use(loaded.material);
-            this.publishRootsIfChanged(loaded.roots);
-            this.logger.info("plugged-in CA files reloaded", { dir });
-          },
-          (error: unknown) =>
-            this.logger.error("plugged-in CA files changed but do not load; keeping the current ones", {
-              dir,
-              error: String(error),
-            }),
-        );
+      directoryChanges$(dir).subscribe({
+        next: () => {
+          loadIstioCaCerts(dir, this.clock()).then(
+            (loaded) => {
+              backend.issuer.use(loaded.material);
+              this.publishRootsIfChanged(loaded.roots);
+              this.logger.info("plugged-in CA files reloaded", { dir });
+            },
+            (error: unknown) =>
+              this.logger.error("plugged-in CA files changed but do not load; keeping the current ones", {
+                dir,
+                error: String(error),
+              }),
+          );
+        },
+        error: (error: unknown) =>
+          this.logger.error("plugged-in CA files are no longer watched; keeping the current ones", {
+            dir,
+            error: String(error),
+          }),
       }),
     );
   }

@@ -1,4 +1,4 @@
-import { watch } from "node:fs";
+import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Observable } from "rxjs";
@@ -16,10 +16,17 @@ import type { RootStore, StoredRoot } from "./root-store.js";
 export function directoryChanges$(dir: string, debounceMs = 100): Observable<void> {
   return new Observable<void>((subscriber) => {
     let timer: NodeJS.Timeout | undefined;
-    const watcher = watch(dir, { persistent: false }, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => subscriber.next(), debounceMs);
-    });
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, { persistent: false }, () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => subscriber.next(), debounceMs);
+      });
+    } catch (error) {
+      // ENOSPC (inotify limit), ENOENT: an error of the feed, never an exception out of subscribe.
+      subscriber.error(CaError.from(error, "root-store", `${dir}: cannot watch`));
+      return;
+    }
     watcher.on("error", (error) =>
       subscriber.error(CaError.from(error, "root-store", `${dir}: watch failed`)),
     );

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { filter, firstValueFrom, VirtualTimeScheduler } from "rxjs";
+import { filter, firstValueFrom, config as rxjsConfig, throwError, VirtualTimeScheduler } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   CaError,
@@ -11,6 +11,7 @@ import {
   type RootRotation,
   type RootStore,
   type StoredRoot,
+  silentLogger,
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 import { KubeSecretsServer } from "./support/kube-secrets-server.js";
@@ -210,5 +211,40 @@ describe("one root rotation at a time", () => {
     expect(ca.trustBundle.roots).toEqual([prepared.root]);
     await expect(ca.rotateRoot({ mode: "keep-key" })).resolves.toMatchObject({ phase: "activated" });
     ca.close();
+  });
+});
+
+describe("a root store whose change feed fails", () => {
+  it("is logged and the CA keeps serving (an unhandled observable error would crash the process)", async () => {
+    const unhandled: unknown[] = [];
+    const previous = rxjsConfig.onUnhandledError;
+    rxjsConfig.onUnhandledError = (error) => unhandled.push(error);
+    const errors: string[] = [];
+    const logger = { ...silentLogger, error: (message: string) => errors.push(message) };
+    let stored: StoredRoot | undefined;
+    const store: RootStore = {
+      location: "failing-feed",
+      load: async () => stored,
+      create: async (root) => {
+        stored = root;
+        return root;
+      },
+      update: async (root) => {
+        stored = root;
+      },
+      // e.g. fs.watch failing (inotify limit reached) or a watch stream dropped for good.
+      changes$: throwError(() => new Error("ENOSPC: System limit for number of file watchers reached")),
+    };
+    try {
+      const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, store, logger });
+      // RxJS reports an unhandled error from a setTimeout(0): let that timer run first.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(unhandled).toEqual([]);
+      expect(errors.join("\n")).toMatch(/no longer followed/);
+      await expect(ca.mintSvid({ identity: WEB })).resolves.toBeDefined();
+      ca.close();
+    } finally {
+      rxjsConfig.onUnhandledError = previous;
+    }
   });
 });
