@@ -55,7 +55,8 @@ async function writeVersion(dir: string, files: readonly VersionFile[]): Promise
   const path = join(dir, name);
   await mkdir(path, { mode: 0o755 });
   try {
-    for (const file of files) await writeFile(join(path, file.name), file.content, { mode: file.mode, flag: "wx" });
+    for (const file of files)
+      await writeFile(join(path, file.name), file.content, { mode: file.mode, flag: "wx" });
   } catch (error) {
     await rm(path, { recursive: true, force: true });
     throw error;

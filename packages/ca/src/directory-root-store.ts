@@ -124,7 +124,11 @@ export class DirectoryRootStore implements RootStore {
     try {
       await replaceVersion(this.dir, this.files(root), () => this.plainFiles());
     } catch (error) {
-      throw CaError.from(error, "root-store", `${this.dir}: cannot store the root (the previous one is kept)`);
+      throw CaError.from(
+        error,
+        "root-store",
+        `${this.dir}: cannot store the root (the previous one is kept)`,
+      );
     }
   }
 

@@ -149,7 +149,12 @@ describe("intermediate signers (upstream authority)", () => {
     });
     const before = (await ca.mintSvid({ identity: "spiffe://example.org/w" })).chain;
     const { privateKey } = await generateKey("ecdsa-p256");
-    const next = await createSelfSignedRoot({ key: privateKey, trustDomain: "upstream.test", ttl: "3650d", now: clock() });
+    const next = await createSelfSignedRoot({
+      key: privateKey,
+      trustDomain: "upstream.test",
+      ttl: "3650d",
+      now: clock(),
+    });
     upstream.published.splice(0, upstream.published.length, next.pem);
     const refreshed = firstValueFrom(ca.trustBundle$.pipe(filter((b) => b.roots.includes(next.pem))));
     scheduler.maxFrames = 3_600_000;

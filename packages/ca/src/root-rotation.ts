@@ -194,17 +194,21 @@ export class RootRotator {
       options.activateAfter !== undefined
         ? toMilliseconds(options.activateAfter, "activateAfter")
         : host.longestLeafLifetimeMs();
-    const requestedOverlap =
-      options.overlap !== undefined ? toMilliseconds(options.overlap, "overlap") : 0;
+    const requestedOverlap = options.overlap !== undefined ? toMilliseconds(options.overlap, "overlap") : 0;
     // Phase 3: the old root leaves the bundle.
     const retire = () =>
-      this.whenStored(rotation, material, host.roots().filter((r) => r !== previousRoot), (roots) => {
-        host.publishRoots(roots);
-        this.inFlight = undefined;
-        rotation.tasks.unsubscribe();
-        host.emit(step("retired"));
-        host.logger.info("previous root left the trust bundle", { trustDomain: host.trustDomain });
-      });
+      this.whenStored(
+        rotation,
+        material,
+        host.roots().filter((r) => r !== previousRoot),
+        (roots) => {
+          host.publishRoots(roots);
+          this.inFlight = undefined;
+          rotation.tasks.unsubscribe();
+          host.emit(step("retired"));
+          host.logger.info("previous root left the trust bundle", { trustDomain: host.trustDomain });
+        },
+      );
     // Phase 2: the new root signs; the old one stays trusted while its leaves live.
     const activate = () =>
       this.whenStored(rotation, material, host.roots(), () => {
@@ -247,7 +251,11 @@ export class RootRotator {
           error: String(error),
           retryInMs: STORE_RETRY_MS,
         });
-        this.schedule(rotation, () => this.whenStored(rotation, material, this.host.roots(), apply), STORE_RETRY_MS);
+        this.schedule(
+          rotation,
+          () => this.whenStored(rotation, material, this.host.roots(), apply),
+          STORE_RETRY_MS,
+        );
       },
     );
   }

@@ -90,7 +90,11 @@ describe("IstioCertificateService over gRPC (TLS on loopback)", () => {
                   authenticated: true,
                   user: {
                     username: "system:serviceaccount:default:db",
-                    groups: ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"],
+                    groups: [
+                      "system:serviceaccounts",
+                      "system:serviceaccounts:default",
+                      "system:authenticated",
+                    ],
                   },
                   audiences: ["istio-ca"],
                 }

@@ -143,7 +143,9 @@ describe("KubernetesTokenReviewVerifier", () => {
     } finally {
       answerUser = serviceAccountUser;
     }
-    await expect(verifier.verify("token")).resolves.toMatchObject({ attributes: { username: "system:serviceaccount:default:web" } });
+    await expect(verifier.verify("token")).resolves.toMatchObject({
+      attributes: { username: "system:serviceaccount:default:web" },
+    });
   });
 });
 

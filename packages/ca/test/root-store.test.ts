@@ -72,8 +72,17 @@ describe("selfSigned with a DirectoryRootStore (Istio's plug-in cacerts layout)"
     const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, store });
     ca.close();
     await openssl(
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "next-key.pem"]
-        .concat(["-out", "next.pem", "-days", "30", "-subj", `/O=${TD}`]),
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "next-key.pem",
+      ].concat(["-out", "next.pem", "-days", "30", "-subj", `/O=${TD}`]),
       tmp.dir,
     );
     const next = {
@@ -97,12 +106,30 @@ describe("selfSigned with a DirectoryRootStore (Istio's plug-in cacerts layout)"
     const tmp = await tempDir("root-dir-plain");
     cleanups.push(() => tmp.cleanup());
     await openssl(
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca-key.pem"]
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca-key.pem",
+      ]
         .concat(["-out", "ca-cert.pem", "-days", "30", "-subj", `/O=${TD}`])
-        .concat(["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+        .concat([
+          "-addext",
+          "basicConstraints=critical,CA:true",
+          "-addext",
+          "keyUsage=critical,keyCertSign,cRLSign",
+        ]),
       tmp.dir,
     );
-    const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, store: new DirectoryRootStore(tmp.dir) });
+    const ca = await CertificateAuthority.selfSigned({
+      trustDomain: TD,
+      store: new DirectoryRootStore(tmp.dir),
+    });
     cleanups.push(() => ca.close());
     const rotation = await ca.rotateRoot({ mode: "keep-key" });
     // Kubernetes AtomicWriter layout: the names link into ..data, which links to one version.

@@ -177,7 +177,10 @@ describe("rotation and the root store", () => {
     // An operator (or a replica using another store client) replaces the Secret with another root.
     const tmp = await tempDir("other-root");
     cleanups.push(() => tmp.cleanup());
-    const other = await CertificateAuthority.selfSigned({ trustDomain: TD, store: new DirectoryRootStore(tmp.dir) });
+    const other = await CertificateAuthority.selfSigned({
+      trustDomain: TD,
+      store: new DirectoryRootStore(tmp.dir),
+    });
     other.close();
     const file = (name: string) => readFile(join(tmp.dir, name), "utf8");
     const otherRoot = await file("ca-cert.pem");
@@ -185,7 +188,11 @@ describe("rotation and the root store", () => {
     const b64 = (s: string) => Buffer.from(s).toString("base64");
     api.put("replaced", {
       ...secret,
-      data: { "ca-cert.pem": b64(otherRoot), "ca-key.pem": b64(await file("ca-key.pem")), "root-cert.pem": b64(otherRoot) },
+      data: {
+        "ca-cert.pem": b64(otherRoot),
+        "ca-key.pem": b64(await file("ca-key.pem")),
+        "root-cert.pem": b64(otherRoot),
+      },
     });
     const followed = firstValueFrom(ca.trustBundle$.pipe(filter((b) => b.roots.includes(otherRoot))));
     time.advanceTo(60_000); // the store's poll

@@ -42,7 +42,8 @@ function children(der: Buffer): Buffer[] {
 }
 function tlv(tag: number, body: Buffer): Buffer {
   const n = body.length;
-  const length = n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
+  const length =
+    n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
   return Buffer.concat([Buffer.from([tag]), length, body]);
 }
 /** sha256WithRSAEncryption (RFC 4055 5), with its NULL parameters. */
@@ -54,9 +55,24 @@ const SHA256_WITH_RSA = Buffer.from("300d06092a864886f70d01010b0500", "hex");
  */
 async function opensslCa(dir: string) {
   await openssl(
-    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ext-ca.key"]
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      "ext-ca.key",
+    ]
       .concat(["-out", "ext-ca.pem", "-days", "30", "-subj", "/O=External CA"])
-      .concat(["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+      .concat([
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+      ]),
     dir,
   );
   const root = await readFile(join(dir, "ext-ca.pem"), "utf8");
@@ -65,8 +81,18 @@ async function opensslCa(dir: string) {
     await writeFile(join(dir, `${id}.csr`), csrPem);
     await writeFile(join(dir, `${id}.ext`), `${ext.join("\n")}\n`);
     await openssl(
-      ["x509", "-req", "-in", `${id}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-set_serial", serial]
-        .concat(["-days", "1", "-extfile", `${id}.ext`, "-out", `${id}.pem`]),
+      [
+        "x509",
+        "-req",
+        "-in",
+        `${id}.csr`,
+        "-CA",
+        `${ca}.pem`,
+        "-CAkey",
+        `${ca}.key`,
+        "-set_serial",
+        serial,
+      ].concat(["-days", "1", "-extfile", `${id}.ext`, "-out", `${id}.pem`]),
       dir,
     );
     return readFile(join(dir, `${id}.pem`), "utf8");
@@ -109,7 +135,9 @@ describe("the SVID check refuses certificates peers would reject, whoever signed
   };
 
   it("issues what a well-configured external CA signs (control)", async () => {
-    const chain = await outcome(ext.signer(async (csr) => [await ext.signWith(csr, EXT, "0x1f2e3d4c5b6a7988")]));
+    const chain = await outcome(
+      ext.signer(async (csr) => [await ext.signWith(csr, EXT, "0x1f2e3d4c5b6a7988")]),
+    );
     expect(Array.isArray(chain)).toBe(true);
   });
 
@@ -120,7 +148,9 @@ describe("the SVID check refuses certificates peers would reject, whoever signed
     ["zero", "0"],
     ["21 octets long", "0x0102030405060708090a0b0c0d0e0f101112131415"],
   ])("refuses a leaf whose serial number is %s", async (_name, serial) => {
-    expect(await refusal(ext.signer(async (csr) => [await ext.signWith(csr, EXT, serial)]))).toMatch(/serial/);
+    expect(await refusal(ext.signer(async (csr) => [await ext.signWith(csr, EXT, serial)]))).toMatch(
+      /serial/,
+    );
   });
 
   it("refuses a leaf with a critical extension it does not know (RFC 5280 4.2: peers must reject it)", async () => {
@@ -133,13 +163,26 @@ describe("the SVID check refuses certificates peers would reject, whoever signed
   it("refuses a chain whose signing certificate has a SPIFFE ID with a path (X509-SVID 3.2)", async () => {
     // An intermediate the external CA signed, carrying a workload-like SPIFFE ID.
     await openssl(
-      ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "int.key"]
-        .concat(["-out", "int.csr", "-subj", "/O=Intermediate"]),
+      [
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "int.key",
+      ].concat(["-out", "int.csr", "-subj", "/O=Intermediate"]),
       tmp.dir,
     );
     const intermediate = await ext.signWith(
       await readFile(join(tmp.dir, "int.csr"), "utf8"),
-      ["basicConstraints=critical,CA:true", "keyUsage=critical,keyCertSign", `subjectAltName=URI:spiffe://${TD}/ns/x/sa/ca`],
+      [
+        "basicConstraints=critical,CA:true",
+        "keyUsage=critical,keyCertSign",
+        `subjectAltName=URI:spiffe://${TD}/ns/x/sa/ca`,
+      ],
       "0x0b",
     );
     await writeFile(join(tmp.dir, "int.pem"), intermediate);
@@ -161,7 +204,10 @@ describe("the SVID check refuses certificates peers would reject, whoever signed
       parts[2] = SHA256_WITH_RSA;
       const newTbs = tlv(0x30, Buffer.concat(parts));
       const signature = sign("sha256", newTbs, key);
-      const cert = tlv(0x30, Buffer.concat([newTbs, SHA256_WITH_RSA, tlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]));
+      const cert = tlv(
+        0x30,
+        Buffer.concat([newTbs, SHA256_WITH_RSA, tlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]),
+      );
       return [toPem("CERTIFICATE", cert)];
     });
     expect(await refusal(confused)).toMatch(/signature algorithm/);

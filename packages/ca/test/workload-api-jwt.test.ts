@@ -1,4 +1,6 @@
 import { createPublicKey, verify } from "node:crypto";
+import { copyFile } from "node:fs/promises";
+import { join } from "node:path";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { type Client, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
@@ -11,8 +13,6 @@ import {
   type ValidateJWTSVIDResponse,
 } from "@meshlet/api/spiffe/workload/workload_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyFile } from "node:fs/promises";
-import { join } from "node:path";
 import { CaError, CertificateAuthority } from "../src/index.js";
 import { startWorkloadApi, tempDir } from "./helpers.js";
 import { openssl } from "./openssl.js";
@@ -188,7 +188,12 @@ describe("JWT-SVIDs from a CA whose key JWT-SVID does not allow", () => {
       await openssl(
         ["req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", "ca-key.pem", "-out", "ca-cert.pem"]
           .concat(["-days", "30", "-subj", "/O=example.org"])
-          .concat(["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+          .concat([
+            "-addext",
+            "basicConstraints=critical,CA:true",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+          ]),
         tmp.dir,
       );
       await copyFile(join(tmp.dir, "ca-cert.pem"), join(tmp.dir, "root-cert.pem"));

@@ -54,13 +54,17 @@ describe("MtlsAuthenticator reads the identity of a verified client certificate 
   });
 
   it("refuses a certificate with a second URI SAN, even one that is not a SPIFFE ID (X509-SVID 2)", async () => {
-    const error = await auth.authenticate(context(await peer({ uris: [WEB, "https://web.example.org/"] }))).catch((e: unknown) => e);
+    const error = await auth
+      .authenticate(context(await peer({ uris: [WEB, "https://web.example.org/"] })))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CaError);
     expect((error as CaError).message).toMatch(/URI SAN/);
   });
 
   it("refuses a CA certificate presented as a client certificate (X509-SVID 5.2: cA must be false)", async () => {
-    const error = await auth.authenticate(context(await peer({ uris: [WEB], ca: true }))).catch((e: unknown) => e);
+    const error = await auth
+      .authenticate(context(await peer({ uris: [WEB], ca: true })))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CaError);
     expect((error as CaError).message).toMatch(/CA certificate/);
   });

@@ -1,4 +1,11 @@
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign, X509Certificate } from "node:crypto";
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  X509Certificate,
+} from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { integer, oid, sequence, set, tlv } from "../asn1/der.js";
 import { CaError } from "../ca-error.js";
@@ -121,7 +128,10 @@ describe("the CSR's signature algorithm and key are bound to each other", () => 
   // an RSA public key, but have public key of type *ecdsa.PublicKey". RFC 5758 3.2 / RFC 4055 5 /
   // RFC 8410 3 name one key type per signature algorithm.
   it.each([
-    ["sha256WithRSAEncryption over an ECDSA signature", sequence(oid(Oid.sha256WithRsa), tlv(0x05, Buffer.alloc(0)))],
+    [
+      "sha256WithRSAEncryption over an ECDSA signature",
+      sequence(oid(Oid.sha256WithRsa), tlv(0x05, Buffer.alloc(0))),
+    ],
     ["Ed25519 over an ECDSA signature", sequence(oid(Oid.ed25519))],
   ])("refuses %s with malformed-csr", async (_name, algorithm) => {
     const error = await refusal(csrWith(ecSpki, algorithm, ecdsaSha256));
@@ -131,7 +141,9 @@ describe("the CSR's signature algorithm and key are bound to each other", () => 
 
   it("still accepts ecdsa-with-SHA384 from a P-256 key (RFC 5758 allows any SHA-2 with any curve)", async () => {
     const ca = await CertificateAuthority.selfSigned({ trustDomain: "example.org" });
-    const csr = csrWith(ecSpki, sequence(oid(Oid.ecdsaWithSha384)), (info) => sign("sha384", info, ec.privateKey));
+    const csr = csrWith(ecSpki, sequence(oid(Oid.ecdsaWithSha384)), (info) =>
+      sign("sha384", info, ec.privateKey),
+    );
     await expect(ca.sign({ csr, identities: [ID] })).resolves.toHaveLength(2);
     ca.close();
   });
