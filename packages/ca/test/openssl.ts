@@ -93,3 +93,34 @@ export async function makeIstioCaCerts(dir: string, cluster = "cluster1"): Promi
     (await readFile(join(dir, "ca-cert.pem"), "utf8")) + (await readFile(join(dir, "root-cert.pem"), "utf8"));
   await writeFile(join(dir, "cert-chain.pem"), chain);
 }
+
+/**
+ * A self-signed certificate and its key made by `openssl req -x509` in `dir` (`<name>.pem`,
+ * `<name>-key.pem`): a CA certificate (cA=true, keyCertSign + cRLSign, both critical) unless
+ * `ca: false`. Returns both PEMs.
+ */
+export async function opensslSelfSigned(
+  dir: string,
+  name: string,
+  options: { subject: string; keyType?: "p256" | "ed25519"; ca?: boolean },
+): Promise<{ cert: string; key: string }> {
+  const keyArgs =
+    options.keyType === "ed25519"
+      ? ["-newkey", "ed25519"]
+      : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+  const caArgs =
+    options.ca === false
+      ? []
+      : ["-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
+  const [certFile, keyFile] = [`${name}.pem`, `${name}-key.pem`];
+  await openssl(
+    ["req", "-x509", ...keyArgs, "-nodes", "-keyout", keyFile, "-out", certFile]
+      .concat(["-days", "30", "-subj", options.subject])
+      .concat(caArgs),
+    dir,
+  );
+  return {
+    cert: await readFile(join(dir, certFile), "utf8"),
+    key: await readFile(join(dir, keyFile), "utf8"),
+  };
+}

@@ -30,6 +30,14 @@ async function caError(promise: Promise<unknown>): Promise<CaError> {
   return error as CaError;
 }
 
+/** The body of an authentication.k8s.io/v1 TokenReview the API server authenticated. */
+const tokenReviewAnswer = (user: Record<string, unknown>, audiences: string[]) =>
+  JSON.stringify({
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenReview",
+    status: { authenticated: true, user, audiences },
+  });
+
 async function csr(uris: string[] = [WEB]) {
   const { privateKey } = await generateKey();
   return createCsr({ privateKey, uris });
@@ -93,29 +101,21 @@ describe("KubernetesTokenReviewVerifier", () => {
         const review = JSON.parse(body) as { spec: { token: string; audiences?: string[] } };
         reviews.push({ ...(review.spec.audiences ? { audiences: review.spec.audiences } : {}) });
         res.setHeader("content-type", "application/json");
-        res.end(
-          JSON.stringify({
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenReview",
-            status: {
-              authenticated: true,
-              user: answerUser,
-              audiences: answerAudiences,
-            },
-          }),
-        );
+        res.end(tokenReviewAnswer(answerUser, answerAudiences));
       });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   });
   afterAll(() => new Promise((r) => server.close(r)));
-
-  it("asks for audience istio-ca by default, as istio-agent's tokens carry, and refuses tokens for another audience", async () => {
-    const verifier = new KubernetesTokenReviewVerifier({
+  const reviewer = () =>
+    new KubernetesTokenReviewVerifier({
       apiServer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       bearerToken: "reviewer",
       trustDomain: TD,
     });
+
+  it("asks for audience istio-ca by default, as istio-agent's tokens carry, and refuses tokens for another audience", async () => {
+    const verifier = reviewer();
     answerAudiences = ["istio-ca"];
     const verified = await verifier.verify("token");
     expect(verified.identities.map(String)).toEqual([WEB]);
@@ -129,11 +129,7 @@ describe("KubernetesTokenReviewVerifier", () => {
     // "system:serviceaccount:…"; only the API server's service-account authenticator puts the
     // user in system:serviceaccounts. istio/istio security/pkg/k8s/tokenreview/k8sauthn.go
     // refuses such a review ("the token is not a service account").
-    const verifier = new KubernetesTokenReviewVerifier({
-      apiServer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      bearerToken: "reviewer",
-      trustDomain: TD,
-    });
+    const verifier = reviewer();
     answerAudiences = ["istio-ca"];
     try {
       answerUser = { username: "system:serviceaccount:default:web", groups: ["system:authenticated"] };
@@ -227,18 +223,13 @@ describe("the CA's own service-account token", () => {
         }
         res.setHeader("content-type", "application/json");
         res.end(
-          JSON.stringify({
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenReview",
-            status: {
-              authenticated: true,
-              user: {
-                username: "system:serviceaccount:default:web",
-                groups: ["system:serviceaccounts", "system:serviceaccounts:default"],
-              },
-              audiences: ["istio-ca"],
+          tokenReviewAnswer(
+            {
+              username: "system:serviceaccount:default:web",
+              groups: ["system:serviceaccounts", "system:serviceaccounts:default"],
             },
-          }),
+            ["istio-ca"],
+          ),
         );
       });
     });

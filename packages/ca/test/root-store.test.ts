@@ -12,7 +12,7 @@ import {
   type StoredRoot,
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
-import { openssl } from "./openssl.js";
+import { openssl, opensslSelfSigned } from "./openssl.js";
 import { KubeSecretsServer } from "./support/kube-secrets-server.js";
 
 const TD = "cluster.local";
@@ -71,24 +71,8 @@ describe("selfSigned with a DirectoryRootStore (Istio's plug-in cacerts layout)"
     const store = new DirectoryRootStore(dir);
     const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, store });
     ca.close();
-    await openssl(
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "next-key.pem",
-      ].concat(["-out", "next.pem", "-days", "30", "-subj", `/O=${TD}`]),
-      tmp.dir,
-    );
-    const next = {
-      key: await readFile(join(tmp.dir, "next-key.pem"), "utf8"),
-      cert: await readFile(join(tmp.dir, "next.pem"), "utf8"),
-    };
+    // The next root, made by openssl (not the CA's code).
+    const next = await opensslSelfSigned(tmp.dir, "next", { subject: `/O=${TD}` });
     await rm(join(dir, "cert-chain.pem"));
     await mkdir(join(dir, "cert-chain.pem"));
     await writeFile(join(dir, "cert-chain.pem", "obstacle"), "");
@@ -105,27 +89,9 @@ describe("selfSigned with a DirectoryRootStore (Istio's plug-in cacerts layout)"
   it("a directory of plain files (an operator's cacerts) is rotated into the symlinked layout, its files still readable by name", async () => {
     const tmp = await tempDir("root-dir-plain");
     cleanups.push(() => tmp.cleanup());
-    await openssl(
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca-key.pem",
-      ]
-        .concat(["-out", "ca-cert.pem", "-days", "30", "-subj", `/O=${TD}`])
-        .concat([
-          "-addext",
-          "basicConstraints=critical,CA:true",
-          "-addext",
-          "keyUsage=critical,keyCertSign,cRLSign",
-        ]),
-      tmp.dir,
-    );
+    const plain = await opensslSelfSigned(tmp.dir, "operator", { subject: `/O=${TD}` });
+    await writeFile(join(tmp.dir, "ca-cert.pem"), plain.cert);
+    await writeFile(join(tmp.dir, "ca-key.pem"), plain.key, { mode: 0o600 });
     const ca = await CertificateAuthority.selfSigned({
       trustDomain: TD,
       store: new DirectoryRootStore(tmp.dir),

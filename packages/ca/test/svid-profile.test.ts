@@ -12,7 +12,7 @@ import {
   toPem,
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
-import { openssl } from "./openssl.js";
+import { openssl, opensslSelfSigned } from "./openssl.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/default/sa/web`;
@@ -54,28 +54,7 @@ const SHA256_WITH_RSA = Buffer.from("300d06092a864886f70d01010b0500", "hex");
  * and serial a test chooses, the way a misconfigured Vault role or a custom `ExternalSigner` could.
  */
 async function opensslCa(dir: string) {
-  await openssl(
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      "ext-ca.key",
-    ]
-      .concat(["-out", "ext-ca.pem", "-days", "30", "-subj", "/O=External CA"])
-      .concat([
-        "-addext",
-        "basicConstraints=critical,CA:true",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-      ]),
-    dir,
-  );
-  const root = await readFile(join(dir, "ext-ca.pem"), "utf8");
+  const { cert: root, key } = await opensslSelfSigned(dir, "ext-ca", { subject: "/O=External CA" });
   const signWith = async (csrPem: string, ext: string[], serial: string, ca = "ext-ca") => {
     const id = randomUUID();
     await writeFile(join(dir, `${id}.csr`), csrPem);
@@ -89,7 +68,7 @@ async function opensslCa(dir: string) {
         "-CA",
         `${ca}.pem`,
         "-CAkey",
-        `${ca}.key`,
+        `${ca}-key.pem`,
         "-set_serial",
         serial,
       ].concat(["-days", "1", "-extfile", `${id}.ext`, "-out", `${id}.pem`]),
@@ -103,7 +82,7 @@ async function opensslCa(dir: string) {
     sign: ({ csrPem }) => make(csrPem),
     roots: async () => [root],
   });
-  return { root, signWith, signer };
+  return { root, key, signWith, signer };
 }
 
 describe("the SVID check refuses certificates peers would reject, whoever signed them", () => {
@@ -172,7 +151,7 @@ describe("the SVID check refuses certificates peers would reject, whoever signed
         "ec_paramgen_curve:P-256",
         "-nodes",
         "-keyout",
-        "int.key",
+        "int-key.pem",
       ].concat(["-out", "int.csr", "-subj", "/O=Intermediate"]),
       tmp.dir,
     );
@@ -196,7 +175,7 @@ describe("the SVID check refuses certificates peers would reject, whoever signed
     // Re-sign the openssl leaf's TBSCertificate with the external CA's EC key, claiming
     // sha256WithRSAEncryption inside and outside: node:crypto would check it as ECDSA, Go's x509
     // refuses it ("signature algorithm specifies an RSA public key").
-    const key = await readFile(join(tmp.dir, "ext-ca.key"), "utf8");
+    const key = ext.key;
     const confused = ext.signer(async (csr) => {
       const der = (fromPem(await ext.signWith(csr, EXT, "0x0d"), "leaf")[0] as { der: Buffer }).der;
       const [tbs] = children(der) as [Buffer];

@@ -1,5 +1,5 @@
 import { createPublicKey, verify } from "node:crypto";
-import { copyFile } from "node:fs/promises";
+import { copyFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { type Client, Metadata, type ServiceError, status } from "@grpc/grpc-js";
@@ -15,7 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CaError, CertificateAuthority } from "../src/index.js";
 import { startWorkloadApi, tempDir } from "./helpers.js";
-import { openssl } from "./openssl.js";
+import { opensslSelfSigned } from "./openssl.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/shop/sa/cart`;
@@ -185,17 +185,12 @@ describe("JWT-SVIDs from a CA whose key JWT-SVID does not allow", () => {
     try {
       // An Ed25519 plugged-in CA, made with openssl: it signs X509-SVIDs, but an EdDSA JWT-SVID is
       // one every JWT-SVID validator must reject (the CA's own ValidateJWTSVID included).
-      await openssl(
-        ["req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", "ca-key.pem", "-out", "ca-cert.pem"]
-          .concat(["-days", "30", "-subj", "/O=example.org"])
-          .concat([
-            "-addext",
-            "basicConstraints=critical,CA:true",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-          ]),
-        tmp.dir,
-      );
+      const { cert, key } = await opensslSelfSigned(tmp.dir, "ed-ca", {
+        subject: "/O=example.org",
+        keyType: "ed25519",
+      });
+      await writeFile(join(tmp.dir, "ca-cert.pem"), cert);
+      await writeFile(join(tmp.dir, "ca-key.pem"), key);
       await copyFile(join(tmp.dir, "ca-cert.pem"), join(tmp.dir, "root-cert.pem"));
       const ca = await CertificateAuthority.fromIstioCaCerts(tmp.dir, { trustDomain: TD });
       try {

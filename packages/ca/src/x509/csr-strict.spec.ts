@@ -16,11 +16,8 @@ import { Oid } from "./oids.js";
 
 const ID = "spiffe://example.org/ns/default/sa/web";
 
-/**
- * Builds a CSR around hand-made SubjectPublicKeyInfo bytes and signs it with the real key, so the
- * self-signature is valid and only the parser stands between the bytes and the certificate.
- */
-function csrWithSpki(privateKey: KeyObject, spki: Buffer): Buffer {
+/** A CSR around `spki`, signed by `signer`, claiming `algorithm` (AlgorithmIdentifier DER), as PEM. */
+function csrWith(spki: Buffer, algorithm: Buffer, signer: (info: Buffer) => Buffer): string {
   const attributes = Buffer.concat([
     Buffer.from([0xa0]),
     set(
@@ -31,8 +28,15 @@ function csrWithSpki(privateKey: KeyObject, spki: Buffer): Buffer {
     ).subarray(1),
   ]);
   const info = sequence(integer(0), sequence(), spki, attributes);
-  const signature = sign("sha256", info, privateKey);
-  return sequence(info, sequence(oid(Oid.ecdsaWithSha256)), tlv(0x03, Buffer.from([0]), signature));
+  return toPem("CERTIFICATE REQUEST", sequence(info, algorithm, tlv(0x03, Buffer.from([0]), signer(info))));
+}
+
+/**
+ * Builds a CSR around hand-made SubjectPublicKeyInfo bytes and signs it with the real key, so the
+ * self-signature is valid and only the parser stands between the bytes and the certificate.
+ */
+function csrWithSpki(privateKey: KeyObject, spki: Buffer): string {
+  return csrWith(spki, sequence(oid(Oid.ecdsaWithSha256)), (info) => sign("sha256", info, privateKey));
 }
 
 /** The EC key's SPKI split into its two children (AlgorithmIdentifier, BIT STRING). */
@@ -65,12 +69,10 @@ describe("CSR parsing is strict DER and the leaf's key is re-encoded from the pa
 
   it.each(mutants)("refuses %s with malformed-csr", async (_name, spki) => {
     const ca = await CertificateAuthority.selfSigned({ trustDomain: "example.org" });
-    const error = await ca
-      .sign({ csr: toPem("CERTIFICATE REQUEST", csrWithSpki(privateKey, spki)), identities: [ID] })
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const error = await ca.sign({ csr: csrWithSpki(privateKey, spki), identities: [ID] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(CaError);
     expect((error as CaError).code).toBe("malformed-csr");
     ca.close();
@@ -79,7 +81,7 @@ describe("CSR parsing is strict DER and the leaf's key is re-encoded from the pa
   it("puts node:crypto's encoding of the key in the leaf, not the CSR's bytes", async () => {
     const ca = await CertificateAuthority.selfSigned({ trustDomain: "example.org" });
     const chain = await ca.sign({
-      csr: toPem("CERTIFICATE REQUEST", csrWithSpki(privateKey, canonical)),
+      csr: csrWithSpki(privateKey, canonical),
       identities: [ID],
     });
     const leaf = new X509Certificate(chain[0] as string);
@@ -89,21 +91,6 @@ describe("CSR parsing is strict DER and the leaf's key is re-encoded from the pa
     ca.close();
   });
 });
-
-/** A CSR around `spki`, signed by `signer`, claiming `algorithm` (AlgorithmIdentifier DER). */
-function csrWith(spki: Buffer, algorithm: Buffer, signer: (info: Buffer) => Buffer): string {
-  const attributes = Buffer.concat([
-    Buffer.from([0xa0]),
-    set(
-      sequence(
-        oid(Oid.extensionRequest),
-        set(sequence(extension(Oid.subjectAltName, false, subjectAltNameValue([ID])))),
-      ),
-    ).subarray(1),
-  ]);
-  const info = sequence(integer(0), sequence(), spki, attributes);
-  return toPem("CERTIFICATE REQUEST", sequence(info, algorithm, tlv(0x03, Buffer.from([0]), signer(info))));
-}
 
 async function refusal(csr: string): Promise<CaError> {
   const ca = await CertificateAuthority.selfSigned({ trustDomain: "example.org" });
