@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -123,4 +124,25 @@ export async function opensslSelfSigned(
     cert: await readFile(join(dir, certFile), "utf8"),
     key: await readFile(join(dir, keyFile), "utf8"),
   };
+}
+
+/**
+ * Signs `csrPem` with the CA `<ca>.pem` / `<ca>-key.pem` in `dir` (`openssl x509 -req`), adding
+ * `extensions` (openssl extfile lines); a random serial unless one is given. Returns the PEM.
+ */
+export async function opensslSignCsr(
+  dir: string,
+  options: { csrPem: string; ca: string; extensions: readonly string[]; days?: number; serial?: string },
+): Promise<string> {
+  const id = randomUUID();
+  await writeFile(join(dir, `${id}.csr`), options.csrPem);
+  await writeFile(join(dir, `${id}.ext`), `${options.extensions.join("\n")}\n`);
+  const serial = options.serial === undefined ? ["-CAcreateserial"] : ["-set_serial", options.serial];
+  await openssl(
+    ["x509", "-req", "-in", `${id}.csr`, "-CA", `${options.ca}.pem`, "-CAkey", `${options.ca}-key.pem`]
+      .concat(serial)
+      .concat(["-days", String(options.days ?? 1), "-extfile", `${id}.ext`, "-out", `${id}.pem`]),
+    dir,
+  );
+  return readFile(join(dir, `${id}.pem`), "utf8");
 }

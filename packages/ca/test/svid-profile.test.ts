@@ -1,4 +1,4 @@
-import { randomUUID, sign } from "node:crypto";
+import { sign } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ import {
   toPem,
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
-import { openssl, opensslSelfSigned } from "./openssl.js";
+import { openssl, opensslSelfSigned, opensslSignCsr } from "./openssl.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/default/sa/web`;
@@ -55,27 +55,8 @@ const SHA256_WITH_RSA = Buffer.from("300d06092a864886f70d01010b0500", "hex");
  */
 async function opensslCa(dir: string) {
   const { cert: root, key } = await opensslSelfSigned(dir, "ext-ca", { subject: "/O=External CA" });
-  const signWith = async (csrPem: string, ext: string[], serial: string, ca = "ext-ca") => {
-    const id = randomUUID();
-    await writeFile(join(dir, `${id}.csr`), csrPem);
-    await writeFile(join(dir, `${id}.ext`), `${ext.join("\n")}\n`);
-    await openssl(
-      [
-        "x509",
-        "-req",
-        "-in",
-        `${id}.csr`,
-        "-CA",
-        `${ca}.pem`,
-        "-CAkey",
-        `${ca}-key.pem`,
-        "-set_serial",
-        serial,
-      ].concat(["-days", "1", "-extfile", `${id}.ext`, "-out", `${id}.pem`]),
-      dir,
-    );
-    return readFile(join(dir, `${id}.pem`), "utf8");
-  };
+  const signWith = (csrPem: string, extensions: string[], serial: string, ca = "ext-ca") =>
+    opensslSignCsr(dir, { csrPem, ca, extensions, serial });
   const signer = (make: (csrPem: string) => Promise<readonly string[]>): ExternalSigner => ({
     name: "openssl-ca",
     kind: "leaf",
