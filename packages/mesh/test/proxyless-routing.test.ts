@@ -276,4 +276,26 @@ ${virtualService(`    - corsPolicy: { allowOrigins: [{ exact: "https://example.c
     ]);
     expect(nacks()).toEqual([]);
   });
+
+  it("refuses a node without a usable identity with INVALID_ARGUMENT, through the xDS authorize hook", async () => {
+    // An id whose IP part is no IP, and no INSTANCE_IPS that is: nothing identifies the workload.
+    const bad = await startClient("grpc-js", {
+      serverUri: `127.0.0.1:${plane.port}`,
+      podName: "bad",
+      namespace: "test",
+      ip: "not-an-ip",
+    });
+    try {
+      const [r] = await bad.call(TARGETS["grpc-js"], { timeoutMs: 1000 });
+      expect(r?.ok).toBe(false);
+      await eventually(() =>
+        expect(plane.status().refused).toContainEqual(
+          expect.objectContaining({ nodeId: bad.nodeId, code: 3, reason: expect.stringContaining("no valid IP address") }),
+        ),
+      );
+      expect(plane.status().proxies.map((p) => p.id)).not.toContain(bad.nodeId);
+    } finally {
+      await bad.close();
+    }
+  });
 });

@@ -1,7 +1,15 @@
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import type { ConfigSnapshot, Diagnostic, ResourceKey } from "@meshlet/config";
 import { formatResourceKey } from "@meshlet/config";
-import { ResourcePool, Snapshot, type SnapshotCache, TypeUrl, type XdsEvent } from "@meshlet/xds";
+import {
+  type GrpcStatusCode,
+  type Refusal,
+  ResourcePool,
+  Snapshot,
+  type SnapshotCache,
+  TypeUrl,
+  type XdsEvent,
+} from "@meshlet/xds";
 import {
   asyncScheduler,
   BehaviorSubject,
@@ -224,22 +232,24 @@ export class MeshController {
   }
 
   /**
-   * The `authorize` hook of an xDS server (or a gRPC interceptor): refuses a node without a usable
-   * identity with the gRPC status its {@link MeshError} carries (INVALID_ARGUMENT), and, when the
-   * stream is mTLS, a node whose claims its certificate's SPIFFE ID does not grant
-   * (PERMISSION_DENIED). Returns undefined to allow.
+   * The `authorize` hook of an xDS server (`new XdsServer({ cache, authorize: controller.authorize })`;
+   * bound, so it can be passed as is): refuses a node without a usable identity with the gRPC
+   * status its {@link MeshError} carries (INVALID_ARGUMENT) and, when the stream is mTLS, a node
+   * whose claims its certificate's SPIFFE ID does not grant (PERMISSION_DENIED). Returns undefined to
+   * allow. The SPIFFE ID is the server's, from a certificate it verified; the node is the client's word.
    */
-  authorize(request: MeshAuthorizeRequest): { readonly code: number; readonly message: string } | undefined {
+  readonly authorize = (request: MeshAuthorizeRequest): Refusal | undefined => {
     try {
       const proxy = parseProxy(request.node, { trustDomain: this.#trustDomain });
       if (request.spiffeId !== undefined) checkProxyIdentity(proxy, [request.spiffeId]);
       return undefined;
     } catch (error) {
       const e = error instanceof MeshError ? error : new MeshError("INVALID_NODE", String(error));
-      this.#refuse(request.node.id ?? "", e.grpcCode, e.rawMessage);
-      return { code: e.grpcCode, message: e.rawMessage };
+      const code = (isGrpcStatusCode(e.grpcCode) ? e.grpcCode : 3) as GrpcStatusCode;
+      this.#refuse(request.node.id ?? "", code, e.rawMessage);
+      return { code, message: e.rawMessage };
     }
-  }
+  };
 
   /**
    * Registers a proxy by its node (what {@link attach} does on a stream's first request) and builds
@@ -514,6 +524,10 @@ const TYPES = [
 ];
 
 /** Resources added, changed (new version) or removed between two snapshots. */
+function isGrpcStatusCode(code: number): boolean {
+  return Number.isInteger(code) && code >= 0 && code <= 16;
+}
+
 function countChanges(previous: Snapshot | undefined, next: Snapshot): number {
   let n = 0;
   for (const t of TYPES) {

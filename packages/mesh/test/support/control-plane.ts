@@ -25,7 +25,7 @@ export async function startControlPlane(yaml = ""): Promise<MeshControlPlane> {
   const store = new ConfigStore({ sources: [source], debounceMs: 20, maxDelayMs: 200 });
   const cache = new SnapshotCache();
   const controller = new MeshController({ config: store, cache, debounceMs: 20 });
-  const xds = new XdsServer({ cache, logger: silentLogger });
+  const xds = new XdsServer({ cache, logger: silentLogger, authorize: controller.authorize });
   const events: XdsEvent[] = [];
   const tasks: Subscription[] = [xds.events$.subscribe((e) => events.push(e))];
   let status: MeshStatus | undefined;
