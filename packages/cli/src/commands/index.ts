@@ -20,4 +20,9 @@ export const commands: ReadonlyArray<{
     summary: "Render the Kubernetes manifests of the reference mesh (manifest generate).",
     load: async () => (await import("./manifest.js")).command,
   },
+  {
+    name: "serve",
+    summary: "Run the reference control plane (xDS, Istio CA API, SDS, ext_authz, rate limit) from YAML.",
+    load: async () => (await import("./serve.js")).command,
+  },
 ];

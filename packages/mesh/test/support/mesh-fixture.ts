@@ -37,14 +37,20 @@ export interface MeshClient {
 /** Which client library. */
 export type ClientKind = MeshClient["kind"];
 
-/** Starts a proxyless client of `kind` with an Istio-shaped bootstrap. */
+/**
+ * Starts a proxyless client of `kind` with an Istio-shaped bootstrap, built from options or read by
+ * the client from a file (`GRPC_XDS_BOOTSTRAP`, e.g. one `meshlet serve` wrote).
+ */
 export async function startClient(
   kind: ClientKind,
-  bootstrap: GrpcBootstrapOptions,
+  bootstrap: GrpcBootstrapOptions | { readonly file: string; readonly nodeId: string },
   env: Record<string, string> = {},
 ): Promise<MeshClient> {
-  const config = grpcBootstrap(bootstrap);
-  const processEnv = { GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(config), ...env };
+  const config = "file" in bootstrap ? undefined : grpcBootstrap(bootstrap);
+  const processEnv =
+    "file" in bootstrap
+      ? { GRPC_XDS_BOOTSTRAP: bootstrap.file, ...env }
+      : { GRPC_XDS_BOOTSTRAP_CONFIG: JSON.stringify(config), ...env };
   const proc: LineProcess =
     kind === "grpc-js"
       ? await startLineProcess({
@@ -61,7 +67,7 @@ export async function startClient(
         });
   return {
     kind,
-    nodeId: config.node.id,
+    nodeId: "file" in bootstrap ? bootstrap.nodeId : (config?.node.id ?? ""),
     async call(target, options = {}) {
       const count = options.count ?? 1;
       const timeoutMs = options.timeoutMs ?? 5000;
@@ -109,7 +115,7 @@ export function tally(results: readonly RpcResult[]): Record<string, number> {
   return out;
 }
 
-/** A plain (non-xDS) gRPC backend on 127.0.0.1, answering with its id. */
+/** A plain (non-xDS) gRPC backend (127.0.0.1:0 unless told), answering with its id. */
 export interface Backend {
   readonly id: string;
   readonly port: number;
@@ -131,7 +137,7 @@ const unary = (path: string) => ({
  * Starts a backend serving `/meshlet.test.Echo/Echo` and `/meshlet.test.Echo/Other` (both answer its
  * id) and `/meshlet.test.Echo/Slow` (answers after 4 s).
  */
-export async function startBackend(id: string): Promise<Backend> {
+export async function startBackend(id: string, address = "127.0.0.1:0"): Promise<Backend> {
   const server = new grpc.Server();
   const answer = (_call: unknown, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(id));
   server.addService(
@@ -149,7 +155,7 @@ export async function startBackend(id: string): Promise<Backend> {
     },
   );
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (e, p) =>
       e ? reject(e) : resolve(p),
     ),
   );
@@ -178,12 +184,12 @@ export async function eventually<T>(attempt: () => Promise<T> | T, timeoutMs = 3
 }
 
 /** A free TCP port on 127.0.0.1 (for servers whose port must be known before they start). */
-export async function freePort(): Promise<number> {
+export async function freePort(host = "127.0.0.1"): Promise<number> {
   const net = await import("node:net");
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
+    s.listen(0, host, () => {
       const port = (s.address() as { port: number }).port;
       s.close(() => resolve(port));
     });
