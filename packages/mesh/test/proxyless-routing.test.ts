@@ -290,7 +290,11 @@ ${virtualService(`    - corsPolicy: { allowOrigins: [{ exact: "https://example.c
       expect(r?.ok).toBe(false);
       await eventually(() =>
         expect(plane.status().refused).toContainEqual(
-          expect.objectContaining({ nodeId: bad.nodeId, code: 3, reason: expect.stringContaining("no valid IP address") }),
+          expect.objectContaining({
+            nodeId: bad.nodeId,
+            code: 3,
+            reason: expect.stringContaining("no valid IP address"),
+          }),
         ),
       );
       expect(plane.status().proxies.map((p) => p.id)).not.toContain(bad.nodeId);
