@@ -125,7 +125,7 @@ describe("translate/cluster: proxyless gRPC (grpcgen cds.go)", () => {
   });
 
   it("returns nothing for a subset the rule does not define", () => {
-    expect(clusterFor("{}", grpcJs, "v9").built).toBe(false);
+    expect(clusterFor("{ loadBalancer: { simple: ROUND_ROBIN } }", grpcJs, "v9").built).toBe(false);
   });
 });
 
