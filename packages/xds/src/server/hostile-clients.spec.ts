@@ -1,0 +1,76 @@
+// What a hostile or broken client can make a long-running server hold: nothing that outlives its
+// stream, and nothing unbounded while the stream is open. Driven in-process through
+// XdsServer.handle() (no sockets); memory is checked with the garbage collector (WeakRef), never
+// with heap figures.
+
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { DiscoveryRequestSchema } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
+import { describe, expect, it } from "vitest";
+import { SnapshotCache } from "../cache/snapshot-cache.js";
+import * as resources from "../resources/index.js";
+import { Snapshot } from "../snapshot.js";
+import type { CallHandler, ServerCall } from "./call.js";
+import { silentLogger } from "./logger.js";
+import { XdsServer } from "./xds-server.js";
+
+v8.setFlagsFromString("--expose_gc");
+const gc = runInNewContext("gc") as () => void;
+
+const ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+
+/** A call whose responses and status are recorded. */
+function call(): ServerCall & { responses: number; status?: { code: number; details: string } } {
+  const c: ServerCall & { responses: number; status?: { code: number; details: string } } = {
+    peer: "hostile:1",
+    metadata: {},
+    peerCertificate: undefined,
+    responses: 0,
+    write: (_framed, done) => {
+      c.responses++;
+      queueMicrotask(() => done());
+    },
+    finish: (code, details) => {
+      c.status = { code, details };
+    },
+  };
+  return c;
+}
+
+function sotw(handler: CallHandler, init: Parameters<typeof create<typeof DiscoveryRequestSchema>>[1]): void {
+  handler.message(Buffer.from(toBinary(DiscoveryRequestSchema, create(DiscoveryRequestSchema, init))), false);
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+async function collected(refs: readonly WeakRef<object>[]): Promise<number> {
+  for (let i = 0; i < 5; i++) {
+    gc();
+    await turn();
+  }
+  return refs.filter((r) => r.deref() !== undefined).length;
+}
+
+describe("a client asking for type URLs no cache knows", () => {
+  it("leaves nothing behind once its stream closes", async () => {
+    const cache = new SnapshotCache();
+    const snapshot = Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] });
+    cache.setSnapshot("n", snapshot);
+    const xds = new XdsServer({ cache, logger: silentLogger });
+    const c = call();
+    let handler: CallHandler | undefined = xds.handle(ADS, c) as CallHandler;
+    const types = Array.from({ length: 20 }, (_, i) => `type.googleapis.com/hostile.T${i}.${"x".repeat(64)}`);
+    sotw(handler, { node: { id: "n" }, typeUrl: types[0] as string });
+    for (const typeUrl of types.slice(1)) sotw(handler, { typeUrl });
+    await turn();
+    // Each got its (empty) answer, from a set the stream holds while it is open.
+    expect(c.responses).toBe(types.length);
+    const refs = types.map((t) => new WeakRef(snapshot.resourceSet(t)));
+    handler.close("cancelled");
+    // A transport lets go of a call's handler when the call is gone.
+    handler = undefined;
+    xds.close();
+    expect(await collected(refs)).toBe(0);
+  });
+});
