@@ -74,3 +74,76 @@ describe("a client asking for type URLs no cache knows", () => {
     expect(await collected(refs)).toBe(0);
   });
 });
+
+describe("a client whose authorization is still being decided", () => {
+  const nodeRequest = (typeUrl: string) => ({ node: { id: "n" }, typeUrl });
+
+  it("is refused once the hook takes longer than authorizeTimeoutMs (UNAVAILABLE: clients retry)", async () => {
+    const cache = new SnapshotCache();
+    cache.setSnapshot("n", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    const xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      authorize: () => new Promise<undefined>(() => {}),
+      authorizeTimeoutMs: 20,
+    });
+    const c = call();
+    const refused = new Promise<void>((resolve) => {
+      c.finish = (code, details) => {
+        c.status = { code, details };
+        resolve();
+      };
+    });
+    sotw(
+      xds.handle(ADS, c) as CallHandler,
+      nodeRequest("type.googleapis.com/envoy.config.cluster.v3.Cluster"),
+    );
+    await refused;
+    expect(c.status?.code).toBe(14);
+    expect(c.status?.details).toMatch(/authoriz/);
+    expect(c.responses).toBe(0);
+    expect(xds.openStreams).toBe(0);
+    xds.close();
+  });
+
+  it("cannot queue requests without bound while it waits (RESOURCE_EXHAUSTED)", async () => {
+    let allow: () => void = () => {};
+    const cache = new SnapshotCache();
+    const xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      authorize: () => new Promise<undefined>((resolve) => (allow = () => resolve(undefined))),
+    });
+    const c = call();
+    const handler = xds.handle(ADS, c) as CallHandler;
+    sotw(handler, nodeRequest("type.googleapis.com/t0"));
+    for (let i = 1; i < 10_000 && !c.status; i++) sotw(handler, { typeUrl: `type.googleapis.com/t${i}` });
+    expect(c.status?.code).toBe(8);
+    allow();
+    await turn();
+    expect(c.responses).toBe(0);
+    expect(xds.openStreams).toBe(0);
+    xds.close();
+  });
+
+  it("gets its queued requests served in order once allowed", async () => {
+    let allow: () => void = () => {};
+    const cache = new SnapshotCache();
+    cache.setSnapshot("n", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    const xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      authorize: () => new Promise<undefined>((resolve) => (allow = () => resolve(undefined))),
+    });
+    const c = call();
+    const handler = xds.handle(ADS, c) as CallHandler;
+    sotw(handler, nodeRequest("type.googleapis.com/envoy.config.cluster.v3.Cluster"));
+    for (let i = 0; i < 10; i++) sotw(handler, { typeUrl: `type.googleapis.com/t${i}` });
+    allow();
+    await turn();
+    expect(c.status).toBeUndefined();
+    expect(c.responses).toBe(11);
+    handler.close("cancelled");
+    xds.close();
+  });
+});
