@@ -14,6 +14,8 @@ interface SotwTypeState extends TypeStateBase {
   clientVersion: string;
   /** The name list of the last request: an interned list seen again means no change. */
   lastList?: readonly string[];
+  /** Every request of the type so far had an empty list: the legacy wildcard. */
+  legacy?: boolean;
 }
 
 /** The client feature that says a SotW client accepts resources wrapped in `Resource`. */
@@ -115,7 +117,10 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!first && names === state.lastList) return false;
     state.lastList = names;
     const star = names.includes("*");
-    const wildcard = star || (names.length === 0 && (first || state.wildcard));
+    // The legacy wildcard lasts while every list is empty; once a request named anything ("*"
+    // included), an empty list unsubscribes (go-control-plane stream/v3 Subscription does the same).
+    state.legacy = names.length === 0 && (first || state.legacy === true);
+    const wildcard = star || state.legacy;
     const explicit = star ? names.filter((n) => n !== "*") : names;
     const sameSet = sameNames(state.names, explicit);
     if (sameSet && wildcard === state.wildcard) return first;
