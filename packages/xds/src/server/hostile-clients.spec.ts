@@ -147,3 +147,35 @@ describe("a client whose authorization is still being decided", () => {
     xds.close();
   });
 });
+
+describe("a client that stops reading its responses", () => {
+  // Flow control holds the stream's first write; every push after it queues behind it. A client
+  // that keeps its connection alive (it answers PINGs) but never reads the stream would hold every
+  // push's buffers for as long as it stays connected.
+  it("is ended (RESOURCE_EXHAUSTED) once a hundred responses queue behind its stuck write", async () => {
+    const cache = new SnapshotCache();
+    const snapshot = (v: number) =>
+      Snapshot.create({ clusters: [resources.cluster({ name: "c1", connectTimeoutMs: 1000 + v })] });
+    cache.setSnapshot("n", snapshot(0));
+    const xds = new XdsServer({ cache, logger: silentLogger });
+    const c = call();
+    c.write = () => {
+      c.responses++; // handed to a transport that never completes it
+    };
+    const handler = xds.handle(ADS, c) as CallHandler;
+    sotw(handler, { node: { id: "n" }, typeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster" });
+    await turn();
+    let pushes = 0;
+    for (; pushes < 10_000 && !c.status; pushes++) {
+      cache.setSnapshot("n", snapshot(pushes + 1));
+      await Promise.resolve();
+    }
+    await turn();
+    expect(c.status?.code).toBe(8);
+    expect(c.status?.details).toMatch(/not reading/);
+    expect(pushes).toBeLessThan(1000);
+    expect(c.responses).toBe(1);
+    handler.close("cancelled");
+    xds.close();
+  });
+});

@@ -84,6 +84,13 @@ export function namesOf(list: readonly { name: string }[]): readonly string[] {
 
 const orderIndex = new Map(adsOrder.map((t, i) => [t, i]));
 
+/**
+ * Responses one stream may have waiting to be written (behind a write its client's flow control
+ * holds) before the stream is ended: a proxy that reads keeps this near zero; one that is a
+ * hundred pushes behind is better served by reconnecting.
+ */
+export const MAX_QUEUED_RESPONSES = 100;
+
 /** Sorts type URLs into ADS push order: CDS, EDS, LDS, RDS, then the rest. */
 export function inAdsOrder(types: Iterable<string>): string[] {
   return [...types].sort(
@@ -297,6 +304,15 @@ export abstract class XdsStream<S extends TypeStateBase> {
     state.lastVersion = version;
     if (this.closed) return;
     this.writer.send(bytes, state.typeUrl, nonce);
+    if (this.writer.pending > MAX_QUEUED_RESPONSES) {
+      // Flow control holds its first write and every push queues behind it: a client that keeps
+      // its connection alive but never reads the stream would hold every push's buffers. Its
+      // reconnect gets the current state in one response per type.
+      this.fail(
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        `client is not reading its responses: more than ${MAX_QUEUED_RESPONSES} wait to be written`,
+      );
+    }
   }
 
   /**
