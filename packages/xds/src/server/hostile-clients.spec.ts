@@ -77,6 +77,19 @@ describe("a client asking for type URLs no cache knows", () => {
 
 describe("a client whose authorization is still being decided", () => {
   const nodeRequest = (typeUrl: string) => ({ node: { id: "n" }, typeUrl });
+  /** A server whose authorize hook decides (allows) only when `allow()` is called. */
+  const deciding = () => {
+    const gate = { allow: () => {} };
+    const cache = new SnapshotCache();
+    cache.setSnapshot("n", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    const xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      authorize: () => new Promise<undefined>((resolve) => (gate.allow = () => resolve(undefined))),
+    });
+    const c = call();
+    return { xds, c, handler: xds.handle(ADS, c) as CallHandler, allow: () => gate.allow() };
+  };
 
   it("is refused once the hook takes longer than authorizeTimeoutMs (UNAVAILABLE: clients retry)", async () => {
     const cache = new SnapshotCache();
@@ -107,15 +120,7 @@ describe("a client whose authorization is still being decided", () => {
   });
 
   it("cannot queue requests without bound while it waits (RESOURCE_EXHAUSTED)", async () => {
-    let allow: () => void = () => {};
-    const cache = new SnapshotCache();
-    const xds = new XdsServer({
-      cache,
-      logger: silentLogger,
-      authorize: () => new Promise<undefined>((resolve) => (allow = () => resolve(undefined))),
-    });
-    const c = call();
-    const handler = xds.handle(ADS, c) as CallHandler;
+    const { xds, c, handler, allow } = deciding();
     sotw(handler, nodeRequest("type.googleapis.com/t0"));
     for (let i = 1; i < 10_000 && !c.status; i++) sotw(handler, { typeUrl: `type.googleapis.com/t${i}` });
     expect(c.status?.code).toBe(8);
@@ -127,16 +132,7 @@ describe("a client whose authorization is still being decided", () => {
   });
 
   it("gets its queued requests served in order once allowed", async () => {
-    let allow: () => void = () => {};
-    const cache = new SnapshotCache();
-    cache.setSnapshot("n", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
-    const xds = new XdsServer({
-      cache,
-      logger: silentLogger,
-      authorize: () => new Promise<undefined>((resolve) => (allow = () => resolve(undefined))),
-    });
-    const c = call();
-    const handler = xds.handle(ADS, c) as CallHandler;
+    const { xds, c, handler, allow } = deciding();
     sotw(handler, nodeRequest("type.googleapis.com/envoy.config.cluster.v3.Cluster"));
     for (let i = 0; i < 10; i++) sotw(handler, { typeUrl: `type.googleapis.com/t${i}` });
     allow();
