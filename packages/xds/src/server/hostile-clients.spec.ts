@@ -5,12 +5,17 @@
 
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { DiscoveryRequestSchema } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import {
+  DiscoveryRequestSchema,
+  DiscoveryResponseSchema,
+} from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import { describe, expect, it } from "vitest";
 import { SnapshotCache } from "../cache/snapshot-cache.js";
 import * as resources from "../resources/index.js";
 import { Snapshot } from "../snapshot.js";
+import { xdsRegistry } from "../type-url.js";
 import type { CallHandler, ServerCall } from "./call.js";
 import { silentLogger } from "./logger.js";
 import { XdsServer } from "./xds-server.js";
@@ -172,6 +177,43 @@ describe("a client that stops reading its responses", () => {
     expect(pushes).toBeLessThan(1000);
     expect(c.responses).toBe(1);
     handler.close("cancelled");
+    xds.close();
+  });
+});
+
+describe("a client whose resource names contain the characters the server joins names with", () => {
+  // Subscriptions (NameSets) and removed-name lists (ResponseCache) are shared between streams
+  // by a key built from their names. Names are any string a client sends, NUL included: a key
+  // that one name can spell like two would hand one stream another's subscription.
+  it("cannot take over another stream's subscription", async () => {
+    const cache = new SnapshotCache({ nodeKey: () => "all" });
+    cache.setSnapshot(
+      "all",
+      Snapshot.create({
+        endpoints: ["a", "b"].map((name) =>
+          resources.loadAssignment({ clusterName: name, endpoints: [{ address: "10.0.0.1", port: 80 }] }),
+        ),
+      }),
+    );
+    const xds = new XdsServer({ cache, logger: silentLogger });
+    const eds = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+    const hostile = call();
+    const h = xds.handle(ADS, hostile) as CallHandler;
+    sotw(h, { node: { id: "hostile" }, typeUrl: eds, resourceNames: ["a\u0000b"] });
+    await turn();
+    const victim = call();
+    const seen: string[][] = [];
+    victim.write = (framed, done) => {
+      const r = fromBinary(DiscoveryResponseSchema, framed.subarray(5));
+      seen.push(r.resources.map((x) => (anyUnpack(x, xdsRegistry) as { clusterName: string }).clusterName));
+      queueMicrotask(() => done());
+    };
+    const v = xds.handle(ADS, victim) as CallHandler;
+    sotw(v, { node: { id: "victim" }, typeUrl: eds, resourceNames: ["a", "b"] });
+    await turn();
+    expect(seen.flat().sort()).toEqual(["a", "b"]);
+    h.close("cancelled");
+    v.close("cancelled");
     xds.close();
   });
 });
