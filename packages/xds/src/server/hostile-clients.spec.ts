@@ -205,7 +205,9 @@ describe("a client whose resource names contain the characters the server joins 
     const seen: string[][] = [];
     victim.write = (framed, done) => {
       const r = fromBinary(DiscoveryResponseSchema, framed.subarray(5));
-      seen.push(r.resources.map((x) => (anyUnpack(x, xdsRegistry) as { clusterName: string }).clusterName));
+      seen.push(
+        r.resources.map((x) => (anyUnpack(x, xdsRegistry) as unknown as { clusterName: string }).clusterName),
+      );
       queueMicrotask(() => done());
     };
     const v = xds.handle(ADS, victim) as CallHandler;
