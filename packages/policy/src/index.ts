@@ -1,3 +1,4 @@
+export { isPathTemplate, pathTemplateProblem } from "@meshlet/config";
 export type {
   Adapter,
   AdapterBase,
@@ -47,7 +48,7 @@ export { CEL_ENVIRONMENT } from "./authz/cel/cel-environment.js";
 export type { CelCheckType } from "./authz/cel/cel-types.js";
 export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-check-adapter.js";
 export { ipInCidr } from "./authz/ip-match.js";
-export { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./authz/path-template.js";
+export { compilePathTemplate } from "./authz/path-template.js";
 export {
   type MatchOptions,
   matchCondition,

@@ -40,6 +40,7 @@ import {
   type ValueMatcher,
   ValueMatcherSchema,
 } from "@meshlet/api/envoy/type/matcher/v3/value_pb";
+import { isPathTemplate } from "@meshlet/config";
 import {
   type AuthorizationAction,
   type AuthorizationPolicy,
@@ -48,7 +49,7 @@ import {
   type Rule,
 } from "../authz/authorization-policy.js";
 import { parseCidr } from "../authz/ip-match.js";
-import { isPathTemplate, toEnvoyPathTemplate } from "../authz/path-template.js";
+import { toEnvoyPathTemplate } from "../authz/path-template.js";
 import { appliesTo, type Workload } from "../authz/scope.js";
 import { PolicyError } from "../policy-error.js";
 
