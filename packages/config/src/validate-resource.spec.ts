@@ -564,6 +564,27 @@ describe("validateResource", () => {
     );
   });
 
+  it("freezes a copy: the caller's object stays theirs, unfrozen and unchanged", () => {
+    const object = {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: "p", namespace: "foo", labels: { app: "x" } },
+      spec: { rules: [{ from: [{ source: { principals: ["cluster.local/ns/a/sa/b"] } }] }] },
+    };
+    const before = structuredClone(object);
+    const { resource } = validateResource(object, { source: "test" }, { registry });
+    expect(resource).toBeDefined();
+    expect(Object.isFrozen(resource?.spec)).toBe(true);
+    expect(Object.isFrozen(object)).toBe(false);
+    expect(Object.isFrozen(object.spec)).toBe(false);
+    expect(Object.isFrozen(object.spec.rules[0])).toBe(false);
+    expect(Object.isFrozen(object.metadata.labels)).toBe(false);
+    // The caller may edit and validate again (as a policy engine's caller does).
+    object.spec.rules[0]?.from[0]?.source.principals.push("cluster.local/ns/c/sa/d");
+    expect(object).not.toEqual(before);
+    expect(resource?.spec).toEqual(before.spec);
+  });
+
   describe.each(cases)("$kind", (c) => {
     it("accepts a valid example and returns a frozen, typed resource", () => {
       const { resource, diagnostics } = check(c.valid);
