@@ -62,7 +62,7 @@ export { type Clock, systemClock } from "./clock.js";
 export type { Decision, DecisionReason, DryRunResult, PolicyRef } from "./decision.js";
 export type { FetchLike } from "./jwt/jwks-cache.js";
 export type { JwtHeader, JwtRule, RequestAuthentication } from "./jwt/request-authentication.js";
-export { type Logger, silentLogger } from "./logger.js";
+export { consoleLogger, type Logger, silentLogger } from "./logger.js";
 export type { PolicyDiagnostic, RefusalEffect } from "./policy-diagnostic.js";
 export { PolicyEngine, type PolicyEngineOptions } from "./policy-engine.js";
 export { PolicyError, type PolicyErrorCode } from "./policy-error.js";
