@@ -30,7 +30,6 @@ export {
   type AuthorizationAction,
   type AuthorizationPolicy,
   type AuthorizationPolicySpec,
-  type CelCondition,
   type Condition,
   DRY_RUN_ANNOTATION,
   type IstioCondition,
@@ -50,6 +49,12 @@ export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-
 export { ipInCidr } from "./authz/ip-match.js";
 export { compilePathTemplate } from "./authz/path-template.js";
 export {
+  CONDITION_ANNOTATION,
+  conditionOf,
+  conditionRule,
+  registerPolicyRules,
+} from "./authz/policy-condition.js";
+export {
   type MatchOptions,
   matchCondition,
   matchOperation,
@@ -63,7 +68,12 @@ export type { Decision, DecisionReason, DryRunResult, PolicyRef } from "./decisi
 export type { FetchLike } from "./jwt/jwks-cache.js";
 export type { JwtHeader, JwtRule, RequestAuthentication } from "./jwt/request-authentication.js";
 export { consoleLogger, type Logger, silentLogger } from "./logger.js";
-export type { PolicyDiagnostic, RefusalEffect } from "./policy-diagnostic.js";
+export type {
+  PolicyDiagnostic,
+  PolicyOrigins,
+  RefusalEffect,
+  SetPoliciesOptions,
+} from "./policy-diagnostic.js";
 export { PolicyEngine, type PolicyEngineOptions } from "./policy-engine.js";
 export { PolicyError, type PolicyErrorCode } from "./policy-error.js";
 export { createMemoryQuotaAdapter } from "./ratelimit/memory-quota-adapter.js";

@@ -538,9 +538,25 @@ describe("toEnvoyRbac", () => {
     expect(toEnvoyRbac([gw], { workload: gatewayWorkload }).http).toHaveLength(1);
   });
 
-  it("refuses CEL conditions with an unsupported error naming the rule", () => {
-    const cel = p({ rules: [{ when: [{ cel: "true" }] }] }, "cel");
+  it("refuses a policy with a CEL condition annotation (no Envoy RBAC form), naming it", () => {
+    const cel: AuthorizationPolicy = {
+      metadata: {
+        name: "cel",
+        namespace: "foo",
+        annotations: { "authz.meshlet.io/condition": 'request.headers["x-tier"] == "gold"' },
+      },
+      spec: { action: "DENY", rules: [{}] },
+    };
     expect(() => toEnvoyRbac([cel])).toThrow(PolicyError);
-    expect(() => toEnvoyRbac([cel])).toThrow(/foo\/cel: spec\.rules\[0\]\.when\[0\]/);
+    expect(() => toEnvoyRbac([cel])).toThrow(
+      /AuthorizationPolicy foo\/cel: metadata\.annotations\["authz\.meshlet\.io\/condition"\]: .*ExtAuthzServer/,
+    );
+    try {
+      toEnvoyRbac([cel]);
+    } catch (e) {
+      expect((e as PolicyError).code).toBe("unsupported");
+    }
+    // Only policies that apply to the workload count: another workload's translation is not refused.
+    expect(toEnvoyRbac([cel], { workload: { namespace: "bar", labels: {} } }).http).toEqual([]);
   });
 });
