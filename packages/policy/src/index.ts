@@ -49,12 +49,6 @@ export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-
 export { ipInCidr } from "./authz/ip-match.js";
 export { compilePathTemplate } from "./authz/path-template.js";
 export {
-  CONDITION_ANNOTATION,
-  conditionOf,
-  conditionRule,
-  registerPolicyRules,
-} from "./authz/policy-condition.js";
-export {
   type MatchOptions,
   matchCondition,
   matchOperation,
@@ -64,6 +58,7 @@ export {
 export { appliesTo, GATEWAY_NAME_LABEL, type Workload } from "./authz/scope.js";
 export { matchHost, matchPath, matchString } from "./authz/string-match.js";
 export { type Clock, systemClock } from "./clock.js";
+export * from "./config-rules.js";
 export type { Decision, DecisionReason, DryRunResult, PolicyRef } from "./decision.js";
 export type { FetchLike } from "./jwt/jwks-cache.js";
 export type { JwtHeader, JwtRule, RequestAuthentication } from "./jwt/request-authentication.js";
