@@ -15,7 +15,6 @@ export {
   isPathTemplate,
   MAX_SERVICE_ACCOUNT_VALUES,
   pathTemplateProblem,
-  portProblem,
   serviceAccountProblem,
 } from "./rules/security-values.js";
 export * from "./sources/config-source.js";

@@ -267,15 +267,17 @@ spec:
     jwksUri: https://issuer.example.com/jwks.json
     forwardOriginalToken: true
 `,
+    // Istio needs an issuer or a jwksUri (validation.go validateJwtRule), and a jwksUri of http(s).
     invalid: `apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: jwt}
 spec:
   jwtRules:
-  - jwksUri: https://issuer.example.com/jwks.json
+  - issuer: https://issuer.example.com
+    jwksUri: ftp://issuer.example.com/jwks.json
 `,
-    path: "spec.jwtRules[0].issuer",
-    line: 6,
+    path: "spec.jwtRules[0].jwksUri",
+    line: 7,
     column: 5,
   },
   {

@@ -5,11 +5,11 @@ import type { Resource } from "../resource.js";
 import { checkPolicyTargets, checkWorkloadSelector } from "./common-rules.js";
 import { arr, Findings, type Obj, obj, str } from "./findings.js";
 import {
+  authzPortProblem,
   conditionKeyProblem,
   conditionValueProblem,
   MAX_SERVICE_ACCOUNT_VALUES,
   pathTemplateProblem,
-  portProblem,
   serviceAccountProblem,
 } from "./security-values.js";
 import { durationProblem, headerNameProblem, ipOrCidrProblem } from "./values.js";
@@ -182,7 +182,7 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
       arr(op[k]).forEach((v, j) => {
         const value = str(v);
         if (value === "") f.error([...at, k, j], `empty value not allowed, found in ${k}`);
-        else if (k === "ports" || k === "notPorts") f.check([...at, k, j], portProblem(value));
+        else if (k === "ports" || k === "notPorts") f.check([...at, k, j], authzPortProblem(value));
         else if (k === "paths" || k === "notPaths") f.check([...at, k, j], pathTemplateProblem(value, k));
       });
     }
@@ -236,7 +236,9 @@ export function requestAuthenticationRules(resource: Resource): Findings {
   arr(spec.jwtRules).forEach((raw, i) => {
     const at = ["spec", "jwtRules", i];
     const rule = obj(raw);
-    if (str(rule.issuer) === "") f.error([...at, "issuer"], "issuer must be set");
+    // validation.go validateJwtRule: either is enough (Envoy then takes the issuer from the token).
+    if (str(rule.issuer) === "" && str(rule.jwksUri) === "")
+      f.error(at, "issuer or jwksUri must be non-empty string");
     arr(rule.audiences).forEach((a, j) => {
       if (str(a) === "") f.error([...at, "audiences", j], "audience must be non-empty string");
     });

@@ -55,13 +55,13 @@ export function conditionKeyProblem(key: string): string | undefined {
 export function conditionValueProblem(key: string, value: string): string | undefined {
   if (value === "") return `empty value not allowed, found in ${key}`;
   if (key === "source.ip" || key === "remote.ip" || key === "destination.ip") return ipOrCidrProblem(value);
-  if (key === "destination.port") return portProblem(value);
+  if (key === "destination.port") return authzPortProblem(value);
   if (key === "source.serviceAccount") return serviceAccountProblem(value, key);
   return undefined;
 }
 
 /** security.ValidatePorts: a decimal number up to 65535. */
-export function portProblem(value: string): string | undefined {
+export function authzPortProblem(value: string): string | undefined {
   return /^\d+$/.test(value) && Number(value) <= 65535 ? undefined : `bad port (${value})`;
 }
 
