@@ -20,7 +20,7 @@ import { type Clock, systemClock } from "./clock.js";
 import { securityKindRegistry } from "./config-validation.js";
 import type { Decision, DryRunResult, PolicyRef } from "./decision.js";
 import { type FetchLike, JwksCache } from "./jwt/jwks-cache.js";
-import { carriesToken, JwtAuthenticator } from "./jwt/jwt-authenticator.js";
+import { carriesToken, headersToSanitize, JwtAuthenticator } from "./jwt/jwt-authenticator.js";
 import {
   type CompiledRequestAuthentication,
   compileRequestAuthentication,
@@ -415,6 +415,9 @@ export class PolicyEngine {
         );
       }
       const result = await this.#jwt.authenticate(b.jwtRules, attrs);
+      // Headers the rules fill from tokens are never the client's (Envoy's sanitizeHeaders).
+      const filled = result.status === "valid" ? result.addHeaders : {};
+      const sanitize = headersToSanitize(b.jwtRules).filter((h) => !(h in filled));
       if (result.status === "invalid") {
         jwt = { status: "invalid", reason: result.reason };
         return finish(
@@ -428,6 +431,7 @@ export class PolicyEngine {
         Object.assign(requestHeaders, result.addHeaders);
         removeRequestHeaders = [...removeRequestHeaders, ...result.removeHeaders];
       }
+      if (sanitize.length > 0) removeRequestHeaders = [...removeRequestHeaders, ...sanitize];
     }
     facts = new RequestFacts(attrs);
 
