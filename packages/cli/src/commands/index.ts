@@ -15,4 +15,9 @@ export const commands: ReadonlyArray<{
     summary: "Validate Istio and Kubernetes YAML/JSON config, like istioctl analyze.",
     load: async () => (await import("./validate.js")).command,
   },
+  {
+    name: "manifest",
+    summary: "Render the Kubernetes manifests of the reference mesh (manifest generate).",
+    load: async () => (await import("./manifest.js")).command,
+  },
 ];
