@@ -164,13 +164,23 @@ for (const transport of ["http2", "grpc-js"] as const) {
       const decided = new Promise<void>((resolve) => {
         release = resolve;
       });
-      const { port } = await start(transport, { authorize: () => decided.then(() => undefined) });
+      let asked: () => void = () => {};
+      const deciding = new Promise<void>((resolve) => {
+        asked = resolve;
+      });
+      const { port } = await start(transport, {
+        authorize: () => {
+          asked();
+          return decided.then(() => undefined);
+        },
+      });
       const s = stream(port, pki.client("proxy-a"));
       s.send("proxy-a");
       s.call.write(
         toBinary(DiscoveryRequestSchema, create(DiscoveryRequestSchema, { typeUrl: TypeUrl.Listener })),
       );
-      await new Promise((r) => setTimeout(r, 100));
+      // The server has the first request and is waiting for the hook: nothing may be served yet.
+      await deciding;
       expect(s.responses).toEqual([]);
       release();
       await expect.poll(() => s.responses.length).toBe(2);

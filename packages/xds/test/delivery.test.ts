@@ -1,6 +1,7 @@
 // What the client holds, as the server must track it: the four protocol bugs of issue 10 §1, each
 // with the rule of Envoy's "xDS REST and gRPC protocol" (envoyproxy/envoy api/xds_protocol.rst)
 // that it breaks. Driven by the exported testing client against a real XdsServer on loopback.
+import { ClientResourceStatus } from "@meshlet/api/envoy/admin/v3/config_dump_shared_pb";
 import { resources, Snapshot, SnapshotCache, TypeUrl, type XdsServerOptions } from "@meshlet/xds";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Fixture, settle, startFixture } from "./support/fixture.js";
@@ -148,6 +149,50 @@ describe("a heartbeat does not make the answer in flight stale", () => {
       await settle();
       expect(fx.seen("nack").map((e) => [e.streamId, e.nonce])).toEqual([[streamId, r1.nonce]]);
       expect(cache.status("node-a")?.types[TypeUrl.Cluster]?.nack?.message).toBe("rejected by test");
+    });
+  }
+});
+
+describe("a subscription change does not re-send what the client rejected", () => {
+  // xds_protocol.rst, "ACK and NACK semantics summary" and "When to send an update": after a NACK
+  // the server waits for a new state of the type rather than send the rejected resource again.
+  // A client asking for one more name is no new state of the names it rejected: re-sending them
+  // with the new name would make the client reject the new name's response too (Envoy's gRPC mux
+  // NACKs a response as a whole, envoyproxy/envoy
+  // source/extensions/config_subscription/grpc/grpc_mux_impl.cc), so one bad endpoint set would
+  // block every cluster added after it until the cache changes. The next new state re-sends them
+  // (the client holds no known version of them).
+  for (const protocol of ["sotw", "delta"] as const) {
+    it(`${protocol}: after a NACK of c1, subscribing to c2 sends c2 alone; the next push sends both`, async () => {
+      const { cache, fx } = await setup(endpoints(1, 2));
+      const c = fx.client({ protocol });
+      const subscribe = (names: string[], added: string[], answering?: { nonce: string }) =>
+        protocol === "delta"
+          ? c.requestDelta({ typeUrl: TypeUrl.ClusterLoadAssignment, subscribe: added })
+          : c.request({
+              typeUrl: TypeUrl.ClusterLoadAssignment,
+              resourceNames: names,
+              responseNonce: answering?.nonce ?? "",
+            });
+      subscribe(["c1"], ["c1"]);
+      const r1 = await c.next();
+      expect(names(r1)).toEqual(["c1"]);
+      c.nack(r1, "c1: bad endpoint");
+      await fx.waitFor("nack");
+      subscribe(["c1", "c2"], ["c2"], r1);
+      const r2 = await c.next();
+      expect(names(r2)).toEqual(["c2"]);
+      c.ack(r2);
+      await fx.waitFor("ack");
+      // CSDS still shows c1 rejected: it was not sent again.
+      const status = fx.xds.clientStatus().config[0]?.genericXdsConfigs ?? [];
+      expect(status.map((x) => [x.name, ClientResourceStatus[x.clientStatus]])).toEqual([
+        ["c1", "NACKED"],
+        ["c2", "ACKED"],
+      ]);
+      cache.setSnapshot("node-a", endpoints(1, 22));
+      const r3 = await c.next();
+      expect(names(r3)).toEqual(["c1", "c2"]);
     });
   }
 });

@@ -1,7 +1,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import type { XdsProtocol } from "../events.js";
-import type { GrpcStatusCode } from "./grpc-status.js";
+import { GrpcStatus, type GrpcStatusCode } from "./grpc-status.js";
 
 /** Who opened a stream, for {@link AuthorizeHook}. */
 export interface AuthorizeRequest {
@@ -45,9 +45,18 @@ export type AuthorizeHook = (
 ) => Refusal | undefined | void | Promise<Refusal | undefined | void>;
 
 /**
+ * Requests one call may send while its authorization is being decided. A client sends a few (an
+ * Envoy ADS stream opens with CDS and LDS, a gRPC client with LDS); the cap keeps a client whose
+ * hook is slow from queueing without bound.
+ */
+export const MAX_REQUESTS_BEFORE_AUTHORIZATION = 100;
+
+/**
  * Holds a call's messages until its authorization is decided on the first one, then lets them
  * through in order — or refuses the call. Without a hook nothing waits: `decide` returns
- * undefined and every message passes at once.
+ * undefined and every message passes at once. A call that sends more than
+ * {@link MAX_REQUESTS_BEFORE_AUTHORIZATION} messages before the decision is refused
+ * (RESOURCE_EXHAUSTED).
  */
 export class AuthorizationGate<T> {
   private state: "undecided" | "deciding" | "allowed" | "refused" | "closed" = "undecided";
@@ -65,6 +74,15 @@ export class AuthorizationGate<T> {
         this.pass(message);
         return;
       case "deciding":
+        if (this.queue.length >= MAX_REQUESTS_BEFORE_AUTHORIZATION) {
+          this.state = "refused";
+          this.queue = [];
+          this.refuse({
+            code: GrpcStatus.RESOURCE_EXHAUSTED,
+            message: `more than ${MAX_REQUESTS_BEFORE_AUTHORIZATION} requests before the stream was authorized`,
+          });
+          return;
+        }
         this.queue.push(message);
         return;
       case "undecided":

@@ -2,6 +2,7 @@ import type { DeltaDiscoveryRequest } from "@meshlet/api/envoy/service/discovery
 import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
+import { UNCERTAIN } from "./holding.js";
 import { GRPC_PREFIX } from "./responses.js";
 import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
 import { namesOf, type TypeStateBase, XdsStream } from "./stream.js";
@@ -119,7 +120,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   }
 
   protected flush(types: string[]): void {
-    const deferred: Array<[DeltaTypeState, string[]]> = [];
+    const deferred: Array<[DeltaTypeState, string[], readonly string[]]> = [];
     for (const typeUrl of types) {
       const state = this.types.get(typeUrl);
       const set = state?.current;
@@ -129,6 +130,8 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       const inScope = (name: string) => state.wildcard || state.names.has(name);
       let upserts: readonly CachedResource[];
       let removed: readonly string[];
+      // Resources the client rejected in this state: left out (no NACK loop, see rejectedNow).
+      const unsure: string[] = [];
       if (held.isExactly(scopeKey)) {
         // Same subscription as at the last push: one shared diff serves every such stream.
         const base = held.base as ResourceSet;
@@ -142,7 +145,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       } else {
         const list: CachedResource[] = [];
         for (const r of set.resources.values()) {
-          if (inScope(r.name) && held.version(r.name) !== r.version) list.push(r);
+          if (!inScope(r.name) || held.version(r.name) === r.version) continue;
+          if (this.rejectedNow(state, r)) unsure.push(r.name);
+          else list.push(r);
         }
         const gone: string[] = [];
         for (const name of held.names()) if (inScope(name) && !set.resources.has(name)) gone.push(name);
@@ -158,18 +163,18 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
           continue;
         }
         // The client already has exactly this: fold the per-stream overrides into the shared base.
-        held.settle(set, scopeKey);
+        if (unsure.length === 0) held.settle(set, scopeKey);
         continue;
       }
       if (removeLast.has(typeUrl) && removed.length > 0 && types.length > 1) {
         // Make before break: clusters and endpoints are removed after listeners and routes moved.
         if (upserts.length > 0) this.respond(state, upserts, noNames, false, false);
-        deferred.push([state, [...removed]]);
+        deferred.push([state, [...removed], unsure]);
         continue;
       }
-      this.respond(state, upserts, removed);
+      this.respond(state, upserts, removed, false, true, unsure);
     }
-    for (const [state, removed] of deferred) this.respond(state, [], removed);
+    for (const [state, removed, unsure] of deferred) this.respond(state, [], removed, false, true, unsure);
   }
 
   private respond(
@@ -178,6 +183,8 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     removed: readonly string[],
     heartbeat = false,
     complete = true,
+    /** Names left out as rejected (see rejectedNow): the client stays unsure of them. */
+    unsure: readonly string[] = noNames,
   ): void {
     const set = state.current;
     const version = set?.version ?? "";
@@ -190,8 +197,10 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       const scopeKey = this.scopeOf(state);
       state.holdings.sent(nonce, version, [namesOf(upserts), removed], (h) => {
         // After a full update the client holds `set` within its scope: per-stream overrides go.
-        if (complete && set) h.settle(set, scopeKey);
-        else {
+        if (complete && set) {
+          h.settle(set, scopeKey);
+          for (const name of unsure) h.set(name, UNCERTAIN);
+        } else {
           for (const r of upserts) h.set(r.name, r.version);
           for (const name of removed) h.set(name, null);
         }

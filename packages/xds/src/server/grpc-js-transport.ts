@@ -74,6 +74,7 @@ function serveBidi(
 ): void {
   const stream = http2StreamOf(call);
   if (stream) options.resets.track(stream);
+  else options.resets.untracked("grpc-js call");
   let finished = false;
   const handler = method.open({
     ...callInfo(call),

@@ -95,3 +95,19 @@ describe("ResetBudget", () => {
     expect(session.goaways).toEqual([]);
   });
 });
+
+describe("the reset budget on a grpc-js Server (register())", () => {
+  // grpc-js has no public accessor for a call's HTTP/2 stream; another version's internals must
+  // leave the server serving, and say once that its connections are not rotated.
+  it("finds no stream in a call of an unknown shape, and says so once", async () => {
+    const { http2StreamOf } = await import("./grpc-js-transport.js");
+    for (const shape of [{}, { call: { nextCall: { nextCall: {} } } }, { call: { stream: { session: {} } } }])
+      expect(http2StreamOf(shape)).toBeUndefined();
+    const warnings: string[] = [];
+    const budget = new ResetBudget({ ...silentLogger, warn: (m: string) => warnings.push(m) });
+    budget.untracked("grpc-js call");
+    budget.untracked("grpc-js call");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/not rotated/);
+  });
+});

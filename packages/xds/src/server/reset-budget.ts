@@ -55,6 +55,7 @@ interface Connection {
  */
 export class ResetBudget {
   private readonly connections = new WeakMap<http2.Http2Session, Connection>();
+  private warned = false;
 
   constructor(
     private readonly logger: Logger,
@@ -90,6 +91,19 @@ export class ResetBudget {
     });
     // A stream that ended with a reset (the client's, or one we sent: counted too, to be safe).
     stream.once("close", () => settle(stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR));
+  }
+
+  /**
+   * A stream the budget cannot follow (a grpc-js version whose call internals differ): the server
+   * serves it all the same, but a burst of cancels on its connection can trip Node's reset limit.
+   * Said once.
+   */
+  untracked(what: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.logger.warn(
+      `xds: cannot find the HTTP/2 stream of a ${what}: connections are not rotated before Node's HTTP/2 reset limit (a burst of over ${NGHTTP2_RESET_BURST} client cancels on one connection fails its other streams). Use listen()'s default transport, or a grpc-js version this release supports (1.10 to 1.14)`,
+    );
   }
 
   private check(session: http2.Http2Session, c: Connection): void {

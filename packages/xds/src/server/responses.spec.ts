@@ -44,4 +44,12 @@ describe("ResponseCache", () => {
     // Another version of the same list is another response (version_info differs).
     expect(cache.sotw("w", TypeUrl.Cluster, [a!, b!], false, true).framed).not.toBe(ab.framed);
   });
+
+  it("keeps removed-name lists apart even when a name holds the characters between names", () => {
+    const cache = new ResponseCache(controlPlane);
+    const lists = [["a\u0000b"], ["a", "b"], ["a,b"], ["a", ",b"]];
+    const none: never[] = [];
+    const removed = lists.map((names) => cache.delta("v", TypeUrl.Cluster, none, names, false).framed);
+    expect(new Set(removed).size).toBe(lists.length);
+  });
 });

@@ -145,7 +145,8 @@ export class ContentKeys {
   }
 
   names(list: readonly string[]): readonly string[] {
-    return this.canonical(list, () => `n\u0000${list.join("\u0000")}`);
+    // JSON quotes every name: no name can spell two (names are whatever clients send).
+    return this.canonical(list, () => `n${JSON.stringify(list)}`);
   }
 
   /** Distinct lists known (for tests). */

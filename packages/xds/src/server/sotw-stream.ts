@@ -2,6 +2,7 @@ import type { DiscoveryRequest } from "@meshlet/api/envoy/service/discovery/v3/d
 import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { fullStateTypes, TypeUrl } from "../type-url.js";
+import { UNCERTAIN } from "./holding.js";
 import { sameNames } from "./name-sets.js";
 import { GRPC_PREFIX } from "./responses.js";
 import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
@@ -13,6 +14,8 @@ interface SotwTypeState extends TypeStateBase {
   clientVersion: string;
   /** The name list of the last request: an interned list seen again means no change. */
   lastList?: readonly string[];
+  /** Every request of the type so far had an empty list: the legacy wildcard. */
+  legacy?: boolean;
 }
 
 /** The client feature that says a SotW client accepts resources wrapped in `Resource`. */
@@ -25,6 +28,8 @@ interface Plan {
   readonly removes: boolean;
   /** Resources of an older state kept in a make-before-break transition response. */
   readonly kept?: readonly CachedResource[];
+  /** Names left out because the client rejected them (see rejectedNow): still unsure after it. */
+  readonly unsure?: readonly string[];
 }
 
 /**
@@ -112,7 +117,10 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!first && names === state.lastList) return false;
     state.lastList = names;
     const star = names.includes("*");
-    const wildcard = star || (names.length === 0 && (first || state.wildcard));
+    // The legacy wildcard lasts while every list is empty; once a request named anything ("*"
+    // included), an empty list unsubscribes (go-control-plane stream/v3 Subscription does the same).
+    state.legacy = names.length === 0 && (first || state.legacy === true);
+    const wildcard = star || state.legacy;
     const explicit = star ? names.filter((n) => n !== "*") : names;
     const sameSet = sameNames(state.names, explicit);
     if (sameSet && wildcard === state.wildcard) return first;
@@ -251,10 +259,17 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       return undefined;
     }
     // Other types carry only what the client lacks: changed resources and newly requested names
-    // (sent even when the version did not change). Unchanged resources are never re-sent.
-    const changed = scope.filter(differs);
-    if (changed.length > 0) return { resources: changed, version: set.version, removes: false };
-    held.settle(set, scopeKey);
+    // (sent even when the version did not change). Unchanged resources are never re-sent, nor
+    // the ones the client rejected until the type has a new state (no NACK loop).
+    const unsure: string[] = [];
+    const changed = scope.filter((r) => {
+      if (!differs(r)) return false;
+      if (!this.rejectedNow(state, r)) return true;
+      unsure.push(r.name);
+      return false;
+    });
+    if (changed.length > 0) return { resources: changed, version: set.version, removes: false, unsure };
+    if (unsure.length === 0) held.settle(set, scopeKey);
     return undefined;
   }
 
@@ -281,6 +296,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       state.holdings.sent(nonce, plan.version, touched, (h) => {
         h.settle(set, scopeKey);
         for (const r of plan.kept ?? []) h.set(r.name, r.version);
+        for (const name of plan.unsure ?? []) h.set(name, UNCERTAIN);
       });
     }
     this.send(state, framed, nonce, plan.version, heartbeat);

@@ -2,13 +2,14 @@ import { create } from "@bufbuild/protobuf";
 import { type Node, NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { Observable, type Subscriber, type Subscription } from "rxjs";
 import type { ConfigWatcher, SubscribedNames } from "../cache/config-watcher.js";
+import type { CachedResource } from "../cached-resource.js";
 import type { XdsEvent, XdsProtocol } from "../events.js";
 import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet } from "../snapshot.js";
 import { adsOrder } from "../type-url.js";
 import type { ServerCall } from "./call.js";
 import { GrpcStatus } from "./grpc-status.js";
-import { Holdings, type Scope, type Touched } from "./holding.js";
+import { Holdings, type Scope, type Touched, type Unanswered } from "./holding.js";
 import type { Logger } from "./logger.js";
 import { NameSets } from "./name-sets.js";
 import type { ResponseCache } from "./responses.js";
@@ -67,6 +68,11 @@ export interface TypeStateBase {
   };
   /** Watchers of the subscription (ConfigWatcher.watch's names$), created on first use. */
   nameWatchers?: Subscriber<SubscribedNames>[];
+  /**
+   * The resource versions the client rejected (NACKed responses) while the type is in the state
+   * `set`: none of them is sent again until the type has a new state (see XdsStream.rejectedNow).
+   */
+  rejected?: { readonly set: ResourceSet; readonly versions: Map<string, string> };
 }
 
 const names = new WeakMap<readonly { name: string }[], readonly string[]>();
@@ -77,6 +83,13 @@ export function namesOf(list: readonly { name: string }[]): readonly string[] {
 }
 
 const orderIndex = new Map(adsOrder.map((t, i) => [t, i]));
+
+/**
+ * Responses one stream may have waiting to be written (behind a write its client's flow control
+ * holds) before the stream is ended: a proxy that reads keeps this near zero; one that is a
+ * hundred pushes behind is better served by reconnecting.
+ */
+export const MAX_QUEUED_RESPONSES = 100;
 
 /** Sorts type URLs into ADS push order: CDS, EDS, LDS, RDS, then the rest. */
 export function inAdsOrder(types: Iterable<string>): string[] {
@@ -227,6 +240,8 @@ export abstract class XdsStream<S extends TypeStateBase> {
     state.subscription = this.ctx.watcher.watch(this.node, state.typeUrl, names$).subscribe({
       next: (set) => {
         state.current = set;
+        // A new state: what the client rejected may go out again with it.
+        if (state.rejected && state.rejected.set !== set) state.rejected = undefined;
         this.markDirty(state.typeUrl);
       },
       error: (err: unknown) => {
@@ -289,6 +304,15 @@ export abstract class XdsStream<S extends TypeStateBase> {
     state.lastVersion = version;
     if (this.closed) return;
     this.writer.send(bytes, state.typeUrl, nonce);
+    if (this.writer.pending > MAX_QUEUED_RESPONSES) {
+      // Flow control holds its first write and every push queues behind it: a client that keeps
+      // its connection alive but never reads the stream would hold every push's buffers. Its
+      // reconnect gets the current state in one response per type.
+      this.fail(
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        `client is not reading its responses: more than ${MAX_QUEUED_RESPONSES} wait to be written`,
+      );
+    }
   }
 
   /**
@@ -302,6 +326,22 @@ export abstract class XdsStream<S extends TypeStateBase> {
       nonce === state.answeredNonce ||
       (state.heartbeatNonces?.has(nonce) ?? false) ||
       state.holdings.find(nonce) !== undefined
+    );
+  }
+
+  /**
+   * Whether `r` is a version the client rejected in the type's current state. xDS protocol ("ACK
+   * and NACK semantics summary", "When to send an update"): after a NACK the server waits for a
+   * new state instead of sending the rejected resource again. A request for another name is no
+   * new state of the rejected ones: were they sent with it, the client would reject that response
+   * too (Envoy's gRPC mux NACKs a response as a whole) and the new name would not arrive either.
+   * Full-state types (LDS, CDS in SotW) cannot leave a resource out (a missing one is deleted);
+   * every other response skips these and the client stays unsure of them until the next state.
+   */
+  protected rejectedNow(state: S, r: CachedResource): boolean {
+    const rejected = state.rejected;
+    return (
+      rejected !== undefined && rejected.set === state.current && rejected.versions.get(r.name) === r.version
     );
   }
 
@@ -352,6 +392,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
     if (kind === "none" || nonce === state.answeredNonce) return;
     const answered =
       kind === "heartbeat" ? undefined : state.holdings.answer(nonce, errorDetail !== undefined);
+    if (errorDetail) this.remember(state, answered);
     if (kind === "stale") return;
     state.answeredNonce = nonce;
     const rejectedVersion = answered?.version ?? state.lastVersion ?? "";
@@ -382,9 +423,23 @@ export abstract class XdsStream<S extends TypeStateBase> {
       });
     } else {
       state.lastAck = { version, at };
-      if (answered) state.lastNack = undefined;
+      // The NACK stays on record while what it rejected is still held back.
+      if (answered && state.rejected === undefined) state.lastNack = undefined;
       this.emit({ type: "ack", ...base });
     }
+  }
+
+  /** Remembers the resource versions a NACKed response carried (see rejectedNow). */
+  private remember(state: S, answered: Unanswered | undefined): void {
+    const set = state.current;
+    if (!answered || answered.touched === "all" || !set) return;
+    if (state.rejected?.set !== set) state.rejected = { set, versions: new Map() };
+    const versions = state.rejected.versions;
+    for (const list of answered.touched)
+      for (const name of list) {
+        const version = answered.after.version(name);
+        if (typeof version === "string") versions.set(name, version);
+      }
   }
 
   /** Emits the `response` event of a response. */

@@ -103,6 +103,9 @@ interface Response {
   readonly removed: readonly string[];
 }
 
+/** A TTL heartbeat: it carries resources without a body. */
+const isHeartbeat = (r: Response) => r.resources.some((x) => x.version === undefined);
+
 /** The reference client: what an xDS client subscribes to and holds, per the protocol document. */
 class ModelClient {
   readonly inbox: Response[] = [];
@@ -114,8 +117,69 @@ class ModelClient {
   readonly lastNonce: Record<string, string> = { [CDS]: "", [EDS]: "" };
   /** EDS names subscribed to (CDS is a wildcard subscription, as Envoy's). */
   readonly eds = new Set<string>();
+  /**
+   * What the client rejected and the server may not send again unchanged (xDS protocol, "ACK and
+   * NACK semantics": the server must not loop on a NACK) until the cache changes the type, the
+   * client asks for the name again, or a new stream starts.
+   */
+  readonly rejected = { [CDS]: new Map<string, number>(), [EDS]: new Map<string, number>() };
+  /** NACK loops seen: a rejected resource re-sent unchanged. */
+  readonly loops: string[] = [];
 
   constructor(readonly protocol: Protocol) {}
+
+  /** Applies an accepted response: what it carries is no longer rejected (the client holds it). */
+  accept(r: Response): void {
+    const rejected = this.rejected[r.typeUrl as typeof CDS];
+    for (const x of r.resources) if (rejected.get(x.name) === x.version) rejected.delete(x.name);
+    this.apply(r);
+  }
+
+  /**
+   * A response arrives. A TTL heartbeat (resources without a body) is no re-send of what was
+   * rejected: it refreshes what the server believes the client holds (checkViews holds it to that).
+   */
+  receive(r: Response): void {
+    const rejected = this.rejected[r.typeUrl as typeof CDS];
+    if (!isHeartbeat(r))
+      for (const x of r.resources)
+        if (x.version !== undefined && rejected.get(x.name) === x.version)
+          this.loops.push(`${r.typeUrl.split(".").pop()} ${x.name} v${x.version} re-sent after its NACK`);
+    this.inbox.push(r);
+  }
+
+  /**
+   * Applies part of a rejected response, as Envoy does: CDS and LDS apply every valid resource of
+   * a NACKed response (and drop the clusters a SotW response leaves out: envoyproxy/envoy
+   * source/common/upstream/cds_api_helper.cc, cds_api_impl.cc), and the gRPC mux hands a
+   * response to each watch in turn, so other types may have applied some names before one
+   * threw (source/extensions/config_subscription/grpc/grpc_mux_impl.cc); gRPC applies the valid
+   * resources of a NACKed response (gRFC A46). `keep(i)` says which items were valid.
+   */
+  applyPart(r: Response, keep: (i: number) => boolean): void {
+    const rejected = this.rejected[r.typeUrl as typeof CDS];
+    if (!isHeartbeat(r))
+      r.resources.forEach((x, i) => {
+        if (x.version !== undefined && !keep(i)) rejected.set(x.name, x.version);
+      });
+    const part: Response = {
+      ...r,
+      resources: r.resources.filter((_, i) => keep(i)),
+      removed: r.removed.filter((_, i) => keep(r.resources.length + i)),
+    };
+    if (this.protocol === "sotw" && r.typeUrl === CDS) {
+      // The full state: clusters missing from the response go; the valid ones are applied; the
+      // invalid ones stay as they were.
+      const held = this.holdings[CDS];
+      const inResponse = new Set(r.resources.map((x) => x.name));
+      for (const name of [...held.keys()]) if (!inResponse.has(name)) held.delete(name);
+      for (const x of part.resources) if (x.version !== undefined) held.set(x.name, x.version);
+      return;
+    }
+    const accepted = this.accepted[r.typeUrl] as string;
+    this.apply(part);
+    this.accepted[r.typeUrl] = accepted;
+  }
 
   /**
    * Applies an accepted response. SotW CDS carries the full state ("Grouping Resources into
@@ -163,7 +227,7 @@ class Connection {
       metadata: {},
       peerCertificate: undefined,
       write: (framed, done) => {
-        if (!this.closed) this.client.inbox.push(this.decode(framed.subarray(5)));
+        if (!this.closed) this.client.receive(this.decode(framed.subarray(5)));
         queueMicrotask(() => done());
       },
       finish: () => {
@@ -317,23 +381,26 @@ class World {
       });
   }
 
-  /** The client processes its oldest response and answers it. */
-  answer(ack: boolean): void {
+  /**
+   * The client processes its oldest response and answers it. A NACK applies the items whose bit
+   * is set in `valid` (resources first, then removals): see ModelClient.applyPart.
+   */
+  answer(ack: boolean, valid = 0): void {
     const c = this.client;
     const r = c.inbox.shift();
     if (!r) return;
     const previous = c.accepted[r.typeUrl] as string;
     // xDS protocol ("Resource updates"): only a newer response makes an answer stale; a TTL
     // heartbeat (resources without bodies) re-sends the same state and is not newer.
-    const heartbeat = (x: Response) => x.resources.some((res) => res.version === undefined);
-    const stale = c.inbox.some((later) => later.typeUrl === r.typeUrl && !heartbeat(later));
+    const stale = c.inbox.some((later) => later.typeUrl === r.typeUrl && !isHeartbeat(later));
     if (!stale && !this.connection.closed)
       this.expected.push({
         kind: ack ? "ack" : "nack",
         nonce: r.nonce,
         what: `${ack ? "ACK" : "NACK"} of ${r.typeUrl}`,
       });
-    if (ack) c.apply(r);
+    if (ack) c.accept(r);
+    else c.applyPart(r, (i) => ((valid >> i) & 1) === 1);
     c.lastNonce[r.typeUrl] = r.nonce;
     const errorDetail = ack ? {} : { errorDetail: { code: 3, message: "rejected by the model" } };
     if (this.protocol === "sotw")
@@ -362,6 +429,7 @@ class World {
    * from the cache.
    */
   checkViews(): void {
+    expect(this.client.loops, "no NACK loop").toEqual([]);
     for (const e of this.expected)
       expect(this.reported[e.kind].has(e.nonce), `${e.what} reported on events$`).toBe(true);
     this.expected.length = 0;
@@ -427,6 +495,8 @@ const commands = fc.commands(
       cmd(`subscribe EDS ${n}`, (w) => {
         const added = !w.client.eds.has(n);
         w.client.eds.add(n);
+        // Asked for again: the server may send it, even unchanged.
+        w.client.rejected[EDS].delete(n);
         if (added || w.protocol === "delta") w.resubscribe([n], []);
       }),
     ),
@@ -436,16 +506,21 @@ const commands = fc.commands(
         // The client forgets what it no longer asks for.
         w.client.holdings[EDS].delete(n);
         w.client.deltaVersions[EDS].delete(n);
+        w.client.rejected[EDS].delete(n);
         w.resubscribe([], [n]);
       }),
     ),
     fc.constant(cmd("ACK", (w) => w.answer(true))),
     fc.constant(cmd("NACK", (w) => w.answer(false))),
+    fc
+      .integer({ min: 1, max: 31 })
+      .map((valid) => cmd(`NACK applying ${valid.toString(2)}`, (w) => w.answer(false, valid))),
     fc.constant(
       cmd("reconnect", (w) => {
         // Responses in flight are lost with the stream; the client keeps what it holds.
         w.connection.close();
         w.client.inbox.length = 0;
+        for (const r of Object.values(w.client.rejected)) r.clear();
         w.open();
       }),
     ),
@@ -460,6 +535,8 @@ const commands = fc.commands(
         cmd(`cache ${type === CDS ? "CDS" : "EDS"} ${n} ${v === undefined ? "deleted" : `v${v}`}`, (w) => {
           if (v === undefined) w.cache[type].delete(n);
           else w.cache[type].set(n, v);
+          // A new state of the type: what was rejected may be sent with it.
+          w.client.rejected[type].clear();
           w.setCache();
         }),
       ),
@@ -477,10 +554,16 @@ async function runSequence(protocol: Protocol, cmds: Iterable<Cmd>, bump: number
     await w.settle();
     w.checkViews();
     await fc.asyncModelRun(() => ({ model: {}, real: w }), cmds);
-    // The final push: every cached resource gets a new version, then the client ACKs all it gets.
-    for (const type of [CDS, EDS] as const)
+    // The final push: each type gets a new state, in which only some resources change (the
+    // bumped ones, and "z", which no EDS subscription names). The client then ACKs all it gets
+    // and must hold the cache: whatever it lacks after NACKs and reconnects — not only what this
+    // push changes — must come with it (issue 10, bugs 2 and 3).
+    for (const type of [CDS, EDS] as const) {
       for (const [n, v] of w.cache[type])
-        w.cache[type].set(n, v + 3 + (bump[NAMES.indexOf(n as never)] ?? 0));
+        if (bump[NAMES.indexOf(n as never)] === 1) w.cache[type].set(n, v + 3);
+      w.cache[type].set("z", (w.cache[type].get("z") ?? 0) + 1);
+      w.client.rejected[type].clear();
+    }
     w.setCache();
     for (let i = 0; i < 50; i++) {
       await w.settle();

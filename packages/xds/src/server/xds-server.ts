@@ -70,6 +70,12 @@ export interface XdsServerOptions {
    * to bind a node id to the caller's identity. Nothing is authorized by default.
    */
   authorize?: AuthorizeHook;
+  /**
+   * How long `authorize` may take: a decision still pending after this refuses the stream with
+   * UNAVAILABLE (fail closed; clients retry), so a hook waiting on a service that hangs cannot
+   * hold streams open for ever. Default 10 s.
+   */
+  authorizeTimeoutMs?: number;
   /** Time for heartbeats, CSDS and ACK timestamps; the system clock by default. */
   clock?: Clock;
 }
@@ -161,6 +167,7 @@ export class XdsServer {
   private readonly heartbeat?: unknown;
   private readonly clock: Clock;
   private readonly authorizeHook: AuthorizeHook | undefined;
+  private readonly authorizeTimeoutMs: number;
   private readonly resets: ResetBudget;
   private nextStreamId = 1;
   private readonly sotwRequests = sotwRequestDecoder();
@@ -188,6 +195,9 @@ export class XdsServer {
     const clock = options.clock ?? systemClock;
     this.clock = clock;
     this.authorizeHook = options.authorize;
+    this.authorizeTimeoutMs = options.authorizeTimeoutMs ?? 10_000;
+    if (!(this.authorizeTimeoutMs > 0))
+      throw new XdsError("invalid-argument", "authorizeTimeoutMs must be a positive number");
     this.resets = new ResetBudget(logger);
     this.ctx = {
       watcher,
@@ -610,7 +620,17 @@ export class XdsServer {
     } catch (err) {
       return Promise.resolve(failed(err));
     }
-    return decision.then((result) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<Refusal>((resolve) => {
+      timer = setTimeout(() => {
+        this.ctx.logger.warn(
+          `xds: authorize did not decide on ${who} within ${this.authorizeTimeoutMs} ms; refusing the stream`,
+        );
+        resolve({ code: GrpcStatus.UNAVAILABLE, message: "authorization timed out" });
+      }, this.authorizeTimeoutMs);
+      timer.unref?.();
+    });
+    const decided = decision.then((result) => {
       if (result === undefined || result === null) return undefined;
       const r = result as Partial<Refusal>;
       if (typeof r === "object" && isGrpcStatusCode(r.code) && r.code !== GrpcStatus.OK) {
@@ -623,6 +643,7 @@ export class XdsServer {
       );
       return { code: GrpcStatus.PERMISSION_DENIED, message: "permission denied" };
     }, failed);
+    return Promise.race([decided, timedOut]).finally(() => clearTimeout(timer));
   }
 }
 
