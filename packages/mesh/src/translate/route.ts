@@ -70,6 +70,7 @@ import {
   FractionalPercentSchema,
 } from "@meshlet/api/envoy/type/v3/percent_pb";
 import { parseApiVersion, type ResourceKey } from "@meshlet/config";
+import { GrpcStatus } from "@meshlet/xds";
 import type {
   Destination,
   HttpMatchRequest,
@@ -835,26 +836,11 @@ const HTTP_STATUS_CODES: ReadonlySet<number> = new Set([
   422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
 ]);
 
-/** gRPC status codes by name (Istio `grpc.SupportedGRPCStatus`). */
-export const GRPC_STATUS_CODES: Readonly<Record<string, number>> = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-};
+/**
+ * gRPC status codes by name (Istio `grpc.SupportedGRPCStatus`): @meshlet/xds's `GrpcStatus` table,
+ * re-exported under the name route translation has used since it was committed.
+ */
+export const GRPC_STATUS_CODES: Readonly<Record<string, number>> = GrpcStatus;
 
 /**
  * Istio `TranslateFault`: a fixed delay (exponential delays are not translated) with its
