@@ -6,11 +6,11 @@ import {
   Cluster_DnsLookupFamily,
   Cluster_LbPolicy,
 } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
+import { MetadataSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import {
   type ClusterLoadAssignment,
   ClusterLoadAssignmentSchema,
 } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
-import { MetadataSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import type { Service, ServicePort } from "../model/service.js";
 import { outboundClusterName } from "../naming/cluster-names.js";
 import { ENVOY_CAPABILITIES } from "../translate/capabilities.js";
@@ -34,7 +34,12 @@ export function clusterContext(ctx: BuildContext): ClusterContext {
     push: ctx.push,
     proxy: ctx.proxy,
     capabilities: ENVOY_CAPABILITIES,
-    warn: (w) => ctx.warnings.push({ code: w.code, message: w.message, ...(w.config !== undefined ? { source: w.config } : {}) }),
+    warn: (w) =>
+      ctx.warnings.push({
+        code: w.code,
+        message: w.message,
+        ...(w.config !== undefined ? { source: w.config } : {}),
+      }),
   };
 }
 
@@ -58,7 +63,10 @@ export function outboundClusters(ctx: BuildContext, service: Service, port: Serv
     service.selector !== undefined
       ? ctx.push.mtlsMode({ namespace: service.namespace, labels: service.selector }, targetPortOf(port))
       : undefined;
-  const autoMtls = { enabled: ctx.mesh.enableAutoMtls, ...(serviceMtlsMode !== undefined ? { serviceMtlsMode } : {}) };
+  const autoMtls = {
+    enabled: ctx.mesh.enableAutoMtls,
+    ...(serviceMtlsMode !== undefined ? { serviceMtlsMode } : {}),
+  };
   const subsets = ["", ...(rule?.spec.subsets ?? []).map((s) => s.name)];
   for (const subset of subsets) {
     const cluster = buildOutboundCluster(cctx, { service, port, subset, rule: rule ?? null, autoMtls });
@@ -77,7 +85,17 @@ export function outboundClusters(ctx: BuildContext, service: Service, port: Serv
     cluster.metadata ??= create(MetadataSchema);
     cluster.metadata.filterMetadata[ISTIO_METADATA_KEY] = istio as JsonObject;
     out.clusters.push(cluster);
-    if (eds) out.endpoints.push(buildLoadAssignment({ push: ctx.push, proxy: ctx.proxy, service, port: port.port, subset, rule: rule ?? null }));
+    if (eds)
+      out.endpoints.push(
+        buildLoadAssignment({
+          push: ctx.push,
+          proxy: ctx.proxy,
+          service,
+          port: port.port,
+          subset,
+          rule: rule ?? null,
+        }),
+      );
   }
   return out;
 }
@@ -92,7 +110,13 @@ function targetPortOf(port: ServicePort): number {
  * when it lists none), V4_ONLY lookups and the DNS TTL respected; Passthrough → ORIGINAL_DST.
  * @returns whether the cluster stays EDS.
  */
-function adaptDiscoveryType(ctx: BuildContext, cluster: Cluster, service: Service, port: ServicePort, subset: string): boolean {
+function adaptDiscoveryType(
+  ctx: BuildContext,
+  cluster: Cluster,
+  service: Service,
+  port: ServicePort,
+  subset: string,
+): boolean {
   if (service.resolution === "ClientSide") return true;
   cluster.edsClusterConfig = undefined;
   if (service.resolution === "Passthrough") {
@@ -102,15 +126,22 @@ function adaptDiscoveryType(ctx: BuildContext, cluster: Cluster, service: Servic
   }
   cluster.clusterDiscoveryType = {
     case: "type",
-    value: service.resolution === "DNSRoundRobin" ? Cluster_DiscoveryType.LOGICAL_DNS : Cluster_DiscoveryType.STRICT_DNS,
+    value:
+      service.resolution === "DNSRoundRobin"
+        ? Cluster_DiscoveryType.LOGICAL_DNS
+        : Cluster_DiscoveryType.STRICT_DNS,
   };
   cluster.dnsLookupFamily = Cluster_DnsLookupFamily.V4_ONLY;
   cluster.respectDnsTtl = true;
   cluster.dnsRefreshRate = create(DurationSchema, { seconds: 60n });
   const rule = ctx.push.destinationRule(ctx.proxy, service);
-  const labels = subset === "" ? undefined : (rule?.spec.subsets ?? []).find((s) => s.name === subset)?.labels;
+  const labels =
+    subset === "" ? undefined : (rule?.spec.subsets ?? []).find((s) => s.name === subset)?.labels;
   const eps = ctx.push.endpoints(service, port.port, labels);
-  const targets = eps.length > 0 ? eps.map((e) => ({ host: e.addresses[0] ?? service.hostname, port: e.port })) : [{ host: service.hostname, port: port.port }];
+  const targets =
+    eps.length > 0
+      ? eps.map((e) => ({ host: e.addresses[0] ?? service.hostname, port: e.port }))
+      : [{ host: service.hostname, port: port.port }];
   cluster.loadAssignment = create(ClusterLoadAssignmentSchema, {
     clusterName: cluster.name,
     endpoints: [

@@ -1,7 +1,11 @@
 import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
-import { Cluster_DiscoveryType, type Cluster, ClusterSchema } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
+import {
+  type Cluster,
+  Cluster_DiscoveryType,
+  ClusterSchema,
+} from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import { type GrpcService, GrpcServiceSchema } from "@meshlet/api/envoy/config/core/v3/grpc_service_pb";
 import { HttpProtocolOptionsSchema } from "@meshlet/api/envoy/extensions/upstreams/http/v3/http_protocol_options_pb";
 import type { Service } from "../model/service.js";
@@ -30,7 +34,8 @@ export function lookupServiceCluster(
   if (host === "") return undefined;
   const cluster = outboundClusterName(host, port);
   if (isIP(host) !== 0) {
-    if (!ctx.extraClusters.has(cluster)) ctx.extraClusters.set(cluster, staticCluster(cluster, host, port, options.http2 ?? true));
+    if (!ctx.extraClusters.has(cluster))
+      ctx.extraClusters.set(cluster, staticCluster(cluster, host, port, options.http2 ?? true));
     return { cluster, host };
   }
   const byNs = ctx.push.servicesByNamespace(host);

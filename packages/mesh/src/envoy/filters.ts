@@ -1,5 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { type Any, anyPack } from "@bufbuild/protobuf/wkt";
+import {
+  type Filter as ClusterFilter,
+  FilterSchema as ClusterFilterSchema,
+} from "@meshlet/api/envoy/config/cluster/v3/filter_pb";
 import { type TransportSocket, TransportSocketSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import {
   type Filter,
@@ -7,7 +11,6 @@ import {
   type ListenerFilter,
   ListenerFilterSchema,
 } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
-import { type Filter as ClusterFilter, FilterSchema as ClusterFilterSchema } from "@meshlet/api/envoy/config/cluster/v3/filter_pb";
 import { CorsSchema } from "@meshlet/api/envoy/extensions/filters/http/cors/v3/cors_pb";
 import { HTTPFaultSchema } from "@meshlet/api/envoy/extensions/filters/http/fault/v3/fault_pb";
 import { FilterConfigSchema as GrpcStatsSchema } from "@meshlet/api/envoy/extensions/filters/http/grpc_stats/v3/config_pb";
@@ -74,7 +77,9 @@ export function httpFilter(name: string, typedConfig: Any): HttpFilter {
 export function tcpProxyFilter(
   cluster: string,
   statPrefix = cluster,
-  extra: Partial<Pick<TcpProxy, "accessLog" | "idleTimeout" | "maxDownstreamConnectionDuration" | "hashPolicy">> = {},
+  extra: Partial<
+    Pick<TcpProxy, "accessLog" | "idleTimeout" | "maxDownstreamConnectionDuration" | "hashPolicy">
+  > = {},
 ): Filter {
   const proxy = create(TcpProxySchema, { statPrefix, clusterSpecifier: { case: "cluster", value: cluster } });
   Object.assign(proxy, extra);
@@ -155,7 +160,10 @@ export function tcpMetadataExchange(): Filter {
 
 /** Istio's TCP metadata exchange cluster filter (outbound clusters; Istio `xdsfilters.TCPClusterMx`). */
 export function tcpClusterMetadataExchange(): ClusterFilter {
-  return create(ClusterFilterSchema, { name: Wellknown.metadataExchange, typedConfig: typedStruct(TCP_MX, { ...tcpMxFields }) });
+  return create(ClusterFilterSchema, {
+    name: Wellknown.metadataExchange,
+    typedConfig: typedStruct(TCP_MX, { ...tcpMxFields }),
+  });
 }
 
 /**

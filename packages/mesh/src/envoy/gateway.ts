@@ -3,23 +3,30 @@ import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import type { Cluster } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import { TrafficDirection } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import type { ClusterLoadAssignment } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
+import {
+  type Filter,
+  type FilterChain,
+  FilterChainSchema,
+} from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import { type Listener, ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
-import { type FilterChain, FilterChainSchema, type Filter } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import {
   type Route,
   type VirtualHost,
   VirtualHost_TlsRequirementType,
   VirtualHostSchema,
 } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
-import { type RouteConfiguration, RouteConfigurationSchema } from "@meshlet/api/envoy/config/route/v3/route_pb";
+import {
+  type RouteConfiguration,
+  RouteConfigurationSchema,
+} from "@meshlet/api/envoy/config/route/v3/route_pb";
 import { type Secret, SecretSchema } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import type { Gateway } from "@meshlet/config";
 import { resourceKeyOf } from "@meshlet/config";
 import type { GatewayServer, TcpRoute, TlsRoute } from "../config-access.js";
+import { MeshError } from "../mesh-error.js";
 import { hostSubsetOf, isWildcardHost } from "../model/host.js";
 import { isHttpProtocol, parseProtocol } from "../model/protocol.js";
 import { listenerName } from "../naming/listener-names.js";
-import { MeshError } from "../mesh-error.js";
 import type { Proxy } from "../proxy/proxy.js";
 import type { PushContext } from "../push/push-context.js";
 import type { MeshVirtualService } from "../push/virtual-services.js";
@@ -28,16 +35,16 @@ import { outboundClusters } from "./clusters.js";
 import { type BuildContext, buildContext, type EnvoyGeneratorOptions } from "./context.js";
 import { downstreamTransportSocket, tlsInspector } from "./filters.js";
 import { hcmFilter, httpConnectionManager } from "./http-connection-manager.js";
+import { configMetadata } from "./metadata.js";
 import { routeContext } from "./outbound-routes.js";
 import { rateLimitFilter, rateLimitsFor } from "./rate-limit.js";
 import { type EnvoyResources, finishResources } from "./resources.js";
-import { extAuthzPerRoute, securityFilters, type SecurityFilters } from "./security-filters.js";
-import { serverBindAndName, serverHosts, serverPort, serverTls, type ServerTlsView } from "./spec-views.js";
+import { extAuthzPerRoute, type SecurityFilters, securityFilters } from "./security-filters.js";
+import { type ServerTlsView, serverBindAndName, serverHosts, serverPort, serverTls } from "./spec-views.js";
 import { blackHoleCluster, passthroughCluster } from "./special-clusters.js";
 import { outboundNetworkFilters } from "./tcp-routes.js";
 import { credentialResourceName, gatewayServerTlsContext } from "./tls-context.js";
 import { MAX_DIRECT_RESPONSE_BODY_BYTES, SDS_CA_SUFFIX, Wellknown } from "./well-known.js";
-import { configMetadata } from "./metadata.js";
 
 // Ingress and egress gateways (`router~…` nodes): Gateway servers merged per port, HTTP
 // connection managers over RDS for HTTP and TLS-terminating HTTPS servers, tcp_proxy for TCP, TLS
@@ -100,7 +107,12 @@ function mergeServers(ctx: BuildContext, gateways: readonly Gateway[]): Map<stri
         });
         continue;
       }
-      if (tls?.serverCertificate !== undefined && tls.credentialName === undefined && tls.mode !== "ISTIO_MUTUAL" && (kind === "https" || kind === "tls-terminate")) {
+      if (
+        tls?.serverCertificate !== undefined &&
+        tls.credentialName === undefined &&
+        tls.mode !== "ISTIO_MUTUAL" &&
+        (kind === "https" || kind === "tls-terminate")
+      ) {
         ctx.warnings.push({
           code: "server-certificate-files",
           message: `Gateway ${gatewayName} server on port ${port.number} names certificate files; meshlet serves certificates by credentialName only`,
@@ -172,9 +184,16 @@ function sniHosts(server: GatewayServer): string[] {
  * present in the config. Everything is sorted by name.
  * @throws MeshError `INVALID_ARGUMENT` for a proxy that is not a gateway.
  */
-export function generateEnvoyGateway(proxy: Proxy, push: PushContext, options: EnvoyGeneratorOptions = {}): EnvoyResources {
+export function generateEnvoyGateway(
+  proxy: Proxy,
+  push: PushContext,
+  options: EnvoyGeneratorOptions = {},
+): EnvoyResources {
   if (proxy.kind !== "gateway") {
-    throw new MeshError("INVALID_ARGUMENT", `generateEnvoyGateway: ${proxy.id} is a ${proxy.kind} proxy, not a gateway`);
+    throw new MeshError(
+      "INVALID_ARGUMENT",
+      `generateEnvoyGateway: ${proxy.id} is a ${proxy.kind} proxy, not a gateway`,
+    );
   }
   const ctx = buildContext(proxy, push, options);
   const target = { namespace: proxy.namespace, labels: ctx.labels };
@@ -188,7 +207,8 @@ export function generateEnvoyGateway(proxy: Proxy, push: PushContext, options: E
     const first = servers[0] as MergedServer;
     const chains: FilterChain[] = [];
     if (first.kind === "http") {
-      for (const s of servers) routeServers.set(s.routeName as string, [...(routeServers.get(s.routeName as string) ?? []), s]);
+      for (const s of servers)
+        routeServers.set(s.routeName as string, [...(routeServers.get(s.routeName as string) ?? []), s]);
       chains.push(httpChain(ctx, first, security, target, undefined));
     } else {
       for (const s of servers) {
@@ -199,11 +219,18 @@ export function generateEnvoyGateway(proxy: Proxy, push: PushContext, options: E
       }
     }
     if (chains.length === 0) continue;
-    const needTls = chains.some((c) => (c.filterChainMatch?.serverNames.length ?? 0) > 0 || c.transportSocket !== undefined);
+    const needTls = chains.some(
+      (c) => (c.filterChainMatch?.serverNames.length ?? 0) > 0 || c.transportSocket !== undefined,
+    );
     listeners.push(
       create(ListenerSchema, {
         name: listenerName(first.bind, first.listenPort),
-        address: { address: { case: "socketAddress", value: { address: first.bind, portSpecifier: { case: "portValue", value: first.listenPort } } } },
+        address: {
+          address: {
+            case: "socketAddress",
+            value: { address: first.bind, portSpecifier: { case: "portValue", value: first.listenPort } },
+          },
+        },
         trafficDirection: TrafficDirection.OUTBOUND,
         listenerFilters: needTls ? [tlsInspector()] : [],
         filterChains: chains,
@@ -212,7 +239,9 @@ export function generateEnvoyGateway(proxy: Proxy, push: PushContext, options: E
       }),
     );
   }
-  const routes = [...routeServers.entries()].map(([name, servers]) => gatewayRouteConfig(ctx, name, servers, security, target));
+  const routes = [...routeServers.entries()].map(([name, servers]) =>
+    gatewayRouteConfig(ctx, name, servers, security, target),
+  );
 
   const clusters: Cluster[] = [blackHoleCluster(ctx), passthroughCluster(ctx)];
   const endpoints: ClusterLoadAssignment[] = [];
@@ -240,7 +269,8 @@ function httpChain(
   const { name } = serverBindAndName(s.server);
   const hcm = httpConnectionManager(ctx, {
     class: "gateway",
-    statPrefix: tls !== undefined && name !== undefined ? name : `outbound_${listenerName(s.bind, s.listenPort)};`,
+    statPrefix:
+      tls !== undefined && name !== undefined ? name : `outbound_${listenerName(s.bind, s.listenPort)};`,
     rds: s.routeName as string,
     protocol: parseProtocol(serverPort(s.server).protocol),
     security: security.http,
@@ -258,10 +288,16 @@ function httpChain(
 }
 
 /** VirtualServices bound to a server's gateway whose hosts overlap the server's (Istio `pickMatchingGatewayHosts`). */
-function boundVirtualServices(ctx: BuildContext, s: MergedServer): Array<{ vs: MeshVirtualService; hosts: string[] }> {
+function boundVirtualServices(
+  ctx: BuildContext,
+  s: MergedServer,
+): Array<{ vs: MeshVirtualService; hosts: string[] }> {
   const out: Array<{ vs: MeshVirtualService; hosts: string[] }> = [];
   for (const vs of ctx.push.virtualServicesForGateway(ctx.proxy.namespace, s.gatewayName)) {
-    const hosts = intersectHosts(hostsForNamespace(s.server, vs.namespace, s.gateway.metadata.namespace), vs.hosts);
+    const hosts = intersectHosts(
+      hostsForNamespace(s.server, vs.namespace, s.gateway.metadata.namespace),
+      vs.hosts,
+    );
     if (hosts.length > 0) out.push({ vs, hosts });
   }
   return out;
@@ -282,7 +318,12 @@ function l4Matches(m: L4MatchView | undefined, s: MergedServer): boolean {
 }
 
 /** TCP, TLS-terminating TCP and passthrough servers (Istio `createGatewayTCPFilterChainOpts`). */
-function tcpChains(ctx: BuildContext, s: MergedServer, security: SecurityFilters, tlsHostsByPort: Map<string, Set<string>>): FilterChain[] {
+function tcpChains(
+  ctx: BuildContext,
+  s: MergedServer,
+  security: SecurityFilters,
+  tlsHostsByPort: Map<string, Set<string>>,
+): FilterChain[] {
   const port = serverPort(s.server).number;
   if (s.kind === "passthrough") {
     const out: FilterChain[] = [];
@@ -295,14 +336,22 @@ function tcpChains(ctx: BuildContext, s: MergedServer, security: SecurityFilters
           if (!l4Matches(m, s)) continue;
           const snis = [...(m.sniHosts ?? [])];
           if (snis.some((h) => seen.has(h))) {
-            ctx.warnings.push({ code: "duplicate-sni", message: `VirtualService ${vs.namespace}/${vs.name}: SNI hosts ${snis.join(",")} are already routed on gateway port ${port}; skipped`, source: vs.key });
+            ctx.warnings.push({
+              code: "duplicate-sni",
+              message: `VirtualService ${vs.namespace}/${vs.name}: SNI hosts ${snis.join(",")} are already routed on gateway port ${port}; skipped`,
+              source: vs.key,
+            });
             continue;
           }
           for (const h of snis) seen.add(h);
           out.push(
             create(FilterChainSchema, {
               filterChainMatch: { serverNames: snis.includes("*") ? [] : [...snis].sort() },
-              filters: outboundNetworkFilters(ctx, tls.route ?? [], port, { class: "gateway", security: security.network, vs }),
+              filters: outboundNetworkFilters(ctx, tls.route ?? [], port, {
+                class: "gateway",
+                security: security.network,
+                vs,
+              }),
               metadata: configMetadata(vs),
             }),
           );
@@ -315,8 +364,14 @@ function tcpChains(ctx: BuildContext, s: MergedServer, security: SecurityFilters
   for (const { vs } of boundVirtualServices(ctx, s)) {
     for (const tcp of vs.tcp as readonly TcpRoute[]) {
       const matches = (tcp.match ?? []) as readonly L4MatchView[];
-      if (!(matches.length === 0 || matches.some((m) => l4Matches(m, s))) || (tcp.route ?? []).length === 0) continue;
-      const filters: Filter[] = outboundNetworkFilters(ctx, tcp.route ?? [], port, { class: "gateway", security: security.network, includeMx, vs });
+      if (!(matches.length === 0 || matches.some((m) => l4Matches(m, s))) || (tcp.route ?? []).length === 0)
+        continue;
+      const filters: Filter[] = outboundNetworkFilters(ctx, tcp.route ?? [], port, {
+        class: "gateway",
+        security: security.network,
+        includeMx,
+        vs,
+      });
       return [
         create(FilterChainSchema, {
           filters,
@@ -324,7 +379,9 @@ function tcpChains(ctx: BuildContext, s: MergedServer, security: SecurityFilters
           ...(s.kind === "tls-terminate" && s.tls !== undefined
             ? {
                 filterChainMatch: { serverNames: sniHosts(s.server) },
-                transportSocket: downstreamTransportSocket(gatewayServerTlsContext(s.tls, s.tls.mode === "ISTIO_MUTUAL")),
+                transportSocket: downstreamTransportSocket(
+                  gatewayServerTlsContext(s.tls, s.tls.mode === "ISTIO_MUTUAL"),
+                ),
               }
             : {}),
         }),
@@ -362,7 +419,10 @@ function gatewayRouteConfig(
       const key = `${s.gatewayName}|${vs.namespace}/${vs.name}`;
       let routes = built.get(key);
       if (routes === undefined) {
-        routes = buildVirtualServiceRoutes(vs, routeContext(ctx, port, { gateways: new Set([s.gatewayName]), tls: s.tls !== undefined }));
+        routes = buildVirtualServiceRoutes(
+          vs,
+          routeContext(ctx, port, { gateways: new Set([s.gatewayName]), tls: s.tls !== undefined }),
+        );
         built.set(key, routes);
       }
       if (routes.length === 0) continue;
@@ -390,7 +450,12 @@ function gatewayRouteConfig(
         if (existing !== undefined) existing.vh.requireTls = VirtualHost_TlsRequirementType.ALL;
         else
           vhosts.set(h, {
-            vh: create(VirtualHostSchema, { name: `${h}:${port}`, domains: [h], includeRequestAttemptCount: true, requireTls: VirtualHost_TlsRequirementType.ALL }),
+            vh: create(VirtualHostSchema, {
+              name: `${h}:${port}`,
+              domains: [h],
+              includeRequestAttemptCount: true,
+              requireTls: VirtualHost_TlsRequirementType.ALL,
+            }),
             routeSets: [],
           });
       }
@@ -460,7 +525,8 @@ function gatewaySecrets(ctx: BuildContext, servers: readonly MergedServer[]): Se
       continue;
     }
     const data = found?.data ?? {};
-    const b64 = (k: string) => (typeof data[k] === "string" ? Buffer.from(data[k] as string, "base64") : undefined);
+    const b64 = (k: string) =>
+      typeof data[k] === "string" ? Buffer.from(data[k] as string, "base64") : undefined;
     const crt = b64("tls.crt");
     const key = b64("tls.key");
     if (crt !== undefined && key !== undefined && !out.has(name)) {
@@ -484,7 +550,10 @@ function gatewaySecrets(ctx: BuildContext, servers: readonly MergedServer[]): Se
         `${name}${SDS_CA_SUFFIX}`,
         create(SecretSchema, {
           name: `${name}${SDS_CA_SUFFIX}`,
-          type: { case: "validationContext", value: { trustedCa: { specifier: { case: "inlineBytes", value: new Uint8Array(ca) } } } },
+          type: {
+            case: "validationContext",
+            value: { trustedCa: { specifier: { case: "inlineBytes", value: new Uint8Array(ca) } } },
+          },
         }),
       );
     }

@@ -1,4 +1,4 @@
-import { type SnapshotInput } from "@meshlet/xds";
+import type { SnapshotInput } from "@meshlet/xds";
 import { MeshError } from "../mesh-error.js";
 import type { Proxy } from "../proxy/proxy.js";
 import type { PushContext } from "../push/push-context.js";
@@ -12,10 +12,17 @@ import { generateEnvoySidecar } from "./sidecar-generator.js";
  * {@link generateEnvoyGateway} for gateways (`router~…` nodes).
  * @throws MeshError `INVALID_ARGUMENT` for a proxyless gRPC proxy (served by the gRPC generator).
  */
-export function generateEnvoy(proxy: Proxy, push: PushContext, options: EnvoyGeneratorOptions = {}): EnvoyResources {
+export function generateEnvoy(
+  proxy: Proxy,
+  push: PushContext,
+  options: EnvoyGeneratorOptions = {},
+): EnvoyResources {
   if (proxy.kind === "sidecar") return generateEnvoySidecar(proxy, push, options);
   if (proxy.kind === "gateway") return generateEnvoyGateway(proxy, push, options);
-  throw new MeshError("INVALID_ARGUMENT", `generateEnvoy: ${proxy.id} is a proxyless gRPC client; use the gRPC generator`);
+  throw new MeshError(
+    "INVALID_ARGUMENT",
+    `generateEnvoy: ${proxy.id} is a proxyless gRPC client; use the gRPC generator`,
+  );
 }
 
 /** The resources as `Snapshot.create` input of @meshlet/xds (pass `envoyRegistry` as its registry). */

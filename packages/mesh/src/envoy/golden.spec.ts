@@ -1,5 +1,6 @@
 import { Snapshot } from "@meshlet/xds";
 import { describe, expect, it } from "vitest";
+import type { Proxy } from "../proxy/proxy.js";
 import { PushContext, type PushContextInit } from "../push/push-context.js";
 import { BookinfoProxies, bookinfoSnapshot } from "../testing/bookinfo.js";
 import { golden } from "../testing/envoy-golden.js";
@@ -7,7 +8,6 @@ import { envoySnapshotInput, generateEnvoy } from "./generate.js";
 import { envoyRegistry } from "./istio-extensions.js";
 import type { EnvoyResources } from "./resources.js";
 import { referencedClusters } from "./resources.js";
-import type { Proxy } from "../proxy/proxy.js";
 
 // Golden files of the Envoy config generated for Istio's Bookinfo sample (fixtures in
 // testdata/bookinfo, each citing its upstream file). Envoy cannot run in this repository's CI: the
@@ -16,7 +16,12 @@ import type { Proxy } from "../proxy/proxy.js";
 // (simulation.spec.ts) check what the config means. Regenerate after an intended change with
 // `MESHLET_UPDATE_GOLDEN=1 npx vitest run packages/mesh/src/envoy/golden.spec.ts` and review the diff.
 
-function build(files: string[], proxy: Proxy, extra = "", mesh: PushContextInit["mesh"] = {}): EnvoyResources {
+function build(
+  files: string[],
+  proxy: Proxy,
+  extra = "",
+  mesh: PushContextInit["mesh"] = {},
+): EnvoyResources {
   const push = PushContext.create({ snapshot: bookinfoSnapshot(files, extra), mesh });
   return generateEnvoy(proxy, push);
 }
@@ -26,12 +31,16 @@ function wellFormed(r: EnvoyResources): void {
   const snap = Snapshot.create(envoySnapshotInput(r), { registry: envoyRegistry });
   snap.consistent();
   const clusters = new Set(r.clusters.map((c) => c.name));
-  for (const name of referencedClusters(r.listeners, r.routes)) expect(clusters, `cluster ${name}`).toContain(name);
+  for (const name of referencedClusters(r.listeners, r.routes))
+    expect(clusters, `cluster ${name}`).toContain(name);
 }
 
 describe("Envoy golden files (Bookinfo)", () => {
   it("productpage sidecar with destination-rule-all and virtual-service-all-v1", () => {
-    const r = build(["destination-rule-all.yaml", "virtual-service-all-v1.yaml"], BookinfoProxies.productpage());
+    const r = build(
+      ["destination-rule-all.yaml", "virtual-service-all-v1.yaml"],
+      BookinfoProxies.productpage(),
+    );
     wellFormed(r);
     // Istio's names (reference/istio-conventions.md §2.3).
     expect(r.listeners.map((l) => l.name)).toEqual([
@@ -67,22 +76,37 @@ describe("Envoy golden files (Bookinfo)", () => {
 
   it("reviews-v1 sidecar: mTLS destination rules, jason to v2, ratings abort for jason", () => {
     const r = build(
-      ["destination-rule-all-mtls.yaml", "virtual-service-reviews-test-v2.yaml", "virtual-service-ratings-test-abort.yaml"],
+      [
+        "destination-rule-all-mtls.yaml",
+        "virtual-service-reviews-test-v2.yaml",
+        "virtual-service-ratings-test-abort.yaml",
+      ],
       BookinfoProxies.reviewsV1(),
     );
     wellFormed(r);
-    const ratings = r.routes.find((x) => x.name === "9080")?.virtualHosts.find((v) => v.name === "ratings.default.svc.cluster.local:9080");
+    const ratings = r.routes
+      .find((x) => x.name === "9080")
+      ?.virtualHosts.find((v) => v.name === "ratings.default.svc.cluster.local:9080");
     expect(ratings?.routes[0]?.typedPerFilterConfig["envoy.filters.http.fault"]).toBeDefined();
     const { want, got } = golden("reviews-v1-jason-abort-mtls", r);
     expect(got).toEqual(want);
   });
 
   it("productpage sidecar with virtual-service-reviews-50-v3 (weighted)", () => {
-    const r = build(["destination-rule-all.yaml", "virtual-service-reviews-50-v3.yaml"], BookinfoProxies.productpage());
+    const r = build(
+      ["destination-rule-all.yaml", "virtual-service-reviews-50-v3.yaml"],
+      BookinfoProxies.productpage(),
+    );
     wellFormed(r);
-    const reviews = r.routes.find((x) => x.name === "9080")?.virtualHosts.find((v) => v.name === "reviews.default.svc.cluster.local:9080");
+    const reviews = r.routes
+      .find((x) => x.name === "9080")
+      ?.virtualHosts.find((v) => v.name === "reviews.default.svc.cluster.local:9080");
     const action = reviews?.routes[0]?.action;
-    expect(action?.case === "route" && action.value.clusterSpecifier.case === "weightedClusters" ? action.value.clusterSpecifier.value.clusters.map((c) => [c.name, c.weight]) : undefined).toEqual([
+    expect(
+      action?.case === "route" && action.value.clusterSpecifier.case === "weightedClusters"
+        ? action.value.clusterSpecifier.value.clusters.map((c) => [c.name, c.weight])
+        : undefined,
+    ).toEqual([
       ["outbound|9080|v1|reviews.default.svc.cluster.local", 50],
       ["outbound|9080|v3|reviews.default.svc.cluster.local", 50],
     ]);

@@ -1,10 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ApiVersion } from "@meshlet/api/envoy/config/core/v3/config_source_pb";
-import { Http1ProtocolOptionsSchema, Http2ProtocolOptionsSchema } from "@meshlet/api/envoy/config/core/v3/protocol_pb";
+import {
+  Http1ProtocolOptionsSchema,
+  Http2ProtocolOptionsSchema,
+} from "@meshlet/api/envoy/config/core/v3/protocol_pb";
 import type { Filter } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import type { RouteConfiguration } from "@meshlet/api/envoy/config/route/v3/route_pb";
-import { UuidRequestIdConfigSchema } from "@meshlet/api/envoy/extensions/request_id/uuid/v3/uuid_pb";
+import { GrpcWebSchema } from "@meshlet/api/envoy/extensions/filters/http/grpc_web/v3/grpc_web_pb";
 import {
   type HttpConnectionManager,
   HttpConnectionManager_ForwardClientCertDetails,
@@ -13,6 +16,7 @@ import {
   HttpConnectionManagerSchema,
   type HttpFilter,
 } from "@meshlet/api/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb";
+import { UuidRequestIdConfigSchema } from "@meshlet/api/envoy/extensions/request_id/uuid/v3/uuid_pb";
 import { isHttp2Protocol, type Protocol } from "../model/protocol.js";
 import type { BuildContext } from "./context.js";
 import {
@@ -28,7 +32,6 @@ import {
 } from "./filters.js";
 import { accessLogs, statsEnabled, tracing } from "./telemetry.js";
 import { ENVOY_SERVER_NAME, Wellknown } from "./well-known.js";
-import { GrpcWebSchema } from "@meshlet/api/envoy/extensions/filters/http/grpc_web/v3/grpc_web_pb";
 
 /** Where an HTTP connection manager sits (Istio `ListenerClass`). */
 export type ListenerClass = "inbound" | "outbound" | "gateway";
@@ -100,7 +103,10 @@ export function httpConnectionManager(ctx: BuildContext, opts: HcmOptions): Http
     upgradeConfigs: [{ upgradeType: "websocket" }],
     streamIdleTimeout: create(DurationSchema, {}),
     requestIdExtension: {
-      typedConfig: anyPack(UuidRequestIdConfigSchema, create(UuidRequestIdConfigSchema, { useRequestIdForTraceSampling: true })),
+      typedConfig: anyPack(
+        UuidRequestIdConfigSchema,
+        create(UuidRequestIdConfigSchema, { useRequestIdForTraceSampling: true }),
+      ),
     },
   });
   const trace = tracing(ctx);
@@ -109,13 +115,22 @@ export function httpConnectionManager(ctx: BuildContext, opts: HcmOptions): Http
     // Inbound: `istio-envoy` server name, client cert details appended (Istio buildSidecarInboundHTTPOpts).
     hcm.serverName = ENVOY_SERVER_NAME;
     hcm.forwardClientCertDetails = HttpConnectionManager_ForwardClientCertDetails.APPEND_FORWARD;
-    hcm.setCurrentClientCertDetails = create(HttpConnectionManager_SetCurrentClientCertDetailsSchema, { subject: true, uri: true, dns: true });
+    hcm.setCurrentClientCertDetails = create(HttpConnectionManager_SetCurrentClientCertDetailsSchema, {
+      subject: true,
+      uri: true,
+      dns: true,
+    });
     if (isHttp2Protocol(opts.protocol)) hcm.http2ProtocolOptions = create(Http2ProtocolOptionsSchema);
   } else if (opts.class === "gateway") {
     // Gateways: SANITIZE_SET client certs, empty HTTP/1 options (Istio buildGatewayConnectionManager).
     hcm.serverName = ENVOY_SERVER_NAME;
     hcm.forwardClientCertDetails = HttpConnectionManager_ForwardClientCertDetails.SANITIZE_SET;
-    hcm.setCurrentClientCertDetails = create(HttpConnectionManager_SetCurrentClientCertDetailsSchema, { subject: true, cert: true, dns: true, uri: true });
+    hcm.setCurrentClientCertDetails = create(HttpConnectionManager_SetCurrentClientCertDetailsSchema, {
+      subject: true,
+      cert: true,
+      dns: true,
+      uri: true,
+    });
     hcm.httpProtocolOptions = create(Http1ProtocolOptionsSchema);
   }
   return hcm;

@@ -2,7 +2,6 @@ import { create } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import type { Cluster } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import { TrafficDirection } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { type Listener, ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
 import {
   type Filter,
   type FilterChain,
@@ -10,7 +9,12 @@ import {
   type ListenerFilter,
   ListenerFilterChainMatchPredicateSchema,
 } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
-import { type Route, RouteSchema, type VirtualHost } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
+import { type Listener, ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
+import {
+  type Route,
+  RouteSchema,
+  type VirtualHost,
+} from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import { RouteConfigurationSchema } from "@meshlet/api/envoy/config/route/v3/route_pb";
 import type { DownstreamTlsContext } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/tls_pb";
 import { isHttpProtocol, type Protocol } from "../model/protocol.js";
@@ -31,10 +35,10 @@ import {
 import { hcmFilter, httpConnectionManager } from "./http-connection-manager.js";
 import { rateLimitFilter, rateLimitsFor } from "./rate-limit.js";
 import { extAuthzPerRoute, type SecurityFilters, securityFilters } from "./security-filters.js";
+import { inboundCluster } from "./special-clusters.js";
 import { accessLogs } from "./telemetry.js";
 import { inboundMtlsContext } from "./tls-context.js";
 import { Alpn, TransportProtocol, Wellknown } from "./well-known.js";
-import { inboundCluster } from "./special-clusters.js";
 
 // The inbound side of a sidecar: the `virtualInbound` listener on 15006 with one set of filter
 // chains per workload port and PeerAuthentication mode, and the `inbound|<port>||` clusters
@@ -117,7 +121,8 @@ interface ChainConfig {
 }
 
 function chainName(cc: ChainConfig, protocol: "http" | "tcp"): string {
-  if (cc.passthrough) return protocol === "http" ? IstioNames.virtualInboundCatchAllHttp : IstioNames.virtualInbound;
+  if (cc.passthrough)
+    return protocol === "http" ? IstioNames.virtualInboundCatchAllHttp : IstioNames.virtualInbound;
   return listenerName("0.0.0.0", cc.targetPort);
 }
 
@@ -155,7 +160,10 @@ export function buildInbound(ctx: BuildContext): InboundResult {
   const effective = ctx.push.peerAuthentication(ctx.proxy);
 
   // Passthrough chains: the workload's mode (port 0), and each port-level mode of a port no service has.
-  const passthroughPorts = [0, ...[...effective.perPort.keys()].filter((p) => !targets.has(p)).sort((a, b) => a - b)];
+  const passthroughPorts = [
+    0,
+    ...[...effective.perPort.keys()].filter((p) => !targets.has(p)).sort((a, b) => a - b),
+  ];
   for (const port of passthroughPorts) {
     const mode = port === 0 ? effective.mode : (effective.perPort.get(port) as MtlsMode);
     const cc: ChainConfig = {
@@ -191,7 +199,10 @@ export function buildInbound(ctx: BuildContext): InboundResult {
     address: {
       address: {
         case: "socketAddress",
-        value: { address: "0.0.0.0", portSpecifier: { case: "portValue", value: ctx.mesh.proxyInboundListenPort } },
+        value: {
+          address: "0.0.0.0",
+          portSpecifier: { case: "portValue", value: ctx.mesh.proxyInboundListenPort },
+        },
       },
     },
     trafficDirection: TrafficDirection.INBOUND,
@@ -223,15 +234,25 @@ function chainsFor(
         transportProtocol: opt.transportProtocol,
         applicationProtocols: [...(opt.applicationProtocols ?? [])],
       },
-      filters: opt.protocol === "http" ? httpChainFilters(ctx, cc, security, target) : tcpChainFilters(ctx, cc, security),
+      filters:
+        opt.protocol === "http"
+          ? httpChainFilters(ctx, cc, security, target)
+          : tcpChainFilters(ctx, cc, security),
       ...(opt.tls ? { transportSocket: downstreamTransportSocket(tlsFor(opt.protocol)) } : {}),
     }),
   );
 }
 
 /** Istio `buildInboundNetworkFiltersForHTTP`: metadata exchange, then the HCM with an inline route. */
-function httpChainFilters(ctx: BuildContext, cc: ChainConfig, security: SecurityFilters, target: PolicyTarget): Filter[] {
-  const statPrefix = cc.passthrough ? `${cc.clusterName};` : `inbound_${listenerName("0.0.0.0", cc.targetPort)};`;
+function httpChainFilters(
+  ctx: BuildContext,
+  cc: ChainConfig,
+  security: SecurityFilters,
+  target: PolicyTarget,
+): Filter[] {
+  const statPrefix = cc.passthrough
+    ? `${cc.clusterName};`
+    : `inbound_${listenerName("0.0.0.0", cc.targetPort)};`;
   const route = defaultInboundRoute(cc.clusterName, `${cc.hostname}:${cc.servicePort}/*`);
   if (security.extAuthz) route.typedPerFilterConfig[Wellknown.httpExtAuthz] = extAuthzPerRoute(target);
   const limits = rateLimitsFor(ctx, target, "sidecar");
@@ -310,7 +331,9 @@ export function inboundListenerFilters(chains: readonly FilterChain[]): Listener
   for (const fc of chains) {
     const port = fc.filterChainMatch?.destinationPort ?? 0;
     const needTls = fc.filterChainMatch?.transportProtocol === TLS;
-    const needHttp = (fc.filterChainMatch?.applicationProtocols ?? []).some((a) => a === "http/1.1" || a === "h2c");
+    const needHttp = (fc.filterChainMatch?.applicationProtocols ?? []).some(
+      (a) => a === "http/1.1" || a === "h2c",
+    );
     const cur = ports.get(port) ?? { tls: false, http: false };
     ports.set(port, { tls: cur.tls || needTls, http: cur.http || needHttp });
   }
@@ -323,7 +346,10 @@ export function inboundListenerFilters(chains: readonly FilterChain[]): Listener
       if (off.length > 0) f.filterDisabled = excludePorts(off);
     } else {
       const on = [...ports.entries()].filter(([p, i]) => p !== 0 && i.tls).map(([p]) => p);
-      if (on.length > 0) f.filterDisabled = create(ListenerFilterChainMatchPredicateSchema, { rule: { case: "notMatch", value: excludePorts(on) } });
+      if (on.length > 0)
+        f.filterDisabled = create(ListenerFilterChainMatchPredicateSchema, {
+          rule: { case: "notMatch", value: excludePorts(on) },
+        });
     }
     out.push(f);
   }
@@ -340,7 +366,11 @@ export function inboundListenerFilters(chains: readonly FilterChain[]): Listener
 function excludePorts(ports: number[]) {
   const rules = [...ports]
     .sort((a, b) => a - b)
-    .map((p) => create(ListenerFilterChainMatchPredicateSchema, { rule: { case: "destinationPortRange", value: { start: p, end: p + 1 } } }));
+    .map((p) =>
+      create(ListenerFilterChainMatchPredicateSchema, {
+        rule: { case: "destinationPortRange", value: { start: p, end: p + 1 } },
+      }),
+    );
   if (rules.length === 1) return rules[0] as (typeof rules)[number];
   return create(ListenerFilterChainMatchPredicateSchema, { rule: { case: "orMatch", value: { rules } } });
 }

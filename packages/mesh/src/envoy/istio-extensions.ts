@@ -25,7 +25,12 @@ import { TypedStructSchema } from "@meshlet/api/udpa/type/v1/typed_struct_pb";
 // envoy/config/filter/http/alpn/v2alpha1/config.proto). The others Istio sends as
 // `udpa.type.v1.TypedStruct` (istio/istio pilot/pkg/xds/filters/filters.go), and so does meshlet.
 
-const { BOOL: TYPE_BOOL, STRING: TYPE_STRING, MESSAGE: TYPE_MESSAGE, ENUM: TYPE_ENUM } = FieldDescriptorProto_Type;
+const {
+  BOOL: TYPE_BOOL,
+  STRING: TYPE_STRING,
+  MESSAGE: TYPE_MESSAGE,
+  ENUM: TYPE_ENUM,
+} = FieldDescriptorProto_Type;
 const { OPTIONAL, REPEATED } = FieldDescriptorProto_Label;
 
 const statsFile = create(FileDescriptorProtoSchema, {
@@ -37,7 +42,14 @@ const statsFile = create(FileDescriptorProtoSchema, {
     {
       name: "MetricConfig",
       field: [
-        { name: "dimensions", number: 1, label: REPEATED, type: TYPE_MESSAGE, typeName: ".stats.MetricConfig.DimensionsEntry", jsonName: "dimensions" },
+        {
+          name: "dimensions",
+          number: 1,
+          label: REPEATED,
+          type: TYPE_MESSAGE,
+          typeName: ".stats.MetricConfig.DimensionsEntry",
+          jsonName: "dimensions",
+        },
         { name: "name", number: 2, label: OPTIONAL, type: TYPE_STRING, jsonName: "name" },
         { name: "tags_to_remove", number: 3, label: REPEATED, type: TYPE_STRING, jsonName: "tagsToRemove" },
         { name: "match", number: 4, label: OPTIONAL, type: TYPE_STRING, jsonName: "match" },
@@ -57,10 +69,37 @@ const statsFile = create(FileDescriptorProtoSchema, {
     {
       name: "PluginConfig",
       field: [
-        { name: "disable_host_header_fallback", number: 6, label: OPTIONAL, type: TYPE_BOOL, jsonName: "disableHostHeaderFallback" },
-        { name: "tcp_reporting_duration", number: 7, label: OPTIONAL, type: TYPE_MESSAGE, typeName: ".google.protobuf.Duration", jsonName: "tcpReportingDuration" },
-        { name: "metrics", number: 8, label: REPEATED, type: TYPE_MESSAGE, typeName: ".stats.MetricConfig", jsonName: "metrics" },
-        { name: "reporter", number: 10, label: OPTIONAL, type: TYPE_ENUM, typeName: ".stats.Reporter", jsonName: "reporter" },
+        {
+          name: "disable_host_header_fallback",
+          number: 6,
+          label: OPTIONAL,
+          type: TYPE_BOOL,
+          jsonName: "disableHostHeaderFallback",
+        },
+        {
+          name: "tcp_reporting_duration",
+          number: 7,
+          label: OPTIONAL,
+          type: TYPE_MESSAGE,
+          typeName: ".google.protobuf.Duration",
+          jsonName: "tcpReportingDuration",
+        },
+        {
+          name: "metrics",
+          number: 8,
+          label: REPEATED,
+          type: TYPE_MESSAGE,
+          typeName: ".stats.MetricConfig",
+          jsonName: "metrics",
+        },
+        {
+          name: "reporter",
+          number: 10,
+          label: OPTIONAL,
+          type: TYPE_ENUM,
+          typeName: ".stats.Reporter",
+          jsonName: "reporter",
+        },
       ],
     },
   ],
@@ -104,7 +143,13 @@ const alpnFile = create(FileDescriptorProtoSchema, {
               typeName: ".istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig.Protocol",
               jsonName: "upstreamProtocol",
             },
-            { name: "alpn_override", number: 2, label: REPEATED, type: TYPE_STRING, jsonName: "alpnOverride" },
+            {
+              name: "alpn_override",
+              number: 2,
+              label: REPEATED,
+              type: TYPE_STRING,
+              jsonName: "alpnOverride",
+            },
           ],
         },
       ],
@@ -155,11 +200,16 @@ export function statsPluginConfig(fields: JsonObject = {}): Any {
 
 /** An `Any` of Istio's ALPN override filter config. */
 export function alpnFilterConfig(
-  overrides: ReadonlyArray<{ readonly upstreamProtocol: 0 | 1 | 2; readonly alpnOverride: readonly string[] }>,
+  overrides: ReadonlyArray<{
+    readonly upstreamProtocol: 0 | 1 | 2;
+    readonly alpnOverride: readonly string[];
+  }>,
 ): Any {
   return anyPack(
     AlpnFilterConfigSchema,
-    create(AlpnFilterConfigSchema, { alpnOverride: overrides.map((o) => ({ ...o, alpnOverride: [...o.alpnOverride] })) } as never),
+    create(AlpnFilterConfigSchema, {
+      alpnOverride: overrides.map((o) => ({ ...o, alpnOverride: [...o.alpnOverride] })),
+    } as never),
   );
 }
 

@@ -1,6 +1,6 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { type Metadata, MetadataSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { parseApiVersion, type ResourceKey, type Resource } from "@meshlet/config";
+import { parseApiVersion, type Resource, type ResourceKey } from "@meshlet/config";
 import { ISTIO_METADATA_KEY } from "./well-known.js";
 
 // Istio records which config object produced an Envoy object in its metadata
@@ -20,7 +20,9 @@ export function configPath(resource: Resource): string {
 
 /** `filter_metadata.istio.config` naming a resource (anything with the resource as `resource`). */
 export function configMetadata(from: { readonly resource: Resource }): Metadata {
-  return create(MetadataSchema, { filterMetadata: { [ISTIO_METADATA_KEY]: { config: configPath(from.resource) } as JsonObject } });
+  return create(MetadataSchema, {
+    filterMetadata: { [ISTIO_METADATA_KEY]: { config: configPath(from.resource) } as JsonObject },
+  });
 }
 
 const KINDS: Readonly<Record<string, string>> = {

@@ -1,8 +1,8 @@
 import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import { type AccessLog, AccessLogFilterSchema } from "@meshlet/api/envoy/config/accesslog/v3/accesslog_pb";
 import { TrafficDirection } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { type Listener, ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
 import {
   type Filter,
   type FilterChain,
@@ -10,13 +10,12 @@ import {
   FilterChainSchema,
   type ListenerFilter,
 } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
-import { type AccessLog, AccessLogFilterSchema } from "@meshlet/api/envoy/config/accesslog/v3/accesslog_pb";
+import { type Listener, ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
 import { labelsMatch } from "@meshlet/config";
 import type { TcpRoute, TlsRoute } from "../config-access.js";
 import { hostSubsetOf, isWildcardHost } from "../model/host.js";
 import { isTlsProtocol, type Protocol } from "../model/protocol.js";
 import { type Service, type ServicePort, UNSPECIFIED_IP } from "../model/service.js";
-import { outboundClusterName } from "../naming/cluster-names.js";
 import { IstioNames, listenerName, sidecarOutboundRouteName } from "../naming/listener-names.js";
 import type { EgressListenerScope } from "../push/sidecar-scope.js";
 import { MESH_GATEWAY, type MeshVirtualService } from "../push/virtual-services.js";
@@ -114,7 +113,9 @@ export function buildOutbound(ctx: BuildContext): OutboundResult {
   }
   const listeners: Listener[] = [];
   const routeNames = new Set<string>();
-  for (const e of [...entries.values()].sort((a, b) => a.port.port - b.port.port || (a.bind < b.bind ? -1 : a.bind > b.bind ? 1 : 0))) {
+  for (const e of [...entries.values()].sort(
+    (a, b) => a.port.port - b.port.port || (a.bind < b.bind ? -1 : a.bind > b.bind ? 1 : 0),
+  )) {
     const l = listenerFromEntry(ctx, e);
     for (const c of e.chains) if (c.rds !== undefined) routeNames.add(c.rds);
     listeners.push(l);
@@ -126,8 +127,18 @@ export function buildOutbound(ctx: BuildContext): OutboundResult {
 function parseOrUnsupported(p: string | undefined): Protocol {
   const lower = (p ?? "").toLowerCase();
   const known: Record<string, Protocol> = {
-    http: "HTTP", http2: "HTTP2", grpc: "GRPC", "grpc-web": "GRPC-Web", https: "HTTPS", tls: "TLS",
-    tcp: "TCP", mongo: "Mongo", redis: "Redis", mysql: "MySQL", udp: "UDP", http_proxy: "HTTP_PROXY",
+    http: "HTTP",
+    http2: "HTTP2",
+    grpc: "GRPC",
+    "grpc-web": "GRPC-Web",
+    https: "HTTPS",
+    tls: "TLS",
+    tcp: "TCP",
+    mongo: "Mongo",
+    redis: "Redis",
+    mysql: "MySQL",
+    udp: "UDP",
+    http_proxy: "HTTP_PROXY",
   };
   return known[lower] ?? "UnsupportedProtocol";
 }
@@ -165,7 +176,14 @@ function buildEntry(
 
   let opts: ChainOpts[];
   let protocol: Protocol = port.protocol;
-  type Conflict = "none" | "httpOverTcp" | "tcpOverHttp" | "tcpOverTcp" | "tcpOverAuto" | "autoOverHttp" | "autoOverTcp";
+  type Conflict =
+    | "none"
+    | "httpOverTcp"
+    | "tcpOverHttp"
+    | "tcpOverTcp"
+    | "tcpOverAuto"
+    | "autoOverHttp"
+    | "autoOverTcp";
   let conflict: Conflict = "none";
   if (port.protocol === "HTTP_PROXY") {
     opts = httpOpts(svc, port, bind, lp);
@@ -206,7 +224,8 @@ function buildEntry(
   // Mongo and MySQL never share a port with another protocol (Istio isConflictWithWellKnownPort).
   if (current !== undefined && conflict !== "none") {
     const wellKnown = (p: Protocol) => p === "Mongo" || p === "MySQL";
-    if ((wellKnown(port.protocol) || wellKnown(current.protocol)) && port.protocol !== current.protocol) return;
+    if ((wellKnown(port.protocol) || wellKnown(current.protocol)) && port.protocol !== current.protocol)
+      return;
   }
   switch (conflict) {
     case "none":
@@ -256,7 +275,8 @@ function staticMatch(ctx: BuildContext, m: L4Match | undefined, port: number): b
   const gw = gateways.length === 0 || gateways.includes(MESH_GATEWAY);
   const labels = labelsMatch(m.sourceLabels ?? {}, ctx.labels);
   const portOk = m.port === undefined || m.port === 0 || m.port === port;
-  const ns = m.sourceNamespace === undefined || m.sourceNamespace === "" || m.sourceNamespace === ctx.proxy.namespace;
+  const ns =
+    m.sourceNamespace === undefined || m.sourceNamespace === "" || m.sourceNamespace === ctx.proxy.namespace;
   return gw && labels && portOk && ns;
 }
 
@@ -275,9 +295,14 @@ function tcpOpts(
     const p = svc.ports.length === 1 ? (svc.ports[0] as ServicePort).port : port.port;
     return {
       ...(cidrs.length > 0 ? { destinationCidrs: cidrs } : {}),
-      networkFilters: outboundNetworkFilters(ctx, [{ destination: { host: svc.hostname, port: { number: p } } }], port.port, {
-        class: "outbound",
-      }),
+      networkFilters: outboundNetworkFilters(
+        ctx,
+        [{ destination: { host: svc.hostname, port: { number: p } } }],
+        port.port,
+        {
+          class: "outbound",
+        },
+      ),
     };
   };
   if (isTlsProtocol(port.protocol)) {
@@ -287,14 +312,20 @@ function tcpOpts(
       for (const tls of vs.tls as readonly TlsRoute[]) {
         for (const match of (tls.match ?? []) as readonly L4Match[]) {
           if (!staticMatch(ctx, match, port.port)) continue;
-          const subnets = match.destinationSubnets !== undefined && match.destinationSubnets.length > 0 && port.port > 0 ? [...match.destinationSubnets] : cidrs;
+          const subnets =
+            match.destinationSubnets !== undefined && match.destinationSubnets.length > 0 && port.port > 0
+              ? [...match.destinationSubnets]
+              : cidrs;
           const key = `${(match.sniHosts ?? []).join(",")}|${(match.destinationSubnets ?? []).join(",")}`;
           if (handled.has(key)) continue;
           handled.add(key);
           out.push({
             sniHosts: [...(match.sniHosts ?? [])],
             ...(subnets.length > 0 ? { destinationCidrs: subnets } : {}),
-            networkFilters: outboundNetworkFilters(ctx, tls.route ?? [], port.port, { class: "outbound", vs }),
+            networkFilters: outboundNetworkFilters(ctx, tls.route ?? [], port.port, {
+              class: "outbound",
+              vs,
+            }),
             metadataFrom: vs,
           });
         }
@@ -324,10 +355,17 @@ function tcpOpts(
       const subnets: string[] = [];
       for (const match of tcp.match as readonly L4Match[]) {
         if (!staticMatch(ctx, match, port.port)) continue;
-        if (match.destinationSubnets === undefined || match.destinationSubnets.length === 0 || port.port === 0) {
+        if (
+          match.destinationSubnets === undefined ||
+          match.destinationSubnets.length === 0 ||
+          port.port === 0
+        ) {
           out.push({
             ...(cidrs.length > 0 ? { destinationCidrs: cidrs } : {}),
-            networkFilters: outboundNetworkFilters(ctx, tcp.route ?? [], port.port, { class: "outbound", vs }),
+            networkFilters: outboundNetworkFilters(ctx, tcp.route ?? [], port.port, {
+              class: "outbound",
+              vs,
+            }),
             metadataFrom: vs,
           });
           defaultAdded = true;
@@ -411,7 +449,10 @@ function listenerFromEntry(ctx: BuildContext, e: Entry): Listener {
       defaultChain = chain;
       continue;
     }
-    const sni = c.sniHosts !== undefined && c.sniHosts.length > 0 && !c.sniHosts.includes("*") ? [...c.sniHosts].sort() : [];
+    const sni =
+      c.sniHosts !== undefined && c.sniHosts.length > 0 && !c.sniHosts.includes("*")
+        ? [...c.sniHosts].sort()
+        : [];
     chain.filterChainMatch = create(FilterChainMatchSchema, {
       applicationProtocols: [...(c.applicationProtocols ?? [])],
       transportProtocol: c.transportProtocol ?? "",
@@ -425,7 +466,12 @@ function listenerFromEntry(ctx: BuildContext, e: Entry): Listener {
   }
   const listener = create(ListenerSchema, {
     name,
-    address: { address: { case: "socketAddress", value: { address: e.bind, portSpecifier: { case: "portValue", value: e.port.port } } } },
+    address: {
+      address: {
+        case: "socketAddress",
+        value: { address: e.bind, portSpecifier: { case: "portValue", value: e.port.port } },
+      },
+    },
     trafficDirection: TrafficDirection.OUTBOUND,
     continueOnListenerFiltersTimeout: true,
     bindToPort: false,

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
@@ -6,8 +7,10 @@ import {
   type VirtualHost,
   VirtualHostSchema,
 } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
-import { type RouteConfiguration, RouteConfigurationSchema } from "@meshlet/api/envoy/config/route/v3/route_pb";
-import { isIP } from "node:net";
+import {
+  type RouteConfiguration,
+  RouteConfigurationSchema,
+} from "@meshlet/api/envoy/config/route/v3/route_pb";
 import { hostSubsetOf, isWildcardHost } from "../model/host.js";
 import { type Service, UNSPECIFIED_IP } from "../model/service.js";
 import { outboundClusterName } from "../naming/cluster-names.js";
@@ -33,14 +36,23 @@ import { MAX_DIRECT_RESPONSE_BODY_BYTES } from "./well-known.js";
 // come from translate/route.ts.
 
 /** The translate/ route context of a build, for a port. */
-export function routeContext(ctx: BuildContext, listenPort: number, extra: Partial<RouteContext> = {}): RouteContext {
+export function routeContext(
+  ctx: BuildContext,
+  listenPort: number,
+  extra: Partial<RouteContext> = {},
+): RouteContext {
   return {
     push: ctx.push,
     proxy: ctx.proxy,
     listenPort,
     capabilities: ENVOY_CAPABILITIES,
     proxyLabels: ctx.labels,
-    warn: (w) => ctx.warnings.push({ code: w.code, message: w.message, ...(w.config !== undefined ? { source: w.config } : {}) }),
+    warn: (w) =>
+      ctx.warnings.push({
+        code: w.code,
+        message: w.message,
+        ...(w.config !== undefined ? { source: w.config } : {}),
+      }),
     ...extra,
   };
 }
@@ -133,7 +145,9 @@ export function outboundRouteConfig(ctx: BuildContext, routeName: string): Route
   let vses = [...(egress?.virtualServices ?? [])];
   if (port !== 80) {
     vses = vses.filter((vs) =>
-      vs.hosts.some((h) => services.has(h) || (isWildcardHost(h) && [...services.keys()].some((k) => hostSubsetOf(k, h)))),
+      vs.hosts.some(
+        (h) => services.has(h) || (isWildcardHost(h) && [...services.keys()].some((k) => hostSubsetOf(k, h))),
+      ),
     );
   }
   const rctx = routeContext(ctx, port);
@@ -165,7 +179,8 @@ export function outboundRouteConfig(ctx: BuildContext, routeName: string): Route
   // Virtual hosts of VirtualService hosts that match no service on the port (Istio adds them first).
   for (const vs of vses) {
     for (const h of vs.hosts) {
-      const matchesService = services.has(h) || (isWildcardHost(h) && [...services.keys()].some((k) => hostSubsetOf(k, h)));
+      const matchesService =
+        services.has(h) || (isWildcardHost(h) && [...services.keys()].some((k) => hostSubsetOf(k, h)));
       if (matchesService) continue;
       push(virtualHostName(h, port), [h], [], routesOf(vs));
     }

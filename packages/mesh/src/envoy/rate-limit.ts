@@ -1,7 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { ApiVersion } from "@meshlet/api/envoy/config/core/v3/config_source_pb";
-import { RateLimitSchema as RouteRateLimitSchema, type RateLimit as RouteRateLimit } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
+import {
+  type RateLimit as RouteRateLimit,
+  RateLimitSchema as RouteRateLimitSchema,
+} from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import { RateLimitSchema } from "@meshlet/api/envoy/extensions/filters/http/ratelimit/v3/rate_limit_pb";
 import type { HttpFilter } from "@meshlet/api/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb";
 import { labelsMatch } from "@meshlet/config";
@@ -33,12 +36,20 @@ export function rateLimitsFor(
   type ActionInit = NonNullable<MessageInitShape<typeof RouteRateLimitSchema>["actions"]>[number];
   const actions: ActionInit[] = binding.actions.map((a): ActionInit => {
     if ("requestHeader" in a)
-      return { actionSpecifier: { case: "requestHeaders", value: { headerName: a.requestHeader, descriptorKey: a.descriptorKey } } };
+      return {
+        actionSpecifier: {
+          case: "requestHeaders",
+          value: { headerName: a.requestHeader, descriptorKey: a.descriptorKey },
+        },
+      };
     if ("genericKey" in a)
       return {
         actionSpecifier: {
           case: "genericKey",
-          value: { descriptorValue: a.genericKey, ...(a.descriptorKey !== undefined ? { descriptorKey: a.descriptorKey } : {}) },
+          value: {
+            descriptorValue: a.genericKey,
+            ...(a.descriptorKey !== undefined ? { descriptorKey: a.descriptorKey } : {}),
+          },
         },
       };
     return { actionSpecifier: { case: "remoteAddress", value: {} } };
@@ -52,7 +63,8 @@ export function rateLimitsFor(
  */
 export function rateLimitFilter(ctx: BuildContext, binding: RateLimitBinding): HttpFilter | undefined {
   const svc = ctx.options.rateLimitService;
-  const target = svc === undefined ? undefined : lookupServiceCluster(ctx, svc.host, svc.port, { http2: true });
+  const target =
+    svc === undefined ? undefined : lookupServiceCluster(ctx, svc.host, svc.port, { http2: true });
   if (target === undefined) {
     ctx.warnings.push({
       code: "unknown-provider",
@@ -68,7 +80,10 @@ export function rateLimitFilter(ctx: BuildContext, binding: RateLimitBinding): H
         domain: binding.domain,
         failureModeDeny: binding.failureModeDeny ?? false,
         timeout: parseDuration(binding.timeout ?? "1s"),
-        rateLimitService: { grpcService: envoyGrpcService(target.cluster, target.host), transportApiVersion: ApiVersion.V3 },
+        rateLimitService: {
+          grpcService: envoyGrpcService(target.cluster, target.host),
+          transportApiVersion: ApiVersion.V3,
+        },
       }),
     ),
   );

@@ -3,17 +3,20 @@ import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ApiVersion } from "@meshlet/api/envoy/config/core/v3/config_source_pb";
 import type { Filter } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import { RBAC_Action, RBACSchema as RbacRulesSchema } from "@meshlet/api/envoy/config/rbac/v3/rbac_pb";
-import { ExtAuthzPerRouteSchema, ExtAuthzSchema } from "@meshlet/api/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb";
 import {
-  type JwtProvider,
+  ExtAuthzPerRouteSchema,
+  ExtAuthzSchema,
+} from "@meshlet/api/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb";
+import {
   JwtAuthenticationSchema,
+  type JwtProvider,
   JwtProviderSchema,
   type JwtRequirement,
   JwtRequirementSchema,
 } from "@meshlet/api/envoy/extensions/filters/http/jwt_authn/v3/config_pb";
 import { RBACSchema as HttpRbacSchema } from "@meshlet/api/envoy/extensions/filters/http/rbac/v3/rbac_pb";
-import type { HttpFilter } from "@meshlet/api/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb";
 import { ExtAuthzSchema as NetworkExtAuthzSchema } from "@meshlet/api/envoy/extensions/filters/network/ext_authz/v3/ext_authz_pb";
+import type { HttpFilter } from "@meshlet/api/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb";
 import { RBACSchema as NetworkRbacSchema } from "@meshlet/api/envoy/extensions/filters/network/rbac/v3/rbac_pb";
 import { MetadataMatcherSchema } from "@meshlet/api/envoy/type/matcher/v3/metadata_pb";
 import type { AuthorizationPolicy, RequestAuthentication } from "@meshlet/config";
@@ -62,7 +65,10 @@ function denyAllRbac(kind: "http" | "tcp"): HttpFilter | Filter {
   });
   return kind === "http"
     ? httpFilter(Wellknown.httpRbac, anyPack(HttpRbacSchema, create(HttpRbacSchema, { rules })))
-    : networkFilter(Wellknown.networkRbac, anyPack(NetworkRbacSchema, create(NetworkRbacSchema, { rules, statPrefix: "tcp." })));
+    : networkFilter(
+        Wellknown.networkRbac,
+        anyPack(NetworkRbacSchema, create(NetworkRbacSchema, { rules, statPrefix: "tcp." })),
+      );
 }
 
 /** Istio's `generateFilterMatcher`: ext_authz runs only when the CUSTOM marker RBAC matched. */
@@ -70,7 +76,12 @@ function extAuthzEnabledMetadata(filter: string) {
   return create(MetadataMatcherSchema, {
     filter,
     path: [{ segment: { case: "key", value: "istio_ext_authz_shadow_effective_policy_id" } }],
-    value: { matchPattern: { case: "stringMatch", value: { matchPattern: { case: "prefix", value: "istio-ext-authz" } } } },
+    value: {
+      matchPattern: {
+        case: "stringMatch",
+        value: { matchPattern: { case: "prefix", value: "istio-ext-authz" } },
+      },
+    },
   });
 }
 
@@ -88,14 +99,20 @@ export function securityFilters(ctx: BuildContext, target: PolicyTarget): Securi
   let extAuthz = false;
   let rbac: ReturnType<typeof toEnvoyRbac> = { http: [], network: [] };
   try {
-    rbac = toEnvoyRbac(all as unknown as Parameters<typeof toEnvoyRbac>[0], { rootNamespace: ctx.mesh.rootNamespace });
+    rbac = toEnvoyRbac(all as unknown as Parameters<typeof toEnvoyRbac>[0], {
+      rootNamespace: ctx.mesh.rootNamespace,
+    });
   } catch (cause) {
     ctx.warnings.push({
       code: "unsupported-policy",
       message: `AuthorizationPolicies for ${target.namespace} cannot be expressed as Envoy RBAC (${cause instanceof Error ? cause.message : String(cause)}); all requests are denied`,
       ...(all[0] !== undefined ? { source: resourceKeyOf(all[0]) } : {}),
     });
-    return { http: [denyAllRbac("http") as HttpFilter], network: [denyAllRbac("tcp") as Filter], extAuthz: false };
+    return {
+      http: [denyAllRbac("http") as HttpFilter],
+      network: [denyAllRbac("tcp") as Filter],
+      extAuthz: false,
+    };
   }
 
   // CUSTOM: the marker RBAC per provider, then its ext_authz.
@@ -115,13 +132,16 @@ export function securityFilters(ctx: BuildContext, target: PolicyTarget): Securi
       network.push(denyAllRbac("tcp") as Filter);
       return;
     }
-    const markerHttp = customHttp.find((f) => (f as { provider?: string }).provider === name) ?? customHttp[i];
+    const markerHttp =
+      customHttp.find((f) => (f as { provider?: string }).provider === name) ?? customHttp[i];
     const markerTcp = customTcp.find((f) => (f as { provider?: string }).provider === name) ?? customTcp[i];
-    if (markerHttp !== undefined) http.push(httpFilter(markerHttp.name, anyPack(HttpRbacSchema, markerHttp.config)));
+    if (markerHttp !== undefined)
+      http.push(httpFilter(markerHttp.name, anyPack(HttpRbacSchema, markerHttp.config)));
     http.push(built.http);
     extAuthz = true;
     if (built.tcp !== undefined) {
-      if (markerTcp !== undefined) network.push(networkFilter(markerTcp.name, anyPack(NetworkRbacSchema, markerTcp.config)));
+      if (markerTcp !== undefined)
+        network.push(networkFilter(markerTcp.name, anyPack(NetworkRbacSchema, markerTcp.config)));
       network.push(built.tcp);
     }
   });
@@ -129,8 +149,10 @@ export function securityFilters(ctx: BuildContext, target: PolicyTarget): Securi
   const jwt = jwtAuthnFilter(ctx, ctx.push.requestAuthentications(target));
   if (jwt !== undefined) http.push(jwt);
 
-  for (const f of rbac.http) if (f.action !== "CUSTOM") http.push(httpFilter(f.name, anyPack(HttpRbacSchema, f.config)));
-  for (const f of rbac.network) if (f.action !== "CUSTOM") network.push(networkFilter(f.name, anyPack(NetworkRbacSchema, f.config)));
+  for (const f of rbac.http)
+    if (f.action !== "CUSTOM") http.push(httpFilter(f.name, anyPack(HttpRbacSchema, f.config)));
+  for (const f of rbac.network)
+    if (f.action !== "CUSTOM") network.push(networkFilter(f.name, anyPack(NetworkRbacSchema, f.config)));
   return { http, network, extAuthz };
 }
 
@@ -148,7 +170,8 @@ function buildExtAuthz(ctx: BuildContext, name: string): { http: HttpFilter; tcp
   const target = lookupServiceCluster(ctx, cfg.service, cfg.port, { http2: grpc !== undefined });
   if (target === undefined) return undefined;
   const status = cfg.statusOnError !== undefined ? Number(cfg.statusOnError) : undefined;
-  const statusOnError = status !== undefined && Number.isInteger(status) ? { statusOnError: { code: status } } : {};
+  const statusOnError =
+    status !== undefined && Number.isInteger(status) ? { statusOnError: { code: status } } : {};
   if (grpc !== undefined) {
     // Istio replaces `|` (invalid in an authority) in the cluster name for the gRPC authority.
     const service = envoyGrpcService(target.cluster, target.cluster.replaceAll("|", "_."), grpc.timeout);
@@ -214,7 +237,9 @@ function buildExtAuthz(ctx: BuildContext, name: string): { http: HttpFilter; tcp
  * writes them (see @meshlet/policy `CONTEXT_EXTENSION_NAMESPACE`).
  */
 export function extAuthzPerRoute(target: PolicyTarget) {
-  const labels = Object.fromEntries(Object.entries(target.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const labels = Object.fromEntries(
+    Object.entries(target.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
   return anyPack(
     ExtAuthzPerRouteSchema,
     create(ExtAuthzPerRouteSchema, {
@@ -262,8 +287,9 @@ function jwtRules(ra: RequestAuthentication): JwtRuleView[] {
         audiences: strs(r.audiences),
         ...(jwksUri !== undefined ? { jwksUri } : {}),
         ...(jwks !== undefined ? { jwks } : {}),
-        fromHeaders: (Array.isArray(r.fromHeaders) ? r.fromHeaders : []).flatMap((h: Record<string, unknown>) =>
-          typeof h?.name === "string" ? [{ name: h.name, prefix: str(h.prefix) ?? "" }] : [],
+        fromHeaders: (Array.isArray(r.fromHeaders) ? r.fromHeaders : []).flatMap(
+          (h: Record<string, unknown>) =>
+            typeof h?.name === "string" ? [{ name: h.name, prefix: str(h.prefix) ?? "" }] : [],
         ),
         fromParams: strs(r.fromParams),
         fromCookies: strs(r.fromCookies),
@@ -271,7 +297,9 @@ function jwtRules(ra: RequestAuthentication): JwtRuleView[] {
         forwardOriginalToken: r.forwardOriginalToken === true,
         outputClaimToHeaders: (Array.isArray(r.outputClaimToHeaders) ? r.outputClaimToHeaders : []).flatMap(
           (h: Record<string, unknown>) =>
-            typeof h?.header === "string" && typeof h?.claim === "string" ? [{ header: h.header, claim: h.claim }] : [],
+            typeof h?.header === "string" && typeof h?.claim === "string"
+              ? [{ header: h.header, claim: h.claim }]
+              : [],
         ),
         ...(timeout !== undefined ? { timeout } : {}),
       },
@@ -285,7 +313,15 @@ function jwtRules(ra: RequestAuthentication): JwtRuleView[] {
  * without a token are not (Istio `CreateFakeJwks` has the same effect).
  */
 const UNVERIFIABLE_JWKS = JSON.stringify({
-  keys: [{ kty: "RSA", kid: "meshlet-unresolved-jwks", alg: "RS256", e: "AQAB", n: "xtMzgkgCRlFVrRw8rDHjXaHN7ShtCSCfbdeAw1pBqiGFA1jEIcKKzdgUGkQTwU9zgSgtKYG9TXDFkzewJ0iE8jfAavbrZ9RZ2qZTffT1BCLnlbRG1M6Mt1plwavQnpd-QG3-1QCP6_9Hb3_R9DIcD9kpNf6lwIrRxIcvcffD8WdDD6MUN3qhuj9oDhpJuahOZuoQmAlCVW8shwhMF9AyonB4G8c7_DxW7bS2YK_rIsr6c0Kz9h3DMGLT4CU4KFB6-8HHlLVGnp0WHCbY_eXkzo8dhiy6VE6B7QOi3NWV8uDNbz4NT3qU2-U4mbeKOjw0vf8owaE6TQgd7KUsUgcFsiKmcWQ" }],
+  keys: [
+    {
+      kty: "RSA",
+      kid: "meshlet-unresolved-jwks",
+      alg: "RS256",
+      e: "AQAB",
+      n: "xtMzgkgCRlFVrRw8rDHjXaHN7ShtCSCfbdeAw1pBqiGFA1jEIcKKzdgUGkQTwU9zgSgtKYG9TXDFkzewJ0iE8jfAavbrZ9RZ2qZTffT1BCLnlbRG1M6Mt1plwavQnpd-QG3-1QCP6_9Hb3_R9DIcD9kpNf6lwIrRxIcvcffD8WdDD6MUN3qhuj9oDhpJuahOZuoQmAlCVW8shwhMF9AyonB4G8c7_DxW7bS2YK_rIsr6c0Kz9h3DMGLT4CU4KFB6-8HHlLVGnp0WHCbY_eXkzo8dhiy6VE6B7QOi3NWV8uDNbz4NT3qU2-U4mbeKOjw0vf8owaE6TQgd7KUsUgcFsiKmcWQ",
+    },
+  ],
 });
 
 /**
@@ -296,7 +332,10 @@ const UNVERIFIABLE_JWKS = JSON.stringify({
  * Envoy from the cluster of its host (Istio's remote mode) when the host is a registry service;
  * otherwise an unverifiable key set, with a warning (meshlet does not fetch JWKS at generation time).
  */
-export function jwtAuthnFilter(ctx: BuildContext, policies: readonly RequestAuthentication[]): HttpFilter | undefined {
+export function jwtAuthnFilter(
+  ctx: BuildContext,
+  policies: readonly RequestAuthentication[],
+): HttpFilter | undefined {
   const rules = policies.flatMap((p) => jwtRules(p).map((r) => ({ rule: r, source: p })));
   if (rules.length === 0) return undefined;
   rules.sort((a, b) => (a.rule.issuer < b.rule.issuer ? -1 : a.rule.issuer > b.rule.issuer ? 1 : 0));
@@ -305,19 +344,29 @@ export function jwtAuthnFilter(ctx: BuildContext, policies: readonly RequestAuth
   const outer: JwtRequirement[] = [];
   rules.forEach(({ rule, source }, i) => {
     const name = `origins-${i}`;
-    const timeout = rule.timeout !== undefined ? parseDuration(rule.timeout) : create(DurationSchema, { seconds: 5n });
+    const timeout =
+      rule.timeout !== undefined ? parseDuration(rule.timeout) : create(DurationSchema, { seconds: 5n });
     let jwksSourceSpecifier: NonNullable<MessageInitShape<typeof JwtProviderSchema>["jwksSourceSpecifier"]>;
     if (rule.jwks !== undefined && rule.jwks !== "") {
-      jwksSourceSpecifier = { case: "localJwks", value: { specifier: { case: "inlineString", value: rule.jwks } } };
+      jwksSourceSpecifier = {
+        case: "localJwks",
+        value: { specifier: { case: "inlineString", value: rule.jwks } },
+      };
     } else {
       const uri = rule.jwksUri !== undefined ? safeUrl(rule.jwksUri) : undefined;
-      const port = uri === undefined ? 0 : uri.port !== "" ? Number(uri.port) : uri.protocol === "http:" ? 80 : 443;
-      const target = uri === undefined ? undefined : lookupServiceCluster(ctx, uri.hostname, port, { http2: false });
+      const port =
+        uri === undefined ? 0 : uri.port !== "" ? Number(uri.port) : uri.protocol === "http:" ? 80 : 443;
+      const target =
+        uri === undefined ? undefined : lookupServiceCluster(ctx, uri.hostname, port, { http2: false });
       if (target !== undefined && rule.jwksUri !== undefined) {
         jwksSourceSpecifier = {
           case: "remoteJwks",
           value: {
-            httpUri: { uri: rule.jwksUri, httpUpstreamType: { case: "cluster", value: target.cluster }, timeout },
+            httpUri: {
+              uri: rule.jwksUri,
+              httpUpstreamType: { case: "cluster", value: target.cluster },
+              timeout,
+            },
             cacheDuration: create(DurationSchema, { seconds: 300n }),
           },
         };
@@ -327,7 +376,10 @@ export function jwtAuthnFilter(ctx: BuildContext, policies: readonly RequestAuth
           message: `RequestAuthentication issuer "${rule.issuer}": jwksUri ${rule.jwksUri ?? "(none)"} is not a service in the registry; tokens of this issuer are rejected`,
           source: resourceKeyOf(source),
         });
-        jwksSourceSpecifier = { case: "localJwks", value: { specifier: { case: "inlineString", value: UNVERIFIABLE_JWKS } } };
+        jwksSourceSpecifier = {
+          case: "localJwks",
+          value: { specifier: { case: "inlineString", value: UNVERIFIABLE_JWKS } },
+        };
       }
     }
     providers[name] = create(JwtProviderSchema, {
@@ -364,12 +416,22 @@ export function jwtAuthnFilter(ctx: BuildContext, policies: readonly RequestAuth
       : create(JwtRequirementSchema, {
           requiresType: {
             case: "requiresAny",
-            value: { requirements: [...outer, { requiresType: { case: "requiresAll", value: { requirements: inner } } }] },
+            value: {
+              requirements: [
+                ...outer,
+                { requiresType: { case: "requiresAll", value: { requirements: inner } } },
+              ],
+            },
           },
         });
   const cfg = create(JwtAuthenticationSchema, {
     providers,
-    rules: [{ match: { pathSpecifier: { case: "prefix", value: "/" } }, requirementType: { case: "requires", value: requires } }],
+    rules: [
+      {
+        match: { pathSpecifier: { case: "prefix", value: "/" } },
+        requirementType: { case: "requires", value: requires },
+      },
+    ],
     bypassCorsPreflight: true,
   });
   return httpFilter(Wellknown.jwtAuthn, anyPack(JwtAuthenticationSchema, cfg));

@@ -22,15 +22,27 @@ import { blackHoleCluster, inboundPassthroughCluster, passthroughCluster } from 
  * Istio agent's SDS, not from here.
  * @throws MeshError `INVALID_ARGUMENT` for a proxy that is not a sidecar.
  */
-export function generateEnvoySidecar(proxy: Proxy, push: PushContext, options: EnvoyGeneratorOptions = {}): EnvoyResources {
+export function generateEnvoySidecar(
+  proxy: Proxy,
+  push: PushContext,
+  options: EnvoyGeneratorOptions = {},
+): EnvoyResources {
   if (proxy.kind !== "sidecar") {
-    throw new MeshError("INVALID_ARGUMENT", `generateEnvoySidecar: ${proxy.id} is a ${proxy.kind} proxy, not a sidecar`);
+    throw new MeshError(
+      "INVALID_ARGUMENT",
+      `generateEnvoySidecar: ${proxy.id} is a ${proxy.kind} proxy, not a sidecar`,
+    );
   }
   const ctx = buildContext(proxy, push, options);
   const inbound = buildInbound(ctx);
   const outbound = buildOutbound(ctx);
   const routes = outbound.routeNames.map((n) => outboundRouteConfig(ctx, n));
-  const clusters: Cluster[] = [blackHoleCluster(ctx), passthroughCluster(ctx), inboundPassthroughCluster(ctx), ...inbound.clusters];
+  const clusters: Cluster[] = [
+    blackHoleCluster(ctx),
+    passthroughCluster(ctx),
+    inboundPassthroughCluster(ctx),
+    ...inbound.clusters,
+  ];
   const endpoints: ClusterLoadAssignment[] = [];
   const scope = push.sidecarScope(proxy);
   for (const svc of scope.services) {
@@ -51,5 +63,8 @@ export function generateEnvoySidecar(proxy: Proxy, push: PushContext, options: E
     endpoints.push(...set.endpoints);
   }
   clusters.push(...ctx.extraClusters.values());
-  return finishResources({ listeners: [...outbound.listeners, inbound.listener], routes, clusters, endpoints, secrets: [] }, ctx.warnings);
+  return finishResources(
+    { listeners: [...outbound.listeners, inbound.listener], routes, clusters, endpoints, secrets: [] },
+    ctx.warnings,
+  );
 }

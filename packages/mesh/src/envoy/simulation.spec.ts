@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { type Call, walk } from "../explain/walker.js";
-import { createGateway, expectWalk, simGateway, simSidecar, simulate, type Want } from "../testing/envoy-sim.js";
+import {
+  createGateway,
+  expectWalk,
+  simGateway,
+  simSidecar,
+  simulate,
+  type Want,
+} from "../testing/envoy-sim.js";
 
 // Walk tests modelled on Istio's own (pilot/pkg/simulation): each table below is ported from
 // istio/istio pilot/pkg/networking/core/*_simulation_test.go at the commit cited, case names kept.
@@ -10,9 +17,12 @@ import { createGateway, expectWalk, simGateway, simSidecar, simulate, type Want 
 // Istio's `outbound|80||a.default` (the fake environment has none) reads
 // `outbound|80||a.default.svc.cluster.local` here.
 
-const SIDECAR_SIM = "istio/istio@0098d99f8e43fe516aaac5a84a131b4ce3c8b9d1 pilot/pkg/networking/core/sidecar_simulation_test.go";
-const PEER_AUTHN_SIM = "istio/istio@461f85ba4afe2d21406d53a1e122cbb2558b0fc2 pilot/pkg/networking/core/peer_authentication_simulation_test.go";
-const GATEWAY_SIM = "istio/istio@0cb5c33595cdfaea732178a4d70265ac0a762255 pilot/pkg/networking/core/gateway_simulation_test.go";
+const SIDECAR_SIM =
+  "istio/istio@0098d99f8e43fe516aaac5a84a131b4ce3c8b9d1 pilot/pkg/networking/core/sidecar_simulation_test.go";
+const PEER_AUTHN_SIM =
+  "istio/istio@461f85ba4afe2d21406d53a1e122cbb2558b0fc2 pilot/pkg/networking/core/peer_authentication_simulation_test.go";
+const GATEWAY_SIM =
+  "istio/istio@0cb5c33595cdfaea732178a4d70265ac0a762255 pilot/pkg/networking/core/gateway_simulation_test.go";
 
 const mtlsMode = (m: string) => `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -37,7 +47,12 @@ const inbound = (c: Omit<Call, "callMode">): Call => ({ ...c, callMode: "inbound
 const NO_FC: Want = { error: "no filter chains matched" };
 const MTLS_ERR: Want = { error: "invalid mTLS" };
 const PROTO_ERR: Want = { error: "protocol error" };
-const TCP81: Want = { listenerMatched: "virtualInbound", filterChainMatched: "0.0.0.0_81", clusterMatched: "inbound|81||", strict: true };
+const TCP81: Want = {
+  listenerMatched: "virtualInbound",
+  filterChainMatched: "0.0.0.0_81",
+  clusterMatched: "inbound|81||",
+  strict: true,
+};
 
 describe(`TestInbound (${SIDECAR_SIM})`, () => {
   const svc = `apiVersion: networking.istio.io/v1
@@ -68,22 +83,118 @@ spec:
   const h81: Want = { virtualHostMatched: "inbound|http|81", clusterMatched: "inbound|81||" };
   const pass: Want = { clusterMatched: "InboundPassthroughCluster" };
   const cases: InboundCase[] = [
-    { name: "tcp", call: inbound({ port: 70, protocol: "tcp" }), disabled: c70, permissive: c70, strict: NO_FC },
-    { name: "http to tcp", call: inbound({ port: 70, protocol: "http" }), disabled: c70, permissive: c70, strict: NO_FC },
-    { name: "tls to tcp", call: inbound({ port: 70, protocol: "tcp", tls: "tls" }), disabled: c70, permissive: c70, strict: MTLS_ERR },
-    { name: "https to tcp", call: inbound({ port: 70, protocol: "http", tls: "tls" }), disabled: c70, permissive: c70, strict: MTLS_ERR },
-    { name: "mtls tcp to tcp", call: inbound({ port: 70, protocol: "tcp", tls: "mtls" }), disabled: c70, permissive: c70, strict: c70 },
-    { name: "mtls http to tcp", call: inbound({ port: 70, protocol: "http", tls: "mtls" }), disabled: c70, permissive: c70, strict: c70 },
-    { name: "http", call: inbound({ port: 80, protocol: "http" }), disabled: h80, permissive: h80, strict: NO_FC },
-    { name: "tls to http", call: inbound({ port: 80, protocol: "tcp", tls: "tls" }), disabled: PROTO_ERR, permissive: NO_FC, strict: MTLS_ERR },
-    { name: "https to http", call: inbound({ port: 80, protocol: "http", tls: "tls" }), disabled: PROTO_ERR, permissive: NO_FC, strict: MTLS_ERR },
-    { name: "mtls to http", call: inbound({ port: 80, protocol: "http", tls: "mtls" }), disabled: PROTO_ERR, permissive: h80, strict: h80 },
-    { name: "tcp to http", call: inbound({ port: 80, protocol: "tcp" }), disabled: PROTO_ERR, permissive: PROTO_ERR, strict: NO_FC },
-    { name: "auto port http", call: inbound({ port: 81, protocol: "http" }), disabled: h81, permissive: h81, strict: NO_FC },
-    { name: "auto port http2", call: inbound({ port: 81, protocol: "http2" }), disabled: h81, permissive: h81, strict: NO_FC },
-    { name: "auto port tcp", call: inbound({ port: 81, protocol: "tcp" }), disabled: TCP81, permissive: TCP81, strict: NO_FC },
-    { name: "tls to auto port", call: inbound({ port: 81, protocol: "tcp", tls: "tls" }), disabled: TCP81, permissive: TCP81, strict: MTLS_ERR },
-    { name: "https to auto port", call: inbound({ port: 81, protocol: "http", tls: "tls" }), disabled: TCP81, permissive: TCP81, strict: MTLS_ERR },
+    {
+      name: "tcp",
+      call: inbound({ port: 70, protocol: "tcp" }),
+      disabled: c70,
+      permissive: c70,
+      strict: NO_FC,
+    },
+    {
+      name: "http to tcp",
+      call: inbound({ port: 70, protocol: "http" }),
+      disabled: c70,
+      permissive: c70,
+      strict: NO_FC,
+    },
+    {
+      name: "tls to tcp",
+      call: inbound({ port: 70, protocol: "tcp", tls: "tls" }),
+      disabled: c70,
+      permissive: c70,
+      strict: MTLS_ERR,
+    },
+    {
+      name: "https to tcp",
+      call: inbound({ port: 70, protocol: "http", tls: "tls" }),
+      disabled: c70,
+      permissive: c70,
+      strict: MTLS_ERR,
+    },
+    {
+      name: "mtls tcp to tcp",
+      call: inbound({ port: 70, protocol: "tcp", tls: "mtls" }),
+      disabled: c70,
+      permissive: c70,
+      strict: c70,
+    },
+    {
+      name: "mtls http to tcp",
+      call: inbound({ port: 70, protocol: "http", tls: "mtls" }),
+      disabled: c70,
+      permissive: c70,
+      strict: c70,
+    },
+    {
+      name: "http",
+      call: inbound({ port: 80, protocol: "http" }),
+      disabled: h80,
+      permissive: h80,
+      strict: NO_FC,
+    },
+    {
+      name: "tls to http",
+      call: inbound({ port: 80, protocol: "tcp", tls: "tls" }),
+      disabled: PROTO_ERR,
+      permissive: NO_FC,
+      strict: MTLS_ERR,
+    },
+    {
+      name: "https to http",
+      call: inbound({ port: 80, protocol: "http", tls: "tls" }),
+      disabled: PROTO_ERR,
+      permissive: NO_FC,
+      strict: MTLS_ERR,
+    },
+    {
+      name: "mtls to http",
+      call: inbound({ port: 80, protocol: "http", tls: "mtls" }),
+      disabled: PROTO_ERR,
+      permissive: h80,
+      strict: h80,
+    },
+    {
+      name: "tcp to http",
+      call: inbound({ port: 80, protocol: "tcp" }),
+      disabled: PROTO_ERR,
+      permissive: PROTO_ERR,
+      strict: NO_FC,
+    },
+    {
+      name: "auto port http",
+      call: inbound({ port: 81, protocol: "http" }),
+      disabled: h81,
+      permissive: h81,
+      strict: NO_FC,
+    },
+    {
+      name: "auto port http2",
+      call: inbound({ port: 81, protocol: "http2" }),
+      disabled: h81,
+      permissive: h81,
+      strict: NO_FC,
+    },
+    {
+      name: "auto port tcp",
+      call: inbound({ port: 81, protocol: "tcp" }),
+      disabled: TCP81,
+      permissive: TCP81,
+      strict: NO_FC,
+    },
+    {
+      name: "tls to auto port",
+      call: inbound({ port: 81, protocol: "tcp", tls: "tls" }),
+      disabled: TCP81,
+      permissive: TCP81,
+      strict: MTLS_ERR,
+    },
+    {
+      name: "https to auto port",
+      call: inbound({ port: 81, protocol: "http", tls: "tls" }),
+      disabled: TCP81,
+      permissive: TCP81,
+      strict: MTLS_ERR,
+    },
     {
       name: "mtls tcp to auto port",
       call: inbound({ port: 81, protocol: "tcp", tls: "mtls" }),
@@ -119,8 +230,20 @@ spec:
       permissive: pass,
       strict: MTLS_ERR,
     },
-    { name: "passthrough https", call: inbound({ address: "1.2.3.4", port: 82, protocol: "http", tls: "tls" }), disabled: pass, permissive: pass, strict: MTLS_ERR },
-    { name: "passthrough mtls", call: inbound({ address: "1.2.3.4", port: 82, protocol: "http", tls: "mtls" }), disabled: pass, permissive: pass, strict: pass },
+    {
+      name: "passthrough https",
+      call: inbound({ address: "1.2.3.4", port: 82, protocol: "http", tls: "tls" }),
+      disabled: pass,
+      permissive: pass,
+      strict: MTLS_ERR,
+    },
+    {
+      name: "passthrough mtls",
+      call: inbound({ address: "1.2.3.4", port: 82, protocol: "http", tls: "mtls" }),
+      disabled: pass,
+      permissive: pass,
+      strict: pass,
+    },
   ];
   for (const [mode, pick] of [
     ["DISABLE", (c: InboundCase) => c.disabled],
@@ -171,7 +294,8 @@ describe(`TestPassthroughTraffic (${SIDECAR_SIM})`, () => {
   }
   const isHttpPort = (p: number) => p === 80 || p === 85 || p === 86;
   // Istio `Call.IsHTTP`: HTTP or HTTP/2 in plaintext.
-  const isHttp = (c: Call) => (c.protocol === "http" || c.protocol === "http2") && (c.tls ?? "plaintext") === "plaintext";
+  const isHttp = (c: Call) =>
+    (c.protocol === "http" || c.protocol === "http2") && (c.tls ?? "plaintext") === "plaintext";
   const se = (vip: boolean) => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
@@ -188,7 +312,10 @@ ${vip ? "  addresses: [1.2.3.4]\n" : ""}  location: MESH_EXTERNAL
       const r = simulate(se(true), simSidecar(), { outboundTrafficPolicy: { mode } });
       for (const [name, call] of calls) {
         // For blackhole, Istio answers 502 from the block_all virtual host where it can: HTTP on an HTTP port.
-        const want: Want = expected === "BlackHoleCluster" && isHttp(call) && isHttpPort(call.port) ? { virtualHostMatched: "block_all" } : { clusterMatched: expected };
+        const want: Want =
+          expected === "BlackHoleCluster" && isHttp(call) && isHttpPort(call.port)
+            ? { virtualHostMatched: "block_all" }
+            : { clusterMatched: expected };
         expectWalk(walk(r, call), want, `${mode} ${name}`);
       }
     });
@@ -196,7 +323,8 @@ ${vip ? "  addresses: [1.2.3.4]\n" : ""}  location: MESH_EXTERNAL
       const r = simulate(se(false), simSidecar(), { outboundTrafficPolicy: { mode } });
       for (const [name, call] of calls) {
         let want: Want = { clusterMatched: expected };
-        if (expected === "BlackHoleCluster" && isHttp(call) && (isHttpPort(call.port) || call.port === 81)) want = { virtualHostMatched: "block_all" };
+        if (expected === "BlackHoleCluster" && isHttp(call) && (isHttpPort(call.port) || call.port === 81))
+          want = { virtualHostMatched: "block_all" };
         // TCP without a VIP captures everything; so does auto, except HTTP routed on its header.
         if (call.port === 82 || (call.port === 81 && !isHttp(call))) want = {};
         expectWalk(walk(r, call), want, `${mode} ${name}`);
@@ -208,8 +336,16 @@ ${vip ? "  addresses: [1.2.3.4]\n" : ""}  location: MESH_EXTERNAL
 describe(`TestLoop (${SIDECAR_SIM})`, () => {
   it("direct requests to the capture ports are blocked", () => {
     const r = simulate("", simSidecar());
-    expectWalk(walk(r, { port: 15001, protocol: "tcp" }), { clusterMatched: "BlackHoleCluster" }, "direct request to outbound port");
-    expectWalk(walk(r, { port: 15006, protocol: "tcp" }), { clusterMatched: "BlackHoleCluster" }, "direct request to inbound port");
+    expectWalk(
+      walk(r, { port: 15001, protocol: "tcp" }),
+      { clusterMatched: "BlackHoleCluster" },
+      "direct request to outbound port",
+    );
+    expectWalk(
+      walk(r, { port: 15006, protocol: "tcp" }),
+      { clusterMatched: "BlackHoleCluster" },
+      "direct request to inbound port",
+    );
   });
 });
 
@@ -246,13 +382,40 @@ spec:
 ---
 `;
   // Istio's mkCall: HTTP inbound, ALPN `istio` on mTLS.
-  const mk = (port: number, tls: "plaintext" | "mtls"): Call => ({ port, protocol: "http", callMode: "inbound", tls, ...(tls === "mtls" ? { alpn: "istio" } : {}) });
+  const mk = (port: number, tls: "plaintext" | "mtls"): Call => ({
+    port,
+    protocol: "http",
+    callMode: "inbound",
+    tls,
+    ...(tls === "mtls" ? { alpn: "istio" } : {}),
+  });
   const pass: Want = { clusterMatched: "InboundPassthroughCluster" };
   const in8000: Want = { clusterMatched: "inbound|8000||" };
   const cases: { name: string; config: string; calls: [string, Call, Want][] }[] = [
-    { name: "global disable", config: pa("DISABLE"), calls: [["mtls", mk(8000, "mtls"), pass], ["plaintext", mk(8000, "plaintext"), pass]] },
-    { name: "global strict", config: pa("STRICT"), calls: [["plaintext", mk(8000, "plaintext"), NO_FC], ["mtls", mk(8000, "mtls"), pass]] },
-    { name: "global permissive", config: pa("PERMISSIVE"), calls: [["plaintext", mk(8000, "plaintext"), pass], ["mtls", mk(8000, "mtls"), pass]] },
+    {
+      name: "global disable",
+      config: pa("DISABLE"),
+      calls: [
+        ["mtls", mk(8000, "mtls"), pass],
+        ["plaintext", mk(8000, "plaintext"), pass],
+      ],
+    },
+    {
+      name: "global strict",
+      config: pa("STRICT"),
+      calls: [
+        ["plaintext", mk(8000, "plaintext"), NO_FC],
+        ["mtls", mk(8000, "mtls"), pass],
+      ],
+    },
+    {
+      name: "global permissive",
+      config: pa("PERMISSIVE"),
+      calls: [
+        ["plaintext", mk(8000, "plaintext"), pass],
+        ["mtls", mk(8000, "mtls"), pass],
+      ],
+    },
     {
       name: "global disable and port 9000 strict",
       config: pa("DISABLE", "STRICT"),
@@ -356,22 +519,41 @@ spec:
   ports:
 ${ports}---
 `;
-  const instancePorts = se("  - name: tls\n    number: 8080\n    protocol: TCP\n  - name: plaintext\n    number: 9090\n    protocol: TCP\n");
+  const instancePorts = se(
+    "  - name: tls\n    number: 8080\n    protocol: TCP\n  - name: plaintext\n    number: 9090\n    protocol: TCP\n",
+  );
   const instanceNoPorts = se("  - name: random\n    number: 5050\n    protocol: TCP\n");
-  const mk = (port: number, tls: "plaintext" | "mtls"): Call => ({ protocol: "tcp", port, callMode: "inbound", tls });
+  const mk = (port: number, tls: "plaintext" | "mtls"): Call => ({
+    protocol: "tcp",
+    port,
+    callMode: "inbound",
+    tls,
+  });
   it("service, no sidecar", () => {
     const r = simulate(pa + instancePorts, simSidecar({ app: "foo" }));
     expectWalk(walk(r, mk(8080, "plaintext")), NO_FC, "plaintext on tls port");
     expectWalk(walk(r, mk(8080, "mtls")), { clusterMatched: "inbound|8080||" }, "tls on tls port");
-    expectWalk(walk(r, mk(9090, "plaintext")), { clusterMatched: "inbound|9090||" }, "plaintext on plaintext port");
+    expectWalk(
+      walk(r, mk(9090, "plaintext")),
+      { clusterMatched: "inbound|9090||" },
+      "plaintext on plaintext port",
+    );
     expectWalk(walk(r, mk(9090, "mtls")), { clusterMatched: "inbound|9090||" }, "tls on plaintext port");
   });
   it("no service, no sidecar", () => {
     const r = simulate(pa + instanceNoPorts, simSidecar({ app: "foo" }));
     expectWalk(walk(r, mk(8080, "plaintext")), NO_FC, "plaintext on tls port");
     expectWalk(walk(r, mk(8080, "mtls")), { clusterMatched: "InboundPassthroughCluster" }, "tls on tls port");
-    expectWalk(walk(r, mk(9090, "plaintext")), { clusterMatched: "InboundPassthroughCluster" }, "plaintext on plaintext port");
-    expectWalk(walk(r, mk(9090, "mtls")), { clusterMatched: "InboundPassthroughCluster" }, "tls on plaintext port");
+    expectWalk(
+      walk(r, mk(9090, "plaintext")),
+      { clusterMatched: "InboundPassthroughCluster" },
+      "plaintext on plaintext port",
+    );
+    expectWalk(
+      walk(r, mk(9090, "mtls")),
+      { clusterMatched: "InboundPassthroughCluster" },
+      "tls on plaintext port",
+    );
   });
 });
 
@@ -416,8 +598,19 @@ spec:
     name: http
 ---
 `;
-  const TIME = { older: "2019-01-01T00:00:00Z", base: "2020-01-01T00:00:00Z", newer: "2021-01-01T00:00:00Z" } as const;
-  const vs = (a: { ns: string; match: string; dest: string; port?: number; portMatch?: number; time?: string }) => `apiVersion: networking.istio.io/v1
+  const TIME = {
+    older: "2019-01-01T00:00:00Z",
+    base: "2020-01-01T00:00:00Z",
+    newer: "2021-01-01T00:00:00Z",
+  } as const;
+  const vs = (a: {
+    ns: string;
+    match: string;
+    dest: string;
+    port?: number;
+    portMatch?: number;
+    time?: string;
+  }) => `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
   name: "${a.ns}${a.match.replace("*", "wild")}${a.dest}"
@@ -452,57 +645,93 @@ ${egress.map((h) => `    - "${h}"`).join("\n")}
       const d = vh.domains[0] as string;
       if (d === "*") continue;
       const clusters: string[] = [];
-      for (const route of vh.routes) if (route.action.case === "route" && route.action.value.clusterSpecifier.case === "cluster") clusters.push(route.action.value.clusterSpecifier.value);
+      for (const route of vh.routes)
+        if (route.action.case === "route" && route.action.value.clusterSpecifier.case === "cluster")
+          clusters.push(route.action.value.clusterSpecifier.value);
       got[d] = clusters.length > 0 ? clusters : null;
     }
     return got;
   };
-  const cases: { name: string; cfg: string; ns: string; routeName: string; expected: Record<string, string[] | null> }[] = [
+  const cases: {
+    name: string;
+    cfg: string;
+    ns: string;
+    routeName: string;
+    expected: Record<string, string[] | null>;
+  }[] = [
     {
       name: "simple port 80",
-      cfg: vs({ ns: "default", match: "known.default.svc.cluster.local", dest: "alt-known.default.svc.cluster.local" }),
+      cfg: vs({
+        ns: "default",
+        match: "known.default.svc.cluster.local",
+        dest: "alt-known.default.svc.cluster.local",
+      }),
       ns: "default",
       routeName: "80",
       expected: { "known.default.svc.cluster.local": ["outbound|80||alt-known.default.svc.cluster.local"] },
     },
     {
       name: "simple port 8080",
-      cfg: vs({ ns: "default", match: "known.default.svc.cluster.local", dest: "alt-known.default.svc.cluster.local" }),
+      cfg: vs({
+        ns: "default",
+        match: "known.default.svc.cluster.local",
+        dest: "alt-known.default.svc.cluster.local",
+      }),
       ns: "default",
       routeName: "8080",
       expected: { "known.default.svc.cluster.local": ["outbound|8080||alt-known.default.svc.cluster.local"] },
     },
     {
       name: "unknown port 80",
-      cfg: vs({ ns: "default", match: "foo.default.svc.cluster.local", dest: "foo.default.svc.cluster.local" }),
+      cfg: vs({
+        ns: "default",
+        match: "foo.default.svc.cluster.local",
+        dest: "foo.default.svc.cluster.local",
+      }),
       ns: "default",
       routeName: "80",
       expected: { "foo.default.svc.cluster.local": ["outbound|80||foo.default.svc.cluster.local"] },
     },
     {
       name: "unknown port 8080",
-      cfg: vs({ ns: "default", match: "foo.default.svc.cluster.local", dest: "foo.default.svc.cluster.local" }),
+      cfg: vs({
+        ns: "default",
+        match: "foo.default.svc.cluster.local",
+        dest: "foo.default.svc.cluster.local",
+      }),
       ns: "default",
       routeName: "8080",
       expected: { "foo.default.svc.cluster.local": null },
     },
     {
       name: "producer rule port 80",
-      cfg: vs({ ns: "default", match: "known.default.svc.cluster.local", dest: "alt-known.default.svc.cluster.local" }),
+      cfg: vs({
+        ns: "default",
+        match: "known.default.svc.cluster.local",
+        dest: "alt-known.default.svc.cluster.local",
+      }),
       ns: "not-default",
       routeName: "80",
       expected: { "known.default.svc.cluster.local": ["outbound|80||alt-known.default.svc.cluster.local"] },
     },
     {
       name: "consumer rule port 8080",
-      cfg: vs({ ns: "not-default", match: "known.default.svc.cluster.local", dest: "alt-known.default.svc.cluster.local" }),
+      cfg: vs({
+        ns: "not-default",
+        match: "known.default.svc.cluster.local",
+        dest: "alt-known.default.svc.cluster.local",
+      }),
       ns: "not-default",
       routeName: "8080",
       expected: { "known.default.svc.cluster.local": ["outbound|8080||alt-known.default.svc.cluster.local"] },
     },
     {
       name: "arbitrary rule port 80",
-      cfg: vs({ ns: "arbitrary", match: "known.default.svc.cluster.local", dest: "alt-known.default.svc.cluster.local" }),
+      cfg: vs({
+        ns: "arbitrary",
+        match: "known.default.svc.cluster.local",
+        dest: "alt-known.default.svc.cluster.local",
+      }),
       ns: "not-default",
       routeName: "80",
       expected: { "known.default.svc.cluster.local": ["outbound|80||alt-known.default.svc.cluster.local"] },
@@ -510,9 +739,24 @@ ${egress.map((h) => `    - "${h}"`).join("\n")}
     {
       name: "multiple rules 80",
       cfg:
-        vs({ ns: "arbitrary", match: "known.default.svc.cluster.local", dest: "arbitrary.example.com", time: TIME.older }) +
-        vs({ ns: "default", match: "known.default.svc.cluster.local", dest: "default.example.com", time: TIME.base }) +
-        vs({ ns: "not-default", match: "known.default.svc.cluster.local", dest: "not-default.example.com", time: TIME.newer }),
+        vs({
+          ns: "arbitrary",
+          match: "known.default.svc.cluster.local",
+          dest: "arbitrary.example.com",
+          time: TIME.older,
+        }) +
+        vs({
+          ns: "default",
+          match: "known.default.svc.cluster.local",
+          dest: "default.example.com",
+          time: TIME.base,
+        }) +
+        vs({
+          ns: "not-default",
+          match: "known.default.svc.cluster.local",
+          dest: "not-default.example.com",
+          time: TIME.newer,
+        }),
       ns: "not-default",
       routeName: "80",
       // Oldest wins.
@@ -531,7 +775,9 @@ ${egress.map((h) => `    - "${h}"`).join("\n")}
     },
     {
       name: "wildcard match with sidecar",
-      cfg: vs({ ns: "default", match: "*.cluster.local", dest: "arbitrary.example.com" }) + sc("default", ["*/*.cluster.local"]),
+      cfg:
+        vs({ ns: "default", match: "*.cluster.local", dest: "arbitrary.example.com" }) +
+        sc("default", ["*/*.cluster.local"]),
       ns: "default",
       routeName: "80",
       expected: {
@@ -544,7 +790,12 @@ ${egress.map((h) => `    - "${h}"`).join("\n")}
       name: "wildcard first then explicit",
       cfg:
         vs({ ns: "default", match: "*.cluster.local", dest: "wild.example.com", time: TIME.older }) +
-        vs({ ns: "default", match: "known.default.svc.cluster.local", dest: "explicit.example.com", time: TIME.newer }),
+        vs({
+          ns: "default",
+          match: "known.default.svc.cluster.local",
+          dest: "explicit.example.com",
+          time: TIME.newer,
+        }),
       ns: "default",
       routeName: "80",
       expected: {
@@ -606,7 +857,11 @@ tls:
       routeConfigMatched: "http.80",
       virtualHostMatched: "blackhole:80",
     });
-    expectWalk(walk(r, { port: 81, hostHeader: "foo.bar", protocol: "http" }), { error: "no listener matched" }, "undefined port");
+    expectWalk(
+      walk(r, { port: 81, hostHeader: "foo.bar", protocol: "http" }),
+      { error: "no listener matched" },
+      "undefined port",
+    );
   });
   it("simple http and virtual service", () => {
     const r = simulate(
@@ -634,7 +889,12 @@ spec:
     );
     expectWalk(
       walk(r, { port: 80, hostHeader: "foo.bar", protocol: "http" }),
-      { error: "no route matched", listenerMatched: "0.0.0.0_80", routeConfigMatched: "http.80", virtualHostMatched: "foo.bar:80" },
+      {
+        error: "no route matched",
+        listenerMatched: "0.0.0.0_80",
+        routeConfigMatched: "http.80",
+        virtualHostMatched: "foo.bar:80",
+      },
       "uri mismatch",
     );
     expectWalk(
@@ -644,7 +904,11 @@ spec:
     );
     expectWalk(
       walk(r, { port: 80, hostHeader: "foo.bar", path: "/productpage", protocol: "http" }),
-      { listenerMatched: "0.0.0.0_80", virtualHostMatched: "foo.bar:80", clusterMatched: "outbound|9080||productpage.default.svc.cluster.local" },
+      {
+        listenerMatched: "0.0.0.0_80",
+        virtualHostMatched: "foo.bar:80",
+        clusterMatched: "outbound|9080||productpage.default.svc.cluster.local",
+      },
       "match",
     );
   });
@@ -670,10 +934,31 @@ spec:
           number: 80
 ---
 `;
-    const r = simulate(createGateway("gateway", "", `port:\n  number: 80\n  name: http\n  protocol: HTTP\nhosts:\n- "*.example.com"`) + vsFor("a") + vsFor("b"), simGateway());
-    expectWalk(walk(r, { port: 80, hostHeader: "a.example.com", protocol: "http" }), { clusterMatched: "outbound|80||a.default.svc.cluster.local" }, "a");
-    expectWalk(walk(r, { port: 80, hostHeader: "b.example.com", protocol: "http" }), { clusterMatched: "outbound|80||b.default.svc.cluster.local" }, "b");
-    expectWalk(walk(r, { port: 80, hostHeader: "c.example.com", protocol: "http" }), { error: "no virtual host matched" }, "undefined hostname");
+    const r = simulate(
+      createGateway(
+        "gateway",
+        "",
+        `port:\n  number: 80\n  name: http\n  protocol: HTTP\nhosts:\n- "*.example.com"`,
+      ) +
+        vsFor("a") +
+        vsFor("b"),
+      simGateway(),
+    );
+    expectWalk(
+      walk(r, { port: 80, hostHeader: "a.example.com", protocol: "http" }),
+      { clusterMatched: "outbound|80||a.default.svc.cluster.local" },
+      "a",
+    );
+    expectWalk(
+      walk(r, { port: 80, hostHeader: "b.example.com", protocol: "http" }),
+      { clusterMatched: "outbound|80||b.default.svc.cluster.local" },
+      "b",
+    );
+    expectWalk(
+      walk(r, { port: 80, hostHeader: "c.example.com", protocol: "http" }),
+      { error: "no virtual host matched" },
+      "undefined hostname",
+    );
   });
   const redirected: Want = {
     error: "tls required, sending 301",
@@ -692,15 +977,24 @@ spec:
   });
   it("mixed httpsRedirect with routes", () => {
     const r = simulate(
-      createGateway("gateway", "", redirect80) + createGateway("gateway2", "", `port:\n  number: 80\n  name: http\n  protocol: HTTP\nhosts:\n- "example.com"`) + simpleRoute,
+      createGateway("gateway", "", redirect80) +
+        createGateway(
+          "gateway2",
+          "",
+          `port:\n  number: 80\n  name: http\n  protocol: HTTP\nhosts:\n- "example.com"`,
+        ) +
+        simpleRoute,
       simGateway(),
     );
     expectWalk(walk(r, { port: 80, hostHeader: "example.com", protocol: "http" }), redirected);
   });
   it("httpsRedirect on https", () => {
     const r = simulate(
-      createGateway("gateway", "", `port:\n  number: 443\n  name: https\n  protocol: HTTPS\nhosts:\n- "example.com"\ntls:\n  httpsRedirect: true\n  mode: SIMPLE\n  credentialName: test`) +
-        simpleRoute,
+      createGateway(
+        "gateway",
+        "",
+        `port:\n  number: 443\n  name: https\n  protocol: HTTPS\nhosts:\n- "example.com"\ntls:\n  httpsRedirect: true\n  mode: SIMPLE\n  credentialName: test`,
+      ) + simpleRoute,
       simGateway(),
     );
     // The walk ends where Istio's does: listener, route config, virtual host, cluster. We also
@@ -770,12 +1064,18 @@ ${tlsVs("vs1")}${tlsVs("vs2")}`,
     });
   });
   it("multiple protocols on a port - tcp first", () => {
-    const r = simulate(createGateway("alpha", "", tcpServer) + createGateway("beta", "", httpServer), simGateway());
+    const r = simulate(
+      createGateway("alpha", "", tcpServer) + createGateway("beta", "", httpServer),
+      simGateway(),
+    );
     // TCP takes precedence; without TCP routes there is no listener.
     expectWalk(walk(r, { port: 80, protocol: "tcp" }), { error: "no listener matched" });
   });
   it("multiple protocols on a port - http first", () => {
-    const r = simulate(createGateway("beta", "", tcpServer) + createGateway("alpha", "", httpServer), simGateway());
+    const r = simulate(
+      createGateway("beta", "", tcpServer) + createGateway("alpha", "", httpServer),
+      simGateway(),
+    );
     expectWalk(walk(r, { port: 80, hostHeader: "foo.bar", protocol: "http" }), {
       error: "no route matched",
       listenerMatched: "0.0.0.0_80",
@@ -784,7 +1084,8 @@ ${tlsVs("vs1")}${tlsVs("vs2")}`,
     });
   });
   it("multiple wildcards with virtual service disambiguator", () => {
-    const server = (ns: string) => `hosts:\n  - ${ns}/*.example.com\nport:\n  name: http\n  number: 80\n  protocol: HTTP`;
+    const server = (ns: string) =>
+      `hosts:\n  - ${ns}/*.example.com\nport:\n  name: http\n  number: 80\n  protocol: HTTP`;
     const vsIn = (ns: string, gw: string) => `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -801,7 +1102,13 @@ spec:
         host: echo
 ---
 `;
-    const r = simulate(createGateway("alpha", "", server("ns-1")) + createGateway("beta", "", server("ns-2")) + vsIn("ns-1", "alpha") + vsIn("ns-2", "beta"), simGateway());
+    const r = simulate(
+      createGateway("alpha", "", server("ns-1")) +
+        createGateway("beta", "", server("ns-2")) +
+        vsIn("ns-1", "alpha") +
+        vsIn("ns-2", "beta"),
+      simGateway(),
+    );
     expectWalk(walk(r, { port: 80, hostHeader: "ns-1.example.com", protocol: "http" }), {
       listenerMatched: "0.0.0.0_80",
       routeConfigMatched: "http.80",
@@ -904,8 +1211,20 @@ spec:
       simGateway(),
     );
     const base = { listenerMatched: "0.0.0.0_80", routeConfigMatched: "http.80" };
-    expectWalk(walk(r, { port: 80, hostHeader: "foo.example.com", protocol: "http", path: "/1" }), { ...base, clusterMatched: "outbound|80||echo-foobar.default.svc.cluster.local" }, "foobar");
-    expectWalk(walk(r, { port: 80, hostHeader: "foo.example.com", protocol: "http", path: "/foo" }), { ...base, clusterMatched: "outbound|80||echo-foo.default.svc.cluster.local" }, "foo");
-    expectWalk(walk(r, { port: 80, hostHeader: "bar.example.com", protocol: "http", path: "/bar" }), { ...base, clusterMatched: "outbound|80||echo-bar.default.svc.cluster.local" }, "bar");
+    expectWalk(
+      walk(r, { port: 80, hostHeader: "foo.example.com", protocol: "http", path: "/1" }),
+      { ...base, clusterMatched: "outbound|80||echo-foobar.default.svc.cluster.local" },
+      "foobar",
+    );
+    expectWalk(
+      walk(r, { port: 80, hostHeader: "foo.example.com", protocol: "http", path: "/foo" }),
+      { ...base, clusterMatched: "outbound|80||echo-foo.default.svc.cluster.local" },
+      "foo",
+    );
+    expectWalk(
+      walk(r, { port: 80, hostHeader: "bar.example.com", protocol: "http", path: "/bar" }),
+      { ...base, clusterMatched: "outbound|80||echo-bar.default.svc.cluster.local" },
+      "bar",
+    );
   });
 });

@@ -12,7 +12,13 @@ const strings = (v: unknown): string[] =>
 
 /** Istio `ServerTLSSettings` (networking.istio.io Gateway `servers[].tls`). */
 export interface ServerTlsView {
-  readonly mode: "PASSTHROUGH" | "SIMPLE" | "MUTUAL" | "AUTO_PASSTHROUGH" | "ISTIO_MUTUAL" | "OPTIONAL_MUTUAL";
+  readonly mode:
+    | "PASSTHROUGH"
+    | "SIMPLE"
+    | "MUTUAL"
+    | "AUTO_PASSTHROUGH"
+    | "ISTIO_MUTUAL"
+    | "OPTIONAL_MUTUAL";
   readonly httpsRedirect: boolean;
   readonly credentialName?: string;
   readonly serverCertificate?: string;
@@ -24,7 +30,14 @@ export interface ServerTlsView {
   readonly cipherSuites: readonly string[];
 }
 
-const TLS_MODES = new Set(["PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"]);
+const TLS_MODES = new Set([
+  "PASSTHROUGH",
+  "SIMPLE",
+  "MUTUAL",
+  "AUTO_PASSTHROUGH",
+  "ISTIO_MUTUAL",
+  "OPTIONAL_MUTUAL",
+]);
 
 /** The TLS settings of a Gateway server, or undefined when it has none; an unset mode is PASSTHROUGH, the proto's zero value. */
 export function serverTls(server: GatewayServer): ServerTlsView | undefined {
@@ -81,5 +94,8 @@ export function serverBindAndName(server: GatewayServer): { bind?: string; name?
   const s = server as { bind?: unknown; name?: unknown };
   const bind = str(s.bind);
   const name = str(s.name);
-  return { ...(bind !== undefined && bind !== "" ? { bind } : {}), ...(name !== undefined && name !== "" ? { name } : {}) };
+  return {
+    ...(bind !== undefined && bind !== "" ? { bind } : {}),
+    ...(name !== undefined && name !== "" ? { name } : {}),
+  };
 }

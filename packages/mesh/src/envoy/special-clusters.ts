@@ -1,12 +1,12 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
+import { CircuitBreakersSchema } from "@meshlet/api/envoy/config/cluster/v3/circuit_breaker_pb";
 import {
   type Cluster,
   Cluster_DiscoveryType,
   Cluster_LbPolicy,
   ClusterSchema,
 } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
-import { CircuitBreakersSchema } from "@meshlet/api/envoy/config/cluster/v3/circuit_breaker_pb";
 import { HttpProtocolOptionsSchema } from "@meshlet/api/envoy/extensions/upstreams/http/v3/http_protocol_options_pb";
 import { isHttp2Protocol, type Protocol } from "../model/protocol.js";
 import type { ServiceTarget } from "../model/service.js";
@@ -64,7 +64,10 @@ function http2Options() {
   return anyPack(
     HttpProtocolOptionsSchema,
     create(HttpProtocolOptionsSchema, {
-      upstreamProtocolOptions: { case: "explicitHttpConfig", value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } } },
+      upstreamProtocolOptions: {
+        case: "explicitHttpConfig",
+        value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } },
+      },
     }),
   );
 }
@@ -105,7 +108,10 @@ export function inboundPassthroughCluster(ctx: BuildContext): Cluster {
     circuitBreakers: defaultCircuitBreakers(),
     typedExtensionProtocolOptions: { [HTTP_PROTOCOL_OPTIONS]: useDownstreamProtocol() },
     upstreamBindConfig: {
-      sourceAddress: { address: INBOUND_PASSTHROUGH_BIND_IPV4, portSpecifier: { case: "portValue", value: 0 } },
+      sourceAddress: {
+        address: INBOUND_PASSTHROUGH_BIND_IPV4,
+        portSpecifier: { case: "portValue", value: 0 },
+      },
     },
   });
 }
@@ -116,7 +122,11 @@ export function inboundPassthroughCluster(ctx: BuildContext): Cluster {
  * 127.0.0.6, never cleaned up; HTTP/2 upstream for HTTP/2 ports and the downstream protocol for
  * undeclared ones; the services it serves in `filter_metadata.istio.services` (telemetry).
  */
-export function inboundCluster(ctx: BuildContext, targetPort: number, targets: readonly ServiceTarget[]): Cluster {
+export function inboundCluster(
+  ctx: BuildContext,
+  targetPort: number,
+  targets: readonly ServiceTarget[],
+): Cluster {
   const first = targets[0] as ServiceTarget;
   const protocol: Protocol = first.port.protocol;
   const name = inboundClusterName(targetPort);
@@ -138,7 +148,10 @@ export function inboundCluster(ctx: BuildContext, targetPort: number, targets: r
         ? { typedExtensionProtocolOptions: { [HTTP_PROTOCOL_OPTIONS]: useDownstreamProtocol() } }
         : {}),
     upstreamBindConfig: {
-      sourceAddress: { address: INBOUND_PASSTHROUGH_BIND_IPV4, portSpecifier: { case: "portValue", value: 0 } },
+      sourceAddress: {
+        address: INBOUND_PASSTHROUGH_BIND_IPV4,
+        portSpecifier: { case: "portValue", value: 0 },
+      },
     },
     metadata: { filterMetadata: { [ISTIO_METADATA_KEY]: { services } as unknown as JsonObject } },
   });

@@ -1,6 +1,6 @@
-import type { Filter } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import { create } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
+import type { Filter } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import {
   TcpProxy_WeightedClusterSchema,
   TcpProxySchema,
@@ -31,11 +31,19 @@ export interface L4RouteDestination {
  * else the only port of the service, else the listener port; an ExternalName service resolves to
  * its external name.
  */
-export function destinationClusterName(destination: Destination, service: Service | undefined, listenPort: number): string {
-  const host = service?.externalName !== undefined && service.externalName !== "" ? service.externalName : destination.host;
+export function destinationClusterName(
+  destination: Destination,
+  service: Service | undefined,
+  listenPort: number,
+): string {
+  const host =
+    service?.externalName !== undefined && service.externalName !== ""
+      ? service.externalName
+      : destination.host;
   let port = listenPort;
   if (destination.port?.number !== undefined) port = destination.port.number;
-  else if (service !== undefined && service.ports.length === 1) port = (service.ports[0] as { port: number }).port;
+  else if (service !== undefined && service.ports.length === 1)
+    port = (service.ports[0] as { port: number }).port;
   return outboundClusterName(host, port, destination.subset ?? "");
 }
 
@@ -49,19 +57,29 @@ interface TcpSettings {
 function tcpSettings(ctx: BuildContext, service: Service | undefined, subset: string): TcpSettings {
   if (service === undefined) return { useSourceIp: false };
   const dr = ctx.push.destinationRule(ctx.proxy, service)?.spec as
-    | { trafficPolicy?: Record<string, unknown>; subsets?: Array<{ name?: string; trafficPolicy?: Record<string, unknown> }> }
+    | {
+        trafficPolicy?: Record<string, unknown>;
+        subsets?: Array<{ name?: string; trafficPolicy?: Record<string, unknown> }>;
+      }
     | undefined;
   const policy = dr?.trafficPolicy as
-    | { connectionPool?: { tcp?: { idleTimeout?: unknown; maxConnectionDuration?: unknown } }; loadBalancer?: { consistentHash?: { useSourceIp?: unknown } } }
+    | {
+        connectionPool?: { tcp?: { idleTimeout?: unknown; maxConnectionDuration?: unknown } };
+        loadBalancer?: { consistentHash?: { useSourceIp?: unknown } };
+      }
     | undefined;
   const tcp = policy?.connectionPool?.tcp;
   let useSourceIp = policy?.loadBalancer?.consistentHash?.useSourceIp === true;
   const sub = (dr?.subsets ?? []).find((s) => s.name === subset);
-  const subLb = (sub?.trafficPolicy as { loadBalancer?: { consistentHash?: { useSourceIp?: unknown } } } | undefined)?.loadBalancer;
+  const subLb = (
+    sub?.trafficPolicy as { loadBalancer?: { consistentHash?: { useSourceIp?: unknown } } } | undefined
+  )?.loadBalancer;
   if (subLb !== undefined) useSourceIp = subLb.consistentHash?.useSourceIp === true;
   return {
     ...(typeof tcp?.idleTimeout === "string" ? { idleTimeout: tcp.idleTimeout } : {}),
-    ...(typeof tcp?.maxConnectionDuration === "string" ? { maxConnectionDuration: tcp.maxConnectionDuration } : {}),
+    ...(typeof tcp?.maxConnectionDuration === "string"
+      ? { maxConnectionDuration: tcp.maxConnectionDuration }
+      : {}),
     useSourceIp,
   };
 }
@@ -103,14 +121,23 @@ export function outboundNetworkFilters(
     const clusters = routes
       .filter((r) => (r.weight ?? 0) > 0)
       .map((r) => ({
-        name: destinationClusterName(r.destination, ctx.push.serviceForHostname(ctx.proxy, r.destination.host), listenPort),
+        name: destinationClusterName(
+          r.destination,
+          ctx.push.serviceForHostname(ctx.proxy, r.destination.host),
+          listenPort,
+        ),
         weight: r.weight ?? 0,
       }));
-    proxy.clusterSpecifier = { case: "weightedClusters", value: create(TcpProxy_WeightedClusterSchema, { clusters }) };
+    proxy.clusterSpecifier = {
+      case: "weightedClusters",
+      value: create(TcpProxy_WeightedClusterSchema, { clusters }),
+    };
   }
   if (settings.idleTimeout !== undefined) proxy.idleTimeout = parseDuration(settings.idleTimeout);
-  if (settings.maxConnectionDuration !== undefined) proxy.maxDownstreamConnectionDuration = parseDuration(settings.maxConnectionDuration);
-  if (settings.useSourceIp) proxy.hashPolicy = [create(HashPolicySchema, { policySpecifier: { case: "sourceIp", value: {} } })];
+  if (settings.maxConnectionDuration !== undefined)
+    proxy.maxDownstreamConnectionDuration = parseDuration(settings.maxConnectionDuration);
+  if (settings.useSourceIp)
+    proxy.hashPolicy = [create(HashPolicySchema, { policySpecifier: { case: "sourceIp", value: {} } })];
   proxy.accessLog = accessLogs(ctx, "tcp");
   return [
     ...(options.includeMx === true ? [tcpMetadataExchange()] : []),
@@ -122,5 +149,8 @@ export function outboundNetworkFilters(
 
 /** Istio `buildOutboundCatchAllNetworkFiltersOnly`: stats, then tcp_proxy to PassthroughCluster or BlackHoleCluster. */
 export function catchAllNetworkFilters(ctx: BuildContext, cluster: string): Filter[] {
-  return [networkStatsFilter("outbound"), tcpProxyFilter(cluster, cluster, { accessLog: accessLogs(ctx, "tcp") })];
+  return [
+    networkStatsFilter("outbound"),
+    tcpProxyFilter(cluster, cluster, { accessLog: accessLogs(ctx, "tcp") }),
+  ];
 }

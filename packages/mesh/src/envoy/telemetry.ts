@@ -14,8 +14,8 @@ import {
   type HttpConnectionManager_Tracing,
   HttpConnectionManager_TracingSchema,
 } from "@meshlet/api/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb";
-import { AnyValueSchema } from "@meshlet/api/opentelemetry/proto/common/v1/common_pb";
 import { PercentSchema } from "@meshlet/api/envoy/type/v3/percent_pb";
+import { AnyValueSchema } from "@meshlet/api/opentelemetry/proto/common/v1/common_pb";
 import type { ExtensionProvider } from "../push/mesh-config.js";
 import type { BuildContext } from "./context.js";
 import { envoyGrpcService, lookupServiceCluster } from "./external-services.js";
@@ -74,7 +74,9 @@ function fileLog(path: string, json: boolean, format: string): AccessLog {
     : create(SubstitutionFormatStringSchema, {
         format: {
           case: "textFormatSource",
-          value: { specifier: { case: "inlineString", value: format === "" ? ISTIO_TEXT_LOG_FORMAT : format } },
+          value: {
+            specifier: { case: "inlineString", value: format === "" ? ISTIO_TEXT_LOG_FORMAT : format },
+          },
         },
       });
   return create(AccessLogSchema, {
@@ -105,13 +107,18 @@ export function accessLogs(ctx: BuildContext, kind: "http" | "tcp"): AccessLog[]
   for (const name of mesh.defaultProviders.accessLogging ?? []) {
     const p = provider(ctx, name);
     if (p === undefined) {
-      ctx.warnings.push({ code: "unknown-provider", message: `access log provider "${name}" is not in MeshConfig extensionProviders` });
+      ctx.warnings.push({
+        code: "unknown-provider",
+        message: `access log provider "${name}" is not in MeshConfig extensionProviders`,
+      });
       continue;
     }
     if (p.envoyFileAccessLog !== undefined) {
       const text = p.envoyFileAccessLog.logFormat?.text;
       const labels = p.envoyFileAccessLog.logFormat?.labels;
-      out.push(fileLog(p.envoyFileAccessLog.path, labels !== undefined, typeof text === "string" ? text : ""));
+      out.push(
+        fileLog(p.envoyFileAccessLog.path, labels !== undefined, typeof text === "string" ? text : ""),
+      );
       continue;
     }
     const grpc = p.envoyOtelAls ?? p.envoyHttpAls ?? p.envoyTcpAls;
@@ -139,7 +146,9 @@ export function accessLogs(ctx: BuildContext, kind: "http" | "tcp"): AccessLog[]
               OpenTelemetryAccessLogConfigSchema,
               create(OpenTelemetryAccessLogConfigSchema, {
                 commonConfig: common,
-                body: create(AnyValueSchema, { value: { case: "stringValue", value: ISTIO_TEXT_LOG_FORMAT } }),
+                body: create(AnyValueSchema, {
+                  value: { case: "stringValue", value: ISTIO_TEXT_LOG_FORMAT },
+                }),
               }),
             ),
           },
@@ -151,7 +160,10 @@ export function accessLogs(ctx: BuildContext, kind: "http" | "tcp"): AccessLog[]
           name: Wellknown.httpGrpcAccessLog,
           configType: {
             case: "typedConfig",
-            value: anyPack(HttpGrpcAccessLogConfigSchema, create(HttpGrpcAccessLogConfigSchema, { commonConfig: common })),
+            value: anyPack(
+              HttpGrpcAccessLogConfigSchema,
+              create(HttpGrpcAccessLogConfigSchema, { commonConfig: common }),
+            ),
           },
         }),
       );
@@ -161,7 +173,10 @@ export function accessLogs(ctx: BuildContext, kind: "http" | "tcp"): AccessLog[]
           name: Wellknown.tcpGrpcAccessLog,
           configType: {
             case: "typedConfig",
-            value: anyPack(TcpGrpcAccessLogConfigSchema, create(TcpGrpcAccessLogConfigSchema, { commonConfig: common })),
+            value: anyPack(
+              TcpGrpcAccessLogConfigSchema,
+              create(TcpGrpcAccessLogConfigSchema, { commonConfig: common }),
+            ),
           },
         }),
       );
@@ -198,7 +213,11 @@ export function tracing(ctx: BuildContext): HttpConnectionManager_Tracing | unde
     });
     return undefined;
   }
-  const app = ctx.labels["service.istio.io/canonical-name"] ?? ctx.labels.app ?? ctx.proxy.workloadId.split(".")[0] ?? "";
+  const app =
+    ctx.labels["service.istio.io/canonical-name"] ??
+    ctx.labels.app ??
+    ctx.proxy.workloadId.split(".")[0] ??
+    "";
   return create(HttpConnectionManager_TracingSchema, {
     clientSampling: create(PercentSchema, { value: 100 }),
     randomSampling: create(PercentSchema, { value: 1 }),

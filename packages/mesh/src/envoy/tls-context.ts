@@ -12,7 +12,10 @@ import {
   TlsParameters_TlsProtocol,
   TlsParametersSchema,
 } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/common_pb";
-import { type SdsSecretConfig, SdsSecretConfigSchema } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
+import {
+  type SdsSecretConfig,
+  SdsSecretConfigSchema,
+} from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import {
   type DownstreamTlsContext,
   DownstreamTlsContextSchema,
@@ -75,7 +78,10 @@ export function credentialConfigSource(): ConfigSource {
  */
 export function credentialResourceName(credentialName: string): string {
   if (credentialName.startsWith("builtin://")) return IstioNames.sdsDefault;
-  if (credentialName.startsWith(KUBERNETES_SECRET_PREFIX) || credentialName.startsWith("kubernetes-gateway://"))
+  if (
+    credentialName.startsWith(KUBERNETES_SECRET_PREFIX) ||
+    credentialName.startsWith("kubernetes-gateway://")
+  )
     return credentialName;
   return `${KUBERNETES_SECRET_PREFIX}${credentialName}`;
 }
@@ -147,7 +153,10 @@ const TLS_VERSION: Readonly<Record<string, TlsParameters_TlsProtocol>> = {
  * the agent's file SDS in Istio; meshlet serves credentials only, and such a server is refused by
  * the generator.
  */
-export function gatewayServerTlsContext(tls: ServerTlsView, tcpWithIstioMutual = false): DownstreamTlsContext {
+export function gatewayServerTlsContext(
+  tls: ServerTlsView,
+  tcpWithIstioMutual = false,
+): DownstreamTlsContext {
   const mode = tls.mode;
   const mutual = mode === "MUTUAL" || mode === "ISTIO_MUTUAL";
   const sans = tls.subjectAltNames;
@@ -158,7 +167,9 @@ export function gatewayServerTlsContext(tls: ServerTlsView, tcpWithIstioMutual =
     common.validationContextType = {
       case: "combinedValidationContext",
       value: {
-        defaultValidationContext: create(CertificateValidationContextSchema, { matchSubjectAltNames: exactMatchers(sans) }),
+        defaultValidationContext: create(CertificateValidationContextSchema, {
+          matchSubjectAltNames: exactMatchers(sans),
+        }),
         validationContextSdsSecretConfig: workloadSdsSecret(IstioNames.sdsRootCa),
       },
     };

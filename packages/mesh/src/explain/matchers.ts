@@ -1,4 +1,7 @@
-import type { HeaderMatcher, QueryParameterMatcher } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
+import type {
+  HeaderMatcher,
+  QueryParameterMatcher,
+} from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import type { StringMatcher } from "@meshlet/api/envoy/type/matcher/v3/string_pb";
 
 // Envoy's matchers, evaluated as Envoy's docs define them (envoyproxy/envoy api/envoy/type/matcher/v3/

@@ -42,7 +42,8 @@ export interface RbacOutcome {
 /** Evaluates an RBAC rule set (`envoy.config.rbac.v3.RBAC`) for a request. */
 export function evaluateRbac(rules: RBAC | undefined, req: RbacRequest): RbacOutcome {
   if (rules === undefined) return { allowed: true, action: "ALLOW" };
-  const action = rules.action === RBAC_Action.DENY ? "DENY" : rules.action === RBAC_Action.LOG ? "LOG" : "ALLOW";
+  const action =
+    rules.action === RBAC_Action.DENY ? "DENY" : rules.action === RBAC_Action.LOG ? "LOG" : "ALLOW";
   let matched: string | undefined;
   for (const name of Object.keys(rules.policies).sort()) {
     if (policyMatches(rules.policies[name] as Policy, req)) {
@@ -50,12 +51,15 @@ export function evaluateRbac(rules: RBAC | undefined, req: RbacRequest): RbacOut
       break;
     }
   }
-  const allowed = action === "ALLOW" ? matched !== undefined : action === "DENY" ? matched === undefined : true;
+  const allowed =
+    action === "ALLOW" ? matched !== undefined : action === "DENY" ? matched === undefined : true;
   return { allowed, action, ...(matched !== undefined ? { matchedPolicy: matched } : {}) };
 }
 
 function policyMatches(p: Policy, req: RbacRequest): boolean {
-  return p.permissions.some((x) => permissionMatches(x, req)) && p.principals.some((x) => principalMatches(x, req));
+  return (
+    p.permissions.some((x) => permissionMatches(x, req)) && p.principals.some((x) => principalMatches(x, req))
+  );
 }
 
 function permissionMatches(p: Permission, req: RbacRequest): boolean {
@@ -72,19 +76,31 @@ function permissionMatches(p: Permission, req: RbacRequest): boolean {
     case "header":
       return req.headers !== undefined && matchHeader(r.value, req.headers);
     case "urlPath":
-      return req.path !== undefined && r.value.rule.case === "path" && matchString(r.value.rule.value, req.path);
+      return (
+        req.path !== undefined && r.value.rule.case === "path" && matchString(r.value.rule.value, req.path)
+      );
     case "destinationIp":
-      return req.destinationIp !== undefined && inCidr(req.destinationIp, r.value.addressPrefix, r.value.prefixLen ?? 32);
+      return (
+        req.destinationIp !== undefined &&
+        inCidr(req.destinationIp, r.value.addressPrefix, r.value.prefixLen ?? 32)
+      );
     case "destinationPort":
       return req.destinationPort === r.value;
     case "destinationPortRange":
-      return req.destinationPort !== undefined && req.destinationPort >= r.value.start && req.destinationPort < r.value.end;
+      return (
+        req.destinationPort !== undefined &&
+        req.destinationPort >= r.value.start &&
+        req.destinationPort < r.value.end
+      );
     case "metadata":
       return metadataMatches(r.value, req);
     case "requestedServerName":
       return req.requestedServerName !== undefined && matchString(r.value, req.requestedServerName);
     case "uriTemplate": {
-      const cfg = r.value.typedConfig === undefined ? undefined : anyUnpack(r.value.typedConfig, UriTemplateMatchConfigSchema);
+      const cfg =
+        r.value.typedConfig === undefined
+          ? undefined
+          : anyUnpack(r.value.typedConfig, UriTemplateMatchConfigSchema);
       return cfg !== undefined && req.path !== undefined && uriTemplateMatches(cfg.pathTemplate, req.path);
     }
     default:
@@ -109,7 +125,9 @@ function principalMatches(p: Principal, req: RbacRequest): boolean {
       return id.value.principalName === undefined || matchString(id.value.principalName, req.principal);
     case "sourceIp":
     case "directRemoteIp":
-      return req.sourceIp !== undefined && inCidr(req.sourceIp, id.value.addressPrefix, id.value.prefixLen ?? 32);
+      return (
+        req.sourceIp !== undefined && inCidr(req.sourceIp, id.value.addressPrefix, id.value.prefixLen ?? 32)
+      );
     case "remoteIp": {
       const ip = req.remoteIp ?? req.sourceIp;
       return ip !== undefined && inCidr(ip, id.value.addressPrefix, id.value.prefixLen ?? 32);
@@ -117,7 +135,9 @@ function principalMatches(p: Principal, req: RbacRequest): boolean {
     case "header":
       return req.headers !== undefined && matchHeader(id.value, req.headers);
     case "urlPath":
-      return req.path !== undefined && id.value.rule.case === "path" && matchString(id.value.rule.value, req.path);
+      return (
+        req.path !== undefined && id.value.rule.case === "path" && matchString(id.value.rule.value, req.path)
+      );
     case "metadata":
       return metadataMatches(id.value, req);
     default:
@@ -157,7 +177,11 @@ function valueMatches(m: ValueMatcher, v: JsonValue | undefined): boolean {
       return false;
     }
     case "listMatch":
-      return Array.isArray(v) && p.value.matchPattern.case === "oneOf" && v.some((x) => valueMatches((p.value.matchPattern as { value: ValueMatcher }).value, x));
+      return (
+        Array.isArray(v) &&
+        p.value.matchPattern.case === "oneOf" &&
+        v.some((x) => valueMatches((p.value.matchPattern as { value: ValueMatcher }).value, x))
+      );
     case "orMatch":
       return p.value.valueMatchers.some((x) => valueMatches(x, v));
     default:

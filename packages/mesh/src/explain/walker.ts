@@ -3,14 +3,17 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { type Any, anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { Cluster } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import { Cluster_DiscoveryType } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
-import type { ClusterLoadAssignment } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
 import type { LbEndpoint } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_components_pb";
-import { ExtAuthzSchema } from "@meshlet/api/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb";
+import type { ClusterLoadAssignment } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
+import type {
+  FilterChain,
+  ListenerFilterChainMatchPredicate,
+} from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import type { Listener } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
-import type { FilterChain, ListenerFilterChainMatchPredicate } from "@meshlet/api/envoy/config/listener/v3/listener_components_pb";
 import type { Route, RouteMatch, VirtualHost } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import { VirtualHost_TlsRequirementType } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import type { RouteConfiguration } from "@meshlet/api/envoy/config/route/v3/route_pb";
+import { ExtAuthzSchema } from "@meshlet/api/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb";
 import { HTTPFaultSchema } from "@meshlet/api/envoy/extensions/filters/http/fault/v3/fault_pb";
 import { RBACSchema as HttpRbacSchema } from "@meshlet/api/envoy/extensions/filters/http/rbac/v3/rbac_pb";
 import {
@@ -28,7 +31,14 @@ import {
   type UpstreamTlsContext,
   UpstreamTlsContextSchema,
 } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/tls_pb";
-import { type Headers, inCidr, matchHeader, matchQueryParameter, matchString, fullMatchRegex } from "./matchers.js";
+import {
+  fullMatchRegex,
+  type Headers,
+  inCidr,
+  matchHeader,
+  matchQueryParameter,
+  matchString,
+} from "./matchers.js";
 import { evaluateRbac, type RbacOutcome, type RbacRequest } from "./rbac.js";
 
 // A proxy walk over generated xDS resources: which listener, filter chain, route configuration,
@@ -95,6 +105,8 @@ export interface RbacDecision extends RbacOutcome {
   /** Position of the filter in the chain and its name. */
   readonly filter: string;
   readonly index: number;
+  /** Every policy of the filter's rules, by name (what an ALLOW filter with no match weighed). */
+  readonly policies: readonly string[];
 }
 
 /** Where the call landed (Istio simulation `Result`, with what explain adds). */
@@ -113,7 +125,12 @@ export interface WalkResult {
   readonly directResponse?: { readonly status: number; readonly body?: string };
   readonly redirect?: string;
   /** Faults the route injects (`typed_per_filter_config` of the fault filter). */
-  readonly fault?: { readonly abortHttpStatus?: number; readonly abortGrpcStatus?: number; readonly delay?: string; readonly percent?: number };
+  readonly fault?: {
+    readonly abortHttpStatus?: number;
+    readonly abortGrpcStatus?: number;
+    readonly delay?: string;
+    readonly percent?: number;
+  };
   /** TLS the matched chain terminates: whether client certificates are required, and the certificate SDS name. */
   readonly downstreamTls?: { readonly requireClientCertificate: boolean; readonly certificate: string };
   /** RBAC decisions in filter order, and whether the request would be refused (403 / reset). */
@@ -150,8 +167,10 @@ function fill(c: Call): Filled {
   const tls = c.tls ?? "plaintext";
   const protocol = c.protocol ?? "http";
   let alpn = c.alpn ?? "";
-  if (alpn === "" && tls === "mtls") alpn = protocol === "http" ? "istio-http/1.1" : protocol === "http2" ? "istio-h2" : "istio";
-  if (alpn === "" && tls === "tls") alpn = protocol === "http" ? "http/1.1" : protocol === "http2" ? "h2" : "";
+  if (alpn === "" && tls === "mtls")
+    alpn = protocol === "http" ? "istio-http/1.1" : protocol === "http2" ? "istio-h2" : "istio";
+  if (alpn === "" && tls === "tls")
+    alpn = protocol === "http" ? "http/1.1" : protocol === "http2" ? "h2" : "";
   return {
     ...c,
     address: c.address ?? "1.3.3.7",
@@ -170,14 +189,26 @@ function unpack<T>(any: Any | undefined, schema: Parameters<typeof anyUnpack>[1]
 }
 
 /** The listener a connection lands on: the virtual inbound listener, or by original destination IP:port, then 0.0.0.0:port, then `virtualOutbound`. */
-export function matchListener(listeners: readonly Listener[], call: Pick<Filled, "address" | "port" | "callMode">): Listener | undefined {
+export function matchListener(
+  listeners: readonly Listener[],
+  call: Pick<Filled, "address" | "port" | "callMode">,
+): Listener | undefined {
   if (call.callMode === "inbound") return listeners.find((l) => l.name === "virtualInbound");
   const at = (addr: string) =>
     listeners.find((l) => {
       const a = l.address?.address;
-      return a?.case === "socketAddress" && a.value.address === addr && a.value.portSpecifier.case === "portValue" && a.value.portSpecifier.value === call.port;
+      return (
+        a?.case === "socketAddress" &&
+        a.value.address === addr &&
+        a.value.portSpecifier.case === "portValue" &&
+        a.value.portSpecifier.value === call.port
+      );
     });
-  return at(call.address) ?? at("0.0.0.0") ?? (call.callMode === "outbound" ? listeners.find((l) => l.name === "virtualOutbound") : undefined);
+  return (
+    at(call.address) ??
+    at("0.0.0.0") ??
+    (call.callMode === "outbound" ? listeners.find((l) => l.name === "virtualOutbound") : undefined)
+  );
 }
 
 function predicateMatches(p: ListenerFilterChainMatchPredicate, port: number): boolean {
@@ -206,7 +237,11 @@ function listenerFilterActive(l: Listener, name: string, port: number): boolean 
 }
 
 /** One step of Envoy's filter-chain sieve: keep the chains that set the criterion and match, else the ones that do not set it. */
-function sieve(chains: FilterChain[], isSet: (fc: FilterChain) => boolean, matches: (fc: FilterChain) => boolean): FilterChain[] {
+function sieve(
+  chains: FilterChain[],
+  isSet: (fc: FilterChain) => boolean,
+  matches: (fc: FilterChain) => boolean,
+): FilterChain[] {
   if (!chains.some(isSet)) return chains;
   const hit = chains.filter((c) => isSet(c) && matches(c));
   return hit.length > 0 ? hit : chains.filter((c) => !isSet(c));
@@ -223,7 +258,11 @@ export function matchFilterChain(
   transportProtocol: string,
 ): { chain: FilterChain; index: number } | { error: WalkError } {
   let chains = [...l.filterChains];
-  chains = sieve(chains, (fc) => fc.filterChainMatch?.destinationPort !== undefined, (fc) => fc.filterChainMatch?.destinationPort === call.port);
+  chains = sieve(
+    chains,
+    (fc) => fc.filterChainMatch?.destinationPort !== undefined,
+    (fc) => fc.filterChainMatch?.destinationPort === call.port,
+  );
   // Destination IP: the most specific matching prefix wins.
   if (chains.some((fc) => (fc.filterChainMatch?.prefixRanges.length ?? 0) > 0)) {
     let best = -1;
@@ -239,12 +278,15 @@ export function matchFilterChain(
         if (len === best && !hits.includes(fc)) hits.push(fc);
       }
     }
-    chains = hits.length > 0 ? hits : chains.filter((fc) => (fc.filterChainMatch?.prefixRanges.length ?? 0) === 0);
+    chains =
+      hits.length > 0 ? hits : chains.filter((fc) => (fc.filterChainMatch?.prefixRanges.length ?? 0) === 0);
   }
   // Server names: exact first, then the longest wildcard suffix.
   if (chains.some((fc) => (fc.filterChainMatch?.serverNames.length ?? 0) > 0)) {
     const sni = call.sni.toLowerCase();
-    const exact = chains.filter((fc) => fc.filterChainMatch?.serverNames.some((n) => n.toLowerCase() === sni));
+    const exact = chains.filter((fc) =>
+      fc.filterChainMatch?.serverNames.some((n) => n.toLowerCase() === sni),
+    );
     if (exact.length > 0) chains = exact;
     else {
       let best = 0;
@@ -258,11 +300,20 @@ export function matchFilterChain(
           } else if (n.length === best && !hits.includes(fc)) hits.push(fc);
         }
       }
-      chains = hits.length > 0 ? hits : chains.filter((fc) => (fc.filterChainMatch?.serverNames.length ?? 0) === 0);
+      chains =
+        hits.length > 0 ? hits : chains.filter((fc) => (fc.filterChainMatch?.serverNames.length ?? 0) === 0);
     }
   }
-  chains = sieve(chains, (fc) => (fc.filterChainMatch?.transportProtocol ?? "") !== "", (fc) => fc.filterChainMatch?.transportProtocol === transportProtocol);
-  chains = sieve(chains, (fc) => (fc.filterChainMatch?.applicationProtocols.length ?? 0) > 0, (fc) => (fc.filterChainMatch?.applicationProtocols ?? []).includes(call.alpn));
+  chains = sieve(
+    chains,
+    (fc) => (fc.filterChainMatch?.transportProtocol ?? "") !== "",
+    (fc) => fc.filterChainMatch?.transportProtocol === transportProtocol,
+  );
+  chains = sieve(
+    chains,
+    (fc) => (fc.filterChainMatch?.applicationProtocols.length ?? 0) > 0,
+    (fc) => (fc.filterChainMatch?.applicationProtocols ?? []).includes(call.alpn),
+  );
   if (chains.length > 1) return { error: "multiple filter chains matched" };
   if (chains.length === 0) {
     if (l.defaultFilterChain !== undefined) return { chain: l.defaultFilterChain, index: -1 };
@@ -312,11 +363,18 @@ function stripPort(host: string): string {
     return end >= 0 ? host.slice(0, end + 1) : host;
   }
   const colon = host.lastIndexOf(":");
-  return colon >= 0 && host.indexOf(":") === colon && /^\d+$/.test(host.slice(colon + 1)) ? host.slice(0, colon) : host;
+  return colon >= 0 && host.indexOf(":") === colon && /^\d+$/.test(host.slice(colon + 1))
+    ? host.slice(0, colon)
+    : host;
 }
 
 /** Whether a route's match accepts the request (path, headers, query parameters; Envoy `RouteMatch`). */
-export function routeMatches(m: RouteMatch | undefined, path: string, headers: Headers, metadata?: Readonly<Record<string, JsonValue>>): boolean {
+export function routeMatches(
+  m: RouteMatch | undefined,
+  path: string,
+  headers: Headers,
+  metadata?: Readonly<Record<string, JsonValue>>,
+): boolean {
   if (m === undefined) return false;
   const q = path.indexOf("?");
   const bare = q >= 0 ? path.slice(0, q) : path;
@@ -345,15 +403,24 @@ export function routeMatches(m: RouteMatch | undefined, path: string, headers: H
   }
   if (!m.headers.every((h) => matchHeader(h, headers))) return false;
   if (!m.queryParameters.every((qp) => matchQueryParameter(qp, query))) return false;
-  if (m.grpc !== undefined && !(headers.get("content-type") ?? "").startsWith("application/grpc")) return false;
+  if (m.grpc !== undefined && !(headers.get("content-type") ?? "").startsWith("application/grpc"))
+    return false;
   // Dynamic metadata (JWT claims): matched against the claims the call carries, if any.
   for (const dm of m.dynamicMetadata) {
     const claims = metadata?.[dm.filter];
     if (claims === undefined) return false;
     let v: JsonValue | undefined = claims;
-    for (const seg of dm.path) v = seg.segment.case === "key" && v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, JsonValue>)[seg.segment.value] : undefined;
+    for (const seg of dm.path)
+      v =
+        seg.segment.case === "key" && v !== null && typeof v === "object" && !Array.isArray(v)
+          ? (v as Record<string, JsonValue>)[seg.segment.value]
+          : undefined;
     const sm = dm.value?.matchPattern;
-    const ok = sm?.case === "stringMatch" && (typeof v === "string" ? matchString(sm.value, v) : Array.isArray(v) && v.some((x) => typeof x === "string" && matchString(sm.value, x)));
+    const ok =
+      sm?.case === "stringMatch" &&
+      (typeof v === "string"
+        ? matchString(sm.value, v)
+        : Array.isArray(v) && v.some((x) => typeof x === "string" && matchString(sm.value, x)));
     if (ok === dm.invert) return false;
   }
   return true;
@@ -393,11 +460,18 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
   const hasTls = listenerFilterActive(l, "envoy.filters.listener.tls_inspector", call.port);
   let alpn = hasTls ? call.alpn : "";
   const sni = hasTls ? call.sni : "";
-  if (listenerFilterActive(l, "envoy.filters.listener.http_inspector", call.port) && call.tls === "plaintext") {
+  if (
+    listenerFilterActive(l, "envoy.filters.listener.http_inspector", call.port) &&
+    call.tls === "plaintext"
+  ) {
     alpn = call.protocol === "http" ? "http/1.1" : call.protocol === "http2" ? "h2c" : "";
   }
   const transportProtocol = hasTls && call.tls !== "plaintext" ? "tls" : "raw_buffer";
-  const fc = matchFilterChain(l, { address: call.address, port: call.port, sni, alpn, tls: call.tls }, transportProtocol);
+  const fc = matchFilterChain(
+    l,
+    { address: call.address, port: call.port, sni, alpn, tls: call.tls },
+    transportProtocol,
+  );
   if ("error" in fc) return { ...out, error: fc.error };
   const chain = fc.chain;
   out.filterChainMatched = chain.name;
@@ -407,18 +481,26 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
 
   const ts = chain.transportSocket;
   const tlsCtx =
-    ts?.configType.case === "typedConfig" ? unpack<DownstreamTlsContext>(ts.configType.value, DownstreamTlsContextSchema) : undefined;
+    ts?.configType.case === "typedConfig"
+      ? unpack<DownstreamTlsContext>(ts.configType.value, DownstreamTlsContextSchema)
+      : undefined;
   if (ts !== undefined) {
-    out.downstreamTls = { requireClientCertificate: requiresClientCert(tlsCtx), certificate: certificateName(tlsCtx) };
+    out.downstreamTls = {
+      requireClientCertificate: requiresClientCert(tlsCtx),
+      certificate: certificateName(tlsCtx),
+    };
     if (call.tls === "plaintext") return { ...out, error: "invalid TLS" };
     // A chain presenting the workload certificate speaks Istio mTLS, and only that (Istio
     // simulation `requiresMTLS`); one that requires client certificates refuses a client without one.
     const istioMtls = certificateName(tlsCtx) === "default";
-    if (istioMtls !== (call.tls === "mtls") || (requiresClientCert(tlsCtx) && call.tls !== "mtls")) return { ...out, error: "invalid mTLS" };
+    if (istioMtls !== (call.tls === "mtls") || (requiresClientCert(tlsCtx) && call.tls !== "mtls"))
+      return { ...out, error: "invalid mTLS" };
   }
 
   const rbacRequestBase: RbacRequest = {
-    ...(call.tls === "mtls" && ts !== undefined && call.sourcePrincipal !== undefined ? { principal: call.sourcePrincipal } : {}),
+    ...(call.tls === "mtls" && ts !== undefined && call.sourcePrincipal !== undefined
+      ? { principal: call.sourcePrincipal }
+      : {}),
     ...(call.sourceAddress !== undefined ? { sourceIp: call.sourceAddress } : {}),
     destinationIp: call.address,
     destinationPort: call.port,
@@ -427,7 +509,10 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
 
   const hcmFilter = chain.filters.find((f) => f.name === "envoy.filters.network.http_connection_manager");
   if (hcmFilter !== undefined) {
-    const hcm = hcmFilter.configType.case === "typedConfig" ? unpack<HttpConnectionManager>(hcmFilter.configType.value, HttpConnectionManagerSchema) : undefined;
+    const hcm =
+      hcmFilter.configType.case === "typedConfig"
+        ? unpack<HttpConnectionManager>(hcmFilter.configType.value, HttpConnectionManagerSchema)
+        : undefined;
     if (hcm === undefined) return { ...out, error: "protocol error" };
     if (call.tls !== "plaintext" && ts === undefined) return { ...out, error: "protocol error" };
     if (call.protocol === "tcp") return { ...out, error: "protocol error" };
@@ -444,12 +529,21 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
     const vh = matchVirtualHost(rc, headers.get(":authority") ?? "");
     if (vh === undefined) return { ...out, error: "no virtual host matched" };
     out.virtualHostMatched = vh.name;
-    if (vh.requireTls === VirtualHost_TlsRequirementType.ALL && call.tls === "plaintext") return { ...out, error: "tls required, sending 301" };
-    const metadata = call.jwtClaims !== undefined ? { "envoy.filters.http.jwt_authn": { payload: call.jwtClaims as JsonValue } } : undefined;
+    if (vh.requireTls === VirtualHost_TlsRequirementType.ALL && call.tls === "plaintext")
+      return { ...out, error: "tls required, sending 301" };
+    const metadata =
+      call.jwtClaims !== undefined
+        ? { "envoy.filters.http.jwt_authn": { payload: call.jwtClaims as JsonValue } }
+        : undefined;
 
     // HTTP filters: RBAC decides before routing.
     const decisions: RbacDecision[] = [];
-    const rbacReq: RbacRequest = { ...rbacRequestBase, headers, path: call.path.split("?")[0] as string, ...(metadata !== undefined ? { metadata } : {}) };
+    const rbacReq: RbacRequest = {
+      ...rbacRequestBase,
+      headers,
+      path: call.path.split("?")[0] as string,
+      ...(metadata !== undefined ? { metadata } : {}),
+    };
     let denied = false;
     hcm.httpFilters.forEach((f, index) => {
       if (denied) return;
@@ -461,7 +555,7 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
       const cfg = unpack<{ rules?: Parameters<typeof evaluateRbac>[0] }>(f.configType.value, HttpRbacSchema);
       if (cfg?.rules === undefined) return;
       const outcome = evaluateRbac(cfg.rules, rbacReq);
-      decisions.push({ ...outcome, filter: f.name, index });
+      decisions.push({ ...outcome, filter: f.name, index, policies: Object.keys(cfg.rules.policies).sort() });
       if (!outcome.allowed) denied = true;
     });
     if (decisions.length > 0) out.rbac = decisions;
@@ -482,17 +576,23 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
     let denied = false;
     chain.filters.forEach((f, index) => {
       if (denied || f.name !== "envoy.filters.network.rbac" || f.configType.case !== "typedConfig") return;
-      const cfg = unpack<{ rules?: Parameters<typeof evaluateRbac>[0] }>(f.configType.value, NetworkRbacSchema);
+      const cfg = unpack<{ rules?: Parameters<typeof evaluateRbac>[0] }>(
+        f.configType.value,
+        NetworkRbacSchema,
+      );
       if (cfg?.rules === undefined) return;
       const outcome = evaluateRbac(cfg.rules, rbacRequestBase);
-      decisions.push({ ...outcome, filter: f.name, index });
+      decisions.push({ ...outcome, filter: f.name, index, policies: Object.keys(cfg.rules.policies).sort() });
       if (!outcome.allowed) denied = true;
     });
     if (decisions.length > 0) out.rbac = decisions;
     const tcp = unpack<TcpProxy>(tcpFilter.configType.value, TcpProxySchema);
     if (tcp?.clusterSpecifier.case === "cluster") out.clusterMatched = tcp.clusterSpecifier.value;
     else if (tcp?.clusterSpecifier.case === "weightedClusters")
-      out.weightedClusters = tcp.clusterSpecifier.value.clusters.map((c) => ({ cluster: c.name, weight: c.weight }));
+      out.weightedClusters = tcp.clusterSpecifier.value.clusters.map((c) => ({
+        cluster: c.name,
+        weight: c.weight,
+      }));
     if (denied) return { ...out, error: "rbac denied" };
     return checkClusters(resources, out);
   }
@@ -502,8 +602,10 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
 function extAuthzCluster(any: Any): string | undefined {
   const cfg = anyUnpack(any, ExtAuthzSchema);
   const svc = cfg?.services;
-  if (svc?.case === "grpcService" && svc.value.targetSpecifier.case === "envoyGrpc") return svc.value.targetSpecifier.value.clusterName;
-  if (svc?.case === "httpService" && svc.value.serverUri?.httpUpstreamType.case === "cluster") return svc.value.serverUri.httpUpstreamType.value;
+  if (svc?.case === "grpcService" && svc.value.targetSpecifier.case === "envoyGrpc")
+    return svc.value.targetSpecifier.value.clusterName;
+  if (svc?.case === "httpService" && svc.value.serverUri?.httpUpstreamType.case === "cluster")
+    return svc.value.serverUri.httpUpstreamType.value;
   return undefined;
 }
 
@@ -519,13 +621,19 @@ function applyFault(out: { fault?: WalkResult["fault"] }, route: Route): void {
     ...(abort?.errorType.case === "httpStatus" ? { abortHttpStatus: abort.errorType.value } : {}),
     ...(abort?.errorType.case === "grpcStatus" ? { abortGrpcStatus: abort.errorType.value } : {}),
     ...(delay?.faultDelaySecifier.case === "fixedDelay"
-      ? { delay: `${Number(delay.faultDelaySecifier.value.seconds) + delay.faultDelaySecifier.value.nanos / 1e9}s` }
+      ? {
+          delay: `${Number(delay.faultDelaySecifier.value.seconds) + delay.faultDelaySecifier.value.nanos / 1e9}s`,
+        }
       : {}),
     percent: pct((abort ?? delay)?.percentage),
   };
 }
 
-function finishRoute(resources: XdsResources, out: { -readonly [K in keyof WalkResult]: WalkResult[K] }, route: Route): WalkResult {
+function finishRoute(
+  resources: XdsResources,
+  out: { -readonly [K in keyof WalkResult]: WalkResult[K] },
+  route: Route,
+): WalkResult {
   const a = route.action;
   if (a.case === "directResponse") {
     const body = a.value.body?.specifier.case === "inlineString" ? a.value.body.specifier.value : undefined;
@@ -535,20 +643,33 @@ function finishRoute(resources: XdsResources, out: { -readonly [K in keyof WalkR
   if (a.case === "redirect") {
     const r = a.value;
     const host = r.hostRedirect;
-    const path = r.pathRewriteSpecifier.case === "pathRedirect" ? r.pathRewriteSpecifier.value : r.pathRewriteSpecifier.case === "prefixRewrite" ? r.pathRewriteSpecifier.value : "";
+    const path =
+      r.pathRewriteSpecifier.case === "pathRedirect"
+        ? r.pathRewriteSpecifier.value
+        : r.pathRewriteSpecifier.case === "prefixRewrite"
+          ? r.pathRewriteSpecifier.value
+          : "";
     out.redirect = `${host}${path}`;
     return out;
   }
   if (a.case !== "route") return out;
   const cs = a.value.clusterSpecifier;
   if (cs.case === "cluster") out.clusterMatched = cs.value;
-  else if (cs.case === "weightedClusters") out.weightedClusters = cs.value.clusters.map((c) => ({ cluster: c.name, weight: c.weight ?? 0 }));
+  else if (cs.case === "weightedClusters")
+    out.weightedClusters = cs.value.clusters.map((c) => ({ cluster: c.name, weight: c.weight ?? 0 }));
   return checkClusters(resources, out);
 }
 
-function checkClusters(resources: XdsResources, out: { -readonly [K in keyof WalkResult]: WalkResult[K] }): WalkResult {
-  const names = out.clusterMatched !== undefined ? [out.clusterMatched] : (out.weightedClusters ?? []).map((w) => w.cluster);
-  for (const n of names) if (!resources.clusters.some((c) => c.name === n)) return { ...out, error: "cluster not found" };
+function checkClusters(
+  resources: XdsResources,
+  out: { -readonly [K in keyof WalkResult]: WalkResult[K] },
+): WalkResult {
+  const names =
+    out.clusterMatched !== undefined
+      ? [out.clusterMatched]
+      : (out.weightedClusters ?? []).map((w) => w.cluster);
+  for (const n of names)
+    if (!resources.clusters.some((c) => c.name === n)) return { ...out, error: "cluster not found" };
   return out;
 }
 
@@ -561,14 +682,25 @@ export interface UpstreamEndpoint {
   /** `istio` when the endpoint accepts Istio mTLS (endpoint metadata `envoy.transport_socket_match.tlsMode`). */
   readonly tlsMode?: string;
   /** The upstream TLS the cluster uses for this endpoint, when any: SNI and SDS certificate names. */
-  readonly tls?: { readonly sni: string; readonly certificate: string; readonly validation: string; readonly alpn: readonly string[] };
+  readonly tls?: {
+    readonly sni: string;
+    readonly certificate: string;
+    readonly validation: string;
+    readonly alpn: readonly string[];
+  };
 }
 
 /** Where a cluster sends traffic: its type and endpoints (EDS, or the cluster's own load assignment). */
-export function clusterEndpoints(resources: XdsResources, name: string): { type: string; endpoints: UpstreamEndpoint[] } | undefined {
+export function clusterEndpoints(
+  resources: XdsResources,
+  name: string,
+): { type: string; endpoints: UpstreamEndpoint[] } | undefined {
   const c = resources.clusters.find((x) => x.name === name);
   if (c === undefined) return undefined;
-  const type = c.clusterDiscoveryType.case === "type" ? Cluster_DiscoveryType[c.clusterDiscoveryType.value] ?? "UNKNOWN" : "CUSTOM";
+  const type =
+    c.clusterDiscoveryType.case === "type"
+      ? (Cluster_DiscoveryType[c.clusterDiscoveryType.value] ?? "UNKNOWN")
+      : "CUSTOM";
   const cla =
     c.clusterDiscoveryType.case === "type" && c.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS
       ? resources.endpoints.find((e) => e.clusterName === (c.edsClusterConfig?.serviceName || c.name))
@@ -578,13 +710,20 @@ export function clusterEndpoints(resources: XdsResources, name: string): { type:
     for (const ep of loc.lbEndpoints) {
       const addr = endpointAddress(ep);
       if (addr === undefined) continue;
-      const meta = ep.metadata?.filterMetadata["envoy.transport_socket_match"] as Record<string, JsonValue> | undefined;
+      const meta = ep.metadata?.filterMetadata["envoy.transport_socket_match"] as
+        | Record<string, JsonValue>
+        | undefined;
       const tlsMode = typeof meta?.tlsMode === "string" ? meta.tlsMode : undefined;
       const tls = upstreamTls(c, meta ?? {});
-      const locality = loc.locality === undefined ? undefined : [loc.locality.region, loc.locality.zone, loc.locality.subZone].filter((x) => x !== "").join("/");
+      const locality =
+        loc.locality === undefined
+          ? undefined
+          : [loc.locality.region, loc.locality.zone, loc.locality.subZone].filter((x) => x !== "").join("/");
       endpoints.push({
         ...addr,
-        health: ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"][ep.healthStatus] ?? "UNKNOWN",
+        health:
+          ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"][ep.healthStatus] ??
+          "UNKNOWN",
         ...(locality !== undefined && locality !== "" ? { locality } : {}),
         ...(tlsMode !== undefined ? { tlsMode } : {}),
         ...(tls !== undefined ? { tls } : {}),
@@ -598,7 +737,10 @@ function endpointAddress(ep: LbEndpoint): { address: string; port: number } | un
   if (ep.hostIdentifier.case !== "endpoint") return undefined;
   const a = ep.hostIdentifier.value.address?.address;
   if (a?.case !== "socketAddress") return undefined;
-  return { address: a.value.address, port: a.value.portSpecifier.case === "portValue" ? a.value.portSpecifier.value : 0 };
+  return {
+    address: a.value.address,
+    port: a.value.portSpecifier.case === "portValue" ? a.value.portSpecifier.value : 0,
+  };
 }
 
 /** The upstream TLS of a cluster for an endpoint: `transport_socket_matches` first (by endpoint metadata), then `transport_socket`. */

@@ -20,8 +20,14 @@ export function bookinfoFile(name: string): string {
  * A snapshot of the Bookinfo workloads (`bookinfo.yaml`, `ingressgateway.yaml`) plus the named
  * Istio config fixtures and any extra YAML (resources without a namespace land in `default`).
  */
-export function bookinfoSnapshot(files: readonly string[] = [], extraYaml = "", raw: readonly Resource[] = []): ConfigSnapshot {
-  const docs = ["bookinfo.yaml", "ingressgateway.yaml", ...files].map((f) => withDefaultNamespace(bookinfoFile(f)));
+export function bookinfoSnapshot(
+  files: readonly string[] = [],
+  extraYaml = "",
+  raw: readonly Resource[] = [],
+): ConfigSnapshot {
+  const docs = ["bookinfo.yaml", "ingressgateway.yaml", ...files].map((f) =>
+    withDefaultNamespace(bookinfoFile(f)),
+  );
   return snapshotOf([...docs, withDefaultNamespace(extraYaml)].join("\n---\n"), { raw });
 }
 
@@ -29,25 +35,76 @@ export function bookinfoSnapshot(files: readonly string[] = [], extraYaml = "", 
 function withDefaultNamespace(yaml: string): string {
   return yaml
     .split(/^---\s*$/m)
-    .map((doc) => (/^\s{2}namespace:/m.test(doc) || !/^metadata:/m.test(doc) ? doc : doc.replace(/^metadata:\n/m, "metadata:\n  namespace: default\n")))
+    .map((doc) =>
+      /^\s{2}namespace:/m.test(doc) || !/^metadata:/m.test(doc)
+        ? doc
+        : doc.replace(/^metadata:\n/m, "metadata:\n  namespace: default\n"),
+    )
     .join("---\n");
 }
 
 /** The sidecar proxy of a pod, with the node id and metadata Istio's agent sends. */
-export function sidecarOf(pod: string, namespace: string, ip: string, labels: Record<string, string>, serviceAccount: string): Proxy {
+export function sidecarOf(
+  pod: string,
+  namespace: string,
+  ip: string,
+  labels: Record<string, string>,
+  serviceAccount: string,
+): Proxy {
   return parseProxy({
     id: `sidecar~${ip}~${pod}.${namespace}~${namespace}.svc.cluster.local`,
-    metadata: { NAMESPACE: namespace, LABELS: labels, SERVICE_ACCOUNT: serviceAccount, INSTANCE_IPS: ip, ISTIO_VERSION: "1.27.0" },
+    metadata: {
+      NAMESPACE: namespace,
+      LABELS: labels,
+      SERVICE_ACCOUNT: serviceAccount,
+      INSTANCE_IPS: ip,
+      ISTIO_VERSION: "1.27.0",
+    },
   });
 }
 
 /** The Bookinfo sidecars and the ingress gateway. */
 export const BookinfoProxies = {
-  productpage: () => sidecarOf("productpage-v1-0", "default", "10.244.1.10", { app: "productpage", version: "v1" }, "bookinfo-productpage"),
-  details: () => sidecarOf("details-v1-0", "default", "10.244.1.11", { app: "details", version: "v1" }, "bookinfo-details"),
-  ratings: () => sidecarOf("ratings-v1-0", "default", "10.244.1.12", { app: "ratings", version: "v1" }, "bookinfo-ratings"),
-  reviewsV1: () => sidecarOf("reviews-v1-0", "default", "10.244.1.13", { app: "reviews", version: "v1" }, "bookinfo-reviews"),
-  reviewsV2: () => sidecarOf("reviews-v2-0", "default", "10.244.1.14", { app: "reviews", version: "v2" }, "bookinfo-reviews"),
+  productpage: () =>
+    sidecarOf(
+      "productpage-v1-0",
+      "default",
+      "10.244.1.10",
+      { app: "productpage", version: "v1" },
+      "bookinfo-productpage",
+    ),
+  details: () =>
+    sidecarOf(
+      "details-v1-0",
+      "default",
+      "10.244.1.11",
+      { app: "details", version: "v1" },
+      "bookinfo-details",
+    ),
+  ratings: () =>
+    sidecarOf(
+      "ratings-v1-0",
+      "default",
+      "10.244.1.12",
+      { app: "ratings", version: "v1" },
+      "bookinfo-ratings",
+    ),
+  reviewsV1: () =>
+    sidecarOf(
+      "reviews-v1-0",
+      "default",
+      "10.244.1.13",
+      { app: "reviews", version: "v1" },
+      "bookinfo-reviews",
+    ),
+  reviewsV2: () =>
+    sidecarOf(
+      "reviews-v2-0",
+      "default",
+      "10.244.1.14",
+      { app: "reviews", version: "v2" },
+      "bookinfo-reviews",
+    ),
   ingressgateway: () =>
     parseProxy({
       id: "router~10.244.2.10~istio-ingressgateway-0.istio-system~istio-system.svc.cluster.local",

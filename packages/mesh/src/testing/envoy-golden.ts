@@ -40,7 +40,9 @@ export function golden(name: string, r: EnvoyResources): { want: unknown; got: u
   const got = JSON.parse(JSON.stringify(envoyJson(r)));
   if (process.env.MESHLET_UPDATE_GOLDEN === "1" || !existsSync(file)) {
     if (process.env.MESHLET_UPDATE_GOLDEN !== "1") {
-      throw new Error(`golden file ${file} is missing; run with MESHLET_UPDATE_GOLDEN=1 to write it, then review it`);
+      throw new Error(
+        `golden file ${file} is missing; run with MESHLET_UPDATE_GOLDEN=1 to write it, then review it`,
+      );
     }
     mkdirSync(GOLDEN_DIR, { recursive: true });
     writeFileSync(file, `${JSON.stringify(got, null, 2)}\n`);

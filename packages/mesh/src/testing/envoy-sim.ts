@@ -1,7 +1,7 @@
 import { Snapshot } from "@meshlet/xds";
 import { expect } from "vitest";
-import { generateEnvoy, envoySnapshotInput } from "../envoy/generate.js";
 import type { EnvoyGeneratorOptions } from "../envoy/context.js";
+import { envoySnapshotInput, generateEnvoy } from "../envoy/generate.js";
 import { envoyRegistry } from "../envoy/istio-extensions.js";
 import { type EnvoyResources, referencedClusters } from "../envoy/resources.js";
 import type { WalkError, WalkResult } from "../explain/walker.js";
@@ -27,7 +27,14 @@ export interface Want {
   readonly strict?: boolean;
 }
 
-const FIELDS = ["listenerMatched", "filterChainMatched", "routeConfigMatched", "virtualHostMatched", "routeMatched", "clusterMatched"] as const;
+const FIELDS = [
+  "listenerMatched",
+  "filterChainMatched",
+  "routeConfigMatched",
+  "virtualHostMatched",
+  "routeMatched",
+  "clusterMatched",
+] as const;
 
 /**
  * Istio `Result.Matches`: the error always compares; the other fields only when the expectation
@@ -47,11 +54,16 @@ export function expectWellFormed(r: EnvoyResources): void {
   const snap = Snapshot.create(envoySnapshotInput(r), { registry: envoyRegistry });
   snap.consistent();
   const clusters = new Set(r.clusters.map((c) => c.name));
-  for (const name of referencedClusters(r.listeners, r.routes)) expect(clusters, `cluster ${name}`).toContain(name);
+  for (const name of referencedClusters(r.listeners, r.routes))
+    expect(clusters, `cluster ${name}`).toContain(name);
 }
 
 /** Istio's simulation default proxy: a sidecar at 1.1.1.1 in `default` (labels as given). */
-export function simSidecar(labels: Record<string, string> = {}, namespace = "default", ip = "1.1.1.1"): Proxy {
+export function simSidecar(
+  labels: Record<string, string> = {},
+  namespace = "default",
+  ip = "1.1.1.1",
+): Proxy {
   return sidecarOf("app-0", namespace, ip, labels, "default");
 }
 
