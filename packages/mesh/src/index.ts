@@ -16,6 +16,30 @@ export type {
   VirtualServiceSpec,
 } from "./config-access.js";
 export {
+  type AuthorizeDecision,
+  type XdsAuthorize,
+  xdsAuthorizeInterceptor,
+} from "./controller/authorize-interceptor.js";
+export { changedConfigKeys } from "./controller/config-diff.js";
+export {
+  type GeneratedResources,
+  type GenerateRequest,
+  type ProxyGenerator,
+  type ProxyGenerators,
+  proxylessGenerator,
+} from "./controller/generator.js";
+export {
+  type ConfigInput,
+  type MeshAuthorizeRequest,
+  MeshController,
+  type MeshControllerOptions,
+  type MeshStatus,
+  type ProxyStatus,
+  type PushCause,
+  type PushEvent,
+  type RefusedNode,
+} from "./controller/mesh-controller.js";
+export {
   type AnalyzeMeshOptions,
   type AnalyzerLevel,
   analyzeMesh,
@@ -64,6 +88,21 @@ export {
   walk,
   type XdsResources,
 } from "./explain/walker.js";
+export {
+  clientHttpFilters,
+  clientListener,
+  type ServerListenerInput,
+  serverListener,
+  serverMtlsMode,
+} from "./grpc/listeners.js";
+export {
+  generateProxyless,
+  type ProxylessGenerateOptions,
+  type ProxylessResources,
+  referencedClusters,
+} from "./grpc/proxyless-generator.js";
+export { type GrpcRbac, GrpcRbacFilterNames, grpcRbac, grpcRbacPolicyName } from "./grpc/rbac.js";
+export { buildRouteConfiguration, type RouteConfigInput, virtualHostDomains } from "./grpc/routes.js";
 export { MeshError, type MeshErrorCode } from "./mesh-error.js";
 export {
   hostSubsetOf,
