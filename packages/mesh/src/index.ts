@@ -52,10 +52,11 @@ export type {
   RateLimitBinding,
   ServiceRef,
 } from "./envoy/context.js";
+export { envoyGenerators, envoyProxyGenerator, toTranslationWarning } from "./envoy/controller-generator.js";
 export { generateEnvoyGateway } from "./envoy/gateway.js";
 export { envoySnapshotInput, generateEnvoy } from "./envoy/generate.js";
 export { envoyRegistry } from "./envoy/istio-extensions.js";
-export { type EnvoyResources, referencedClusters } from "./envoy/resources.js";
+export { type EnvoyResources, referencedEnvoyClusters } from "./envoy/resources.js";
 export { CONTEXT_EXTENSION_LABELS, CONTEXT_EXTENSION_NAMESPACE } from "./envoy/security-filters.js";
 export { generateEnvoySidecar } from "./envoy/sidecar-generator.js";
 export {

@@ -7,7 +7,7 @@ import { golden } from "../testing/envoy-golden.js";
 import { envoySnapshotInput, generateEnvoy } from "./generate.js";
 import { envoyRegistry } from "./istio-extensions.js";
 import type { EnvoyResources } from "./resources.js";
-import { referencedClusters } from "./resources.js";
+import { referencedEnvoyClusters } from "./resources.js";
 
 // Golden files of the Envoy config generated for Istio's Bookinfo sample (fixtures in
 // testdata/bookinfo, each citing its upstream file). Envoy cannot run in this repository's CI: the
@@ -31,7 +31,7 @@ function wellFormed(r: EnvoyResources): void {
   const snap = Snapshot.create(envoySnapshotInput(r), { registry: envoyRegistry });
   snap.consistent();
   const clusters = new Set(r.clusters.map((c) => c.name));
-  for (const name of referencedClusters(r.listeners, r.routes))
+  for (const name of referencedEnvoyClusters(r.listeners, r.routes))
     expect(clusters, `cluster ${name}`).toContain(name);
 }
 

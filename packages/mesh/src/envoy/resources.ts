@@ -28,7 +28,7 @@ export interface EnvoyResources {
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /** Every cluster a listener or route configuration names (routes, weighted clusters, mirrors, tcp_proxy). */
-export function referencedClusters(
+export function referencedEnvoyClusters(
   listeners: readonly Listener[],
   routes: readonly RouteConfiguration[],
 ): Set<string> {
@@ -87,7 +87,7 @@ export function finishResources(
   });
   const endpoints = [...input.endpoints];
   const haveEndpoints = new Set(endpoints.map((e) => e.clusterName));
-  for (const name of referencedClusters(input.listeners, input.routes)) {
+  for (const name of referencedEnvoyClusters(input.listeners, input.routes)) {
     if (seen.has(name)) continue;
     seen.add(name);
     clusters.push(edsCluster(name, ENVOY_CAPABILITIES));

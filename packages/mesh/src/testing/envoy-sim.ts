@@ -3,7 +3,7 @@ import { expect } from "vitest";
 import type { EnvoyGeneratorOptions } from "../envoy/context.js";
 import { envoySnapshotInput, generateEnvoy } from "../envoy/generate.js";
 import { envoyRegistry } from "../envoy/istio-extensions.js";
-import { type EnvoyResources, referencedClusters } from "../envoy/resources.js";
+import { type EnvoyResources, referencedEnvoyClusters } from "../envoy/resources.js";
 import type { WalkError, WalkResult } from "../explain/walker.js";
 import { type Proxy, parseProxy } from "../proxy/proxy.js";
 import { PushContext, type PushContextInit } from "../push/push-context.js";
@@ -54,7 +54,7 @@ export function expectWellFormed(r: EnvoyResources): void {
   const snap = Snapshot.create(envoySnapshotInput(r), { registry: envoyRegistry });
   snap.consistent();
   const clusters = new Set(r.clusters.map((c) => c.name));
-  for (const name of referencedClusters(r.listeners, r.routes))
+  for (const name of referencedEnvoyClusters(r.listeners, r.routes))
     expect(clusters, `cluster ${name}`).toContain(name);
 }
 
