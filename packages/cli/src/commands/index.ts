@@ -15,4 +15,9 @@ export const commands: ReadonlyArray<{
     summary: "Validate Istio and Kubernetes YAML/JSON config, like istioctl analyze.",
     load: async () => (await import("./validate.js")).command,
   },
+  {
+    name: "explain",
+    summary: "Explain how a proxy would route a request, step by step, from config files.",
+    load: async () => (await import("./explain.js")).command,
+  },
 ];
