@@ -1,13 +1,11 @@
-import { Snapshot } from "@meshlet/xds";
 import { describe, expect, it } from "vitest";
 import type { Proxy } from "../proxy/proxy.js";
 import { PushContext, type PushContextInit } from "../push/push-context.js";
 import { BookinfoProxies, bookinfoSnapshot } from "../testing/bookinfo.js";
 import { golden } from "../testing/envoy-golden.js";
-import { envoySnapshotInput, generateEnvoy } from "./generate.js";
-import { envoyRegistry } from "./istio-extensions.js";
+import { expectWellFormed } from "../testing/envoy-sim.js";
+import { generateEnvoy } from "./generate.js";
 import type { EnvoyResources } from "./resources.js";
-import { referencedEnvoyClusters } from "./resources.js";
 
 // Golden files of the Envoy config generated for Istio's Bookinfo sample (fixtures in
 // testdata/bookinfo, each citing its upstream file). Envoy cannot run in this repository's CI: the
@@ -26,22 +24,13 @@ function build(
   return generateEnvoy(proxy, push);
 }
 
-/** Checks every golden scenario must pass: Envoy's field rules, no dangling reference. */
-function wellFormed(r: EnvoyResources): void {
-  const snap = Snapshot.create(envoySnapshotInput(r), { registry: envoyRegistry });
-  snap.consistent();
-  const clusters = new Set(r.clusters.map((c) => c.name));
-  for (const name of referencedEnvoyClusters(r.listeners, r.routes))
-    expect(clusters, `cluster ${name}`).toContain(name);
-}
-
 describe("Envoy golden files (Bookinfo)", () => {
   it("productpage sidecar with destination-rule-all and virtual-service-all-v1", () => {
     const r = build(
       ["destination-rule-all.yaml", "virtual-service-all-v1.yaml"],
       BookinfoProxies.productpage(),
     );
-    wellFormed(r);
+    expectWellFormed(r);
     // Istio's names (reference/istio-conventions.md §2.3).
     expect(r.listeners.map((l) => l.name)).toEqual([
       "0.0.0.0_80",
@@ -83,7 +72,7 @@ describe("Envoy golden files (Bookinfo)", () => {
       ],
       BookinfoProxies.reviewsV1(),
     );
-    wellFormed(r);
+    expectWellFormed(r);
     const ratings = r.routes
       .find((x) => x.name === "9080")
       ?.virtualHosts.find((v) => v.name === "ratings.default.svc.cluster.local:9080");
@@ -97,7 +86,7 @@ describe("Envoy golden files (Bookinfo)", () => {
       ["destination-rule-all.yaml", "virtual-service-reviews-50-v3.yaml"],
       BookinfoProxies.productpage(),
     );
-    wellFormed(r);
+    expectWellFormed(r);
     const reviews = r.routes
       .find((x) => x.name === "9080")
       ?.virtualHosts.find((v) => v.name === "reviews.default.svc.cluster.local:9080");
@@ -116,7 +105,7 @@ describe("Envoy golden files (Bookinfo)", () => {
 
   it("ingress gateway with bookinfo-gateway", () => {
     const r = build(["destination-rule-all.yaml", "bookinfo-gateway.yaml"], BookinfoProxies.ingressgateway());
-    wellFormed(r);
+    expectWellFormed(r);
     // Gateway names (reference/istio-conventions.md §2.3): listener 0.0.0.0_8080, route http.8080.
     expect(r.listeners.map((l) => l.name)).toEqual(["0.0.0.0_8080"]);
     expect(r.routes.map((x) => x.name)).toEqual(["http.8080"]);

@@ -7,6 +7,7 @@ import {
   Cluster_LbPolicy,
   ClusterSchema,
 } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
+import { BindConfigSchema } from "@meshlet/api/envoy/config/core/v3/address_pb";
 import { HttpProtocolOptionsSchema } from "@meshlet/api/envoy/extensions/upstreams/http/v3/http_protocol_options_pb";
 import { isHttp2Protocol, type Protocol } from "../model/protocol.js";
 import type { ServiceTarget } from "../model/service.js";
@@ -97,23 +98,18 @@ export function passthroughCluster(ctx: BuildContext): Cluster {
   });
 }
 
-/** `InboundPassthroughCluster`: ORIGINAL_DST to the workload, bound to 127.0.0.6. */
+/**
+ * `InboundPassthroughCluster`: the passthrough cluster (its stat name kept) without the metadata
+ * exchange filter, bound to 127.0.0.6 (Istio `buildInboundPassthroughCluster`).
+ */
 export function inboundPassthroughCluster(ctx: BuildContext): Cluster {
-  return create(ClusterSchema, {
-    name: IstioNames.inboundPassthroughCluster,
-    altStatName: `${IstioNames.passthroughCluster};`,
-    clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST },
-    connectTimeout: connectTimeout(ctx),
-    lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
-    circuitBreakers: defaultCircuitBreakers(),
-    typedExtensionProtocolOptions: { [HTTP_PROTOCOL_OPTIONS]: useDownstreamProtocol() },
-    upstreamBindConfig: {
-      sourceAddress: {
-        address: INBOUND_PASSTHROUGH_BIND_IPV4,
-        portSpecifier: { case: "portValue", value: 0 },
-      },
-    },
+  const c = passthroughCluster(ctx);
+  c.name = IstioNames.inboundPassthroughCluster;
+  c.filters = [];
+  c.upstreamBindConfig = create(BindConfigSchema, {
+    sourceAddress: { address: INBOUND_PASSTHROUGH_BIND_IPV4, portSpecifier: { case: "portValue", value: 0 } },
   });
+  return c;
 }
 
 /**

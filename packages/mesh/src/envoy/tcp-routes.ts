@@ -8,7 +8,7 @@ import {
 import { HashPolicySchema } from "@meshlet/api/envoy/type/v3/hash_policy_pb";
 import type { Destination } from "../config-access.js";
 import type { Service } from "../model/service.js";
-import { outboundClusterName } from "../naming/cluster-names.js";
+import { destinationCluster } from "../translate/route.js";
 import type { BuildContext } from "./context.js";
 import { parseDuration } from "./external-services.js";
 import { networkFilter, networkStatsFilter, tcpMetadataExchange, tcpProxyFilter } from "./filters.js";
@@ -24,27 +24,6 @@ import { Wellknown } from "./well-known.js";
 export interface L4RouteDestination {
   readonly destination: Destination;
   readonly weight?: number;
-}
-
-/**
- * Istio `GetDestinationCluster`: `outbound|<port>|<subset>|<host>` with the destination's port,
- * else the only port of the service, else the listener port; an ExternalName service resolves to
- * its external name.
- */
-export function destinationClusterName(
-  destination: Destination,
-  service: Service | undefined,
-  listenPort: number,
-): string {
-  const host =
-    service?.externalName !== undefined && service.externalName !== ""
-      ? service.externalName
-      : destination.host;
-  let port = listenPort;
-  if (destination.port?.number !== undefined) port = destination.port.number;
-  else if (service !== undefined && service.ports.length === 1)
-    port = (service.ports[0] as { port: number }).port;
-  return outboundClusterName(host, port, destination.subset ?? "");
 }
 
 interface TcpSettings {
@@ -113,7 +92,7 @@ export function outboundNetworkFilters(
   const settings = tcpSettings(ctx, service, routes.length === 1 ? (first.destination.subset ?? "") : "");
   const proxy = create(TcpProxySchema, {});
   if (routes.length === 1) {
-    const cluster = destinationClusterName(first.destination, service, listenPort);
+    const cluster = destinationCluster(first.destination, service, listenPort);
     proxy.statPrefix = cluster;
     proxy.clusterSpecifier = { case: "cluster", value: cluster };
   } else {
@@ -121,7 +100,7 @@ export function outboundNetworkFilters(
     const clusters = routes
       .filter((r) => (r.weight ?? 0) > 0)
       .map((r) => ({
-        name: destinationClusterName(
+        name: destinationCluster(
           r.destination,
           ctx.push.serviceForHostname(ctx.proxy, r.destination.host),
           listenPort,

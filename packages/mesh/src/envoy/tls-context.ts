@@ -1,75 +1,25 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import {
-  ApiConfigSource_ApiType,
-  ApiVersion,
-  type ConfigSource,
-  ConfigSourceSchema,
-} from "@meshlet/api/envoy/config/core/v3/config_source_pb";
 import {
   type CertificateValidationContext,
   CertificateValidationContextSchema,
   TlsParameters_TlsProtocol,
   TlsParametersSchema,
 } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/common_pb";
-import {
-  type SdsSecretConfig,
-  SdsSecretConfigSchema,
-} from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
+import type { SdsSecretConfig } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import {
   type DownstreamTlsContext,
   DownstreamTlsContextSchema,
 } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/tls_pb";
 import { StringMatcherSchema } from "@meshlet/api/envoy/type/matcher/v3/string_pb";
 import { IstioNames } from "../naming/listener-names.js";
+import { credentialSecretConfig, exactMatchers, sdsSecretConfig } from "../translate/tls.js";
 import type { ServerTlsView } from "./spec-views.js";
-import {
-  Alpn,
-  KUBERNETES_SECRET_PREFIX,
-  SDS_CA_SUFFIX,
-  SDS_CLUSTER,
-  SUPPORTED_CIPHERS,
-} from "./well-known.js";
+import { Alpn, KUBERNETES_SECRET_PREFIX, SDS_CA_SUFFIX, SUPPORTED_CIPHERS } from "./well-known.js";
 
 // Downstream (server-side) TLS contexts: the inbound mTLS of sidecars (istio/istio
 // pilot/pkg/security/authn/utils/utils.go `BuildInboundTLS`) and Gateway servers terminating TLS
 // (pilot/pkg/networking/core/listener.go `BuildListenerTLSContext`), with certificates over SDS as
 // Istio configures them (pkg/model/authentication.go, pilot/pkg/security/model/authentication.go).
-
-/**
- * The SDS config of a workload secret (`default` or `ROOTCA`), fetched from the Istio agent's
- * `sds-grpc` cluster, without an initial fetch timeout (Istio `pm.ConstructSdsSecretConfig`).
- */
-export function workloadSdsSecret(name: string): SdsSecretConfig {
-  return create(SdsSecretConfigSchema, {
-    name,
-    sdsConfig: create(ConfigSourceSchema, {
-      configSourceSpecifier: {
-        case: "apiConfigSource",
-        value: {
-          apiType: ApiConfigSource_ApiType.GRPC,
-          setNodeOnFirstMessageOnly: true,
-          transportApiVersion: ApiVersion.V3,
-          grpcServices: [{ targetSpecifier: { case: "envoyGrpc", value: { clusterName: SDS_CLUSTER } } }],
-        },
-      },
-      resourceApiVersion: ApiVersion.V3,
-      initialFetchTimeout: create(DurationSchema, {}),
-    }),
-  });
-}
-
-/**
- * The config source of `credentialName` secrets: istiod itself, over ADS, deliberately without a
- * zero initial fetch timeout so that a missing secret does not block the listener forever (Istio
- * `SDSAdsConfig`).
- */
-export function credentialConfigSource(): ConfigSource {
-  return create(ConfigSourceSchema, {
-    configSourceSpecifier: { case: "ads", value: {} },
-    resourceApiVersion: ApiVersion.V3,
-  });
-}
 
 /**
  * The SDS resource name of a Gateway `credentialName` (Istio `credentials.ToResourceName`):
@@ -86,18 +36,14 @@ export function credentialResourceName(credentialName: string): string {
   return `${KUBERNETES_SECRET_PREFIX}${credentialName}`;
 }
 
-/** The SDS config of a credential (Istio `ConstructSdsSecretConfigForCredential`). */
+/**
+ * The SDS config of a credential (Istio `ConstructSdsSecretConfigForCredential`): `builtin://` is
+ * the workload certificate over the agent's SDS, anything else a secret istiod serves over ADS.
+ */
 export function credentialSdsSecret(credentialName: string): SdsSecretConfig {
-  if (credentialName === "builtin://") return workloadSdsSecret(IstioNames.sdsDefault);
-  if (credentialName === `builtin://${SDS_CA_SUFFIX}`) return workloadSdsSecret(IstioNames.sdsRootCa);
-  return create(SdsSecretConfigSchema, {
-    name: credentialResourceName(credentialName),
-    sdsConfig: credentialConfigSource(),
-  });
-}
-
-function exactMatchers(values: readonly string[]) {
-  return values.map((v) => create(StringMatcherSchema, { matchPattern: { case: "exact", value: v } }));
+  if (credentialName === "builtin://") return sdsSecretConfig(IstioNames.sdsDefault);
+  if (credentialName === `builtin://${SDS_CA_SUFFIX}`) return sdsSecretConfig(IstioNames.sdsRootCa);
+  return credentialSecretConfig(credentialResourceName(credentialName));
 }
 
 /**
@@ -124,12 +70,12 @@ export function inboundMtlsContext(
         tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2,
         tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3,
       }),
-      tlsCertificateSdsSecretConfigs: [workloadSdsSecret(IstioNames.sdsDefault)],
+      tlsCertificateSdsSecretConfigs: [sdsSecretConfig(IstioNames.sdsDefault)],
       validationContextType: {
         case: "combinedValidationContext",
         value: {
           defaultValidationContext: validation,
-          validationContextSdsSecretConfig: workloadSdsSecret(IstioNames.sdsRootCa),
+          validationContextSdsSecretConfig: sdsSecretConfig(IstioNames.sdsRootCa),
         },
       },
     },
@@ -163,14 +109,14 @@ export function gatewayServerTlsContext(
   type Common = NonNullable<MessageInitShape<typeof DownstreamTlsContextSchema>["commonTlsContext"]>;
   const common: Common = { alpnProtocols: [...(tcpWithIstioMutual ? Alpn.downstreamWithMxc : Alpn.http)] };
   if (mode === "ISTIO_MUTUAL") {
-    common.tlsCertificateSdsSecretConfigs = [workloadSdsSecret(IstioNames.sdsDefault)];
+    common.tlsCertificateSdsSecretConfigs = [sdsSecretConfig(IstioNames.sdsDefault)];
     common.validationContextType = {
       case: "combinedValidationContext",
       value: {
         defaultValidationContext: create(CertificateValidationContextSchema, {
           matchSubjectAltNames: exactMatchers(sans),
         }),
-        validationContextSdsSecretConfig: workloadSdsSecret(IstioNames.sdsRootCa),
+        validationContextSdsSecretConfig: sdsSecretConfig(IstioNames.sdsRootCa),
       },
     };
   } else {
