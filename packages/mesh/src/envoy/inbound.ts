@@ -290,13 +290,21 @@ function tcpChainFilters(ctx: BuildContext, cc: ChainConfig, security: SecurityF
 
 /**
  * Istio `BuildDefaultHTTPInboundRoute`: route `default`, prefix `/`, to the inbound cluster, no
- * timeout (`timeout` and `max_grpc_timeout` 0s), decorated with the trace operation `<host>:<port>/*`.
+ * timeout, decorated with the trace operation `<host>:<port>/*`.
  */
 export function defaultInboundRoute(cluster: string, operation: string): Route {
+  return untimedRoute("default", cluster, operation);
+}
+
+/**
+ * A catch-all route (prefix `/`) to a cluster without timeouts (`timeout` and `max_grpc_timeout`
+ * 0s), as Istio builds the inbound default route and the `allow_any` route.
+ */
+export function untimedRoute(name: string, cluster: string, operation?: string): Route {
   return create(RouteSchema, {
-    name: "default",
+    name,
     match: { pathSpecifier: { case: "prefix", value: "/" } },
-    decorator: { operation },
+    ...(operation !== undefined ? { decorator: { operation } } : {}),
     action: {
       case: "route",
       value: {

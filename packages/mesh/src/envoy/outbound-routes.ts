@@ -1,6 +1,5 @@
 import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
   type Route,
   RouteSchema,
@@ -26,6 +25,7 @@ import {
   traceOperation,
 } from "../translate/route.js";
 import type { BuildContext } from "./context.js";
+import { untimedRoute } from "./inbound.js";
 import { catchAllCluster } from "./outbound-listeners.js";
 import { MAX_DIRECT_RESPONSE_BODY_BYTES } from "./well-known.js";
 
@@ -235,20 +235,7 @@ export function catchAllVirtualHost(ctx: BuildContext): VirtualHost {
     return create(VirtualHostSchema, {
       name: IstioNames.allowAnyVirtualHost,
       domains: ["*"],
-      routes: [
-        create(RouteSchema, {
-          name: IstioNames.allowAnyVirtualHost,
-          match: { pathSpecifier: { case: "prefix", value: "/" } },
-          action: {
-            case: "route",
-            value: {
-              clusterSpecifier: { case: "cluster", value: cluster },
-              timeout: create(DurationSchema, {}),
-              maxGrpcTimeout: create(DurationSchema, {}),
-            },
-          },
-        }),
-      ],
+      routes: [untimedRoute(IstioNames.allowAnyVirtualHost, cluster)],
       includeRequestAttemptCount: true,
     });
   }
