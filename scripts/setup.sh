@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-grpcio etcd-server openssl golang-cfssl redis-server prometheus)
+APT_PACKAGES=(python3-grpcio etcd-server openssl golang-cfssl redis-server prometheus shellcheck)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
+// Child process of bench/policy/run.mjs: serves ext_authz and rate limit on loopback so the load
+// generator does not share an event loop with the server. Prints {"authz":port,"rls":port} when
+// ready. Arguments: policy count, "http2" (the built-in transport) or "grpc-js", Redis URL or "".
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-// Child process of bench/policy/run.mjs: serves ext_authz and rate limit over gRPC on loopback so
-// the load generator does not share an event loop with the server. Prints {"port":N} when ready.
 import { ExtAuthzServer, PolicyEngine, parseRateLimitConfig, RateLimitServer } from "@meshlet/policy";
 import { makePolicies } from "./policies.mjs";
 
-const [, , policyCount = "100", redisUrl = ""] = process.argv;
+const [, , policyCount = "100", transport = "http2", redisUrl = ""] = process.argv;
 const engine = new PolicyEngine({
   authorizationPolicies: makePolicies(Number(policyCount)),
   rateLimits: parseRateLimitConfig(
@@ -18,35 +19,38 @@ if (redisUrl) {
   await engine.registerAdapter(adapter, { failurePolicy: "fail-closed", timeoutMs: 1000 });
   if (adapter.client.status !== "ready") await new Promise((r) => adapter.client.once("ready", r));
 }
-const server = new Server();
-// Baseline: a bare grpc-js unary echo, to show the transport's ceiling on the same machine.
-const raw = (b) => b;
-server.addService(
-  {
-    echo: {
-      path: "/bench.Echo/Echo",
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-    },
-  },
-  { echo: (call, callback) => callback(null, call.request) },
-);
-new ExtAuthzServer({ engine }).register(server);
-new RateLimitServer({ engine }).register(server);
-const port = await new Promise((resolve, reject) =>
-  server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-);
-process.stdout.write(`${JSON.stringify({ port })}\n`);
+const authz = new ExtAuthzServer({ engine });
+const rls = new RateLimitServer({ engine });
+let ports;
+let stop;
+if (transport === "grpc-js") {
+  const server = new Server();
+  authz.register(server);
+  rls.register(server);
+  const port = await new Promise((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
+  );
+  ports = { authz: port, rls: port };
+  stop = async () => server.forceShutdown();
+} else {
+  const a = await authz.listen();
+  const r = await rls.listen();
+  ports = { authz: a.port, rls: r.port };
+  stop = async () => {
+    await a.close(0);
+    await r.close(0);
+  };
+}
+process.stdout.write(`${JSON.stringify(ports)}\n`);
 // SIGUSR2: report this process' CPU time so far (user + system, µs), for per-request CPU cost.
 process.on("SIGUSR2", () => {
   const { user, system } = process.cpuUsage();
   process.stdout.write(`${JSON.stringify({ cpuUs: user + system })}\n`);
 });
 process.on("SIGTERM", () => {
-  server.forceShutdown();
-  engine.close().finally(() => process.exit(0));
+  stop()
+    .then(() => engine.close())
+    .finally(() => process.exit(0));
 });

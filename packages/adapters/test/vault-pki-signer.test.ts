@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { CaError, CertificateAuthority, createCsr, generateKey } from "@meshlet/ca";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../ca/test/helpers.js";
-import { openssl } from "../../ca/test/openssl.js";
+import { openssl, opensslSignCsr } from "../../ca/test/openssl.js";
 import { VaultPkiSigner } from "../src/vault.js";
 
 const TD = "example.org";
@@ -115,32 +115,16 @@ async function startFakeVault(dir: string) {
       // use_csr_common_name: the CSR's CN becomes the certificate's (openssl copies the CSR's
       // subject, which carries at most a CN here); exclude_cn_from_sans: true keeps it out of the
       // DNS SANs.
-      await writeFile(
-        join(dir, `${id}.ext`),
-        `subjectAltName=critical,${sans.join(",")}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`,
-      );
       const ca = role.rogue ? "rogue-ca" : "vault-ca";
-      await openssl(
-        [
-          "x509",
-          "-req",
-          "-in",
-          `${id}.csr`,
-          "-CA",
-          `${ca}.pem`,
-          "-CAkey",
-          `${ca}-key.pem`,
-          "-CAcreateserial",
-          "-days",
-          role.rogue ? "365" : "1",
-          "-extfile",
-          `${id}.ext`,
-          "-out",
-          `${id}.pem`,
-        ],
-        dir,
-      );
-      const certificate = (await readFile(join(dir, `${id}.pem`), "utf8")).trim();
+      const extensions = [
+        `subjectAltName=critical,${sans.join(",")}`,
+        "basicConstraints=critical,CA:FALSE",
+        "keyUsage=critical,digitalSignature,keyEncipherment",
+        "extendedKeyUsage=serverAuth,clientAuth",
+      ];
+      const certificate = (
+        await opensslSignCsr(dir, { csrPem: String(body.csr), ca, extensions, days: role.rogue ? 365 : 1 })
+      ).trim();
       const cert = new X509Certificate(certificate);
       reply(200, {
         request_id: id,

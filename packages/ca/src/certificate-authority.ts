@@ -183,9 +183,13 @@ export class CertificateAuthority {
           use: (m) => self.issuer.use(m),
           roots: () => this.bundle.getValue().roots,
           publishRoots: (r) => this.publishRoots(r),
-          longestLeafLifetimeMs: () => this.longestLifetimeMs,
-          lastLeafNotAfter: (m) => this.lastNotAfter.get(m) ?? 0,
-          persist: () => this.persistRoot(),
+          // A stored root may have signed leaves this process never saw (before a restart, on
+          // another replica): assume the longest any of them may live, maxTtl.
+          longestLeafLifetimeMs: () =>
+            self.store ? Math.max(this.maxTtlMs, this.longestLifetimeMs) : this.longestLifetimeMs,
+          lastLeafNotAfter: (m) =>
+            Math.max(this.lastNotAfter.get(m) ?? 0, self.store ? this.clock() + this.maxTtlMs : 0),
+          persist: (m, roots) => (self.store ? this.persistRoot(self.store, m, roots) : undefined),
           emit: (rotation) => this.rotations.next(rotation),
         })
       : undefined;
@@ -298,7 +302,7 @@ export class CertificateAuthority {
         material,
         () => ca.trustBundle.roots,
         (renewed, fresh) => {
-          ca.publishRootsIfChanged(fresh);
+          ca.publishSignerRoots(fresh);
           backend.issuer.use(renewed);
         },
       );
@@ -428,7 +432,9 @@ export class CertificateAuthority {
    * Rotates a self-signed root now. `keep-key` (default) re-issues the root with the same key;
    * `new-key` publishes a new root, switches signing to it after `activateAfter`, and drops the
    * old root after `overlap` (see {@link RootRotationOptions}). Resolves with the first step.
-   * Only for CAs created with {@link CertificateAuthority.selfSigned}.
+   * Only for CAs created with {@link CertificateAuthority.selfSigned}; one rotation at a time.
+   * With a `store`, each step is stored before it takes effect: when the store refuses (another
+   * replica changed the root), nothing changes and the promise rejects with `root-store`.
    */
   rotateRoot(options: RootRotationOptions = {}): Promise<RootRotation> {
     if (!this.rotator) {
@@ -539,18 +545,31 @@ export class CertificateAuthority {
   }
 
   private publishRootsIfChanged(roots: readonly string[]): void {
-    const current = this.bundle.getValue().roots;
+    // The same roots in another order are the same bundle: no push for a reordering.
+    const current = new Set(this.bundle.getValue().roots);
     const next = [...new Set(roots)];
-    if (next.length !== current.length || next.some((r, i) => r !== current[i])) this.publishRoots(next);
+    if (next.length !== current.size || next.some((r) => !current.has(r))) this.publishRoots(next);
   }
 
-  private async persistRoot(): Promise<void> {
-    if (this.backend.kind !== "self-signed" || !this.backend.store) return;
-    const m = this.backend.issuer.material;
-    await this.backend.store.update({
+  /**
+   * An external signer's roots: what it publishes now, plus every root of the bundle it stopped
+   * publishing that has not expired (as SPIRE appends upstream roots and prunes only expired
+   * ones): a root that left the signer's answer may still anchor the intermediate signing here
+   * and the leaves workloads hold.
+   */
+  private publishSignerRoots(fresh: readonly string[]): void {
+    const now = this.clock();
+    const kept = this.bundle
+      .getValue()
+      .roots.filter((r) => !fresh.includes(r) && new Date(new X509Certificate(r).validTo).getTime() > now);
+    this.publishRootsIfChanged([...fresh, ...kept]);
+  }
+
+  private persistRoot(store: RootStore, m: SigningMaterial, roots: readonly string[]): Promise<void> {
+    return store.update({
       key: m.key.export({ format: "pem", type: "pkcs8" }) as string,
       cert: toPem("CERTIFICATE", m.cert.der),
-      roots: this.bundle.getValue().roots,
+      roots,
     });
   }
 
@@ -558,17 +577,27 @@ export class CertificateAuthority {
   private followStore(store: RootStore): void {
     const backend = this.backend as Extract<Backend, { kind: "self-signed" }>;
     this.tasks.add(
-      store.changes$?.subscribe((stored) => {
-        try {
-          const { material, roots } = materialFromStored(stored, store.location, this.clock());
-          if (!material.cert.der.equals(backend.issuer.material.cert.der)) backend.issuer.use(material);
-          this.publishRootsIfChanged(roots);
-        } catch (error) {
-          this.logger.error("the stored root changed but cannot be used; keeping the current one", {
+      store.changes$?.subscribe({
+        next: (stored) => {
+          try {
+            const { material, roots } = materialFromStored(stored, store.location, this.clock());
+            if (!material.cert.der.equals(backend.issuer.material.cert.der)) backend.issuer.use(material);
+            this.publishRootsIfChanged(roots);
+            this.rotator?.followed(roots);
+          } catch (error) {
+            this.logger.error("the stored root changed but cannot be used; keeping the current one", {
+              store: store.location,
+              error: String(error),
+            });
+          }
+        },
+        // A long-running CA never dies of its change feed (an unhandled observable error would
+        // be thrown from a timer): it keeps signing with what it has.
+        error: (error: unknown) =>
+          this.logger.error("the root store's changes are no longer followed; keeping the current root", {
             store: store.location,
             error: String(error),
-          });
-        }
+          }),
       }),
     );
   }
@@ -576,19 +605,26 @@ export class CertificateAuthority {
   private watchCaCerts(dir: string): void {
     const backend = this.backend as Extract<Backend, { kind: "plugged" }>;
     this.tasks.add(
-      directoryChanges$(dir).subscribe(() => {
-        loadIstioCaCerts(dir, this.clock()).then(
-          (loaded) => {
-            backend.issuer.use(loaded.material);
-            this.publishRootsIfChanged(loaded.roots);
-            this.logger.info("plugged-in CA files reloaded", { dir });
-          },
-          (error: unknown) =>
-            this.logger.error("plugged-in CA files changed but do not load; keeping the current ones", {
-              dir,
-              error: String(error),
-            }),
-        );
+      directoryChanges$(dir).subscribe({
+        next: () => {
+          loadIstioCaCerts(dir, this.clock()).then(
+            (loaded) => {
+              backend.issuer.use(loaded.material);
+              this.publishRootsIfChanged(loaded.roots);
+              this.logger.info("plugged-in CA files reloaded", { dir });
+            },
+            (error: unknown) =>
+              this.logger.error("plugged-in CA files changed but do not load; keeping the current ones", {
+                dir,
+                error: String(error),
+              }),
+          );
+        },
+        error: (error: unknown) =>
+          this.logger.error("plugged-in CA files are no longer watched; keeping the current ones", {
+            dir,
+            error: String(error),
+          }),
       }),
     );
   }
@@ -597,7 +633,7 @@ export class CertificateAuthority {
     this.tasks.add(
       timer(intervalMs, intervalMs, this.scheduler).subscribe(() => {
         fetchSignerRoots(signer).then(
-          (roots) => this.publishRootsIfChanged(roots),
+          (roots) => this.publishSignerRoots(roots),
           (error: unknown) =>
             this.logger.warn("could not refresh the signer's roots; keeping the current bundle", {
               signer: signer.name,

@@ -1,7 +1,8 @@
-import { watch } from "node:fs";
-import { link, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { type FSWatcher, watch } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Observable } from "rxjs";
+import { createVersion, currentVersion, replaceVersion, type VersionFile } from "./atomic-directory.js";
 import { CaError } from "./ca-error.js";
 import { ISTIO_CA_CERT_FILES } from "./istio-ca-certs.js";
 import { certificatesOf } from "./pem.js";
@@ -15,10 +16,17 @@ import type { RootStore, StoredRoot } from "./root-store.js";
 export function directoryChanges$(dir: string, debounceMs = 100): Observable<void> {
   return new Observable<void>((subscriber) => {
     let timer: NodeJS.Timeout | undefined;
-    const watcher = watch(dir, { persistent: false }, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => subscriber.next(), debounceMs);
-    });
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, { persistent: false }, () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => subscriber.next(), debounceMs);
+      });
+    } catch (error) {
+      // ENOSPC (inotify limit), ENOENT: an error of the feed, never an exception out of subscribe.
+      subscriber.error(CaError.from(error, "root-store", `${dir}: cannot watch`));
+      return;
+    }
     watcher.on("error", (error) =>
       subscriber.error(CaError.from(error, "root-store", `${dir}: watch failed`)),
     );
@@ -43,6 +51,13 @@ async function readOptional(path: string): Promise<string | undefined> {
  * (the root that signs), `ca-key.pem` (its key, mode 0600), `root-cert.pem` (every root of the
  * trust bundle) and `cert-chain.pem` (the signing certificate). The same directory can be loaded
  * with `CertificateAuthority.fromIstioCaCerts` or mounted into istiod as `cacerts`.
+ *
+ * The files are replaced all at once, as the kubelet writes Secret volumes: each version lives in
+ * a hidden directory, `..data` links to the current one and the four names link into `..data` (see
+ * `atomic-directory.ts`). A crash or a failed write never leaves a new key beside an old
+ * certificate, and a reader never sees half a rotation. A directory of plain files (an operator's
+ * `cacerts`, an earlier meshlet) is converted on the first update, its content unchanged.
+ * Concurrent writers are not detected: the last `update` wins (the Kubernetes store conflicts).
  */
 export class DirectoryRootStore implements RootStore {
   readonly location: string;
@@ -59,7 +74,7 @@ export class DirectoryRootStore implements RootStore {
             (root) => {
               if (root) subscriber.next(root);
             },
-            // A half-written set of files is read again at the next change.
+            // A set of files that does not load is read again at the next change.
             () => {},
           );
         },
@@ -70,66 +85,75 @@ export class DirectoryRootStore implements RootStore {
 
   async load(): Promise<StoredRoot | undefined> {
     const f = ISTIO_CA_CERT_FILES;
-    const [key, cert, roots] = await Promise.all([
-      readOptional(join(this.dir, f.caKey)),
-      readOptional(join(this.dir, f.caCert)),
-      readOptional(join(this.dir, f.rootCert)),
-    ]);
-    if (key === undefined) return undefined;
-    if (cert === undefined) {
-      throw new CaError("root-store", `${join(this.dir, f.caCert)}: missing while ${f.caKey} exists`);
+    // One version's files, read together; a version removed by a concurrent swap is read again.
+    for (let attempt = 0; ; attempt++) {
+      const base = await currentVersion(this.dir);
+      const [key, cert, roots] = await Promise.all([
+        readOptional(join(base, f.caKey)),
+        readOptional(join(base, f.caCert)),
+        readOptional(join(base, f.rootCert)),
+      ]);
+      if (key === undefined && base !== this.dir && attempt < 3) continue;
+      if (key === undefined) return undefined;
+      if (cert === undefined) {
+        throw new CaError("root-store", `${join(this.dir, f.caCert)}: missing while ${f.caKey} exists`);
+      }
+      return {
+        key,
+        cert,
+        roots: roots === undefined ? [cert] : certificatesOf(roots, join(this.dir, f.rootCert)),
+      };
     }
-    return {
-      key,
-      cert,
-      roots: roots === undefined ? [cert] : certificatesOf(roots, join(this.dir, f.rootCert)),
-    };
   }
 
   async create(root: StoredRoot): Promise<StoredRoot> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await this.writeCertificates(root);
-    // The key is linked into place last and exclusively: the first replica to link it wins, and a
-    // reader that sees the key also sees certificates.
-    const temp = join(this.dir, `.${ISTIO_CA_CERT_FILES.caKey}.${process.pid}.${Date.now()}`);
-    await writeFile(temp, root.key, { mode: 0o600 });
+    let created: boolean;
     try {
-      await link(temp, join(this.dir, ISTIO_CA_CERT_FILES.caKey));
-      return root;
+      created = await createVersion(this.dir, this.files(root));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw CaError.from(error, "root-store", `${this.dir}: cannot store the root key`);
-      }
-      const winner = await this.load();
-      if (!winner) throw new CaError("root-store", `${this.dir}: ${ISTIO_CA_CERT_FILES.caKey} vanished`);
-      return winner;
-    } finally {
-      await unlink(temp).catch(() => {});
+      throw CaError.from(error, "root-store", `${this.dir}: cannot store the root`);
     }
+    if (created) return root;
+    // Another replica stored its root first: use that one.
+    const winner = await this.load();
+    if (!winner) throw new CaError("root-store", `${this.dir}: the stored root vanished`);
+    return winner;
   }
 
   async update(root: StoredRoot): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await this.replace(ISTIO_CA_CERT_FILES.caKey, root.key, 0o600);
-    await this.writeCertificates(root);
-  }
-
-  private async writeCertificates(root: StoredRoot): Promise<void> {
-    const f = ISTIO_CA_CERT_FILES;
-    await this.replace(f.rootCert, root.roots.join(""), 0o644);
-    await this.replace(f.certChain, root.cert, 0o644);
-    await this.replace(f.caCert, root.cert, 0o644);
-  }
-
-  /** Writes a file atomically (temp file + rename), so readers never see half a PEM. */
-  private async replace(file: string, content: string, mode: number): Promise<void> {
-    const temp = join(this.dir, `.${file}.${process.pid}.${Date.now()}`);
     try {
-      await writeFile(temp, content, { mode });
-      await rename(temp, join(this.dir, file));
+      await replaceVersion(this.dir, this.files(root), () => this.plainFiles());
     } catch (error) {
-      await unlink(temp).catch(() => {});
-      throw CaError.from(error, "root-store", `${join(this.dir, file)}: cannot write`);
+      throw CaError.from(
+        error,
+        "root-store",
+        `${this.dir}: cannot store the root (the previous one is kept)`,
+      );
     }
+  }
+
+  private files(root: StoredRoot): VersionFile[] {
+    const f = ISTIO_CA_CERT_FILES;
+    return [
+      { name: f.caKey, content: root.key, mode: 0o600 },
+      { name: f.rootCert, content: root.roots.join(""), mode: 0o644 },
+      { name: f.certChain, content: root.cert, mode: 0o644 },
+      { name: f.caCert, content: root.cert, mode: 0o644 },
+    ];
+  }
+
+  /** The plain files of a directory without `..data`, to keep as its first version. */
+  private async plainFiles(): Promise<VersionFile[]> {
+    const out: VersionFile[] = [];
+    for (const [name, mode] of [
+      [ISTIO_CA_CERT_FILES.caKey, 0o600],
+      [ISTIO_CA_CERT_FILES.rootCert, 0o644],
+      [ISTIO_CA_CERT_FILES.certChain, 0o644],
+      [ISTIO_CA_CERT_FILES.caCert, 0o644],
+    ] as const) {
+      const content = await readOptional(join(this.dir, name));
+      if (content !== undefined) out.push({ name, content, mode });
+    }
+    return out;
   }
 }

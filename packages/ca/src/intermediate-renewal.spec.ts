@@ -63,6 +63,28 @@ async function fakeUpstream(clock: () => number) {
   return { signer, requests, root, published };
 }
 
+/** A CA over the fake upstream, in virtual time, fetching the upstream's roots every hour. */
+async function refreshingCa() {
+  const scheduler = new VirtualTimeScheduler();
+  const base = Date.now();
+  const clock = () => base + scheduler.now();
+  const upstream = await fakeUpstream(clock);
+  const ca = await CertificateAuthority.fromSigner(upstream.signer, {
+    trustDomain: "example.org",
+    intermediateTtl: "100h",
+    rootRefreshInterval: "1h",
+    clock,
+    scheduler,
+  });
+  return { scheduler, clock, upstream, ca };
+}
+
+/** The upstream's next root (a rotation upstream). */
+async function nextUpstreamRoot(clock: () => number) {
+  const { privateKey } = await generateKey("ecdsa-p256");
+  return createSelfSignedRoot({ key: privateKey, trustDomain: "upstream.test", ttl: "3650d", now: clock() });
+}
+
 describe("intermediate signers (upstream authority)", () => {
   it("renews meshlet's intermediate at half its lifetime; new leaves chain to the new intermediate", async () => {
     const scheduler = new VirtualTimeScheduler();
@@ -105,29 +127,32 @@ describe("intermediate signers (upstream authority)", () => {
   });
 
   it("fetches the upstream's roots again every rootRefreshInterval, so an upstream root rotation reaches the trust bundle", async () => {
-    const scheduler = new VirtualTimeScheduler();
-    const base = Date.now();
-    const clock = () => base + scheduler.now();
-    const upstream = await fakeUpstream(clock);
-    const ca = await CertificateAuthority.fromSigner(upstream.signer, {
-      trustDomain: "example.org",
-      intermediateTtl: "100h",
-      rootRefreshInterval: "1h",
-      clock,
-      scheduler,
-    });
-    const { privateKey } = await generateKey("ecdsa-p256");
-    const next = await createSelfSignedRoot({
-      key: privateKey,
-      trustDomain: "upstream.test",
-      ttl: "3650d",
-      now: clock(),
-    });
+    const { scheduler, clock, upstream, ca } = await refreshingCa();
+    const next = await nextUpstreamRoot(clock);
     upstream.published.unshift(next.pem);
     const refreshed = firstValueFrom(ca.trustBundle$.pipe(filter((b) => b.roots.length === 2)));
     scheduler.maxFrames = 3_600_000;
     scheduler.flush();
     expect((await refreshed).roots).toEqual([next.pem, upstream.root.pem]);
+    ca.close();
+  });
+
+  it("keeps a root the upstream stopped publishing until it expires: the intermediate and the leaves it signed still chain to it", async () => {
+    // SPIRE appends upstream roots to the bundle and prunes only expired ones
+    // (spiffe/spire pkg/server/ca/manager: appendBundle, PruneBundle): a root that vanishes from
+    // the upstream's answer (Vault's ca/pem returns only the current issuer) may still anchor the
+    // intermediate meshlet signs with and every leaf in use.
+    const { scheduler, clock, upstream, ca } = await refreshingCa();
+    const before = (await ca.mintSvid({ identity: "spiffe://example.org/w" })).chain;
+    const next = await nextUpstreamRoot(clock);
+    upstream.published.splice(0, upstream.published.length, next.pem);
+    const refreshed = firstValueFrom(ca.trustBundle$.pipe(filter((b) => b.roots.includes(next.pem))));
+    scheduler.maxFrames = 3_600_000;
+    scheduler.flush();
+    expect((await refreshed).roots).toEqual([next.pem, upstream.root.pem]);
+    const after = (await ca.mintSvid({ identity: "spiffe://example.org/w" })).chain;
+    expect(after.at(-1)).toBe(upstream.root.pem);
+    expect(ca.trustBundle.roots).toContain(before.at(-1));
     ca.close();
   });
 });

@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { currentVersion } from "./atomic-directory.js";
 import { CaError } from "./ca-error.js";
 import { fromPem, fromPemOf, toPem } from "./pem.js";
 import { createSigningMaterial, type SigningMaterial, toX509 } from "./signing-material.js";
@@ -14,10 +15,10 @@ export const ISTIO_CA_CERT_FILES = {
   certChain: "cert-chain.pem",
 } as const;
 
-async function readRequired(dir: string, file: string): Promise<string> {
+async function readRequired(dir: string, file: string, base = dir): Promise<string> {
   const path = join(dir, file);
   try {
-    return await readFile(path, "utf8");
+    return await readFile(join(base, file), "utf8");
   } catch (error) {
     throw CaError.from(
       error,
@@ -27,9 +28,9 @@ async function readRequired(dir: string, file: string): Promise<string> {
   }
 }
 
-async function readOptional(dir: string, file: string): Promise<string | undefined> {
+async function readOptional(dir: string, file: string, base = dir): Promise<string | undefined> {
   try {
-    return await readFile(join(dir, file), "utf8");
+    return await readFile(join(base, file), "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw CaError.from(error, "ca-material", `${join(dir, file)}: cannot read`);
@@ -78,11 +79,14 @@ function validityProblem(der: Buffer, where: string, now: number): string | unde
  */
 export async function loadIstioCaCerts(dir: string, now: number): Promise<IstioCaCerts> {
   const f = ISTIO_CA_CERT_FILES;
+  // A Kubernetes Secret mount (or a DirectoryRootStore) swaps `..data` to replace every file at
+  // once: read all four from the version it points to now, never two versions mixed.
+  const base = await currentVersion(dir).catch(() => dir);
   const [certText, keyText, rootText, chainText] = await Promise.all([
-    readRequired(dir, f.caCert),
-    readRequired(dir, f.caKey),
-    readRequired(dir, f.rootCert),
-    readOptional(dir, f.certChain),
+    readRequired(dir, f.caCert, base),
+    readRequired(dir, f.caKey, base),
+    readRequired(dir, f.rootCert, base),
+    readOptional(dir, f.certChain, base),
   ]);
   const where = (file: string) => join(dir, file);
   const certs = fromPemOf(certText, "CERTIFICATE", where(f.caCert));

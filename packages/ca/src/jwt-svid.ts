@@ -63,8 +63,11 @@ function thumbprint(jwk: JsonWebKey): string {
   return createHash("sha256").update(JSON.stringify(members)).digest("base64url");
 }
 
-/** The JWS alg a signing key uses (RFC 7518; RSA keys sign RS256). */
-function algFor(key: KeyObject): string {
+/**
+ * The JWS alg a signing key uses (RFC 7518; RSA keys sign RS256), or undefined for a key JWT-SVID
+ * 2.1 does not allow (Ed25519: EdDSA is not among RS*, ES*, PS*).
+ */
+function algFor(key: KeyObject): string | undefined {
   const type = key.asymmetricKeyType;
   if (type === "rsa") return "RS256";
   if (type === "ec") {
@@ -72,8 +75,7 @@ function algFor(key: KeyObject): string {
     if (curve === "prime256v1") return "ES256";
     if (curve === "secp384r1") return "ES384";
   }
-  if (type === "ed25519") return "EdDSA";
-  throw new CaError("unsupported-key", `a ${type ?? "unknown"} key cannot sign JWT-SVIDs`);
+  return undefined;
 }
 
 /** The JWT-SVID `alg` values (JWT-SVID 2.1: RFC 7518 3.3–3.5). */
@@ -81,10 +83,13 @@ const JWT_SVID_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512
 /** JWT-SVID 2: any other header parameter must not be present. */
 const ALLOWED_HEADERS = new Set(["alg", "kid", "typ"]);
 
-export function bundleKeyOf(key: KeyObject): JwtBundleKey {
+/** The JWT authority of `key`, or undefined when JWT-SVID does not allow its algorithm. */
+export function bundleKeyOf(key: KeyObject): JwtBundleKey | undefined {
   const publicKey = key.type === "private" ? createPublicKey(key) : key;
+  const alg = algFor(publicKey);
+  if (alg === undefined) return undefined;
   const jwk = publicKey.export({ format: "jwk" });
-  return { ...jwk, kid: thumbprint(jwk), use: "jwt-svid", alg: algFor(publicKey) };
+  return { ...jwk, kid: thumbprint(jwk), use: "jwt-svid", alg };
 }
 
 /**
@@ -99,6 +104,8 @@ export class JwtAuthority {
   private readonly retainMs: number;
   private readonly tasks: Subscription;
   private signing: { key: KeyObject; bundleKey: JwtBundleKey } | undefined;
+  /** Why there is no signing key (a key type JWT-SVID does not allow). */
+  private unusable: string | undefined;
   private retained: JwtBundleKey[] = [];
   /** Extra keys to publish (a self-signed CA's roots: a prepared rotation's new key). */
   private extra: JwtBundleKey[] = [];
@@ -129,8 +136,11 @@ export class JwtAuthority {
   use(key: KeyObject): void {
     const bundleKey = bundleKeyOf(key);
     const previous = this.signing;
-    if (previous?.bundleKey.kid === bundleKey.kid) return;
-    this.signing = { key, bundleKey };
+    if (bundleKey && previous?.bundleKey.kid === bundleKey.kid) return;
+    this.signing = bundleKey ? { key, bundleKey } : undefined;
+    this.unusable = bundleKey
+      ? undefined
+      : `the CA's ${key.asymmetricKeyType ?? "unknown"} key cannot sign JWT-SVIDs (JWT-SVID 2.1 allows RS256–512, ES256–512 and PS256–512); use an RSA or ECDSA CA key`;
     if (previous) {
       this.retained.push(previous.bundleKey);
       this.tasks.add(
@@ -145,7 +155,7 @@ export class JwtAuthority {
 
   /** Publishes these keys too (e.g. the public keys of every root of a self-signed trust bundle). */
   alsoPublish(keys: readonly KeyObject[]): void {
-    this.extra = keys.map(bundleKeyOf);
+    this.extra = keys.map(bundleKeyOf).filter((k): k is JwtBundleKey => k !== undefined);
     this.publish();
   }
 
@@ -166,6 +176,7 @@ export class JwtAuthority {
 
   /** Mints a JWT-SVID for `spiffeId` and `audience` (JWT-SVID 3: sub, aud, exp; header alg, kid, typ). */
   async mint(spiffeId: SpiffeId, audience: readonly string[], ttlMs: number): Promise<JwtSvid> {
+    if (this.unusable) throw new CaError("unsupported-key", this.unusable);
     if (!this.signing) {
       throw new CaError(
         "external-signer",

@@ -3,10 +3,10 @@ import { promisify } from "node:util";
 import { children, type DerNode, decode, expectTag, readOid, Tag } from "./asn1/der.js";
 import { CaError } from "./ca-error.js";
 import { fromPemOf, toPem } from "./pem.js";
-import type { SpiffeId } from "./spiffe-id.js";
+import { SpiffeId } from "./spiffe-id.js";
 import { isSigningCertificate, type ParsedCertificate, parseCertificate } from "./x509/certificate.js";
 import { KeyUsage } from "./x509/extensions.js";
-import { Oid, SIGNATURE_DIGESTS } from "./x509/oids.js";
+import { Oid, SIGNATURE_DIGESTS, SIGNATURE_KEY_KINDS } from "./x509/oids.js";
 
 const verify = promisify(verifyCb);
 
@@ -71,9 +71,18 @@ function keyOf(cert: ParsedCertificate): KeyObject {
   return key;
 }
 
+/** The key type (`ec`, `rsa`, `ed25519`) of a certificate's public key. */
+function keyKindOf(cert: ParsedCertificate): string | undefined {
+  return keyOf(cert).asymmetricKeyType;
+}
+
 async function signedBy(child: ParsedCertificate, issuer: ParsedCertificate): Promise<boolean> {
   if (!child.issuerRaw.equals(issuer.subjectRaw)) return false;
   if (!(child.signatureAlgorithm in SIGNATURE_DIGESTS)) return false;
+  // The algorithm names the issuer's key type (Go's CheckSignature): otherwise node:crypto checks
+  // an "RSA" signature as ECDSA because the key is EC, and peers refuse what passed here.
+  if (SIGNATURE_KEY_KINDS[child.signatureAlgorithm] !== keyKindOf(issuer)) return false;
+  if (!child.signatureAlgorithmRaw.equals(child.tbsSignatureAlgorithmRaw)) return false;
   try {
     const digest = SIGNATURE_DIGESTS[child.signatureAlgorithm] ?? null;
     return await verify(digest, child.tbsRaw, keyOf(issuer), child.signature);
@@ -88,9 +97,45 @@ function readExtKeyUsage(value: Buffer, what: string): string[] {
   );
 }
 
+/** RFC 5280 4.1.2.2: a positive INTEGER of at most 20 octets (Go's x509 refuses negative ones). */
+function serialProblem(cert: ParsedCertificate): string | undefined {
+  const serial = cert.serialNumber;
+  if (serial.length === 0 || ((serial[0] as number) & 0x80) !== 0) return "its serial number is negative";
+  const magnitude = serial[0] === 0 ? serial.subarray(1) : serial;
+  if (magnitude.every((b) => b === 0)) return "its serial number is zero";
+  if (magnitude.length > 20) return `its serial number is ${magnitude.length} octets long, more than 20`;
+  return undefined;
+}
+
+/** Extensions a leaf may mark critical: the ones X509-SVID uses, and what every verifier processes. */
+const LEAF_CRITICAL_OK: ReadonlySet<string> = new Set([
+  Oid.subjectAltName,
+  Oid.keyUsage,
+  Oid.basicConstraints,
+  Oid.extKeyUsage,
+  Oid.subjectKeyIdentifier,
+  Oid.authorityKeyIdentifier,
+  Oid.certificatePolicies,
+]);
+/** A signing certificate may also carry critical name constraints (X509-SVID 4.2). */
+const SIGNING_CRITICAL_OK: ReadonlySet<string> = new Set([...LEAF_CRITICAL_OK, Oid.nameConstraints]);
+
+/** RFC 5280 4.2: a verifier that meets a critical extension it does not know must reject the certificate. */
+function unknownCritical(cert: ParsedCertificate, known: ReadonlySet<string>): string[] {
+  return [...cert.extensions].filter(([id, ext]) => ext.critical && !known.has(id)).map(([id]) => id);
+}
+
 /** What is wrong with the leaf itself (names, usages, lifetime, key), per X509-SVID 2–4. */
 function profileProblems(leaf: ParsedCertificate, expected: SvidExpectations): string[] {
   const problems: string[] = [];
+  const serial = serialProblem(leaf);
+  if (serial) problems.push(serial);
+  for (const id of unknownCritical(leaf, LEAF_CRITICAL_OK)) {
+    problems.push(`it has a critical extension ${id} that TLS peers do not know and must refuse`);
+  }
+  if (!leaf.signatureAlgorithmRaw.equals(leaf.tbsSignatureAlgorithmRaw)) {
+    problems.push("its inner and outer signature algorithms differ (RFC 5280 4.1.1.2)");
+  }
   const id = expected.spiffeId.toString();
   if (expected.spiffeId.path === "") {
     problems.push("a leaf must not carry a trust domain's own ID (X509-SVID 3.1: non-root path)");
@@ -199,11 +244,19 @@ export class SvidValidator {
         }
       }
       if (!issuer) {
-        problems.push(
-          path.anchor
-            ? "its signature does not verify with the intermediate in its chain"
-            : "it does not verify to a root in the current trust bundle",
-        );
+        const kind = SIGNATURE_KEY_KINDS[leaf.signatureAlgorithm];
+        const named = path.issuers.filter((c) => c.subjectRaw.equals(leaf.issuerRaw));
+        if (named.length > 0 && named.every((c) => keyKindOf(c) !== kind)) {
+          problems.push(
+            `its signature algorithm ${leaf.signatureAlgorithm} does not match its issuer's ${keyKindOf(named[0] as ParsedCertificate)} key`,
+          );
+        } else {
+          problems.push(
+            path.anchor
+              ? "its signature does not verify with the intermediate in its chain"
+              : "it does not verify to a root in the current trust bundle",
+          );
+        }
       } else {
         root = path.anchor ?? toPem("CERTIFICATE", issuer.der);
         const issuerNotAfter = Math.min(path.notAfter, issuer.notAfter.getTime());
@@ -283,6 +336,15 @@ export class SvidValidator {
     } else {
       for (const [i, cert] of path.entries()) {
         if (!isSigningCertificate(cert)) return `chain certificate ${i + 2} is not a CA certificate`;
+        // X509-SVID 3.2: a signing certificate's SPIFFE ID, if any, has no path.
+        const withPath = cert.uris.filter((u) => SpiffeId.tryParse(u)?.path);
+        if (withPath.length > 0) {
+          return `chain certificate ${i + 2} is a signing certificate with a workload SPIFFE ID (${withPath.join(", ")}); a signing certificate's SPIFFE ID must not have a path (X509-SVID 3.2)`;
+        }
+        const critical = unknownCritical(cert, SIGNING_CRITICAL_OK);
+        if (critical.length > 0) {
+          return `chain certificate ${i + 2} has critical extensions TLS peers do not know (${critical.join(", ")})`;
+        }
         if (cert.notAfter.getTime() <= now || cert.notBefore.getTime() > now + SKEW_MS) {
           return `chain certificate ${i + 2} is not valid now (${cert.notBefore.toISOString()} – ${cert.notAfter.toISOString()})`;
         }

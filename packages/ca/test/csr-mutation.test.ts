@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { type KeyObject, X509Certificate as NodeX509, sign } from "node:crypto";
+import { createPublicKey, type KeyObject, X509Certificate as NodeX509, sign } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
@@ -237,7 +237,7 @@ describe("CSR mutation property", () => {
     await tmp?.cleanup();
   });
 
-  async function check(csr: Buffer): Promise<void> {
+  async function check(csr: Buffer, from: Sample): Promise<void> {
     let chain: string[];
     try {
       chain = await ca.sign({ csr, identities: [ID] });
@@ -252,6 +252,10 @@ describe("CSR mutation property", () => {
     // Issued: Node and @peculiar/x509 parse it now; openssl parses the whole batch below.
     expect(new NodeX509(leaf).subjectAltName).toBe(`URI:${ID}`);
     expect(new x509.X509Certificate(leaf).subject).toBe("");
+    // It certifies the key that proved possession (the sample's), never a key the mutation made.
+    expect(new NodeX509(leaf).publicKey.export({ format: "der", type: "spki" })).toEqual(
+      createPublicKey(from.key).export({ format: "der", type: "spki" }),
+    );
     issued.push(leaf);
   }
 
@@ -261,7 +265,7 @@ describe("CSR mutation property", () => {
         const s = samples[which] as Sample;
         const info = apply(s.info, m);
         const signature = sign(s.digest, info, s.key);
-        await check(seq(info, s.algorithm, bits(signature)));
+        await check(seq(info, s.algorithm, bits(signature)), s);
       }),
       { numRuns: RUNS },
     );
@@ -272,7 +276,7 @@ describe("CSR mutation property", () => {
       fc.asyncProperty(fc.nat({ max: 2 }), structural, async (which, m) => {
         const s = samples[which] as Sample;
         const info = applyStructural(s.info, m);
-        await check(seq(info, s.algorithm, bits(sign(s.digest, info, s.key))));
+        await check(seq(info, s.algorithm, bits(sign(s.digest, info, s.key))), s);
       }),
       { numRuns: RUNS },
     );
@@ -281,7 +285,7 @@ describe("CSR mutation property", () => {
   it("mutants of the whole CSR: refused with a CaError or issued as a parseable certificate", async () => {
     await fc.assert(
       fc.asyncProperty(fc.nat({ max: 2 }), mutation, async (which, m) => {
-        await check(apply((samples[which] as Sample).der, m));
+        await check(apply((samples[which] as Sample).der, m), samples[which] as Sample);
       }),
       { numRuns: RUNS },
     );
@@ -291,6 +295,8 @@ describe("CSR mutation property", () => {
     // Both outcomes occurred: some mutants are harmless (a changed subject byte) and are issued.
     expect(issued.length).toBeGreaterThan(0);
     expect([...refusals.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    // The parser itself refused mutants (not only the signature check, which re-signed mutants pass).
+    expect(refusals.get("malformed-csr") ?? 0).toBeGreaterThan(0);
     await writeFile(join(tmp.dir, "issued.pem"), issued.join(""));
     // crl2pkcs7 reads every certificate of the file with the parser `openssl x509` uses; on a
     // failure, one x509 -noout per certificate names the culprit.

@@ -88,7 +88,14 @@ describe("IstioCertificateService over gRPC (TLS on loopback)", () => {
             status: ok
               ? {
                   authenticated: true,
-                  user: { username: "system:serviceaccount:default:db" },
+                  user: {
+                    username: "system:serviceaccount:default:db",
+                    groups: [
+                      "system:serviceaccounts",
+                      "system:serviceaccounts:default",
+                      "system:authenticated",
+                    ],
+                  },
                   audiences: ["istio-ca"],
                 }
               : { authenticated: false, error: "invalid bearer token" },

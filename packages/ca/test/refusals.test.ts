@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { rename, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import {
   createCsr,
   generateKey,
   IstioCertificateService,
+  inClusterConnection,
   JwtAuthenticator,
   KubernetesTokenReviewVerifier,
   SdsServer,
@@ -28,6 +29,14 @@ async function caError(promise: Promise<unknown>): Promise<CaError> {
   expect(error).toBeInstanceOf(CaError);
   return error as CaError;
 }
+
+/** The body of an authentication.k8s.io/v1 TokenReview the API server authenticated. */
+const tokenReviewAnswer = (user: Record<string, unknown>, audiences: string[]) =>
+  JSON.stringify({
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenReview",
+    status: { authenticated: true, user, audiences },
+  });
 
 async function csr(uris: string[] = [WEB]) {
   const { privateKey } = await generateKey();
@@ -71,6 +80,14 @@ describe("KubernetesTokenReviewVerifier", () => {
   let server: HttpServer;
   const reviews: { audiences?: string[] }[] = [];
   let answerAudiences: string[] = ["istio-ca"];
+  // What a real API server answers for a service-account token (Kubernetes "Authenticating":
+  // service accounts are in the groups system:serviceaccounts and system:serviceaccounts:<ns>;
+  // the same example is in istio/istio security/pkg/k8s/tokenreview/k8sauthn.go).
+  const serviceAccountUser = {
+    username: "system:serviceaccount:default:web",
+    groups: ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"],
+  };
+  let answerUser: Record<string, unknown> = serviceAccountUser;
   beforeAll(async () => {
     // A local server speaking authentication.k8s.io/v1 TokenReview (no API server can run here): it
     // records the requested audiences and answers with `answerAudiences`, as the API server echoes
@@ -84,35 +101,47 @@ describe("KubernetesTokenReviewVerifier", () => {
         const review = JSON.parse(body) as { spec: { token: string; audiences?: string[] } };
         reviews.push({ ...(review.spec.audiences ? { audiences: review.spec.audiences } : {}) });
         res.setHeader("content-type", "application/json");
-        res.end(
-          JSON.stringify({
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenReview",
-            status: {
-              authenticated: true,
-              user: { username: "system:serviceaccount:default:web" },
-              audiences: answerAudiences,
-            },
-          }),
-        );
+        res.end(tokenReviewAnswer(answerUser, answerAudiences));
       });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   });
   afterAll(() => new Promise((r) => server.close(r)));
-
-  it("asks for audience istio-ca by default, as istio-agent's tokens carry, and refuses tokens for another audience", async () => {
-    const verifier = new KubernetesTokenReviewVerifier({
+  const reviewer = () =>
+    new KubernetesTokenReviewVerifier({
       apiServer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       bearerToken: "reviewer",
       trustDomain: TD,
     });
+
+  it("asks for audience istio-ca by default, as istio-agent's tokens carry, and refuses tokens for another audience", async () => {
+    const verifier = reviewer();
     answerAudiences = ["istio-ca"];
     const verified = await verifier.verify("token");
     expect(verified.identities.map(String)).toEqual([WEB]);
     expect(reviews.at(-1)).toEqual({ audiences: ["istio-ca"] });
     answerAudiences = ["https://kubernetes.default.svc"];
     await expect(verifier.verify("token")).rejects.toThrow(/audience/);
+  });
+
+  it("refuses a user named like a service account who is not in the system:serviceaccounts group (as istiod does)", async () => {
+    // An authentication webhook or OIDC issuer without a username prefix can name a user
+    // "system:serviceaccount:…"; only the API server's service-account authenticator puts the
+    // user in system:serviceaccounts. istio/istio security/pkg/k8s/tokenreview/k8sauthn.go
+    // refuses such a review ("the token is not a service account").
+    const verifier = reviewer();
+    answerAudiences = ["istio-ca"];
+    try {
+      answerUser = { username: "system:serviceaccount:default:web", groups: ["system:authenticated"] };
+      await expect(verifier.verify("token")).rejects.toThrow(/not a service account/);
+      answerUser = { username: "system:serviceaccount:default:web" };
+      await expect(verifier.verify("token")).rejects.toThrow(/not a service account/);
+    } finally {
+      answerUser = serviceAccountUser;
+    }
+    await expect(verifier.verify("token")).resolves.toMatchObject({
+      attributes: { username: "system:serviceaccount:default:web" },
+    });
   });
 });
 
@@ -174,5 +203,57 @@ describe("servers that hand out private keys", () => {
     const open = await service.listen({ address: "127.0.0.1:0", insecure: true });
     cleanups.push(() => open.close());
     expect(open.port).toBeGreaterThan(0);
+  });
+});
+
+describe("the CA's own service-account token", () => {
+  it("is read again from the mounted file, so a token the kubelet rotated keeps working (as client-go re-reads it)", async () => {
+    // Projected service-account tokens expire (1h by default, kubelet refreshes them at 80% of their
+    // life): a token read once at start stops working. Kubernetes "Managing Service Accounts":
+    // bound tokens; client-go's rest.InClusterConfig re-reads BearerTokenFile.
+    const tmp = await tempDir("sa");
+    let accepted = "token-1";
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (req.headers.authorization !== `Bearer ${accepted}`) {
+          res.writeHead(401, { "content-type": "application/json" });
+          res.end(JSON.stringify({ kind: "Status", status: "Failure", code: 401, reason: "Unauthorized" }));
+          return;
+        }
+        res.setHeader("content-type", "application/json");
+        res.end(
+          tokenReviewAnswer(
+            {
+              username: "system:serviceaccount:default:web",
+              groups: ["system:serviceaccounts", "system:serviceaccounts:default"],
+            },
+            ["istio-ca"],
+          ),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      await writeFile(join(tmp.dir, "token"), "token-1\n");
+      await writeFile(join(tmp.dir, "ca.crt"), "");
+      await writeFile(join(tmp.dir, "namespace"), "istio-system");
+      const connection = await inClusterConnection(tmp.dir);
+      const verifier = new KubernetesTokenReviewVerifier({
+        ...connection,
+        apiServer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        trustDomain: TD,
+      });
+      await expect(verifier.verify("workload-token")).resolves.toBeDefined();
+      // The kubelet rotates the file (atomically); the API server now accepts only the new token.
+      await writeFile(join(tmp.dir, "token.new"), "token-2\n");
+      await rename(join(tmp.dir, "token.new"), join(tmp.dir, "token"));
+      accepted = "token-2";
+      const verified = await verifier.verify("workload-token");
+      expect(verified.identities.map(String)).toEqual([WEB]);
+    } finally {
+      await new Promise((r) => server.close(r));
+      await tmp.cleanup();
+    }
   });
 });

@@ -1,16 +1,18 @@
-import { X509Certificate } from "node:crypto";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { createPublicKey, X509Certificate } from "node:crypto";
+import { lstat, mkdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { filter, firstValueFrom } from "rxjs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  CaError,
   CertificateAuthority,
   DirectoryRootStore,
   ISTIO_CA_SECRET,
   KubernetesSecretRootStore,
+  type StoredRoot,
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
-import { openssl } from "./openssl.js";
+import { openssl, opensslSelfSigned } from "./openssl.js";
 import { KubeSecretsServer } from "./support/kube-secrets-server.js";
 
 const TD = "cluster.local";
@@ -57,6 +59,54 @@ describe("selfSigned with a DirectoryRootStore (Istio's plug-in cacerts layout)"
     const plugged = await CertificateAuthority.fromIstioCaCerts(dir, { trustDomain: TD });
     cleanups.push(() => plugged.close());
     expect(plugged.trustBundle.roots).toEqual([root]);
+  });
+
+  it("an update that cannot complete leaves the stored key and certificate a matching pair", async () => {
+    // A crash or a failed write halfway through replacing four files must not leave the new key
+    // beside the old certificate: the CA would refuse to start (key-mismatch). A non-empty
+    // directory where cert-chain.pem belongs makes the write fail partway, even for root.
+    const tmp = await tempDir("root-dir-partial");
+    cleanups.push(() => tmp.cleanup());
+    const dir = join(tmp.dir, "cacerts");
+    const store = new DirectoryRootStore(dir);
+    const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, store });
+    ca.close();
+    // The next root, made by openssl (not the CA's code).
+    const next = await opensslSelfSigned(tmp.dir, "next", { subject: `/O=${TD}` });
+    await rm(join(dir, "cert-chain.pem"));
+    await mkdir(join(dir, "cert-chain.pem"));
+    await writeFile(join(dir, "cert-chain.pem", "obstacle"), "");
+    await expect(store.update({ ...next, roots: [next.cert] })).rejects.toBeInstanceOf(CaError);
+    const stored = (await store.load()) as StoredRoot;
+    const certKey = new X509Certificate(stored.cert).publicKey.export({ format: "der", type: "spki" });
+    const key = createPublicKey(stored.key).export({ format: "der", type: "spki" });
+    expect(key.equals(certKey)).toBe(true);
+    await rm(join(dir, "cert-chain.pem"), { recursive: true });
+    const restarted = await CertificateAuthority.selfSigned({ trustDomain: TD, store });
+    restarted.close();
+  });
+
+  it("a directory of plain files (an operator's cacerts) is rotated into the symlinked layout, its files still readable by name", async () => {
+    const tmp = await tempDir("root-dir-plain");
+    cleanups.push(() => tmp.cleanup());
+    const plain = await opensslSelfSigned(tmp.dir, "operator", { subject: `/O=${TD}` });
+    await writeFile(join(tmp.dir, "ca-cert.pem"), plain.cert);
+    await writeFile(join(tmp.dir, "ca-key.pem"), plain.key, { mode: 0o600 });
+    const ca = await CertificateAuthority.selfSigned({
+      trustDomain: TD,
+      store: new DirectoryRootStore(tmp.dir),
+    });
+    cleanups.push(() => ca.close());
+    const rotation = await ca.rotateRoot({ mode: "keep-key" });
+    // Kubernetes AtomicWriter layout: the names link into ..data, which links to one version.
+    for (const file of ["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"]) {
+      expect((await lstat(join(tmp.dir, file))).isSymbolicLink()).toBe(true);
+      expect(await readlink(join(tmp.dir, file))).toBe(`..data/${file}`);
+    }
+    expect(await readFile(join(tmp.dir, "ca-cert.pem"), "utf8")).toBe(rotation.root);
+    expect((await stat(join(tmp.dir, "ca-key.pem"))).mode & 0o777).toBe(0o600);
+    const pub = await openssl(["x509", "-in", "ca-cert.pem", "-noout", "-pubkey"], tmp.dir);
+    expect(await openssl(["pkey", "-in", "ca-key.pem", "-pubout"], tmp.dir)).toBe(pub);
   });
 
   it("a replica follows a rotation another replica stored", async () => {
@@ -187,10 +237,17 @@ describe("selfSigned with a KubernetesSecretRootStore (istiod's istio-ca-secret)
 
   it("a rotation rewrites the Secret with the resourceVersion it read", async () => {
     const ca = await CertificateAuthority.selfSigned({ trustDomain: TD, store: store("rotating") });
+    const created = api.secrets.get(`rotating/${ISTIO_CA_SECRET.name}`) as {
+      metadata: { resourceVersion: string };
+    };
+    const read = created.metadata.resourceVersion;
     const rotation = await ca.rotateRoot({ mode: "keep-key" });
     const secret = api.secrets.get(`rotating/${ISTIO_CA_SECRET.name}`) as { data: Record<string, string> };
     expect(Buffer.from(secret.data["ca-cert.pem"] as string, "base64").toString()).toBe(rotation.root);
-    expect(api.requests.filter((r) => r.method === "PUT" && r.path.includes("/rotating/"))).toHaveLength(1);
+    const puts = api.requests.filter((r) => r.method === "PUT" && r.path.includes("/rotating/"));
+    // Kubernetes "API Concepts": an update carrying metadata.resourceVersion succeeds only if the
+    // object is unchanged since; without it the write would silently overwrite another replica's.
+    expect(puts).toEqual([{ method: "PUT", path: expect.any(String), resourceVersion: read }]);
     ca.close();
   });
 });

@@ -1,4 +1,6 @@
 import { createPublicKey, verify } from "node:crypto";
+import { copyFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { type Client, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
@@ -11,8 +13,9 @@ import {
   type ValidateJWTSVIDResponse,
 } from "@meshlet/api/spiffe/workload/workload_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CertificateAuthority } from "../src/index.js";
-import { startWorkloadApi } from "./helpers.js";
+import { CaError, CertificateAuthority } from "../src/index.js";
+import { startWorkloadApi, tempDir } from "./helpers.js";
+import { opensslSelfSigned } from "./openssl.js";
 
 const TD = "example.org";
 const ID = `spiffe://${TD}/ns/shop/sa/cart`;
@@ -173,5 +176,35 @@ describe("Workload API JWT-SVID methods", () => {
       Buffer.from((await firstJwtBundle()).bundles[`spiffe://${TD}`]!).toString(),
     ) as Jwks;
     expect(jwks.keys.length).toBe(2);
+  });
+});
+
+describe("JWT-SVIDs from a CA whose key JWT-SVID does not allow", () => {
+  it("an Ed25519 CA mints no JWT-SVIDs (JWT-SVID 2.1: RS, ES and PS algorithms only) and publishes no JWT authority", async () => {
+    const tmp = await tempDir("ed25519-ca");
+    try {
+      // An Ed25519 plugged-in CA, made with openssl: it signs X509-SVIDs, but an EdDSA JWT-SVID is
+      // one every JWT-SVID validator must reject (the CA's own ValidateJWTSVID included).
+      const { cert, key } = await opensslSelfSigned(tmp.dir, "ed-ca", {
+        subject: "/O=example.org",
+        keyType: "ed25519",
+      });
+      await writeFile(join(tmp.dir, "ca-cert.pem"), cert);
+      await writeFile(join(tmp.dir, "ca-key.pem"), key);
+      await copyFile(join(tmp.dir, "ca-cert.pem"), join(tmp.dir, "root-cert.pem"));
+      const ca = await CertificateAuthority.fromIstioCaCerts(tmp.dir, { trustDomain: TD });
+      try {
+        await expect(ca.mintSvid({ identity: ID })).resolves.toBeDefined();
+        expect(ca.jwtBundle.keys).toEqual([]);
+        const error = await ca.mintJwtSvid({ identity: ID, audience: ["db"] }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(CaError);
+        expect((error as CaError).code).toBe("unsupported-key");
+        expect((error as CaError).message).toMatch(/JWT-SVID/);
+      } finally {
+        ca.close();
+      }
+    } finally {
+      await tmp.cleanup();
+    }
   });
 });

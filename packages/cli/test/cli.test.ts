@@ -67,4 +67,14 @@ describe("meshlet command", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
+
+  it("manifest generate prints the reference mesh's manifests and refuses unknown --set keys", async () => {
+    const ok = await meshlet("manifest", "generate", "--set", "gateway.service.azureInternal=true");
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^---\napiVersion: v1\nkind: Namespace\n/);
+    expect(ok.stdout).toContain('service.beta.kubernetes.io/azure-load-balancer-internal: "true"');
+    const bad = await meshlet("manifest", "generate", "--set", "meshletd.replicaCount=3");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown value "meshletd.replicaCount"; valid keys:');
+  });
 });

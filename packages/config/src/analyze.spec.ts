@@ -36,7 +36,7 @@ spec:
 `;
 
 describe("analyze", () => {
-  it("warns when a VirtualService routes to a subset its DestinationRule does not define (MC1001)", () => {
+  it("reports a subset its DestinationRule does not define as IST0101 ReferencedResourceNotFound, an error as in Istio", () => {
     const { snapshot } = snapshotOf(
       dr +
         vs(
@@ -45,31 +45,53 @@ describe("analyze", () => {
   http:
   - route:
     - destination: {host: reviews, subset: v1}
+      weight: 50
     - destination: {host: reviews, subset: v3}
+      weight: 50
 `,
         ),
     );
     const warnings = analyze(snapshot);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({
-      severity: "warning",
-      code: "MC1001",
+      severity: "error",
+      code: "IST0101",
       file: "mesh.yaml",
-      line: 17,
+      line: 18,
       resource: "VirtualService/default/reviews",
       path: "spec.http[0].route[1].destination.subset",
     });
-    expect(warnings[0]?.message).toContain('"v3"');
+    expect(warnings[0]?.message).toContain('"reviews+v3"');
   });
 
-  it("warns about a subset when no DestinationRule exists for the host", () => {
+  it("checks mirrors[] destinations like route[] ones", () => {
+    const { snapshot } = snapshotOf(
+      dr +
+        vs(
+          "reviews",
+          `  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+    mirrors:
+    - destination: {host: reviews, subset: v1}
+    - destination: {host: reviews, subset: v2}
+      percentage: {value: 50}
+`,
+        ),
+    );
+    expect(analyze(snapshot).map((d) => [d.code, d.path])).toEqual([
+      ["IST0101", "spec.http[0].mirrors[1].destination.subset"],
+    ]);
+  });
+
+  it("reports a subset when no DestinationRule exists for the host", () => {
     const { snapshot } = snapshotOf(
       vs("r", "  hosts: [ratings]\n  tcp:\n  - route: [{destination: {host: ratings, subset: v1}}]\n"),
     );
-    expect(analyze(snapshot).map((w) => w.code)).toEqual(["MC1001"]);
+    expect(analyze(snapshot).map((w) => w.code)).toEqual(["IST0101"]);
   });
 
-  it("warns when two VirtualServices claim one host on the mesh gateway (MC1002), not on a gateway", () => {
+  it("warns when two VirtualServices claim one host on the mesh gateway (IST0109, an error), not on a gateway", () => {
     const route = "  http: [{route: [{destination: {host: reviews}}]}]\n";
     const meshConflict = snapshotOf(
       vs("a", `  hosts: [reviews]\n${route}`) +
@@ -77,8 +99,8 @@ describe("analyze", () => {
     );
     const warnings = analyze(meshConflict.snapshot);
     expect(warnings.map((w) => [w.code, w.resource])).toEqual([
-      ["MC1002", "VirtualService/default/a"],
-      ["MC1002", "VirtualService/default/b"],
+      ["IST0109", "VirtualService/default/a"],
+      ["IST0109", "VirtualService/default/b"],
     ]);
     const gateway = `---
 apiVersion: networking.istio.io/v1
@@ -94,17 +116,21 @@ spec: {servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
     expect(analyze(onGateway.snapshot)).toEqual([]);
   });
 
-  it("warns when a VirtualService names a Gateway that does not exist (MC1005)", () => {
+  it("warns when a VirtualService names a Gateway that does not exist (IST0101)", () => {
     const { snapshot } = snapshotOf(
       vs(
         "a",
         "  hosts: [a.example.com]\n  gateways: [istio-system/missing]\n  http: [{route: [{destination: {host: a}}]}]\n",
       ),
     );
-    expect(analyze(snapshot)[0]).toMatchObject({ code: "MC1005", path: "spec.gateways[0]" });
+    expect(analyze(snapshot)[0]).toMatchObject({
+      code: "IST0101",
+      severity: "error",
+      path: "spec.gateways[0]",
+    });
   });
 
-  it("warns when a Gateway selector matches no workload, once workloads are known (MC1003)", () => {
+  it("warns when a Gateway selector matches no workload, once workloads are known (IST0101)", () => {
     const gateway = `---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -123,7 +149,7 @@ spec: {containers: [{name: c}]}
     const none = analyze(snapshotOf(gateway + pod("istio: egressgateway")).snapshot);
     expect(none).toHaveLength(1);
     expect(none[0]).toMatchObject({
-      code: "MC1003",
+      code: "IST0101",
       resource: "Gateway/istio-system/gw",
       path: "spec.selector",
       line: 6,

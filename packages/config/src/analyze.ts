@@ -13,8 +13,9 @@ export interface AnalyzeOptions {
 }
 
 /**
- * Semantic checks beyond schema, in the spirit of `istioctl analyze`: each finding is a warning with
- * a stable code ({@link DiagnosticCode} `MC1xxx`); the resources stay in the snapshot.
+ * Semantic checks across resources, as `istioctl analyze` makes them: findings Istio has a message
+ * for carry its code and level (IST0101 ReferencedResourceNotFound and IST0109 are errors); the
+ * others are meshlet warnings (`MC1xxx`). Resources stay in the snapshot either way.
  */
 export function analyze(snapshot: ConfigSnapshot, options: AnalyzeOptions = {}): Diagnostic[] {
   const originOf = options.originOf ?? ((r: Resource) => snapshot.originOf(r));
@@ -24,7 +25,7 @@ export function analyze(snapshot: ConfigSnapshot, options: AnalyzeOptions = {}):
     const origin = originOf(resource);
     const pos = origin?.locate?.(path) ?? origin?.position;
     out.push({
-      severity: "warning",
+      severity: code.startsWith("IST") ? "error" : "warning",
       code,
       message,
       source: origin?.source ?? "unknown",
@@ -52,10 +53,12 @@ function* destinations(
     for (const [j, d] of (route.route ?? []).entries())
       yield { ...d.destination, path: ["spec", "http", i, "route", j, "destination"] };
     if (route.mirror !== undefined) yield { ...route.mirror, path: ["spec", "http", i, "mirror"] };
+    for (const [j, m] of (route.mirrors ?? []).entries())
+      yield { ...m.destination, path: ["spec", "http", i, "mirrors", j, "destination"] };
   }
   for (const section of ["tcp", "tls"] as const) {
     for (const [i, route] of (spec[section] ?? []).entries()) {
-      for (const [j, d] of route.route.entries())
+      for (const [j, d] of (route.route ?? []).entries())
         yield { ...d.destination, path: ["spec", section, i, "route", j, "destination"] };
     }
   }
@@ -86,9 +89,11 @@ function checkSubsets(snapshot: ConfigSnapshot, domain: string, warn: Warn): voi
       warn(
         vs,
         DiagnosticCode.SubsetNotFound,
-        matching.length === 0
-          ? `subset "${d.subset}" of host ${d.host} is not defined: no DestinationRule for host ${host}`
-          : `subset "${d.subset}" of host ${d.host} is not defined in DestinationRule ${matching.map((dr) => `${dr.metadata.namespace}/${dr.metadata.name}`).join(", ")}`,
+        `Referenced host+subset in destinationrule not found: "${d.host}+${d.subset}" (${
+          matching.length === 0
+            ? `no DestinationRule for host ${host}`
+            : `not among the subsets of DestinationRule ${matching.map((dr) => `${dr.metadata.namespace}/${dr.metadata.name}`).join(", ")}`
+        })`,
         [...d.path, "subset"],
       );
     }
@@ -116,7 +121,7 @@ function checkMeshHostConflicts(snapshot: ConfigSnapshot, domain: string, warn: 
       warn(
         c.vs,
         DiagnosticCode.ConflictingVirtualServiceHosts,
-        `host ${host} is claimed by ${list.length} VirtualServices on the mesh gateway (${names.join(", ")}); only one applies`,
+        `The VirtualServices ${names.join(",")} associated with mesh gateway define the same host ${host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.`,
         ["spec", "hosts", c.index],
       );
     }
@@ -131,7 +136,11 @@ function checkGateways(snapshot: ConfigSnapshot, warn: Warn): void {
   for (const vs of snapshot.list("VirtualService")) {
     (vs.spec.gateways ?? []).forEach((ref, i) => {
       if (ref === "mesh" || gatewayExists(ref, vs.metadata.namespace)) return;
-      warn(vs, DiagnosticCode.GatewayNotFound, `gateway "${ref}" does not exist`, ["spec", "gateways", i]);
+      warn(vs, DiagnosticCode.GatewayNotFound, `Referenced gateway not found: "${ref}"`, [
+        "spec",
+        "gateways",
+        i,
+      ]);
     });
   }
   // Without any workload in the config (e.g. `meshlet validate` on a folder of Istio YAML) every
@@ -147,7 +156,7 @@ function checkGateways(snapshot: ConfigSnapshot, warn: Warn): void {
     warn(
       gw,
       DiagnosticCode.GatewaySelectorMatchesNothing,
-      `selector ${text} matches no workload (Pod or WorkloadEntry)`,
+      `Referenced selector not found: "${text}" (no Pod or WorkloadEntry has these labels)`,
       ["spec", "selector"],
     );
   }

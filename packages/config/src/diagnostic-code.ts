@@ -1,7 +1,9 @@
 /**
  * Every diagnostic code `@meshlet/config` reports. Codes are stable: scripts may match on them.
- * `MC0xxx` are errors (the resource is left out); `MC1xxx` are warnings from semantic analysis,
- * modelled on `istioctl analyze` (the equivalent istioctl code is noted where there is one).
+ * `MC0xxx` are problems of one resource (errors keep it out; MC0008 is a note); `MC1xxx` are
+ * warnings. Analysis findings that `istioctl analyze` also reports carry Istio's own code and level
+ * (istio/istio pkg/config/analysis/msg/messages.yaml): `IST0101` ReferencedResourceNotFound and
+ * `IST0109` ConflictingMeshGatewayVirtualServiceHosts are errors there, and here.
  */
 export const DiagnosticCode = {
   /** The file is not valid YAML/JSON. */
@@ -16,16 +18,24 @@ export const DiagnosticCode = {
   DuplicateResource: "MC0005",
   /** A source could not be read (I/O, connection); its last good resources are kept. */
   SourceError: "MC0006",
-  /** A VirtualService routes to a DestinationRule subset that does not exist (istioctl IST0101). */
-  SubsetNotFound: "MC1001",
-  /** Two VirtualServices on the same gateway claim one host (istioctl IST0109). */
-  ConflictingVirtualServiceHosts: "MC1002",
-  /** A Gateway's selector matches no workload (istioctl IST0101, selector not found). */
-  GatewaySelectorMatchesNothing: "MC1003",
+  /** The resource breaks one of Istio's validation rules beyond the schema (its admission webhook's). */
+  RuleViolation: "MC0007",
+  /** A kind meshlet does not read (e.g. a PersistentVolumeClaim in a manifest): skipped, not validated (info). */
+  KindNotValidated: "MC0008",
+  /** A CRD the Kubernetes API server does not serve: the kind is skipped (warning in source status). */
+  KindNotServed: "MC0009",
+  /** A warning from Istio's validation rules (deprecated field, setting with no effect). */
+  RuleWarning: "MC1006",
+  /** A VirtualService routes to a DestinationRule subset that does not exist (Istio IST0101 ReferencedResourceNotFound, error). */
+  SubsetNotFound: "IST0101",
+  /** Two VirtualServices on the same gateway claim one host (Istio IST0109, error). */
+  ConflictingVirtualServiceHosts: "IST0109",
+  /** A Gateway's selector matches no workload (Istio IST0101 ReferencedResourceNotFound, selector). */
+  GatewaySelectorMatchesNothing: "IST0101",
   /** PeerAuthentications at the same scope ask for different mTLS modes. */
   ConflictingPeerAuthenticationModes: "MC1004",
-  /** A VirtualService names a Gateway that does not exist (istioctl IST0101). */
-  GatewayNotFound: "MC1005",
+  /** A VirtualService names a Gateway that does not exist (Istio IST0101 ReferencedResourceNotFound, error). */
+  GatewayNotFound: "IST0101",
 } as const;
 
 /** One of the {@link DiagnosticCode} values. */

@@ -22,8 +22,11 @@ export interface Origin {
   readonly locate?: (path: ReadonlyArray<string | number>) => SourcePosition | undefined;
 }
 
-/** `error`: the resource is left out of snapshots. `warning`: reported, the resource is kept. */
-export type Severity = "error" | "warning";
+/**
+ * `error`: the resource is left out of snapshots (or, from analysis, Istio would misbehave).
+ * `warning`: reported, the resource is kept. `info`: a note, e.g. a kind meshlet does not validate.
+ */
+export type Severity = "error" | "warning" | "info";
 
 /**
  * One problem found in config, precise enough for a user to fix it without guessing: which source,

@@ -23,6 +23,8 @@ export interface ValidateFilesResult {
   readonly files: number;
   readonly errors: number;
   readonly warnings: number;
+  /** Notes, e.g. kinds skipped because the mesh does not read them. */
+  readonly infos: number;
 }
 
 /**
@@ -79,6 +81,14 @@ export async function validateFiles(
       (a.column ?? 0) - (b.column ?? 0) ||
       a.code.localeCompare(b.code),
   );
-  const errors = diagnostics.filter((d) => d.severity === "error").length;
-  return { snapshot, diagnostics, files: files.size, errors, warnings: diagnostics.length - errors };
+  const count = (severity: Diagnostic["severity"]) =>
+    diagnostics.filter((d) => d.severity === severity).length;
+  return {
+    snapshot,
+    diagnostics,
+    files: files.size,
+    errors: count("error"),
+    warnings: count("warning"),
+    infos: count("info"),
+  };
 }

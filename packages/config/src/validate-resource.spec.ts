@@ -191,7 +191,7 @@ spec:
 kind: EnvoyFilter
 metadata: {name: lua}
 spec:
-  workloadSelector: {matchLabels: {app: reviews}}
+  workloadSelector: {labels: {app: reviews}}
   configPatches:
   - applyTo: HTTP_FILTER
     match: {context: SIDECAR_INBOUND}
@@ -213,8 +213,9 @@ spec:
     kind: "PeerAuthentication",
     valid: `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
-metadata: {name: default, namespace: istio-system}
+metadata: {name: reviews, namespace: bookinfo}
 spec:
+  selector: {matchLabels: {app: reviews}}
   mtls: {mode: STRICT}
   portLevelMtls: {"8080": {mode: PERMISSIVE}}
 `,
@@ -372,6 +373,185 @@ metadata: {name: bookinfo, namespace: default}
     line: 3,
     column: 28,
   },
+  {
+    kind: "ProxyConfig",
+    // Istio docs, reference/config/networking/proxy-config: per-workload concurrency.
+    valid: `apiVersion: networking.istio.io/v1beta1
+kind: ProxyConfig
+metadata: {name: per-workload-proxyconfig, namespace: example}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  concurrency: 0
+  image: {imageType: debug}
+`,
+    invalid: `apiVersion: networking.istio.io/v1beta1
+kind: ProxyConfig
+metadata: {name: p}
+spec:
+  image: {imageType: debug}
+  concurency: 2
+`,
+    path: "spec.concurency",
+    line: 6,
+    column: 3,
+  },
+  {
+    kind: "WasmPlugin",
+    // Istio docs, reference/config/proxy_extensions/wasm-plugin: the openid-connect example.
+    valid: `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: openid-connect, namespace: istio-ingress}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  url: file:///opt/filters/openid.wasm
+  sha256: 1ef0c9a92b0420cf25f7fe5d481b231464bc88f486ca3b9c83ed5cc21d2f6210
+  phase: AUTHN
+  pluginConfig:
+    openid_server: authn
+    openid_realm: ingress
+`,
+    invalid: `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: openid-connect}
+spec:
+  url: file:///opt/filters/openid.wasm
+  phase: AUTHZN
+`,
+    path: "spec.phase",
+    line: 6,
+    column: 3,
+  },
+  {
+    kind: "ServiceAccount",
+    valid: `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: bookinfo-reviews, labels: {account: reviews}}
+`,
+    invalid: `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: bookinfo-reviews}
+automountServiceAccountToken: "yes"
+`,
+    path: "automountServiceAccountToken",
+    line: 4,
+    column: 1,
+  },
+  {
+    kind: "Secret",
+    valid: `apiVersion: v1
+kind: Secret
+metadata: {name: cacerts, namespace: istio-system}
+type: Opaque
+data: {ca-cert.pem: LS0tLS1CRUdJTg==}
+`,
+    invalid: `apiVersion: v1
+kind: Secret
+metadata: {name: cacerts}
+stringdata: {a: b}
+`,
+    path: "stringdata",
+    line: 4,
+    column: 1,
+  },
+  {
+    kind: "ConfigMap",
+    valid: `apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data: {mesh: "trustDomain: cluster.local"}
+`,
+    invalid: `apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio}
+data: {mesh: {trustDomain: cluster.local}}
+`,
+    path: "data.mesh",
+    line: 4,
+    column: 8,
+  },
+  ...(["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"] as const).map((kind) => ({
+    kind,
+    valid: `apiVersion: apps/v1
+kind: ${kind}
+metadata: {name: reviews-v1, labels: {app: reviews, version: v1}}
+spec:
+  selector: {matchLabels: {app: reviews, version: v1}}
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+    spec:
+      serviceAccountName: bookinfo-reviews
+      containers:
+      - name: reviews
+        image: docker.io/istio/examples-bookinfo-reviews-v1:1.20.3
+        imagePullPolicy: IfNotPresent
+        ports: [{containerPort: 9080}]
+`,
+    invalid: `apiVersion: apps/v1
+kind: ${kind}
+metadata: {name: reviews-v1}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  template:
+    spec:
+      containers:
+      - name: reviews
+        imagePullPolcy: IfNotPresent
+`,
+    path: "spec.template.spec.containers[0].imagePullPolcy",
+    line: 10,
+    column: 9,
+  })),
+  {
+    kind: "Job",
+    valid: `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: migrate:1}]
+`,
+    invalid: `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      containers: []
+`,
+    path: "spec.template.spec.containers",
+    line: 7,
+    column: 7,
+  },
+  {
+    kind: "CronJob",
+    valid: `apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report}
+spec:
+  schedule: "0 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: report, image: report:1}]
+`,
+    invalid: `apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: report, image: report:1}]
+`,
+    path: "spec.schedule",
+    line: 4,
+    column: 1,
+  },
 ];
 
 describe("validateResource", () => {
@@ -424,13 +604,28 @@ spec: {servers: []}
     expect(diagnostics[0]?.expected).toContain("networking.istio.io/v1alpha3");
   });
 
-  it("reports an unknown kind and suggests registering it", () => {
-    const { diagnostics } = check(`apiVersion: example.com/v1
-kind: Widget
+  it("reports an unknown kind of an Istio group as an error and suggests registering it", () => {
+    const { resource, diagnostics } = check(`apiVersion: networking.istio.io/v1
+kind: VirtualServce
 metadata: {name: w}
 `);
-    expect(diagnostics[0]).toMatchObject({ code: "MC0002", path: "kind", line: 2 });
+    expect(resource).toBeUndefined();
+    expect(diagnostics[0]).toMatchObject({ code: "MC0002", severity: "error", path: "kind", line: 2 });
     expect(diagnostics[0]?.message).toContain("register");
+    expect(diagnostics[0]?.expected).toContain("VirtualService");
+  });
+
+  it("skips kinds the mesh does not read with an info note, never an error (as istioctl analyze does)", () => {
+    for (const doc of [
+      "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+      "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec: {anything: goes}\n",
+      "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {}\n",
+    ]) {
+      const { resource, diagnostics } = check(doc);
+      expect(resource).toBeUndefined();
+      expect(diagnostics).toHaveLength(1);
+      expect(diagnostics[0]).toMatchObject({ code: "MC0008", severity: "info" });
+    }
   });
 
   it("reports bad metadata: missing name, upper-case name, non-string labels", () => {
@@ -457,8 +652,8 @@ metadata: {name: w}
   it("says what was expected", () => {
     const { diagnostics } = check(cases.find((c) => c.kind === "ServiceEntry")!.invalid);
     expect(diagnostics[0]?.expected).toContain('"DNS"');
-    const missing = check(cases.find((c) => c.kind === "RequestAuthentication")!.invalid).diagnostics[0];
-    expect(missing?.message).toBe("missing required field issuer");
+    const missing = check(cases.find((c) => c.kind === "WorkloadGroup")!.invalid).diagnostics[0];
+    expect(missing?.message).toBe("missing required field template");
   });
 
   it("validates user-registered kinds with their own schema", () => {
@@ -474,7 +669,7 @@ metadata: {name: w}
       `apiVersion: policy.example.com/v1\nkind: QuotaRule\nmetadata: {name: q}\nspec:\n  limit: ${limit}\n`;
     expect(check(doc("10"), reg).resource?.spec).toEqual({ limit: 10 });
     expect(check(doc("-1"), reg).diagnostics[0]).toMatchObject({ path: "spec.limit", line: 5, column: 3 });
-    expect(check(doc("1"), registry).diagnostics[0]?.code).toBe("MC0002");
+    expect(check(doc("1"), registry).diagnostics[0]).toMatchObject({ code: "MC0008", severity: "info" });
   });
 
   it("refuses a second kind with the same name in another group", () => {
@@ -482,5 +677,38 @@ metadata: {name: w}
     expect(() => new KindRegistry().register({ ...def, group: "gateway.networking.k8s.io" })).toThrow(
       /KIND_CONFLICT/,
     );
+  });
+});
+
+describe("objects read from a cluster", () => {
+  it("accepts server-written metadata and status (managedFields, Istio's validationMessages)", () => {
+    const { resource, diagnostics } = validateResource(
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "VirtualService",
+        metadata: {
+          name: "reviews",
+          namespace: "default",
+          uid: "1b2c",
+          resourceVersion: "123",
+          generation: 2,
+          creationTimestamp: "2024-01-01T00:00:00Z",
+          managedFields: [
+            { manager: "kubectl", operation: "Apply", fieldsType: "FieldsV1", fieldsV1: { "f:spec": {} } },
+          ],
+        },
+        spec: { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }] }] },
+        status: {
+          observedGeneration: 2,
+          validationMessages: [
+            { level: "ERROR", type: { code: "IST0101" }, description: "written by istiod" },
+          ],
+        },
+      },
+      { source: "kubernetes" },
+      { registry },
+    );
+    expect(diagnostics).toEqual([]);
+    expect(resource?.metadata.uid).toBe("1b2c");
   });
 });

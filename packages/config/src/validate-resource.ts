@@ -2,7 +2,14 @@ import { ConfigError } from "./config-error.js";
 import { type Diagnostic, formatPath, type Origin } from "./diagnostic.js";
 import { DiagnosticCode } from "./diagnostic-code.js";
 import type { KindRegistry } from "./kind-registry.js";
-import { deepFreeze, formatResourceKey, type ObjectMeta, type Resource } from "./resource.js";
+import { ISTIO_GROUPS } from "./kinds.js";
+import {
+  deepFreeze,
+  formatResourceKey,
+  type ObjectMeta,
+  parseApiVersion,
+  type Resource,
+} from "./resource.js";
 import type { StandardIssue } from "./standard-schema.js";
 
 /** Options for {@link validateResource}. */
@@ -91,7 +98,8 @@ export function validateResource(
   const def = options.registry.resolve(apiVersion, kind);
   if (def === undefined) {
     const known = options.registry.get(kind);
-    if (known !== undefined) {
+    const { group } = parseApiVersion(apiVersion);
+    if (known !== undefined && known.group === group) {
       const served = known.versions.map((v) => (known.group === "" ? v : `${known.group}/${v}`));
       report(
         DiagnosticCode.UnknownKind,
@@ -102,15 +110,31 @@ export function validateResource(
           expected: `one of ${served.join(", ")}`,
         },
       );
-    } else {
+    } else if (
+      ISTIO_GROUPS.includes(group) ||
+      options.registry.list().some((d) => d.group === group && d.group !== "")
+    ) {
+      // A group meshlet validates (Istio's, or a registered custom group): an unknown kind is a typo.
       report(
         DiagnosticCode.UnknownKind,
         `unknown kind ${kind} (${apiVersion}); register it in the KindRegistry to accept it`,
         ["kind"],
         {
           resource: label,
-          expected: "a registered kind",
+          expected: `a kind of ${group}: ${options.registry
+            .list()
+            .filter((d) => d.group === group)
+            .map((d) => d.kind)
+            .join(", ")}`,
         },
+      );
+    } else {
+      // Like istioctl analyze: kinds the mesh does not read are skipped with a note, never an error.
+      report(
+        DiagnosticCode.KindNotValidated,
+        `${kind} (${apiVersion}) is not read by the mesh; skipped without validation`,
+        [],
+        { resource: label, severity: "info" },
       );
     }
     return { diagnostics };
@@ -204,7 +228,16 @@ export function validateResource(
     namespace,
   };
   const value = result.value as Record<string, unknown>;
-  return { resource: deepFreeze({ ...value, apiVersion, kind, metadata } as Resource), diagnostics };
+  const candidate = { ...value, apiVersion, kind, metadata } as Resource;
+  let refused = false;
+  for (const issue of def.rules?.(candidate) ?? []) {
+    if (issue.severity === "error") refused = true;
+    const code =
+      issue.code ?? (issue.severity === "error" ? DiagnosticCode.RuleViolation : DiagnosticCode.RuleWarning);
+    report(code, issue.message, issue.path, { resource, severity: issue.severity });
+  }
+  if (refused) return { diagnostics };
+  return { resource: deepFreeze(candidate), diagnostics };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -243,6 +276,8 @@ function describeIssue(issue: StandardIssue): {
     };
   }
   const message = issue.message.replace(/^Invalid input: /, "");
+  if (extra.code === undefined && typeof extra.expected === "string")
+    return { message, path, expected: extra.expected };
   if (extra.code === "invalid_type" && /received undefined$/.test(issue.message)) {
     return {
       message: `missing required field ${String(path[path.length - 1] ?? "")}`.trim(),

@@ -45,7 +45,7 @@ describe("EtcdSource", () => {
           apiVersion: "networking.istio.io/v1",
           kind: "VirtualService",
           metadata: { name: "ratings", namespace: "prod" },
-          spec: { hosts: ["ratings"] },
+          spec: { hosts: ["ratings"], http: [{ route: [{ destination: { host: "ratings" } }] }] },
         }),
       );
       await store.waitFor((s) => s.get("VirtualService", "prod", "ratings") !== undefined);

@@ -150,4 +150,157 @@ describe("KubernetesSource (against a local list/watch protocol server)", () => 
     expect(up.sources[0]?.synced).toBe(true);
     expect(listCount(VS_PATH)).toBe(1);
   });
+
+  it("skips a kind whose CRD is not installed with a status warning, and still delivers the first snapshot", async () => {
+    server.put(VS, "VirtualService", vs("prod", "a", { mesh: "on" }));
+    const s = startStore({ kinds: ["VirtualService", "Namespace", "Telemetry", "Sidecar"] });
+    const first = await s.synced();
+    expect(first.list("VirtualService").map((r) => r.metadata.name)).toEqual(["a"]);
+    const status = await firstValueFrom(s.status$);
+    expect(status.synced).toBe(true);
+    expect(status.errors).toEqual([]);
+    expect(status.sources[0]).toMatchObject({ synced: true, errors: 0 });
+    expect(status.warnings.map((w) => [w.code, w.severity, w.resource])).toEqual([
+      ["MC0009", "warning", "Telemetry"],
+      ["MC0009", "warning", "Sidecar"],
+    ]);
+    expect(status.warnings[0]?.message).toContain("is its CRD installed?");
+    // Nothing is watched for the missing kinds. Sidecar's group has a discovery document that does
+    // not list it; Telemetry's group has none, so its collection was asked at each version (404s).
+    const missing = server.requests.filter(
+      (r) => r.path.includes("telemetries") || r.path.includes("sidecars"),
+    );
+    expect(missing.map((r) => [r.path, r.watch])).toEqual([
+      ["/apis/telemetry.istio.io/v1/namespaces/prod/telemetries", false],
+      ["/apis/telemetry.istio.io/v1alpha1/namespaces/prod/telemetries", false],
+    ]);
+  });
+
+  it("starts watching a kind once its CRD is installed, and clears the warning", async () => {
+    const s = startStore({ kinds: ["VirtualService", "Sidecar"], rediscoverMs: 50 });
+    await s.synced();
+    server.addCollection({
+      group: "networking.istio.io",
+      version: "v1",
+      plural: "sidecars",
+      namespaced: true,
+    });
+    server.put(VS, "Sidecar", {
+      metadata: { name: "default", namespace: "prod", labels: { mesh: "on" } },
+      spec: { egress: [{ hosts: ["./*", "istio-system/*"] }] },
+    });
+    const snap = await s.waitFor((x) => x.get("Sidecar", "prod", "default") !== undefined);
+    expect(snap.get("Sidecar", "prod", "default")?.apiVersion).toBe("networking.istio.io/v1");
+    const status = await firstValueFrom(s.status$.pipe(filter((st) => st.warnings.length === 0)));
+    expect(status.errors).toEqual([]);
+  });
+});
+
+describe("KubernetesSource against an Istio 1.21-style API server (no networking.istio.io/v1)", () => {
+  const V1BETA1 = "networking.istio.io/v1beta1";
+  let old: KubeApiServer;
+  let oldStore: ConfigStore | undefined;
+
+  beforeEach(async () => {
+    old = await new KubeApiServer([
+      {
+        group: "networking.istio.io",
+        version: "v1beta1",
+        plural: "virtualservices",
+        namespaced: true,
+        kind: "VirtualService",
+      },
+      {
+        group: "networking.istio.io",
+        version: "v1alpha3",
+        plural: "virtualservices",
+        namespaced: true,
+        kind: "VirtualService",
+      },
+      {
+        group: "networking.istio.io",
+        version: "v1alpha3",
+        plural: "envoyfilters",
+        namespaced: true,
+        kind: "EnvoyFilter",
+      },
+      {
+        group: "security.istio.io",
+        version: "v1beta1",
+        plural: "peerauthentications",
+        namespaced: true,
+        kind: "PeerAuthentication",
+      },
+    ]).start();
+  });
+
+  afterEach(async () => {
+    oldStore?.close();
+    oldStore = undefined;
+    await old.close();
+  });
+
+  it("reads each kind at the newest version served and normalises objects to the preferred apiVersion", async () => {
+    old.put(V1BETA1, "VirtualService", vs("prod", "reviews", {}));
+    const source = new KubernetesSource({
+      kubeConfig: kubeConfig(old.url),
+      kinds: ["VirtualService", "EnvoyFilter"],
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    oldStore = new ConfigStore({ sources: [source], debounceMs: 10 }).start();
+    const first = await oldStore.synced();
+    const reviews = first.get("VirtualService", "prod", "reviews");
+    expect(reviews?.apiVersion).toBe("networking.istio.io/v1");
+    expect(first.originOf(reviews!)?.location).toBe(
+      "/apis/networking.istio.io/v1beta1/virtualservices/reviews",
+    );
+    const lists = old.requests
+      .filter((r) => !r.watch && r.path.endsWith("virtualservices"))
+      .map((r) => r.path);
+    expect(lists).toEqual(["/apis/networking.istio.io/v1beta1/virtualservices"]);
+    expect(old.requests.some((r) => r.path.startsWith("/apis/networking.istio.io/v1/"))).toBe(false);
+    const status = await firstValueFrom(oldStore.status$);
+    expect(status.warnings).toEqual([]);
+  });
+
+  it("honours a pinned version only when it is served", async () => {
+    const source = new KubernetesSource({
+      kubeConfig: kubeConfig(old.url),
+      kinds: [{ kind: "VirtualService", version: "v1" }, "PeerAuthentication"],
+    });
+    oldStore = new ConfigStore({ sources: [source], debounceMs: 10 }).start();
+    await oldStore.synced();
+    const status = await firstValueFrom(oldStore.status$);
+    expect(status.warnings.map((w) => w.resource)).toEqual(["VirtualService"]);
+    expect(old.requests.some((r) => r.path === "/apis/security.istio.io/v1beta1/peerauthentications")).toBe(
+      true,
+    );
+  });
+});
+
+describe("KubernetesSource against a server that answers no discovery documents", () => {
+  it("asks each version's collection directly, and still skips what is not there", async () => {
+    const bare = await new KubeApiServer(
+      [
+        { group: "networking.istio.io", version: "v1beta1", plural: "virtualservices", namespaced: true },
+        { group: "", version: "v1", plural: "namespaces", namespaced: false },
+      ],
+      { discovery: false },
+    ).start();
+    const source = new KubernetesSource({
+      kubeConfig: kubeConfig(bare.url),
+      kinds: ["VirtualService", "Namespace", "Sidecar"],
+    });
+    const s = new ConfigStore({ sources: [source], debounceMs: 10 }).start();
+    try {
+      bare.put("networking.istio.io/v1beta1", "VirtualService", vs("prod", "reviews", {}));
+      const first = await s.synced();
+      expect(first.get("VirtualService", "prod", "reviews")?.apiVersion).toBe("networking.istio.io/v1");
+      const status = await firstValueFrom(s.status$);
+      expect(status.warnings.map((w) => w.resource)).toEqual(["Sidecar"]);
+    } finally {
+      s.close();
+      await bare.close();
+    }
+  });
 });

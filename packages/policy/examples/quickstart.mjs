@@ -1,4 +1,4 @@
-// Runnable README example: `npm run build -w @meshlet/api -w @meshlet/policy && node packages/policy/examples/quickstart.mjs`
+// Runnable README example: `npm run build -w @meshlet/api -w @meshlet/config -w @meshlet/policy && node packages/policy/examples/quickstart.mjs`
 import { ExtAuthzServer, PolicyEngine, parseRateLimitConfig, RateLimitServer } from "@meshlet/policy";
 
 const engine = new PolicyEngine({

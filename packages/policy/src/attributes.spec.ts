@@ -10,7 +10,12 @@ import {
 } from "@meshlet/api/envoy/service/auth/v3/attribute_context_pb";
 import { CheckRequestSchema } from "@meshlet/api/envoy/service/auth/v3/external_auth_pb";
 import { describe, expect, it } from "vitest";
-import { attributesFromCheckRequest, attributeValues } from "./attributes.js";
+import {
+  attributesFromCheckRequest,
+  attributeValues,
+  CONTEXT_EXTENSION_LABELS,
+  CONTEXT_EXTENSION_NAMESPACE,
+} from "./attributes.js";
 import { PolicyError } from "./policy-error.js";
 
 const address = (ip: string, port: number) =>
@@ -32,8 +37,11 @@ describe("attributesFromCheckRequest", () => {
         destination: create(AttributeContext_PeerSchema, {
           principal: "spiffe://cluster.local/ns/foo/sa/httpbin",
           address: address("10.1.0.1", 8080),
-          labels: { app: "httpbin" },
         }),
+        contextExtensions: {
+          [CONTEXT_EXTENSION_NAMESPACE]: "foo",
+          [CONTEXT_EXTENSION_LABELS]: '{"app":"httpbin"}',
+        },
         request: create(AttributeContext_RequestSchema, {
           http: create(AttributeContext_HttpRequestSchema, {
             method: "POST",
@@ -68,7 +76,8 @@ describe("attributesFromCheckRequest", () => {
         port: 8080,
         labels: { app: "httpbin" },
       },
-      remote: { ip: "203.0.113.9" },
+      // x-envoy-external-address is a client header unless Envoy set it: not trusted.
+      remote: { ip: "10.0.0.7" },
       request: {
         method: "POST",
         path: "/data",
@@ -86,14 +95,27 @@ describe("attributesFromCheckRequest", () => {
     expect(attributeValues(a, "destination.port")).toEqual(["8080"]);
   });
 
-  it("uses the namespace context extension when the destination has no principal", () => {
-    const req = create(CheckRequestSchema, {
-      attributes: create(AttributeContextSchema, {
-        destination: create(AttributeContext_PeerSchema, { address: address("10.1.0.1", 80) }),
-        contextExtensions: { namespace: "shop" },
-      }),
+  it("takes the workload from the context extensions only, never from the principal or a default", () => {
+    const req = (contextExtensions: Record<string, string>) =>
+      create(CheckRequestSchema, {
+        attributes: create(AttributeContextSchema, {
+          destination: create(AttributeContext_PeerSchema, {
+            principal: "spiffe://cluster.local/ns/foo/sa/httpbin",
+            address: address("10.1.0.1", 80),
+          }),
+          contextExtensions,
+        }),
+      });
+    expect(
+      attributesFromCheckRequest(req({ [CONTEXT_EXTENSION_NAMESPACE]: "shop" })).destination,
+    ).toMatchObject({
+      namespace: "shop",
     });
-    expect(attributesFromCheckRequest(req).destination?.namespace).toBe("shop");
+    const none = attributesFromCheckRequest(req({})).destination;
+    expect(none?.namespace).toBeUndefined();
+    expect(none?.labels).toBeUndefined();
+    // The key an earlier version read, `namespace`, is not one the mesh sets.
+    expect(attributesFromCheckRequest(req({ namespace: "shop" })).destination?.namespace).toBeUndefined();
   });
 
   it("rejects a request without attributes with invalid-attributes", () => {

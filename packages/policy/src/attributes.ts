@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { Address } from "@meshlet/api/envoy/config/core/v3/address_pb";
 import type { CheckRequest } from "@meshlet/api/envoy/service/auth/v3/external_auth_pb";
 import { PolicyError } from "./policy-error.js";
@@ -35,7 +36,10 @@ export interface Attributes {
     port?: number;
     labels?: Record<string, string>;
   };
-  /** The original client (Istio's `remote.ip`, e.g. from `x-envoy-external-address`). */
+  /**
+   * The original client (Istio's `remote.ip`): from `x-forwarded-for` only when a number of
+   * trusted hops is configured, else the direct peer.
+   */
   remote?: { ip?: string };
   destination?: {
     principal?: string;
@@ -84,28 +88,97 @@ export function serviceAccountOfPrincipal(principal: string | undefined): string
   return m ? `${m[1]}/${m[2]}` : undefined;
 }
 
-function socket(address: Address | undefined): { ip?: string; port?: number } {
-  if (address?.address.case !== "socketAddress") return {};
+function setSocket(out: { ip?: string; port?: number }, address: Address | undefined): void {
+  if (address?.address.case !== "socketAddress") return;
   const s = address.address.value;
-  const out: { ip?: string; port?: number } = {};
   if (s.address) out.ip = s.address;
   if (s.portSpecifier.case === "portValue") out.port = s.portSpecifier.value;
-  return out;
 }
 
 /**
- * Builds {@link Attributes} from an Envoy ext_authz `CheckRequest`.
- *
- * - `source.*`/`destination.*` come from the peers' addresses and principals (the `spiffe://`
- *   scheme is dropped, as Istio does); `destination.labels` from the destination peer's labels;
- *   a missing `destination.namespace` is derived from the destination principal or the
- *   `namespace` context extension.
- * - `remote.ip` is `x-envoy-external-address` when Envoy set it, else the direct peer.
- * - `request.path` is the path without the query string.
- *
- * @throws PolicyError `invalid-attributes` when the request has no attributes at all.
+ * The `context_extensions` keys the mesh sets in Envoy's ext_authz configuration
+ * (`ExtAuthzPerRoute.check_settings.context_extensions` on the inbound routes of each workload) to
+ * tell the authorization server which workload a request is for:
+ * - `meshlet.io/namespace`: the workload's namespace;
+ * - `meshlet.io/labels`: its labels, as a JSON object of strings (`{"app":"httpbin"}`).
+ * They can be trusted because they come from Envoy's configuration, which the control plane
+ * writes: a client of the workload cannot set them (unlike headers). Without them the workload is
+ * unknown and the request is denied.
  */
-export function attributesFromCheckRequest(req: CheckRequest): Attributes {
+export const CONTEXT_EXTENSION_NAMESPACE = "meshlet.io/namespace";
+/** See {@link CONTEXT_EXTENSION_NAMESPACE}. */
+export const CONTEXT_EXTENSION_LABELS = "meshlet.io/labels";
+
+/** Options of {@link attributesFromCheckRequest}. */
+export interface CheckRequestAttributesOptions {
+  /**
+   * How many proxies in front of Envoy are trusted to append to `x-forwarded-for`, as Envoy's
+   * `xff_num_trusted_hops`. Unset (the default): forwarded-address headers are ignored and
+   * `remote.ip` is the direct peer. Set to N: `remote.ip` is the (N+1)th address from the right of
+   * the `x-forwarded-for` Envoy forwards (the address a trusted hop appended; Envoy with
+   * `use_remote_address` has appended the direct peer before ext_authz runs), or the direct peer
+   * when the header has fewer addresses. `x-envoy-external-address` is never read: Envoy leaves a
+   * client's value in place on internal requests.
+   */
+  xffNumTrustedHops?: number;
+}
+
+/** Envoy's trusted client address from `x-forwarded-for` (envoy docs, config/http/conn_man/headers). */
+function trustedClientAddress(xff: string | undefined, hops: number): string | undefined {
+  if (xff === undefined) return undefined;
+  const list = xff.split(",").map((s) => s.trim());
+  const at = list.length - 1 - hops;
+  if (at < 0) return undefined;
+  const ip = list[at] as string;
+  return isIP(ip) ? ip : undefined;
+}
+
+/** Parsed label extensions by their text: a workload sends the same one on every request. */
+const labelCache = new Map<string, Readonly<Record<string, string>>>();
+
+function contextLabels(raw: string): Record<string, string> {
+  const cached = labelCache.get(raw);
+  if (cached) return { ...cached };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    parsed === null ||
+    typeof parsed !== "object" ||
+    Array.isArray(parsed) ||
+    !Object.values(parsed as object).every((v) => typeof v === "string")
+  ) {
+    throw new PolicyError(
+      "missing-workload",
+      `context extension ${CONTEXT_EXTENSION_LABELS} must be a JSON object of strings, got ${JSON.stringify(raw.slice(0, 200))}`,
+    );
+  }
+  if (labelCache.size >= 1024) labelCache.clear();
+  labelCache.set(raw, Object.freeze({ ...(parsed as Record<string, string>) }));
+  return { ...(parsed as Record<string, string>) };
+}
+
+/**
+ * Builds {@link Attributes} from an Envoy ext_authz `CheckRequest`, trusting only what Envoy
+ * itself asserts:
+ * - `source.*` from the downstream connection (address, and the principal of a verified peer
+ *   certificate, without `spiffe://`); `destination.ip`/`port`/`principal` from Envoy's own side;
+ * - the workload (`destination.namespace`, `destination.labels`) from the context extensions
+ *   {@link CONTEXT_EXTENSION_NAMESPACE} and {@link CONTEXT_EXTENSION_LABELS} only, left unset
+ *   when absent (the engine then denies);
+ * - `remote.ip` per {@link CheckRequestAttributesOptions.xffNumTrustedHops};
+ * - `request.path` without the query string; `request.auth` never (only JWT verification sets it).
+ *
+ * @throws PolicyError `invalid-attributes` when the request has no attributes at all;
+ *   `missing-workload` when the labels extension is not a JSON object of strings.
+ */
+export function attributesFromCheckRequest(
+  req: CheckRequest,
+  options: CheckRequestAttributesOptions = {},
+): Attributes {
   const ctx = req.attributes;
   if (ctx === undefined) {
     throw new PolicyError(
@@ -116,66 +189,65 @@ export function attributesFromCheckRequest(req: CheckRequest): Attributes {
   const attrs: Attributes = {};
   const src = ctx.source;
   if (src) {
-    const principal = src.principal ? normalizePrincipal(src.principal) : undefined;
-    const { ip, port } = socket(src.address);
-    attrs.source = {
-      ...(principal !== undefined && { principal }),
-      ...(ip !== undefined && { ip }),
-      ...(port !== undefined && { port }),
-      ...(Object.keys(src.labels).length > 0 && { labels: { ...src.labels } }),
-    };
-    const ns = namespaceOfPrincipal(principal);
-    if (ns !== undefined) attrs.source.namespace = ns;
+    const source: NonNullable<Attributes["source"]> = {};
+    if (src.principal) {
+      source.principal = normalizePrincipal(src.principal);
+      const ns = namespaceOfPrincipal(source.principal);
+      if (ns !== undefined) source.namespace = ns;
+    }
+    setSocket(source, src.address);
+    attrs.source = source;
   }
   const dst = ctx.destination;
-  if (dst) {
-    const principal = dst.principal ? normalizePrincipal(dst.principal) : undefined;
-    const { ip, port } = socket(dst.address);
-    const ns = ctx.contextExtensions.namespace ?? namespaceOfPrincipal(principal);
-    attrs.destination = {
-      ...(principal !== undefined && { principal }),
-      ...(ip !== undefined && { ip }),
-      ...(port !== undefined && { port }),
-      ...(ns !== undefined && { namespace: ns }),
-      labels: { ...dst.labels },
-    };
-  }
+  const ext = ctx.contextExtensions;
+  const destination: NonNullable<Attributes["destination"]> = {};
+  if (dst?.principal) destination.principal = normalizePrincipal(dst.principal);
+  setSocket(destination, dst?.address);
+  const namespace = ext[CONTEXT_EXTENSION_NAMESPACE];
+  if (namespace !== undefined && namespace !== "") destination.namespace = namespace;
+  const labelsRaw = ext[CONTEXT_EXTENSION_LABELS];
+  if (labelsRaw !== undefined) destination.labels = contextLabels(labelsRaw);
+  attrs.destination = destination;
   const http = ctx.request?.http;
+  let xff: string | undefined;
   if (http) {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(http.headers)) headers[k.toLowerCase()] = v;
-    for (const h of http.headerMap?.headers ?? []) {
-      const v = h.value || new TextDecoder().decode(h.rawValue);
-      const k = h.key.toLowerCase();
-      headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
+    for (const k in http.headers) headers[k.toLowerCase()] = http.headers[k] as string;
+    const map = http.headerMap?.headers;
+    if (map && map.length > 0) {
+      const decoder = new TextDecoder();
+      for (const h of map) {
+        const v = h.value || decoder.decode(h.rawValue);
+        const k = h.key.toLowerCase();
+        headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
+      }
     }
+    const request: NonNullable<Attributes["request"]> = { headers };
+    if (http.method) request.method = http.method;
+    const host = http.host || headers[":authority"] || headers.host;
+    if (host) request.host = host;
     const q = http.path.indexOf("?");
     const path = q < 0 ? http.path : http.path.slice(0, q);
+    if (path) request.path = path;
     const query = http.query || (q < 0 ? "" : http.path.slice(q + 1));
-    attrs.request = {
-      headers,
-      ...(http.method && { method: http.method }),
-      ...((http.host || headers[":authority"] || headers.host) && {
-        host: http.host || headers[":authority"] || headers.host,
-      }),
-      ...(path && { path }),
-      ...(query && { query }),
-      ...(http.scheme && { scheme: http.scheme }),
-      ...(http.protocol && { protocol: http.protocol }),
-      ...(http.id && { id: http.id }),
-    };
-    const external = headers["x-envoy-external-address"];
-    const remote = external ?? attrs.source?.ip;
-    if (remote !== undefined) attrs.remote = { ip: remote };
-  } else if (attrs.source?.ip !== undefined) {
-    attrs.remote = { ip: attrs.source.ip };
+    if (query) request.query = query;
+    if (http.scheme) request.scheme = http.scheme;
+    if (http.protocol) request.protocol = http.protocol;
+    if (http.id) request.id = http.id;
+    attrs.request = request;
+    xff = headers["x-forwarded-for"];
   }
+  const hops = options.xffNumTrustedHops;
+  const remote =
+    hops !== undefined && Number.isInteger(hops) && hops >= 0 ? trustedClientAddress(xff, hops) : undefined;
+  const direct = attrs.source?.ip;
+  if (remote !== undefined || direct !== undefined) attrs.remote = { ip: (remote ?? direct) as string };
   if (ctx.tlsSession?.sni) attrs.connection = { sni: ctx.tlsSession.sni };
   return attrs;
 }
 
 /** Reads one claim by a path of names (`request.auth.claims[a][b]`). */
-function claimAt(claims: Record<string, unknown> | undefined, path: readonly string[]): unknown {
+export function claimAt(claims: Record<string, unknown> | undefined, path: readonly string[]): unknown {
   let cur: unknown = claims;
   for (const p of path) {
     if (cur === null || typeof cur !== "object" || Array.isArray(cur)) return undefined;

@@ -4,21 +4,27 @@ import type { AuthorizationAction } from "./authz/authorization-policy.js";
 
 /**
  * Why a decision came out as it did, in evaluation order:
+ * - `missing-workload`: the request does not say which workload it is for (no destination
+ *   namespace; for ext_authz, no trusted context extensions): denied, never guessed.
  * - `jwt-invalid`: a token was present and failed verification (Istio answers 401).
  * - `custom-denied`: a CUSTOM policy matched and its provider denied.
  * - `custom-provider-failed`: the provider errored or timed out and is `fail-closed`.
  * - `custom-provider-missing`: a CUSTOM policy names a provider that is not registered.
  * - `deny-policy`: a DENY policy matched.
+ * - `policy-refused`: a policy that applies here was refused when it loaded and fails closed (a
+ *   refused DENY or CUSTOM policy denies everything; a refused ALLOW policy allows nothing).
  * - `no-allow-policies`: no ALLOW policy applies to the workload, so it is allowed.
  * - `allow-policy`: an ALLOW policy matched.
  * - `no-matching-allow`: ALLOW policies apply and none matched (includes allow-nothing).
  */
 export type DecisionReason =
+  | "missing-workload"
   | "jwt-invalid"
   | "custom-denied"
   | "custom-provider-failed"
   | "custom-provider-missing"
   | "deny-policy"
+  | "policy-refused"
   | "no-allow-policies"
   | "allow-policy"
   | "no-matching-allow";
@@ -28,7 +34,7 @@ export interface PolicyRef {
   /** `<namespace>/<name>`. */
   policy: string;
   action: AuthorizationAction;
-  /** Index into `spec.rules` of the first rule that matched. */
+  /** Index into `spec.rules` of the first rule that matched; -1 for a refused policy as a whole. */
   rule: number;
 }
 

@@ -17,6 +17,9 @@ export {
   type Attributes,
   attributesFromCheckRequest,
   attributeValues,
+  type CheckRequestAttributesOptions,
+  CONTEXT_EXTENSION_LABELS,
+  CONTEXT_EXTENSION_NAMESPACE,
   namespaceOfPrincipal,
   normalizePrincipal,
   type RequestAuth,
@@ -26,39 +29,47 @@ export {
   type AuthorizationAction,
   type AuthorizationPolicy,
   type AuthorizationPolicySpec,
+  type CelCondition,
   type Condition,
   DRY_RUN_ANNOTATION,
+  type IstioCondition,
   isDryRun,
   type ObjectMeta,
   type Operation,
+  type PolicyTargetReference,
   policyId,
   type Rule,
   type Source,
   type WorkloadSelector,
 } from "./authz/authorization-policy.js";
+export { type CelOutcome, type CompiledCel, compileCel } from "./authz/cel/cel-condition.js";
+export { CEL_ENVIRONMENT } from "./authz/cel/cel-environment.js";
+export type { CelCheckType } from "./authz/cel/cel-types.js";
 export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-check-adapter.js";
-export { type CelCondition, compileCel } from "./authz/cel-condition.js";
 export { ipInCidr } from "./authz/ip-match.js";
-export { matchCondition, matchOperation, matchRule, matchSource } from "./authz/rule-match.js";
-export { appliesTo, type Workload } from "./authz/scope.js";
+export { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./authz/path-template.js";
+export {
+  type MatchOptions,
+  matchCondition,
+  matchOperation,
+  matchRule,
+  matchSource,
+} from "./authz/rule-match.js";
+export { appliesTo, GATEWAY_NAME_LABEL, type Workload } from "./authz/scope.js";
 export { matchHost, matchPath, matchString } from "./authz/string-match.js";
-export { validateAuthorizationPolicy } from "./authz/validate-authorization-policy.js";
 export { type Clock, systemClock } from "./clock.js";
 export type { Decision, DecisionReason, DryRunResult, PolicyRef } from "./decision.js";
 export type { FetchLike } from "./jwt/jwks-cache.js";
-export {
-  type JwtHeader,
-  type JwtRule,
-  type RequestAuthentication,
-  validateRequestAuthentication,
-} from "./jwt/request-authentication.js";
+export type { JwtHeader, JwtRule, RequestAuthentication } from "./jwt/request-authentication.js";
 export { type Logger, silentLogger } from "./logger.js";
+export type { PolicyDiagnostic, RefusalEffect } from "./policy-diagnostic.js";
 export { PolicyEngine, type PolicyEngineOptions } from "./policy-engine.js";
 export { PolicyError, type PolicyErrorCode } from "./policy-error.js";
 export { createMemoryQuotaAdapter } from "./ratelimit/memory-quota-adapter.js";
 export {
   parseRateLimitConfig,
   type RateLimitConfig,
+  type RateLimitConfigOptions,
   type RateLimitDescriptorConfig,
   type RateLimitPolicy,
   type RateLimitUnit,
@@ -75,10 +86,10 @@ export {
   type RateLimitDecision,
   RateLimiter,
 } from "./ratelimit/rate-limiter.js";
-export { evalStringMatcher, evaluateRbac, type RbacEvaluation } from "./rbac/evaluate-rbac.js";
 export {
   type EnvoyRbac,
   ISTIO_AUTHN_FILTER,
+  JWT_AUTHN_FILTER,
   parseRbacPolicyName,
   type RbacFilter,
   rbacPolicyName,
@@ -86,7 +97,12 @@ export {
   type ToEnvoyRbacOptions,
   toEnvoyRbac,
 } from "./rbac/to-envoy-rbac.js";
-export { ExtAuthzServer, type ExtAuthzServerOptions, toCheckResponse } from "./server/ext-authz-server.js";
+export {
+  ExtAuthzServer,
+  type ExtAuthzServerOptions,
+  type PolicyListenOptions,
+  toCheckResponse,
+} from "./server/ext-authz-server.js";
 export { grpcServiceDefinition, type ListeningServer } from "./server/grpc-service.js";
 export {
   fromRateLimitRequest,

@@ -3,6 +3,8 @@
  *
  * - `invalid-policy`: an AuthorizationPolicy / RequestAuthentication failed validation.
  * - `invalid-attributes`: a request could not be turned into attributes.
+ * - `missing-workload`: an ext_authz request lacks the context extensions naming its workload.
+ * - `invalid-argument`: an option given to a constructor or function is unusable (a listen address).
  * - `invalid-rate-limit-config`: a rate-limit configuration (YAML or object) is malformed.
  * - `invalid-adapter-config`: an adapter's config does not satisfy its schema.
  * - `adapter-not-found`: a policy or call names an adapter that was never registered.
@@ -10,11 +12,14 @@
  * - `adapter-failed`: an adapter threw or rejected.
  * - `jwks-fetch-failed`: a JWKS URI could not be fetched or parsed.
  * - `invalid-cel`: a CEL expression does not parse or does not evaluate to a boolean.
- * - `unsupported`: the input is valid Istio but has no translation here (e.g. to Envoy RBAC).
+ * - `unsupported`: the input is valid Istio but has no translation here (a CEL condition for Envoy
+ *   RBAC, a waypoint-only `targetRefs` kind, a JWT rule without keys).
  */
 export type PolicyErrorCode =
   | "invalid-policy"
   | "invalid-attributes"
+  | "missing-workload"
+  | "invalid-argument"
   | "invalid-rate-limit-config"
   | "invalid-adapter-config"
   | "adapter-not-found"

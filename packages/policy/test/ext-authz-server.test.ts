@@ -15,6 +15,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type AuthorizationPolicy,
+  CONTEXT_EXTENSION_LABELS,
+  CONTEXT_EXTENSION_NAMESPACE,
   ExtAuthzServer,
   type ListeningServer,
   PolicyEngine,
@@ -46,6 +48,11 @@ function checkRequest(o: {
     });
   return create(CheckRequestSchema, {
     attributes: create(AttributeContextSchema, {
+      // What the mesh puts in the ext_authz filter's context_extensions for this workload.
+      contextExtensions: {
+        [CONTEXT_EXTENSION_NAMESPACE]: "foo",
+        [CONTEXT_EXTENSION_LABELS]: JSON.stringify({ app: "httpbin" }),
+      },
       source: peer(o.principal ?? "", "10.0.0.7", 43210),
       destination: peer("spiffe://cluster.local/ns/foo/sa/httpbin", "10.1.0.1", 8080, { app: "httpbin" }),
       request: create(AttributeContext_RequestSchema, {

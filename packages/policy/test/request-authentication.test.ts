@@ -192,6 +192,15 @@ describe("RequestAuthentication (JWT) with a JWKS served on loopback", () => {
     expect(fetches).toBe(0);
   });
 
+  it("accepts an inline single JSON Web Key, as Istio's jwk.Parse does", async () => {
+    const inline = engineWith(ra({ jwksUri: undefined, jwks: JSON.stringify(ec.jwk) }));
+    expect(inline.diagnostics).toEqual([]);
+    const d = await inline.check(
+      request({ authorization: `Bearer ${await sign(ec, { groups: ["admin"] })}` }),
+    );
+    expect(d.allowed).toBe(true);
+  });
+
   it("copies claims to headers with outputClaimToHeaders and keeps the token with forwardOriginalToken", async () => {
     const engine = engineWith(
       ra({ forwardOriginalToken: true, outputClaimToHeaders: [{ header: "x-groups", claim: "groups" }] }),
@@ -274,12 +283,26 @@ describe("RequestAuthentication (JWT) with a JWKS served on loopback", () => {
     expect(other.jwt.status).toBe("none");
   });
 
-  it("validates RequestAuthentication resources", () => {
+  it("refuses RequestAuthentications it cannot use, and then rejects every token of their workloads", async () => {
     const engine = new PolicyEngine();
-    const bad = (spec: RequestAuthentication["spec"]) => () =>
+    const refused = (spec: RequestAuthentication["spec"]) =>
       engine.setRequestAuthentications([{ metadata: { name: "r", namespace: "foo" }, spec }]);
-    expect(bad({ jwtRules: [{ issuer: ISSUER }] })).toThrow(/needs jwks \(inline JSON\) or jwksUri/);
-    expect(bad({ jwtRules: [{ issuer: ISSUER, jwks: "{" }] })).toThrow(/jwtRules\[0\]\.jwks: is not a JWKS/);
-    expect(bad({ jwtRules: [{ issuer: ISSUER, jwksUri: "ftp://x" }] })).toThrow(PolicyError);
+    expect(refused({ jwtRules: [{ issuer: ISSUER }] })[0]?.message).toMatch(
+      /needs jwks \(inline JSON\) or jwksUri/,
+    );
+    expect(refused({ jwtRules: [{ issuer: ISSUER, jwks: "{" }] })[0]?.message).toMatch(
+      /jwtRules\[0\]\.jwks: jwks parse error/,
+    );
+    const d = refused({ jwtRules: [{ issuer: ISSUER, jwksUri: "ftp://x" }] })[0];
+    expect(d?.error).toBeInstanceOf(PolicyError);
+    expect(d).toMatchObject({ kind: "RequestAuthentication", policy: "foo/r", effect: "reject-tokens" });
+    // Fail closed: a token cannot be verified, so it is rejected rather than ignored.
+    const withToken = await engine.check({
+      destination: { namespace: "foo" },
+      request: { headers: { authorization: "Bearer a.b.c" } },
+    });
+    expect(withToken).toMatchObject({ allowed: false, reason: "jwt-invalid", status: 401 });
+    const without = await engine.check({ destination: { namespace: "foo" }, request: { headers: {} } });
+    expect(without.allowed).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { durationParts } from "./duration.js";
 import { TypeUrl } from "./type-url.js";
 
 let uids = 0;
@@ -101,8 +102,7 @@ function any(typeUrl: string, value: Uint8Array): Uint8Array {
 /** google.protobuf.Duration { seconds=1, nanos=2 }. */
 function duration(ms: number): Uint8Array {
   const w = new BinaryWriter();
-  const seconds = Math.floor(ms / 1000);
-  const nanos = Math.round((ms - seconds * 1000) * 1e6);
+  const { seconds, nanos } = durationParts(ms);
   if (seconds !== 0) w.tag(1, WireType.Varint).int64(seconds);
   if (nanos !== 0) w.tag(2, WireType.Varint).int32(nanos);
   return w.finish();

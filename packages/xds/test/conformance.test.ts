@@ -401,6 +401,8 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
     d.requestDelta({ typeUrl: TypeUrl.Cluster, subscribe: ["ttl"] });
     const dr = await d.next();
     expect(dr.resources[0]?.ttlMs).toBe(30_000);
+    // Heartbeats refresh what the client took: they wait for its answer.
+    d.ack(dr);
     const dbeat = await d.next();
     expect(dbeat.resources[0]?.heartbeat).toBe(true);
 

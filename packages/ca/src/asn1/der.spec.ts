@@ -56,4 +56,17 @@ describe("DER", () => {
       }
     }
   });
+
+  // RFC 5280 4.1.2.5.1/4.1.2.5.2: YYMMDDHHMMSSZ / YYYYMMDDHHMMSSZ with real calendar values. A
+  // lenient reader rolls "month 13" over into the next year and computes a lifetime that no other
+  // parser (which refuses the certificate) agrees with.
+  it.each([
+    ["UTCTime month 13", 0x17, "301301000000Z"],
+    ["UTCTime February 30", 0x17, "300230000000Z"],
+    ["UTCTime hour 24", 0x17, "300101240000Z"],
+    ["GeneralizedTime second 60", 0x18, "20500101000060Z"],
+  ])("refuses a %s", (_name, tag, text) => {
+    const node = decode(Buffer.concat([Buffer.from([tag, text.length]), Buffer.from(text, "ascii")]), "t");
+    expect(() => readTime(node, "notAfter")).toThrow(CaError);
+  });
 });

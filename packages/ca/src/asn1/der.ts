@@ -221,10 +221,29 @@ export function readTime(node: DerNode, what: string): Date {
         ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
         : null;
   if (!match) throw new CaError("malformed-der", `${what}: not a DER time (${JSON.stringify(text)})`);
-  const [, yy, mo, d, h, mi, s] = match.map(Number) as number[];
-  const year =
-    node.tag === Tag.UtcTime ? ((yy as number) < 50 ? 2000 : 1900) + (yy as number) : (yy as number);
-  return new Date(Date.UTC(year, (mo as number) - 1, d, h, mi, s));
+  const [, yy, mo, d, h, mi, s] = match.map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const year = node.tag === Tag.UtcTime ? (yy < 50 ? 2000 : 1900) + yy : yy;
+  const date = new Date(Date.UTC(year, mo - 1, d, h, mi, s));
+  // Date.UTC rolls month 13 or February 30 over; a real calendar time reads back unchanged.
+  if (
+    date.getUTCFullYear() !== year ||
+    date.getUTCMonth() !== mo - 1 ||
+    date.getUTCDate() !== d ||
+    date.getUTCHours() !== h ||
+    date.getUTCMinutes() !== mi ||
+    date.getUTCSeconds() !== s
+  ) {
+    throw new CaError("malformed-der", `${what}: ${JSON.stringify(text)} is not a calendar time`);
+  }
+  return date;
 }
 
 /** The value of a DER BOOLEAN (one octet, 0x00 or 0xFF: X.690 11.1). */

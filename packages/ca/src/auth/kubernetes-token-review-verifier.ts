@@ -21,7 +21,7 @@ export interface KubernetesTokenReviewOptions extends KubernetesConnection {
 interface TokenReviewStatus {
   authenticated?: boolean;
   error?: string;
-  user?: { username?: string };
+  user?: { username?: string; groups?: string[] };
   audiences?: string[];
 }
 
@@ -74,6 +74,15 @@ export class KubernetesTokenReviewVerifier implements TokenVerifier {
       );
     }
     const username = status.user?.username ?? "";
+    // Only the API server's service-account authenticator puts a user in system:serviceaccounts;
+    // a webhook or OIDC user merely named "system:serviceaccount:…" is not one (istiod checks the
+    // same group: istio/istio security/pkg/k8s/tokenreview/k8sauthn.go).
+    if (!status.user?.groups?.includes("system:serviceaccounts")) {
+      throw new CaError(
+        "unauthenticated",
+        `TokenReview: ${username || "the user"} is not a service account (not in group system:serviceaccounts)`,
+      );
+    }
     const id = serviceAccountToSpiffeId(username, this.options.trustDomain ?? "cluster.local");
     if (!id) throw new CaError("unauthenticated", `TokenReview: ${username} is not a service account`);
     return { identities: [id], attributes: { username } };

@@ -1,5 +1,6 @@
 import { CaError } from "../ca-error.js";
 import { SpiffeId } from "../spiffe-id.js";
+import { type ParsedCertificate, parseCertificate } from "../x509/certificate.js";
 import type { Authenticator, CallContext, Caller } from "./authenticator.js";
 
 /**
@@ -20,18 +21,28 @@ export class MtlsAuthenticator implements Authenticator {
   async authenticate(context: CallContext): Promise<Caller | undefined> {
     const cert = context.peerCertificate;
     if (!cert) return undefined;
-    const uris = (cert.subjectaltname ?? "")
-      .split(", ")
-      .filter((name) => name.startsWith("URI:"))
-      .map((name) => name.slice(4));
-    const ids = uris.map((uri) => SpiffeId.tryParse(uri)).filter((id): id is SpiffeId => id !== undefined);
-    if (ids.length !== 1) {
+    // Read from the DER the TLS layer verified, not from Node's display string of the SANs.
+    let parsed: ParsedCertificate;
+    try {
+      parsed = parseCertificate(cert.raw, "client certificate");
+    } catch (error) {
+      throw CaError.from(error, "unauthenticated", `client certificate from ${context.peer} cannot be read`);
+    }
+    // X509-SVID 5.2: only a leaf authenticates; a signing certificate never does.
+    if (parsed.isCa) {
       throw new CaError(
         "unauthenticated",
-        `client certificate from ${context.peer} has ${ids.length} SPIFFE IDs; an X509-SVID has exactly one`,
+        `client certificate from ${context.peer} is a CA certificate; only a leaf X509-SVID authenticates`,
       );
     }
-    const id = ids[0] as SpiffeId;
+    // X509-SVID 2: exactly one URI SAN, and it is the SPIFFE ID.
+    const id = parsed.uris.length === 1 ? SpiffeId.tryParse(parsed.uris[0] as string) : undefined;
+    if (!id || id.path === "") {
+      throw new CaError(
+        "unauthenticated",
+        `client certificate from ${context.peer} has URI SANs [${parsed.uris.join(", ")}]; an X509-SVID has exactly one URI SAN, a SPIFFE ID with a path`,
+      );
+    }
     if (this.trustDomains && !this.trustDomains.has(id.trustDomain)) {
       throw new CaError(
         "unauthenticated",

@@ -7,8 +7,14 @@ import { CaError, type CaErrorCode } from "../ca-error.js";
 export interface KubernetesConnection {
   /** API server base URL, e.g. `https://kubernetes.default.svc`. */
   readonly apiServer: string;
-  /** Bearer token (the pod's service-account token). */
+  /** Bearer token (the pod's service-account token); see `tokenFile` for one that rotates. */
   readonly bearerToken: string;
+  /**
+   * A file holding the bearer token, read again for every request (it wins over `bearerToken`):
+   * the kubelet rotates projected service-account tokens in place, as client-go's
+   * `BearerTokenFile` expects. `inClusterConnection()` sets it.
+   */
+  readonly tokenFile?: string;
   /** PEM CA bundle for the API server's certificate. */
   readonly caCert?: string;
   /** Request timeout in milliseconds (default 10s). */
@@ -34,6 +40,7 @@ export async function inClusterConnection(
     return {
       apiServer: "https://kubernetes.default.svc",
       bearerToken: bearerToken.trim(),
+      tokenFile: `${dir}/token`,
       caCert,
       namespace: namespace.trim(),
     };
@@ -42,14 +49,25 @@ export async function inClusterConnection(
   }
 }
 
+/** The token to send now: `tokenFile`'s content when set (it rotates), else `bearerToken`. */
+async function currentToken(connection: KubernetesConnection, errorCode: CaErrorCode): Promise<string> {
+  if (connection.tokenFile === undefined) return connection.bearerToken;
+  try {
+    return (await readFile(connection.tokenFile, "utf8")).trim();
+  } catch (error) {
+    throw CaError.from(error, errorCode, `${connection.tokenFile}: cannot read the service-account token`);
+  }
+}
+
 /** One JSON request to the API server; resolves with the status and parsed body. */
-export function kubeRequest(
+export async function kubeRequest(
   connection: KubernetesConnection,
   method: "GET" | "POST" | "PUT",
   path: string,
   body: unknown,
   errorCode: CaErrorCode,
 ): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
+  const token = await currentToken(connection, errorCode);
   const url = new URL(path, connection.apiServer);
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -60,7 +78,7 @@ export function kubeRequest(
         method,
         headers: {
           accept: "application/json",
-          authorization: `Bearer ${connection.bearerToken}`,
+          authorization: `Bearer ${token}`,
           ...(payload !== undefined
             ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
             : {}),

@@ -27,6 +27,10 @@ export interface ParsedCertificate {
   readonly tbsRaw: Buffer;
   /** The outer signatureAlgorithm OID. */
   readonly signatureAlgorithm: string;
+  /** DER of the outer signatureAlgorithm AlgorithmIdentifier. */
+  readonly signatureAlgorithmRaw: Buffer;
+  /** DER of the TBSCertificate's signature AlgorithmIdentifier (RFC 5280 4.1.1.2: equal to the outer one). */
+  readonly tbsSignatureAlgorithmRaw: Buffer;
   /** The signature value. */
   readonly signature: Buffer;
   /** Attribute type OIDs of the subject Name, in order (e.g. `2.5.4.3` for a CN). */
@@ -135,15 +139,16 @@ export function parseCertificate(der: Buffer, what = "certificate"): ParsedCerti
     throw new CaError("malformed-der", `${what}: expected 3 elements, found ${top.length}`);
   const tbsNode = expectTag(top[0], Tag.Sequence, `${what} tbsCertificate`);
   const tbs = children(tbsNode, `${what} tbsCertificate`);
+  const outerAlgorithm = expectTag(top[1], Tag.Sequence, `${what} signatureAlgorithm`);
   const signatureAlgorithm = readOid(
-    children(expectTag(top[1], Tag.Sequence, `${what} signatureAlgorithm`), what)[0] as DerNode,
+    children(outerAlgorithm, what)[0] as DerNode,
     `${what} signatureAlgorithm`,
   );
   const signature = readBitString(top[2] as DerNode, `${what} signature`);
   let i = 0;
   if (tbs[0]?.tag === 0xa0) i++;
   const serial = expectTag(tbs[i++], Tag.Integer, `${what} serialNumber`);
-  i++; // signature AlgorithmIdentifier
+  const innerAlgorithm = expectTag(tbs[i++], Tag.Sequence, `${what} tbsCertificate signature`);
   const issuer = expectTag(tbs[i++], Tag.Sequence, `${what} issuer`);
   const validity = children(expectTag(tbs[i++], Tag.Sequence, `${what} validity`), `${what} validity`);
   const subject = expectTag(tbs[i++], Tag.Sequence, `${what} subject`);
@@ -175,6 +180,8 @@ export function parseCertificate(der: Buffer, what = "certificate"): ParsedCerti
     der,
     tbsRaw: tbsNode.raw,
     signatureAlgorithm,
+    signatureAlgorithmRaw: outerAlgorithm.raw,
+    tbsSignatureAlgorithmRaw: innerAlgorithm.raw,
     signature,
     subjectAttributeTypes,
     serialNumber: serial.content,

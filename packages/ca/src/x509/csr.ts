@@ -22,7 +22,7 @@ import { fromPem, toPem } from "../pem.js";
 import { parseExtensions, parseSubjectAltName } from "./certificate.js";
 import { extension, subjectAltNameValue } from "./extensions.js";
 import { name } from "./name.js";
-import { Oid, SIGNATURE_DIGESTS } from "./oids.js";
+import { Oid, SIGNATURE_DIGESTS, SIGNATURE_KEY_KINDS } from "./oids.js";
 import { encodeSpki, importPublicKey, inspectSpki, type PublicKeyInput } from "./public-key.js";
 
 const verify = promisify(verifyCb);
@@ -157,6 +157,14 @@ export function parseCsr(input: string | Uint8Array, options: { maxBytes?: numbe
     checkName(parts[1], "csr subject");
     const spki = expectTag(parts[2], Tag.Sequence, "csr subjectPKInfo");
     const inspected = inspectSpki(spki.raw, "csr public key");
+    if (SIGNATURE_KEY_KINDS[algorithm] !== inspected.kind) {
+      // Otherwise node:crypto checks the signature the way the key type implies, whatever the CSR
+      // says it is (an "RSA" signature verified as ECDSA).
+      throw new CaError(
+        "malformed-csr",
+        `csr: signature algorithm ${algorithm} does not match the ${inspected.kind.toUpperCase()} public key`,
+      );
+    }
     const publicKeyBits = readBitString(
       children(spki, "csr subjectPKInfo")[1] as DerNode,
       "csr subjectPublicKey",

@@ -20,6 +20,8 @@ export const Oid = {
   extKeyUsage: "2.5.29.37",
   serverAuth: "1.3.6.1.5.5.7.3.1",
   clientAuth: "1.3.6.1.5.5.7.3.2",
+  nameConstraints: "2.5.29.30",
+  certificatePolicies: "2.5.29.32",
   organizationName: "2.5.4.10",
   commonName: "2.5.4.3",
 } as const;
@@ -33,4 +35,19 @@ export const SIGNATURE_DIGESTS: Readonly<Record<string, string | null>> = {
   [Oid.sha384WithRsa]: "sha384",
   [Oid.sha512WithRsa]: "sha512",
   [Oid.ed25519]: null,
+};
+
+/**
+ * The key type each signature algorithm belongs to (RFC 5758 3.2: ECDSA; RFC 4055 5: RSA PKCS#1
+ * v1.5; RFC 8410 3: Ed25519). A signature is only checked with a key of its algorithm's type, as Go's
+ * crypto/x509 `CheckSignature` does for Istio and SPIRE.
+ */
+export const SIGNATURE_KEY_KINDS: Readonly<Record<string, "ec" | "rsa" | "ed25519">> = {
+  [Oid.ecdsaWithSha256]: "ec",
+  [Oid.ecdsaWithSha384]: "ec",
+  [Oid.ecdsaWithSha512]: "ec",
+  [Oid.sha256WithRsa]: "rsa",
+  [Oid.sha384WithRsa]: "rsa",
+  [Oid.sha512WithRsa]: "rsa",
+  [Oid.ed25519]: "ed25519",
 };

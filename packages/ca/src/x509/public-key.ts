@@ -48,6 +48,24 @@ function stripZeros(magnitude: Buffer): Buffer {
   return magnitude.subarray(start);
 }
 
+/** Largest RSA public exponent accepted: Go's crypto/rsa limit (`checkPub`), so Istio's and SPIRE's peers accept it too. */
+const MAX_RSA_EXPONENT = 2n ** 31n - 1n;
+
+/**
+ * An RSA public exponent must be odd and at least 3 (RFC 8017 3.1: e is coprime to λ(n), which is
+ * even). With e = 1, s = EM "verifies" for any message: a CSR's proof of possession could be
+ * forged without a private key, and anyone could sign with the certified key.
+ */
+function checkRsaExponent(exponent: Buffer, where: string): void {
+  const e = BigInt(`0x${exponent.toString("hex") || "0"}`);
+  if (e < 3n || e % 2n === 0n || e > MAX_RSA_EXPONENT) {
+    throw new CaError(
+      "unsupported-key",
+      `${where}: RSA public exponent ${e} is not supported; it must be odd, at least 3 and at most 2^31 - 1 (65537 is usual)`,
+    );
+  }
+}
+
 /**
  * Imports a public key from SPKI DER after checking its algorithm and size from the DER itself
  * (EC P-256/P-384, RSA 2048–8192, Ed25519). Keys are handed to OpenSSL as JWK where possible:
@@ -115,6 +133,7 @@ export function inspectSpki(spki: Buffer, where: string): InspectedPublicKey {
     }
     const modulus = readUnsignedInteger(fields[0], `${where} modulus`);
     const exponent = readUnsignedInteger(fields[1], `${where} exponent`);
+    checkRsaExponent(exponent, where);
     const size = bitLength(modulus);
     if (size < 2048 || size > 8192) {
       throw new CaError("unsupported-key", `${where}: RSA-${size} is not supported; use 2048 to 8192 bits`);

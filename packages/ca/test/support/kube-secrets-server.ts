@@ -11,7 +11,8 @@ import type { AddressInfo } from "node:net";
  */
 export class KubeSecretsServer {
   readonly secrets = new Map<string, Record<string, unknown>>();
-  readonly requests: { method: string; path: string }[] = [];
+  /** Every request; for writes, the `metadata.resourceVersion` the body carried. */
+  readonly requests: { method: string; path: string; resourceVersion?: string }[] = [];
   private server: Server | undefined;
   private rv = 1000;
 
@@ -60,13 +61,18 @@ export class KubeSecretsServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? "/", "http://x").pathname;
-    this.requests.push({ method: req.method ?? "", path });
-    if (req.headers.authorization !== `Bearer ${this.token}`) {
-      return this.status(res, 401, "Unauthorized", "Unauthorized");
-    }
     let text = "";
     for await (const chunk of req) text += chunk;
     const body = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+    const sentVersion = (body?.metadata as Record<string, unknown> | undefined)?.resourceVersion;
+    this.requests.push({
+      method: req.method ?? "",
+      path,
+      ...(typeof sentVersion === "string" ? { resourceVersion: sentVersion } : {}),
+    });
+    if (req.headers.authorization !== `Bearer ${this.token}`) {
+      return this.status(res, 401, "Unauthorized", "Unauthorized");
+    }
     const match = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/.exec(path);
     if (!match) return this.status(res, 404, "NotFound", "the server could not find the requested resource");
     const namespace = decodeURIComponent(match[1] as string);

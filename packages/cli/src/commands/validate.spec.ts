@@ -65,7 +65,10 @@ spec:
     const { code, out } = await run(join(dir, "vs.yaml"), join(dir, "dr.yaml"));
     expect(code).toBe(1);
     expect(out).toHaveLength(2);
-    expect(out[0]).toMatch(/vs\.yaml:8:36 MC1001 warning: subset "v2" of host reviews is not defined/);
+    // Istio's analyzer rates a missing subset IST0101 ReferencedResourceNotFound, an error.
+    expect(out[0]).toMatch(
+      /vs\.yaml:8:36 IST0101 error: Referenced host\+subset in destinationrule not found: "reviews\+v2"/,
+    );
     expect(out[1]).toMatch(
       /vs\.yaml:15:5 MC0004 error: missing required field hosts \(Gateway\/default\/gw at spec\.servers\[0\]\.hosts\)$/,
     );
@@ -90,7 +93,7 @@ spec:
   it("prints JSON with --output json and hides warnings with --no-warnings", async () => {
     await writeFile(
       join(dir, "vs.yaml"),
-      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  tcp: [{route: [{destination: {host: r, subset: x}}]}]\n",
+      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route: [{destination: {host: r}}]\n    mirror: {host: m}\n    mirrorPercent: 5\n",
     );
     const json = await run("-o", "json", dir);
     expect(json.code).toBe(0);
@@ -99,7 +102,8 @@ spec:
       diagnostics: Array<{ code: string; line: number }>;
     };
     expect(parsed.warnings).toBe(1);
-    expect(parsed.diagnostics[0]).toMatchObject({ code: "MC1001", line: 6 });
+    // Istio accepts the deprecated mirrorPercent with a warning.
+    expect(parsed.diagnostics[0]).toMatchObject({ code: "MC1006", line: 9 });
     expect((await run("--no-warnings", dir)).out).toEqual([]);
   });
 

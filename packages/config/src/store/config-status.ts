@@ -20,9 +20,12 @@ export interface ConfigStatus {
   readonly sources: readonly SourceStatus[];
   /** True when every source is synced. */
   readonly synced: boolean;
-  /** Current errors: resources left out (their last good version, if any, is still served). */
+  /**
+   * Current errors: resources left out (their last good version, if any, is still served) and
+   * analysis findings Istio rates as errors (IST0101 …; those resources are kept).
+   */
   readonly errors: readonly Diagnostic[];
-  /** Semantic warnings of the latest snapshot. */
+  /** Warnings: Istio validation warnings of resources kept, and analysis warnings of the latest snapshot. */
   readonly warnings: readonly Diagnostic[];
   /** Version of the latest snapshot, when one was emitted. */
   readonly version?: string;

@@ -97,7 +97,7 @@ describe("ConfigStore", () => {
     const errors = next.diagnostics.filter((d) => d.severity === "error");
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({
-      code: "MC0004",
+      code: "MC0007",
       source: "memory",
       resource: "VirtualService/default/reviews",
       path: "spec.http[0].timeout",

@@ -385,15 +385,19 @@ export class ConfigStore {
         version: String(this.#version),
         origins,
         ...(domainSuffix !== undefined ? { domainSuffix } : {}),
-        diagnostics: (snapshot) => [
-          ...this.#collectErrors(),
-          ...(runAnalysis ? analyze(snapshot, domainSuffix !== undefined ? { domainSuffix } : {}) : []),
-        ],
+        diagnostics: (snapshot) => {
+          this.#analysis = runAnalysis
+            ? analyze(snapshot, domainSuffix !== undefined ? { domainSuffix } : {})
+            : [];
+          return [...this.#collectErrors(), ...this.#analysis];
+        },
       },
     );
   }
 
   #duplicates: Diagnostic[] = [];
+  /** Findings of the analysis of the latest snapshot (errors and warnings; resources are kept). */
+  #analysis: Diagnostic[] = [];
 
   #collectErrors(): Diagnostic[] {
     const errors: Diagnostic[] = [];
@@ -407,18 +411,16 @@ export class ConfigStore {
 
   #publishStatus(): void {
     if (this.#closed) return;
-    this.#status.next(
-      this.#computeStatus(this.#current?.diagnostics.filter((d) => d.severity === "warning") ?? []),
-    );
+    this.#status.next(this.#computeStatus(this.#analysis));
   }
 
-  #computeStatus(warnings: readonly Diagnostic[]): ConfigStatus {
+  #computeStatus(analysis: readonly Diagnostic[]): ConfigStatus {
     const sources: SourceStatus[] = this.#sources.map((s) => {
       let resources = 0;
-      let errors = s.problems.size;
+      let errors = [...s.problems.values()].filter((list) => list.some((d) => d.severity === "error")).length;
       for (const e of s.entries.values()) {
         if (e.good !== undefined) resources++;
-        if (e.errors.length > 0) errors++;
+        if (e.errors.some((d) => d.severity === "error")) errors++;
       }
       return {
         name: s.source.name,
@@ -432,8 +434,8 @@ export class ConfigStore {
     return {
       sources,
       synced: sources.every((s) => s.synced),
-      errors: this.#collectErrors(),
-      warnings,
+      errors: [...this.#collectErrors(), ...analysis].filter((d) => d.severity === "error"),
+      warnings: [...this.#collectErrors(), ...analysis].filter((d) => d.severity === "warning"),
       ...(this.#current !== undefined ? { version: this.#current.version } : {}),
     };
   }

@@ -8,6 +8,10 @@ import type { AddressInfo } from "node:net";
 // - GET <collection>?watch=true → a chunked stream of JSON lines {type, object}: ADDED, MODIFIED,
 //   DELETED after the given resourceVersion, BOOKMARK when asked, and, for a resourceVersion older
 //   than the retained history, an ERROR event with a 410 Status, then the stream ends.
+// - API discovery, as `kubectl api-resources` and clients read it: GET /api (APIVersions), /apis
+//   (APIGroupList), /apis/<group> (APIGroup) and /api/v1, /apis/<group>/<version> (APIResourceList),
+//   listing only the collections this server was given: a group or version not given is a 404, as
+//   on a cluster where that CRD (or that version of it) is not installed.
 // Collections are keyed by their path (/api/v1/pods, /apis/g/v/namespaces/ns/plural).
 
 type Obj = {
@@ -21,6 +25,8 @@ interface Collection {
   readonly version: string;
   readonly plural: string;
   readonly namespaced: boolean;
+  /** The kind, for discovery documents. */
+  readonly kind?: string;
 }
 
 interface HistoryEvent {
@@ -59,10 +65,19 @@ export class KubeApiServer {
   /** While true, changes are recorded but not streamed to open watches (a network partition). */
   holdWatches = false;
   readonly #collections: Collection[];
+
+  /** Starts serving another collection, as when a CRD is installed while clients run. */
+  addCollection(collection: Collection): void {
+    this.#collections.push(collection);
+  }
   url = "";
 
-  constructor(collections: Collection[]) {
+  /** Serve API discovery documents (default true); false plays an API server that offers none. */
+  readonly #discoveryEnabled: boolean;
+
+  constructor(collections: Collection[], options: { discovery?: boolean } = {}) {
     this.#collections = collections;
+    this.#discoveryEnabled = options.discovery ?? true;
   }
 
   async start(): Promise<this> {
@@ -205,6 +220,12 @@ export class KubeApiServer {
       );
       return;
     }
+    const discovery = this.#discoveryEnabled ? this.#discovery(url.pathname) : undefined;
+    if (discovery !== undefined) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(discovery));
+      return;
+    }
     const route = this.#route(url.pathname);
     if (route === undefined) {
       res.writeHead(404, { "content-type": "application/json" });
@@ -269,6 +290,53 @@ export class KubeApiServer {
     const watcher: Watcher = { collection: route.collection, namespace: route.namespace, selector, res };
     this.#watchers.add(watcher);
     req.on("close", () => this.#watchers.delete(watcher));
+  }
+
+  /** The discovery document at `pathname`, or undefined when it is not a discovery path this server serves. */
+  #discovery(pathname: string): unknown {
+    const groups = [...new Set(this.#collections.filter((c) => c.group !== "").map((c) => c.group))];
+    const versionsOf = (group: string) => [
+      ...new Set(this.#collections.filter((c) => c.group === group).map((c) => c.version)),
+    ];
+    const resourceList = (group: string, version: string) => ({
+      kind: "APIResourceList",
+      apiVersion: "v1",
+      groupVersion: group === "" ? version : `${group}/${version}`,
+      resources: this.#collections
+        .filter((c) => c.group === group && c.version === version)
+        .map((c) => ({
+          name: c.plural,
+          namespaced: c.namespaced,
+          kind: c.kind ?? "",
+          verbs: ["list", "watch"],
+        })),
+    });
+    const apiGroup = (group: string) => {
+      const versions = versionsOf(group).map((v) => ({ groupVersion: `${group}/${v}`, version: v }));
+      return { name: group, versions, preferredVersion: versions[0] };
+    };
+    if (pathname === "/api") {
+      const versions = versionsOf("");
+      return versions.length > 0 ? { kind: "APIVersions", versions } : undefined;
+    }
+    if (pathname === "/apis") return { kind: "APIGroupList", apiVersion: "v1", groups: groups.map(apiGroup) };
+    const core = /^\/api\/([^/]+)$/.exec(pathname);
+    if (core !== null) {
+      return versionsOf("").includes(core[1] as string) ? resourceList("", core[1] as string) : undefined;
+    }
+    const group = /^\/apis\/([^/]+)$/.exec(pathname);
+    if (group !== null) {
+      return groups.includes(group[1] as string)
+        ? { kind: "APIGroup", apiVersion: "v1", ...apiGroup(group[1] as string) }
+        : undefined;
+    }
+    const gv = /^\/apis\/([^/]+)\/([^/]+)$/.exec(pathname);
+    if (gv !== null) {
+      return versionsOf(gv[1] as string).includes(gv[2] as string)
+        ? resourceList(gv[1] as string, gv[2] as string)
+        : undefined;
+    }
+    return undefined;
   }
 
   #route(pathname: string): { c: Collection; collection: string; namespace: string | undefined } | undefined {

@@ -8,7 +8,15 @@ export interface RegisteredAdapter<A extends Adapter = Adapter> {
   adapter: A;
   timeoutMs: number;
   failurePolicy: FailurePolicy;
+  /**
+   * The adapter answers from memory in this process (the built-in counters): no timer races it,
+   * which would cost more than the call itself on every rate-limit check.
+   */
+  inProcess?: boolean;
 }
+
+/** The signal of calls that cannot time out. */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** The outcome of one adapter call: a value, or the failure that replaced it. */
 export type AdapterCallResult<T> = { ok: true; value: T } | { ok: false; failure: AdapterFailure };
@@ -86,6 +94,13 @@ export class AdapterRegistry {
     reg: RegisteredAdapter,
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<AdapterCallResult<T>> {
+    if (reg.inProcess) {
+      try {
+        return { ok: true, value: await fn(NEVER_ABORTED) };
+      } catch (e) {
+        return this.#fail(reg, "adapter-failed", e instanceof Error ? e.message : String(e));
+      }
+    }
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((resolve) => {

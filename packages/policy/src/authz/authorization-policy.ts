@@ -1,85 +1,79 @@
-/**
- * Kubernetes-style object metadata, as Istio resources carry it. `annotations` carries
- * `istio.io/dry-run: "true"` for dry-run policies.
- */
-export interface ObjectMeta {
-  name: string;
-  /** Defaults to `"default"`. */
-  namespace?: string;
-  annotations?: Record<string, string>;
-  labels?: Record<string, string>;
-}
+import type {
+  ObjectMeta as ConfigObjectMeta,
+  AuthorizationPolicy as IstioAuthorizationPolicy,
+} from "@meshlet/config";
 
-/** Istio `WorkloadSelector`: the policy applies to workloads carrying all these labels. */
-export interface WorkloadSelector {
-  matchLabels?: Record<string, string>;
-}
+// One model per resource: the shape of an AuthorizationPolicy is `@meshlet/config`'s (Istio's
+// published schema). This file only names its parts for the engine, and adds meshlet's one
+// extension: a `when` condition written in CEL.
 
-/**
- * Istio `Source`: who sends the request. Fields are ANDed; values within a field are ORed; a
- * `not*` field matches when none of its values match.
- */
-export interface Source {
-  principals?: string[];
-  notPrincipals?: string[];
-  requestPrincipals?: string[];
-  notRequestPrincipals?: string[];
-  namespaces?: string[];
-  notNamespaces?: string[];
-  /** `<namespace>/<service account>` (Istio 1.22+), exact match. */
-  serviceAccounts?: string[];
-  notServiceAccounts?: string[];
-  ipBlocks?: string[];
-  notIpBlocks?: string[];
-  remoteIpBlocks?: string[];
-  notRemoteIpBlocks?: string[];
-}
+type IstioSpec = NonNullable<IstioAuthorizationPolicy["spec"]>;
+type IstioRule = NonNullable<NonNullable<IstioSpec["rules"]>[number]>;
 
-/** Istio `Operation`: what the request does. Same AND/OR/not rules as {@link Source}. */
-export interface Operation {
-  hosts?: string[];
-  notHosts?: string[];
-  ports?: string[];
-  notPorts?: string[];
-  methods?: string[];
-  notMethods?: string[];
-  /** Exact, `prefix*`, `*suffix`, `*`, or templates with `{*}` (one segment) and `{**}` (the rest). */
-  paths?: string[];
-  notPaths?: string[];
-}
+/** Istio `WorkloadSelector` (from `@meshlet/config`). */
+export type WorkloadSelector = NonNullable<IstioSpec["selector"]>;
+/** Istio `PolicyTargetReference` (from `@meshlet/config`). */
+export type PolicyTargetReference = NonNullable<IstioSpec["targetRef"]>;
+/** Istio `Source`: who sends the request (from `@meshlet/config`). */
+export type Source = NonNullable<NonNullable<NonNullable<IstioRule["from"]>[number]>["source"]>;
+/** Istio `Operation`: what the request does (from `@meshlet/config`). */
+export type Operation = NonNullable<NonNullable<NonNullable<IstioRule["to"]>[number]>["operation"]>;
+/** Istio `Condition` (`when`): an attribute key and values (from `@meshlet/config`). */
+export type IstioCondition = NonNullable<NonNullable<IstioRule["when"]>[number]>;
+/** The four actions of Istio authorization. */
+export type AuthorizationAction = NonNullable<IstioSpec["action"]>;
 
 /**
- * Istio `Condition` (`when`): `key` names an attribute (`request.headers[x]`, `source.ip`,
- * `request.auth.claims[groups]`, …). Or, as a meshlet extension, `cel` holds a CEL expression
- * over the attributes that must evaluate to `true`.
+ * meshlet's extension of `when`: a CEL expression over the attributes that must hold. It is
+ * type-checked against {@link CEL_ENVIRONMENT} when the policy loads; a condition that errors at
+ * run time counts as matched in DENY, AUDIT and CUSTOM policies (fail closed) and as not matched in
+ * ALLOW policies. It is not part of Istio's schema: Envoy RBAC cannot express it, so `toEnvoyRbac`
+ * refuses it.
  */
-export type Condition =
-  | { key: string; values?: string[]; notValues?: string[]; cel?: undefined }
-  | { cel: string; key?: undefined; values?: undefined; notValues?: undefined };
+export interface CelCondition {
+  cel: string;
+  key?: undefined;
+  values?: undefined;
+  notValues?: undefined;
+}
 
-/** Istio `Rule`: matches when any `from`, any `to` and all `when` match (absent = match). */
+/** A `when` condition: Istio's, or meshlet's CEL extension. */
+export type Condition = (IstioCondition & { cel?: undefined }) | CelCondition;
+
+/** Istio `Rule` (its parts from `@meshlet/config`) whose `when` may also hold CEL conditions. */
 export interface Rule {
-  from?: { source: Source }[];
-  to?: { operation: Operation }[];
+  from?: { source?: Source }[];
+  to?: { operation?: Operation }[];
   when?: Condition[];
 }
 
-/** The four actions of Istio authorization. */
-export type AuthorizationAction = "ALLOW" | "DENY" | "AUDIT" | "CUSTOM";
-
-/** Istio `AuthorizationPolicy.spec`. */
+/**
+ * Istio `AuthorizationPolicy.spec`: `@meshlet/config`'s fields, with rules that may hold CEL
+ * conditions.
+ */
 export interface AuthorizationPolicySpec {
   selector?: WorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
   rules?: Rule[];
   /** Defaults to `ALLOW`. */
   action?: AuthorizationAction;
-  /** For `CUSTOM`: the name of the registered {@link CheckAdapter} that decides. */
-  provider?: { name: string };
+  /** For `CUSTOM`: the name of the registered CheckAdapter that decides. */
+  provider?: { name?: string };
 }
 
 /**
- * An Istio `security.istio.io/v1` AuthorizationPolicy as a plain object (what `kubectl get -o json`
- * or a YAML parser gives). `kind`/`apiVersion` are accepted and ignored.
+ * Object metadata as policies are written: `name` is required; `namespace` defaults to
+ * `"default"` (kubectl's default), `annotations` carries `istio.io/dry-run`.
+ */
+export type ObjectMeta = { name: string; namespace?: string } & Partial<
+  Pick<ConfigObjectMeta, "labels" | "annotations">
+>;
+
+/**
+ * A `security.istio.io` AuthorizationPolicy as the engine takes it: `@meshlet/config`'s
+ * `AuthorizationPolicy` (what a `ConfigSnapshot` holds) or the same object as written, without
+ * `apiVersion`/`kind`/namespace defaults.
  */
 export interface AuthorizationPolicy {
   apiVersion?: string;
@@ -91,12 +85,16 @@ export interface AuthorizationPolicy {
 /** The annotation Istio reads to evaluate a policy without enforcing it. */
 export const DRY_RUN_ANNOTATION = "istio.io/dry-run";
 
-/** Whether a policy carries `istio.io/dry-run: "true"`. */
-export function isDryRun(policy: AuthorizationPolicy): boolean {
-  return policy.metadata.annotations?.[DRY_RUN_ANNOTATION]?.toLowerCase() === "true";
+/**
+ * Whether a policy carries `istio.io/dry-run: "true"` (Istio parses the value with Go's
+ * `strconv.ParseBool`, so `1`, `t`, `T`, `TRUE`, `True` are true too).
+ */
+export function isDryRun(policy: { metadata: ObjectMeta }): boolean {
+  const v = policy.metadata.annotations?.[DRY_RUN_ANNOTATION];
+  return v === "1" || v === "t" || v === "T" || v === "true" || v === "TRUE" || v === "True";
 }
 
 /** `<namespace>/<name>` of a policy, as decisions and errors name it. */
-export function policyId(policy: { metadata: ObjectMeta }): string {
-  return `${policy.metadata.namespace ?? "default"}/${policy.metadata.name}`;
+export function policyId(policy: { metadata: { name: string; namespace?: string } }): string {
+  return `${policy.metadata.namespace || "default"}/${policy.metadata.name}`;
 }

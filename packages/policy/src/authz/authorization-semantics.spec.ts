@@ -93,9 +93,13 @@ describe("AuthorizationPolicy actions and order", () => {
     });
   });
 
-  it("never matches a DENY policy without rules", async () => {
-    const d = await decide([policy("deny-none", { action: "DENY" })], req({}));
-    expect(d).toMatchObject({ allowed: true, reason: "no-allow-policies" });
+  it("refuses a DENY policy without rules, as Istio's validation does, and fails closed", async () => {
+    // Istio: "DENY action without `rules` is meaningless"; a refused DENY policy denies.
+    const engine = new PolicyEngine();
+    const [d] = engine.setAuthorizationPolicies([policy("deny-none", { action: "DENY" })]);
+    expect(d).toMatchObject({ policy: "foo/deny-none", effect: "deny-all" });
+    expect(d?.message).toContain("DENY action without `rules`");
+    expect(await engine.check(req({}))).toMatchObject({ allowed: false, reason: "policy-refused" });
   });
 
   it("evaluates DENY before ALLOW", async () => {
@@ -374,13 +378,18 @@ describe("Source fields", () => {
 });
 
 describe("Operation fields", () => {
-  it("hosts and notHosts: case-insensitive, with or without port", async () => {
+  // Istio's HostMatcher (istio/istio pilot/pkg/security/authz/matcher/header.go) is a
+  // case-insensitive match on :authority, port included: an exact host does not match host:port.
+  it("hosts and notHosts: case-insensitive on :authority, the port part of the value", async () => {
     expect(await ruleMatches(to({ hosts: ["HTTPBIN.foo.svc"] }), req({ host: "httpbin.foo.svc" }))).toBe(
       true,
     );
     expect(await ruleMatches(to({ hosts: ["httpbin.foo.svc"] }), req({ host: "httpbin.foo.svc:8000" }))).toBe(
-      true,
+      false,
     );
+    expect(
+      await ruleMatches(to({ hosts: ["httpbin.foo.svc:*"] }), req({ host: "httpbin.foo.svc:8000" })),
+    ).toBe(true);
     expect(await ruleMatches(to({ hosts: ["*.example.com"] }), req({ host: "a.example.com" }))).toBe(true);
     expect(await ruleMatches(to({ hosts: ["other"] }), req({}))).toBe(false);
     expect(await ruleMatches(to({ notHosts: ["httpbin.foo.svc"] }), req({}))).toBe(false);

@@ -1,5 +1,5 @@
 import type { CheckAdapter } from "../adapters/adapter.js";
-import { compileCel } from "./cel-condition.js";
+import { compileCel } from "./cel/cel-condition.js";
 
 /** Options of {@link createCelCheckAdapter}. */
 export interface CelCheckAdapterOptions {
@@ -16,7 +16,7 @@ export interface CelCheckAdapterOptions {
  * A custom rule as a {@link CheckAdapter}: a CEL expression decides requests that CUSTOM policies
  * route to it — logic that Istio's rule fields cannot express, without writing an adapter.
  *
- * @throws PolicyError `invalid-cel` when the expression does not parse.
+ * @throws PolicyError `invalid-cel` when the expression does not parse or type-check.
  */
 export function createCelCheckAdapter(options: CelCheckAdapterOptions): CheckAdapter {
   const allow = compileCel(options.allowIf);
@@ -24,7 +24,7 @@ export function createCelCheckAdapter(options: CelCheckAdapterOptions): CheckAda
     name: options.name,
     kind: "check",
     async check(attributes) {
-      if (allow(attributes)) return { allowed: true };
+      if (allow.evaluate(attributes) === true) return { allowed: true };
       return {
         allowed: false,
         status: options.denyStatus ?? 403,

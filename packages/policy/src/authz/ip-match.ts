@@ -1,24 +1,31 @@
 import { isIPv4, isIPv6 } from "node:net";
 
+/**
+ * A parsed IP address: IPv4 as one unsigned 32-bit number, IPv6 as sixteen bytes. The two
+ * families never match each other, as in Envoy's `CidrRange` matching.
+ */
+export type ParsedIp = { v4: number; v6?: undefined } | { v4?: undefined; v6: Uint8Array };
+
 /** A parsed CIDR range. */
 export interface Cidr {
-  /** Address bytes (4 or 16). */
-  bytes: Uint8Array;
+  /** The network address, `prefixLen` leading bits significant. */
+  ip: ParsedIp;
   prefixLen: number;
 }
 
-function ipv4Bytes(ip: string): Uint8Array {
-  return Uint8Array.from(ip.split(".").map((x) => Number(x)));
+function v4Number(ip: string): number {
+  const p = ip.split(".");
+  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
 }
 
-function ipv6Bytes(ip: string): Uint8Array {
+function v6Bytes(ip: string): Uint8Array {
   let addr = ip;
   const out = new Uint8Array(16);
   // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
-  if (v4?.[1]) {
-    const b = ipv4Bytes(v4[1]);
-    addr = `${addr.slice(0, -v4[1].length)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  const tail4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
+  if (tail4?.[1]) {
+    const n = v4Number(tail4[1]);
+    addr = `${addr.slice(0, -tail4[1].length)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
   }
   const [head, tail] = addr.split("::") as [string, string | undefined];
   const h = head ? head.split(":") : [];
@@ -32,40 +39,56 @@ function ipv6Bytes(ip: string): Uint8Array {
   return out;
 }
 
-/** Parses an IP address into bytes, or `undefined` when it is not one. */
-export function parseIp(ip: string): Uint8Array | undefined {
-  if (isIPv4(ip)) return ipv4Bytes(ip);
-  if (isIPv6(ip)) return ipv6Bytes(ip);
+/** Parses an IP address (no zone, no brackets), or `undefined` when it is not one. */
+export function parseIp(ip: string): ParsedIp | undefined {
+  if (isIPv4(ip)) return { v4: v4Number(ip) };
+  if (isIPv6(ip) && !ip.includes("%")) return { v6: v6Bytes(ip) };
   return undefined;
 }
 
-/** Parses `1.2.3.4`, `10.0.0.0/8`, `2001:db8::/32`; a bare address is a full-length range. */
+/**
+ * Parses `1.2.3.4`, `10.0.0.0/8`, `2001:db8::/32` (a bare address is a full-length range), as
+ * Go's `netip.ParsePrefix`/`ParseAddr` accept them for Istio's `ipBlocks`: the prefix length is
+ * decimal and at most 32 (IPv4) or 128 (IPv6).
+ */
 export function parseCidr(value: string): Cidr | undefined {
   const slash = value.indexOf("/");
-  const bytes = parseIp(slash < 0 ? value : value.slice(0, slash));
-  if (!bytes) return undefined;
-  const max = bytes.length * 8;
-  const prefixLen = slash < 0 ? max : Number(value.slice(slash + 1));
-  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > max) return undefined;
-  return { bytes, prefixLen };
+  const ip = parseIp(slash < 0 ? value : value.slice(0, slash));
+  if (!ip) return undefined;
+  const max = ip.v4 !== undefined ? 32 : 128;
+  if (slash < 0) return { ip, prefixLen: max };
+  const len = value.slice(slash + 1);
+  if (!/^(0|[1-9]\d{0,2})$/.test(len) || Number(len) > max) return undefined;
+  return { ip, prefixLen: Number(len) };
 }
 
-const cidrCache = new Map<string, Cidr | undefined>();
+/** A compiled CIDR test: whether a parsed address is inside the range. */
+export type CidrMatcher = (ip: ParsedIp | undefined) => boolean;
+
+/** Compiles a parsed range into a matcher that compares masked bits (no allocation per call). */
+export function cidrMatcher(range: Cidr): CidrMatcher {
+  const { ip: net, prefixLen } = range;
+  if (net.v4 !== undefined) {
+    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
+    const want = (net.v4 & mask) >>> 0;
+    return (ip) => ip?.v4 !== undefined && (ip.v4 & mask) >>> 0 === want;
+  }
+  const bytes = net.v6;
+  return (ip) => {
+    const a = ip?.v6;
+    if (a === undefined) return false;
+    let bits = prefixLen;
+    for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {
+      const m = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+      if (((a[i] as number) & m) !== ((bytes[i] as number) & m)) return false;
+    }
+    return true;
+  };
+}
 
 /** Whether `ip` is inside `cidr` (both as strings); false for unparsable input. */
 export function ipInCidr(ip: string | undefined, cidr: string): boolean {
   if (ip === undefined) return false;
-  let range = cidrCache.get(cidr);
-  if (range === undefined && !cidrCache.has(cidr)) {
-    range = parseCidr(cidr);
-    cidrCache.set(cidr, range);
-  }
-  const addr = parseIp(ip);
-  if (!range || !addr || addr.length !== range.bytes.length) return false;
-  let bits = range.prefixLen;
-  for (let i = 0; i < addr.length && bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((addr[i]! & mask) !== (range.bytes[i]! & mask)) return false;
-  }
-  return true;
+  const range = parseCidr(cidr);
+  return range !== undefined && cidrMatcher(range)(parseIp(ip));
 }

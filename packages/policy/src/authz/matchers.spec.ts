@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ipInCidr, parseCidr, parseIp } from "./ip-match.js";
-import { compilePathTemplate, matchString } from "./string-match.js";
+import { compilePathTemplate, pathTemplateProblem } from "./path-template.js";
+import { matchString } from "./string-match.js";
 
 const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255));
 const toInt = (o: number[]) => o.reduce((a, b) => a * 256 + b, 0);
@@ -16,15 +17,19 @@ describe("ipInCidr", () => {
     );
   });
 
-  it("parses IPv6 forms to the same bytes", () => {
+  it("parses IPv6 forms to the same bytes and keeps the families apart", () => {
     expect(parseIp("2001:db8::1")).toEqual(parseIp("2001:0db8:0000:0000:0000:0000:0000:0001"));
-    expect(parseIp("::ffff:10.0.0.1")?.slice(12)).toEqual(Uint8Array.from([10, 0, 0, 1]));
+    expect(parseIp("::ffff:10.0.0.1")?.v6?.slice(12)).toEqual(Uint8Array.from([10, 0, 0, 1]));
     expect(ipInCidr("2001:db8:1::5", "2001:db8::/32")).toBe(true);
     expect(ipInCidr("2001:db9::5", "2001:db8::/32")).toBe(false);
     expect(ipInCidr("10.0.0.1", "::/0")).toBe(false);
-    expect(parseCidr("10.0.0.0/33")).toBeUndefined();
-    expect(parseCidr("nope")).toBeUndefined();
   });
+
+  // Go's netip.ParsePrefix, which Istio's ValidateIPs uses (istio/istio pkg/config/security/security.go).
+  it.each(["10.0.0.0/33", "10.0.0.0/", "10.0.0.0/08", "nope", "2001:db8::/129", "10.0.0.0/-1"])(
+    "refuses %s as a CIDR",
+    (v) => expect(parseCidr(v)).toBeUndefined(),
+  );
 });
 
 describe("matchString", () => {
@@ -53,12 +58,41 @@ describe("path templates", () => {
     );
   });
 
-  it("{**} matches any rest of the path", () => {
+  it("{**} matches zero or more segments, anywhere before the last operator", () => {
     fc.assert(
-      fc.property(fc.array(segment, { minLength: 1, maxLength: 5 }), (segs) => {
-        expect(compilePathTemplate("/files/{**}").test(`/files/${segs.join("/")}`)).toBe(true);
-        expect(compilePathTemplate("/files/{**}").test(`/other/${segs.join("/")}`)).toBe(false);
+      fc.property(fc.array(segment, { minLength: 0, maxLength: 5 }), (segs) => {
+        const rest = segs.join("/");
+        expect(compilePathTemplate("/files/{**}").test(`/files/${rest}`)).toBe(true);
+        expect(compilePathTemplate("/files/{**}").test(`/other/${rest}`)).toBe(false);
+        // istio/api Operation.paths: "/foo/{**}/bar" is valid; {**} spans segments.
+        expect(compilePathTemplate("/foo/{**}/bar").test(`/foo/${rest}/bar`)).toBe(true);
       }),
     );
   });
+
+  // The examples of istio/api security/v1beta1/authorization_policy.proto (Operation.paths), with
+  // Envoy's uri_template regexes (envoyproxy/envoy uri_template_internal.cc) deciding the matches.
+  it("matches Istio's documented examples as Envoy's uri_template does", () => {
+    expect(compilePathTemplate("/foo/{*}").test("/foo/bar")).toBe(true);
+    expect(compilePathTemplate("/foo/{*}").test("/foo/bar/baz")).toBe(false);
+    expect(compilePathTemplate("/foo/{**}/").test("/foo/bar/")).toBe(true);
+    expect(compilePathTemplate("/foo/{**}/").test("/foo//")).toBe(true);
+    expect(compilePathTemplate("/foo/{**}/").test("/foo/bar")).toBe(false);
+    expect(compilePathTemplate("/foo/{*}/bar/{**}").test("/foo/buzz/bar/")).toBe(true);
+    expect(compilePathTemplate("/foo/{*}/bar/{**}").test("/foo/buzz/bar/baz")).toBe(true);
+  });
+
+  it.each([
+    ["/*/baz/{*}", "is not a valid literal"],
+    ["/**/baz/{*}", "is not a valid literal"],
+    ["/{**}/foo/{*}", "{**} is not the last operator"],
+    ["/foo/{*}.txt", "beyond a supported path template"],
+  ])("refuses %s as Istio does (%s)", (path, why) => {
+    expect(pathTemplateProblem(path)).toContain(why);
+  });
+
+  it.each(["/foo/{**}/bar", "/{**}/path/template", "/path/template/{*}", "/foo/{*}/bar/{**}"])(
+    "accepts %s",
+    (path) => expect(pathTemplateProblem(path)).toBeUndefined(),
+  );
 });

@@ -1,149 +1,43 @@
-import {
-  type Attributes,
-  attributeValues,
-  namespaceOfPrincipal,
-  normalizePrincipal,
-  serviceAccountOfPrincipal,
-} from "../attributes.js";
-import type { Condition, Operation, Rule, Source } from "./authorization-policy.js";
-import { compileCel } from "./cel-condition.js";
-import { ipInCidr } from "./ip-match.js";
-import { matchHost, matchPath, matchString } from "./string-match.js";
+import type { Attributes } from "../attributes.js";
+import type { AuthorizationAction, Condition, Operation, Rule, Source } from "./authorization-policy.js";
+import { compileRule } from "./compile-rule.js";
+import { RequestFacts } from "./request-facts.js";
+
+/** Options of the one-off matchers: the policy's namespace and action, as the engine has them. */
+export interface MatchOptions {
+  /** Namespace `serviceAccounts` without one default to (default `"default"`). */
+  policyNamespace?: string;
+  /** Decides how a CEL condition that errors counts (matched unless ALLOW). Default ALLOW. */
+  action?: AuthorizationAction;
+}
 
 /**
- * Request facts the matchers need, derived once per check instead of once per policy. Not cached
- * on the attributes object: callers may reuse and mutate one between checks.
+ * Whether a request matches one Istio rule (any `from`, any `to`, all `when`), with the engine's
+ * semantics. Compiles the rule on every call: the engine compiles once per policy load.
+ * @throws PolicyError when the rule does not compile (bad CIDR, unknown key, CEL type error).
  */
-export interface RequestView {
-  principal: string | undefined;
-  namespace: string | undefined;
-  serviceAccount: string | undefined;
-  requestPrincipal: string | undefined;
-  ip: string | undefined;
-  remoteIp: string | undefined;
-  host: string | undefined;
-  method: string | undefined;
-  path: string | undefined;
-  port: number | undefined;
+export function matchRule(rule: Rule, attrs: Attributes, options: MatchOptions = {}): boolean {
+  const compiled = compileRule(rule, {
+    where: "rule",
+    policyNamespace: options.policyNamespace ?? "default",
+    action: options.action ?? "ALLOW",
+  });
+  const facts = new RequestFacts(attrs);
+  const pred = facts.tcp ? compiled.tcp() : compiled.http;
+  return pred?.(facts) ?? false;
 }
 
-/** Derives the {@link RequestView} of a request. */
-export function requestView(attrs: Attributes): RequestView {
-  const raw = attrs.source?.principal;
-  const principal = raw === undefined ? undefined : normalizePrincipal(raw);
-  return {
-    principal,
-    namespace: attrs.source?.namespace ?? namespaceOfPrincipal(principal),
-    serviceAccount: serviceAccountOfPrincipal(principal),
-    requestPrincipal: attrs.request?.auth?.principal,
-    ip: attrs.source?.ip,
-    remoteIp: attrs.remote?.ip ?? attrs.source?.ip,
-    host: attrs.request?.host,
-    method: attrs.request?.method,
-    path: attrs.request?.path,
-    port: attrs.destination?.port,
-  };
+/** Whether a request matches an Istio `Source` (all set fields). */
+export function matchSource(source: Source, attrs: Attributes, options: MatchOptions = {}): boolean {
+  return matchRule({ from: [{ source }] }, attrs, options);
 }
 
-type Kind = "string" | "exact" | "cidr" | "host" | "port" | "path";
-
-function one(kind: Kind, pattern: string, value: string | number | undefined): boolean {
-  if (value === undefined) return false;
-  switch (kind) {
-    case "string":
-      return matchString(pattern, value as string);
-    case "exact":
-      return pattern === value;
-    case "cidr":
-      return ipInCidr(value as string, pattern);
-    case "host":
-      return matchHost(pattern, value as string);
-    case "port":
-      return Number(pattern) === value;
-    case "path":
-      return matchPath(pattern, value as string);
-  }
-}
-
-function anyOf(kind: Kind, patterns: string[], value: string | number | undefined): boolean {
-  for (const p of patterns) if (one(kind, p, value)) return true;
-  return false;
-}
-
-/** `values` match when any matches; `notValues` when none matches; absent = match. */
-function field(
-  values: string[] | undefined,
-  notValues: string[] | undefined,
-  kind: Kind,
-  value: string | number | undefined,
-): boolean {
-  if (values !== undefined && !anyOf(kind, values, value)) return false;
-  if (notValues !== undefined && anyOf(kind, notValues, value)) return false;
-  return true;
-}
-
-/** Whether a request matches an Istio `Source` (all set fields must match). */
-export function matchSource(src: Source, attrs: Attributes, v: RequestView = requestView(attrs)): boolean {
-  return (
-    field(src.principals, src.notPrincipals, "string", v.principal) &&
-    field(src.requestPrincipals, src.notRequestPrincipals, "string", v.requestPrincipal) &&
-    field(src.namespaces, src.notNamespaces, "string", v.namespace) &&
-    field(src.serviceAccounts, src.notServiceAccounts, "exact", v.serviceAccount) &&
-    field(src.ipBlocks, src.notIpBlocks, "cidr", v.ip) &&
-    field(src.remoteIpBlocks, src.notRemoteIpBlocks, "cidr", v.remoteIp)
-  );
-}
-
-/** Whether a request matches an Istio `Operation` (all set fields must match). */
-export function matchOperation(
-  op: Operation,
-  attrs: Attributes,
-  v: RequestView = requestView(attrs),
-): boolean {
-  return (
-    field(op.hosts, op.notHosts, "host", v.host) &&
-    field(op.ports, op.notPorts, "port", v.port) &&
-    field(op.methods, op.notMethods, "string", v.method) &&
-    field(op.paths, op.notPaths, "path", v.path)
-  );
+/** Whether a request matches an Istio `Operation` (all set fields). */
+export function matchOperation(operation: Operation, attrs: Attributes, options: MatchOptions = {}): boolean {
+  return matchRule({ to: [{ operation }] }, attrs, options);
 }
 
 /** Whether a request satisfies one `when` condition. */
-export function matchCondition(cond: Condition, attrs: Attributes): boolean {
-  if (cond.cel !== undefined) return compileCel(cond.cel)(attrs);
-  const actual = attributeValues(attrs, cond.key);
-  const kind: Kind = cond.key.endsWith(".ip") ? "cidr" : cond.key === "destination.port" ? "port" : "string";
-  const matches = (patterns: string[]) =>
-    actual?.some((value) => anyOf(kind, patterns, kind === "port" ? Number(value) : value)) ?? false;
-  if (cond.values !== undefined && !matches(cond.values)) return false;
-  if (cond.notValues !== undefined && matches(cond.notValues)) return false;
-  return true;
-}
-
-/** Istio rule semantics: any `from`, any `to`, all `when`; an absent list always matches. */
-export function matchRule(rule: Rule, attrs: Attributes, view: RequestView = requestView(attrs)): boolean {
-  const from = rule.from;
-  if (from && from.length > 0) {
-    let hit = false;
-    for (const f of from)
-      if (matchSource(f.source, attrs, view)) {
-        hit = true;
-        break;
-      }
-    if (!hit) return false;
-  }
-  const to = rule.to;
-  if (to && to.length > 0) {
-    let hit = false;
-    for (const t of to)
-      if (matchOperation(t.operation, attrs, view)) {
-        hit = true;
-        break;
-      }
-    if (!hit) return false;
-  }
-  if (rule.when) {
-    for (const c of rule.when) if (!matchCondition(c, attrs)) return false;
-  }
-  return true;
+export function matchCondition(condition: Condition, attrs: Attributes, options: MatchOptions = {}): boolean {
+  return matchRule({ when: [condition] }, attrs, options);
 }

@@ -1,6 +1,8 @@
+import { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./path-template.js";
+
 /**
- * Istio string matching: `*` (presence: any non-empty value), `prefix*`, `*suffix`, or exact.
- * `ignoreCase` is used for hosts, which Istio matches case-insensitively.
+ * Istio string matching as its RBAC generator writes it (`StringMatcher`): `*` matches any
+ * non-empty value, `*suffix`, `prefix*`, or exact. `ignoreCase` is for hosts.
  */
 export function matchString(pattern: string, value: string | undefined, ignoreCase = false): boolean {
   if (value === undefined) return false;
@@ -12,49 +14,25 @@ export function matchString(pattern: string, value: string | undefined, ignoreCa
   return v === p;
 }
 
-/** Whether a path pattern uses `{*}`/`{**}` template operators. */
-export function isPathTemplate(pattern: string): boolean {
-  return pattern.includes("{*}") || pattern.includes("{**}");
-}
-
-const templateCache = new Map<string, RegExp>();
-
 /**
- * Compiles a path template: `{*}` matches exactly one non-empty path segment, `{**}` (only as
- * the last segment) matches zero or more segments, as Envoy's `uri_template` matcher defines them.
+ * Path matching: Istio path templates (`{*}`, `{**}`) as Envoy's `uri_template` matches them,
+ * else {@link matchString}. An invalid template matches nothing.
  */
-export function compilePathTemplate(pattern: string): RegExp {
-  const cached = templateCache.get(pattern);
-  if (cached) return cached;
-  const segments = pattern.split("/");
-  let re = "";
-  segments.forEach((seg, i) => {
-    if (i > 0) re += "/";
-    if (seg === "{*}") re += "[^/]+";
-    else if (seg === "{**}") re += ".*";
-    else re += seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  });
-  const compiled = new RegExp(`^${re}$`);
-  templateCache.set(pattern, compiled);
-  return compiled;
-}
-
-/** Path matching: templates when the pattern has `{*}`/`{**}`, else {@link matchString}. */
 export function matchPath(pattern: string, path: string | undefined): boolean {
   if (path === undefined) return false;
-  if (isPathTemplate(pattern)) return compilePathTemplate(pattern).test(path);
+  if (isPathTemplate(pattern)) {
+    return pathTemplateProblem(pattern) === undefined && compilePathTemplate(pattern).test(path);
+  }
   return matchString(pattern, path);
 }
 
 /**
- * Host matching as Istio generates it: case-insensitive, and an exact host also matches the same
- * host with any port (`example.com` matches `example.com:8080`).
+ * Host matching as Istio generates it (`HostMatcher`): case-insensitive exact, prefix or suffix
+ * on `:authority`, `*` for presence. A port in the request's host is part of the value
+ * (`example.com` does not match `example.com:8080`; write `example.com:*` for that).
  */
 export function matchHost(pattern: string, host: string | undefined): boolean {
   if (host === undefined) return false;
-  if (matchString(pattern, host, true)) return true;
-  if (!pattern.includes("*") && !pattern.includes(":")) {
-    return host.toLowerCase().startsWith(`${pattern.toLowerCase()}:`);
-  }
-  return false;
+  if (pattern === "*") return true;
+  return matchString(pattern, host, true);
 }

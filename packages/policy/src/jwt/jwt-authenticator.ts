@@ -1,4 +1,12 @@
-import { createLocalJWKSet, decodeJwt, errors, type JWTPayload, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  errors,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+  jwtVerify,
+} from "jose";
 import type { Attributes, RequestAuth } from "../attributes.js";
 import type { Clock } from "../clock.js";
 import type { JwksCache } from "./jwks-cache.js";
@@ -157,7 +165,9 @@ export class JwtAuthenticator {
       if (rule.jwks !== undefined) {
         let keys = this.#inline.get(rule.jwks);
         if (!keys) {
-          keys = createLocalJWKSet(JSON.parse(rule.jwks));
+          // Istio's jwk.Parse takes a key set (`keys`) or a single key (`kty`), as does config.
+          const parsed = JSON.parse(rule.jwks) as JSONWebKeySet | JWK;
+          keys = createLocalJWKSet("keys" in parsed ? parsed : { keys: [parsed] });
           this.#inline.set(rule.jwks, keys);
         }
         return (await jwtVerify(token, keys, options)).payload;
@@ -174,4 +184,9 @@ export class JwtAuthenticator {
       return e instanceof Error ? e.message : String(e);
     }
   }
+}
+
+/** Whether a request carries a token in Istio's default locations (`Authorization: Bearer`, `access_token`). */
+export function carriesToken(attrs: Attributes): boolean {
+  return extract({ issuer: "" }, attrs).length > 0;
 }

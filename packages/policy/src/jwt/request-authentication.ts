@@ -1,78 +1,93 @@
-import type { ObjectMeta, WorkloadSelector } from "../authz/authorization-policy.js";
+import type { RequestAuthentication as IstioRequestAuthentication, KindRegistry } from "@meshlet/config";
+import type { ObjectMeta } from "../authz/authorization-policy.js";
+import { identify, type PolicyScope } from "../authz/scope.js";
+import { configProblems } from "../config-validation.js";
+import type { PolicyDiagnostic } from "../policy-diagnostic.js";
 import { PolicyError } from "../policy-error.js";
 
+type IstioSpec = IstioRequestAuthentication["spec"];
+
+/** Istio `JWTRule` (from `@meshlet/config`): one accepted issuer and how to find and verify its tokens. */
+export type JwtRule = NonNullable<IstioSpec["jwtRules"]>[number];
 /** Where a token is read from: a header, with an optional prefix such as `Bearer `. */
-export interface JwtHeader {
-  name: string;
-  prefix?: string;
-}
+export type JwtHeader = NonNullable<JwtRule["fromHeaders"]>[number];
 
-/** Istio `JWTRule`: one accepted issuer and how to verify and find its tokens. */
-export interface JwtRule {
-  issuer: string;
-  /** When set, the token's `aud` must contain one of these. */
-  audiences?: string[];
-  /** URL of the issuer's JWKS; fetched, cached and refreshed. */
-  jwksUri?: string;
-  /** Inline JWKS as a JSON string (Istio's `jwks`). */
-  jwks?: string;
-  /** Default (when no location is set): `Authorization: Bearer …` and the `access_token` param. */
-  fromHeaders?: JwtHeader[];
-  fromParams?: string[];
-  fromCookies?: string[];
-  /** Forward the token upstream (default: Envoy strips it; ext_authz asks to remove the header). */
-  forwardOriginalToken?: boolean;
-  /** Copy claims into upstream request headers. */
-  outputClaimToHeaders?: { header: string; claim: string }[];
-}
-
-/** Istio `security.istio.io/v1` RequestAuthentication as a plain object. */
+/**
+ * A `security.istio.io` RequestAuthentication as the engine takes it: `@meshlet/config`'s
+ * `RequestAuthentication`, or the same object as written without `apiVersion`/`kind`.
+ */
 export interface RequestAuthentication {
   apiVersion?: string;
   kind?: "RequestAuthentication";
   metadata: ObjectMeta;
-  spec: { selector?: WorkloadSelector; jwtRules?: JwtRule[] };
+  spec: IstioSpec;
+}
+
+/** A RequestAuthentication ready to use: its scope resolved and its JWT rules checked. */
+export interface CompiledRequestAuthentication {
+  readonly id: string;
+  readonly order: number;
+  readonly scope: PolicyScope;
+  readonly rules: readonly JwtRule[];
+  /** Set when refused with a known scope: its workloads then reject every token (401). */
+  readonly refused?: PolicyDiagnostic;
 }
 
 /**
- * Validates a RequestAuthentication.
- * @throws PolicyError `invalid-policy` naming the resource and the field.
+ * What the engine needs of a JWT rule beyond Istio's validation (which `@meshlet/config` runs:
+ * jwks JSON, jwksUri scheme): keys it can load, since meshlet does no OIDC discovery.
  */
-export function validateRequestAuthentication(ra: RequestAuthentication): RequestAuthentication {
-  const name = `${ra?.metadata?.namespace ?? "default"}/${ra?.metadata?.name ?? "<unnamed>"}`;
-  const fail = (path: string, what: string): never => {
-    throw new PolicyError("invalid-policy", `RequestAuthentication ${name}: ${path}: ${what}`);
+function ruleProblem(rule: JwtRule, i: number): string | undefined {
+  if (rule.jwks === undefined && rule.jwksUri === undefined) {
+    return `spec.jwtRules[${i}]: needs jwks (inline JSON) or jwksUri: meshlet does not do OIDC discovery from the issuer`;
+  }
+  return undefined;
+}
+
+/**
+ * Validates (with `@meshlet/config`) and compiles one RequestAuthentication. Never throws: a
+ * refused one comes back as a diagnostic, compiled with `refused` when its scope is known.
+ */
+export function compileRequestAuthentication(
+  ra: RequestAuthentication,
+  order: number,
+  registry: KindRegistry,
+): { compiled?: CompiledRequestAuthentication; diagnostic?: PolicyDiagnostic } {
+  const { id, spec, scope, scopeError } = identify(ra);
+  const refuse = (error: PolicyError, path?: string) => {
+    const diagnostic: PolicyDiagnostic = {
+      kind: "RequestAuthentication",
+      policy: id,
+      ...(path !== undefined && { path }),
+      message: error.rawMessage,
+      effect: scope ? "reject-tokens" : "not-applied",
+      error,
+    };
+    return scope
+      ? { compiled: { id, order, scope, rules: [], refused: diagnostic }, diagnostic }
+      : { diagnostic };
   };
-  if (!ra?.metadata?.name) fail("metadata.name", "is required");
-  if (!ra.spec || typeof ra.spec !== "object") fail("spec", "is required");
-  const issuers = new Set<string>();
-  (ra.spec.jwtRules ?? []).forEach((rule, i) => {
-    const p = `spec.jwtRules[${i}]`;
-    if (!rule?.issuer || typeof rule.issuer !== "string") fail(`${p}.issuer`, "is required");
-    if (issuers.has(rule.issuer)) fail(`${p}.issuer`, `"${rule.issuer}" appears twice; merge the rules`);
-    issuers.add(rule.issuer);
-    if (rule.jwks === undefined && rule.jwksUri === undefined) {
-      fail(p, "needs jwks (inline JSON) or jwksUri (OIDC discovery is not supported here)");
+  const problems = configProblems(registry, "RequestAuthentication", ra);
+  if (problems.length > 0) {
+    const text = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ");
+    return refuse(
+      new PolicyError("invalid-policy", `RequestAuthentication ${id}: ${text}`),
+      problems[0]?.path,
+    );
+  }
+  if (scopeError || !scope || !spec) {
+    const e = scopeError ?? new PolicyError("invalid-policy", "no metadata.name or spec");
+    return refuse(new PolicyError(e.code, `RequestAuthentication ${id}: ${e.rawMessage}`, { cause: e }));
+  }
+  const rules = spec.jwtRules ?? [];
+  for (const [i, rule] of rules.entries()) {
+    const problem = ruleProblem(rule, i);
+    if (problem) {
+      return refuse(
+        new PolicyError("unsupported", `RequestAuthentication ${id}: ${problem}`),
+        problem.slice(0, problem.indexOf(":")),
+      );
     }
-    if (rule.jwks !== undefined) {
-      try {
-        const parsed = JSON.parse(rule.jwks) as { keys?: unknown };
-        if (!Array.isArray(parsed.keys)) throw new Error("no keys array");
-      } catch (e) {
-        fail(`${p}.jwks`, `is not a JWKS JSON document (${(e as Error).message})`);
-      }
-    }
-    if (rule.jwksUri !== undefined) {
-      try {
-        const u = new URL(rule.jwksUri);
-        if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("not http(s)");
-      } catch {
-        fail(`${p}.jwksUri`, `"${rule.jwksUri}" is not an http(s) URL`);
-      }
-    }
-    (rule.fromHeaders ?? []).forEach((h, j) => {
-      if (!h?.name) fail(`${p}.fromHeaders[${j}].name`, "is required");
-    });
-  });
-  return ra;
+  }
+  return { compiled: { id, order, scope, rules } };
 }

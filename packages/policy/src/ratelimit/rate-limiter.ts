@@ -4,11 +4,11 @@ import type { AdapterRegistry, RegisteredAdapter } from "../adapters/adapter-reg
 import type { Clock } from "../clock.js";
 import { PolicyError } from "../policy-error.js";
 import {
+  type NormalizedDescriptor,
+  normalizeRateLimitConfig,
   type RateLimitConfig,
-  type RateLimitDescriptorConfig,
   type RateLimitUnit,
   UNIT_SECONDS,
-  validateRateLimitConfig,
 } from "./rate-limit-config.js";
 
 /** One descriptor of a request: ordered key/value entries, optionally with a limit override. */
@@ -76,9 +76,10 @@ export interface QuotaGrant {
 }
 
 interface Node {
-  config: RateLimitDescriptorConfig;
+  config: NormalizedDescriptor;
   children: Map<string, Node>;
-  wildcards: { prefix: string; node: Node }[];
+  /** `finalKey`s with a `*`, in config order: tried when no exact key matches. */
+  wildcards: { test: (kv: string) => boolean; node: Node }[];
 }
 
 interface Resolved {
@@ -86,16 +87,39 @@ interface Resolved {
   unlimited?: boolean;
   shadow?: boolean;
   replaces?: string[];
+  /** The counter key: domain and entries, wildcard patterns in place of values under share_threshold. */
   key: string;
 }
 
-function buildLevel(list: RateLimitDescriptorConfig[] | undefined): Pick<Node, "children" | "wildcards"> {
+type Level = Pick<Node, "children" | "wildcards">;
+
+/**
+ * A wildcard `key_value`: `*` matches any characters (ratelimit's `share_threshold` test configs
+ * use `files/*`, `/api*v1`, `svc*ep*rpc`); a trailing `*` is a prefix.
+ */
+function wildcardOf(finalKey: string, node: Node): Node["wildcards"] | undefined {
+  const star = finalKey.indexOf("*");
+  if (star < 0) return undefined;
+  if (star === finalKey.length - 1) {
+    const prefix = finalKey.slice(0, -1);
+    return [{ test: (kv) => kv.startsWith(prefix), node }];
+  }
+  const re = new RegExp(
+    `^${finalKey
+      .split("*")
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".*")}$`,
+  );
+  return [{ test: (kv) => re.test(kv), node }];
+}
+
+function buildLevel(list: readonly NormalizedDescriptor[]): Level {
   const children = new Map<string, Node>();
-  const wildcards: { prefix: string; node: Node }[] = [];
-  for (const d of list ?? []) {
+  const wildcards: Node["wildcards"] = [];
+  for (const d of list) {
     const node: Node = { config: d, ...buildLevel(d.descriptors) };
-    if (d.value?.endsWith("*")) wildcards.push({ prefix: `${d.key}_${d.value.slice(0, -1)}`, node });
-    else children.set(d.value === undefined ? d.key : `${d.key}_${d.value}`, node);
+    children.set(d.finalKey, node);
+    wildcards.push(...(wildcardOf(d.finalKey, node) ?? []));
   }
   return { children, wildcards };
 }
@@ -106,7 +130,7 @@ function buildLevel(list: RateLimitDescriptorConfig[] | undefined): Pick<Node, "
  * a {@link QuotaAdapter} (in memory by default, Redis to share limits between replicas).
  */
 export class RateLimiter {
-  readonly #domains = new Map<string, Pick<Node, "children" | "wildcards">>();
+  readonly #domains = new Map<string, Level>();
   readonly #decisions = new Subject<RateLimitDecision>();
   /** Every rate-limit decision. */
   readonly decisions$ = this.#decisions.asObservable();
@@ -119,60 +143,77 @@ export class RateLimiter {
 
   /** Replaces the whole configuration; validated first, so a bad config changes nothing. */
   setConfig(configs: readonly RateLimitConfig[]): void {
-    const next = new Map<string, Pick<Node, "children" | "wildcards">>();
+    const next = new Map<string, Level>();
     for (const c of configs) {
-      validateRateLimitConfig(c);
-      if (next.has(c.domain)) {
-        throw new PolicyError("invalid-rate-limit-config", `domain "${c.domain}" is configured twice`);
+      const n = normalizeRateLimitConfig(c);
+      if (next.has(n.domain)) {
+        throw new PolicyError("invalid-rate-limit-config", `duplicate domain '${n.domain}' in config file`);
       }
-      next.set(c.domain, buildLevel(c.descriptors));
+      next.set(n.domain, buildLevel(n.descriptors));
     }
     this.#domains.clear();
     for (const [k, v] of next) this.#domains.set(k, v);
   }
 
-  /** envoyproxy/ratelimit's lookup: walk entries down the tree; the limit is on the last one. */
+  /**
+   * envoyproxy/ratelimit's lookup (`GetLimit`): walk the entries down the tree, at each level the
+   * exact `key_value`, else the first wildcard whose prefix it starts with, else the bare `key`;
+   * the limit is the one on the node the last entry reaches.
+   */
   #resolve(domain: string, d: DescriptorRequest): Resolved {
-    const key = `${domain}_${d.entries.map((e) => `${e.key}_${e.value}`).join("_")}`;
+    let key = domain;
+    for (const e of d.entries) key += `_${e.key}_${e.value}`;
     if (d.limit) {
       return { key, limit: { requestsPerUnit: d.limit.requestsPerUnit, unit: d.limit.unit } };
     }
-    let level = this.#domains.get(domain);
+    let level: Level | undefined = this.#domains.get(domain);
     let found: Resolved = { key };
+    let shared: string | undefined;
     for (let i = 0; i < d.entries.length && level; i++) {
-      const e = d.entries[i]!;
+      const e = d.entries[i] as DescriptorRequest["entries"][number];
       const kv = `${e.key}_${e.value}`;
-      const next =
-        level.children.get(kv) ??
-        level.wildcards.find((w) => kv.startsWith(w.prefix))?.node ??
-        level.children.get(e.key);
+      let next = level.children.get(kv);
+      if (!next) {
+        const w = level.wildcards.find((x) => x.test(kv));
+        if (w) {
+          next = w.node;
+          // share_threshold: every value the wildcard matches counts against one counter.
+          if (w.node.config.shareThreshold) {
+            shared = `${shared ?? ""}|${i}=${w.node.config.finalKey}`;
+          }
+        }
+      }
+      next ??= level.children.get(e.key);
       if (!next) break;
-      if (i === d.entries.length - 1 && next.config.rate_limit) {
-        const rl = next.config.rate_limit;
+      const rl = next.config.limit;
+      if (i === d.entries.length - 1 && rl) {
         found = {
-          key,
+          key: shared === undefined ? key : `${domain}${shareKey(d, shared)}`,
           ...(rl.unlimited
             ? { unlimited: true }
             : {
                 limit: {
-                  requestsPerUnit: rl.requests_per_unit as number,
+                  requestsPerUnit: rl.requestsPerUnit,
                   unit: rl.unit as RateLimitUnit,
                   ...(rl.name !== undefined && { name: rl.name }),
                 },
               }),
-          ...(next.config.shadow_mode && { shadow: true }),
-          ...(next.config.replaces && { replaces: next.config.replaces.map((r) => r.name) }),
+          ...(next.config.shadowMode && { shadow: true }),
+          ...(rl.replaces.length > 0 && { replaces: rl.replaces }),
         };
       }
-      level = next.children.size > 0 || next.wildcards.length > 0 ? next : undefined;
+      level = next.children.size > 0 ? next : undefined;
     }
     return found;
   }
 
-  /** Resolves limits for all descriptors and applies `replaces`. */
+  /**
+   * Resolves limits for all descriptors and applies `replaces` (ratelimit's service: replaces of
+   * the counted limits drop the limits of those names; an unlimited limit replaces nothing).
+   */
   #limits(check: RateLimitCheck): Resolved[] {
     const resolved = check.descriptors.map((d) => this.#resolve(check.domain, d));
-    const replaced = new Set(resolved.flatMap((r) => r.replaces ?? []));
+    const replaced = new Set(resolved.flatMap((r) => (r.limit ? (r.replaces ?? []) : [])));
     return resolved.map((r) =>
       r.limit?.name !== undefined && replaced.has(r.limit.name) ? { key: r.key } : r,
     );
@@ -293,6 +334,24 @@ export class RateLimiter {
   close(): void {
     this.#decisions.complete();
   }
+}
+
+/** The counter key with share_threshold wildcard patterns in place of the matched values. */
+function shareKey(d: DescriptorRequest, shared: string): string {
+  const patterns = new Map(
+    shared
+      .split("|")
+      .filter(Boolean)
+      .map((x) => {
+        const eq = x.indexOf("=");
+        return [Number(x.slice(0, eq)), x.slice(eq + 1)] as const;
+      }),
+  );
+  let key = "";
+  d.entries.forEach((e, i) => {
+    key += `_${patterns.get(i) ?? `${e.key}_${e.value}`}`;
+  });
+  return key;
 }
 
 /** Draft-03 RateLimit headers from the descriptor with the least remaining (as envoyproxy/ratelimit). */

@@ -1,16 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
-import { CidrRangeSchema } from "@meshlet/api/envoy/config/core/v3/address_pb";
+import { type CidrRange, CidrRangeSchema } from "@meshlet/api/envoy/config/core/v3/address_pb";
 import { TypedExtensionConfigSchema } from "@meshlet/api/envoy/config/core/v3/extension_pb";
 import {
   type Permission,
-  Permission_SetSchema,
   PermissionSchema,
   type Policy,
   PolicySchema,
   type Principal,
-  Principal_AuthenticatedSchema,
-  Principal_SetSchema,
   PrincipalSchema,
   type RBAC,
   RBAC_Action,
@@ -30,6 +27,7 @@ import {
 } from "@meshlet/api/envoy/extensions/filters/network/rbac/v3/rbac_pb";
 import { UriTemplateMatchConfigSchema } from "@meshlet/api/envoy/extensions/path/match/uri_template/v3/uri_template_match_pb";
 import {
+  type MetadataMatcher,
   MetadataMatcher_PathSegmentSchema,
   MetadataMatcherSchema,
 } from "@meshlet/api/envoy/type/matcher/v3/metadata_pb";
@@ -38,6 +36,7 @@ import { RegexMatcherSchema } from "@meshlet/api/envoy/type/matcher/v3/regex_pb"
 import { type StringMatcher, StringMatcherSchema } from "@meshlet/api/envoy/type/matcher/v3/string_pb";
 import {
   ListMatcherSchema,
+  OrMatcherSchema,
   type ValueMatcher,
   ValueMatcherSchema,
 } from "@meshlet/api/envoy/type/matcher/v3/value_pb";
@@ -46,16 +45,20 @@ import {
   type AuthorizationPolicy,
   type Condition,
   isDryRun,
-  type Operation,
   type Rule,
-  type Source,
 } from "../authz/authorization-policy.js";
 import { parseCidr } from "../authz/ip-match.js";
+import { isPathTemplate, toEnvoyPathTemplate } from "../authz/path-template.js";
 import { appliesTo, type Workload } from "../authz/scope.js";
-import { isPathTemplate } from "../authz/string-match.js";
 import { PolicyError } from "../policy-error.js";
 
-/** The dynamic-metadata namespace Istio's JWT filter writes `request.auth.*` into. */
+// Written from Istio's RBAC generator (istio/istio pilot/pkg/security/authz/builder/builder.go,
+// model/model.go, model/generator.go, matcher/*.go) so that the same policy yields the same Envoy
+// config: the same nesting, order, matchers and names. Golden tests port Istio's builder testdata.
+
+/** The dynamic-metadata namespace of Envoy's JWT filter, where Istio reads `request.auth.*` (`payload`). */
+export const JWT_AUTHN_FILTER = "envoy.filters.http.jwt_authn";
+/** @deprecated Istio reads JWT claims from {@link JWT_AUTHN_FILTER} since 1.22; kept for callers. */
 export const ISTIO_AUTHN_FILTER = "istio_authn";
 
 /** One generated RBAC filter, in the order Envoy must run it. */
@@ -64,12 +67,14 @@ export interface RbacFilter<C> {
   name: string;
   /** Which AuthorizationPolicy action this filter enforces. */
   action: AuthorizationAction;
+  /** For CUSTOM: the provider whose ext_authz filter follows this one. */
+  provider?: string;
   config: C;
 }
 
 /** What {@link toEnvoyRbac} generates for a workload. */
 export interface EnvoyRbac {
-  /** HTTP filters: AUDIT (LOG), CUSTOM (shadow marker for ext_authz), DENY, ALLOW. */
+  /** HTTP filters: CUSTOM (one shadow-rules marker per provider), AUDIT (LOG), DENY, ALLOW. */
   http: RbacFilter<HttpRBAC>[];
   /** Network (TCP) filters, with HTTP-only fields handled as Istio does. */
   network: RbacFilter<NetworkRBAC>[];
@@ -83,432 +88,535 @@ export interface ToEnvoyRbacOptions {
   rootNamespace?: string;
 }
 
-const anyPrincipal = () => create(PrincipalSchema, { identifier: { case: "any", value: true } });
-const anyPermission = () => create(PermissionSchema, { rule: { case: "any", value: true } });
-const orIds = (ids: Principal[]) =>
-  ids.length === 1
-    ? (ids[0] as Principal)
-    : create(PrincipalSchema, { identifier: { case: "orIds", value: create(Principal_SetSchema, { ids }) } });
-const andIds = (ids: Principal[]) =>
-  ids.length === 1
-    ? (ids[0] as Principal)
-    : create(PrincipalSchema, {
-        identifier: { case: "andIds", value: create(Principal_SetSchema, { ids }) },
-      });
-const notId = (id: Principal) => create(PrincipalSchema, { identifier: { case: "notId", value: id } });
-const orRules = (rules: Permission[]) =>
-  rules.length === 1
-    ? (rules[0] as Permission)
-    : create(PermissionSchema, { rule: { case: "orRules", value: create(Permission_SetSchema, { rules }) } });
-const andRules = (rules: Permission[]) =>
-  rules.length === 1
-    ? (rules[0] as Permission)
-    : create(PermissionSchema, {
-        rule: { case: "andRules", value: create(Permission_SetSchema, { rules }) },
-      });
-const notRule = (rule: Permission) => create(PermissionSchema, { rule: { case: "notRule", value: rule } });
+const SHADOW_ALLOW = "istio_dry_run_allow_";
+const SHADOW_DENY = "istio_dry_run_deny_";
+const SHADOW_EXT_AUTHZ = "istio_ext_authz_";
+const EXT_AUTHZ_PREFIX = "istio-ext-authz";
 
-function regex(re: string): StringMatcher {
-  return create(StringMatcherSchema, {
-    matchPattern: { case: "safeRegex", value: create(RegexMatcherSchema, { regex: re }) },
+// ---- matchers (istio/istio pilot/pkg/security/authz/matcher) ----
+
+function sm(matchPattern: StringMatcher["matchPattern"], ignoreCase = false): StringMatcher {
+  return create(StringMatcherSchema, { matchPattern, ignoreCase });
+}
+const smRegex = (regex: string) => sm({ case: "safeRegex", value: create(RegexMatcherSchema, { regex }) });
+
+/** Istio's `StringMatcherWithPrefix`: `*` → `.+`; `*x` → suffix (or a regex under a prefix); `x*` → prefix. */
+export function stringMatcher(v: string, prefix = ""): StringMatcher {
+  if (v === "*") return smRegex(".+");
+  if (v.startsWith("*")) {
+    if (prefix === "") return sm({ case: "suffix", value: v.slice(1) });
+    return smRegex(`${prefix}.*${v.slice(1)}`);
+  }
+  if (v.endsWith("*")) return sm({ case: "prefix", value: prefix + v.slice(0, -1) });
+  return sm({ case: "exact", value: prefix + v });
+}
+
+function headerMatcher(name: string, v: string, ignoreCase = false): HeaderMatcher {
+  if (v === "*")
+    return create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "presentMatch", value: true } });
+  const m = v.startsWith("*")
+    ? sm({ case: "suffix", value: v.slice(1) }, ignoreCase)
+    : v.endsWith("*")
+      ? sm({ case: "prefix", value: v.slice(0, -1) }, ignoreCase)
+      : sm({ case: "exact", value: v }, ignoreCase);
+  return create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "stringMatch", value: m } });
+}
+
+/** Go's `regexp.QuoteMeta`. */
+const quoteMeta = (s: string) => s.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
+
+/** Istio's `HeaderMatcherWithRegex`: one element of a comma-separated header value. */
+function inlineHeaderMatcher(name: string, v: string): HeaderMatcher {
+  if (v === "*")
+    return create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "presentMatch", value: true } });
+  const r = v.startsWith("*")
+    ? `.*${quoteMeta(v.slice(1))}`
+    : v.endsWith("*")
+      ? `${quoteMeta(v.slice(0, -1))}.*`
+      : quoteMeta(v);
+  return create(HeaderMatcherSchema, {
+    name,
+    headerMatchSpecifier: {
+      case: "safeRegexMatch",
+      value: create(RegexMatcherSchema, { regex: `^${r}$|^${r},.*|.*,${r},.*|.*,${r}$` }),
+    },
   });
 }
 
-/** Istio string matching as an Envoy `StringMatcher` (`*` presence becomes the regex `.+`). */
-export function stringMatcher(
-  pattern: string,
-  options: { ignoreCase?: boolean; prefix?: string } = {},
-): StringMatcher {
-  const pre = options.prefix ?? "";
-  const ignoreCase = options.ignoreCase ?? false;
-  if (pattern === "*") return { ...regex(".+"), ignoreCase: false };
-  if (pattern.startsWith("*"))
-    return create(StringMatcherSchema, {
-      matchPattern: { case: "suffix", value: pattern.slice(1) },
-      ignoreCase,
-    });
-  if (pattern.endsWith("*"))
-    return create(StringMatcherSchema, {
-      matchPattern: { case: "prefix", value: pre + pattern.slice(0, -1) },
-      ignoreCase,
-    });
-  return create(StringMatcherSchema, { matchPattern: { case: "exact", value: pre + pattern }, ignoreCase });
-}
-
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
-function header(name: string, m: StringMatcher): { value: HeaderMatcher } {
-  return {
-    value: create(HeaderMatcherSchema, { name, headerMatchSpecifier: { case: "stringMatch", value: m } }),
-  };
-}
-
-function cidr(value: string) {
-  const parsed = parseCidr(value);
-  if (!parsed) throw new PolicyError("invalid-policy", `"${value}" is not an IP or CIDR`);
-  const slash = value.indexOf("/");
+function cidrRange(v: string): CidrRange {
+  const parsed = parseCidr(v);
+  if (!parsed) throw new Error(`invalid CIDR ${v}`);
+  const slash = v.indexOf("/");
   return create(CidrRangeSchema, {
-    addressPrefix: slash < 0 ? value : value.slice(0, slash),
+    addressPrefix: slash < 0 ? v : v.slice(0, slash),
     prefixLen: parsed.prefixLen,
   });
 }
 
-function authnMetadata(path: string[], value: ValueMatcher) {
+function metadata(filter: string, path: string[], value: ValueMatcher): MetadataMatcher {
   return create(MetadataMatcherSchema, {
-    filter: ISTIO_AUTHN_FILTER,
+    filter,
     path: path.map((key) =>
       create(MetadataMatcher_PathSegmentSchema, { segment: { case: "key", value: key } }),
     ),
     value,
   });
 }
-
-/** A value that may be a string or a list of strings (claims, audiences): match either shape. */
-function stringOrListMatch(m: StringMatcher): ValueMatcher[] {
-  const str = create(ValueMatcherSchema, { matchPattern: { case: "stringMatch", value: m } });
-  const list = create(ValueMatcherSchema, {
+const vmString = (m: StringMatcher) =>
+  create(ValueMatcherSchema, { matchPattern: { case: "stringMatch", value: m } });
+const vmOr = (valueMatchers: ValueMatcher[]) =>
+  create(ValueMatcherSchema, {
+    matchPattern: { case: "orMatch", value: create(OrMatcherSchema, { valueMatchers }) },
+  });
+const vmList = (oneOf: ValueMatcher) =>
+  create(ValueMatcherSchema, {
     matchPattern: {
       case: "listMatch",
-      value: create(ListMatcherSchema, { matchPattern: { case: "oneOf", value: str } }),
+      value: create(ListMatcherSchema, { matchPattern: { case: "oneOf", value: oneOf } }),
     },
   });
-  return [str, list];
+
+/** Istio's `MetadataListValueMatcherForJWTClaims(claims, StringOrMatcher(values))`. */
+function jwtClaims(claims: string[], values: readonly string[]): MetadataMatcher {
+  const or = () => vmOr(values.map((v) => vmString(stringMatcher(v))));
+  return metadata(JWT_AUTHN_FILTER, ["payload", ...claims], vmOr([vmList(or()), or()]));
 }
 
-/** Principal matchers for a principal (`authenticated.principal_name`, with `spiffe://`). */
-function principalName(m: StringMatcher): Principal {
-  return create(PrincipalSchema, {
-    identifier: { case: "authenticated", value: create(Principal_AuthenticatedSchema, { principalName: m }) },
-  });
+// ---- RBAC building blocks (model/permission.go, model/principal.go) ----
+
+const P = {
+  any: () => create(PermissionSchema, { rule: { case: "any", value: true } }),
+  and: (rules: Permission[]) => create(PermissionSchema, { rule: { case: "andRules", value: { rules } } }),
+  or: (rules: Permission[]) => create(PermissionSchema, { rule: { case: "orRules", value: { rules } } }),
+  not: (rule: Permission) => create(PermissionSchema, { rule: { case: "notRule", value: rule } }),
+};
+const Id = {
+  any: () => create(PrincipalSchema, { identifier: { case: "any", value: true } }),
+  and: (ids: Principal[]) => create(PrincipalSchema, { identifier: { case: "andIds", value: { ids } } }),
+  or: (ids: Principal[]) => create(PrincipalSchema, { identifier: { case: "orIds", value: { ids } } }),
+  not: (id: Principal) => create(PrincipalSchema, { identifier: { case: "notId", value: id } }),
+  authenticated: (m: StringMatcher) =>
+    create(PrincipalSchema, { identifier: { case: "authenticated", value: { principalName: m } } }),
+  metadata: (m: MetadataMatcher) => create(PrincipalSchema, { identifier: { case: "metadata", value: m } }),
+};
+
+/** A policy that never matches: what Istio generates for a policy without rules. */
+const matchNever = () =>
+  create(PolicySchema, { permissions: [P.not(P.any())], principals: [Id.not(Id.any())] });
+
+// ---- generators (model/generator.go) ----
+
+class HttpOnly extends Error {}
+
+/** One key's generator: a permission or principal per value, or one for all values (`extended`). */
+interface Generator {
+  side: "permission" | "principal";
+  /** Per value; `undefined` when the value yields nothing. @throws on a value Istio cannot generate. */
+  one?(value: string, forTcp: boolean): Permission | Principal;
+  /** For all values at once (Istio's extended generators). */
+  all?(values: readonly string[], forTcp: boolean): Permission | Principal;
 }
 
-function namespaceMatcher(ns: string): StringMatcher {
-  // Istio: the namespace is the /ns/<ns>/ segment of the SPIFFE principal.
-  if (ns === "*") return regex(".*/ns/[^/]+/.*");
-  if (ns.startsWith("*")) return regex(`.*/ns/[^/]*${escapeRe(ns.slice(1))}/.*`);
-  if (ns.endsWith("*")) return regex(`.*/ns/${escapeRe(ns.slice(0, -1))}[^/]*/.*`);
-  return regex(`.*/ns/${escapeRe(ns)}/.*`);
+function httpOnly(forTcp: boolean, key: string) {
+  if (forTcp) throw new HttpOnly(`"${key}" is HTTP only`);
 }
 
-type Field<T> = { values?: string[]; notValues?: string[]; one: (v: string) => T };
-
-function principalField(f: Field<Principal[]>): Principal[] {
-  const out: Principal[] = [];
-  if (f.values) out.push(orIds(f.values.flatMap(f.one)));
-  if (f.notValues) out.push(notId(orIds(f.notValues.flatMap(f.one))));
-  return out;
+const srcIp: Generator = {
+  side: "principal",
+  one: (v) => create(PrincipalSchema, { identifier: { case: "directRemoteIp", value: cidrRange(v) } }),
+};
+const remoteIp: Generator = {
+  side: "principal",
+  one: (v) => create(PrincipalSchema, { identifier: { case: "remoteIp", value: cidrRange(v) } }),
+};
+const srcNamespace: Generator = {
+  side: "principal",
+  one: (v) => Id.authenticated(smRegex(`.*/ns/${v.replaceAll("*", ".*")}/.*`)),
+};
+const srcPrincipal: Generator = {
+  side: "principal",
+  one: (v) => Id.authenticated(stringMatcher(v, "spiffe://")),
+};
+const srcServiceAccount = (policyNamespace: string): Generator => ({
+  side: "principal",
+  one: (v) => {
+    const slash = v.indexOf("/");
+    const [ns, sa] = slash < 0 ? [policyNamespace, v] : [v.slice(0, slash), v.slice(slash + 1)];
+    return Id.authenticated(smRegex(`spiffe://.+/ns/${ns}/(.+/|)sa/${sa}(/.+)?`));
+  },
+});
+const destIp: Generator = {
+  side: "permission",
+  one: (v) => create(PermissionSchema, { rule: { case: "destinationIp", value: cidrRange(v) } }),
+};
+function portOf(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new Error(`invalid port ${v}`);
+  return Number(v);
 }
-
-function permissionField(f: Field<Permission[]>): Permission[] {
-  const out: Permission[] = [];
-  if (f.values) out.push(orRules(f.values.flatMap(f.one)));
-  if (f.notValues) out.push(notRule(orRules(f.notValues.flatMap(f.one))));
-  return out;
-}
-
-const HTTP_ONLY_SOURCE: (keyof Source)[] = ["requestPrincipals", "notRequestPrincipals"];
-const HTTP_ONLY_OPERATION: (keyof Operation)[] = [
-  "hosts",
-  "notHosts",
-  "methods",
-  "notMethods",
-  "paths",
-  "notPaths",
-];
-
-function isHttpOnlyCondition(c: Condition): boolean {
-  return c.cel !== undefined || c.key.startsWith("request.");
-}
-
-const principal = (p: string): Principal[] => [principalName(stringMatcher(p, { prefix: "spiffe://" }))];
-
-function sourcePrincipals(src: Source): Principal[] {
-  return [
-    ...principalField({ values: src.principals, notValues: src.notPrincipals, one: principal }),
-    ...principalField({
-      values: src.requestPrincipals,
-      notValues: src.notRequestPrincipals,
-      one: (p) => [
-        create(PrincipalSchema, {
-          identifier: {
-            case: "metadata",
-            value: authnMetadata(
-              ["request.auth.principal"],
-              create(ValueMatcherSchema, { matchPattern: { case: "stringMatch", value: stringMatcher(p) } }),
-            ),
-          },
-        }),
-      ],
-    }),
-    ...principalField({
-      values: src.namespaces,
-      notValues: src.notNamespaces,
-      one: (n) => [principalName(namespaceMatcher(n))],
-    }),
-    ...principalField({
-      values: src.serviceAccounts,
-      notValues: src.notServiceAccounts,
-      one: (sa) => {
-        const [ns, name] = sa.split("/") as [string, string];
-        return [
-          principalName(
-            create(StringMatcherSchema, { matchPattern: { case: "suffix", value: `/ns/${ns}/sa/${name}` } }),
-          ),
-        ];
-      },
-    }),
-    ...principalField({
-      values: src.ipBlocks,
-      notValues: src.notIpBlocks,
-      one: (c) => [create(PrincipalSchema, { identifier: { case: "directRemoteIp", value: cidr(c) } })],
-    }),
-    ...principalField({
-      values: src.remoteIpBlocks,
-      notValues: src.notRemoteIpBlocks,
-      one: (c) => [create(PrincipalSchema, { identifier: { case: "remoteIp", value: cidr(c) } })],
-    }),
-  ];
-}
-
-function hostPermissions(h: string): Permission[] {
-  const exact = [
-    create(PermissionSchema, {
-      rule: { case: "header", ...header(":authority", stringMatcher(h, { ignoreCase: true })) },
-    }),
-  ];
-  // An exact host without port also matches that host with any port.
-  if (!h.includes("*") && !h.includes(":")) {
-    exact.push(
-      create(PermissionSchema, {
-        rule: { case: "header", ...header(":authority", stringMatcher(`${h}:*`, { ignoreCase: true })) },
-      }),
-    );
-  }
-  return exact;
-}
-
-function pathPermission(p: string): Permission[] {
-  if (isPathTemplate(p)) {
-    // Istio: {*} and {**} become Envoy uri_template's * and **.
-    const pathTemplate = p.replaceAll("{**}", "**").replaceAll("{*}", "*");
-    return [
-      create(PermissionSchema, {
+const destPort: Generator = {
+  side: "permission",
+  one: (v) => create(PermissionSchema, { rule: { case: "destinationPort", value: portOf(v) } }),
+};
+const connSni: Generator = {
+  side: "permission",
+  one: (v) => create(PermissionSchema, { rule: { case: "requestedServerName", value: stringMatcher(v) } }),
+};
+const host: Generator = {
+  side: "permission",
+  one: (v, tcp) => {
+    httpOnly(tcp, "hosts");
+    return create(PermissionSchema, {
+      rule: { case: "header", value: headerMatcher(":authority", v, v !== "*") },
+    });
+  },
+};
+const method: Generator = {
+  side: "permission",
+  one: (v, tcp) => {
+    httpOnly(tcp, "methods");
+    return create(PermissionSchema, { rule: { case: "header", value: headerMatcher(":method", v) } });
+  },
+};
+const path: Generator = {
+  side: "permission",
+  one: (v, tcp) => {
+    httpOnly(tcp, "paths");
+    if (isPathTemplate(v)) {
+      return create(PermissionSchema, {
         rule: {
           case: "uriTemplate",
           value: create(TypedExtensionConfigSchema, {
             name: "uri-template",
             typedConfig: anyPack(
               UriTemplateMatchConfigSchema,
-              create(UriTemplateMatchConfigSchema, { pathTemplate }),
+              create(UriTemplateMatchConfigSchema, { pathTemplate: toEnvoyPathTemplate(v) }),
             ),
           }),
         },
-      }),
-    ];
-  }
-  return [
-    create(PermissionSchema, {
+      });
+    }
+    return create(PermissionSchema, {
       rule: {
         case: "urlPath",
-        value: create(PathMatcherSchema, { rule: { case: "path", value: stringMatcher(p) } }),
+        value: create(PathMatcherSchema, { rule: { case: "path", value: stringMatcher(v) } }),
       },
-    }),
-  ];
+    });
+  },
+};
+const requestHeader = (name: string): Generator => ({
+  side: "principal",
+  one: (v, tcp) => {
+    httpOnly(tcp, "request.headers");
+    return create(PrincipalSchema, { identifier: { case: "header", value: headerMatcher(name, v) } });
+  },
+});
+const inlineHeader = (name: string): Generator => ({
+  side: "principal",
+  one: (v, tcp) => {
+    httpOnly(tcp, "request.experimental.inline.headers");
+    return create(PrincipalSchema, { identifier: { case: "header", value: inlineHeaderMatcher(name, v) } });
+  },
+});
+const anyNonEmpty = () => smRegex(".+");
+const jwtClaim = (claim: string, m: StringMatcher) =>
+  Id.metadata(metadata(JWT_AUTHN_FILTER, ["payload", claim], vmString(m)));
+/** `<iss>/<sub>` split at the last `/`, each half matched against the JWT's claim (requestPrincipalGenerator). */
+const requestPrincipal: Generator = {
+  side: "principal",
+  all: (values, tcp) => {
+    httpOnly(tcp, "request.auth.principal");
+    const or = values.map((value) => {
+      const idx = value.lastIndexOf("/");
+      const found = idx >= 0;
+      const iss = found ? value.slice(0, idx) : value;
+      const sub = found ? value.slice(idx + 1) : "";
+      let mi: StringMatcher;
+      let ms: StringMatcher;
+      if (value === "*") {
+        mi = anyNonEmpty();
+        ms = anyNonEmpty();
+      } else if (value.startsWith("*")) {
+        if (found) {
+          mi = iss === "*" ? anyNonEmpty() : sm({ case: "suffix", value: iss.slice(1) });
+          ms = sm({ case: "exact", value: sub });
+        } else {
+          mi = anyNonEmpty();
+          ms = sm({ case: "suffix", value: value.slice(1) });
+        }
+      } else if (value.endsWith("*")) {
+        if (found) {
+          mi = sm({ case: "exact", value: iss });
+          ms = sub === "*" ? anyNonEmpty() : sm({ case: "prefix", value: sub.slice(0, -1) });
+        } else {
+          mi = sm({ case: "prefix", value: value.slice(0, -1) });
+          ms = anyNonEmpty();
+        }
+      } else {
+        ms = sm({ case: "exact", value: sub });
+        mi = sm({ case: "exact", value: iss });
+      }
+      return Id.and([jwtClaim("iss", mi), jwtClaim("sub", ms)]);
+    });
+    return or.length === 1 ? (or[0] as Principal) : Id.or(or);
+  },
+};
+const claimList = (claims: string[], key: string): Generator => ({
+  side: "principal",
+  all: (values, tcp) => {
+    httpOnly(tcp, key);
+    return Id.metadata(jwtClaims(claims, values));
+  },
+});
+const envoyFilter = (key: string): Generator => ({
+  side: "permission",
+  all: (values) => {
+    const m = /^experimental\.(.*)\[(.*)\]$/.exec(key);
+    if (!m) throw new Error(`invalid key: ${key}`);
+    const matchers = values.map((v) =>
+      v.startsWith("[") && v.endsWith("]")
+        ? vmList(vmString(stringMatcher(v.slice(1, -1))))
+        : vmString(stringMatcher(v)),
+    );
+    return create(PermissionSchema, {
+      rule: { case: "metadata", value: metadata(m[1] as string, [m[2] as string], vmOr(matchers)) },
+    });
+  },
+});
+
+function bracketName(key: string, base: string): string {
+  const m = /^\[(.+)\]$/.exec(key.slice(base.length));
+  if (!m) throw new Error(`bad key (${key}): should have format a[b]`);
+  return m[1] as string;
 }
 
-function operationPermissions(op: Operation): Permission[] {
-  return [
-    ...permissionField({ values: op.hosts, notValues: op.notHosts, one: hostPermissions }),
-    ...permissionField({
-      values: op.ports,
-      notValues: op.notPorts,
-      one: (p) => [create(PermissionSchema, { rule: { case: "destinationPort", value: Number(p) } })],
-    }),
-    ...permissionField({
-      values: op.methods,
-      notValues: op.notMethods,
-      one: (m) => [
-        create(PermissionSchema, { rule: { case: "header", ...header(":method", stringMatcher(m)) } }),
-      ],
-    }),
-    ...permissionField({ values: op.paths, notValues: op.notPaths, one: pathPermission }),
-  ];
-}
-
-/** Splits `when` conditions into principal-side and permission-side matchers, as Istio does. */
-function conditionMatchers(
-  c: Condition,
-  where: string,
-): { principals: Principal[]; permissions: Permission[] } {
-  if (c.cel !== undefined) {
-    throw new PolicyError(
-      "unsupported",
-      `${where}: CEL conditions have no Envoy RBAC translation here; enforce them with ExtAuthzServer`,
-    );
-  }
-  const f = { values: c.values, notValues: c.notValues };
-  const key = c.key;
-  const bracket = /\[([^\]]+)\]/g;
-  const names = [...key.matchAll(bracket)].map((m) => m[1] as string);
-  const base = key.replace(/\[.*$/, "");
-  const meta = (path: string[], list: boolean) => (v: string) =>
-    (list
-      ? stringOrListMatch(stringMatcher(v))
-      : [create(ValueMatcherSchema, { matchPattern: { case: "stringMatch", value: stringMatcher(v) } })]
-    ).map((vm) =>
-      create(PrincipalSchema, { identifier: { case: "metadata", value: authnMetadata(path, vm) } }),
-    );
-  switch (base) {
-    case "request.headers":
-      return {
-        principals: principalField({
-          ...f,
-          one: (v) => [
-            create(PrincipalSchema, {
-              identifier: { case: "header", ...header(names[0]?.toLowerCase() ?? "", stringMatcher(v)) },
-            }),
-          ],
-        }),
-        permissions: [],
-      };
-    case "source.ip":
-      return {
-        principals: principalField({
-          ...f,
-          one: (v) => [create(PrincipalSchema, { identifier: { case: "directRemoteIp", value: cidr(v) } })],
-        }),
-        permissions: [],
-      };
-    case "remote.ip":
-      return {
-        principals: principalField({
-          ...f,
-          one: (v) => [create(PrincipalSchema, { identifier: { case: "remoteIp", value: cidr(v) } })],
-        }),
-        permissions: [],
-      };
-    case "source.namespace":
-      return {
-        principals: principalField({ ...f, one: (v) => [principalName(namespaceMatcher(v))] }),
-        permissions: [],
-      };
-    case "source.principal":
-      return { principals: principalField({ ...f, one: principal }), permissions: [] };
-    case "request.auth.principal":
-    case "request.auth.presenter":
-      return { principals: principalField({ ...f, one: meta([base], false) }), permissions: [] };
-    case "request.auth.audiences":
-      return { principals: principalField({ ...f, one: meta([base], true) }), permissions: [] };
-    case "request.auth.claims":
-      return { principals: principalField({ ...f, one: meta([base, ...names], true) }), permissions: [] };
+/** Istio's `model.New` key dispatch; throws for keys Istio does not know (the rule is skipped). */
+function conditionGenerator(key: string, policyNamespace: string): Generator {
+  switch (key) {
     case "destination.ip":
-      return {
-        principals: [],
-        permissions: permissionField({
-          ...f,
-          one: (v) => [create(PermissionSchema, { rule: { case: "destinationIp", value: cidr(v) } })],
-        }),
-      };
+      return destIp;
     case "destination.port":
-      return {
-        principals: [],
-        permissions: permissionField({
-          ...f,
-          one: (v) => [create(PermissionSchema, { rule: { case: "destinationPort", value: Number(v) } })],
-        }),
-      };
+      return destPort;
     case "connection.sni":
-      return {
-        principals: [],
-        permissions: permissionField({
-          ...f,
-          one: (v) => [
-            create(PermissionSchema, { rule: { case: "requestedServerName", value: stringMatcher(v) } }),
-          ],
-        }),
-      };
-    default:
-      throw new PolicyError("unsupported", `${where}: condition key "${key}" has no RBAC translation`);
+      return connSni;
+    case "source.ip":
+      return srcIp;
+    case "remote.ip":
+      return remoteIp;
+    case "source.namespace":
+      return srcNamespace;
+    case "source.serviceAccount":
+      return srcServiceAccount(policyNamespace);
+    case "source.principal":
+      return srcPrincipal;
+    case "request.auth.principal":
+      return requestPrincipal;
+    case "request.auth.audiences":
+      return claimList(["aud"], key);
+    case "request.auth.presenter":
+      return claimList(["azp"], key);
   }
+  if (key.startsWith("experimental.envoy.filters.")) return envoyFilter(key);
+  if (key.startsWith("request.headers")) return requestHeader(bracketName(key, "request.headers"));
+  if (key.startsWith("request.experimental.inline.headers")) {
+    return inlineHeader(bracketName(key, "request.experimental.inline.headers"));
+  }
+  if (key.startsWith("request.auth.claims")) {
+    const rest = key.slice("request.auth.claims".length);
+    const names = [...rest.matchAll(/\[([^\][]+)\]/g)].map((x) => x[1] as string);
+    if (names.length === 0) throw new Error(`bad key (${key}): should have format a[b]`);
+    return claimList(names, key);
+  }
+  throw new Error(`unknown attribute ${key}`);
+}
+
+// ---- the model (model/model.go) ----
+
+interface ModelRule {
+  g: Generator;
+  values: readonly string[];
+  notValues: readonly string[];
+}
+
+class SkipRule extends Error {}
+
+/** Istio's `rule.permission`/`rule.principal` with `checkError`: ALLOW errors skip the rule, others drop the value. */
+function generate(r: ModelRule, forTcp: boolean, action: RBAC_Action): (Permission | Principal)[] {
+  const check = (e: unknown) => {
+    if (action === RBAC_Action.ALLOW) throw new SkipRule((e as Error).message);
+  };
+  const or = r.g.side === "permission" ? (x: Permission[]) => P.or(x) : (x: Principal[]) => Id.or(x);
+  const not = r.g.side === "permission" ? (x: Permission) => P.not(x) : (x: Principal) => Id.not(x);
+  const out: (Permission | Principal)[] = [];
+  for (const [list, negate] of [
+    [r.values, false],
+    [r.notValues, true],
+  ] as const) {
+    if (list.length === 0) continue;
+    if (r.g.all) {
+      try {
+        const p = r.g.all(list, forTcp);
+        out.push(negate ? not(p as never) : p);
+      } catch (e) {
+        check(e);
+      }
+      continue;
+    }
+    const items: (Permission | Principal)[] = [];
+    for (const v of list) {
+      try {
+        items.push((r.g.one as NonNullable<Generator["one"]>)(v, forTcp));
+      } catch (e) {
+        check(e);
+      }
+    }
+    if (items.length > 0) {
+      const o = or(items as never[]);
+      out.push(negate ? not(o as never) : o);
+    }
+  }
+  return out;
 }
 
 /**
- * One Istio rule as one Envoy RBAC policy: permissions = AND(any `to`, permission-side `when`s),
- * principals = AND(any `from`, principal-side `when`s). For TCP (`tcp`), HTTP-only fields are
- * removed (`stripHttp`) or the rule is dropped (returns `undefined`), as Istio does for DENY and ALLOW.
+ * One Istio rule as one Envoy RBAC policy (`Model.Generate`): a permission per `to` (or one), a
+ * principal per `from` (or one), each an AND of the fields in Istio's order, with the `when`
+ * conditions of each side appended to every one of them.
+ * @returns undefined when Istio skips the rule (an unknown key, or an ALLOW rule it cannot generate).
  */
-function rulePolicy(rule: Rule, where: string, tcp: "http" | "strip" | "drop"): Policy | undefined {
-  const hasHttp =
-    (rule.from ?? []).some((f) => HTTP_ONLY_SOURCE.some((k) => f.source[k] !== undefined)) ||
-    (rule.to ?? []).some((t) => HTTP_ONLY_OPERATION.some((k) => t.operation[k] !== undefined)) ||
-    (rule.when ?? []).some(isHttpOnlyCondition);
-  if (tcp === "drop" && hasHttp) return undefined;
-  const strip = tcp === "strip";
-  const sources = (rule.from ?? []).map((f) => {
-    const src = { ...f.source };
-    if (strip) for (const k of HTTP_ONLY_SOURCE) delete src[k];
-    const ids = sourcePrincipals(src);
-    return ids.length === 0 ? anyPrincipal() : andIds(ids);
-  });
-  const ops = (rule.to ?? []).map((t) => {
-    const op = { ...t.operation };
-    if (strip) for (const k of HTTP_ONLY_OPERATION) delete op[k];
-    const perms = operationPermissions(op);
-    return perms.length === 0 ? anyPermission() : andRules(perms);
-  });
-  const principals: Principal[] = sources.length > 0 ? [orIds(sources)] : [];
-  const permissions: Permission[] = ops.length > 0 ? [orRules(ops)] : [];
-  (rule.when ?? []).forEach((c, i) => {
-    if (strip && isHttpOnlyCondition(c)) return;
-    const m = conditionMatchers(c, `${where}.when[${i}]`);
-    principals.push(...m.principals);
-    permissions.push(...m.permissions);
-  });
-  return create(PolicySchema, {
-    principals: [principals.length === 0 ? anyPrincipal() : andIds(principals)],
-    permissions: [permissions.length === 0 ? anyPermission() : andRules(permissions)],
-  });
+function rulePolicy(
+  rule: Rule,
+  policyNamespace: string,
+  forTcp: boolean,
+  action: RBAC_Action,
+  where: string,
+): Policy | undefined {
+  const basePermission: ModelRule[] = [];
+  const basePrincipal: ModelRule[] = [];
+  try {
+    (rule.when ?? []).forEach((c: Condition, i) => {
+      if (c.cel !== undefined) {
+        throw new PolicyError(
+          "unsupported",
+          `${where}.when[${i}]: CEL conditions have no Envoy RBAC translation; enforce them with ExtAuthzServer`,
+        );
+      }
+      const g = conditionGenerator(c.key, policyNamespace);
+      const mr = { g, values: c.values ?? [], notValues: c.notValues ?? [] };
+      if (mr.values.length === 0 && mr.notValues.length === 0) return;
+      (g.side === "permission" ? basePermission : basePrincipal).push(mr);
+    });
+  } catch (e) {
+    if (e instanceof PolicyError) throw e;
+    return undefined; // Istio: "skipped invalid rule"
+  }
+  const field = (g: Generator, values?: readonly string[], notValues?: readonly string[]) =>
+    (values?.length ?? 0) + (notValues?.length ?? 0) > 0
+      ? [{ g, values: values ?? [], notValues: notValues ?? [] }]
+      : [];
+  const principals: ModelRule[][] = (rule.from ?? []).map(({ source: s = {} }) => [
+    ...field(srcPrincipal, s.principals, s.notPrincipals),
+    ...field(requestPrincipal, s.requestPrincipals, s.notRequestPrincipals),
+    ...field(srcServiceAccount(policyNamespace), s.serviceAccounts, s.notServiceAccounts),
+    ...field(srcNamespace, s.namespaces, s.notNamespaces),
+    ...field(remoteIp, s.remoteIpBlocks, s.notRemoteIpBlocks),
+    ...field(srcIp, s.ipBlocks, s.notIpBlocks),
+    ...basePrincipal,
+  ]);
+  if (principals.length === 0) principals.push(basePrincipal);
+  const permissions: ModelRule[][] = (rule.to ?? []).map(({ operation: o = {} }) => [
+    ...field(host, o.hosts, o.notHosts),
+    ...field(method, o.methods, o.notMethods),
+    ...field(path, o.paths, o.notPaths),
+    ...field(destPort, o.ports, o.notPorts),
+    ...basePermission,
+  ]);
+  if (permissions.length === 0) permissions.push(basePermission);
+  try {
+    return create(PolicySchema, {
+      permissions: permissions.map((list) => {
+        const and = list.flatMap((r) => generate(r, forTcp, action)) as Permission[];
+        return P.and(and.length === 0 ? [P.any()] : and);
+      }),
+      principals: principals.map((list) => {
+        const and = list.flatMap((r) => generate(r, forTcp, action)) as Principal[];
+        return Id.and(and.length === 0 ? [Id.any()] : and);
+      }),
+    });
+  } catch (e) {
+    if (e instanceof SkipRule) return undefined;
+    throw e;
+  }
 }
 
-/** Istio's RBAC policy name: `ns[<ns>]-policy[<name>]-rule[<i>]`. */
-export function rbacPolicyName(policy: AuthorizationPolicy, rule: number): string {
-  return `ns[${policy.metadata.namespace ?? "default"}]-policy[${policy.metadata.name}]-rule[${rule}]`;
+/** Istio's RBAC policy name: `ns[<ns>]-policy[<name>]-rule[<i>]` (CUSTOM: `istio-ext-authz-<provider>-` first). */
+export function rbacPolicyName(policy: AuthorizationPolicy, rule: number, provider?: string): string {
+  const prefix = provider === undefined ? "" : `${EXT_AUTHZ_PREFIX}-${provider}-`;
+  return `${prefix}ns[${policy.metadata.namespace || "default"}]-policy[${policy.metadata.name}]-rule[${rule}]`;
 }
 
 /** Parses the policy and rule back out of an Istio RBAC policy name. */
-export function parseRbacPolicyName(name: string): { policy: string; rule: number } | undefined {
-  const m = /^ns\[([^\]]*)\]-policy\[([^\]]*)\]-rule\[(\d+)\]$/.exec(name);
-  return m ? { policy: `${m[1]}/${m[2]}`, rule: Number(m[3]) } : undefined;
+export function parseRbacPolicyName(
+  name: string,
+): { policy: string; rule: number; provider?: string } | undefined {
+  const m = /^(?:istio-ext-authz-(.*)-)?ns\[([^\]]*)\]-policy\[([^\]]*)\]-rule\[(\d+)\]$/.exec(name);
+  if (!m) return undefined;
+  return { policy: `${m[2]}/${m[3]}`, rule: Number(m[4]), ...(m[1] !== undefined && { provider: m[1] }) };
 }
 
-function rbacFor(policies: AuthorizationPolicy[], action: RBAC_Action, tcp: "http" | "strip" | "drop"): RBAC {
-  const out: Record<string, Policy> = {};
+/** Istio's `Builder.build`: the enforced and the dry-run (shadow) RBAC of one action's policies. */
+function build(
+  policies: readonly AuthorizationPolicy[],
+  action: RBAC_Action,
+  forTcp: boolean,
+  provider?: string,
+): { rules?: RBAC; shadow?: RBAC } {
+  const rules = create(RBACSchema, { action, policies: {} });
+  const shadow = create(RBACSchema, { action, policies: {} });
+  let enforce = false;
+  let dry = false;
   for (const p of policies) {
-    (p.spec.rules ?? []).forEach((rule, i) => {
+    const target = isDryRun(p) ? shadow : rules;
+    if (target === shadow) dry = true;
+    else enforce = true;
+    const ns = p.metadata.namespace || "default";
+    const list = p.spec.rules ?? [];
+    list.forEach((rule, i) => {
+      if (!rule) return;
       const generated = rulePolicy(
         rule,
-        `AuthorizationPolicy ${p.metadata.namespace ?? "default"}/${p.metadata.name}: spec.rules[${i}]`,
-        tcp,
+        ns,
+        forTcp,
+        action,
+        `AuthorizationPolicy ${ns}/${p.metadata.name}: spec.rules[${i}]`,
       );
-      if (generated) out[rbacPolicyName(p, i)] = generated;
+      if (generated) target.policies[rbacPolicyName(p, i, provider)] = generated;
     });
+    if (list.length === 0) target.policies[rbacPolicyName(p, 0, provider)] = matchNever();
   }
-  return create(RBACSchema, { action, policies: out });
+  return { ...(enforce && { rules }), ...(dry && { shadow }) };
+}
+
+/** Istio's `shadowRuleStatPrefix`: note that no shadow rules reads as ALLOW (the proto default). */
+function shadowPrefix(shadow: RBAC | undefined): string {
+  const action = shadow?.action ?? RBAC_Action.ALLOW;
+  return action === RBAC_Action.ALLOW ? SHADOW_ALLOW : action === RBAC_Action.DENY ? SHADOW_DENY : "";
 }
 
 /**
- * Translates AuthorizationPolicies into the Envoy RBAC filter configs Istio would generate for a
- * workload, for in-proxy enforcement:
- * - AUDIT ⇒ an RBAC filter with action LOG;
- * - CUSTOM ⇒ an RBAC filter whose `shadow_rules` (stat prefix `istio_ext_authz_`) mark the
- *   requests the ext_authz filter must check;
- * - DENY ⇒ action DENY; ALLOW ⇒ action ALLOW (no ALLOW policies ⇒ no filter, allow-nothing ⇒ an
- *   ALLOW filter with no policies);
- * - dry-run policies ⇒ `shadow_rules` only (stat prefixes `istio_dry_run_deny_` / `istio_dry_run_allow_`);
- * - principals are `spiffe://` matchers; `request.auth.*` reads Istio's `istio_authn` metadata.
- * Filters are returned in evaluation order (AUDIT, CUSTOM, DENY, ALLOW).
+ * Translates AuthorizationPolicies into the Envoy RBAC filter configs Istio generates for a
+ * workload, for in-proxy enforcement, in the order Istio puts them in the HTTP filter chain:
+ * - CUSTOM ⇒ per provider (sorted), an RBAC filter whose `shadow_rules` (stat prefix
+ *   `istio_ext_authz_`, policy names `istio-ext-authz-<provider>-…`) mark the requests the
+ *   provider's ext_authz filter must check (dry-run CUSTOM policies go in `rules`, as Istio does);
+ * - AUDIT ⇒ action LOG; DENY; ALLOW (no ALLOW policies ⇒ no ALLOW filter);
+ * - dry-run policies ⇒ `shadow_rules` (`istio_dry_run_deny_` / `istio_dry_run_allow_`);
+ * - a policy without rules ⇒ one policy that never matches (`rule[0]`).
+ * Principals are `spiffe://` matchers, `request.auth.*` reads the `jwt_authn` filter's `payload`,
+ * path templates become `uri_template`. For TCP, rules with HTTP-only fields are skipped from
+ * ALLOW and lose those fields in DENY/AUDIT/CUSTOM; values Istio cannot generate are handled the
+ * same way; rules with keys Istio does not know are skipped.
  *
- * @throws PolicyError `unsupported` for CEL conditions (no Envoy RBAC equivalent here).
+ * @throws PolicyError `unsupported` for CEL conditions (no Envoy RBAC equivalent).
  */
 export function toEnvoyRbac(
   policies: readonly AuthorizationPolicy[],
@@ -518,64 +626,60 @@ export function toEnvoyRbac(
   const scoped = options.workload
     ? policies.filter((p) => appliesTo(p, options.workload as Workload, root))
     : [...policies];
-  const by = (action: AuthorizationAction, dry: boolean) =>
-    scoped.filter((p) => (p.spec.action ?? "ALLOW") === action && isDryRun(p) === dry);
+  const of = (action: AuthorizationAction) => scoped.filter((p) => (p.spec.action ?? "ALLOW") === action);
   const http: RbacFilter<HttpRBAC>[] = [];
   const network: RbacFilter<NetworkRBAC>[] = [];
-  const add = (
-    action: AuthorizationAction,
-    enforced: AuthorizationPolicy[] | undefined,
-    shadow: AuthorizationPolicy[] | undefined,
-    rbacAction: RBAC_Action,
-    shadowPrefix: string,
-  ) => {
-    const tcp = rbacAction === RBAC_Action.ALLOW ? "drop" : "strip";
-    http.push({
-      name: "envoy.filters.http.rbac",
-      action,
-      config: create(HttpRBACSchema, {
-        ...(enforced && { rules: rbacFor(enforced, rbacAction, "http") }),
-        ...(shadow && {
-          shadowRules: rbacFor(shadow, rbacAction, "http"),
-          shadowRulesStatPrefix: shadowPrefix,
-        }),
-      }),
-    });
-    network.push({
-      name: "envoy.filters.network.rbac",
-      action,
-      config: create(NetworkRBACSchema, {
-        statPrefix: "tcp.",
-        ...(enforced && { rules: rbacFor(enforced, rbacAction, tcp) }),
-        ...(shadow && { shadowRules: rbacFor(shadow, rbacAction, tcp), shadowRulesStatPrefix: shadowPrefix }),
-      }),
-    });
+
+  const custom = of("CUSTOM");
+  const providers = [...new Set(custom.map((p) => p.spec.provider?.name ?? ""))].sort();
+  for (const provider of providers) {
+    const mine = custom.filter((p) => (p.spec.provider?.name ?? "") === provider);
+    for (const forTcp of [false, true]) {
+      const built = build(mine, RBAC_Action.DENY, forTcp, provider);
+      const shadowRules = built.rules ?? create(RBACSchema, { action: RBAC_Action.DENY, policies: {} });
+      const fields = {
+        shadowRules,
+        shadowRulesStatPrefix: SHADOW_EXT_AUTHZ,
+        ...(built.shadow && Object.keys(built.shadow.policies).length > 0 && { rules: built.shadow }),
+      };
+      if (forTcp) {
+        network.push({
+          name: "envoy.filters.network.rbac",
+          action: "CUSTOM",
+          provider,
+          config: create(NetworkRBACSchema, { ...fields, statPrefix: "tcp." }),
+        });
+      } else {
+        http.push({
+          name: "envoy.filters.http.rbac",
+          action: "CUSTOM",
+          provider,
+          config: create(HttpRBACSchema, fields),
+        });
+      }
+    }
+  }
+  const add = (action: AuthorizationAction, rbacAction: RBAC_Action) => {
+    const list = of(action);
+    if (list.length === 0) return;
+    for (const forTcp of [false, true]) {
+      const { rules, shadow } = build(list, rbacAction, forTcp);
+      const fields = {
+        ...(rules && { rules }),
+        ...(shadow && { shadowRules: shadow }),
+        shadowRulesStatPrefix: shadowPrefix(shadow),
+      };
+      if (forTcp)
+        network.push({
+          name: "envoy.filters.network.rbac",
+          action,
+          config: create(NetworkRBACSchema, { ...fields, statPrefix: "tcp." }),
+        });
+      else http.push({ name: "envoy.filters.http.rbac", action, config: create(HttpRBACSchema, fields) });
+    }
   };
-  const audit = by("AUDIT", false);
-  if (audit.length > 0) add("AUDIT", audit, undefined, RBAC_Action.LOG, "");
-  const custom = by("CUSTOM", false);
-  if (custom.length > 0) add("CUSTOM", undefined, custom, RBAC_Action.DENY, "istio_ext_authz_");
-  const deny = by("DENY", false);
-  const dryDeny = by("DENY", true);
-  if (deny.length > 0 || dryDeny.length > 0) {
-    add(
-      "DENY",
-      deny.length > 0 ? deny : undefined,
-      dryDeny.length > 0 ? dryDeny : undefined,
-      RBAC_Action.DENY,
-      "istio_dry_run_deny_",
-    );
-  }
-  const allow = by("ALLOW", false);
-  const dryAllow = by("ALLOW", true);
-  if (allow.length > 0 || dryAllow.length > 0) {
-    add(
-      "ALLOW",
-      allow.length > 0 ? allow : undefined,
-      dryAllow.length > 0 ? dryAllow : undefined,
-      RBAC_Action.ALLOW,
-      "istio_dry_run_allow_",
-    );
-  }
+  add("AUDIT", RBAC_Action.LOG);
+  add("DENY", RBAC_Action.DENY);
+  add("ALLOW", RBAC_Action.ALLOW);
   return { http, network };
 }

@@ -1,9 +1,10 @@
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import { type Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Server } from "@grpc/grpc-js";
 import { HeaderValueSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import {
   type RateLimitRequest,
+  RateLimitRequestSchema,
   type RateLimitResponse,
   RateLimitResponse_Code,
   RateLimitResponse_DescriptorStatusSchema,
@@ -18,19 +19,29 @@ import type { PolicyEngine } from "../policy-engine.js";
 import { PolicyError } from "../policy-error.js";
 import type { RateLimitUnit } from "../ratelimit/rate-limit-config.js";
 import type { RateLimitCheck, RateLimitDecision } from "../ratelimit/rate-limiter.js";
+import { type PolicyListenOptions, transportOptions } from "./ext-authz-server.js";
 import { grpcServiceDefinition, type ListeningServer, listenGrpc, unaryHandler } from "./grpc-service.js";
+import { listenUnaryGrpc } from "./unary-grpc-server.js";
 
-const FROM_ENVOY: Partial<Record<EnvoyUnit, RateLimitUnit>> = {
+/** `WEEK` (7) is newer than the generated enums: Envoy's rls.proto and ratelimit accept it. */
+const WEEK = 7;
+const FROM_ENVOY: Partial<Record<number, RateLimitUnit>> = {
   [EnvoyUnit.SECOND]: "second",
   [EnvoyUnit.MINUTE]: "minute",
   [EnvoyUnit.HOUR]: "hour",
   [EnvoyUnit.DAY]: "day",
+  [WEEK]: "week",
+  [EnvoyUnit.MONTH]: "month",
+  [EnvoyUnit.YEAR]: "year",
 };
 const TO_ENVOY: Record<RateLimitUnit, RateLimitResponse_RateLimit_Unit> = {
   second: RateLimitResponse_RateLimit_Unit.SECOND,
   minute: RateLimitResponse_RateLimit_Unit.MINUTE,
   hour: RateLimitResponse_RateLimit_Unit.HOUR,
   day: RateLimitResponse_RateLimit_Unit.DAY,
+  week: WEEK as RateLimitResponse_RateLimit_Unit,
+  month: RateLimitResponse_RateLimit_Unit.MONTH,
+  year: RateLimitResponse_RateLimit_Unit.YEAR,
 };
 
 /**
@@ -57,7 +68,7 @@ export function fromRateLimitRequest(req: RateLimitRequest): RateLimitCheck {
       if (!unit) {
         throw new PolicyError(
           "invalid-attributes",
-          `RateLimitRequest.descriptors[${i}].limit.unit ${EnvoyUnit[d.limit.unit]} is not supported (SECOND, MINUTE, HOUR, DAY)`,
+          `RateLimitRequest.descriptors[${i}].limit.unit ${EnvoyUnit[d.limit.unit] ?? d.limit.unit} is not a unit (SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, YEAR)`,
         );
       }
       return { entries, limit: { requestsPerUnit: d.limit.requestsPerUnit, unit } };
@@ -131,12 +142,36 @@ export class RateLimitServer {
     });
   }
 
-  /** Starts a gRPC server of its own (default `127.0.0.1:0`, insecure). */
-  listen(options: { address?: string; credentials?: ServerCredentials } = {}): Promise<ListeningServer> {
-    return listenGrpc(
-      (s) => this.register(s),
-      options.address ?? "127.0.0.1:0",
-      options.credentials ?? ServerCredentials.createInsecure(),
+  /** `ShouldRateLimit` on encoded bytes: what the HTTP/2 transport calls. */
+  async shouldRateLimitBytes(request: Uint8Array): Promise<Uint8Array> {
+    let decoded: RateLimitRequest;
+    try {
+      decoded = fromBinary(RateLimitRequestSchema, request);
+    } catch (e) {
+      throw new PolicyError(
+        "invalid-attributes",
+        `RateLimitRequest does not decode: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    return toBinary(RateLimitResponseSchema, await this.shouldRateLimit(decoded));
+  }
+
+  /**
+   * Starts a server of its own (default `127.0.0.1:0`): the built-in HTTP/2 gRPC transport, or
+   * grpc-js when `credentials` are given.
+   */
+  listen(options: PolicyListenOptions = {}): Promise<ListeningServer> {
+    const address = options.address ?? "127.0.0.1:0";
+    if (options.credentials) return listenGrpc((s) => this.register(s), address, options.credentials);
+    return listenUnaryGrpc(
+      new Map([
+        [`/${RateLimitService.typeName}/ShouldRateLimit`, (b: Uint8Array) => this.shouldRateLimitBytes(b)],
+      ]),
+      address,
+      transportOptions(options, this.#logger),
     );
   }
 }

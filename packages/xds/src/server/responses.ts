@@ -176,8 +176,8 @@ export class ContentKeys {
  * written to all of them. Lists are keyed by content (see {@link ContentKeys}), not by the
  * identity of the snapshot or diff they came from: proxies with snapshots of their own share the
  * responses whose bytes are the same. Nonces come from one counter per
- * server, so they are unique within every stream; only a stream sent the very same response
- * again sees its nonce again, and an ACK of either copy means the same thing.
+ * server; a stream that would get the very same response again while its nonce is still in use
+ * there asks for a `fresh` one, so every answer names one response.
  */
 export class ResponseCache {
   private counter = 0;
@@ -202,13 +202,15 @@ export class ResponseCache {
     list: readonly CachedResource[],
     heartbeat: boolean,
     wrapTtl: boolean,
+    /** A nonce of its own (a stream that already has this response's nonce in use). */
+    fresh = false,
   ): AssembledResponse {
     const resources = this.keys.resources(list);
-    if (heartbeat) {
+    if (heartbeat || fresh) {
       const nonce = this.nonce();
       return {
         nonce,
-        framed: sotwResponse(version, typeUrl, resources, nonce, true, this.controlPlane.sotw, wrapTtl),
+        framed: sotwResponse(version, typeUrl, resources, nonce, heartbeat, this.controlPlane.sotw, wrapTtl),
       };
     }
     const byType = getOrCreate(wrapTtl ? this.sotwBodies : this.sotwPlainBodies, resources, () => new Map());
@@ -223,14 +225,16 @@ export class ResponseCache {
     list: readonly CachedResource[],
     removed: readonly string[],
     heartbeat: boolean,
+    /** A nonce of its own (a stream that already has this response's nonce in use). */
+    fresh = false,
   ): AssembledResponse {
     const resources = this.keys.resources(list);
     const gone = removed.length === 0 ? noRemovals : this.keys.names(removed);
-    if (heartbeat) {
+    if (heartbeat || fresh) {
       const nonce = this.nonce();
       return {
         nonce,
-        framed: deltaResponse(version, typeUrl, resources, gone, nonce, true, this.controlPlane.delta),
+        framed: deltaResponse(version, typeUrl, resources, gone, nonce, heartbeat, this.controlPlane.delta),
       };
     }
     const byRemoved = getOrCreate(this.deltaBodies, resources, () => new WeakMap());
