@@ -57,7 +57,6 @@ export { generateEnvoyGateway } from "./envoy/gateway.js";
 export { envoySnapshotInput, generateEnvoy } from "./envoy/generate.js";
 export { envoyRegistry } from "./envoy/istio-extensions.js";
 export { type EnvoyResources, referencedEnvoyClusters } from "./envoy/resources.js";
-export { CONTEXT_EXTENSION_LABELS, CONTEXT_EXTENSION_NAMESPACE } from "./envoy/security-filters.js";
 export { generateEnvoySidecar } from "./envoy/sidecar-generator.js";
 export {
   type ConfigRef,

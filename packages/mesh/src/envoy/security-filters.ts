@@ -21,7 +21,7 @@ import { RBACSchema as NetworkRbacSchema } from "@meshlet/api/envoy/extensions/f
 import { MetadataMatcherSchema } from "@meshlet/api/envoy/type/matcher/v3/metadata_pb";
 import type { AuthorizationPolicy, RequestAuthentication } from "@meshlet/config";
 import { resourceKeyOf } from "@meshlet/config";
-import { toEnvoyRbac } from "@meshlet/policy";
+import { CONTEXT_EXTENSION_LABELS, CONTEXT_EXTENSION_NAMESPACE, toEnvoyRbac } from "@meshlet/policy";
 import type { PolicyTarget } from "../push/security-policies.js";
 import type { BuildContext } from "./context.js";
 import { envoyGrpcService, lookupServiceCluster, parseDuration } from "./external-services.js";
@@ -36,11 +36,6 @@ import { Wellknown } from "./well-known.js";
 // (pilot/pkg/security/authz/builder); ext_authz from MeshConfig extension providers
 // (pilot/pkg/security/authz/builder/extauthz.go); jwt_authn from RequestAuthentication
 // (pilot/pkg/security/authn/policy_applier.go `convertToEnvoyJwtConfig`).
-
-/** The `context_extensions` keys that tell meshlet's ExtAuthzServer which workload a check is for. */
-export const CONTEXT_EXTENSION_NAMESPACE = "meshlet.io/namespace";
-/** See {@link CONTEXT_EXTENSION_NAMESPACE}: the workload's labels as a JSON object. */
-export const CONTEXT_EXTENSION_LABELS = "meshlet.io/labels";
 
 /** The security filters of one workload, HTTP and TCP. */
 export interface SecurityFilters {
@@ -99,7 +94,7 @@ export function securityFilters(ctx: BuildContext, target: PolicyTarget): Securi
   let extAuthz = false;
   let rbac: ReturnType<typeof toEnvoyRbac> = { http: [], network: [] };
   try {
-    rbac = toEnvoyRbac(all as unknown as Parameters<typeof toEnvoyRbac>[0], {
+    rbac = toEnvoyRbac(all, {
       rootNamespace: ctx.mesh.rootNamespace,
     });
   } catch (cause) {
