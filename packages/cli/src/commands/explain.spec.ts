@@ -161,6 +161,39 @@ describe("meshlet explain", () => {
     expect(mtls.out).toMatch(/← PeerAuthentication default\/default \(.*pa\.yaml:1\)/);
   });
 
+  it("--jwt-claims: what RBAC sees of a verified token", async () => {
+    await writeFile(
+      join(dir, "authz.yaml"),
+      `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  jwtRules:
+  - issuer: issuer.example
+    jwks: '{"keys":[]}'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules:
+  - from:
+    - source: {requestPrincipals: ["issuer.example/alice"]}
+`,
+    );
+    const denied = await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews:9080");
+    expect(denied.code).toBe(1);
+    expect(denied.out).toContain("403 RBAC: access denied");
+    const allowed = await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews:9080", "--jwt-claims", '{"iss":"issuer.example","sub":"alice"}');
+    expect(allowed.code).toBe(0);
+    expect(allowed.out).toMatch(/ALLOW policy ns\[default\]-policy\[require-jwt\]-rule\[0\] matched: allowed/);
+    // A token of an issuer no RequestAuthentication trusts never reaches RBAC's metadata.
+    const other = await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews:9080", "--jwt-claims", '{"iss":"other","sub":"alice"}');
+    expect(other.code).toBe(1);
+  });
+
   it("--registry-only blocks unknown hosts", async () => {
     const { code, out } = await run(
       "-c",

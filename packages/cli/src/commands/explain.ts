@@ -32,6 +32,7 @@ Options:
   --sni <name>                SNI of a TLS call.
   --address <ip>              Destination IP for a host the registry cannot resolve.
   --source-principal <id>     Inbound: the caller's SPIFFE ID on mTLS.
+  --jwt-claims <json>         Claims of a valid JWT the request carries (RequestAuthentication passed).
   --registry-only             Mesh outboundTrafficPolicy REGISTRY_ONLY (default ALLOW_ANY).
   --no-follow                 Stop at the source proxy.
   --default-namespace <ns>    Namespace for resources written without one (default "default").
@@ -68,6 +69,7 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
   let sni: string | undefined;
   let address: string | undefined;
   let sourcePrincipal: string | undefined;
+  let jwtClaims: ExplainRequest["jwtClaims"];
   let registryOnly = false;
   let follow = true;
   let format = "text";
@@ -129,6 +131,17 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
       case "--source-principal":
         sourcePrincipal = value();
         break;
+      case "--jwt-claims": {
+        const v = value() ?? "";
+        try {
+          const parsed: unknown = JSON.parse(v);
+          if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
+          jwtClaims = parsed as ExplainRequest["jwtClaims"];
+        } catch {
+          return usageError(`--jwt-claims must be a JSON object, got ${JSON.stringify(v)}`);
+        }
+        break;
+      }
       case "--registry-only":
         registryOnly = true;
         break;
@@ -182,6 +195,7 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
     ...(sni !== undefined ? { sni } : {}),
     ...(address !== undefined ? { address } : {}),
     ...(sourcePrincipal !== undefined ? { sourcePrincipal } : {}),
+    ...(jwtClaims !== undefined ? { jwtClaims } : {}),
     ...(follow ? {} : { follow: false }),
   };
   const mesh: Partial<MeshConfig> | undefined = registryOnly

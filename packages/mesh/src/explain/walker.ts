@@ -15,6 +15,7 @@ import { VirtualHost_TlsRequirementType } from "@meshlet/api/envoy/config/route/
 import type { RouteConfiguration } from "@meshlet/api/envoy/config/route/v3/route_pb";
 import { ExtAuthzSchema } from "@meshlet/api/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb";
 import { HTTPFaultSchema } from "@meshlet/api/envoy/extensions/filters/http/fault/v3/fault_pb";
+import { JwtAuthenticationSchema } from "@meshlet/api/envoy/extensions/filters/http/jwt_authn/v3/config_pb";
 import { RBACSchema as HttpRbacSchema } from "@meshlet/api/envoy/extensions/filters/http/rbac/v3/rbac_pb";
 import {
   type HttpConnectionManager,
@@ -75,7 +76,10 @@ export interface Call {
   /** The caller's identity (URI SAN) on mTLS calls, and its address: what RBAC sees. */
   readonly sourcePrincipal?: string;
   readonly sourceAddress?: string;
-  /** Verified JWT claims (what `jwt_authn` would put in its metadata). */
+  /**
+   * Claims of a JWT the request carries, taken as validly signed: `jwt_authn` puts them in its
+   * metadata (what RBAC and routes read) when one of its providers has the token's `iss`.
+   */
   readonly jwtClaims?: Readonly<Record<string, JsonValue>>;
 }
 
@@ -532,7 +536,7 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
     if (vh.requireTls === VirtualHost_TlsRequirementType.ALL && call.tls === "plaintext")
       return { ...out, error: "tls required, sending 301" };
     const metadata =
-      call.jwtClaims !== undefined
+      call.jwtClaims !== undefined && jwtIssuers(hcm).has(String(call.jwtClaims.iss ?? ""))
         ? { "envoy.filters.http.jwt_authn": { payload: call.jwtClaims as JsonValue } }
         : undefined;
 
@@ -597,6 +601,14 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
     return checkClusters(resources, out);
   }
   return out;
+}
+
+/** The issuers the connection manager's `jwt_authn` filter verifies (none without the filter). */
+function jwtIssuers(hcm: HttpConnectionManager): Set<string> {
+  const f = hcm.httpFilters.find((x) => x.name === "envoy.filters.http.jwt_authn");
+  const cfg =
+    f?.configType.case === "typedConfig" ? anyUnpack(f.configType.value, JwtAuthenticationSchema) : undefined;
+  return new Set(Object.values(cfg?.providers ?? {}).map((p) => p.issuer));
 }
 
 function extAuthzCluster(any: Any): string | undefined {
