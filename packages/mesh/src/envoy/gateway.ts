@@ -24,7 +24,7 @@ import type { Gateway } from "@meshlet/config";
 import { resourceKeyOf } from "@meshlet/config";
 import type { GatewayServer, TcpRoute, TlsRoute } from "../config-access.js";
 import { MeshError } from "../mesh-error.js";
-import { hostSubsetOf, isWildcardHost } from "../model/host.js";
+import { hostSubsetOf } from "../model/host.js";
 import { isHttpProtocol, parseProtocol } from "../model/protocol.js";
 import { listenerName } from "../naming/listener-names.js";
 import type { Proxy } from "../proxy/proxy.js";
@@ -501,34 +501,41 @@ function gatewayRouteConfig(
 
 /**
  * The `credentialName` secrets of TLS-terminating servers, as istiod serves them to gateways over
- * ADS (`kubernetes://<name>` with `tls.crt`/`tls.key`; `kubernetes://<name>-cacert` with `ca.crt`
- * for MUTUAL): from Kubernetes Secrets of the gateway's namespace when the config holds them; a
- * missing Secret is reported (TLS handshakes on that server fail until it exists).
+ * ADS (istio/istio pilot/pkg/credentials/kube/secrets.go `ExtractCertInfo`, `ExtractRoot`):
+ * `kubernetes://<name>` from a Secret of the gateway's namespace with `tls.crt`/`tls.key` (or
+ * Opaque `cert`/`key`); for MUTUAL, `kubernetes://<name>-cacert` from its `ca.crt` (or `cacert`),
+ * else from a separate Secret `<name>-cacert`. A missing Secret or CA is reported (TLS handshakes
+ * on that server fail until it exists); the listener's SDS reference stays either way.
  */
 function gatewaySecrets(ctx: BuildContext, servers: readonly MergedServer[]): Secret[] {
   const out = new Map<string, Secret>();
+  const dataOf = (secretName: string) => {
+    const found = ctx.push.snapshot.get("Secret", ctx.proxy.namespace, secretName);
+    return found === undefined ? undefined : ((found as { data?: Record<string, string> }).data ?? {});
+  };
+  const b64 = (data: Record<string, string> | undefined, ...keys: string[]) => {
+    for (const k of keys)
+      if (typeof data?.[k] === "string") return new Uint8Array(Buffer.from(data[k] as string, "base64"));
+    return undefined;
+  };
   for (const s of servers) {
     const cn = s.tls?.credentialName;
     if (cn === undefined || cn === "" || (s.kind !== "https" && s.kind !== "tls-terminate")) continue;
     const name = credentialResourceName(cn);
     const secretName = name.startsWith("kubernetes://") ? name.slice("kubernetes://".length) : cn;
-    const found = ctx.push.snapshot.get("Secret" as never, ctx.proxy.namespace, secretName) as
-      | { data?: Record<string, string> }
-      | undefined;
-    const exists = ctx.options.secretExists?.(ctx.proxy.namespace, secretName) ?? found !== undefined;
+    const data = dataOf(secretName);
+    const exists = ctx.options.secretExists?.(ctx.proxy.namespace, secretName) ?? data !== undefined;
+    const port = serverPort(s.server).number;
     if (!exists) {
       ctx.warnings.push({
         code: "missing-secret",
-        message: `Gateway ${s.gatewayName}: credentialName ${cn} names no Secret in ${ctx.proxy.namespace}; TLS handshakes on port ${serverPort(s.server).number} fail until it exists`,
+        message: `Gateway ${s.gatewayName}: credentialName ${cn} names no Secret in ${ctx.proxy.namespace}; TLS handshakes on port ${port} fail until it exists`,
         source: resourceKeyOf(s.gateway),
       });
       continue;
     }
-    const data = found?.data ?? {};
-    const b64 = (k: string) =>
-      typeof data[k] === "string" ? Buffer.from(data[k] as string, "base64") : undefined;
-    const crt = b64("tls.crt");
-    const key = b64("tls.key");
+    const crt = b64(data, "tls.crt", "cert");
+    const key = b64(data, "tls.key", "key");
     if (crt !== undefined && key !== undefined && !out.has(name)) {
       out.set(
         name,
@@ -537,28 +544,35 @@ function gatewaySecrets(ctx: BuildContext, servers: readonly MergedServer[]): Se
           type: {
             case: "tlsCertificate",
             value: {
-              certificateChain: { specifier: { case: "inlineBytes", value: new Uint8Array(crt) } },
-              privateKey: { specifier: { case: "inlineBytes", value: new Uint8Array(key) } },
+              certificateChain: { specifier: { case: "inlineBytes", value: crt } },
+              privateKey: { specifier: { case: "inlineBytes", value: key } },
             },
           },
         }),
       );
     }
-    const ca = b64("ca.crt");
-    if (ca !== undefined && (s.tls?.mode === "MUTUAL" || s.tls?.mode === "OPTIONAL_MUTUAL")) {
-      out.set(
-        `${name}${SDS_CA_SUFFIX}`,
-        create(SecretSchema, {
-          name: `${name}${SDS_CA_SUFFIX}`,
-          type: {
-            case: "validationContext",
-            value: { trustedCa: { specifier: { case: "inlineBytes", value: new Uint8Array(ca) } } },
-          },
-        }),
-      );
+    if (s.tls?.mode !== "MUTUAL" && s.tls?.mode !== "OPTIONAL_MUTUAL") continue;
+    const ca =
+      b64(data, "ca.crt", "cacert") ?? b64(dataOf(`${secretName}${SDS_CA_SUFFIX}`), "ca.crt", "cacert");
+    if (ca === undefined) {
+      if (data !== undefined)
+        ctx.warnings.push({
+          code: "missing-secret",
+          message: `Gateway ${s.gatewayName}: ${s.tls.mode} needs a CA: Secret ${ctx.proxy.namespace}/${secretName} has no ca.crt and there is no Secret ${secretName}${SDS_CA_SUFFIX}; client certificates on port ${port} cannot be verified`,
+          source: resourceKeyOf(s.gateway),
+        });
+      continue;
     }
+    out.set(
+      `${name}${SDS_CA_SUFFIX}`,
+      create(SecretSchema, {
+        name: `${name}${SDS_CA_SUFFIX}`,
+        type: {
+          case: "validationContext",
+          value: { trustedCa: { specifier: { case: "inlineBytes", value: ca } } },
+        },
+      }),
+    );
   }
   return [...out.values()];
 }
-
-void isWildcardHost;

@@ -292,6 +292,41 @@ spec:
     // The Secret is not in the config: reported, and the SDS reference stays (Envoy waits for it).
     expect(r.warnings.map((w) => w.code)).toEqual(["missing-secret"]);
   });
+  const b64 = (t: string) => Buffer.from(t).toString("base64");
+  const secret = (name: string, data: Record<string, string>, type = "kubernetes.io/tls") => `---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: ${name}
+  namespace: istio-system
+type: ${type}
+data:
+${Object.entries(data)
+  .map(([k, v]) => `  ${k}: ${b64(v)}`)
+  .join("\n")}
+`;
+  it("SIMPLE with the Secret in the gateway's namespace: served over ADS as kubernetes://<name>", () => {
+    const r = gen(BookinfoProxies.ingressgateway(), [], gw("SIMPLE") + secret("httpbin-credential", { "tls.crt": "CERT", "tls.key": "KEY" }));
+    expect(r.warnings).toEqual([]);
+    expect(r.secrets.map((x) => [x.name, x.type.case])).toEqual([["kubernetes://httpbin-credential", "tlsCertificate"]]);
+    const t = r.secrets[0]?.type;
+    expect(t?.case === "tlsCertificate" ? new TextDecoder().decode(t.value.certificateChain?.specifier.value as Uint8Array) : undefined).toBe("CERT");
+  });
+  it("MUTUAL with the CA in a separate <name>-cacert Secret (Opaque cert/key/cacert keys)", () => {
+    const r = gen(
+      BookinfoProxies.ingressgateway(),
+      [],
+      gw("MUTUAL") + secret("httpbin-credential", { cert: "CERT", key: "KEY" }, "Opaque") + secret("httpbin-credential-cacert", { cacert: "CA" }, "Opaque"),
+    );
+    expect(r.warnings).toEqual([]);
+    expect(r.secrets.map((x) => [x.name, x.type.case])).toEqual([
+      ["kubernetes://httpbin-credential", "tlsCertificate"],
+      ["kubernetes://httpbin-credential-cacert", "validationContext"],
+    ]);
+    // Without any CA: reported.
+    const noCa = gen(BookinfoProxies.ingressgateway(), [], gw("MUTUAL") + secret("httpbin-credential", { "tls.crt": "C", "tls.key": "K" }));
+    expect(noCa.warnings.map((w) => w.code)).toEqual(["missing-secret"]);
+  });
   it("MUTUAL: client certificates required", () => {
     const r = gen(BookinfoProxies.ingressgateway(), [], gw("MUTUAL"));
     const got = walk(r, {
