@@ -186,11 +186,31 @@ spec:
     const denied = await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews:9080");
     expect(denied.code).toBe(1);
     expect(denied.out).toContain("403 RBAC: access denied");
-    const allowed = await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews:9080", "--jwt-claims", '{"iss":"issuer.example","sub":"alice"}');
+    const allowed = await run(
+      "-c",
+      dir,
+      "-p",
+      "productpage-v1-0.default",
+      "--to",
+      "reviews:9080",
+      "--jwt-claims",
+      '{"iss":"issuer.example","sub":"alice"}',
+    );
     expect(allowed.code).toBe(0);
-    expect(allowed.out).toMatch(/ALLOW policy ns\[default\]-policy\[require-jwt\]-rule\[0\] matched: allowed/);
+    expect(allowed.out).toMatch(
+      /ALLOW policy ns\[default\]-policy\[require-jwt\]-rule\[0\] matched: allowed/,
+    );
     // A token of an issuer no RequestAuthentication trusts never reaches RBAC's metadata.
-    const other = await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews:9080", "--jwt-claims", '{"iss":"other","sub":"alice"}');
+    const other = await run(
+      "-c",
+      dir,
+      "-p",
+      "productpage-v1-0.default",
+      "--to",
+      "reviews:9080",
+      "--jwt-claims",
+      '{"iss":"other","sub":"alice"}',
+    );
     expect(other.code).toBe(1);
   });
 

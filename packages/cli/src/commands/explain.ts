@@ -5,12 +5,29 @@ import {
   type CallTls,
   ExplainError,
   type ExplainRequest,
+  type Explanation,
   explain,
   explanationJson,
   formatExplanation,
   type MeshConfig,
 } from "@meshlet/mesh";
 import type { Command, CommandIo } from "../command.js";
+
+/** File paths of the config objects named, relative to the working directory (as `validate` prints them). */
+function withRelativeFiles(e: Explanation, cwd: string): Explanation {
+  return {
+    ...e,
+    hops: e.hops.map((h) => ({
+      ...h,
+      steps: h.steps.map((s) => ({
+        ...s,
+        config: s.config.map((c) =>
+          c.file !== undefined ? { ...c, file: relative(cwd, c.file) || c.file } : c,
+        ),
+      })),
+    })),
+  };
+}
 
 const USAGE = `Usage: meshlet explain --config <files or dirs> --proxy <id | pod.namespace> --to <host:port> [options]
 
@@ -135,7 +152,8 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
         const v = value() ?? "";
         try {
           const parsed: unknown = JSON.parse(v);
-          if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
+          if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+            throw new Error("not an object");
           jwtClaims = parsed as ExplainRequest["jwtClaims"];
         } catch {
           return usageError(`--jwt-claims must be a JSON object, got ${JSON.stringify(v)}`);
@@ -201,7 +219,7 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
   const mesh: Partial<MeshConfig> | undefined = registryOnly
     ? { outboundTrafficPolicy: { mode: "REGISTRY_ONLY" } }
     : undefined;
-  let explanation: ReturnType<typeof explain>;
+  let explanation: Explanation;
   try {
     explanation = explain(request, { snapshot: loaded.snapshot, ...(mesh !== undefined ? { mesh } : {}) });
   } catch (error) {
@@ -211,6 +229,7 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
     }
     throw error;
   }
+  explanation = withRelativeFiles(explanation, process.cwd());
   if (format === "json") io.out(JSON.stringify(explanationJson(explanation), null, 2));
   else for (const line of formatExplanation(explanation)) io.out(line);
   return explanation.outcome.kind === "refused" ? 1 : 0;
