@@ -12,7 +12,8 @@ import type { EnvoyResources } from "./resources.js";
 // expectations are written from Istio's documented conventions (docs/reference/istio-conventions.md
 // §2, istio/istio pilot/pkg/networking/core/*.go) and pinned here; the walk tests
 // (simulation.spec.ts) check what the config means. Regenerate after an intended change with
-// `MESHLET_UPDATE_GOLDEN=1 npx vitest run packages/mesh/src/envoy/golden.spec.ts` and review the diff.
+// `MESHLET_UPDATE_GOLDEN=1 npx vitest run packages/mesh/src/envoy/golden.spec.ts`, then `npm run
+// format` (Biome lays the JSON out), and review the diff.
 
 function build(
   files: string[],
@@ -111,6 +112,106 @@ describe("Envoy golden files (Bookinfo)", () => {
     expect(r.routes.map((x) => x.name)).toEqual(["http.8080"]);
     expect(r.routes[0]?.virtualHosts.map((v) => [v.name, v.domains])).toEqual([["*:8080", ["*"]]]);
     const { want, got } = golden("ingressgateway-bookinfo", r);
+    expect(got).toEqual(want);
+  });
+
+  it("productpage sidecar: STRICT mTLS and an ALLOW policy for the ingress gateway (authn-policy, authz-http tasks)", () => {
+    const r = build(
+      ["destination-rule-all-mtls.yaml"],
+      BookinfoProxies.productpage(),
+      `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: default
+spec:
+  mtls:
+    mode: STRICT
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: productpage-viewer
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: productpage
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]
+    to:
+    - operation:
+        methods: ["GET"]
+`,
+    );
+    expectWellFormed(r);
+    const inbound = r.listeners.find((l) => l.name === "virtualInbound");
+    // STRICT: only TLS chains for the service port (Istio's table), none in plaintext.
+    expect(inbound?.filterChains.filter((c) => c.name === "0.0.0.0_9080").map((c) => c.filterChainMatch?.transportProtocol)).toEqual(["tls"]);
+    const { want, got } = golden("productpage-strict-authz", r);
+    expect(got).toEqual(want);
+  });
+
+  it("ingress gateway: HTTPS SIMPLE with credentialName and its Secret (secure-ingress task)", () => {
+    const r = build(
+      [],
+      BookinfoProxies.ingressgateway(),
+      `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: bookinfo-https
+  namespace: default
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+      protocol: HTTPS
+    tls:
+      mode: SIMPLE
+      credentialName: bookinfo-credential
+    hosts:
+    - bookinfo.example.com
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: bookinfo-https
+  namespace: default
+spec:
+  hosts:
+  - bookinfo.example.com
+  gateways:
+  - bookinfo-https
+  http:
+  - route:
+    - destination:
+        host: productpage
+        port:
+          number: 9080
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: bookinfo-credential
+  namespace: istio-system
+type: kubernetes.io/tls
+data:
+  tls.crt: Q0VSVA==
+  tls.key: S0VZ
+`,
+    );
+    expectWellFormed(r);
+    // 443 is the gateway Service's port 443 → targetPort 8443.
+    expect(r.listeners.map((l) => l.name)).toEqual(["0.0.0.0_8443"]);
+    expect(r.routes.map((x) => x.name)).toEqual(["https.443.https.bookinfo-https.default"]);
+    expect(r.secrets.map((x) => x.name)).toEqual(["kubernetes://bookinfo-credential"]);
+    const { want, got } = golden("ingressgateway-https-simple", r);
     expect(got).toEqual(want);
   });
 });
