@@ -150,7 +150,11 @@ spec:
     expectWellFormed(r);
     const inbound = r.listeners.find((l) => l.name === "virtualInbound");
     // STRICT: only TLS chains for the service port (Istio's table), none in plaintext.
-    expect(inbound?.filterChains.filter((c) => c.name === "0.0.0.0_9080").map((c) => c.filterChainMatch?.transportProtocol)).toEqual(["tls"]);
+    expect(
+      inbound?.filterChains
+        .filter((c) => c.name === "0.0.0.0_9080")
+        .map((c) => c.filterChainMatch?.transportProtocol),
+    ).toEqual(["tls"]);
     const { want, got } = golden("productpage-strict-authz", r);
     expect(got).toEqual(want);
   });

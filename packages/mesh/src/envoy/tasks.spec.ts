@@ -306,17 +306,29 @@ ${Object.entries(data)
   .join("\n")}
 `;
   it("SIMPLE with the Secret in the gateway's namespace: served over ADS as kubernetes://<name>", () => {
-    const r = gen(BookinfoProxies.ingressgateway(), [], gw("SIMPLE") + secret("httpbin-credential", { "tls.crt": "CERT", "tls.key": "KEY" }));
+    const r = gen(
+      BookinfoProxies.ingressgateway(),
+      [],
+      gw("SIMPLE") + secret("httpbin-credential", { "tls.crt": "CERT", "tls.key": "KEY" }),
+    );
     expect(r.warnings).toEqual([]);
-    expect(r.secrets.map((x) => [x.name, x.type.case])).toEqual([["kubernetes://httpbin-credential", "tlsCertificate"]]);
+    expect(r.secrets.map((x) => [x.name, x.type.case])).toEqual([
+      ["kubernetes://httpbin-credential", "tlsCertificate"],
+    ]);
     const t = r.secrets[0]?.type;
-    expect(t?.case === "tlsCertificate" ? new TextDecoder().decode(t.value.certificateChain?.specifier.value as Uint8Array) : undefined).toBe("CERT");
+    expect(
+      t?.case === "tlsCertificate"
+        ? new TextDecoder().decode(t.value.certificateChain?.specifier.value as Uint8Array)
+        : undefined,
+    ).toBe("CERT");
   });
   it("MUTUAL with the CA in a separate <name>-cacert Secret (Opaque cert/key/cacert keys)", () => {
     const r = gen(
       BookinfoProxies.ingressgateway(),
       [],
-      gw("MUTUAL") + secret("httpbin-credential", { cert: "CERT", key: "KEY" }, "Opaque") + secret("httpbin-credential-cacert", { cacert: "CA" }, "Opaque"),
+      gw("MUTUAL") +
+        secret("httpbin-credential", { cert: "CERT", key: "KEY" }, "Opaque") +
+        secret("httpbin-credential-cacert", { cacert: "CA" }, "Opaque"),
     );
     expect(r.warnings).toEqual([]);
     expect(r.secrets.map((x) => [x.name, x.type.case])).toEqual([
@@ -324,7 +336,11 @@ ${Object.entries(data)
       ["kubernetes://httpbin-credential-cacert", "validationContext"],
     ]);
     // Without any CA: reported.
-    const noCa = gen(BookinfoProxies.ingressgateway(), [], gw("MUTUAL") + secret("httpbin-credential", { "tls.crt": "C", "tls.key": "K" }));
+    const noCa = gen(
+      BookinfoProxies.ingressgateway(),
+      [],
+      gw("MUTUAL") + secret("httpbin-credential", { "tls.crt": "C", "tls.key": "K" }),
+    );
     expect(noCa.warnings.map((w) => w.code)).toEqual(["missing-secret"]);
   });
   it("MUTUAL: client certificates required", () => {
