@@ -89,6 +89,13 @@ export {
   type XdsResources,
 } from "./explain/walker.js";
 export {
+  type GrpcBootstrap,
+  type GrpcBootstrapOptions,
+  grpcBootstrap,
+  WORKLOAD_CERT_FILES,
+  workloadNodeId,
+} from "./grpc/bootstrap.js";
+export {
   clientHttpFilters,
   clientListener,
   type ServerListenerInput,

@@ -1,8 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import {
+  type Permission,
   PermissionSchema,
   type Policy,
   PolicySchema,
+  type Principal,
   PrincipalSchema,
   type RBAC,
   RBAC_Action,
@@ -11,6 +13,7 @@ import {
 import type { AuthorizationPolicy } from "@meshlet/config";
 import { parseRbacPolicyName, toEnvoyRbac } from "@meshlet/policy";
 import type { WorkloadAuthorizationPolicies } from "../push/security-policies.js";
+import { legacyHeaderMatcher } from "../translate/route.js";
 import type { WarningSink } from "../translate/warnings.js";
 
 // Server-side RBAC for proxyless gRPC (istio/istio pilot/pkg/networking/grpcgen/lds.go
@@ -42,6 +45,52 @@ const DRY_RUN_ANNOTATION = "istio.io/dry-run";
 
 function isDryRun(p: AuthorizationPolicy): boolean {
   return p.metadata.annotations?.[DRY_RUN_ANNOTATION] === "true";
+}
+
+/**
+ * The policy with its header matchers in the deprecated form every gRPC client reads (C-core
+ * before gRFC A63 NACKs `string_match` in header matchers, in RBAC as in routes).
+ */
+function withLegacyHeaders(policy: Policy): Policy {
+  const permission = (p: Permission): Permission => {
+    const r = p.rule;
+    switch (r.case) {
+      case "andRules":
+      case "orRules":
+        return create(PermissionSchema, {
+          rule: { case: r.case, value: { ...r.value, rules: r.value.rules.map(permission) } },
+        });
+      case "notRule":
+        return create(PermissionSchema, { rule: { case: "notRule", value: permission(r.value) } });
+      case "header":
+        return create(PermissionSchema, { rule: { case: "header", value: legacyHeaderMatcher(r.value) } });
+      default:
+        return p;
+    }
+  };
+  const principal = (p: Principal): Principal => {
+    const id = p.identifier;
+    switch (id.case) {
+      case "andIds":
+      case "orIds":
+        return create(PrincipalSchema, {
+          identifier: { case: id.case, value: { ...id.value, ids: id.value.ids.map(principal) } },
+        });
+      case "notId":
+        return create(PrincipalSchema, { identifier: { case: "notId", value: principal(id.value) } });
+      case "header":
+        return create(PrincipalSchema, {
+          identifier: { case: "header", value: legacyHeaderMatcher(id.value) },
+        });
+      default:
+        return p;
+    }
+  };
+  return create(PolicySchema, {
+    ...policy,
+    permissions: policy.permissions.map(permission),
+    principals: policy.principals.map(principal),
+  });
 }
 
 /** A policy that matches every request (for a DENY policy meshlet cannot translate: fail closed). */
@@ -77,7 +126,7 @@ function rulesFor(
       for (const [key, policy] of Object.entries(filter?.config.rules?.policies ?? {})) {
         const parsed = parseRbacPolicyName(key);
         const rule = parsed?.rule ?? 0;
-        out[grpcRbacPolicyName(ns, p.metadata.name, rule)] = policy;
+        out[grpcRbacPolicyName(ns, p.metadata.name, rule)] = withLegacyHeaders(policy);
       }
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);

@@ -34,6 +34,13 @@ export interface ProxyCapabilities {
    * (gRPC reads only `max_stream_duration.max_stream_duration`, gRFC A31).
    */
   readonly timeout: "max_grpc_timeout" | "max_stream_duration";
+  /**
+   * Route timeouts are enforced as written. False for gRPC C-core 29 (gRPC 1.51, Debian's
+   * python3-grpcio): it ends RPCs about 1.7 s before a route's `max_stream_duration` (observed in
+   * meshlet's end-to-end tests: a 3 s timeout fires at 1.25 s, one under ~1.75 s fails every RPC at
+   * once), so route timeouts are left out for it, with a warning, and the caller's deadline applies.
+   */
+  readonly routeTimeouts: boolean;
   /** Route `redirect` action (grpc-js NACKs "unsupported action"; other gRPC clients fail the RPC). */
   readonly redirect: boolean;
   /** Route `direct_response` action (as `redirect`). */
@@ -44,6 +51,13 @@ export interface ProxyCapabilities {
   readonly queryParameterMatch: boolean;
   /** `dynamic_metadata` route matches (JWT claim routing; gRPC has no JWT filter). */
   readonly dynamicMetadataMatch: boolean;
+  /**
+   * How route and RBAC header matchers are written: Envoy's `string_match`, or the deprecated
+   * `exact_match`/`prefix_match`/`safe_regex_match` fields that every gRPC client reads (`string_match`
+   * in header matchers is gRFC A63, 2023: gRPC C-core 1.51 NACKs it, "Invalid route header matcher
+   * specified").
+   */
+  readonly headerMatcher: "string_match" | "legacy";
   /** Hash policies the client honours (gRFC A42: header only). */
   readonly hashPolicies: ReadonlySet<HashPolicyKind>;
   /** `Cluster.lb_policy` values the client accepts (gRPC C-core and grpc-js NACK LEAST_REQUEST and MAGLEV). */
@@ -74,11 +88,13 @@ const ALL_HASH: ReadonlySet<HashPolicyKind> = new Set(["header", "cookie", "sour
 export const ENVOY_CAPABILITIES: ProxyCapabilities = Object.freeze({
   client: "envoy",
   timeout: "max_grpc_timeout",
+  routeTimeouts: true,
   redirect: true,
   directResponse: true,
   cors: true,
   queryParameterMatch: true,
   dynamicMetadataMatch: true,
+  headerMatcher: "string_match",
   hashPolicies: ALL_HASH,
   lbPolicies: ALL_LB,
   outlierDetection: true,
@@ -98,6 +114,12 @@ export const GRPC_RBAC_METADATA_KEY = "GRPC_XDS_EXPERIMENTAL_RBAC";
 export interface ProxylessCapabilityOptions {
   /** The client enforces RBAC filters (grpc-js: `GRPC_XDS_EXPERIMENTAL_RBAC=true`). */
   readonly rbac?: boolean;
+  /**
+   * The C-core version (`Node.user_agent_version` `C-core <major>.…`): C-core 28 and 29 (gRPC 1.50,
+   * 1.51) crash in the RING_HASH picker (grpc/grpc#31766, fixed in 1.52), so they get ROUND_ROBIN;
+   * C-core 29 also ends RPCs early on route timeouts (see {@link ProxyCapabilities.routeTimeouts}).
+   */
+  readonly coreMajor?: number;
 }
 
 /**
@@ -113,16 +135,20 @@ export function proxylessCapabilities(
   options: ProxylessCapabilityOptions = {},
 ): ProxyCapabilities {
   const rbacByDefault = client === "grpc-c-core" || client === "grpc-go" || client === "grpc-java";
+  const core = client === "grpc-c-core" ? options.coreMajor : undefined;
+  const ringHashCrashes = core !== undefined && core >= 28 && core <= 29;
   return Object.freeze({
     client,
     timeout: "max_stream_duration",
+    routeTimeouts: !(core !== undefined && core <= 29),
     redirect: false,
     directResponse: false,
     cors: false,
     queryParameterMatch: false,
     dynamicMetadataMatch: false,
+    headerMatcher: "legacy",
     hashPolicies: new Set<HashPolicyKind>(["header"]),
-    lbPolicies: new Set<LbPolicyName>(["ROUND_ROBIN", "RING_HASH"]),
+    lbPolicies: new Set<LbPolicyName>(ringHashCrashes ? ["ROUND_ROBIN"] : ["ROUND_ROBIN", "RING_HASH"]),
     outlierDetection: false,
     clusterDefaults: false,
     rbac: options.rbac ?? rbacByDefault,
@@ -155,13 +181,19 @@ export function grpcClientOf(node: NodeUserAgent): Exclude<XdsClientKind, "envoy
 
 /**
  * The capabilities of a node: Envoy unless `proxyless`; otherwise those of its gRPC library
- * ({@link grpcClientOf}), with RBAC on for grpc-js when its metadata sets
- * {@link GRPC_RBAC_METADATA_KEY} to `"true"`.
+ * ({@link grpcClientOf}) and, for C-core, its version (`user_agent_version` `C-core 29.0.0 Python
+ * 1.51.1`), with RBAC on for grpc-js when its metadata sets {@link GRPC_RBAC_METADATA_KEY} to `"true"`.
  */
 export function capabilitiesOf(node: NodeUserAgent, proxyless: boolean): ProxyCapabilities {
   if (!proxyless) return ENVOY_CAPABILITIES;
   const client = grpcClientOf(node);
   const flag = node.metadata?.[GRPC_RBAC_METADATA_KEY];
   const rbac = flag === true || flag === "true" ? true : undefined;
-  return proxylessCapabilities(client, rbac === undefined ? {} : { rbac });
+  const version =
+    node.userAgentVersionType?.case === "userAgentVersion" ? String(node.userAgentVersionType.value) : "";
+  const core = /^C-core (\d+)\./.exec(version)?.[1];
+  return proxylessCapabilities(client, {
+    ...(rbac !== undefined ? { rbac } : {}),
+    ...(core !== undefined ? { coreMajor: Number(core) } : {}),
+  });
 }

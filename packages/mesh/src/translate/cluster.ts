@@ -436,7 +436,7 @@ function unsupportedLb(
 ): void {
   warn({
     code: "UNSUPPORTED_BY_CLIENT",
-    message: `load balancer ${policy} is not supported by ${caps.client} (it would NACK the cluster); ${fallback}`,
+    message: `load balancer ${policy} is not supported by ${caps.client} (it would NACK the cluster${policy === "RING_HASH" ? " or crash, grpc/grpc#31766" : ""}); ${fallback}`,
     ...(config ? { config } : {}),
     path: "spec.trafficPolicy.loadBalancer",
     client: caps.client,
@@ -536,7 +536,8 @@ export function applyLoadBalancer(
  * Istio `ApplyRingHashLoadBalancer`: `maglev` → MAGLEV (table size when given); `ringHash` →
  * RING_HASH (minimum ring size when given); otherwise RING_HASH with the deprecated
  * `minimumRingSize`, default 1024. MAGLEV is left out for clients that reject it (RING_HASH with
- * Envoy's default ring size instead).
+ * Envoy's default ring size instead), and consistent hashing altogether for clients without
+ * RING_HASH (gRPC C-core 28/29, whose picker crashes).
  */
 export function applyRingHashLoadBalancer(
   c: Cluster,
@@ -566,6 +567,16 @@ export function applyRingHashLoadBalancer(
         case: "maglevLbConfig",
         value: create(Cluster_MaglevLbConfigSchema, { tableSize: size }),
       };
+    return;
+  }
+  if (!caps.lbPolicies.has("RING_HASH")) {
+    unsupportedLb(
+      caps,
+      warn,
+      maglev !== undefined ? "MAGLEV" : "RING_HASH",
+      config,
+      "consistent hashing is left out",
+    );
     return;
   }
   if (maglev !== undefined) unsupportedLb(caps, warn, "MAGLEV", config, "RING_HASH is used");

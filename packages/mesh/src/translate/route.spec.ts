@@ -127,7 +127,9 @@ describe("translate/route: Istio's route builder", () => {
       match: {
         prefix: "/",
         case_sensitive: true,
-        headers: [{ name: "end-user", string_match: { exact: "jason" } }],
+        // Istio writes string_match; gRPC C-core 1.51 NACKs it in header matchers (gRFC A63 came
+        // later), so proxyless clients get the deprecated exact_match every gRPC version reads.
+        headers: [{ name: "end-user", exact_match: "jason" }],
       },
       route: {
         cluster: "outbound|7070|v1|echo.echo-grpc.svc.cluster.local",

@@ -206,6 +206,7 @@ export function translateRoute(
   if (!sourceMatches(match, labels, ctx.gateways ?? MESH_ONLY, ctx.proxy.namespace)) return undefined;
 
   const routeMatch = translateRouteMatch(match);
+  if (caps.headerMatcher === "legacy") routeMatch.headers = routeMatch.headers.map(legacyHeaderMatcher);
   if (routeMatch.queryParameters.length > 0 && !caps.queryParameterMatch) {
     left("a route matching on query parameters (it would match every request)", "match.queryParams");
     return undefined;
@@ -335,6 +336,41 @@ function headerMatcher(name: string, m: StringMatch | undefined): HeaderMatcher 
     name,
     ...(sm !== undefined ? { headerMatchSpecifier: { case: "stringMatch" as const, value: sm } } : {}),
   });
+}
+
+/**
+ * A header matcher in the deprecated form (`exact_match`, `prefix_match`, `safe_regex_match`,
+ * `suffix_match`, `contains_match`) when its `string_match` has one, for clients without gRFC A63;
+ * other matchers (and `ignore_case` ones, which the old fields cannot express) are returned as they are.
+ */
+export function legacyHeaderMatcher(m: HeaderMatcher): HeaderMatcher {
+  const spec = m.headerMatchSpecifier;
+  if (spec.case !== "stringMatch" || spec.value.ignoreCase) return m;
+  const p = spec.value.matchPattern;
+  const out = create(HeaderMatcherSchema, {
+    name: m.name,
+    invertMatch: m.invertMatch,
+    treatMissingHeaderAsEmpty: m.treatMissingHeaderAsEmpty,
+  });
+  switch (p.case) {
+    case "exact":
+      out.headerMatchSpecifier = { case: "exactMatch", value: p.value };
+      return out;
+    case "prefix":
+      out.headerMatchSpecifier = { case: "prefixMatch", value: p.value };
+      return out;
+    case "suffix":
+      out.headerMatchSpecifier = { case: "suffixMatch", value: p.value };
+      return out;
+    case "contains":
+      out.headerMatchSpecifier = { case: "containsMatch", value: p.value };
+      return out;
+    case "safeRegex":
+      out.headerMatchSpecifier = { case: "safeRegexMatch", value: p.value };
+      return out;
+    default:
+      return m;
+  }
 }
 
 function queryParameterMatcher(name: string, m: StringMatch | undefined): QueryParameterMatcher {
@@ -535,7 +571,19 @@ function applyRouteDestination(
   const caps = ctx.capabilities;
   const warn = ctx.warn ?? ignoreWarnings;
   const action = create(RouteActionSchema, {});
-  setRouteTimeout(action, duration(http.timeout), caps);
+  let timeout = duration(http.timeout);
+  const nonZero = timeout !== undefined && (timeout.seconds > 0n || timeout.nanos > 0);
+  if (nonZero && !caps.routeTimeouts) {
+    warn({
+      code: "UNSUPPORTED_BY_CLIENT",
+      message: `route timeouts are not enforced correctly by this version of ${caps.client} (it ends RPCs about 1.7 s early); not sent, the caller's deadline applies`,
+      config: vs.key,
+      path: `${path}.timeout`,
+      client: caps.client,
+    });
+    timeout = undefined;
+  }
+  setRouteTimeout(action, timeout, caps);
   route.action = { case: "route", value: action };
   let authority = authorityIn;
   const rewrite = view<IstioRewrite>(http.rewrite);
