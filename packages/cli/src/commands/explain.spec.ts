@@ -49,6 +49,9 @@ async function run(...args: string[]) {
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
+/** `meshlet explain` from the productpage sidecar over the fixture directory. */
+const fromProductpage = (...args: string[]) => run("-c", dir, "-p", "productpage-v1-0.default", ...args);
+
 describe("meshlet explain", () => {
   it("walks productpage → reviews for jason and names the config that decided, with file:line", async () => {
     const { code, out, err } = await run(
@@ -183,7 +186,7 @@ spec:
     - source: {requestPrincipals: ["issuer.example/alice"]}
 `,
     );
-    const denied = await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews:9080");
+    const denied = await fromProductpage("--to", "reviews:9080");
     expect(denied.code).toBe(1);
     expect(denied.out).toContain("403 RBAC: access denied");
     const allowed = await run(
@@ -231,10 +234,8 @@ spec:
   it("usage errors exit 2; an unknown proxy exits 1", async () => {
     expect((await run("--proxy", "x", "--to", "a:1")).code).toBe(2);
     expect((await run("-c", dir, "--to", "a:1")).code).toBe(2);
-    expect((await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "reviews")).code).toBe(2);
-    expect((await run("-c", dir, "-p", "productpage-v1-0.default", "--to", "a:1", "--tls", "ssl")).code).toBe(
-      2,
-    );
+    expect((await fromProductpage("--to", "reviews")).code).toBe(2);
+    expect((await fromProductpage("--to", "a:1", "--tls", "ssl")).code).toBe(2);
     const unknown = await run("-c", dir, "-p", "ghost.default", "--to", "reviews:9080");
     expect(unknown.code).toBe(1);
     expect(unknown.err).toContain("no Pod default/ghost in the config");

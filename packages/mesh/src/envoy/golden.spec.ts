@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Proxy } from "../proxy/proxy.js";
 import { PushContext, type PushContextInit } from "../push/push-context.js";
-import { BookinfoProxies, bookinfoSnapshot } from "../testing/bookinfo.js";
+import { BookinfoPolicies, BookinfoProxies, bookinfoSnapshot } from "../testing/bookinfo.js";
 import { golden } from "../testing/envoy-golden.js";
 import { expectWellFormed } from "../testing/envoy-sim.js";
 import { generateEnvoy } from "./generate.js";
@@ -119,33 +119,7 @@ describe("Envoy golden files (Bookinfo)", () => {
     const r = build(
       ["destination-rule-all-mtls.yaml"],
       BookinfoProxies.productpage(),
-      `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata:
-  name: default
-  namespace: default
-spec:
-  mtls:
-    mode: STRICT
----
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata:
-  name: productpage-viewer
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: productpage
-  action: ALLOW
-  rules:
-  - from:
-    - source:
-        principals: ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]
-    to:
-    - operation:
-        methods: ["GET"]
-`,
+      `${BookinfoPolicies.strict}---\n${BookinfoPolicies.productpageViewer}`,
     );
     expectWellFormed(r);
     const inbound = r.listeners.find((l) => l.name === "virtualInbound");

@@ -3,7 +3,7 @@ import { clusterEndpoints, walk } from "../explain/walker.js";
 import type { Proxy } from "../proxy/proxy.js";
 import type { MeshConfig } from "../push/mesh-config.js";
 import { PushContext } from "../push/push-context.js";
-import { BookinfoProxies, bookinfoFile, bookinfoSnapshot } from "../testing/bookinfo.js";
+import { BookinfoPolicies, BookinfoProxies, bookinfoFile, bookinfoSnapshot } from "../testing/bookinfo.js";
 import { expectWalk, expectWellFormed } from "../testing/envoy-sim.js";
 import { generateEnvoy } from "./generate.js";
 import type { EnvoyResources } from "./resources.js";
@@ -576,15 +576,7 @@ spec:
 });
 
 describe("Security tasks (tasks/security/authentication/authn-policy, authorization/authz-http)", () => {
-  const strict = `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata:
-  name: default
-  namespace: default
-spec:
-  mtls:
-    mode: STRICT
-`;
+  const strict = BookinfoPolicies.strict;
   it("STRICT PeerAuthentication: plaintext to productpage fails, mTLS passes", () => {
     const r = gen(BookinfoProxies.productpage(), [], strict);
     expectWalk(walk(r, { ...PRODUCTPAGE_IN, protocol: "http" }), { error: "no filter chains matched" });
@@ -602,24 +594,7 @@ metadata:
   namespace: default
 spec: {}
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata:
-  name: productpage-viewer
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: productpage
-  action: ALLOW
-  rules:
-  - from:
-    - source:
-        principals: ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]
-    to:
-    - operation:
-        methods: ["GET"]
-`;
+${BookinfoPolicies.productpageViewer}`;
     const r = gen(BookinfoProxies.productpage(), [], strict + `---\n${policies}`);
     const call = { ...PRODUCTPAGE_IN, protocol: "http", tls: "mtls", path: "/productpage" } as const;
     const ok = walk(r, {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bookinfoSnapshot } from "../testing/bookinfo.js";
+import { BookinfoPolicies, bookinfoSnapshot } from "../testing/bookinfo.js";
 import { ExplainError, explain, explanationJson, formatExplanation } from "./explain.js";
 
 // explain() on the Bookinfo fixtures (src/envoy/testdata/bookinfo): the chain of steps a request
@@ -103,9 +103,7 @@ spec:
     const e = explain(
       { proxy: "reviews-v1-0.default", to: "reviews:9080", direction: "inbound" },
       {
-        snapshot: snapshot(
-          "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\n  namespace: default\nspec:\n  mtls:\n    mode: STRICT\n",
-        ),
+        snapshot: snapshot(BookinfoPolicies.strict),
       },
     );
     expect(e.hops).toHaveLength(1);
@@ -121,9 +119,7 @@ spec:
         sourcePrincipal: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
       },
       {
-        snapshot: snapshot(
-          "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: default\n  namespace: default\nspec:\n  mtls:\n    mode: STRICT\n",
-        ),
+        snapshot: snapshot(BookinfoPolicies.strict),
       },
     );
     const fc = ok.hops[0]?.steps.find((s) => s.step === "filter-chain");

@@ -117,3 +117,36 @@ export const BookinfoProxies = {
       },
     }),
 } as const;
+
+/** Policies of Istio's security tasks on Bookinfo (istio.io tasks/security/authentication/authn-policy, authorization/authz-http). */
+export const BookinfoPolicies = {
+  /** Namespace-wide STRICT mTLS in `default`. */
+  strict: `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: default
+spec:
+  mtls:
+    mode: STRICT
+`,
+  /** GET on productpage for the ingress gateway's identity only. */
+  productpageViewer: `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: productpage-viewer
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: productpage
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]
+    to:
+    - operation:
+        methods: ["GET"]
+`,
+} as const;
