@@ -46,6 +46,48 @@ export {
   IstioAnalyzerCode,
   type MeshFinding,
 } from "./diagnostics/analyze-mesh.js";
+export type {
+  EnvoyGeneratorOptions,
+  EnvoyGeneratorWarning,
+  RateLimitBinding,
+  ServiceRef,
+} from "./envoy/context.js";
+export { envoyGenerators, envoyProxyGenerator, toTranslationWarning } from "./envoy/controller-generator.js";
+export { generateEnvoyGateway } from "./envoy/gateway.js";
+export { envoySnapshotInput, generateEnvoy } from "./envoy/generate.js";
+export { envoyRegistry } from "./envoy/istio-extensions.js";
+export { type EnvoyResources, referencedEnvoyClusters } from "./envoy/resources.js";
+export { generateEnvoySidecar } from "./envoy/sidecar-generator.js";
+export {
+  type ConfigRef,
+  ExplainError,
+  type ExplainHop,
+  type ExplainInput,
+  type ExplainOutcome,
+  type ExplainRequest,
+  type ExplainStep,
+  type ExplainStepKind,
+  type Explanation,
+  explain,
+  explanationJson,
+  formatExplanation,
+  resolveProxy,
+} from "./explain/explain.js";
+export { evaluateRbac, type RbacOutcome, type RbacRequest } from "./explain/rbac.js";
+export {
+  type Call,
+  type CallMode,
+  type CallProtocol,
+  type CallTls,
+  clusterEndpoints,
+  type RbacDecision,
+  type UpstreamEndpoint,
+  type WalkError,
+  type WalkResult,
+  type WeightedTarget,
+  walk,
+  type XdsResources,
+} from "./explain/walker.js";
 export {
   type GrpcBootstrap,
   type GrpcBootstrapOptions,

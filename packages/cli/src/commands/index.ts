@@ -16,6 +16,11 @@ export const commands: ReadonlyArray<{
     load: async () => (await import("./validate.js")).command,
   },
   {
+    name: "explain",
+    summary: "Explain how a proxy would route a request, step by step, from config files.",
+    load: async () => (await import("./explain.js")).command,
+  },
+  {
     name: "manifest",
     summary: "Render the Kubernetes manifests of the reference mesh (manifest generate).",
     load: async () => (await import("./manifest.js")).command,
