@@ -237,7 +237,16 @@ describe("startControlPlane", () => {
       listen: "127.0.0.1:0",
       metrics: false,
       stateDir: join(dir, ".state2"),
-      extensions: [{ name: "x", start: () => ({ close: () => void (closedToo = true) }) }],
+      extensions: [
+        {
+          name: "x",
+          start: () => ({
+            close: () => {
+              closedToo = true;
+            },
+          }),
+        },
+      ],
     });
     expect(other.addresses.metrics).toBeUndefined();
     expect(closedToo).toBe(false);
