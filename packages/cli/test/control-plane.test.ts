@@ -1,8 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
-import { StructSchema } from "@bufbuild/protobuf/wkt";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
   RateLimitDescriptor_EntrySchema,
@@ -177,12 +176,12 @@ describe("startControlPlane", () => {
       // What Istio's agent sends for an Envoy sidecar (no GENERATOR: an Envoy proxy).
       node: {
         id: PRODUCTPAGE,
-        metadata: fromJson(StructSchema, {
+        metadata: {
           NAMESPACE: "default",
           LABELS: { app: "productpage", version: "v1" },
           SERVICE_ACCOUNT: "bookinfo-productpage",
           ISTIO_VERSION: "1.24.0",
-        }),
+        },
       },
       autoAck: true,
     });
