@@ -42,8 +42,10 @@ export function parsePrometheusText(text: string): Sample[] {
 
 /**
  * The q-quantile of a histogram from its cumulative buckets (`le` → count), as PromQL's
- * `histogram_quantile` computes it: linear interpolation inside the bucket the rank falls in
- * (from 0 for the first bucket); the highest finite bound when it falls in `+Inf`. NaN without
+ * `histogram_quantile` computes it for classic histograms (prometheus/prometheus
+ * promql/quantile.go `BucketQuantile`): the first bucket whose count reaches the rank q·total,
+ * linear interpolation inside it — from 0 when the lowest bucket's bound is positive, its bound
+ * when it is not — and the highest finite bound when the rank falls in `+Inf`. NaN without
  * observations.
  */
 export function histogramQuantile(
@@ -52,18 +54,16 @@ export function histogramQuantile(
 ): number {
   const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
   const total = sorted.at(-1)?.[1] ?? 0;
-  if (total <= 0) return Number.NaN;
+  if (total <= 0 || Number.isNaN(q)) return Number.NaN;
+  if (q < 0) return Number.NEGATIVE_INFINITY;
+  if (q > 1) return Number.POSITIVE_INFINITY;
   const rank = q * total;
-  let lower = 0;
-  let below = 0;
-  for (const [le, count] of sorted) {
-    if (count >= rank) {
-      if (le === Number.POSITIVE_INFINITY) return lower;
-      const inBucket = count - below;
-      return inBucket <= 0 ? le : lower + ((le - lower) * (rank - below)) / inBucket;
-    }
-    lower = le;
-    below = count;
-  }
-  return lower;
+  const i = sorted.findIndex(([, count]) => count >= rank);
+  const [le, count] = sorted[i] as readonly [number, number];
+  if (le === Number.POSITIVE_INFINITY)
+    return sorted.length > 1 ? (sorted[sorted.length - 2] as readonly [number, number])[0] : Number.NaN;
+  if (i === 0 && le <= 0) return le;
+  const [lower, below] = i === 0 ? [0, 0] : (sorted[i - 1] as readonly [number, number]);
+  const inBucket = count - below;
+  return inBucket <= 0 ? le : lower + ((le - lower) * (rank - below)) / inBucket;
 }
