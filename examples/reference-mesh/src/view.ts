@@ -76,6 +76,9 @@ export function renderScreen(window: TrafficWindow, state: ViewState, width: num
 
   head("REVIEWS BY VERSION (productpage → reviews)");
   const share = reviewsShare(window);
+  const reviews = window.edges.find((e) => e.destination === "reviews");
+  if (reviews !== undefined && [...share.values()].every((p) => p === 0))
+    lines.push(dim("  no reviews version answered (refused before the application: see ERRORS)", ansi));
   const barWidth = Math.max(10, Math.min(40, width - 20));
   for (const [v, p] of share) {
     const filled = Math.round((p / 100) * barWidth);
