@@ -1,52 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
-import { Counter, Histogram, Registry } from "prom-client";
+import { createPrometheusReportAdapter } from "@meshlet/adapters/prometheus";
+import type { RequestReport } from "@meshlet/policy";
+import type { Registry } from "prom-client";
 import { type PeerMetadata, readPeerMetadata, writePeerMetadata } from "./peer-metadata.js";
 
 // Istio's standard metrics (istio.io docs/reference/config/metrics, istio/istio.io
 // content/en/docs/reference/config/metrics/index.md), recorded by gRPC interceptors because
-// proxyless gRPC has no Envoy to record them: `istio_requests_total` (COUNTER) and
-// `istio_request_duration_milliseconds` (DISTRIBUTION) with Istio's labels, reported by the client
-// (`reporter="source"`) and by the server (`reporter="destination"`). The histogram has the buckets
-// Envoy's Prometheus histograms have by default, which Istio's are (envoyproxy/envoy
-// source/common/stats/histogram_impl.cc `supportedBuckets`).
-
-/** Envoy's default histogram buckets, in milliseconds. */
-export const ISTIO_DURATION_BUCKETS = [
-  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
-  3600000,
-] as const;
-
-/** The labels of Istio's request metrics, in the order of Istio's docs. */
-export const ISTIO_REQUEST_LABELS = [
-  "reporter",
-  "source_workload",
-  "source_workload_namespace",
-  "source_principal",
-  "source_app",
-  "source_version",
-  "source_canonical_service",
-  "source_canonical_revision",
-  "source_cluster",
-  "destination_workload",
-  "destination_workload_namespace",
-  "destination_principal",
-  "destination_app",
-  "destination_version",
-  "destination_service",
-  "destination_service_name",
-  "destination_service_namespace",
-  "destination_canonical_service",
-  "destination_canonical_revision",
-  "destination_cluster",
-  "request_protocol",
-  "response_code",
-  "grpc_response_status",
-  "response_flags",
-  "connection_security_policy",
-] as const;
-
-export type IstioRequestLabel = (typeof ISTIO_REQUEST_LABELS)[number];
-export type IstioRequestLabels = Record<IstioRequestLabel, string>;
+// proxyless gRPC has no Envoy to record them: each finished request becomes a `RequestReport`
+// (reported by the client, `reporter="source"`, and by the server, `reporter="destination"`) for
+// @meshlet/adapters' Prometheus report adapter, which keeps `istio_requests_total` (COUNTER) and
+// `istio_request_duration_milliseconds` (DISTRIBUTION) with Istio's labels and buckets.
 
 /** This workload, as its metrics name it. */
 export interface LocalWorkload {
@@ -59,7 +22,7 @@ export interface LocalWorkload {
   readonly serviceHost?: string;
 }
 
-/** What one finished request was: the input of {@link requestLabels}. */
+/** What one finished request was: the input of {@link requestReport}. */
 export interface RequestOutcome {
   readonly reporter: "source" | "destination";
   /** The other side's metadata, when the exchange gave it. */
@@ -73,60 +36,54 @@ export interface RequestOutcome {
   readonly grpcStatus: number;
   /** Envoy `%RESPONSE_FLAGS%`: `-`, `FI` (fault injected), `RL` (rate limited). */
   readonly responseFlags: string;
+  readonly durationMs: number;
 }
 
-const UNKNOWN = "unknown";
+const withoutScheme = (principal: string | undefined) => principal?.replace(/^spiffe:\/\//, "");
 
 /**
- * Istio's label values for one request (the stats plugin's rules): workload, app and version from
- * the metadata exchange, principals from the certificates (the local one only when the request
- * went over mTLS), `connection_security_policy` `mutual_tls`/`none` when the destination reports
- * and `unknown` when the source does, `request_protocol` `grpc`, `response_code` `200` (gRPC
- * carries its errors in `grpc-status` on an HTTP 200 response).
+ * The report of one request, with the values Istio's stats plugin gives: workload, app and version
+ * from the metadata exchange, principals from the certificates (the local one only when the
+ * request went over mTLS), `connection_security_policy` `mutual_tls`/`none` when the destination
+ * reports and `unknown` when the source does, protocol `grpc`, response code `200` (gRPC carries
+ * its errors in `grpc-status` on an HTTP 200 response) and the gRPC status.
  */
-export function requestLabels(local: LocalWorkload, outcome: RequestOutcome): IstioRequestLabels {
-  const side = (m: PeerMetadata | undefined, principal: string | undefined) => ({
-    workload: m?.workload || UNKNOWN,
-    namespace: m?.namespace || UNKNOWN,
-    principal: principal ?? UNKNOWN,
-    app: m?.labels.app ?? UNKNOWN,
-    version: m?.labels.version ?? UNKNOWN,
-    canonicalService: m?.labels["service.istio.io/canonical-name"] ?? m?.labels.app ?? UNKNOWN,
-    canonicalRevision: m?.labels["service.istio.io/canonical-revision"] ?? m?.labels.version ?? "latest",
-    cluster: m?.cluster || UNKNOWN,
-  });
-  const me = side(local.metadata, outcome.mtls ? local.principal : undefined);
-  const peer = side(outcome.peer, outcome.peerPrincipal);
+export function requestReport(local: LocalWorkload, outcome: RequestOutcome): RequestReport {
+  const me = { metadata: local.metadata, principal: outcome.mtls ? local.principal : undefined };
+  const peer = { metadata: outcome.peer, principal: outcome.peerPrincipal };
   const [source, destination] = outcome.reporter === "source" ? [me, peer] : [peer, me];
-  const [serviceName = UNKNOWN, serviceNamespace = UNKNOWN] = outcome.serviceHost.split(".");
-  return {
+  const side = (s: typeof me | typeof peer) => ({
+    ...(withoutScheme(s.principal) !== undefined ? { principal: withoutScheme(s.principal) } : {}),
+    ...(s.metadata?.namespace ? { namespace: s.metadata.namespace } : {}),
+    ...(s.metadata !== undefined ? { labels: { ...s.metadata.labels } } : {}),
+  });
+  const canonical = (m: PeerMetadata | undefined) =>
+    m?.labels["service.istio.io/canonical-name"] ?? m?.labels.app;
+  const report: RequestReport = {
+    attributes: { source: side(source), destination: side(destination) },
     reporter: outcome.reporter,
-    source_workload: source.workload,
-    source_workload_namespace: source.namespace,
-    source_principal: source.principal,
-    source_app: source.app,
-    source_version: source.version,
-    source_canonical_service: source.canonicalService,
-    source_canonical_revision: source.canonicalRevision,
-    source_cluster: source.cluster,
-    destination_workload: destination.workload,
-    destination_workload_namespace: destination.namespace,
-    destination_principal: destination.principal,
-    destination_app: destination.app,
-    destination_version: destination.version,
-    destination_service: outcome.serviceHost,
-    destination_service_name: serviceName,
-    destination_service_namespace: serviceNamespace,
-    destination_canonical_service: destination.canonicalService,
-    destination_canonical_revision: destination.canonicalRevision,
-    destination_cluster: destination.cluster,
-    request_protocol: "grpc",
-    response_code: "200",
-    grpc_response_status: String(outcome.grpcStatus),
-    response_flags: outcome.responseFlags,
-    connection_security_policy:
-      outcome.reporter === "source" ? UNKNOWN : outcome.mtls ? "mutual_tls" : "none",
+    protocol: "grpc",
+    responseCode: 200,
+    grpcResponseStatus: String(outcome.grpcStatus),
+    responseFlags: outcome.responseFlags,
+    durationMs: outcome.durationMs,
+    destinationService: outcome.serviceHost,
+    destinationServiceName: outcome.serviceHost.split(".")[0] ?? outcome.serviceHost,
+    connectionSecurityPolicy:
+      outcome.reporter === "source" ? "unknown" : outcome.mtls ? "mutual_tls" : "none",
   };
+  const optional: Partial<RequestReport> = {
+    sourceWorkload: source.metadata?.workload || undefined,
+    sourceApp: source.metadata?.labels.app,
+    sourceVersion: source.metadata?.labels.version,
+    sourceCanonicalService: canonical(source.metadata),
+    destinationWorkload: destination.metadata?.workload || undefined,
+    destinationApp: destination.metadata?.labels.app,
+    destinationVersion: destination.metadata?.labels.version,
+    destinationCanonicalService: canonical(destination.metadata),
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(report, { [k]: v });
+  return report;
 }
 
 /** The URI SAN of a verified peer certificate (its SPIFFE ID). */
@@ -149,33 +106,25 @@ const FAULT_DETAILS = "Fault injected";
 
 /** A workload's Istio metrics and the interceptors that record them. */
 export class IstioMetrics {
-  readonly registry = new Registry();
-  readonly #requests: Counter<IstioRequestLabel>;
-  readonly #duration: Histogram<IstioRequestLabel>;
+  readonly #adapter: ReturnType<typeof createPrometheusReportAdapter>;
   readonly #local: LocalWorkload;
 
   constructor(local: LocalWorkload) {
     this.#local = local;
-    this.#requests = new Counter({
-      name: "istio_requests_total",
-      help: "Requests handled, Istio's standard metric.",
-      labelNames: ISTIO_REQUEST_LABELS,
-      registers: [this.registry],
-    });
-    this.#duration = new Histogram({
-      name: "istio_request_duration_milliseconds",
-      help: "Request durations in milliseconds, Istio's standard metric.",
-      labelNames: ISTIO_REQUEST_LABELS,
-      buckets: [...ISTIO_DURATION_BUCKETS],
-      registers: [this.registry],
-    });
+    this.#adapter = createPrometheusReportAdapter({ cluster: local.metadata.cluster || "Kubernetes" });
+  }
+
+  /** The Prometheus registry to serve at /metrics. */
+  get registry(): Registry {
+    return this.#adapter.registry;
   }
 
   /** Records one request. */
-  record(outcome: RequestOutcome, ms: number): void {
-    const labels = requestLabels(this.#local, outcome);
-    this.#requests.inc(labels);
-    this.#duration.observe(labels, ms);
+  record(outcome: Omit<RequestOutcome, "durationMs">, ms: number): void {
+    // The adapter records synchronously; its promise only says it is done.
+    void this.#adapter.report([requestReport(this.#local, { ...outcome, durationMs: ms })], {
+      signal: new AbortController().signal,
+    });
   }
 
   /** A client interceptor for calls to `serviceHost` (reporter `source`), with the metadata exchange. */
@@ -261,7 +210,7 @@ export class IstioMetrics {
               ...(peer !== undefined ? { peer } : {}),
               ...(principal !== undefined ? { peerPrincipal: principal } : {}),
               mtls: principal !== undefined,
-              serviceHost: this.#local.serviceHost ?? UNKNOWN,
+              serviceHost: this.#local.serviceHost ?? "unknown",
               grpcStatus: status.code,
               responseFlags: metadata.get(RATE_LIMITED_HEADER).length > 0 ? "RL" : "-",
             },

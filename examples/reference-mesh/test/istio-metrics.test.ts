@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { CertificateAuthority } from "@meshlet/ca";
 import { firstValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ISTIO_REQUEST_LABELS, IstioMetrics, type LocalWorkload } from "../src/istio-metrics.js";
+import { IstioMetrics, type LocalWorkload } from "../src/istio-metrics.js";
 import { parsePrometheusText, type Sample } from "../src/prometheus-text.js";
 
 // The interceptors between two real grpc-js peers on loopback, over mTLS with SPIFFE certificates
@@ -11,6 +11,34 @@ import { parsePrometheusText, type Sample } from "../src/prometheus-text.js";
 // content/en/docs/reference/config/metrics/index.md).
 
 const TD = "spiffe://cluster.local/ns/default/sa";
+// The labels istio.io's metrics reference lists (Canonical Service and the clusters included).
+const ISTIO_LABELS = [
+  "reporter",
+  "source_workload",
+  "source_workload_namespace",
+  "source_principal",
+  "source_app",
+  "source_version",
+  "destination_workload",
+  "destination_workload_namespace",
+  "destination_principal",
+  "destination_app",
+  "destination_version",
+  "destination_service",
+  "destination_service_name",
+  "destination_service_namespace",
+  "request_protocol",
+  "response_code",
+  "connection_security_policy",
+  "response_flags",
+  "source_canonical_service",
+  "source_canonical_revision",
+  "destination_canonical_service",
+  "destination_canonical_revision",
+  "destination_cluster",
+  "source_cluster",
+  "grpc_response_status",
+];
 const raw = (b: Buffer) => b;
 const METHOD = "/bookinfo.Reviews/GetReviews";
 
@@ -122,7 +150,7 @@ describe("Istio metrics interceptors", () => {
 
     const client = await requests(clientMetrics);
     const ok = client.find((s) => s.labels.grpc_response_status === "0");
-    expect(Object.keys(ok?.labels ?? {}).sort()).toEqual([...ISTIO_REQUEST_LABELS].sort());
+    expect(Object.keys(ok?.labels ?? {}).sort()).toEqual([...ISTIO_LABELS].sort());
     expect(ok).toMatchObject({
       value: 1,
       labels: {
@@ -143,6 +171,12 @@ describe("Istio metrics interceptors", () => {
         request_protocol: "grpc",
         response_code: "200",
         response_flags: "-",
+        source_canonical_service: "productpage",
+        source_canonical_revision: "v1",
+        destination_canonical_service: "reviews",
+        destination_canonical_revision: "v2",
+        source_cluster: "Kubernetes",
+        destination_cluster: "Kubernetes",
         // Istio: `unknown` when the report is from the source.
         connection_security_policy: "unknown",
       },
