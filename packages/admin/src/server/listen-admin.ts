@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Socket } from "node:net";
+import { Duplex } from "node:stream";
 import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { MeshAdmin } from "@meshlet/api/meshlet/admin/v1/admin_pb";
@@ -181,7 +182,12 @@ export async function listenAdmin(admin: MeshAdminService, options: ListenAdminO
 
 const PREFACE = "PRI * HTTP/2.0\r\n";
 
-/** Hands a plaintext connection to the HTTP/2 server when it opens with the HTTP/2 preface, else HTTP/1.1. */
+/**
+ * Hands a plaintext connection to the HTTP/2 server when it opens with the HTTP/2 preface, else to
+ * the HTTP/1.1 server. The HTTP/1.1 parser takes the bytes already read back from the socket
+ * (`unshift`); Node's HTTP/2 session reads the socket's handle directly and would miss them, so
+ * it gets a stream that replays them first.
+ */
 function sniffProtocol(socket: Socket, h1: http.Server, h2: http2.Http2Server): void {
   let seen: Buffer = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
@@ -190,10 +196,40 @@ function sniffProtocol(socket: Socket, h1: http.Server, h2: http2.Http2Server): 
     if (seen.length < PREFACE.length && PREFACE.startsWith(head)) return; // could still be HTTP/2
     socket.off("data", onData);
     socket.pause();
-    socket.unshift(seen);
-    (head === PREFACE ? h2 : h1).emit("connection", socket);
-    socket.resume();
+    if (head === PREFACE) {
+      h2.emit("connection", replaying(socket, seen));
+    } else {
+      socket.unshift(seen);
+      h1.emit("connection", socket);
+      socket.resume();
+    }
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());
+}
+
+/** A duplex over `socket` whose readable side yields `first`, then what the socket reads. */
+function replaying(socket: Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end(callback);
+    },
+    destroy(error, callback) {
+      socket.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  duplex.push(first);
+  socket.on("data", (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => duplex.push(null));
+  socket.on("close", () => duplex.destroy());
+  return duplex;
 }
