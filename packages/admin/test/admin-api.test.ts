@@ -244,7 +244,7 @@ describe("GetProxyConfig", () => {
     gw.request({ typeUrl: TypeUrl.Secret, resourceNames: ["kubernetes://bookinfo-credential"] });
     const sds = await gw.next(TypeUrl.Secret);
     // The gateway itself gets the key (it terminates TLS with it)…
-    const sent = sds.resources[0]?.message as { type: { value: { privateKey?: { specifier: { value: Uint8Array } } } } };
+    const sent = sds.resources[0]?.message as unknown as { type: { value: { privateKey?: { specifier: { value: Uint8Array } } } } };
     expect(new TextDecoder().decode(sent.type.value.privateKey?.specifier.value)).toBe(PRIVATE_KEY);
     // …the admin API never shows it, in any encoding.
     const res = await eventually(async () => {
