@@ -1,6 +1,10 @@
 import { create, type JsonObject, type Registry, toJson } from "@bufbuild/protobuf";
 import { type Any, AnySchema, anyPack } from "@bufbuild/protobuf/wkt";
-import { type ConfigDump, ConfigDumpSchema, SecretsConfigDumpSchema } from "@meshlet/api/envoy/admin/v3/config_dump_pb";
+import {
+  type ConfigDump,
+  ConfigDumpSchema,
+  SecretsConfigDumpSchema,
+} from "@meshlet/api/envoy/admin/v3/config_dump_pb";
 import {
   ClustersConfigDumpSchema,
   EndpointsConfigDumpSchema,

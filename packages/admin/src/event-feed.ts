@@ -75,7 +75,8 @@ class Ring<T> {
   last(n: number): T[] {
     const out: T[] = [];
     const count = Math.min(n, this.#size);
-    for (let i = this.#size - count; i < this.#size; i++) out.push(this.#items[(this.#head + i) % this.capacity] as T);
+    for (let i = this.#size - count; i < this.#size; i++)
+      out.push(this.#items[(this.#head + i) % this.capacity] as T);
     return out;
   }
 }
@@ -151,10 +152,9 @@ export class EventFeed {
   async *subscribe(
     options: { kinds?: readonly EventKind[]; replay?: number; signal?: AbortSignal } = {},
   ): AsyncGenerator<Event> {
-    const kinds =
-      options.kinds !== undefined && options.kinds.some((k) => k !== EventKind.UNSPECIFIED)
-        ? new Set(options.kinds)
-        : undefined;
+    const kinds = options.kinds?.some((k) => k !== EventKind.UNSPECIFIED)
+      ? new Set(options.kinds)
+      : undefined;
     const sub: Subscriber = {
       queue: new Ring(this.#bufferSize),
       kinds,

@@ -4,6 +4,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import type { ClientStatusRequest, ClientStatusResponse } from "@meshlet/api/envoy/service/status/v3/csds_pb";
 import { ClientStatusRequestSchema } from "@meshlet/api/envoy/service/status/v3/csds_pb";
 import {
+  type Event as AdminEvent,
   ConfigType,
   type Diagnostic,
   type ExplainRequest,
@@ -20,25 +21,24 @@ import {
   type ListProxiesResponse,
   ListProxiesResponseSchema,
   type MeshAdmin,
-  type Event as AdminEvent,
   type WatchEventsRequest,
 } from "@meshlet/api/meshlet/admin/v1/admin_pb";
-import type { ConfigStatus, Diagnostic as ConfigDiagnostic, Resource } from "@meshlet/config";
+import type { Diagnostic as ConfigDiagnostic, ConfigStatus, Resource } from "@meshlet/config";
 import { formatDiagnostic } from "@meshlet/config";
 import {
   type CallProtocol,
   type CallTls,
   type EnvoyGeneratorOptions,
   ExplainError,
-  type ExplainRequest as MeshExplainRequest,
   envoyRegistry,
   explain,
   explanationJson,
   formatExplanation,
   type MeshConfig,
+  type ExplainRequest as MeshExplainRequest,
+  type PushEvent as MeshPushEvent,
   type MeshStatus,
   type PushContext,
-  type PushEvent as MeshPushEvent,
 } from "@meshlet/mesh";
 import type { XdsEvent } from "@meshlet/xds";
 import type { Observable, Subscription } from "rxjs";
@@ -63,7 +63,12 @@ export interface AdminControllerSource {
 
 /** A certificate the CA issued or refused (an `IstioCertificateService`'s `events$` fits). */
 export type CertificateServiceEventLike =
-  | { readonly type: "issued"; readonly spiffeId: string; readonly authenticator?: string; readonly peer?: string }
+  | {
+      readonly type: "issued";
+      readonly spiffeId: string;
+      readonly authenticator?: string;
+      readonly peer?: string;
+    }
   | { readonly type: "refused"; readonly code: string; readonly reason: string; readonly peer?: string };
 
 /** A certificate notice from elsewhere (workload certificates renewed or about to expire). */
@@ -227,7 +232,8 @@ export function createMeshAdmin(options: MeshAdminOptions): MeshAdminService {
         if (!ids.has(id))
           feed.publish({ case: "proxy", value: { proxy: id, connected: false, kind: proxyKindOf(p.kind) } });
       const lastRefused = before?.refused.at(-1);
-      const fresh = lastRefused === undefined ? s.refused : s.refused.slice(s.refused.indexOf(lastRefused) + 1);
+      const fresh =
+        lastRefused === undefined ? s.refused : s.refused.slice(s.refused.indexOf(lastRefused) + 1);
       if (lastRefused !== s.refused.at(-1))
         for (const r of fresh)
           feed.publish({ case: "proxy", value: { proxy: r.nodeId, connected: false, refused: r.reason } });
@@ -323,13 +329,17 @@ export function createMeshAdmin(options: MeshAdminOptions): MeshAdminService {
 
   /** A node id, or `<pod>.<namespace>` matched against the connected proxies' node ids. */
   const resolveProxy = (ref: string): string => {
-    if (ref === "") throw new ConnectError("name the proxy: a node id or <pod>.<namespace>", Code.InvalidArgument);
+    if (ref === "")
+      throw new ConnectError("name the proxy: a node id or <pod>.<namespace>", Code.InvalidArgument);
     const ids = proxyIds();
     if (ids.includes(ref)) return ref;
     const matches = ids.filter((id) => id.split("~")[2] === ref);
     if (matches.length === 1) return matches[0] as string;
     if (matches.length > 1)
-      throw new ConnectError(`${ref} names ${matches.length} proxies: ${matches.join(", ")}`, Code.InvalidArgument);
+      throw new ConnectError(
+        `${ref} names ${matches.length} proxies: ${matches.join(", ")}`,
+        Code.InvalidArgument,
+      );
     const known = ids.slice(0, 10).join(", ");
     throw new ConnectError(
       `no connected proxy ${JSON.stringify(ref)}; connected: ${known === "" ? "none" : known}${ids.length > 10 ? ", …" : ""}`,
@@ -387,7 +397,10 @@ export function createMeshAdmin(options: MeshAdminOptions): MeshAdminService {
       });
     } catch (error) {
       if (error instanceof ExplainError)
-        throw new ConnectError(error.message, error.code === "bad-request" ? Code.InvalidArgument : Code.NotFound);
+        throw new ConnectError(
+          error.message,
+          error.code === "bad-request" ? Code.InvalidArgument : Code.NotFound,
+        );
       throw error;
     }
     const withPaths = {
@@ -448,7 +461,10 @@ export function createMeshAdmin(options: MeshAdminOptions): MeshAdminService {
     return create(GetConfigStatusResponseSchema, {
       version: status?.version ?? snapshot?.version ?? "",
       objects,
-      diagnostics: [...(configStatus?.errors ?? snapshot?.diagnostics ?? []), ...(configStatus?.warnings ?? [])]
+      diagnostics: [
+        ...(configStatus?.errors ?? snapshot?.diagnostics ?? []),
+        ...(configStatus?.warnings ?? []),
+      ]
         .filter((d, i, all) => all.findIndex((x) => diagnosticKey(x) === diagnosticKey(d)) === i)
         .map(diagnostic),
       findings: (status?.findings ?? []).map(diagnostic),
@@ -523,4 +539,3 @@ function toMeshExplainRequest(req: ExplainRequest): MeshExplainRequest {
     ...(req.noFollow ? { follow: false } : {}),
   };
 }
-

@@ -2,13 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import {
-  type Proxy,
+  type Proxy as AdminProxy,
   ProxyKind,
   ProxySchema,
   type TypeSync,
   TypeSyncSchema,
 } from "@meshlet/api/meshlet/admin/v1/admin_pb";
-import { capabilitiesOf, type ProxyStatus, parseProxy, type Proxy as MeshProxy } from "@meshlet/mesh";
+import { capabilitiesOf, type Proxy as MeshProxy, type ProxyStatus, parseProxy } from "@meshlet/mesh";
 import { TypeUrl, typeShortName } from "@meshlet/xds";
 import { syncStatusOf, type TrackedNode, worstStatus } from "./sync-tracker.js";
 
@@ -41,7 +41,7 @@ export function proxyMessage(
   tracked: TrackedNode | undefined,
   status: ProxyStatus | undefined,
   trustDomain: string,
-): Proxy {
+): AdminProxy {
   const node = tracked?.node;
   const parsed = node !== undefined ? tryParse(node, trustDomain) : undefined;
   const id = node?.id ?? status?.id ?? "";
@@ -68,8 +68,7 @@ export function proxyMessage(
       }),
     );
   }
-  const client =
-    status?.client ?? (node !== undefined && parsed !== undefined ? clientOf(node, parsed) : "");
+  const client = status?.client ?? (node !== undefined && parsed !== undefined ? clientOf(node, parsed) : "");
   return create(ProxySchema, {
     id,
     kind: proxyKindOf(status?.kind ?? parsed?.kind),

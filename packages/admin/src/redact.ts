@@ -1,4 +1,11 @@
-import { type DescField, type DescMessage, fromJson, getOption, type Registry, toJson } from "@bufbuild/protobuf";
+import {
+  type DescField,
+  type DescMessage,
+  fromJson,
+  getOption,
+  type Registry,
+  toJson,
+} from "@bufbuild/protobuf";
 import { isReflectMessage, type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import { type Any, anyPack, anyUnpack, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { sensitive } from "@meshlet/api/udpa/annotations/sensitive_pb";

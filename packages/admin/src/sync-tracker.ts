@@ -93,7 +93,10 @@ export class SyncTracker {
 
   /** Nodes with open streams, by node id. */
   nodes(): Map<string, TrackedNode> {
-    const out = new Map<string, { node: Node; since: number; streams: number; types: Map<string, TypeState> }>();
+    const out = new Map<
+      string,
+      { node: Node; since: number; streams: number; types: Map<string, TypeState> }
+    >();
     for (const s of this.#streams.values()) {
       const id = s.node.id;
       let entry = out.get(id);
@@ -105,7 +108,8 @@ export class SyncTracker {
       if (s.since < entry.since) entry.since = s.since;
       for (const [typeUrl, state] of s.types) {
         const other = entry.types.get(typeUrl);
-        if (other === undefined || (state.sent?.at ?? 0) >= (other.sent?.at ?? 0)) entry.types.set(typeUrl, state);
+        if (other === undefined || (state.sent?.at ?? 0) >= (other.sent?.at ?? 0))
+          entry.types.set(typeUrl, state);
       }
     }
     return out;

@@ -1,12 +1,12 @@
 import { ConnectError } from "@connectrpc/connect";
+import { type AdminClient, createAdminClient } from "@meshlet/admin";
 import {
+  type Event as AdminEvent,
   ConfigType,
   EventKind,
   ProxyKind,
   SyncStatus,
-  type Event as AdminEvent,
 } from "@meshlet/api/meshlet/admin/v1/admin_pb";
-import { type AdminClient, createAdminClient } from "@meshlet/admin";
 import { TypeUrl, testing } from "@meshlet/xds";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -68,7 +68,13 @@ const GATEWAY_ID = "router~10.244.2.10~istio-ingressgateway-0.istio-system~istio
 const PRODUCTPAGE_ID = "sidecar~10.244.1.10~productpage-v1-0.default~default.svc.cluster.local";
 const sidecarNode = (id: string, ns: string, sa: string, labels: Record<string, string>) => ({
   id,
-  metadata: { NAMESPACE: ns, SERVICE_ACCOUNT: sa, LABELS: labels, ISTIO_VERSION: "1.27.0", CLUSTER_ID: "Kubernetes" },
+  metadata: {
+    NAMESPACE: ns,
+    SERVICE_ACCOUNT: sa,
+    LABELS: labels,
+    ISTIO_VERSION: "1.27.0",
+    CLUSTER_ID: "Kubernetes",
+  },
 });
 
 let plane: AdminPlane;
@@ -154,8 +160,12 @@ describe("ListProxies", () => {
     })();
     const sidecar = testing.AdsClient.connect({
       address: `127.0.0.1:${plane.xdsPort}`,
-      node: sidecarNode(PRODUCTPAGE_ID, "default", "bookinfo-productpage", { app: "productpage", version: "v1" }),
-      autoAck: (r) => (r.typeUrl === TypeUrl.Cluster ? "cluster outbound|9080||reviews: unknown field" : undefined),
+      node: sidecarNode(PRODUCTPAGE_ID, "default", "bookinfo-productpage", {
+        app: "productpage",
+        version: "v1",
+      }),
+      autoAck: (r) =>
+        r.typeUrl === TypeUrl.Cluster ? "cluster outbound|9080||reviews: unknown field" : undefined,
     });
     adsClients.push(sidecar);
     sidecar.request({ typeUrl: TypeUrl.Cluster });
@@ -166,7 +176,11 @@ describe("ListProxies", () => {
       expect(found?.status).toBe(SyncStatus.ERROR);
       return found;
     });
-    expect(p).toMatchObject({ kind: ProxyKind.SIDECAR, workload: "productpage-v1-0", clusterId: "Kubernetes" });
+    expect(p).toMatchObject({
+      kind: ProxyKind.SIDECAR,
+      workload: "productpage-v1-0",
+      clusterId: "Kubernetes",
+    });
     expect(p?.identity).toBe("spiffe://cluster.local/ns/default/sa/bookinfo-productpage");
     expect(p?.clientVersion).toBe("1.27.0");
     const cds = p?.types.find((t) => t.type === "CDS");
@@ -204,7 +218,11 @@ describe("GetProxyConfig", () => {
     ]);
     const listeners = dump.configs[1] as {
       version_info: string;
-      dynamic_listeners: Array<{ name: string; active_state: { listener: Record<string, unknown> }; client_status: string }>;
+      dynamic_listeners: Array<{
+        name: string;
+        active_state: { listener: Record<string, unknown> };
+        client_status: string;
+      }>;
     };
     expect(listeners.dynamic_listeners.map((l) => l.name)).toEqual([`${FQDN}:7070`]);
     expect(listeners.dynamic_listeners[0]?.client_status).toBe("ACKED");
@@ -244,11 +262,16 @@ describe("GetProxyConfig", () => {
     gw.request({ typeUrl: TypeUrl.Secret, resourceNames: ["kubernetes://bookinfo-credential"] });
     const sds = await gw.next(TypeUrl.Secret);
     // The gateway itself gets the key (it terminates TLS with it)…
-    const sent = sds.resources[0]?.message as unknown as { type: { value: { privateKey?: { specifier: { value: Uint8Array } } } } };
+    const sent = sds.resources[0]?.message as unknown as {
+      type: { value: { privateKey?: { specifier: { value: Uint8Array } } } };
+    };
     expect(new TextDecoder().decode(sent.type.value.privateKey?.specifier.value)).toBe(PRIVATE_KEY);
     // …the admin API never shows it, in any encoding.
     const res = await eventually(async () => {
-      const r = await client.getProxyConfig({ proxy: "istio-ingressgateway-0.istio-system", types: [ConfigType.SECRETS] });
+      const r = await client.getProxyConfig({
+        proxy: "istio-ingressgateway-0.istio-system",
+        types: [ConfigType.SECRETS],
+      });
       expect(JSON.stringify(r.configDump)).toContain("private_key");
       return r;
     });
@@ -258,14 +281,19 @@ describe("GetProxyConfig", () => {
     expect(text).not.toContain(Buffer.from(KEY_MATERIAL).toString("base64").slice(0, 24));
     const secret = (
       res.configDump as {
-        configs: Array<{ dynamic_active_secrets: Array<{ name: string; secret: Record<string, any> }> }>;
+        configs: Array<{
+          dynamic_active_secrets: Array<{
+            name: string;
+            secret: Record<string, Record<string, Record<string, string>>>;
+          }>;
+        }>;
       }
     ).configs[0]?.dynamic_active_secrets[0];
     expect(secret?.name).toBe("kubernetes://bookinfo-credential");
-    const tls = secret?.secret.tls_certificate;
+    const tls = secret?.secret.tls_certificate as Record<string, Record<string, string>>;
     // Envoy's redaction: a sensitive DataSource's bytes become the bytes of "[redacted]" (base64 in JSON).
-    expect(Buffer.from(tls.private_key.inline_bytes, "base64").toString()).toBe("[redacted]");
-    expect(Buffer.from(tls.certificate_chain.inline_bytes, "base64").toString()).toBe(CERT);
+    expect(Buffer.from(tls.private_key?.inline_bytes ?? "", "base64").toString()).toBe("[redacted]");
+    expect(Buffer.from(tls.certificate_chain?.inline_bytes ?? "", "base64").toString()).toBe(CERT);
     // Over plain JSON (curl) too.
     const curl = await fetch(`${plane.server.url}/meshlet.admin.v1.MeshAdmin/GetProxyConfig`, {
       method: "POST",
@@ -305,7 +333,10 @@ describe("Explain", () => {
     // istio.io tasks/traffic-management/request-routing: virtual-service-reviews-test-v2 sends
     // end-user jason to reviews v2.
     const files = await bookinfoFiles("virtual-service-reviews-test-v2.yaml");
-    await plane.write("virtual-service-reviews-test-v2.yaml", files["virtual-service-reviews-test-v2.yaml"] as string);
+    await plane.write(
+      "virtual-service-reviews-test-v2.yaml",
+      files["virtual-service-reviews-test-v2.yaml"] as string,
+    );
     const after = await client.explain({
       proxy: "productpage-v1-0.default",
       to: "reviews:9080",
@@ -323,9 +354,13 @@ describe("Explain", () => {
   });
 
   it("refuses a malformed request with invalid_argument and an unknown proxy with not_found", async () => {
-    const bad = await client.explain({ proxy: "productpage-v1-0.default", to: "reviews:9080", protocol: "quic" }).catch((e: unknown) => e);
+    const bad = await client
+      .explain({ proxy: "productpage-v1-0.default", to: "reviews:9080", protocol: "quic" })
+      .catch((e: unknown) => e);
     expect((bad as ConnectError).code).toBe(3);
-    const missing = await client.explain({ proxy: "ghost-0.default", to: "reviews:9080" }).catch((e: unknown) => e);
+    const missing = await client
+      .explain({ proxy: "ghost-0.default", to: "reviews:9080" })
+      .catch((e: unknown) => e);
     expect((missing as ConnectError).code).toBe(5);
   });
 });
@@ -333,7 +368,9 @@ describe("Explain", () => {
 describe("GetConfigStatus", () => {
   it("lists the objects in force with their file and line, and the config's findings", async () => {
     const res = await client.getConfigStatus({});
-    const vs = res.objects.filter((o) => o.kind === "Gateway").map((o) => `${o.namespace}/${o.name} ${o.file}:${o.line}`);
+    const vs = res.objects
+      .filter((o) => o.kind === "Gateway")
+      .map((o) => `${o.namespace}/${o.name} ${o.file}:${o.line}`);
     expect(vs).toEqual(["istio-system/secure-gateway gateway.yaml:2"]);
     expect(res.objects.find((o) => o.kind === "Service" && o.name === "reviews")?.file).toBe("bookinfo.yaml");
     expect(res.sources[0]).toMatchObject({ name: "files", synced: true });
@@ -369,6 +406,9 @@ describe("GetConfigStatus", () => {
     expect(d?.resource).toBe("VirtualService/default/broken");
     await watching;
     abort.abort();
-    expect(seen.find((e) => e.event.case === "diagnostic")?.event.value).toMatchObject({ origin: "config", resolved: false });
+    expect(seen.find((e) => e.event.case === "diagnostic")?.event.value).toMatchObject({
+      origin: "config",
+      resolved: false,
+    });
   });
 });

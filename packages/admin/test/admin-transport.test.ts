@@ -24,14 +24,34 @@ let tls: { key: Buffer; cert: Buffer };
 const extra: AdminServer[] = [];
 
 beforeAll(async () => {
-  plane = await startAdminPlane(await bookinfoFiles("bookinfo.yaml"), { admin: { feed: { bufferSize: 50 } } });
+  plane = await startAdminPlane(await bookinfoFiles("bookinfo.yaml"), {
+    admin: { feed: { bufferSize: 50 } },
+  });
   tlsDir = mkdtempSync(join(tmpdir(), "meshlet-admin-tls-"));
   // A self-signed certificate for localhost/127.0.0.1 (openssl, as an operator would make one).
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    "-keyout", join(tlsDir, "key.pem"), "-out", join(tlsDir, "cert.pem"),
-  ], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-keyout",
+      join(tlsDir, "key.pem"),
+      "-out",
+      join(tlsDir, "cert.pem"),
+    ],
+    { stdio: "ignore" },
+  );
   tls = { key: readFileSync(join(tlsDir, "key.pem")), cert: readFileSync(join(tlsDir, "cert.pem")) };
 });
 
@@ -65,7 +85,10 @@ describe("protocols on one port", () => {
   it("answers gRPC over h2c and gRPC-Web on the same port", async () => {
     const grpc = createClient(MeshAdmin, createGrpcTransport({ baseUrl: plane.server.url }));
     expect((await grpc.listProxies({})).controlPlane).toBe("meshlet-test");
-    const web = createClient(MeshAdmin, createGrpcWebTransport({ baseUrl: plane.server.url, httpVersion: "1.1" }));
+    const web = createClient(
+      MeshAdmin,
+      createGrpcWebTransport({ baseUrl: plane.server.url, httpVersion: "1.1" }),
+    );
     expect((await web.getConfigStatus({})).objects.length).toBeGreaterThan(0);
   });
 
@@ -107,7 +130,9 @@ describe("address rules and tokens", () => {
   });
 
   it("refuses a token shorter than 16 characters", async () => {
-    const err = await listenAdmin(plane.admin, { address: "127.0.0.1:0", token: "short" }).catch((e: unknown) => e);
+    const err = await listenAdmin(plane.admin, { address: "127.0.0.1:0", token: "short" }).catch(
+      (e: unknown) => e,
+    );
     expect((err as AdminError).code).toBe("invalid-argument");
   });
 
@@ -116,7 +141,11 @@ describe("address rules and tokens", () => {
     extra.push(server);
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     for (const token of [undefined, "wrong-token-wrong-token-wrong!!", `${TOKEN}x`, TOKEN.slice(0, -1)]) {
-      const c = createAdminClient({ url: server.url, ca: tls.cert, ...(token !== undefined ? { token } : {}) });
+      const c = createAdminClient({
+        url: server.url,
+        ca: tls.cert,
+        ...(token !== undefined ? { token } : {}),
+      });
       const err = await c.listProxies({}).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectError);
       expect((err as ConnectError).code).toBe(Code.Unauthenticated);
@@ -175,7 +204,10 @@ describe("WatchEvents back-pressure", () => {
     socket.resume();
     await eventually(() => expect(text).toContain('"configVersion":"4999"'));
     // Every event published was either delivered or counted in a `dropped` notice.
-    const dropped = [...text.matchAll(/"dropped":\{"count":"(\d+)"\}/g)].reduce((n, m) => n + Number(m[1]), 0);
+    const dropped = [...text.matchAll(/"dropped":\{"count":"(\d+)"\}/g)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
     const delivered = [...text.matchAll(/"configVersion":"\d+"/g)].length;
     expect(dropped).toBe(plane.admin.subscribers()[0]?.dropped);
     expect(dropped + delivered).toBe(5000);

@@ -2,7 +2,13 @@ import { main } from "@meshlet/cli";
 import { TypeUrl, testing } from "@meshlet/xds";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AdminPlane, bookinfoFiles, startAdminPlane } from "../../admin/test/support/admin-plane.js";
-import { type Backend, eventually, type MeshClient, startBackend, startClient } from "../../mesh/test/support/mesh-fixture.js";
+import {
+  type Backend,
+  eventually,
+  type MeshClient,
+  startBackend,
+  startClient,
+} from "../../mesh/test/support/mesh-fixture.js";
 
 // `meshlet proxy-status`, `proxy-config` and `explain --admin` against a running control plane's
 // admin API (token required), with a real proxyless client (@grpc/grpc-js-xds) and scripted Envoy
@@ -20,7 +26,10 @@ let backend: Backend;
 let grpcClient: MeshClient;
 const ads: testing.AdsClient[] = [];
 
-async function meshlet(args: string[], env: Record<string, string | undefined> = { MESHLET_ADMIN_TOKEN: TOKEN }) {
+async function meshlet(
+  args: string[],
+  env: Record<string, string | undefined> = { MESHLET_ADMIN_TOKEN: TOKEN },
+) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(args, {
@@ -98,7 +107,17 @@ describe("meshlet proxy-status", () => {
       expect(x.out.join("\n")).toContain("SYNCED");
       return x;
     });
-    expect(r.out[0]?.split(/\s{2,}/)).toEqual(["NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ECDS", "ISTIOD", "VERSION"]);
+    expect(r.out[0]?.split(/\s{2,}/)).toEqual([
+      "NAME",
+      "CLUSTER",
+      "CDS",
+      "LDS",
+      "EDS",
+      "RDS",
+      "ECDS",
+      "ISTIOD",
+      "VERSION",
+    ]);
     const row = r.out.find((l) => l.startsWith(grpcClient.nodeId))?.split(/\s{2,}/);
     // Istio's grpc bootstrap carries CLUSTER_ID Kubernetes; VERSION is the client's user agent version.
     expect(row).toEqual([
@@ -118,8 +137,12 @@ describe("meshlet proxy-status", () => {
     const id = "sidecar~10.244.1.11~details-v1-0.default~default.svc.cluster.local";
     const sidecar = testing.AdsClient.connect({
       address: `127.0.0.1:${plane.xdsPort}`,
-      node: { id, metadata: { NAMESPACE: "default", SERVICE_ACCOUNT: "bookinfo-details", CLUSTER_ID: "Kubernetes" } },
-      autoAck: (res) => (res.typeUrl === TypeUrl.Listener ? "listener 0.0.0.0_9080: rejected for the test" : undefined),
+      node: {
+        id,
+        metadata: { NAMESPACE: "default", SERVICE_ACCOUNT: "bookinfo-details", CLUSTER_ID: "Kubernetes" },
+      },
+      autoAck: (res) =>
+        res.typeUrl === TypeUrl.Listener ? "listener 0.0.0.0_9080: rejected for the test" : undefined,
     });
     ads.push(sidecar);
     sidecar.request({ typeUrl: TypeUrl.Listener });
@@ -128,20 +151,19 @@ describe("meshlet proxy-status", () => {
       expect(x.code).toBe(1);
       return x;
     });
-    expect(r.out.find((l) => l.startsWith(id))?.split(/\s{2,}/).slice(0, 7)).toEqual([
-      id,
-      "Kubernetes",
-      "NOT SENT",
-      "ERROR",
-      "NOT SENT",
-      "NOT SENT",
-      "NOT SENT",
-    ]);
+    expect(
+      r.out
+        .find((l) => l.startsWith(id))
+        ?.split(/\s{2,}/)
+        .slice(0, 7),
+    ).toEqual([id, "Kubernetes", "NOT SENT", "ERROR", "NOT SENT", "NOT SENT", "NOT SENT"]);
     expect(r.err.join("\n")).toContain("LDS version");
     expect(r.err.join("\n")).toContain("rejected for the test");
     const one = await meshlet(["proxy-status", "details-v1-0.default", "-o", "json"]);
     expect(one.code).toBe(1);
-    const json = JSON.parse(one.out.join("\n")) as { proxies: Array<{ types: Array<{ type: string; status: string; nackError?: string }> }> };
+    const json = JSON.parse(one.out.join("\n")) as {
+      proxies: Array<{ types: Array<{ type: string; status: string; nackError?: string }> }>;
+    };
     expect(json.proxies[0]?.types.find((t) => t.type === "LDS")).toMatchObject({
       status: "SYNC_STATUS_ERROR",
       nackError: "listener 0.0.0.0_9080: rejected for the test",
@@ -184,7 +206,13 @@ describe("meshlet proxy-config", () => {
       [`${FQDN}:7070`, "0.0.0.0", "7070", "API", `Route: outbound|7070||${FQDN}`],
     ]);
     const routes = await meshlet(["proxy-config", "routes", "client-js.test"]);
-    expect(routes.out[0]?.split(/\s{2,}/)).toEqual(["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]);
+    expect(routes.out[0]?.split(/\s{2,}/)).toEqual([
+      "NAME",
+      "VHOST NAME",
+      "DOMAINS",
+      "MATCH",
+      "VIRTUAL SERVICE",
+    ]);
     expect(routes.out[1]?.split(/\s{2,}/).slice(0, 2)).toEqual([`outbound|7070||${FQDN}`, `${FQDN}:7070`]);
     const endpoints = await meshlet(["proxy-config", "endpoints", "client-js.test"]);
     expect(endpoints.out.map((l) => l.split(/\s{2,}/))).toEqual([
@@ -213,7 +241,12 @@ describe("meshlet proxy-config", () => {
       expect(r.out).toHaveLength(2);
       return r;
     });
-    expect(table.out[1]?.split(/\s{2,}/)).toEqual(["kubernetes://bookinfo-credential", "Cert Chain", "ACTIVE", "false"]);
+    expect(table.out[1]?.split(/\s{2,}/)).toEqual([
+      "kubernetes://bookinfo-credential",
+      "Cert Chain",
+      "ACTIVE",
+      "false",
+    ]);
     for (const o of ["json", "yaml"]) {
       const r = await meshlet(["proxy-config", "secrets", "istio-ingressgateway-0.istio-system", "-o", o]);
       expect(r.out.join("\n")).not.toContain("CLITESTKEYMATERIAL");
@@ -238,7 +271,8 @@ describe("meshlet explain --admin", () => {
     const offline = await meshlet(["explain", "--config", plane.dir, ...args]);
     expect(offline.code).toBe(0);
     // Same steps; only the file paths differ (relative to the server's config dir vs. this cwd).
-    const strip = (lines: string[]) => lines.filter((l) => !l.includes("←") && !l.startsWith("(config version"));
+    const strip = (lines: string[]) =>
+      lines.filter((l) => !l.includes("←") && !l.startsWith("(config version"));
     expect(strip(live.out)).toEqual(strip(offline.out));
     expect(live.out.at(-1)).toMatch(/^\(config version \d+, served by http:\/\/127\.0\.0\.1:\d+\)$/);
     expect(live.out.some((l) => l.includes("← Service default/reviews (bookinfo.yaml:"))).toBe(true);
@@ -247,7 +281,35 @@ describe("meshlet explain --admin", () => {
   });
 
   it("refuses --config with --admin, and a bad --protocol with exit 2", async () => {
-    expect((await meshlet(["explain", "--config", plane.dir, "--admin", plane.server.url, "--proxy", "x", "--to", "y:1"])).code).toBe(2);
-    expect((await meshlet(["explain", "--admin", plane.server.url, "--proxy", "productpage-v1-0.default", "--to", "reviews:9080", "--protocol", "quic"])).code).toBe(2);
+    expect(
+      (
+        await meshlet([
+          "explain",
+          "--config",
+          plane.dir,
+          "--admin",
+          plane.server.url,
+          "--proxy",
+          "x",
+          "--to",
+          "y:1",
+        ])
+      ).code,
+    ).toBe(2);
+    expect(
+      (
+        await meshlet([
+          "explain",
+          "--admin",
+          plane.server.url,
+          "--proxy",
+          "productpage-v1-0.default",
+          "--to",
+          "reviews:9080",
+          "--protocol",
+          "quic",
+        ])
+      ).code,
+    ).toBe(2);
   });
 });

@@ -225,9 +225,11 @@ describe("meshlet serve", () => {
   });
 
   it("serves the admin API on --admin: proxy-status shows both clients SYNCED", async () => {
-    const adminUrl = (/admin API \(meshlet\.admin\.v1\.MeshAdmin\)\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(
-      serve.stdout(),
-    ) as RegExpExecArray)[1] as string;
+    const adminUrl = (
+      /admin API \(meshlet\.admin\.v1\.MeshAdmin\)\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(
+        serve.stdout(),
+      ) as RegExpExecArray
+    )[1] as string;
     await onBothClients(async (c) => {
       await c.call(target(c));
       const out: string[] = [];
@@ -290,7 +292,18 @@ describe("meshlet serve", () => {
     expect(await serve.exited).toBe(0);
     expect(serve.stderr()).toContain("meshlet serve: stopping");
     const again = startServe(
-      ["--config", ".", "--listen", "127.0.0.1:0", "--metrics", "off", "--admin", "off", "--state-dir", join(dir, ".state")],
+      [
+        "--config",
+        ".",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics",
+        "off",
+        "--admin",
+        "off",
+        "--state-dir",
+        join(dir, ".state"),
+      ],
       dir,
     );
     try {

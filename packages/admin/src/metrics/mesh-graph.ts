@@ -154,7 +154,8 @@ export class MeshGraph {
     for (const [k, t] of byDestination) if (!edges.has(k)) edges.set(k, t);
     this.#samples.push({ at, edges });
     const windowMs = this.#options.windowMs ?? 60_000;
-    while (this.#samples.length > 2 && at - (this.#samples[1] as Sample).at >= windowMs) this.#samples.shift();
+    while (this.#samples.length > 2 && at - (this.#samples[1] as Sample).at >= windowMs)
+      this.#samples.shift();
   }
 
   #graph(): GetMeshGraphResponse {

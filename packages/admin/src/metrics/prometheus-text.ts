@@ -62,7 +62,8 @@ function parseLine(rest: string): MetricSample | undefined {
   const fields = rest.slice(i).trim().split(/\s+/);
   const text = fields[0];
   if (text === undefined || text === "") return undefined;
-  const value = text === "+Inf" ? Number.POSITIVE_INFINITY : text === "-Inf" ? Number.NEGATIVE_INFINITY : Number(text);
+  const value =
+    text === "+Inf" ? Number.POSITIVE_INFINITY : text === "-Inf" ? Number.NEGATIVE_INFINITY : Number(text);
   if (Number.isNaN(value) && text !== "NaN") return undefined;
   return { labels, value };
 }

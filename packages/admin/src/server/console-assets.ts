@@ -25,7 +25,11 @@ const TYPES: Readonly<Record<string, string>> = {
 export function defaultConsoleDir(): string | undefined {
   try {
     const here = fileURLToPath(new URL(".", import.meta.url));
-    for (const dir of [join(here, "console"), join(here, "..", "console"), join(here, "..", "..", "dist", "console")]) {
+    for (const dir of [
+      join(here, "console"),
+      join(here, "..", "console"),
+      join(here, "..", "..", "dist", "console"),
+    ]) {
       if (existsSync(join(dir, "index.html"))) return dir;
     }
   } catch {

@@ -1,7 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import * as net from "node:net";
 import type { Socket } from "node:net";
+import * as net from "node:net";
 import { Duplex } from "node:stream";
 import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -71,7 +71,10 @@ export function mountAdmin(admin: MeshAdminService, options: MountAdminOptions =
   });
   const hostCheck = options.loopbackHostOnly ?? options.token === undefined;
   return (req, res) => {
-    if (hostCheck && !isLoopbackHostHeader(req.headers.host ?? (req.headers[":authority"] as string | undefined))) {
+    if (
+      hostCheck &&
+      !isLoopbackHostHeader(req.headers.host ?? (req.headers[":authority"] as string | undefined))
+    ) {
       (res as http.ServerResponse).writeHead(421, { "content-type": "text/plain; charset=utf-8" });
       res.end("this admin listener answers only requests addressed to localhost or a loopback address\n");
       return;
@@ -109,11 +112,17 @@ export interface AdminServer {
  * reachable unauthenticated or in the clear. Without TLS one port speaks HTTP/1.1 and h2c (HTTP/2
  * without TLS, which gRPC clients use), told apart by the HTTP/2 preface.
  */
-export async function listenAdmin(admin: MeshAdminService, options: ListenAdminOptions = {}): Promise<AdminServer> {
+export async function listenAdmin(
+  admin: MeshAdminService,
+  options: ListenAdminOptions = {},
+): Promise<AdminServer> {
   const address = options.address ?? DEFAULT_ADMIN_ADDRESS;
   const m = /^(\[[^\]]+\]|[^:[\]]*):(\d{1,5})$/.exec(address);
   if (m === null || Number(m[2]) > 65535) {
-    throw new AdminError("invalid-argument", `admin address must be <host>:<port>, got ${JSON.stringify(address)}`);
+    throw new AdminError(
+      "invalid-argument",
+      `admin address must be <host>:<port>, got ${JSON.stringify(address)}`,
+    );
   }
   const host = (m[1] as string).replace(/^\[|\]$/g, "");
   const loopback = host !== "" && isLoopbackHost(host);
@@ -127,7 +136,10 @@ export async function listenAdmin(admin: MeshAdminService, options: ListenAdminO
         "Bind a loopback address (127.0.0.1), or give TLS (key and certificate) and a bearer token",
     );
   }
-  const handler = mountAdmin(admin, { ...options, loopbackHostOnly: loopback && options.token === undefined });
+  const handler = mountAdmin(admin, {
+    ...options,
+    loopbackHostOnly: loopback && options.token === undefined,
+  });
   const sockets = new Set<Socket>();
   const track = (s: Socket) => {
     sockets.add(s);
@@ -136,7 +148,10 @@ export async function listenAdmin(admin: MeshAdminService, options: ListenAdminO
   let server: net.Server;
   let closeInner: () => void = () => {};
   if (options.tls !== undefined) {
-    const secure = http2.createSecureServer({ key: options.tls.key, cert: options.tls.cert, allowHTTP1: true }, handler);
+    const secure = http2.createSecureServer(
+      { key: options.tls.key, cert: options.tls.cert, allowHTTP1: true },
+      handler,
+    );
     secure.on("connection", track);
     server = secure;
   } else {
@@ -153,7 +168,11 @@ export async function listenAdmin(admin: MeshAdminService, options: ListenAdminO
   }
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) =>
-      reject(new AdminError("listen-failed", `admin API: cannot listen on ${address}: ${error.message}`, { cause: error })),
+      reject(
+        new AdminError("listen-failed", `admin API: cannot listen on ${address}: ${error.message}`, {
+          cause: error,
+        }),
+      ),
     );
     server.listen(Number(m[2]), host === "" ? undefined : host, () => resolve());
   });

@@ -2,10 +2,6 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigStore, FileSource } from "@meshlet/config";
-import { envoyGenerators, MeshController, type PushEvent } from "@meshlet/mesh";
-import { type ListeningServer, SnapshotCache, silentLogger, XdsServer } from "@meshlet/xds";
-import { filter, firstValueFrom } from "rxjs";
 import {
   type AdminServer,
   createMeshAdmin,
@@ -14,13 +10,19 @@ import {
   type MeshAdminOptions,
   type MeshAdminService,
 } from "@meshlet/admin";
+import { ConfigStore, FileSource } from "@meshlet/config";
+import { envoyGenerators, MeshController, type PushEvent } from "@meshlet/mesh";
+import { type ListeningServer, SnapshotCache, silentLogger, XdsServer } from "@meshlet/xds";
+import { filter, firstValueFrom } from "rxjs";
 
 // A real control plane for the admin tests: YAML files in a temporary directory (FileSource,
 // watched, as `meshlet serve` reads them), ConfigStore, MeshController with the Envoy and proxyless
 // generators, XdsServer on 127.0.0.1:0, and the admin API on its own 127.0.0.1:0 listener.
 
 /** Istio's Bookinfo sample files, as pinned (with their upstream source) in @meshlet/mesh's testdata. */
-export const BOOKINFO_DIR = fileURLToPath(new URL("../../../mesh/src/envoy/testdata/bookinfo/", import.meta.url));
+export const BOOKINFO_DIR = fileURLToPath(
+  new URL("../../../mesh/src/envoy/testdata/bookinfo/", import.meta.url),
+);
 
 /** What a test drives. */
 export interface AdminPlane {
@@ -58,7 +60,12 @@ export async function startAdminPlane(
     maxDelayMs: 200,
   });
   const cache = new SnapshotCache();
-  const controller = new MeshController({ config: store, cache, debounceMs: 20, generators: envoyGenerators() });
+  const controller = new MeshController({
+    config: store,
+    cache,
+    debounceMs: 20,
+    generators: envoyGenerators(),
+  });
   const xds = new XdsServer({ cache, logger: silentLogger, authorize: controller.authorize });
   controller.attach(xds);
   const admin = createMeshAdmin({

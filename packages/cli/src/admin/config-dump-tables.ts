@@ -65,7 +65,8 @@ export function dumpTable(dump: Json, kind: DumpKind, now = Date.now()): string[
         const sa = l.address?.socket_address;
         const hcm = l.api_listener?.api_listener ?? findHcm(l);
         const tcp = findFilter(l, "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy");
-        const type = l.api_listener !== undefined ? "API" : hcm !== undefined ? "HTTP" : tcp !== undefined ? "TCP" : "-";
+        const type =
+          l.api_listener !== undefined ? "API" : hcm !== undefined ? "HTTP" : tcp !== undefined ? "TCP" : "-";
         const destination =
           hcm?.rds?.route_config_name !== undefined
             ? `Route: ${hcm.rds.route_config_name}`
@@ -74,7 +75,13 @@ export function dumpTable(dump: Json, kind: DumpKind, now = Date.now()): string[
               : tcp?.cluster !== undefined
                 ? `Cluster: ${tcp.cluster}`
                 : "-";
-        rows.push([l.name, sa?.address ?? "-", sa?.port_value !== undefined ? String(sa.port_value) : "-", type, destination]);
+        rows.push([
+          l.name,
+          sa?.address ?? "-",
+          sa?.port_value !== undefined ? String(sa.port_value) : "-",
+          type,
+          destination,
+        ]);
       }
       return rows;
     }
@@ -83,9 +90,16 @@ export function dumpTable(dump: Json, kind: DumpKind, now = Date.now()): string[
       for (const rc of resources) {
         for (const vh of rc.virtual_hosts ?? []) {
           const domains: string[] = vh.domains ?? [];
-          const shown = domains.length > 1 ? `${domains[0]} + ${domains.length - 1} more...` : (domains[0] ?? "");
+          const shown =
+            domains.length > 1 ? `${domains[0]} + ${domains.length - 1} more...` : (domains[0] ?? "");
           for (const r of vh.routes ?? []) {
-            rows.push([rc.name ?? "", vh.name ?? "", shown, matchText(r.match), istioConfig(r.metadata) || "-"]);
+            rows.push([
+              rc.name ?? "",
+              vh.name ?? "",
+              shown,
+              matchText(r.match),
+              istioConfig(r.metadata) || "-",
+            ]);
           }
         }
       }
@@ -112,7 +126,9 @@ export function dumpTable(dump: Json, kind: DumpKind, now = Date.now()): string[
       return rows;
     }
     case "secrets": {
-      const rows = [["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"]];
+      const rows = [
+        ["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"],
+      ];
       for (const s of resources) {
         const chain = s.tls_certificate?.certificate_chain;
         const ca = s.validation_context?.trusted_ca;
@@ -122,7 +138,9 @@ export function dumpTable(dump: Json, kind: DumpKind, now = Date.now()): string[
           s.name ?? "",
           chain !== undefined ? "Cert Chain" : ca !== undefined ? "CA" : "-",
           "ACTIVE",
-          cert !== undefined ? String(Date.parse(cert.validFrom) <= now && now <= Date.parse(cert.validTo)) : "false",
+          cert !== undefined
+            ? String(Date.parse(cert.validFrom) <= now && now <= Date.parse(cert.validTo))
+            : "false",
           cert?.serialNumber.toLowerCase().replace(/^0+(?=.)/, "") ?? "",
           cert !== undefined ? iso(cert.validTo) : "",
           cert !== undefined ? iso(cert.validFrom) : "",

@@ -71,7 +71,8 @@ Exit status: 0 the request is forwarded or answered, 1 refused (or the proxy is 
 /** `meshlet explain`: what a proxy would do with a request, offline from a config directory. */
 export const command: Command = {
   name: "explain",
-  summary: "Explain how a proxy would route a request, step by step, from config files or a running control plane.",
+  summary:
+    "Explain how a proxy would route a request, step by step, from config files or a running control plane.",
   usage: USAGE,
   run: runExplain,
 };
@@ -107,7 +108,8 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
     const took = takeAdminFlag(args, i, conn);
     if (typeof took === "string") return usageError(took);
     if (took > 0) {
-      if ((args[i] as string).startsWith("--admin") && !(args[i] as string).startsWith("--admin-")) viaAdmin = true;
+      if ((args[i] as string).startsWith("--admin") && !(args[i] as string).startsWith("--admin-"))
+        viaAdmin = true;
       i += took - 1;
       continue;
     }
@@ -202,8 +204,10 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
         );
     }
   }
-  if (paths.length === 0 && !viaAdmin) return usageError("--config (files) or --admin (a running control plane) is required");
-  if (paths.length > 0 && viaAdmin) return usageError("--config and --admin exclude each other: explain files, or a running control plane");
+  if (paths.length === 0 && !viaAdmin)
+    return usageError("--config (files) or --admin (a running control plane) is required");
+  if (paths.length > 0 && viaAdmin)
+    return usageError("--config and --admin exclude each other: explain files, or a running control plane");
   if (proxy === undefined || proxy === "") return usageError("--proxy is required");
   if (to === undefined || to === "") return usageError("--to is required");
   if (format !== "text" && format !== "json")
@@ -215,7 +219,9 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
 
   if (viaAdmin) {
     if (registryOnly || defaultNamespace !== undefined)
-      return usageError("--registry-only and --default-namespace apply to --config only (the control plane has its own)");
+      return usageError(
+        "--registry-only and --default-namespace apply to --config only (the control plane has its own)",
+      );
     return explainViaAdmin(
       {
         proxy,

@@ -17,7 +17,8 @@ export const commands: ReadonlyArray<{
   },
   {
     name: "explain",
-    summary: "Explain how a proxy would route a request, step by step, from config files or a running control plane.",
+    summary:
+      "Explain how a proxy would route a request, step by step, from config files or a running control plane.",
     load: async () => (await import("./explain.js")).command,
   },
   {

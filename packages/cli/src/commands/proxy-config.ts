@@ -1,7 +1,5 @@
 import { ConfigType } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 import { stringify } from "yaml";
-import type { Command, CommandIo } from "../command.js";
-import { EXIT_USAGE } from "../command.js";
 import { type DumpKind, dumpResources, dumpTable } from "../admin/config-dump-tables.js";
 import {
   ADMIN_FLAGS,
@@ -11,6 +9,8 @@ import {
   takeAdminFlag,
 } from "../admin/connection.js";
 import { formatTable } from "../admin/table.js";
+import type { Command, CommandIo } from "../command.js";
+import { EXIT_USAGE } from "../command.js";
 
 const USAGE = `Usage: meshlet proxy-config <listeners|routes|clusters|endpoints|secrets> <proxy> [options]
 
@@ -89,10 +89,13 @@ async function runProxyConfig(args: readonly string[], io: CommandIo): Promise<n
     }
   }
   const [what, proxy, ...rest] = positional;
-  if (what === undefined) return usageError("name what to show: listeners, routes, clusters, endpoints or secrets");
+  if (what === undefined)
+    return usageError("name what to show: listeners, routes, clusters, endpoints or secrets");
   const kind = KINDS[what];
   if (kind === undefined)
-    return usageError(`unknown config type ${JSON.stringify(what)}: listeners, routes, clusters, endpoints or secrets`);
+    return usageError(
+      `unknown config type ${JSON.stringify(what)}: listeners, routes, clusters, endpoints or secrets`,
+    );
   if (proxy === undefined) return usageError("name the proxy: a node id or <pod>.<namespace>");
   if (rest.length > 0) return usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   if (!["table", "json", "yaml"].includes(output))

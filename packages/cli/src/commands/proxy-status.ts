@@ -1,13 +1,11 @@
 import { toJson } from "@bufbuild/protobuf";
 import {
+  type Proxy as AdminProxy,
   ListProxiesResponseSchema,
-  type Proxy,
   SyncStatus,
   type TypeSync,
 } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 import { stringify } from "yaml";
-import type { Command, CommandIo } from "../command.js";
-import { EXIT_USAGE } from "../command.js";
 import {
   ADMIN_FLAGS,
   adminClient,
@@ -16,6 +14,8 @@ import {
   takeAdminFlag,
 } from "../admin/connection.js";
 import { formatTable } from "../admin/table.js";
+import type { Command, CommandIo } from "../command.js";
+import { EXIT_USAGE } from "../command.js";
 
 const USAGE = `Usage: meshlet proxy-status [<proxy>] [options]
 
@@ -61,7 +61,7 @@ export function statusText(t: Pick<TypeSync, "status" | "versionAcked"> | undefi
 const COLUMNS = ["CDS", "LDS", "EDS", "RDS", "ECDS"] as const;
 
 /** The table istioctl proxy-status prints: NAME CLUSTER CDS LDS EDS RDS ECDS ISTIOD VERSION. */
-export function proxyStatusTable(proxies: readonly Proxy[], controlPlane: string): string[] {
+export function proxyStatusTable(proxies: readonly AdminProxy[], controlPlane: string): string[] {
   const rows: string[][] = [["NAME", "CLUSTER", ...COLUMNS, "ISTIOD", "VERSION"]];
   for (const p of proxies) {
     const byType = new Map(p.types.map((t) => [t.type, t]));
@@ -148,13 +148,16 @@ async function runProxyStatus(args: readonly string[], io: CommandIo): Promise<n
   return bad.length > 0 ? 1 : 0;
 }
 
-function printOne(p: Proxy, io: CommandIo): void {
+function printOne(p: AdminProxy, io: CommandIo): void {
   io.out(`${p.id}`);
-  io.out(`  workload ${p.workload}.${p.namespace}, ${p.client}${p.clientVersion ? ` ${p.clientVersion}` : ""}`);
+  io.out(
+    `  workload ${p.workload}.${p.namespace}, ${p.client}${p.clientVersion ? ` ${p.clientVersion}` : ""}`,
+  );
   if (p.identity) io.out(`  identity ${p.identity}`);
   if (p.configVersion) io.out(`  config version ${p.configVersion}`);
   const rows: string[][] = [["TYPE", "STATUS", "SENT", "ACKED", "NACKED"]];
-  for (const t of p.types) rows.push([t.type, statusText(t), t.versionSent || "-", t.versionAcked || "-", t.versionNacked || "-"]);
+  for (const t of p.types)
+    rows.push([t.type, statusText(t), t.versionSent || "-", t.versionAcked || "-", t.versionNacked || "-"]);
   for (const line of formatTable(rows)) io.out(`  ${line}`);
   for (const t of p.types) if (t.nackError) io.out(`  ${t.type} NACK: ${t.nackError}`);
   for (const w of p.warnings) io.out(`  warning: ${w}`);

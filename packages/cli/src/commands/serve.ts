@@ -1,11 +1,11 @@
+import { readFile } from "node:fs/promises";
 import { relative } from "node:path";
+import { DEFAULT_ADMIN_ADDRESS, isLoopbackHost, scrapeMetrics } from "@meshlet/admin";
 import { type Diagnostic, formatDiagnostic } from "@meshlet/config";
 import type { MeshFinding, MeshStatus } from "@meshlet/mesh";
 import type { Subscription } from "rxjs";
 import type { Command, CommandIo } from "../command.js";
 import { EXIT_USAGE } from "../command.js";
-import { readFile } from "node:fs/promises";
-import { DEFAULT_ADMIN_ADDRESS, isLoopbackHost, scrapeMetrics } from "@meshlet/admin";
 import { adminExtension } from "../serve/admin-extension.js";
 import {
   type ControlPlane,
@@ -248,7 +248,9 @@ async function runServe(args: readonly string[], io: CommandIo): Promise<number>
         ...(o.graphMetrics.length > 0 ? { metrics: scrapeMetrics(o.graphMetrics) } : {}),
         displayPath: (f) => relative(cwd, f) || f,
         // The default port being taken (another serve, a test) must not stop the control plane.
-        ...(o.adminExplicit ? {} : { optional: (m: string) => io.err(`meshlet serve: admin API not started: ${m}`) }),
+        ...(o.adminExplicit
+          ? {}
+          : { optional: (m: string) => io.err(`meshlet serve: admin API not started: ${m}`) }),
       }),
     );
   }

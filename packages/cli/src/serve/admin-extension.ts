@@ -89,7 +89,11 @@ export function adminExtension(options: AdminExtensionOptions = {}): ControlPlan
           ...(options.console === false ? { console: false } : {}),
         });
       } catch (error) {
-        if (options.optional === undefined || !(error instanceof AdminError) || error.code !== "listen-failed")
+        if (
+          options.optional === undefined ||
+          !(error instanceof AdminError) ||
+          error.code !== "listen-failed"
+        )
           throw error;
         options.optional(`${error.message}; pass --admin <host:port> to choose another address`);
         service.close();
