@@ -1,10 +1,18 @@
+import { readFile } from "node:fs/promises";
 import { relative } from "node:path";
+import { DEFAULT_ADMIN_ADDRESS, isLoopbackHost, scrapeMetrics } from "@meshlet/admin";
 import { type Diagnostic, formatDiagnostic } from "@meshlet/config";
 import type { MeshFinding, MeshStatus } from "@meshlet/mesh";
 import type { Subscription } from "rxjs";
 import type { Command, CommandIo } from "../command.js";
 import { EXIT_USAGE } from "../command.js";
-import { type ControlPlane, splitHostPort, startControlPlane } from "../serve/control-plane.js";
+import { adminExtension } from "../serve/admin-extension.js";
+import {
+  type ControlPlane,
+  type ControlPlaneExtension,
+  splitHostPort,
+  startControlPlane,
+} from "../serve/control-plane.js";
 
 const USAGE = `Usage: meshlet serve --config <dir or file>… [options]
 
@@ -32,6 +40,16 @@ Options:
                               named ratelimit-config in the config are read too, and followed).
   --bootstrap-for <pod>.<ns>  Print that workload's gRPC bootstrap (repeatable).
   --no-sds                    Do not serve SDS sockets.
+  --admin <host:port>|off     The admin API (meshlet.admin.v1.MeshAdmin over Connect, gRPC and
+                              gRPC-Web) and browser console (default 127.0.0.1:15015; if that
+                              port is taken the default is skipped with a warning). An address
+                              other than loopback needs --admin-cert/--admin-key and a token.
+  --admin-token-env <var>     Environment variable holding the admin API's bearer token (default
+                              MESHLET_ADMIN_TOKEN; when it is set, every admin call must carry it).
+  --admin-cert <file>         PEM certificate to serve the admin API over TLS (with --admin-key).
+  --admin-key <file>          PEM private key of --admin-cert.
+  --graph-metrics <url>       A Prometheus page with istio_requests_total (the services' /metrics)
+                              for the console's mesh graph (repeatable).
   --grpc-rbac                 Bootstraps say the workloads run grpc-js with
                               GRPC_XDS_EXPERIMENTAL_RBAC=true (else grpc-js servers get no
                               listener while an AuthorizationPolicy selects them).
@@ -58,6 +76,12 @@ interface ServeOptions {
   bootstrapFor: string[];
   sds: boolean;
   grpcRbac: boolean;
+  admin: string | undefined;
+  adminExplicit: boolean;
+  adminTokenEnv: string;
+  adminCert?: string;
+  adminKey?: string;
+  graphMetrics: string[];
 }
 
 function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | number {
@@ -71,6 +95,10 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     bootstrapFor: [],
     sds: true,
     grpcRbac: false,
+    admin: DEFAULT_ADMIN_ADDRESS,
+    adminExplicit: false,
+    adminTokenEnv: "MESHLET_ADMIN_TOKEN",
+    graphMetrics: [],
   };
   const value = (i: number, flag: string): string | undefined => {
     const v = args[i + 1];
@@ -109,10 +137,22 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
       case "--state-dir":
       case "--trust-domain":
       case "--ratelimit":
-      case "--bootstrap-for": {
+      case "--bootstrap-for":
+      case "--admin":
+      case "--admin-token-env":
+      case "--admin-cert":
+      case "--admin-key":
+      case "--graph-metrics": {
         const v = take();
         if (v === undefined) return EXIT_USAGE;
-        if (flag === "--listen") o.listen = v;
+        if (flag === "--admin") {
+          o.admin = v === "off" ? undefined : v;
+          o.adminExplicit = true;
+        } else if (flag === "--admin-token-env") o.adminTokenEnv = v;
+        else if (flag === "--admin-cert") o.adminCert = v;
+        else if (flag === "--admin-key") o.adminKey = v;
+        else if (flag === "--graph-metrics") o.graphMetrics.push(v);
+        else if (flag === "--listen") o.listen = v;
         else if (flag === "--metrics") o.metrics = v === "off" ? undefined : v;
         else if (flag === "--state-dir") o.stateDir = v;
         else if (flag === "--trust-domain") o.trustDomain = v;
@@ -138,9 +178,20 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     io.err(`meshlet serve: name the config with --config <dir>\n\n${USAGE}`);
     return EXIT_USAGE;
   }
+  if ((o.adminCert === undefined) !== (o.adminKey === undefined)) {
+    io.err("meshlet serve: --admin-cert and --admin-key go together");
+    return EXIT_USAGE;
+  }
+  for (const url of o.graphMetrics) {
+    if (!/^https?:\/\//.test(url)) {
+      io.err(`meshlet serve: --graph-metrics takes an http(s) URL, got "${url}"`);
+      return EXIT_USAGE;
+    }
+  }
   for (const [flag, address] of [
     ["--listen", o.listen],
     ["--metrics", o.metrics],
+    ["--admin", o.admin],
   ] as const) {
     if (address !== undefined && splitHostPort(address) === undefined) {
       io.err(`meshlet serve: ${flag} must be <host>:<port>, got "${address}"`);
@@ -171,9 +222,42 @@ async function runServe(args: readonly string[], io: CommandIo): Promise<number>
   const shown = (d: Diagnostic) =>
     formatDiagnostic(d.file !== undefined ? { ...d, file: relative(cwd, d.file) || d.file } : d);
 
+  const extensions: ControlPlaneExtension[] = [];
+  if (o.admin !== undefined) {
+    const token = io.env[o.adminTokenEnv];
+    const host = splitHostPort(o.admin)?.host ?? "";
+    if (!isLoopbackHost(host) && (o.adminCert === undefined || token === undefined || token === "")) {
+      io.err(
+        `meshlet serve: refusing to serve the admin API on ${o.admin} without TLS (--admin-cert/--admin-key) and a token (${o.adminTokenEnv}): it shows every proxy's config. Bind a loopback address, or give both`,
+      );
+      return 1;
+    }
+    let tls: { key: Buffer; cert: Buffer } | undefined;
+    try {
+      if (o.adminCert !== undefined && o.adminKey !== undefined)
+        tls = { cert: await readFile(o.adminCert), key: await readFile(o.adminKey) };
+    } catch (error) {
+      io.err(`meshlet serve: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }
+    extensions.push(
+      adminExtension({
+        address: o.admin,
+        ...(token !== undefined && token !== "" ? { token } : {}),
+        ...(tls !== undefined ? { tls } : {}),
+        ...(o.graphMetrics.length > 0 ? { metrics: scrapeMetrics(o.graphMetrics) } : {}),
+        displayPath: (f) => relative(cwd, f) || f,
+        // The default port being taken (another serve, a test) must not stop the control plane.
+        ...(o.adminExplicit
+          ? {}
+          : { optional: (m: string) => io.err(`meshlet serve: admin API not started: ${m}`) }),
+      }),
+    );
+  }
   let plane: ControlPlane;
   try {
     plane = await startControlPlane({
+      extensions,
       config: { paths: o.config },
       listen: o.listen,
       metrics: o.metrics ?? false,
