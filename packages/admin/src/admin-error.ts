@@ -4,8 +4,9 @@
  *   bearer token (it refuses to start rather than expose the mesh's config to the network).
  * - `invalid-argument`: a misused API (a bad address, an empty token, a missing option).
  * - `listen-failed`: the address could not be bound.
+ * - `feed-full`: an event feed has `maxSubscribers` subscriptions open already.
  */
-export type AdminErrorCode = "insecure-bind" | "invalid-argument" | "listen-failed";
+export type AdminErrorCode = "insecure-bind" | "invalid-argument" | "listen-failed" | "feed-full";
 
 /**
  * The one error class of `@meshlet/admin`: a stable `code`, the message (what, where, what to do)

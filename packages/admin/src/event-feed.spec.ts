@@ -40,4 +40,20 @@ describe("EventFeed", () => {
     feed.close();
     expect((await it.next()).done).toBe(true);
   });
+
+  it("refuses a subscription past maxSubscribers with AdminError feed-full, and takes one again when a slot frees", async () => {
+    const feed = new EventFeed({ maxSubscribers: 2 });
+    feed.publish(push("1"));
+    const aborts = [new AbortController(), new AbortController()];
+    const open = aborts.map((a) => feed.subscribe({ replay: 1, signal: a.signal }));
+    for (const s of open) expect((await s.next()).value?.event.value).toMatchObject({ configVersion: "1" });
+    const third = feed.subscribe({ replay: 1 });
+    await expect(third.next()).rejects.toMatchObject({ name: "AdminError", code: "feed-full" });
+    expect(feed.subscribers()).toHaveLength(2);
+    aborts[0]?.abort();
+    expect((await open[0]?.next())?.done).toBe(true);
+    const again = feed.subscribe({ replay: 1 });
+    expect((await again.next()).value?.event.value).toMatchObject({ configVersion: "1" });
+    feed.close();
+  });
 });

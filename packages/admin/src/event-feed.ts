@@ -1,5 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { AdminError } from "./admin-error.js";
 import { type Event, EventKind, EventSchema } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 
 /** What a publisher gives: one case of the event oneof (sequence and time are the feed's). */
@@ -16,6 +17,12 @@ export interface EventFeedOptions {
    * most this many events, never more.
    */
   readonly bufferSize?: number;
+  /**
+   * WatchEvents streams open at once (default 256). One more is refused (an `AdminError` (code `feed-full`),
+   * `resource_exhausted` on the API): each costs up to `bufferSize` queued events, so this bounds
+   * what all of them together can cost.
+   */
+  readonly maxSubscribers?: number;
   /** Clock (ms since the epoch). */
   readonly now?: () => number;
 }
@@ -102,6 +109,7 @@ interface Subscriber {
 export class EventFeed {
   readonly #replay: Ring<Event>;
   readonly #bufferSize: number;
+  readonly #maxSubscribers: number;
   readonly #now: () => number;
   readonly #subscribers = new Set<Subscriber>();
   #sequence = 0n;
@@ -110,6 +118,7 @@ export class EventFeed {
   constructor(options: EventFeedOptions = {}) {
     this.#replay = new Ring(Math.max(1, options.replaySize ?? 200));
     this.#bufferSize = Math.max(1, options.bufferSize ?? 1000);
+    this.#maxSubscribers = Math.max(1, options.maxSubscribers ?? 256);
     this.#now = options.now ?? Date.now;
   }
 
@@ -148,10 +157,16 @@ export class EventFeed {
   /**
    * The events from now on (after up to `replay` recent ones) as an async iterable that ends when
    * `signal` aborts or the feed closes. Reading it slowly is safe (see the class comment).
+   * Its first read throws an `AdminError` (code `feed-full`) when `maxSubscribers` subscriptions are open.
    */
   async *subscribe(
     options: { kinds?: readonly EventKind[]; replay?: number; signal?: AbortSignal } = {},
   ): AsyncGenerator<Event> {
+    // Checked and registered (below) with no await between: no two streams race past the limit.
+    if (this.#subscribers.size >= this.#maxSubscribers) throw new AdminError(
+        "feed-full",
+        `${this.#maxSubscribers} event streams are open already (the limit); close one and retry`,
+      );
     const kinds = options.kinds?.some((k) => k !== EventKind.UNSPECIFIED)
       ? new Set(options.kinds)
       : undefined;

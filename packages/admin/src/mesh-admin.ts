@@ -42,6 +42,7 @@ import {
 } from "@meshlet/mesh";
 import type { XdsEvent } from "@meshlet/xds";
 import type { Observable, Subscription } from "rxjs";
+import { AdminError } from "./admin-error.js";
 import { buildConfigDump, type ConfigDumpSelection, configDumpJson } from "./config-dump.js";
 import { EventFeed, type EventFeedOptions, type SubscriberStats } from "./event-feed.js";
 import { MeshGraph, type MetricsSource } from "./metrics/mesh-graph.js";
@@ -488,7 +489,12 @@ export function createMeshAdmin(options: MeshAdminOptions): MeshAdminService {
   };
 
   async function* watchEvents(req: WatchEventsRequest, ctx: HandlerContext): AsyncGenerator<AdminEvent> {
-    yield* feed.subscribe({ kinds: req.kinds, replay: req.replay, signal: ctx.signal });
+    try {
+      yield* feed.subscribe({ kinds: req.kinds, replay: req.replay, signal: ctx.signal });
+    } catch (error) {
+      if (error instanceof AdminError && error.code === "feed-full") throw new ConnectError(error.message, Code.ResourceExhausted);
+      throw error;
+    }
   }
 
   return {

@@ -2,7 +2,12 @@ import { create, createRegistry } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { ClusterSchema } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import { SecretSchema } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
-import { UpstreamTlsContextSchema } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/tls_pb";
+import { ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
+import {
+  DownstreamTlsContextSchema,
+  UpstreamTlsContextSchema,
+} from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/tls_pb";
+import { TypedStructSchema } from "@meshlet/api/xds/type/v3/typed_struct_pb";
 import { envoyRegistry } from "@meshlet/mesh";
 import { describe, expect, it } from "vitest";
 import { REDACTED, redact } from "./redact.js";
@@ -93,5 +98,100 @@ describe("redact", () => {
     expect(any.typeUrl).toBe("type.googleapis.com/google.protobuf.StringValue");
     expect(text(any.value)).not.toContain("KEY");
     expect(text(any.value)).toContain("acme.Secret");
+  });
+
+  it("redacts a listener's inline TLS certificate key and session ticket keys (tls.proto: sensitive), keeping the chain and SDS names", () => {
+    const tls = create(DownstreamTlsContextSchema, {
+      commonTlsContext: {
+        tlsCertificates: [
+          {
+            certificateChain: { specifier: { case: "inlineString", value: "CHAIN" } },
+            privateKey: { specifier: { case: "inlineString", value: "LISTENER-KEY" } },
+          },
+        ],
+        tlsCertificateSdsSecretConfigs: [{ name: "kubernetes://bookinfo-credential" }],
+      },
+      sessionTicketKeysType: {
+        case: "sessionTicketKeys",
+        value: { keys: [{ specifier: { case: "inlineBytes", value: bytes("TICKET-KEY") } }] },
+      },
+    });
+    const listener = create(ListenerSchema, {
+      name: "0.0.0.0_443",
+      filterChains: [
+        {
+          transportSocket: {
+            name: "envoy.transport_sockets.tls",
+            configType: { case: "typedConfig", value: anyPack(DownstreamTlsContextSchema, tls) },
+          },
+        },
+      ],
+    });
+    redact(ListenerSchema, listener, envoyRegistry);
+    const any = listener.filterChains[0]?.transportSocket?.configType.value;
+    const back = anyUnpack(any as never, envoyRegistry) as typeof tls;
+    const cert = back.commonTlsContext?.tlsCertificates[0];
+    expect(cert?.privateKey?.specifier).toEqual({ case: "inlineString", value: REDACTED });
+    expect(cert?.certificateChain?.specifier).toEqual({ case: "inlineString", value: "CHAIN" });
+    expect(back.commonTlsContext?.tlsCertificateSdsSecretConfigs[0]?.name).toBe(
+      "kubernetes://bookinfo-credential",
+    );
+    const keys = back.sessionTicketKeysType.case === "sessionTicketKeys" ? back.sessionTicketKeysType.value : undefined;
+    expect(text(keys?.keys[0]?.specifier.value as Uint8Array)).toBe(REDACTED);
+  });
+
+  it("redacts a TypedStruct of a known type through its typed form, and withholds one of an unknown type", () => {
+    const known = create(ClusterSchema, {
+      name: "c",
+      transportSocket: {
+        name: "envoy.transport_sockets.tls",
+        configType: {
+          case: "typedConfig",
+          value: anyPack(
+            TypedStructSchema,
+            create(TypedStructSchema, {
+              typeUrl: "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+              value: {
+                commonTlsContext: { tlsCertificates: [{ privateKey: { inlineString: "STRUCT-KEY" } }] },
+                sni: "reviews",
+              },
+            }),
+          ),
+        },
+      },
+    });
+    redact(ClusterSchema, known, envoyRegistry);
+    const ts = anyUnpack(known.transportSocket?.configType.value as never, envoyRegistry) as {
+      value?: Record<string, unknown>;
+    };
+    expect(JSON.stringify(ts.value)).not.toContain("STRUCT-KEY");
+    expect(ts.value).toMatchObject({ sni: "reviews" });
+    expect(JSON.stringify(ts.value)).toContain(REDACTED);
+
+    // An extension this control plane has no descriptor for: its JSON might hold anything.
+    const unknown = create(ClusterSchema, {
+      name: "c",
+      transportSocket: {
+        name: "acme",
+        configType: {
+          case: "typedConfig",
+          value: anyPack(
+            TypedStructSchema,
+            create(TypedStructSchema, {
+              typeUrl: "type.googleapis.com/acme.v1.KeyHolder",
+              value: { apiKey: "ACME-SECRET" },
+            }),
+          ),
+        },
+      },
+    });
+    redact(ClusterSchema, unknown, envoyRegistry);
+    const uts = anyUnpack(unknown.transportSocket?.configType.value as never, envoyRegistry) as {
+      typeUrl: string;
+      value?: Record<string, unknown>;
+    };
+    expect(uts.typeUrl).toBe("type.googleapis.com/acme.v1.KeyHolder");
+    expect(JSON.stringify(uts.value)).not.toContain("ACME-SECRET");
+    expect(JSON.stringify(uts.value)).toContain("acme.v1.KeyHolder");
   });
 });

@@ -124,9 +124,11 @@ function redactTypedStruct(r: ReflectMessage, ancestorSensitive: boolean, regist
   const msg = r.message as unknown as { typeUrl: string; value?: Record<string, unknown> };
   const typeName = msg.typeUrl.slice(msg.typeUrl.lastIndexOf("/") + 1);
   const schema = registry.getMessage(typeName);
-  if (schema === undefined || msg.value === undefined) {
-    if (ancestorSensitive) msg.value = {};
-    return ancestorSensitive;
+  if (msg.value === undefined) return true;
+  if (schema === undefined) {
+    // Fails closed, as for an Any: nobody can tell which of an unknown type's fields hold a key.
+    msg.value = { [REDACTED]: `contents of ${typeName || "an unnamed type"} withheld (type not known here)` };
+    return true;
   }
   try {
     const typed = fromJson(schema, msg.value as never, { registry, ignoreUnknownFields: true });
@@ -134,8 +136,9 @@ function redactTypedStruct(r: ReflectMessage, ancestorSensitive: boolean, regist
     msg.value = toJson(schema, typed, { registry }) as Record<string, unknown>;
     return true;
   } catch {
-    // Not valid JSON of its type: walk it as a plain Struct (sensitive ancestors still apply).
-    return false;
+    // Not valid JSON of its type: nothing tells which of its values are keys; withhold it.
+    msg.value = { [REDACTED]: `contents of ${typeName} withheld (not valid JSON of its type)` };
+    return true;
   }
 }
 

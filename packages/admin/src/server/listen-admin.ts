@@ -92,6 +92,12 @@ export interface ListenAdminOptions extends Omit<MountAdminOptions, "loopbackHos
    * token, for an address other than loopback.
    */
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  /**
+   * How long a new plaintext connection may take to send its first bytes (enough to tell HTTP/1.1
+   * from HTTP/2) before it is closed (default 10 s): a client that connects and sends nothing, or
+   * half a preface, must not hold a socket forever.
+   */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** A running admin listener. */
@@ -101,6 +107,8 @@ export interface AdminServer {
   readonly address: string;
   /** The base URL clients use (`http://127.0.0.1:15015`). */
   readonly url: string;
+  /** Connections open now (to watch for leaks). */
+  connections(): number;
   /** Stops accepting, ends open calls (streams included) and closes connections after `graceMs` (1 s). */
   close(graceMs?: number): Promise<void>;
 }
@@ -163,7 +171,7 @@ export async function listenAdmin(
     };
     server = net.createServer((socket) => {
       track(socket);
-      sniffProtocol(socket, h1, h2);
+      sniffProtocol(socket, h1, h2, options.handshakeTimeoutMs ?? 10_000);
     });
   }
   await new Promise<void>((resolve, reject) => {
@@ -177,11 +185,23 @@ export async function listenAdmin(
     server.listen(Number(m[2]), host === "" ? undefined : host, () => resolve());
   });
   const bound = server.address() as net.AddressInfo;
+  if (loopback && !isLoopbackHost(bound.address)) {
+    // A name such as `localhost` resolved to an address other machines reach (a broken
+    // /etc/hosts): the no-TLS, no-token rules of loopback do not apply there.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    closeInner();
+    throw new AdminError(
+      "insecure-bind",
+      `refusing to serve the admin API on ${address}: it resolved to ${bound.address}, not a loopback address. ` +
+        "Bind 127.0.0.1 or ::1, or give TLS (key and certificate) and a bearer token",
+    );
+  }
   const shownHost = bound.address.includes(":") ? `[${bound.address}]` : bound.address;
   return {
     port: bound.port,
     address: `${shownHost}:${bound.port}`,
     url: `${options.tls !== undefined ? "https" : "http"}://${shownHost}:${bound.port}`,
+    connections: () => sockets.size,
     async close(graceMs = 1000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       closeInner();
@@ -207,13 +227,18 @@ const PREFACE = "PRI * HTTP/2.0\r\n";
  * (`unshift`); Node's HTTP/2 session reads the socket's handle directly and would miss them, so
  * it gets a stream that replays them first.
  */
-function sniffProtocol(socket: Socket, h1: http.Server, h2: http2.Http2Server): void {
+function sniffProtocol(socket: Socket, h1: http.Server, h2: http2.Http2Server, timeoutMs: number): void {
   let seen: Buffer = Buffer.alloc(0);
+  // Until the protocol is known nobody else watches this socket: close it if it stays silent.
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
   const onData = (chunk: Buffer) => {
     seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
     const head = seen.subarray(0, PREFACE.length).toString("latin1");
     if (seen.length < PREFACE.length && PREFACE.startsWith(head)) return; // could still be HTTP/2
     socket.off("data", onData);
+    clearTimeout(timer);
     socket.pause();
     if (head === PREFACE) {
       h2.emit("connection", replaying(socket, seen));
