@@ -4,10 +4,11 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { AdminError, type AdminServer, createAdminClient, listenAdmin } from "@meshlet/admin";
-import { MeshAdmin } from "@meshlet/api/meshlet/admin/v1/admin_pb";
+import { EventKind, MeshAdmin } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../mesh/test/support/mesh-fixture.js";
 import { type AdminPlane, bookinfoFiles, startAdminPlane } from "./support/admin-plane.js";
@@ -25,7 +26,7 @@ const extra: AdminServer[] = [];
 
 beforeAll(async () => {
   plane = await startAdminPlane(await bookinfoFiles("bookinfo.yaml"), {
-    admin: { feed: { bufferSize: 50 } },
+    admin: { feed: { bufferSize: 50, maxSubscribers: 40 } },
   });
   tlsDir = mkdtempSync(join(tmpdir(), "meshlet-admin-tls-"));
   // A self-signed certificate for localhost/127.0.0.1 (openssl, as an operator would make one).
@@ -129,6 +130,29 @@ describe("address rules and tokens", () => {
     expect((v6 as AdminError).code).toBe("insecure-bind");
   });
 
+  it("answers a call without the token HTTP 401 with Connect's JSON error unauthenticated, as curl sees it", async () => {
+    const server = await listenAdmin(plane.admin, { address: "127.0.0.1:0", token: TOKEN });
+    extra.push(server);
+    const url = `${server.url}/meshlet.admin.v1.MeshAdmin/ListProxies`;
+    for (const authorization of [undefined, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`]) {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+        body: "{}",
+      });
+      expect(res.status).toBe(401);
+      const body = (await res.json()) as { code: string; message: string };
+      expect(body.code).toBe("unauthenticated");
+      expect(body.message).not.toContain(TOKEN);
+    }
+    const ok = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: "{}",
+    });
+    expect(ok.status).toBe(200);
+  });
+
   it("refuses a token shorter than 16 characters", async () => {
     const err = await listenAdmin(plane.admin, { address: "127.0.0.1:0", token: "short" }).catch(
       (e: unknown) => e,
@@ -158,6 +182,128 @@ describe("address rules and tokens", () => {
     // curl-style, wrong scheme: Connect's JSON error with code "unauthenticated".
     const res = await fetch(`${server.url.replace("https", "http")}/`, {}).catch(() => undefined);
     expect(res).toBeUndefined(); // a TLS port does not speak plaintext
+  });
+});
+
+/** Sends raw bytes on a new connection and collects what comes back until the server closes it. */
+async function raw(port: number, bytes: string | Buffer, opts: { end?: boolean } = {}): Promise<string> {
+  const socket = net.connect(port, "127.0.0.1");
+  let text = "";
+  socket.setEncoding("latin1");
+  socket.on("data", (c: string) => {
+    text += c;
+  });
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  socket.on("error", () => undefined);
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  if (bytes.length > 0) socket.write(bytes);
+  if (opts.end) socket.end();
+  await closed;
+  return text;
+}
+
+const post = (url: string, body: string | Uint8Array, headers: Record<string, string>) =>
+  fetch(url, { method: "POST", headers, body });
+
+describe("bad input and bad clients", () => {
+  const call = (m: string) => `${plane.server.url}/meshlet.admin.v1.MeshAdmin/${m}`;
+  const json = { "content-type": "application/json" };
+
+  it("answers malformed JSON, a wrong field type and an unknown field with invalid_argument (HTTP 400)", async () => {
+    for (const body of ["{not json", '{"proxy": 42, "types": "all"}', '{"noSuchField": true}']) {
+      const res = await post(call("GetProxyConfig"), body, json);
+      expect(res.status, body).toBe(400);
+      expect(await res.json()).toMatchObject({ code: "invalid_argument" });
+    }
+    // Undecodable binary protobuf: @connectrpc/connect answers `internal` ("parse binary: …"), as
+    // grpc-go does for a request it cannot unmarshal; a clean Connect error, and the server goes on.
+    const bin = await post(call("GetProxyConfig"), new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]), {
+      "content-type": "application/proto",
+    });
+    expect(bin.headers.get("content-type")).toBe("application/json");
+    expect(await bin.json()).toMatchObject({ message: expect.stringContaining("parse binary") });
+    expect((await post(call("ListProxies"), "{}", json)).status).toBe(200);
+  });
+
+  it("refuses a request larger than a megabyte with resource_exhausted, and an unknown method or content type", async () => {
+    const big = JSON.stringify({ proxy: "x", clusterNames: Array.from({ length: 200_000 }, (_, i) => `c${i}`) });
+    expect(big.length).toBeGreaterThan(1024 * 1024);
+    const res = await post(call("GetProxyConfig"), big, json);
+    expect(await res.json()).toMatchObject({ code: "resource_exhausted" });
+    expect((await post(call("DeleteProxy"), "{}", json)).status).toBe(404);
+    expect((await post(call("ListProxies"), "{}", { "content-type": "text/plain" })).status).toBe(415);
+    // Still serving.
+    expect((await post(call("ListProxies"), "{}", json)).status).toBe(200);
+  });
+
+  it("offers no mutating call: six read-only methods, the unary ones marked NO_SIDE_EFFECTS", () => {
+    expect(MeshAdmin.methods.map((m) => m.name).sort()).toEqual([
+      "Explain",
+      "GetConfigStatus",
+      "GetMeshGraph",
+      "GetProxyConfig",
+      "ListProxies",
+      "WatchEvents",
+    ]);
+    for (const m of MeshAdmin.methods.filter((x) => x.methodKind === "unary"))
+      expect(m.idempotency, m.name).toBe(MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS);
+  });
+
+  it("sends no CORS headers: another origin's page cannot read the API (preflight gets no Allow-Origin)", async () => {
+    const pre = await fetch(call("ListProxies"), {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://evil.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,authorization",
+      },
+    });
+    expect(pre.headers.get("access-control-allow-origin")).toBeNull();
+    expect(pre.headers.get("access-control-allow-headers")).toBeNull();
+    const res = await post(call("ListProxies"), "{}", { ...json, origin: "https://evil.example.com" });
+    expect(res.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("survives garbage bytes, a half-sent request and silent connections, and closes them (no leak)", async () => {
+    const server = await listenAdmin(plane.admin, { address: "127.0.0.1:0", handshakeTimeoutMs: 300 });
+    extra.push(server);
+    // Garbage: the HTTP/1.1 parser answers 400 and closes.
+    expect(await raw(server.port, Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0x00, 0x01, 0x02]))).toMatch(
+      /^HTTP\/1\.1 400/,
+    );
+    expect(await raw(server.port, "\r\n\r\nGARBAGE GARBAGE\r\n\r\n")).toMatch(/^HTTP\/1\.1 400/);
+    // A broken HTTP/2 preface, then garbage frames: the HTTP/2 session ends the connection.
+    await raw(server.port, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n${"\xff".repeat(64)}`);
+    // Silent, half a preface, half a request line then the write side shut: all closed by the server.
+    await raw(server.port, "");
+    await raw(server.port, "PRI * HT");
+    await raw(server.port, "PRI * HT", { end: true });
+    await raw(server.port, "POST /meshlet.admin.v1.MeshAdmin/ListProxies HTTP/1.1\r\nHost: 127.0.0.1\r\n", {
+      end: true,
+    });
+    await eventually(() => expect(server.connections()).toBe(0));
+    const ok = await post(`${server.url}/meshlet.admin.v1.MeshAdmin/ListProxies`, "{}", json);
+    expect(await ok.json()).toMatchObject({ controlPlane: "meshlet-test" });
+  });
+
+  it("serves many WatchEvents streams at once, and refuses one past the limit with resource_exhausted", async () => {
+    const client = createAdminClient({ url: plane.server.url });
+    const abort = new AbortController();
+    const streams = Array.from({ length: 40 }, () =>
+      client.watchEvents({ kinds: [EventKind.PUSH] }, { signal: abort.signal })[Symbol.asyncIterator](),
+    );
+    const firsts = streams.map((s) => s.next());
+    await eventually(() => expect(plane.admin.subscribers()).toHaveLength(40));
+    const extraStream = client.watchEvents({}, { signal: abort.signal })[Symbol.asyncIterator]();
+    const refused = await extraStream.next().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect((refused as ConnectError).code).toBe(Code.ResourceExhausted);
+    plane.admin.feed.publish({ case: "push", value: { cause: "manual", configVersion: "fan-out" } });
+    for (const r of await Promise.all(firsts))
+      expect(r.value?.event).toMatchObject({ case: "push", value: { configVersion: "fan-out" } });
+    abort.abort();
+    await Promise.all(streams.map((s) => s.next().catch(() => undefined)));
+    await eventually(() => expect(plane.admin.subscribers()).toHaveLength(0));
   });
 });
 
