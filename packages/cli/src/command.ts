@@ -25,10 +25,17 @@ export interface Command {
   readonly usage: string;
   /**
    * Runs the command with the arguments after its name; resolves with the exit code: 0 success,
-   * 1 the command ran and found a problem (invalid config, a proxy out of sync…), 2 usage errors.
+   * 1 the command ran and found a problem (invalid config, a proxy out of sync…), 2 usage errors,
+   * 3 the admin API unreachable, 4 refused by it (unauthenticated), 5 not found (a proxy).
    */
   run(args: readonly string[], io: CommandIo): Promise<number>;
 }
 
 /** Exit status of a usage error (unknown option, missing argument). */
 export const EXIT_USAGE = 2;
+/** Exit status when the control plane's admin API cannot be reached (refused, timed out, TLS failed). */
+export const EXIT_UNREACHABLE = 3;
+/** Exit status when the admin API refuses the caller (no or wrong bearer token). */
+export const EXIT_UNAUTHENTICATED = 4;
+/** Exit status when what was asked about does not exist (a proxy not connected or not in the config). */
+export const EXIT_NOT_FOUND = 5;

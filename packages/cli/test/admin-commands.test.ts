@@ -172,10 +172,10 @@ describe("meshlet proxy-status", () => {
     await eventually(async () => expect((await meshlet(["proxy-status"])).code).toBe(0));
   });
 
-  it("without the token, or with a wrong one: unauthenticated, exit 1, and says which variable to set", async () => {
+  it("without the token, or with a wrong one: unauthenticated, exit 4, and says which variable to set", async () => {
     for (const env of [{}, { MESHLET_ADMIN_TOKEN: "wrong-token-wrong-token-wrong" }]) {
       const r = await meshlet(["proxy-status"], env);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(4);
       expect(r.err.join("\n")).toContain("unauthenticated");
       expect(r.err.join("\n")).toContain("MESHLET_ADMIN_TOKEN");
     }
@@ -183,11 +183,15 @@ describe("meshlet proxy-status", () => {
     expect(custom.code).toBe(0);
   });
 
-  it("exits 1 when nothing answers at --admin, and 2 on usage errors", async () => {
+  it("exits 3 when nothing answers at --admin, 5 for a proxy not connected, and 2 on usage errors", async () => {
     const r = await meshlet(["proxy-status", "--admin", "http://127.0.0.1:1"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.err.join("\n")).toContain("cannot reach the admin API at http://127.0.0.1:1");
+    const ghost = await meshlet(["proxy-status", "ghost-0.default"]);
+    expect(ghost.code).toBe(5);
+    expect(ghost.err.join("\n")).toContain("no connected proxy ghost-0.default");
     expect((await meshlet(["proxy-status", "-o", "xml"])).code).toBe(2);
+    expect((await meshlet(["proxy-status", "--admin", "ftp://127.0.0.1:1"])).code).toBe(2);
   });
 });
 
@@ -255,9 +259,13 @@ describe("meshlet proxy-config", () => {
     }
   });
 
-  it("exits 1 for a proxy that is not connected, 2 for an unknown config type", async () => {
+  it("exits 5 for a proxy that is not connected, 4 without the token, 3 unreachable, 2 for an unknown config type", async () => {
+    expect((await meshlet(["proxy-config", "clusters", "client-js.test"], {})).code).toBe(4);
+    expect(
+      (await meshlet(["proxy-config", "clusters", "client-js.test", "--admin", "http://127.0.0.1:1"])).code,
+    ).toBe(3);
     const r = await meshlet(["proxy-config", "clusters", "ghost-0.default"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(5);
     expect(r.err.join("\n")).toContain('no connected proxy "ghost-0.default"');
     expect((await meshlet(["proxy-config", "bootstrap", "client-js.test"])).code).toBe(2);
   });
@@ -278,6 +286,15 @@ describe("meshlet explain --admin", () => {
     expect(live.out.some((l) => l.includes("← Service default/reviews (bookinfo.yaml:"))).toBe(true);
     const json = await meshlet(["explain", "--admin", plane.server.url, ...args, "-o", "json"]);
     expect(JSON.parse(json.out.join("\n"))).toMatchObject({ outcome: { kind: "forwarded" } });
+  });
+
+  it("exits 5 for a proxy not in the config, 4 without the token, 3 when nothing answers", async () => {
+    const args = ["--to", "reviews:9080"];
+    const ghost = await meshlet(["explain", "--admin", plane.server.url, "--proxy", "ghost-0.default", ...args]);
+    expect(ghost.code).toBe(5);
+    const proxy = ["--proxy", "productpage-v1-0.default", ...args];
+    expect((await meshlet(["explain", "--admin", plane.server.url, ...proxy], {})).code).toBe(4);
+    expect((await meshlet(["explain", "--admin", "http://127.0.0.1:1", ...proxy])).code).toBe(3);
   });
 
   it("refuses --config with --admin, and a bad --protocol with exit 2", async () => {

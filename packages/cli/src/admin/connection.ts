@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { AdminClient } from "@meshlet/admin/client";
-import type { CommandIo } from "../command.js";
+import { type CommandIo, EXIT_NOT_FOUND, EXIT_UNAUTHENTICATED, EXIT_UNREACHABLE, EXIT_USAGE } from "../command.js";
 
 /** Where `meshlet serve` serves the admin API unless told otherwise. */
 export const DEFAULT_ADMIN_URL = "http://127.0.0.1:15015";
@@ -47,6 +47,35 @@ export async function adminClient(conn: AdminConnection, io: CommandIo): Promise
     ...(token !== undefined && token !== "" ? { token } : {}),
     ...(conn.ca !== undefined ? { ca: readFileSync(conn.ca) } : {}),
   });
+}
+
+/** The exit statuses every admin command shares, for its usage text. */
+export const ADMIN_EXIT_STATUS = `3 the admin API cannot be reached, 4 it refused the token (unauthenticated), 5 no such proxy.`;
+
+/**
+ * The exit status for a failed admin call, so scripts can tell "cannot check" from "checked, and
+ * found a problem" (1): 3 unreachable (refused, timed out, TLS failed), 4 unauthenticated or
+ * permission denied, 5 not found, 2 a request the server found malformed or a URL that is not
+ * http(s), else 1.
+ */
+export function adminExitCode(error: unknown): number {
+  const e = error as { code?: number; name?: string };
+  if (error instanceof TypeError) return EXIT_USAGE; // not an http(s) URL
+  if (e?.name !== "ConnectError") return EXIT_UNREACHABLE; // e.g. a CA file that could not be read
+  switch (e.code) {
+    case 14: // unavailable
+    case 4: // deadline_exceeded
+      return EXIT_UNREACHABLE;
+    case 16: // unauthenticated
+    case 7: // permission_denied
+      return EXIT_UNAUTHENTICATED;
+    case 5: // not_found
+      return EXIT_NOT_FOUND;
+    case 3: // invalid_argument
+      return EXIT_USAGE;
+    default:
+      return 1;
+  }
 }
 
 /** A call's failure as one line that says what to do. */

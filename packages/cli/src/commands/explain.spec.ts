@@ -231,13 +231,13 @@ spec:
     expect(out).toContain("block_all");
   });
 
-  it("usage errors exit 2; an unknown proxy exits 1", async () => {
+  it("usage errors exit 2; an unknown proxy exits 5 (not found)", async () => {
     expect((await run("--proxy", "x", "--to", "a:1")).code).toBe(2);
     expect((await run("-c", dir, "--to", "a:1")).code).toBe(2);
     expect((await fromProductpage("--to", "reviews")).code).toBe(2);
     expect((await fromProductpage("--to", "a:1", "--tls", "ssl")).code).toBe(2);
     const unknown = await run("-c", dir, "-p", "ghost.default", "--to", "reviews:9080");
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(5);
     expect(unknown.err).toContain("no Pod default/ghost in the config");
   });
 });

@@ -14,11 +14,12 @@ import {
 import {
   ADMIN_FLAGS,
   adminClient,
+  adminExitCode,
   defaultConnection,
   describeAdminError,
   takeAdminFlag,
 } from "../admin/connection.js";
-import type { Command, CommandIo } from "../command.js";
+import { type Command, type CommandIo, EXIT_NOT_FOUND, EXIT_USAGE } from "../command.js";
 
 /** File paths of the config objects named, relative to the working directory (as `validate` prints them). */
 function withRelativeFiles(e: Explanation, cwd: string): Explanation {
@@ -65,8 +66,9 @@ Options:
   --output, -o text|json      Output format (default text).
 ${ADMIN_FLAGS}
 
-Exit status: 0 the request is forwarded or answered, 1 refused (or the proxy is not in the config),
-2 usage errors.`;
+Exit status: 0 the request is forwarded or answered, 1 refused, 2 usage errors, 5 the proxy is not
+in the config (or not connected); with --admin also 3 the admin API cannot be reached, 4 it refused
+the token (unauthenticated).`;
 
 /** `meshlet explain`: what a proxy would do with a request, offline from a config directory. */
 export const command: Command = {
@@ -275,7 +277,7 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
   } catch (error) {
     if (error instanceof ExplainError) {
       io.err(`meshlet explain: ${error.message}`);
-      return error.code === "bad-request" ? 2 : 1;
+      return error.code === "bad-request" ? EXIT_USAGE : EXIT_NOT_FOUND;
     }
     throw error;
   }
@@ -297,8 +299,7 @@ async function explainViaAdmin(
     res = await (await adminClient(conn, io)).explain(request);
   } catch (error) {
     io.err(`meshlet explain: ${describeAdminError(error, conn)}`);
-    const code = (error as { code?: number }).code;
-    return code === 3 ? 2 : 1;
+    return adminExitCode(error);
   }
   if (format === "json") io.out(JSON.stringify(res.explanation, null, 2));
   else {

@@ -2,8 +2,10 @@ import { ConfigType } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 import { stringify } from "yaml";
 import { type DumpKind, dumpResources, dumpTable } from "../admin/config-dump-tables.js";
 import {
+  ADMIN_EXIT_STATUS,
   ADMIN_FLAGS,
   adminClient,
+  adminExitCode,
   defaultConnection,
   describeAdminError,
   takeAdminFlag,
@@ -24,8 +26,7 @@ Options:
   --output, -o table|json|yaml  Output format (default table; json/yaml print the resources).
 ${ADMIN_FLAGS}
 
-Exit status: 0 shown, 1 the proxy is not connected (or the admin API could not be reached),
-2 usage errors.`;
+Exit status: 0 shown, 2 usage errors, ${ADMIN_EXIT_STATUS}`;
 
 /** `meshlet proxy-config`: istioctl proxy-config over the admin API. */
 export const command: Command = {
@@ -117,7 +118,7 @@ async function runProxyConfig(args: readonly string[], io: CommandIo): Promise<n
     dump = res.configDump;
   } catch (error) {
     io.err(`meshlet proxy-config: ${describeAdminError(error, conn)}`);
-    return 1;
+    return adminExitCode(error);
   }
   if (output === "json") io.out(JSON.stringify(dumpResources(dump, kind.kind), null, 2));
   else if (output === "yaml") io.out(stringify(dumpResources(dump, kind.kind)).trimEnd());

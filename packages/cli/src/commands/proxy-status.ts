@@ -7,15 +7,17 @@ import {
 } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 import { stringify } from "yaml";
 import {
+  ADMIN_EXIT_STATUS,
   ADMIN_FLAGS,
   adminClient,
+  adminExitCode,
   defaultConnection,
   describeAdminError,
   takeAdminFlag,
 } from "../admin/connection.js";
 import { formatTable } from "../admin/table.js";
 import type { Command, CommandIo } from "../command.js";
-import { EXIT_USAGE } from "../command.js";
+import { EXIT_NOT_FOUND, EXIT_USAGE } from "../command.js";
 
 const USAGE = `Usage: meshlet proxy-status [<proxy>] [options]
 
@@ -33,8 +35,8 @@ Options:
   --output, -o table|json|yaml  Output format (default table).
 ${ADMIN_FLAGS}
 
-Exit status: 0 every proxy listed is SYNCED (or NOT SENT), 1 one is STALE or ERROR (or the admin
-API could not be reached), 2 usage errors.`;
+Exit status: 0 every proxy listed is SYNCED (or NOT SENT), 1 one is STALE or ERROR, 2 usage errors,
+${ADMIN_EXIT_STATUS}`;
 
 /** `meshlet proxy-status`: istioctl proxy-status over the admin API. */
 export const command: Command = {
@@ -122,14 +124,14 @@ async function runProxyStatus(args: readonly string[], io: CommandIo): Promise<n
     res = await (await adminClient(conn, io)).listProxies({ namespace });
   } catch (error) {
     io.err(`meshlet proxy-status: ${describeAdminError(error, conn)}`);
-    return 1;
+    return adminExitCode(error);
   }
   let proxies = res.proxies;
   if (proxy !== undefined) {
     proxies = proxies.filter((p) => p.id === proxy || p.id.split("~")[2] === proxy);
     if (proxies.length === 0) {
       io.err(`meshlet proxy-status: no connected proxy ${proxy}`);
-      return 1;
+      return EXIT_NOT_FOUND;
     }
   }
   const bad = proxies.filter((p) => p.status === SyncStatus.STALE || p.status === SyncStatus.ERROR);
