@@ -3,8 +3,8 @@
 // rebuild their DOM with textContent (names in the mesh's config are never parsed as HTML).
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { describeEvent } from "../src/event-text.js";
 import {
-  type Event as AdminEvent,
   type Proxy as AdminProxy,
   ConfigType,
   type ExplainResponse,
@@ -191,68 +191,12 @@ function highlight(target: HTMLElement, text: string, q: string): void {
 }
 
 // ---- events -------------------------------------------------------------------------------------
-function describe(e: AdminEvent): { kind: string; cls: string; text: string } {
-  const ev = e.event;
-  switch (ev.case) {
-    case "push": {
-      const p = ev.value;
-      const why = p.configs.length > 0 ? ` (${p.configs.join(", ")})` : "";
-      return {
-        kind: "push",
-        cls: "push",
-        text: `${p.cause}${why} → ${p.proxies.length} proxies, ${p.resourcesChanged} resources, ${p.durationMs.toFixed(0)} ms, config v${p.configVersion}`,
-      };
-    }
-    case "nack":
-      return {
-        kind: "nack",
-        cls: "nack",
-        text: `${ev.value.proxy} rejected ${ev.value.typeUrl.split(".").pop()} ${ev.value.rejectedVersion}: ${ev.value.error}`,
-      };
-    case "diagnostic": {
-      const d = ev.value.diagnostic;
-      const where = d?.file ? `${d.file}:${d.line} ` : "";
-      return {
-        kind: ev.value.origin,
-        cls: ev.value.origin,
-        text: `${ev.value.resolved ? "resolved: " : ""}${where}${d?.code} ${d?.message}`,
-      };
-    }
-    case "certificate":
-      return {
-        kind: "cert",
-        cls: "cert",
-        text: `${ev.value.kind} ${ev.value.identity} ${ev.value.detail}`.trim(),
-      };
-    case "policyDenial":
-      return {
-        kind: "denial",
-        cls: "denial",
-        text: `${ev.value.status} ${ev.value.method} ${ev.value.host}${ev.value.path} (${ev.value.reason}${ev.value.policy ? `, ${ev.value.policy}` : ""})`,
-      };
-    case "proxy":
-      return {
-        kind: "proxy",
-        cls: "proxy",
-        text: ev.value.refused
-          ? `refused ${ev.value.proxy}: ${ev.value.refused}`
-          : `${ev.value.connected ? "connected" : "left"} ${ev.value.proxy}`,
-      };
-    case "dropped":
-      return {
-        kind: "dropped",
-        cls: "error",
-        text: `${ev.value.count} events dropped (this page read too slowly)`,
-      };
-    default:
-      return { kind: "?", cls: "", text: "" };
-  }
-}
 async function watchEvents(): Promise<void> {
   for (;;) {
     try {
       for await (const e of client.watchEvents({ replay: 50 }, { timeoutMs: 0 })) {
-        const d = describe(e);
+        const d = describeEvent(e);
+        const cls = d.kind === "dropped" ? "error" : d.kind;
         const t = e.time
           ? new Date(Number(e.time.seconds) * 1000).toLocaleTimeString([], { hour12: false })
           : "";
@@ -260,7 +204,7 @@ async function watchEvents(): Promise<void> {
           "li",
           {},
           el("span", { text: t, cls: "time" }),
-          el("span", { text: d.kind, cls: `kind ${d.cls}` }),
+          el("span", { text: d.kind, cls: `kind ${cls}` }),
           el("span", { text: d.text, cls: "text" }),
         );
         const list = $("events");

@@ -2,6 +2,8 @@ import { type Client, createClient, type Interceptor } from "@connectrpc/connect
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { MeshAdmin } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 
+export { describeEvent, type EventText } from "./event-text.js";
+
 /** Options of {@link createAdminClient}. */
 export interface AdminClientOptions {
   /** The admin listener's base URL, e.g. `http://127.0.0.1:15015`. */

@@ -1,5 +1,6 @@
 export { AdminError, type AdminErrorCode } from "./admin-error.js";
 export { type AdminClient, type AdminClientOptions, createAdminClient } from "./client.js";
+export { describeEvent, type EventText } from "./event-text.js";
 export { buildConfigDump, type ConfigDumpSelection, configDumpJson } from "./config-dump.js";
 export {
   EventFeed,

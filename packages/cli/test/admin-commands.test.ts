@@ -271,6 +271,36 @@ describe("meshlet proxy-config", () => {
   });
 });
 
+describe("meshlet events", () => {
+  it("prints the feed one line per event, or JSON lines, and exits 0 after --count", async () => {
+    const text = meshlet(["events", "--kind", "push", "--count", "1"]);
+    await eventually(() => expect(plane.admin.subscribers()).toHaveLength(1));
+    plane.admin.feed.publish({ case: "nack", value: { proxy: "not-a-push" } });
+    plane.admin.feed.publish({
+      case: "push",
+      value: { cause: "manual", configVersion: "cli-1", proxies: ["a", "b"], resourcesChanged: 3, durationMs: 2 },
+    });
+    const t = await text;
+    expect(t.code).toBe(0);
+    expect(t.out.filter((l) => l !== "")).toEqual([
+      expect.stringMatching(/^\d{4}-\d\d-\d\dT\S+Z push {5}manual → 2 proxies, 3 resources, 2 ms, config vcli-1$/),
+    ]);
+    // -o json with a replay: the same event as proto3 JSON, one object per line.
+    const json = await meshlet(["events", "--kind", "push", "--replay", "1", "--count", "1", "-o", "json"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.out[0] as string)).toMatchObject({
+      push: { cause: "manual", configVersion: "cli-1", proxies: ["a", "b"] },
+    });
+    await eventually(() => expect(plane.admin.subscribers()).toHaveLength(0));
+  });
+
+  it("exits 4 without the token, 3 when nothing answers, 2 for an unknown kind", async () => {
+    expect((await meshlet(["events", "--count", "1"], {})).code).toBe(4);
+    expect((await meshlet(["events", "--admin", "http://127.0.0.1:1"])).code).toBe(3);
+    expect((await meshlet(["events", "--kind", "pushes"])).code).toBe(2);
+  });
+});
+
 describe("meshlet explain --admin", () => {
   it("prints the walk the offline explain prints, against the config being served", async () => {
     const args = ["--proxy", "productpage-v1-0.default", "--to", "reviews:9080", "-H", "end-user: jason"];

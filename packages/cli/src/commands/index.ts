@@ -32,6 +32,11 @@ export const commands: ReadonlyArray<{
     load: async () => (await import("./proxy-config.js")).command,
   },
   {
+    name: "events",
+    summary: "Follow a running control plane's events: pushes, NACKs, config errors, denials (admin API).",
+    load: async () => (await import("./events.js")).command,
+  },
+  {
     name: "manifest",
     summary: "Render the Kubernetes manifests of the reference mesh (manifest generate).",
     load: async () => (await import("./manifest.js")).command,
