@@ -6,7 +6,7 @@
 //   terminal view that follows the YAML in config/ as you edit it (or press a scenario key).
 //
 // Options: --scenario <name>, --duration <s>, --rps <n>, --plain, --interval <s>, --window <s>,
-// --config <dir>, --state-dir <dir>, --smoke, --help. See examples/reference-mesh/README.md.
+// --config <dir>, --state-dir <dir>, --admin <host:port>|off, --smoke, --help. See examples/reference-mesh/README.md.
 import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import type { ControlPlaneEvent } from "@meshlet/cli/control-plane";
 import { formatDiagnostic } from "@meshlet/config";
 import { TRUST_DOMAIN } from "./platform.js";
-import { ReferenceMesh } from "./reference-mesh.js";
+import { DEFAULT_CONSOLE_ADDRESS, ReferenceMesh } from "./reference-mesh.js";
 import { applyScenario, currentScenario, listScenarios, SCENARIO_FILE, type Scenario } from "./scenarios.js";
 import { SMOKE_STEPS } from "./smoke.js";
 import { type Scrape, trafficWindow } from "./traffic.js";
@@ -39,6 +39,10 @@ Options:
   --config <dir>      The watched config directory (default examples/reference-mesh/config).
   --state-dir <dir>   CA root, workload certificates, platform.yaml, logs
                       (default examples/reference-mesh/.meshlet).
+  --admin <host:port>|off
+                      The admin API and browser console (default ${DEFAULT_CONSOLE_ADDRESS}; the
+                      URL is printed at start; meshlet proxy-status, proxy-config and events talk
+                      to it). A loopback address only.
   --smoke             Run a few seconds in temporary directories, walk through two scenarios and
                       exit 0 only if the traffic moved as expected.
   -h, --help          This text.`;
@@ -53,6 +57,7 @@ interface Options {
   configDir: string;
   stateDir: string;
   smoke: boolean;
+  admin?: string | false;
 }
 
 function parseArgs(argv: readonly string[]): Options | string {
@@ -109,6 +114,11 @@ function parseArgs(argv: readonly string[]): Options | string {
         case "--state-dir":
           o.stateDir = resolve(value());
           break;
+        case "--admin": {
+          const v = value();
+          o.admin = v === "off" ? false : v;
+          break;
+        }
         case "--smoke":
           o.smoke = true;
           o.plain = true;
@@ -172,6 +182,8 @@ async function run(o: Options): Promise<number> {
     });
     o.configDir = config;
     o.stateDir = join(tmp, "state");
+    // Never the default port: a demo or `meshlet serve` may hold it.
+    if (o.admin === undefined) o.admin = "127.0.0.1:0";
   }
   if (o.scenario !== undefined) await applyScenario(byName(o.scenario), o.configDir);
   else if (!(await readdir(o.configDir)).includes(SCENARIO_FILE))
@@ -186,6 +198,7 @@ async function run(o: Options): Promise<number> {
     stateDir: o.stateDir,
     rps: o.rps,
     progress: (line) => out(`reference mesh: ${line}`),
+    ...(o.admin !== undefined ? { admin: o.admin } : {}),
   });
   let stopping = false;
   const timers: NodeJS.Timeout[] = [];
@@ -221,6 +234,11 @@ async function run(o: Options): Promise<number> {
   for (const w of mesh.workloads)
     out(
       `reference mesh:   ${w.workload.pod.padEnd(16)} ${w.workload.ip}:${w.workload.port}  metrics http://${w.workload.ip}:${w.workload.metricsPort}/metrics`,
+    );
+  const consoleUrl = mesh.consoleUrl;
+  if (consoleUrl !== undefined)
+    out(
+      `reference mesh: console ${consoleUrl} (admin API: meshlet proxy-status --admin ${consoleUrl.replace(/\/$/, "")})`,
     );
   out(
     `reference mesh: platform (Services, Pods) in ${shown(mesh.platformFile)}; workload logs in ${shown(join(o.stateDir, "logs"))}`,
@@ -263,6 +281,25 @@ async function run(o: Options): Promise<number> {
         for (const line of renderPlain(trafficWindow(scrapes, 3), elapsed())) out(line);
         for (const p of problems()) out(`smoke: ${p}`);
         break;
+      }
+    }
+    if (ok && mesh.consoleUrl !== undefined) {
+      // The console's page and the admin API it reads, as a browser and curl reach them.
+      const base = mesh.consoleUrl;
+      const page = await fetch(base).then((r) => r.text()).catch(() => "");
+      const list = (await fetch(`${base}meshlet.admin.v1.MeshAdmin/ListProxies`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      })
+        .then((r) => r.json())
+        .catch(() => ({}))) as { proxies?: unknown[] };
+      const n = list.proxies?.length ?? 0;
+      if (page.includes("meshlet") && n >= mesh.workloads.length)
+        out(`smoke: ok   console at ${base} lists ${n} proxies`);
+      else {
+        ok = false;
+        out(`smoke: FAIL console at ${base}: page ${page === "" ? "missing" : "served"}, ${n} proxies listed of ${mesh.workloads.length}`);
       }
     }
     for (const i of trafficWindow(scrapes, 30).identities) out(`smoke: identity ${identityLine(i)}`);

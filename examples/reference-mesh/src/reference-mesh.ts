@@ -4,6 +4,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { scrapeMetrics } from "@meshlet/admin";
+import { adminExtension } from "@meshlet/cli/admin-extension";
 import { type ControlPlane, type ControlPlaneEvent, startControlPlane } from "@meshlet/cli/control-plane";
 import { filter, firstValueFrom, scan, timeout } from "rxjs";
 import { NAMESPACE, placeWorkloads, platformYaml, type Workload } from "./platform.js";
@@ -29,7 +31,16 @@ export interface ReferenceMeshOptions {
   readonly progress?: (line: string) => void;
   /** How long to wait for each start step (default 90 s). */
   readonly stepTimeoutMs?: number;
+  /**
+   * The admin API and browser console: `host:port` (loopback), or `false` for none. Default
+   * `127.0.0.1:15015`, as `meshlet serve`; when that port is taken the mesh runs without a console
+   * and `progress` says why. Its mesh graph reads the workloads' Istio metrics.
+   */
+  readonly admin?: string | false;
 }
+
+/** Where the demo serves the admin API and console unless told otherwise (as `meshlet serve`). */
+export const DEFAULT_CONSOLE_ADDRESS = "127.0.0.1:15015";
 
 /** A workload process. */
 export interface RunningWorkload {
@@ -60,8 +71,22 @@ export class ReferenceMesh {
     const platformFile = join(options.stateDir, "platform.yaml");
     await writeFile(platformFile, platformYaml(placed));
 
-    progress("starting the control plane (xDS, CA, rate limit) …");
+    progress("starting the control plane (xDS, CA, rate limit, admin API and console) …");
+    const admin =
+      options.admin === false
+        ? []
+        : [
+            adminExtension({
+              address: options.admin ?? DEFAULT_CONSOLE_ADDRESS,
+              metrics: scrapeMetrics(placed.map((w) => `http://${w.ip}:${w.metricsPort}/metrics`)),
+              // The default port being taken (a `meshlet serve` running) must not stop the demo.
+              ...(options.admin === undefined
+                ? { optional: (m: string) => progress(`console not started: ${m}`) }
+                : {}),
+            }),
+          ];
     const plane = await startControlPlane({
+      extensions: admin,
       config: { paths: [options.configDir, platformFile] },
       listen: "127.0.0.1:0",
       metrics: "127.0.0.1:0",
@@ -177,6 +202,11 @@ export class ReferenceMesh {
         ? "it never connected to the control plane"
         : `proxy ${status.id}: ${status.error ?? "no error"}${status.warnings.length > 0 ? `; ${status.warnings.map((w) => w.message).join("; ")}` : ""}`;
     return `${running.exit ? `exit code ${running.exit.code ?? running.exit.signal}; ` : ""}${proxy}; log ${running.log}${tail ? `:\n    ${tail}` : ""}`;
+  }
+
+  /** The browser console's URL (`http://127.0.0.1:15015/`), when it runs. */
+  get consoleUrl(): string | undefined {
+    return this.plane.services.find((s) => s.name === "console")?.address;
   }
 
   /** Scrapes every workload's /metrics (a workload that does not answer is left out). */

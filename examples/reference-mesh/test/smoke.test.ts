@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 // `npm start -- --smoke` as a user runs it: the built demo (dist/main.js, built by `npm run build`
 // at the repository root) starts meshlet's control plane and the Bookinfo workloads as real
 // processes (grpc-js-xds, mTLS from meshlet's CA) in temporary directories, applies two scenarios
-// and exits 0 only when the traffic the workloads' Istio metrics report moved as each promised.
+// and exits 0 only when the traffic the workloads' Istio metrics report moved as each promised, and
+// the browser console it prints the URL of serves its page and lists every workload's proxy.
 
 const main = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 
@@ -22,7 +23,11 @@ describe("reference mesh smoke run", () => {
     const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
     process.off("exit", kill);
     expect(code, out).toBe(0);
-    expect(out.match(/^smoke: ok {3}.*$/gm)?.length, out).toBe(3);
+    expect(out.match(/^smoke: ok {3}.*$/gm)?.length, out).toBe(4);
+    // The console: its URL printed at start, its page served and every workload in its proxy list.
+    const url = /^reference mesh: console (http:\/\/127\.0\.0\.1:\d+\/) \(admin API/m.exec(out)?.[1];
+    expect(url, out).toBeDefined();
+    expect(out).toMatch(new RegExp(`^smoke: ok {3}console at ${url} lists \\d+ proxies$`, "m"));
     expect(out).toContain("scenario reviews-v3");
     expect(out).toContain("scenario deny-reviews");
     expect(out).toMatch(
