@@ -286,7 +286,9 @@ async function run(o: Options): Promise<number> {
     if (ok && mesh.consoleUrl !== undefined) {
       // The console's page and the admin API it reads, as a browser and curl reach them.
       const base = mesh.consoleUrl;
-      const page = await fetch(base).then((r) => r.text()).catch(() => "");
+      const page = await fetch(base)
+        .then((r) => r.text())
+        .catch(() => "");
       const list = (await fetch(`${base}meshlet.admin.v1.MeshAdmin/ListProxies`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -299,7 +301,9 @@ async function run(o: Options): Promise<number> {
         out(`smoke: ok   console at ${base} lists ${n} proxies`);
       else {
         ok = false;
-        out(`smoke: FAIL console at ${base}: page ${page === "" ? "missing" : "served"}, ${n} proxies listed of ${mesh.workloads.length}`);
+        out(
+          `smoke: FAIL console at ${base}: page ${page === "" ? "missing" : "served"}, ${n} proxies listed of ${mesh.workloads.length}`,
+        );
       }
     }
     for (const i of trafficWindow(scrapes, 30).identities) out(`smoke: identity ${identityLine(i)}`);

@@ -3,7 +3,6 @@
 // rebuild their DOM with textContent (names in the mesh's config are never parsed as HTML).
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { describeEvent } from "../src/event-text.js";
 import {
   type Proxy as AdminProxy,
   ConfigType,
@@ -14,6 +13,7 @@ import {
   SyncStatus,
   type TypeSync,
 } from "@meshlet/api/meshlet/admin/v1/admin_pb";
+import { describeEvent } from "../src/event-text.js";
 
 const TOKEN_KEY = "meshlet-admin-token";
 const auth: Interceptor = (next) => (req) => {

@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AdminError } from "./admin-error.js";
 import { type Event, EventKind, EventSchema } from "@meshlet/api/meshlet/admin/v1/admin_pb";
+import { AdminError } from "./admin-error.js";
 
 /** What a publisher gives: one case of the event oneof (sequence and time are the feed's). */
 export type EventInit = NonNullable<MessageInitShape<typeof EventSchema>["event"]>;
@@ -163,7 +163,8 @@ export class EventFeed {
     options: { kinds?: readonly EventKind[]; replay?: number; signal?: AbortSignal } = {},
   ): AsyncGenerator<Event> {
     // Checked and registered (below) with no await between: no two streams race past the limit.
-    if (this.#subscribers.size >= this.#maxSubscribers) throw new AdminError(
+    if (this.#subscribers.size >= this.#maxSubscribers)
+      throw new AdminError(
         "feed-full",
         `${this.#maxSubscribers} event streams are open already (the limit); close one and retry`,
       );

@@ -1,6 +1,5 @@
 export { AdminError, type AdminErrorCode } from "./admin-error.js";
 export { type AdminClient, type AdminClientOptions, createAdminClient } from "./client.js";
-export { describeEvent, type EventText } from "./event-text.js";
 export { buildConfigDump, type ConfigDumpSelection, configDumpJson } from "./config-dump.js";
 export {
   EventFeed,
@@ -8,6 +7,7 @@ export {
   type EventInit,
   type SubscriberStats,
 } from "./event-feed.js";
+export { describeEvent, type EventText } from "./event-text.js";
 export {
   type AdminControllerSource,
   type AdminXdsSource,

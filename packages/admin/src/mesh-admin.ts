@@ -492,7 +492,8 @@ export function createMeshAdmin(options: MeshAdminOptions): MeshAdminService {
     try {
       yield* feed.subscribe({ kinds: req.kinds, replay: req.replay, signal: ctx.signal });
     } catch (error) {
-      if (error instanceof AdminError && error.code === "feed-full") throw new ConnectError(error.message, Code.ResourceExhausted);
+      if (error instanceof AdminError && error.code === "feed-full")
+        throw new ConnectError(error.message, Code.ResourceExhausted);
       throw error;
     }
   }

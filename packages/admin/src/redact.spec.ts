@@ -1,8 +1,8 @@
 import { create, createRegistry } from "@bufbuild/protobuf";
 import { anyPack, anyUnpack, StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { ClusterSchema } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
-import { SecretSchema } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import { ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
+import { SecretSchema } from "@meshlet/api/envoy/extensions/transport_sockets/tls/v3/secret_pb";
 import {
   DownstreamTlsContextSchema,
   UpstreamTlsContextSchema,
@@ -136,7 +136,8 @@ describe("redact", () => {
     expect(back.commonTlsContext?.tlsCertificateSdsSecretConfigs[0]?.name).toBe(
       "kubernetes://bookinfo-credential",
     );
-    const keys = back.sessionTicketKeysType.case === "sessionTicketKeys" ? back.sessionTicketKeysType.value : undefined;
+    const keys =
+      back.sessionTicketKeysType.case === "sessionTicketKeys" ? back.sessionTicketKeysType.value : undefined;
     expect(text(keys?.keys[0]?.specifier.value as Uint8Array)).toBe(REDACTED);
   });
 

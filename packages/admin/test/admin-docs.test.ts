@@ -81,7 +81,9 @@ beforeAll(async () => {
   const client = (await import("@meshlet/admin")).createAdminClient({ url: plane.server.url });
   await eventually(async () => {
     const { proxies } = await client.listProxies({});
-    expect(proxies.find((p) => p.id === PRODUCTPAGE_ID)?.types.find((t) => t.type === "CDS")?.versionAcked).not.toBe("");
+    expect(
+      proxies.find((p) => p.id === PRODUCTPAGE_ID)?.types.find((t) => t.type === "CDS")?.versionAcked,
+    ).not.toBe("");
   });
   // Something in the feed for the WatchEvents example's replay.
   plane.admin.feed.publish({ case: "push", value: { cause: "manual", configVersion: "docs" } });
@@ -95,9 +97,21 @@ afterAll(async () => {
 describe("docs/admin.md", () => {
   it("shows each MeshAdmin call with curl, and the CLI commands", () => {
     const all = blocks.map((b) => b.script).join("\n");
-    for (const m of ["ListProxies", "GetProxyConfig", "Explain", "WatchEvents", "GetConfigStatus", "GetMeshGraph"])
+    for (const m of [
+      "ListProxies",
+      "GetProxyConfig",
+      "Explain",
+      "WatchEvents",
+      "GetConfigStatus",
+      "GetMeshGraph",
+    ])
       expect(all, m).toMatch(new RegExp(`curl[^\\n]*(\\\\\\n[^\\n]*)*MeshAdmin/${m}`));
-    for (const c of ["meshlet proxy-status", "meshlet proxy-config", "meshlet explain --admin", "meshlet events"])
+    for (const c of [
+      "meshlet proxy-status",
+      "meshlet proxy-config",
+      "meshlet explain --admin",
+      "meshlet events",
+    ])
       expect(all, c).toContain(c);
     expect(readFileSync(DOC, "utf8")).toContain("](admin-console.png)");
   });

@@ -226,7 +226,10 @@ describe("bad input and bad clients", () => {
   });
 
   it("refuses a request larger than a megabyte with resource_exhausted, and an unknown method or content type", async () => {
-    const big = JSON.stringify({ proxy: "x", clusterNames: Array.from({ length: 200_000 }, (_, i) => `c${i}`) });
+    const big = JSON.stringify({
+      proxy: "x",
+      clusterNames: Array.from({ length: 200_000 }, (_, i) => `c${i}`),
+    });
     expect(big.length).toBeGreaterThan(1024 * 1024);
     const res = await post(call("GetProxyConfig"), big, json);
     expect(await res.json()).toMatchObject({ code: "resource_exhausted" });

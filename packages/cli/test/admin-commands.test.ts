@@ -278,12 +278,20 @@ describe("meshlet events", () => {
     plane.admin.feed.publish({ case: "nack", value: { proxy: "not-a-push" } });
     plane.admin.feed.publish({
       case: "push",
-      value: { cause: "manual", configVersion: "cli-1", proxies: ["a", "b"], resourcesChanged: 3, durationMs: 2 },
+      value: {
+        cause: "manual",
+        configVersion: "cli-1",
+        proxies: ["a", "b"],
+        resourcesChanged: 3,
+        durationMs: 2,
+      },
     });
     const t = await text;
     expect(t.code).toBe(0);
     expect(t.out.filter((l) => l !== "")).toEqual([
-      expect.stringMatching(/^\d{4}-\d\d-\d\dT\S+Z push {5}manual → 2 proxies, 3 resources, 2 ms, config vcli-1$/),
+      expect.stringMatching(
+        /^\d{4}-\d\d-\d\dT\S+Z push {5}manual → 2 proxies, 3 resources, 2 ms, config vcli-1$/,
+      ),
     ]);
     // -o json with a replay: the same event as proto3 JSON, one object per line.
     const json = await meshlet(["events", "--kind", "push", "--replay", "1", "--count", "1", "-o", "json"]);
@@ -320,7 +328,14 @@ describe("meshlet explain --admin", () => {
 
   it("exits 5 for a proxy not in the config, 4 without the token, 3 when nothing answers", async () => {
     const args = ["--to", "reviews:9080"];
-    const ghost = await meshlet(["explain", "--admin", plane.server.url, "--proxy", "ghost-0.default", ...args]);
+    const ghost = await meshlet([
+      "explain",
+      "--admin",
+      plane.server.url,
+      "--proxy",
+      "ghost-0.default",
+      ...args,
+    ]);
     expect(ghost.code).toBe(5);
     const proxy = ["--proxy", "productpage-v1-0.default", ...args];
     expect((await meshlet(["explain", "--admin", plane.server.url, ...proxy], {})).code).toBe(4);

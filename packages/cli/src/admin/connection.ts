@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { AdminClient } from "@meshlet/admin/client";
-import { type CommandIo, EXIT_NOT_FOUND, EXIT_UNAUTHENTICATED, EXIT_UNREACHABLE, EXIT_USAGE } from "../command.js";
+import {
+  type CommandIo,
+  EXIT_NOT_FOUND,
+  EXIT_UNAUTHENTICATED,
+  EXIT_UNREACHABLE,
+  EXIT_USAGE,
+} from "../command.js";
 
 /** Where `meshlet serve` serves the admin API unless told otherwise. */
 export const DEFAULT_ADMIN_URL = "http://127.0.0.1:15015";

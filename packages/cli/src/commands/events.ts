@@ -76,7 +76,10 @@ async function runEvents(args: readonly string[], io: CommandIo): Promise<number
       case "--kind": {
         const v = value();
         const k = KINDS[v];
-        if (k === undefined) return usageError(`--kind must be one of ${Object.keys(KINDS).join(", ")}, got ${JSON.stringify(v)}`);
+        if (k === undefined)
+          return usageError(
+            `--kind must be one of ${Object.keys(KINDS).join(", ")}, got ${JSON.stringify(v)}`,
+          );
         kinds.push(k);
         break;
       }
@@ -124,10 +127,7 @@ async function runEvents(args: readonly string[], io: CommandIo): Promise<number
   }
 }
 
-function textLine(
-  e: AdminEvent,
-  describe: (e: AdminEvent) => { kind: string; text: string },
-): string {
+function textLine(e: AdminEvent, describe: (e: AdminEvent) => { kind: string; text: string }): string {
   const d = describe(e);
   const time = e.time ? new Date(Number(e.time.seconds) * 1000 + e.time.nanos / 1e6).toISOString() : "";
   return `${time} ${d.kind.padEnd(8)} ${d.text}`;
