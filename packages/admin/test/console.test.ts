@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -24,7 +24,7 @@ import { type AdminPlane, bookinfoFiles, startAdminPlane } from "./support/admin
 // counters growing with each scrape), and a proxy's config can be searched. It saves a
 // screenshot; MESHLET_UPDATE_SCREENSHOT=1 writes it to docs/admin-console.png.
 
-const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = "/usr/bin/chromium"; // Debian's package (scripts/setup.sh installs it)
 const FQDN = "echo.test.svc.cluster.local";
 const FIXTURE = readFileSync(new URL("./fixtures/istio-requests-total.prom", import.meta.url), "utf8");
 
@@ -77,6 +77,9 @@ spec:
     const [r] = await grpcClient.call(`xds:///${FQDN}:7070`, { timeoutMs: 3000 });
     expect(r?.ok).toBe(true);
   });
+  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh (apt-get install chromium)`).toBe(
+    true,
+  );
   profile = await mkdtemp(join(tmpdir(), "meshlet-console-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
