@@ -158,6 +158,8 @@ describe("ListProxies", () => {
         if (!abort.signal.aborted) throw error;
       }
     })();
+    // The stream must be open before the NACK happens (the feed sends what comes after).
+    await eventually(() => expect(plane.admin.subscribers()).toHaveLength(1));
     const sidecar = testing.AdsClient.connect({
       address: `127.0.0.1:${plane.xdsPort}`,
       node: sidecarNode(PRODUCTPAGE_ID, "default", "bookinfo-productpage", {
@@ -391,6 +393,7 @@ describe("GetConfigStatus", () => {
         if (!abort.signal.aborted) throw error;
       }
     })();
+    await eventually(() => expect(plane.admin.subscribers()).toHaveLength(1));
     const { writeFile } = await import("node:fs/promises");
     await writeFile(
       `${plane.dir}/broken.yaml`,
@@ -406,9 +409,13 @@ describe("GetConfigStatus", () => {
     expect(d?.resource).toBe("VirtualService/default/broken");
     await watching;
     abort.abort();
-    expect(seen.find((e) => e.event.case === "diagnostic")?.event.value).toMatchObject({
+    expect(
+      seen.find((e) => e.event.case === "diagnostic" && e.event.value.diagnostic?.file === "broken.yaml")
+        ?.event.value,
+    ).toMatchObject({
       origin: "config",
       resolved: false,
+      diagnostic: { resource: "VirtualService/default/broken" },
     });
   });
 });
