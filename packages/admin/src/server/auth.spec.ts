@@ -29,7 +29,24 @@ describe("loopback", () => {
   it("knows loopback addresses and names", () => {
     for (const h of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST", "::ffff:127.0.0.1"])
       expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ["0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "localhost.evil.com", "", "[::]"])
+    // Wildcards, IPv4-mapped addresses of other hosts, and names that merely look local are not
+    // loopback (spellings it does not know, such as 0:0:0:0:0:0:0:1, fail closed too).
+    for (const h of [
+      "0.0.0.0",
+      "::",
+      "10.0.0.1",
+      "128.0.0.1",
+      "localhost.evil.com",
+      "",
+      "[::]",
+      "::ffff:0.0.0.0",
+      "::ffff:10.0.0.1",
+      "::ffff:7f00:1",
+      "0:0:0:0:0:0:0:0",
+      "127.0.0.1.nip.io",
+      "127.1",
+      "2130706433",
+    ])
       expect(isLoopbackHost(h), h).toBe(false);
   });
   it("reads Host headers with ports, and refuses other names (DNS rebinding)", () => {
