@@ -77,9 +77,10 @@ spec:
     const [r] = await grpcClient.call(`xds:///${FQDN}:7070`, { timeoutMs: 3000 });
     expect(r?.ok).toBe(true);
   });
-  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh (apt-get install chromium)`).toBe(
-    true,
-  );
+  expect(
+    existsSync(CHROMIUM),
+    `${CHROMIUM} is missing: run scripts/setup.sh (apt-get install chromium)`,
+  ).toBe(true);
   profile = await mkdtemp(join(tmpdir(), "meshlet-console-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
