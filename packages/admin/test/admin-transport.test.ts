@@ -1,5 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
@@ -12,6 +11,7 @@ import { EventKind, MeshAdmin } from "@meshlet/api/meshlet/admin/v1/admin_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../../mesh/test/support/mesh-fixture.js";
 import { type AdminPlane, bookinfoFiles, startAdminPlane } from "./support/admin-plane.js";
+import { selfSignedLocalhost } from "./support/self-signed.js";
 
 // How the admin API is reached: the three Connect protocols on one port (Connect JSON over
 // HTTP/1.1 as curl sends it, gRPC over h2c, gRPC-Web), the address rules (loopback by default;
@@ -29,31 +29,8 @@ beforeAll(async () => {
     admin: { feed: { bufferSize: 50, maxSubscribers: 40 } },
   });
   tlsDir = mkdtempSync(join(tmpdir(), "meshlet-admin-tls-"));
-  // A self-signed certificate for localhost/127.0.0.1 (openssl, as an operator would make one).
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-keyout",
-      join(tlsDir, "key.pem"),
-      "-out",
-      join(tlsDir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
-  tls = { key: readFileSync(join(tlsDir, "key.pem")), cert: readFileSync(join(tlsDir, "cert.pem")) };
+  const made = selfSignedLocalhost(tlsDir);
+  tls = { key: made.key, cert: made.cert };
 });
 
 afterAll(async () => {

@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main } from "@meshlet/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selfSignedLocalhost } from "../../admin/test/support/self-signed.js";
 import { eventually } from "../../mesh/test/support/mesh-fixture.js";
 
 // `meshlet serve --admin 0.0.0.0:<port>` as an operator exposes it beyond the machine: TLS (an
@@ -20,29 +21,7 @@ let exited: Promise<number | null>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "meshlet-serve-admin-tls-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
+  selfSignedLocalhost(dir);
   await writeFile(
     join(dir, "svc.yaml"),
     "apiVersion: v1\nkind: Service\nmetadata: { name: echo, namespace: test }\nspec:\n  selector: { app: echo }\n  ports: [{ name: grpc, port: 7070 }]\n",
