@@ -146,9 +146,11 @@ describe("meshlet proxy-status", () => {
     });
     ads.push(sidecar);
     sidecar.request({ typeUrl: TypeUrl.Listener });
+    // Until the NACK arrives the type reads STALE (Never Acknowledged), which exits 1 too: wait for ERROR.
     const r = await eventually(async () => {
       const x = await meshlet(["proxy-status"]);
       expect(x.code).toBe(1);
+      expect(x.out.find((l) => l.startsWith(id))).toContain("ERROR");
       return x;
     });
     expect(
