@@ -39,6 +39,42 @@ export function takeAdminFlag(args: readonly string[], i: number, conn: AdminCon
   return eq > 0 ? 1 : 2;
 }
 
+/** One command-line argument of an admin command, or why the arguments are unusable. */
+export type AdminArg =
+  | { readonly error: string }
+  | {
+      readonly arg: string;
+      /** `--name` of `--name=value`, else the argument itself. */
+      readonly flag: string;
+      /** The flag's value: after `=`, else the next argument (which it then consumes). */
+      value(): string | undefined;
+    };
+
+/**
+ * The arguments of an admin command, its admin flags (`--admin`, `--admin-token-env`,
+ * `--admin-ca`) taken into `conn` on the way; stops after an `{ error }`.
+ */
+export function* adminArgs(args: readonly string[], conn: AdminConnection): Generator<AdminArg> {
+  for (let i = 0; i < args.length; i++) {
+    const took = takeAdminFlag(args, i, conn);
+    if (typeof took === "string") {
+      yield { error: took };
+      return;
+    }
+    if (took > 0) {
+      i += took - 1;
+      continue;
+    }
+    const arg = args[i] as string;
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    yield {
+      arg,
+      flag: eq > 0 ? arg.slice(0, eq) : arg,
+      value: () => (eq > 0 ? arg.slice(eq + 1) : args[++i]),
+    };
+  }
+}
+
 /** The default connection: $MESHLET_ADMIN_URL or the default URL, token from $MESHLET_ADMIN_TOKEN. */
 export function defaultConnection(io: CommandIo): AdminConnection {
   return { url: io.env.MESHLET_ADMIN_URL ?? DEFAULT_ADMIN_URL, tokenEnv: ADMIN_TOKEN_ENV };

@@ -3,11 +3,11 @@ import { type Event as AdminEvent, EventKind, EventSchema } from "@meshlet/api/m
 import {
   ADMIN_EXIT_STATUS,
   ADMIN_FLAGS,
+  adminArgs,
   adminClient,
   adminExitCode,
   defaultConnection,
   describeAdminError,
-  takeAdminFlag,
 } from "../admin/connection.js";
 import type { Command, CommandIo } from "../command.js";
 import { EXIT_USAGE } from "../command.js";
@@ -56,17 +56,10 @@ async function runEvents(args: readonly string[], io: CommandIo): Promise<number
   let replay = 0;
   let count: number | undefined;
   let output = "text";
-  for (let i = 0; i < args.length; i++) {
-    const took = takeAdminFlag(args, i, conn);
-    if (typeof took === "string") return usageError(took);
-    if (took > 0) {
-      i += took - 1;
-      continue;
-    }
-    const arg = args[i] as string;
-    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = () => (eq > 0 ? arg.slice(eq + 1) : args[++i]) ?? "";
+  for (const a of adminArgs(args, conn)) {
+    if ("error" in a) return usageError(a.error);
+    const { arg, flag } = a;
+    const value = () => a.value() ?? "";
     const count0 = (v: string) => (/^\d{1,6}$/.test(v) ? Number(v) : undefined);
     switch (flag) {
       case "-h":

@@ -9,11 +9,11 @@ import { stringify } from "yaml";
 import {
   ADMIN_EXIT_STATUS,
   ADMIN_FLAGS,
+  adminArgs,
   adminClient,
   adminExitCode,
   defaultConnection,
   describeAdminError,
-  takeAdminFlag,
 } from "../admin/connection.js";
 import { formatTable } from "../admin/table.js";
 import type { Command, CommandIo } from "../command.js";
@@ -87,17 +87,10 @@ async function runProxyStatus(args: readonly string[], io: CommandIo): Promise<n
   let namespace = "";
   let output = "table";
   let proxy: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const took = takeAdminFlag(args, i, conn);
-    if (typeof took === "string") return usageError(took);
-    if (took > 0) {
-      i += took - 1;
-      continue;
-    }
-    const arg = args[i] as string;
-    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = () => (eq > 0 ? arg.slice(eq + 1) : args[++i]);
+  for (const a of adminArgs(args, conn)) {
+    if ("error" in a) return usageError(a.error);
+    const { arg, flag } = a;
+    const value = a.value;
     switch (flag) {
       case "-h":
       case "--help":
