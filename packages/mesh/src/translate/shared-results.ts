@@ -1,0 +1,68 @@
+import type { PushContext } from "../push/push-context.js";
+import type { ProxyCapabilities } from "./capabilities.js";
+
+// Results shared by every proxy of a push that needs the same one (Istio's xDS caches,
+// istio/istio pilot/pkg/networking/core/cluster_cache.go `clusterCache`, route/route_cache.go
+// `Cache`, pilot/pkg/xds/endpoints/endpoint_builder.go `EndpointBuilder` keys): the clusters of a
+// service port for one DestinationRule, a load assignment for one locality, a route configuration
+// for one scope. The same message object goes to every proxy, so a ResourcePool encodes it once and
+// finds it again by identity. Keys name every input the result depends on besides the push context.
+
+interface Entry<T, W> {
+  readonly value: T;
+  readonly warnings: readonly W[];
+}
+
+/**
+ * `build`'s result for `key`, built once per push context and kind. The warnings `build` reports
+ * through the sink it is given are recorded and replayed to `warn` on every use, so each proxy still
+ * reports what was left out for it. The result is shared: treat it as immutable.
+ */
+export function sharedResult<T, W>(
+  push: PushContext,
+  kind: symbol,
+  key: string,
+  warn: ((w: W) => void) | undefined,
+  build: (warn: (w: W) => void) => T,
+): T {
+  const cache = push.shared(kind, () => new Map<string, Entry<T, W>>());
+  let entry = cache.get(key);
+  if (entry === undefined) {
+    const warnings: W[] = [];
+    entry = { value: build((w) => warnings.push(w)), warnings };
+    cache.set(key, entry);
+  }
+  if (warn !== undefined) for (const w of entry.warnings) warn(w);
+  return entry.value;
+}
+
+const OBJECT_IDS = Symbol("object ids");
+
+/** A short key for an object (a scope, a DestinationRule) that is unique within the push context; `-` for none. */
+export function objectKey(push: PushContext, object: object | undefined | null): string {
+  if (object === undefined || object === null) return "-";
+  const ids = push.shared(OBJECT_IDS, () => ({ next: 0, ids: new WeakMap<object, string>() }));
+  let id = ids.ids.get(object);
+  if (id === undefined) {
+    id = `#${ids.next++}`;
+    ids.ids.set(object, id);
+  }
+  return id;
+}
+
+const CAPABILITY_KEYS = new WeakMap<ProxyCapabilities, string>();
+
+/** The capabilities as a key (equal capabilities, equal key). */
+export function capabilitiesKey(caps: ProxyCapabilities): string {
+  let key = CAPABILITY_KEYS.get(caps);
+  if (key === undefined) {
+    key = JSON.stringify(caps, (_, v) => (v instanceof Set ? [...v].sort() : v));
+    CAPABILITY_KEYS.set(caps, key);
+  }
+  return key;
+}
+
+/** Labels as a key (equal labels in any order, equal key). */
+export function labelsKey(labels: Readonly<Record<string, string>>): string {
+  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+}
