@@ -24,7 +24,7 @@ import {
   type RouteContext,
   traceOperation,
 } from "../translate/route.js";
-import { labelsKey, objectKey, sharedResult } from "../translate/shared-results.js";
+import { objectKey, routingLabelsKey, sharedResult } from "../translate/shared-results.js";
 import type { BuildContext, EnvoyGeneratorWarning } from "./context.js";
 import { untimedRoute } from "./inbound.js";
 import { catchAllCluster } from "./outbound-listeners.js";
@@ -138,7 +138,7 @@ export function outboundRouteConfig(ctx: BuildContext, routeName: string): Route
     routeName,
     ctx.proxy.namespace,
     ctx.proxy.dnsDomain,
-    labelsKey(ctx.labels),
+    routingLabelsKey(ctx.push, ctx.proxy, ctx.labels),
   ].join("|");
   return sharedResult(
     ctx.push,

@@ -19,7 +19,7 @@ import { type ProxyCapabilities, proxylessCapabilities } from "../translate/capa
 import { buildOutboundCluster, edsCluster } from "../translate/cluster.js";
 import { sharedLoadAssignment } from "../translate/endpoints.js";
 import { BLACK_HOLE_CLUSTER } from "../translate/route.js";
-import { capabilitiesKey, labelsKey, objectKey, sharedResult } from "../translate/shared-results.js";
+import { capabilitiesKey, objectKey, routingLabelsKey, sharedResult } from "../translate/shared-results.js";
 import type { TranslationWarning, WarningSink } from "../translate/warnings.js";
 import { clientListener, serverListener } from "./listeners.js";
 import { buildRouteConfiguration } from "./routes.js";
@@ -87,7 +87,7 @@ export function generateProxyless(
   let labels: string | undefined;
   const addRoute = (service: Service, port: number) => {
     // Shared by the clients of one scope, namespace, DNS domain, labels and capabilities.
-    labels ??= labelsKey(push.proxyLabels(proxy));
+    labels ??= routingLabelsKey(push, proxy, push.proxyLabels(proxy));
     const key = [
       objectKey(push, push.sidecarScope(proxy)),
       serviceSourceKey(service),

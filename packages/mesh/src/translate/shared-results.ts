@@ -1,3 +1,5 @@
+import { labelsMatch } from "@meshlet/config";
+import type { Proxy } from "../proxy/proxy.js";
 import type { PushContext } from "../push/push-context.js";
 import type { ProxyCapabilities } from "./capabilities.js";
 
@@ -65,4 +67,44 @@ export function capabilitiesKey(caps: ProxyCapabilities): string {
 /** Labels as a key (equal labels in any order, equal key). */
 export function labelsKey(labels: Readonly<Record<string, string>>): string {
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+}
+
+type Selector = Readonly<Record<string, string>>;
+const ROUTING_SELECTORS = Symbol("routing selectors");
+
+/**
+ * What of a proxy's labels its routes and clusters can depend on, as a key: which of the selectors
+ * that can apply to it match its labels — `sourceLabels` of the VirtualService matches in its scope
+ * and the workload selectors of DestinationRules in its namespace (Istio's route cache is skipped
+ * for VirtualServices with `sourceLabels` for the same reason, route/route_cache.go). Proxies of a
+ * scope with equal keys get equal routes and clusters.
+ */
+export function routingLabelsKey(push: PushContext, proxy: Proxy, labels: Selector): string {
+  const scope = push.sidecarScope(proxy);
+  const selectors = sharedResult(
+    push,
+    ROUTING_SELECTORS,
+    `${objectKey(push, scope)}|${proxy.namespace}`,
+    undefined,
+    () => {
+      const out: Selector[] = [];
+      for (const l of scope.egressListeners) {
+        for (const vs of l.virtualServices) {
+          for (const route of [...vs.http, ...vs.tcp, ...vs.tls] as ReadonlyArray<{ match?: unknown }>) {
+            if (!Array.isArray(route.match)) continue;
+            for (const m of route.match as ReadonlyArray<{ sourceLabels?: Selector } | undefined>)
+              if (m?.sourceLabels !== undefined) out.push(m.sourceLabels);
+          }
+        }
+      }
+      for (const dr of push.snapshot.list("DestinationRule", proxy.namespace)) {
+        const selector = (dr.spec.workloadSelector as { matchLabels?: Selector } | undefined)?.matchLabels;
+        if (dr.spec.workloadSelector !== undefined) out.push(selector ?? {});
+      }
+      return out;
+    },
+  );
+  let key = "";
+  for (const s of selectors) key += labelsMatch(s, labels) ? "1" : "0";
+  return key;
 }
