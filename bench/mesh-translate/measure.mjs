@@ -3,7 +3,10 @@
 // mesh, serve it through MeshController into a SnapshotCache, measure the full build, then one
 // endpoint change and one VirtualService change. Input: one JSON argument (see run.mjs); output:
 // one JSON document on stdout, progress on stderr.
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import os from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -17,7 +20,8 @@ setFlagsFromString("--expose-gc");
 const gc = globalThis.gc ?? runInNewContext("gc");
 const opt = JSON.parse(process.argv[2] ?? "{}");
 const t0 = performance.now();
-const log = (...a) => console.error(`[mesh-translate ${opt.name} +${((performance.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const log = (...a) =>
+  console.error(`[mesh-translate ${opt.name} +${((performance.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 const mb = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
 const ms = (x) => Math.round(x * 100) / 100;
 
@@ -40,6 +44,24 @@ class TimedCache extends SnapshotCache {
   setSnapshot(key, snapshot) {
     super.setSnapshot(key, snapshot);
     this.setAt.set(key, performance.now());
+  }
+}
+
+// --profile-dir: a V8 CPU profile of each measured phase (build, each change), for `node --cpu-prof`-
+// style analysis without the setup in it.
+const profiler = opt.profileDir === undefined ? undefined : new Session();
+if (profiler !== undefined) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+}
+async function profiled(name, run) {
+  if (profiler === undefined) return run();
+  await profiler.post("Profiler.start");
+  try {
+    return await run();
+  } finally {
+    const { profile } = await profiler.post("Profiler.stop");
+    writeFileSync(join(opt.profileDir, `${opt.name}-${name}.cpuprofile`), JSON.stringify(profile));
   }
 }
 
@@ -68,7 +90,9 @@ const counts = {};
 for (const r of resources.values()) counts[r.kind] = (counts[r.kind] ?? 0) + 1;
 const proxyCounts = { sidecar: 0, proxyless: 0, gateway: 0 };
 for (const p of mesh.proxies) proxyCounts[p.kind]++;
-log(`${resources.size} config objects, ${mesh.proxies.length} proxies; validated in ${ms(performance.now() - tValidate)} ms`);
+log(
+  `${resources.size} config objects, ${mesh.proxies.length} proxies; validated in ${ms(performance.now() - tValidate)} ms`,
+);
 
 let version = 0;
 const snapshotOf = () => {
@@ -132,27 +156,26 @@ ready = new Promise((resolve) => {
 });
 const cpuBuild0 = process.cpuUsage();
 const tBuild = performance.now();
+await profiled("build", async () => {
 let streamId = 0;
 for (const p of mesh.proxies) {
-  if (p.kind !== "proxyless") {
-    controller.connect(p.node);
-    continue;
-  }
-  // A proxyless client's first request on its ADS stream: the listeners it dials and serves.
+  // Each proxy's first request on its ADS stream: Envoy asks for every cluster (a wildcard CDS
+  // request), a proxyless client for the listeners it dials and serves.
   events.next({
     type: "request",
     streamId: ++streamId,
     protocol: "sotw",
     node: p.node,
-    typeUrl: TypeUrl.Listener,
+    typeUrl: p.kind === "proxyless" ? TypeUrl.Listener : TypeUrl.Cluster,
     versionInfo: "",
     responseNonce: "",
-    resourceNames: p.listenerNames,
+    resourceNames: p.kind === "proxyless" ? p.listenerNames : [],
     unsubscribe: [],
     stale: false,
   });
 }
 await ready;
+});
 const buildMs = performance.now() - tBuild;
 const buildCpu = process.cpuUsage(cpuBuild0);
 const loadAfterBuild = os.loadavg();
@@ -163,14 +186,18 @@ const memoryBuilt = memory();
 /** Proxies whose build failed (they are left without a snapshot), from the controller's status. */
 function statusErrors() {
   let s;
-  controller.status$.subscribe((x) => {
-    s = x;
-  }).unsubscribe();
+  controller.status$
+    .subscribe((x) => {
+      s = x;
+    })
+    .unsubscribe();
   return (s?.proxies ?? []).filter((p) => p.error !== undefined).map((p) => `${p.id}: ${p.error}`);
 }
 
 // What the proxies hold: resources per type, and how many distinct resources and sets they share.
-const perType = Object.fromEntries(TYPES.map((t) => [t.slice(t.lastIndexOf(".") + 1), { total: 0, distinct: new Set(), sets: new Set() }]));
+const perType = Object.fromEntries(
+  TYPES.map((t) => [t.slice(t.lastIndexOf(".") + 1), { total: 0, distinct: new Set(), sets: new Set() }]),
+);
 for (const p of mesh.proxies) {
   const snap = cache.getSnapshot(p.node.id);
   for (const t of TYPES) {
@@ -182,7 +209,14 @@ for (const p of mesh.proxies) {
   }
 }
 const resourcesHeld = Object.fromEntries(
-  Object.entries(perType).map(([k, v]) => [k, { perProxyAvg: Math.round(v.total / mesh.proxies.length), distinct: v.distinct.size, distinctSets: v.sets.size }]),
+  Object.entries(perType).map(([k, v]) => [
+    k,
+    {
+      perProxyAvg: Math.round(v.total / mesh.proxies.length),
+      distinct: v.distinct.size,
+      distinctSets: v.sets.size,
+    },
+  ]),
 );
 
 // ---- changes ----------------------------------------------------------------------------------------
@@ -203,13 +237,18 @@ async function measureChange(label, mutate, expected) {
     return p.cause === "config";
   });
   const cpu0 = process.cpuUsage();
-  const start = performance.now();
-  config.next(next.snapshot);
-  const event = await done;
+  let start = 0;
+  const event = await profiled(`${label}-${changes.length}`, () => {
+    start = performance.now();
+    config.next(next.snapshot);
+    return done;
+  });
   const totalMs = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
   const latencies = [...cache.setAt.values()].map((t) => t - start).sort((a, b) => a - b);
-  const changed = mesh.proxies.filter((p) => snapshotVersions(p.node.id) !== before.get(p.node.id)).map((p) => p.node.id);
+  const changed = mesh.proxies
+    .filter((p) => snapshotVersions(p.node.id) !== before.get(p.node.id))
+    .map((p) => p.node.id);
   const extra = [...touched].filter((id) => !expected.has(id));
   const missing = [...expected].filter((id) => !touched.has(id));
   const changedOutside = changed.filter((id) => !touched.has(id));
@@ -255,10 +294,12 @@ const endpointTarget =
     .filter((s) => !s.grpc && s.pods.length >= 3)
     .sort((a, b) => Math.abs(a.i - mesh.services.length / 2) - Math.abs(b.i - mesh.services.length / 2))[0] ??
   mesh.services.find((s) => s.pods.length > 0);
-const vsTarget =
-  mesh.virtualServices
-    .filter((v) => v.weighted)
-    .sort((a, b) => Math.abs(a.service.i - mesh.services.length / 3) - Math.abs(b.service.i - mesh.services.length / 3))[0];
+const vsTarget = mesh.virtualServices
+  .filter((v) => v.weighted)
+  .sort(
+    (a, b) =>
+      Math.abs(a.service.i - mesh.services.length / 3) - Math.abs(b.service.i - mesh.services.length / 3),
+  )[0];
 
 const changes = [];
 for (let r = 0; r < opt.repeat; r++) {
@@ -283,7 +324,12 @@ for (let r = 0; r < opt.repeat; r++) {
           const spec = structuredClone(old.spec);
           spec.http[0].route[0].weight = v1;
           spec.http[0].route[1].weight = 100 - v1;
-          const vs = validate({ apiVersion: old.apiVersion, kind: old.kind, metadata: { ...old.metadata }, spec });
+          const vs = validate({
+            apiVersion: old.apiVersion,
+            kind: old.kind,
+            metadata: { ...old.metadata },
+            spec,
+          });
           resources.set(`VirtualService/${vs.metadata.namespace}/${vs.metadata.name}`, vs);
         },
         proxiesSeeing(mesh, vsTarget.ns),
@@ -310,7 +356,9 @@ for (const kind of ["endpoint", "virtual-service"]) {
     expected: runs[0].proxies.expected,
     touched: runs[0].proxies.touched,
     changed: runs[0].proxies.changed,
-    onlyAffectedTouched: runs.every((c) => c.proxies.touchedNotExpected === 0 && c.proxies.expectedNotTouched === 0),
+    onlyAffectedTouched: runs.every(
+      (c) => c.proxies.touchedNotExpected === 0 && c.proxies.expectedNotTouched === 0,
+    ),
   };
 }
 

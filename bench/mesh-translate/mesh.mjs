@@ -118,7 +118,10 @@ export function generateMesh(o) {
     let left = total - Math.min(total, list.length);
     const cum = [];
     let acc = 0;
-    for (const w of weights) cum.push((acc += w));
+    for (const w of weights) {
+      acc += w;
+      cum.push(acc);
+    }
     while (left > 0) {
       const r = rnd() * sum;
       let k = cum.findIndex((c) => r < c);
@@ -158,7 +161,10 @@ export function generateMesh(o) {
       spec: {
         serviceAccountName: p.service.name,
         containers: [
-          { name: "app", ports: p.service.ports.map((sp) => ({ name: sp.name, containerPort: sp.targetPort })) },
+          {
+            name: "app",
+            ports: p.service.ports.map((sp) => ({ name: sp.name, containerPort: sp.targetPort })),
+          },
         ],
       },
       status: { podIP: p.ip, phase: "Running" },
@@ -224,7 +230,11 @@ export function generateMesh(o) {
         };
       if (chance(0.1)) trafficPolicy.loadBalancer = { simple: s.grpc ? "ROUND_ROBIN" : "LEAST_REQUEST" };
       if (!s.grpc && chance(0.1))
-        trafficPolicy.outlierDetection = { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s" };
+        trafficPolicy.outlierDetection = {
+          consecutive5xxErrors: 5,
+          interval: "10s",
+          baseEjectionTime: "30s",
+        };
       add({
         apiVersion: "networking.istio.io/v1",
         kind: "DestinationRule",
@@ -411,7 +421,13 @@ export function generateMesh(o) {
         metadata: { name: "default", namespace: ns },
         spec: {
           egress: [
-            { hosts: ["./*", `${ROOT}/*`, ...[...set].filter((x) => x !== ns && x !== ROOT).map((x) => `${x}/*`)] },
+            {
+              hosts: [
+                "./*",
+                `${ROOT}/*`,
+                ...[...set].filter((x) => x !== ns && x !== ROOT).map((x) => `${x}/*`),
+              ],
+            },
           ],
         },
       });

@@ -41,6 +41,8 @@ const usage = `usage: node bench/mesh-translate/run.mjs [options]
   --repeat N         endpoint and VirtualService changes per scenario (default 3; 1 with --quick)
   --debounce-ms N    the controller's debounce (default 0: times exclude the debounce window)
   --node-flags "F"   extra Node flags for the scenario processes
+  --profile-dir DIR  write a V8 CPU profile of the build and of each change to DIR (profiling slows
+                     the run: don't compare its timings)
   --quick            the quick scenario only (well under a minute)
   --help`;
 
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     repeat: { type: "string" },
     "debounce-ms": { type: "string", default: "0" },
     "node-flags": { type: "string", default: "" },
+    "profile-dir": { type: "string" },
     quick: { type: "boolean", default: false },
     only: { type: "string" },
     help: { type: "boolean", default: false },
@@ -113,14 +116,19 @@ for (const name of names) {
     repeat,
     debounceMs,
     servicesPerNamespace: 25,
+    ...(values["profile-dir"] !== undefined ? { profileDir: values["profile-dir"] } : {}),
     ...s,
   });
   console.error(`bench mesh-translate: ${name} …`);
-  const run = spawnSync(process.execPath, ["--max-old-space-size=8192", ...nodeFlags, here("./measure.mjs"), input], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    maxBuffer: 64 << 20,
-  });
+  const run = spawnSync(
+    process.execPath,
+    ["--max-old-space-size=8192", ...nodeFlags, here("./measure.mjs"), input],
+    {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 64 << 20,
+    },
+  );
   if (run.status !== 0) {
     failed = true;
     scenarios[name] = { error: `exited with ${run.status ?? run.signal}` };
@@ -179,7 +187,10 @@ process.stdout.write(
       command: `node bench/mesh-translate/run.mjs ${process.argv.slice(2).join(" ")}`.trim(),
       provisional: "measured on a shared machine; the lead re-measures on a quiet one",
       cpus: os.cpus().length,
-      loadAverage: { start: loadStart.map((x) => Math.round(x * 100) / 100), end: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+      loadAverage: {
+        start: loadStart.map((x) => Math.round(x * 100) / 100),
+        end: os.loadavg().map((x) => Math.round(x * 100) / 100),
+      },
       goals,
       scenarios,
     },

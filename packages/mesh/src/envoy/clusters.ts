@@ -13,11 +13,11 @@ import {
 } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
 import { type Service, type ServicePort, serviceSourceKey } from "../model/service.js";
 import { outboundClusterName } from "../naming/cluster-names.js";
+import type { ConsolidatedDestinationRule } from "../push/destination-rules.js";
 import { ENVOY_CAPABILITIES } from "../translate/capabilities.js";
 import { buildOutboundCluster, type ClusterContext } from "../translate/cluster.js";
-import type { ConsolidatedDestinationRule } from "../push/destination-rules.js";
 import { sharedLoadAssignment } from "../translate/endpoints.js";
-import { objectKey, sharedResult } from "../translate/shared-results.js";
+import { carriedResult, objectKey } from "../translate/shared-results.js";
 import type { BuildContext, EnvoyGeneratorWarning } from "./context.js";
 import { tcpClusterMetadataExchange } from "./filters.js";
 import { configPath } from "./metadata.js";
@@ -74,9 +74,11 @@ export function outboundClusters(ctx: BuildContext, service: Service, port: Serv
   if (port.protocol === "UDP" || service.resolution === "Alias") return out;
   const rule = ctx.push.destinationRule(ctx.proxy, service);
   const key = `${serviceSourceKey(service)}|${port.port}|${port.name}|${port.protocol}|${String(port.targetPort)}|${objectKey(ctx.push, rule)}`;
-  const shared = sharedResult(
+  // Kept while only endpoints change, with the instance list of the service (SANs, DNS endpoints).
+  const shared = carriedResult(
     ctx.push,
     SHARED_CLUSTERS,
+    ctx.push.registry.instances(service),
     key,
     (w: EnvoyGeneratorWarning) => ctx.warnings.push(w),
     (warn) => buildOutboundClusters(ctx, service, port, rule, warn),
@@ -84,7 +86,14 @@ export function outboundClusters(ctx: BuildContext, service: Service, port: Serv
   out.clusters.push(...shared.clusters);
   for (const subset of shared.edsSubsets) {
     out.endpoints.push(
-      sharedLoadAssignment({ push: ctx.push, proxy: ctx.proxy, service, port: port.port, subset, rule: rule ?? null }),
+      sharedLoadAssignment({
+        push: ctx.push,
+        proxy: ctx.proxy,
+        service,
+        port: port.port,
+        subset,
+        rule: rule ?? null,
+      }),
     );
   }
   return out;

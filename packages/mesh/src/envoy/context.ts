@@ -116,7 +116,12 @@ export function sharedBuild<T>(
   const cache = ctx.push.shared(kind, () => new Map<string, Recorded<T>>());
   let entry = cache.get(key);
   if (entry === undefined) {
-    const own: BuildContext = { ...ctx, warnings: [], extraClusters: new Map(), referencedServices: new Map() };
+    const own: BuildContext = {
+      ...ctx,
+      warnings: [],
+      extraClusters: new Map(),
+      referencedServices: new Map(),
+    };
     const value = build(own);
     entry = {
       value,
@@ -127,7 +132,8 @@ export function sharedBuild<T>(
     cache.set(key, entry);
   }
   ctx.warnings.push(...entry.warnings);
-  for (const [name, cluster] of entry.extraClusters) if (!ctx.extraClusters.has(name)) ctx.extraClusters.set(name, cluster);
+  for (const [name, cluster] of entry.extraClusters)
+    if (!ctx.extraClusters.has(name)) ctx.extraClusters.set(name, cluster);
   for (const [name, ref] of entry.referencedServices) ctx.referencedServices.set(name, ref);
   return entry.value;
 }

@@ -24,7 +24,7 @@ import {
   type RouteContext,
   traceOperation,
 } from "../translate/route.js";
-import { objectKey, routingLabelsKey, sharedResult } from "../translate/shared-results.js";
+import { carriedResult, objectKey, routingLabelsKey } from "../translate/shared-results.js";
 import type { BuildContext, EnvoyGeneratorWarning } from "./context.js";
 import { untimedRoute } from "./inbound.js";
 import { catchAllCluster } from "./outbound-listeners.js";
@@ -140,9 +140,11 @@ export function outboundRouteConfig(ctx: BuildContext, routeName: string): Route
     ctx.proxy.dnsDomain,
     routingLabelsKey(ctx.push, ctx.proxy, ctx.labels),
   ].join("|");
-  return sharedResult(
+  // Routes do not depend on endpoints: kept while only endpoints change, with the scope.
+  return carriedResult(
     ctx.push,
     SHARED_ROUTES,
+    scope,
     key,
     (w: EnvoyGeneratorWarning) => ctx.warnings.push(w),
     (warn) => {

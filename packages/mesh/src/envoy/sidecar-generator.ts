@@ -1,12 +1,12 @@
 import type { Cluster } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import type { ClusterLoadAssignment } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
 import { MeshError } from "../mesh-error.js";
+import { serviceSourceKey } from "../model/service.js";
 import type { Proxy } from "../proxy/proxy.js";
 import type { PushContext } from "../push/push-context.js";
-import { outboundClusters } from "./clusters.js";
-import { serviceSourceKey } from "../model/service.js";
 import { proxyLocality } from "../translate/endpoints.js";
-import { labelsKey, objectKey, routingLabelsKey, sharedResult } from "../translate/shared-results.js";
+import { carriedResult, labelsKey, objectKey, routingLabelsKey } from "../translate/shared-results.js";
+import { outboundClusters } from "./clusters.js";
 import { type BuildContext, buildContext, type EnvoyGeneratorOptions, sharedBuild } from "./context.js";
 import { buildInbound } from "./inbound.js";
 import { buildOutbound } from "./outbound-listeners.js";
@@ -56,7 +56,7 @@ const HEADLESS = Symbol("scope has headless services");
 function sidecarKey(ctx: BuildContext): string {
   const { proxy, push } = ctx;
   const scope = push.sidecarScope(proxy);
-  const headless = sharedResult(push, HEADLESS, objectKey(push, scope), undefined, () =>
+  const headless = carriedResult(push, HEADLESS, scope, "", undefined, () =>
     scope.services.some((s) => s.resolution === "Passthrough"),
   );
   return [
@@ -69,7 +69,10 @@ function sidecarKey(ctx: BuildContext): string {
     routingLabelsKey(push, proxy, ctx.labels),
     push
       .serviceTargets(proxy)
-      .map((t) => `${serviceSourceKey(t.service)}:${t.port.name}:${t.port.port}:${t.port.protocol}:${t.targetPort}`)
+      .map(
+        (t) =>
+          `${serviceSourceKey(t.service)}:${t.port.name}:${t.port.port}:${t.port.protocol}:${t.targetPort}`,
+      )
       .join(","),
     proxyLocality(push, proxy),
     tracingKey(ctx),

@@ -237,7 +237,10 @@ export function tracing(ctx: BuildContext): HttpConnectionManager_Tracing | unde
 /** The proxy's canonical service: its `service.istio.io/canonical-name` or `app` label, else its workload name. */
 function canonicalServiceName(ctx: BuildContext): string {
   return (
-    ctx.labels["service.istio.io/canonical-name"] ?? ctx.labels.app ?? ctx.proxy.workloadId.split(".")[0] ?? ""
+    ctx.labels["service.istio.io/canonical-name"] ??
+    ctx.labels.app ??
+    ctx.proxy.workloadId.split(".")[0] ??
+    ""
   );
 }
 

@@ -19,7 +19,7 @@ import { type ProxyCapabilities, proxylessCapabilities } from "../translate/capa
 import { buildOutboundCluster, edsCluster } from "../translate/cluster.js";
 import { sharedLoadAssignment } from "../translate/endpoints.js";
 import { BLACK_HOLE_CLUSTER } from "../translate/route.js";
-import { capabilitiesKey, objectKey, routingLabelsKey, sharedResult } from "../translate/shared-results.js";
+import { capabilitiesKey, carriedResult, objectKey, routingLabelsKey } from "../translate/shared-results.js";
 import type { TranslationWarning, WarningSink } from "../translate/warnings.js";
 import { clientListener, serverListener } from "./listeners.js";
 import { buildRouteConfiguration } from "./routes.js";
@@ -98,7 +98,7 @@ export function generateProxyless(
       labels,
       caps,
     ].join("|");
-    const route = sharedResult(push, SHARED_ROUTES, key, warn, (w) =>
+    const route = carriedResult(push, SHARED_ROUTES, push.sidecarScope(proxy), key, warn, (w) =>
       buildRouteConfiguration({ push, proxy, capabilities, warn: w }, service, port),
     );
     if (!routes.has(route.name)) routes.set(route.name, route);
@@ -167,12 +167,17 @@ export function generateProxyless(
       continue;
     }
     const rule = push.destinationRule(proxy, service);
-    const cluster = sharedResult(
+    const cluster = carriedResult(
       push,
       SHARED_CLUSTERS,
+      push.registry.instances(service),
       `${serviceSourceKey(service)}|${port.port}|${port.name}|${port.protocol}|${String(port.targetPort)}|${key.subset}|${objectKey(push, rule)}|${caps}`,
       warn,
-      (w) => buildOutboundCluster({ push, proxy, capabilities, warn: w }, { service, port, subset: key.subset, rule: rule ?? null }),
+      (w) =>
+        buildOutboundCluster(
+          { push, proxy, capabilities, warn: w },
+          { service, port, subset: key.subset, rule: rule ?? null },
+        ),
     );
     if (cluster === undefined) {
       warn({

@@ -62,6 +62,16 @@ export type WorkloadRef = Proxy | PolicyTarget;
 /** Kinds whose objects the push context indexes (or its scopes are built from), besides the registry's. */
 const INDEXED_KINDS = ["VirtualService", "DestinationRule", "Sidecar", "Gateway"] as const;
 
+/** Kinds that can change while only endpoints do (with service definitions unchanged). */
+const ENDPOINT_KINDS: ReadonlySet<string> = new Set([
+  "EndpointSlice",
+  "Pod",
+  "WorkloadEntry",
+  "Node",
+  "Service",
+  "ServiceEntry",
+]);
+
 /** The indexes of a push context that depend on service definitions and routing config, not on endpoints. */
 interface Indexes {
   readonly virtualServices: VirtualServiceIndex;
@@ -90,9 +100,10 @@ export class PushContext {
   /** The snapshot version this context was built from. */
   readonly version: string;
   /**
-   * Whether this context kept every index and scope of the `previous` it was created from: only
-   * endpoints (EndpointSlices, Pods, WorkloadEntries, Nodes) changed, no service definition and no
-   * routing config (Istio's incremental EDS case).
+   * Whether only endpoints changed since the `previous` context it was created from: EndpointSlices,
+   * Pods, WorkloadEntries, Nodes, and Services or ServiceEntries whose definitions stayed the same;
+   * no other config (Istio's incremental EDS case). Such a context keeps every index and scope of
+   * the previous one, and its {@link PushContext.carried} values.
    */
   readonly endpointsOnly: boolean;
   readonly #virtualServices: VirtualServiceIndex;
@@ -107,6 +118,7 @@ export class PushContext {
   readonly #scopes: Map<string, SidecarScope>;
   readonly #vsByHost: WeakMap<SidecarScope, Map<string, MeshVirtualService | undefined>>;
   readonly #shared = new Map<unknown, unknown>();
+  readonly #carried: Map<unknown, unknown>;
 
   private constructor(init: PushContextInit) {
     this.snapshot = init.snapshot;
@@ -127,7 +139,9 @@ export class PushContext {
       previous !== undefined &&
       INDEXED_KINDS.every((kind) => sameElements(previous.snapshot.list(kind), init.snapshot.list(kind))) &&
       this.registry.sameServiceDefinitions(previous.registry);
-    this.endpointsOnly = reuse;
+    this.endpointsOnly =
+      reuse && previous !== undefined && onlyEndpointKindsChanged(previous.snapshot, init.snapshot);
+    this.#carried = this.endpointsOnly && previous !== undefined ? previous.#carried : new Map();
     const indexes = reuse && previous !== undefined ? previous.#indexes() : this.#buildIndexes();
     this.#virtualServices = indexes.virtualServices;
     this.#destinationRules = indexes.destinationRules;
@@ -224,10 +238,17 @@ export class PushContext {
    * the value; `create` must depend on nothing but this context and the key.
    */
   shared<T>(key: unknown, create: () => T): T {
-    if (this.#shared.has(key)) return this.#shared.get(key) as T;
-    const value = create();
-    this.#shared.set(key, value);
-    return value;
+    return memo(this.#shared, key, create);
+  }
+
+  /**
+   * Like {@link PushContext.shared}, for values that stay valid while only endpoints change: the
+   * next context keeps them when it is {@link PushContext.endpointsOnly}. A value that depends on
+   * endpoints must be found through something that changes with them (the registry's instance
+   * list of a service is a new object when its endpoints change, and the same one otherwise).
+   */
+  carried<T>(key: unknown, create: () => T): T {
+    return memo(this.#carried, key, create);
   }
 
   // ----- services -------------------------------------------------------------------------------
@@ -516,4 +537,19 @@ export class PushContext {
   #target(ref: WorkloadRef): PolicyTarget {
     return "id" in ref ? { namespace: ref.namespace, labels: this.proxyLabels(ref) } : ref;
   }
+}
+
+function memo<T>(map: Map<unknown, unknown>, key: unknown, create: () => T): T {
+  if (map.has(key)) return map.get(key) as T;
+  const value = create();
+  map.set(key, value);
+  return value;
+}
+
+/** Whether every kind other than the endpoint kinds has the same objects in both snapshots. */
+function onlyEndpointKindsChanged(previous: ConfigSnapshot, next: ConfigSnapshot): boolean {
+  for (const kind of new Set([...previous.kinds(), ...next.kinds()])) {
+    if (!ENDPOINT_KINDS.has(kind) && !sameElements(previous.list(kind), next.list(kind))) return false;
+  }
+  return true;
 }

@@ -83,7 +83,12 @@ export class Registry {
     // Pods read their locality from Nodes: their conversions carry over only while Nodes are unchanged.
     const reuse = previous !== undefined;
     const reusePods = previous !== undefined && sameElements(previous.nodes, nodes);
-    const conversions: Conversions = { nodes, workloads: new Map(), services: new Map(), instances: new Map() };
+    const conversions: Conversions = {
+      nodes,
+      workloads: new Map(),
+      services: new Map(),
+      instances: new Map(),
+    };
     this.#conversions = conversions;
     const workloads: WorkloadInstance[] = [];
     const byNamespace = new Map<string, WorkloadInstance[]>();
@@ -101,7 +106,8 @@ export class Registry {
         for (const a of w.addresses) pushTo(podsByIp, `${w.namespace}/${a}`, w);
       }
     };
-    for (const pod of snapshot.list("Pod")) add(pod, () => podWorkload(snapshot, pod, workloadOptions), reusePods);
+    for (const pod of snapshot.list("Pod"))
+      add(pod, () => podWorkload(snapshot, pod, workloadOptions), reusePods);
     for (const we of snapshot.list("WorkloadEntry"))
       add(we, () => workloadEntryWorkload(we, workloadOptions), reuse);
     this.#workloads = workloads;
@@ -129,8 +135,7 @@ export class Registry {
       const workloadsInNs = lookup.inNamespace(service.namespace);
       const before = previous?.instances.get(key);
       const same =
-        before !== undefined &&
-        before.reusable &&
+        before?.reusable === true &&
         before.service === service &&
         sameElements(before.sources, sources) &&
         sameElements(before.workloads, workloadsInNs);
@@ -236,7 +241,7 @@ export class Registry {
    * fewer ports) find the instances of the service they were copied from.
    */
   instances(service: Service): readonly ServiceInstance[] {
-    return this.#instances.get(instanceKey(service)) ?? [];
+    return this.#instances.get(instanceKey(service)) ?? NO_INSTANCES;
   }
 
   /** Endpoints of the service port numbered `port` (all health states; EDS keeps only HEALTHY ones). */
@@ -319,7 +324,10 @@ export class Registry {
     for (const [key, services] of mine) {
       const before = theirs.get(key);
       if (before === undefined) out.add(key);
-      else if (!this.#sameAs(previous, services, before) && this.#fingerprint(key) !== previous.#fingerprint(key))
+      else if (
+        !this.#sameAs(previous, services, before) &&
+        this.#fingerprint(key) !== previous.#fingerprint(key)
+      )
         out.add(key);
     }
     for (const key of theirs.keys()) if (!mine.has(key)) out.add(key);
@@ -336,7 +344,8 @@ export class Registry {
     for (let i = 0; i < this.#services.length; i++) {
       const a = this.#services[i] as Service;
       const b = previous.#services[i] as Service;
-      if (a !== b && JSON.stringify(serviceFingerprint(a)) !== JSON.stringify(serviceFingerprint(b))) return false;
+      if (a !== b && JSON.stringify(serviceFingerprint(a)) !== JSON.stringify(serviceFingerprint(b)))
+        return false;
     }
     return true;
   }
@@ -393,6 +402,9 @@ function serviceFingerprint(service: Service): unknown {
 }
 
 const instanceKey = serviceSourceKey;
+
+/** The instances of a service the registry does not know (one object, so callers can key on it). */
+const NO_INSTANCES: readonly ServiceInstance[] = Object.freeze([]);
 
 /** Whether every Pod a slice targets is in `namespace` (as Kubernetes' EndpointSlice controller writes them). */
 function slicesStayInNamespace(slice: EndpointSlice, namespace: string): boolean {

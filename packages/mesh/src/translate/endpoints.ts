@@ -27,7 +27,7 @@ import {
   num,
   view,
 } from "./istio-fields.js";
-import { objectKey, sharedResult } from "./shared-results.js";
+import { carriedResult, objectKey } from "./shared-results.js";
 
 // ClusterLoadAssignment from the registry, as Istio's EDS builder writes it
 // (istio/istio pilot/pkg/xds/endpoints/endpoint_builder.go, pilot/pkg/networking/core/loadbalancer/
@@ -177,14 +177,15 @@ const SHARED_LOAD_ASSIGNMENTS = Symbol("shared load assignments");
 /**
  * {@link buildLoadAssignment} shared through the push context: every proxy that gets the same
  * service port, subset, DestinationRule and locality gets the same message object (Istio keys its
- * EDS cache the same way), which a ResourcePool encodes once. Treat the result as immutable.
+ * EDS cache the same way), which a ResourcePool encodes once; kept across push contexts until the
+ * service's endpoints change. Treat the result as immutable.
  */
 export function sharedLoadAssignment(input: LoadAssignmentInput): ClusterLoadAssignment {
   const { push, proxy, service } = input;
   const rule = input.rule === null ? undefined : (input.rule ?? push.destinationRule(proxy, service));
   const locality = proxyLocality(push, proxy);
   const key = `${serviceSourceKey(service)}|${input.port}|${input.subset ?? ""}|${objectKey(push, rule)}|${locality}`;
-  return sharedResult(push, SHARED_LOAD_ASSIGNMENTS, key, undefined, () =>
+  return carriedResult(push, SHARED_LOAD_ASSIGNMENTS, push.registry.instances(service), key, undefined, () =>
     buildLoadAssignment({ ...input, rule: rule ?? null }),
   );
 }

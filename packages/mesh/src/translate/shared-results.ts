@@ -27,7 +27,43 @@ export function sharedResult<T, W>(
   warn: ((w: W) => void) | undefined,
   build: (warn: (w: W) => void) => T,
 ): T {
-  const cache = push.shared(kind, () => new Map<string, Entry<T, W>>());
+  return lookup(
+    push.shared(kind, () => new Map<string, Entry<T, W>>()),
+    key,
+    warn,
+    build,
+  );
+}
+
+/**
+ * {@link sharedResult} kept across push contexts while only endpoints change
+ * ({@link PushContext.carried}): `key` must name every input besides endpoints, and `anchor` is
+ * what changes with the endpoints the result depends on (the registry's instance list of its
+ * service, or the push context's registry for none); entries go with their anchor.
+ */
+export function carriedResult<T, W>(
+  push: PushContext,
+  kind: symbol,
+  anchor: object,
+  key: string,
+  warn: ((w: W) => void) | undefined,
+  build: (warn: (w: W) => void) => T,
+): T {
+  const byAnchor = push.carried(kind, () => new WeakMap<object, Map<string, Entry<T, W>>>());
+  let cache = byAnchor.get(anchor);
+  if (cache === undefined) {
+    cache = new Map();
+    byAnchor.set(anchor, cache);
+  }
+  return lookup(cache, key, warn, build);
+}
+
+function lookup<T, W>(
+  cache: Map<string, Entry<T, W>>,
+  key: string,
+  warn: ((w: W) => void) | undefined,
+  build: (warn: (w: W) => void) => T,
+): T {
   let entry = cache.get(key);
   if (entry === undefined) {
     const warnings: W[] = [];
@@ -40,10 +76,13 @@ export function sharedResult<T, W>(
 
 const OBJECT_IDS = Symbol("object ids");
 
-/** A short key for an object (a scope, a DestinationRule) that is unique within the push context; `-` for none. */
+/**
+ * A short key for an object (a scope, a DestinationRule) that is unique within the push context and
+ * the contexts that carry its values; `-` for none.
+ */
 export function objectKey(push: PushContext, object: object | undefined | null): string {
   if (object === undefined || object === null) return "-";
-  const ids = push.shared(OBJECT_IDS, () => ({ next: 0, ids: new WeakMap<object, string>() }));
+  const ids = push.carried(OBJECT_IDS, () => ({ next: 0, ids: new WeakMap<object, string>() }));
   let id = ids.ids.get(object);
   if (id === undefined) {
     id = `#${ids.next++}`;
@@ -66,7 +105,11 @@ export function capabilitiesKey(caps: ProxyCapabilities): string {
 
 /** Labels as a key (equal labels in any order, equal key). */
 export function labelsKey(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, labels[k]]),
+  );
 }
 
 type Selector = Readonly<Record<string, string>>;
@@ -81,29 +124,23 @@ const ROUTING_SELECTORS = Symbol("routing selectors");
  */
 export function routingLabelsKey(push: PushContext, proxy: Proxy, labels: Selector): string {
   const scope = push.sidecarScope(proxy);
-  const selectors = sharedResult(
-    push,
-    ROUTING_SELECTORS,
-    `${objectKey(push, scope)}|${proxy.namespace}`,
-    undefined,
-    () => {
-      const out: Selector[] = [];
-      for (const l of scope.egressListeners) {
-        for (const vs of l.virtualServices) {
-          for (const route of [...vs.http, ...vs.tcp, ...vs.tls] as ReadonlyArray<{ match?: unknown }>) {
-            if (!Array.isArray(route.match)) continue;
-            for (const m of route.match as ReadonlyArray<{ sourceLabels?: Selector } | undefined>)
-              if (m?.sourceLabels !== undefined) out.push(m.sourceLabels);
-          }
+  const selectors = carriedResult(push, ROUTING_SELECTORS, scope, proxy.namespace, undefined, () => {
+    const out: Selector[] = [];
+    for (const l of scope.egressListeners) {
+      for (const vs of l.virtualServices) {
+        for (const route of [...vs.http, ...vs.tcp, ...vs.tls] as ReadonlyArray<{ match?: unknown }>) {
+          if (!Array.isArray(route.match)) continue;
+          for (const m of route.match as ReadonlyArray<{ sourceLabels?: Selector } | undefined>)
+            if (m?.sourceLabels !== undefined) out.push(m.sourceLabels);
         }
       }
-      for (const dr of push.snapshot.list("DestinationRule", proxy.namespace)) {
-        const selector = (dr.spec.workloadSelector as { matchLabels?: Selector } | undefined)?.matchLabels;
-        if (dr.spec.workloadSelector !== undefined) out.push(selector ?? {});
-      }
-      return out;
-    },
-  );
+    }
+    for (const dr of push.snapshot.list("DestinationRule", proxy.namespace)) {
+      const selector = (dr.spec.workloadSelector as { matchLabels?: Selector } | undefined)?.matchLabels;
+      if (dr.spec.workloadSelector !== undefined) out.push(selector ?? {});
+    }
+    return out;
+  });
   let key = "";
   for (const s of selectors) key += labelsMatch(s, labels) ? "1" : "0";
   return key;
