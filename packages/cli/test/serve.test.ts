@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { main } from "@meshlet/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Backend,
@@ -135,6 +136,8 @@ beforeAll(async () => {
       "127.0.0.1:0",
       "--metrics",
       "127.0.0.1:0",
+      "--admin",
+      "127.0.0.1:0",
       "--state-dir",
       join(dir, ".state"),
       "--bootstrap-for",
@@ -221,6 +224,28 @@ describe("meshlet serve", () => {
     await onBothClients(async (c) => expect(tally(await c.call(target(c), { count: 6 }))).toEqual({ v1: 6 }));
   });
 
+  it("serves the admin API on --admin: proxy-status shows both clients SYNCED", async () => {
+    const adminUrl = (
+      /admin API \(meshlet\.admin\.v1\.MeshAdmin\)\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(
+        serve.stdout(),
+      ) as RegExpExecArray
+    )[1] as string;
+    await onBothClients(async (c) => {
+      await c.call(target(c));
+      const out: string[] = [];
+      const code = await main(["proxy-status", "--admin", adminUrl, c.nodeId.split("~")[2] as string], {
+        out: (l) => out.push(l),
+        err: () => {},
+        env: {},
+        signal: new AbortController().signal,
+      });
+      expect(code).toBe(0);
+      expect(out.join("\n")).toMatch(/CDS\s+SYNCED/);
+    });
+    // Its console page, served by the same listener.
+    expect((await fetch(`${adminUrl}/`)).status).toBe(200);
+  });
+
   it("follows a YAML edit while traffic runs, without failing an RPC", async () => {
     const results: RpcResult[] = [];
     const traffic = (async () => {
@@ -267,7 +292,18 @@ describe("meshlet serve", () => {
     expect(await serve.exited).toBe(0);
     expect(serve.stderr()).toContain("meshlet serve: stopping");
     const again = startServe(
-      ["--config", ".", "--listen", "127.0.0.1:0", "--metrics", "off", "--state-dir", join(dir, ".state")],
+      [
+        "--config",
+        ".",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics",
+        "off",
+        "--admin",
+        "off",
+        "--state-dir",
+        join(dir, ".state"),
+      ],
       dir,
     );
     try {

@@ -11,6 +11,13 @@ import {
   formatExplanation,
   type MeshConfig,
 } from "@meshlet/mesh";
+import {
+  ADMIN_FLAGS,
+  adminClient,
+  defaultConnection,
+  describeAdminError,
+  takeAdminFlag,
+} from "../admin/connection.js";
 import type { Command, CommandIo } from "../command.js";
 
 /** File paths of the config objects named, relative to the working directory (as `validate` prints them). */
@@ -30,11 +37,13 @@ function withRelativeFiles(e: Explanation, cwd: string): Explanation {
 }
 
 const USAGE = `Usage: meshlet explain --config <files or dirs> --proxy <id | pod.namespace> --to <host:port> [options]
+       meshlet explain --admin <url> --proxy <id | pod.namespace> --to <host:port> [options]
 
 Walks the Envoy config meshlet generates for a proxy, as the proxy would walk a request:
 listener → filter chain → HTTP filters (RBAC) → route → cluster → endpoints, then into the
 destination pod's sidecar (mTLS, RBAC). Prints each step with the config objects that decided it
-(kind, namespace/name, file:line). Works offline from config files; Envoy does not run.
+(kind, namespace/name, file:line). Works offline from config files, or with --admin against the
+config a running control plane (meshlet serve) serves now; Envoy does not run.
 
 Options:
   --config, -c <path>         Config files or directories (repeatable; required).
@@ -54,6 +63,7 @@ Options:
   --no-follow                 Stop at the source proxy.
   --default-namespace <ns>    Namespace for resources written without one (default "default").
   --output, -o text|json      Output format (default text).
+${ADMIN_FLAGS}
 
 Exit status: 0 the request is forwarded or answered, 1 refused (or the proxy is not in the config),
 2 usage errors.`;
@@ -61,7 +71,8 @@ Exit status: 0 the request is forwarded or answered, 1 refused (or the proxy is 
 /** `meshlet explain`: what a proxy would do with a request, offline from a config directory. */
 export const command: Command = {
   name: "explain",
-  summary: "Explain how a proxy would route a request, step by step, from config files.",
+  summary:
+    "Explain how a proxy would route a request, step by step, from config files or a running control plane.",
   usage: USAGE,
   run: runExplain,
 };
@@ -91,7 +102,17 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
   let follow = true;
   let format = "text";
   let defaultNamespace: string | undefined;
+  const conn = defaultConnection(io);
+  let viaAdmin = false;
   for (let i = 0; i < args.length; i++) {
+    const took = takeAdminFlag(args, i, conn);
+    if (typeof took === "string") return usageError(took);
+    if (took > 0) {
+      if ((args[i] as string).startsWith("--admin") && !(args[i] as string).startsWith("--admin-"))
+        viaAdmin = true;
+      i += took - 1;
+      continue;
+    }
     const arg = args[i] as string;
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
@@ -183,7 +204,10 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
         );
     }
   }
-  if (paths.length === 0) return usageError("--config is required");
+  if (paths.length === 0 && !viaAdmin)
+    return usageError("--config (files) or --admin (a running control plane) is required");
+  if (paths.length > 0 && viaAdmin)
+    return usageError("--config and --admin exclude each other: explain files, or a running control plane");
   if (proxy === undefined || proxy === "") return usageError("--proxy is required");
   if (to === undefined || to === "") return usageError("--to is required");
   if (format !== "text" && format !== "json")
@@ -193,6 +217,32 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
   if (tls !== undefined && !TLS_MODES.has(tls))
     return usageError(`--tls must be plaintext, tls or mtls, got ${JSON.stringify(tls)}`);
 
+  if (viaAdmin) {
+    if (registryOnly || defaultNamespace !== undefined)
+      return usageError(
+        "--registry-only and --default-namespace apply to --config only (the control plane has its own)",
+      );
+    return explainViaAdmin(
+      {
+        proxy,
+        to,
+        method: method?.toUpperCase() ?? "",
+        path: path ?? "",
+        headers,
+        direction: direction ?? "",
+        protocol: protocol ?? "",
+        tls: tls ?? "",
+        sni: sni ?? "",
+        address: address ?? "",
+        sourcePrincipal: sourcePrincipal ?? "",
+        ...(jwtClaims !== undefined ? { jwtClaims: jwtClaims as Record<string, never> } : {}),
+        noFollow: !follow,
+      },
+      format,
+      conn,
+      io,
+    );
+  }
   const loaded = await validateFiles(paths, defaultNamespace !== undefined ? { defaultNamespace } : {});
   if (loaded.errors > 0) {
     const cwd = process.cwd();
@@ -233,4 +283,27 @@ async function runExplain(args: readonly string[], io: CommandIo): Promise<numbe
   if (format === "json") io.out(JSON.stringify(explanationJson(explanation), null, 2));
   else for (const line of formatExplanation(explanation)) io.out(line);
   return explanation.outcome.kind === "refused" ? 1 : 0;
+}
+
+/** `meshlet explain --admin`: the same walk, by the control plane, against the config it serves now. */
+async function explainViaAdmin(
+  request: Parameters<Awaited<ReturnType<typeof adminClient>>["explain"]>[0],
+  format: string,
+  conn: ReturnType<typeof defaultConnection>,
+  io: CommandIo,
+): Promise<number> {
+  let res: Awaited<ReturnType<Awaited<ReturnType<typeof adminClient>>["explain"]>>;
+  try {
+    res = await (await adminClient(conn, io)).explain(request);
+  } catch (error) {
+    io.err(`meshlet explain: ${describeAdminError(error, conn)}`);
+    const code = (error as { code?: number }).code;
+    return code === 3 ? 2 : 1;
+  }
+  if (format === "json") io.out(JSON.stringify(res.explanation, null, 2));
+  else {
+    for (const line of res.text) io.out(line);
+    io.out(`(config version ${res.configVersion}, served by ${conn.url})`);
+  }
+  return res.outcome === "refused" ? 1 : 0;
 }

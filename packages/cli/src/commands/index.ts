@@ -17,8 +17,19 @@ export const commands: ReadonlyArray<{
   },
   {
     name: "explain",
-    summary: "Explain how a proxy would route a request, step by step, from config files.",
+    summary:
+      "Explain how a proxy would route a request, step by step, from config files or a running control plane.",
     load: async () => (await import("./explain.js")).command,
+  },
+  {
+    name: "proxy-status",
+    summary: "Show the connected proxies and whether each runs the config it was sent (admin API).",
+    load: async () => (await import("./proxy-status.js")).command,
+  },
+  {
+    name: "proxy-config",
+    summary: "Show the listeners, routes, clusters, endpoints or secrets a proxy was sent (admin API).",
+    load: async () => (await import("./proxy-config.js")).command,
   },
   {
     name: "manifest",

@@ -37,6 +37,23 @@ describe("meshlet serve arguments", () => {
     }
   });
 
+  it("refuses admin flags that do not fit together", async () => {
+    for (const args of [
+      ["--config", ".", "--admin", "nowhere"],
+      ["--config", ".", "--admin-cert", "cert.pem"],
+      ["--config", ".", "--graph-metrics", "localhost:9090/metrics"],
+    ]) {
+      const t = io();
+      expect(await command.run(args, t.io), args.join(" ")).toBe(2);
+    }
+  });
+
+  it("refuses to start an admin API on a non-loopback address without TLS and a token", async () => {
+    const t = io();
+    expect(await command.run(["--config", ".", "--admin", "0.0.0.0:15015"], t.io)).toBe(1);
+    expect(t.err.join("\n")).toContain("refusing to serve the admin API on 0.0.0.0:15015 without TLS");
+  });
+
   it("prints its usage with --help", async () => {
     const t = io();
     expect(await command.run(["--help"], t.io)).toBe(0);

@@ -1,29 +1,24 @@
-import { mkdir, readFile } from "node:fs/promises";
-import { relative, resolve } from "node:path";
-import * as grpc from "@grpc/grpc-js";
-import { serveMetrics } from "@meshlet/adapters/prometheus";
-import {
-  CertificateAuthority,
-  createSpiffeServerCredentials,
-  DirectoryRootStore,
-  IstioCertificateService,
-  MtlsAuthenticator,
-  svidRotation$,
-} from "@meshlet/ca";
-import { ConfigStore, type Diagnostic, FileSource, formatDiagnostic } from "@meshlet/config";
-import { MeshController, type MeshFinding, type MeshStatus } from "@meshlet/mesh";
-import { ExtAuthzServer, PolicyEngine, parseRateLimitConfig, RateLimitServer } from "@meshlet/policy";
-import { SnapshotCache, silentLogger, XdsServer } from "@meshlet/xds";
-import { filter, firstValueFrom, type Subscription } from "rxjs";
+import { readFile } from "node:fs/promises";
+import { relative } from "node:path";
+import { DEFAULT_ADMIN_ADDRESS, isLoopbackHost, scrapeMetrics } from "@meshlet/admin";
+import { type Diagnostic, formatDiagnostic } from "@meshlet/config";
+import type { MeshFinding, MeshStatus } from "@meshlet/mesh";
+import type { Subscription } from "rxjs";
 import type { Command, CommandIo } from "../command.js";
 import { EXIT_USAGE } from "../command.js";
-import { ControlPlaneMetrics } from "./serve/control-plane-metrics.js";
-import { WorkloadIdentities } from "./serve/workload-identities.js";
+import { adminExtension } from "../serve/admin-extension.js";
+import {
+  type ControlPlane,
+  type ControlPlaneExtension,
+  splitHostPort,
+  startControlPlane,
+} from "../serve/control-plane.js";
 
 const USAGE = `Usage: meshlet serve --config <dir or file>… [options]
 
 Runs the reference control plane (what istiod does) from a directory of YAML (Istio kinds plus
-Kubernetes Service/EndpointSlice/Pod or ServiceEntry/WorkloadEntry), watching it. On --listen, one
+Kubernetes Service/EndpointSlice/Pod or ServiceEntry/WorkloadEntry), watching it, for proxyless
+gRPC clients, Envoy sidecars and gateways. On --listen, one
 gRPC port, as istiod serves both: xDS (ADS, state of the world and delta), the Istio CA API
 (istio.v1.auth.IstioCertificateService), ext_authz (envoy.service.auth.v3.Authorization) and rate
 limiting (envoy.service.ratelimit.v3.RateLimitService). Per workload with a service account, in
@@ -41,9 +36,23 @@ Options:
   --tls                       Serve --listen over TLS with the control plane's own SVID
                               (spiffe://<td>/ns/istio-system/sa/istiod); clients may present a
                               certificate, which authenticates CA requests and xDS nodes.
-  --ratelimit <file>          envoyproxy/ratelimit YAML for the rate-limit service.
+  --ratelimit <file>          envoyproxy/ratelimit YAML for the rate-limit service (ConfigMaps
+                              named ratelimit-config in the config are read too, and followed).
   --bootstrap-for <pod>.<ns>  Print that workload's gRPC bootstrap (repeatable).
   --no-sds                    Do not serve SDS sockets.
+  --admin <host:port>|off     The admin API (meshlet.admin.v1.MeshAdmin over Connect, gRPC and
+                              gRPC-Web) and browser console (default 127.0.0.1:15015; if that
+                              port is taken the default is skipped with a warning). An address
+                              other than loopback needs --admin-cert/--admin-key and a token.
+  --admin-token-env <var>     Environment variable holding the admin API's bearer token (default
+                              MESHLET_ADMIN_TOKEN; when it is set, every admin call must carry it).
+  --admin-cert <file>         PEM certificate to serve the admin API over TLS (with --admin-key).
+  --admin-key <file>          PEM private key of --admin-cert.
+  --graph-metrics <url>       A Prometheus page with istio_requests_total (the services' /metrics)
+                              for the console's mesh graph (repeatable).
+  --grpc-rbac                 Bootstraps say the workloads run grpc-js with
+                              GRPC_XDS_EXPERIMENTAL_RBAC=true (else grpc-js servers get no
+                              listener while an AuthorizationPolicy selects them).
 
 Stops gracefully on SIGINT/SIGTERM. Exit status: 0 after a graceful stop, 1 when it cannot start,
 2 on usage errors.`;
@@ -66,6 +75,13 @@ interface ServeOptions {
   ratelimit?: string;
   bootstrapFor: string[];
   sds: boolean;
+  grpcRbac: boolean;
+  admin: string | undefined;
+  adminExplicit: boolean;
+  adminTokenEnv: string;
+  adminCert?: string;
+  adminKey?: string;
+  graphMetrics: string[];
 }
 
 function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | number {
@@ -78,6 +94,11 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     tls: false,
     bootstrapFor: [],
     sds: true,
+    grpcRbac: false,
+    admin: DEFAULT_ADMIN_ADDRESS,
+    adminExplicit: false,
+    adminTokenEnv: "MESHLET_ADMIN_TOKEN",
+    graphMetrics: [],
   };
   const value = (i: number, flag: string): string | undefined => {
     const v = args[i + 1];
@@ -116,10 +137,22 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
       case "--state-dir":
       case "--trust-domain":
       case "--ratelimit":
-      case "--bootstrap-for": {
+      case "--bootstrap-for":
+      case "--admin":
+      case "--admin-token-env":
+      case "--admin-cert":
+      case "--admin-key":
+      case "--graph-metrics": {
         const v = take();
         if (v === undefined) return EXIT_USAGE;
-        if (flag === "--listen") o.listen = v;
+        if (flag === "--admin") {
+          o.admin = v === "off" ? undefined : v;
+          o.adminExplicit = true;
+        } else if (flag === "--admin-token-env") o.adminTokenEnv = v;
+        else if (flag === "--admin-cert") o.adminCert = v;
+        else if (flag === "--admin-key") o.adminKey = v;
+        else if (flag === "--graph-metrics") o.graphMetrics.push(v);
+        else if (flag === "--listen") o.listen = v;
         else if (flag === "--metrics") o.metrics = v === "off" ? undefined : v;
         else if (flag === "--state-dir") o.stateDir = v;
         else if (flag === "--trust-domain") o.trustDomain = v;
@@ -133,6 +166,9 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
       case "--no-sds":
         o.sds = false;
         break;
+      case "--grpc-rbac":
+        o.grpcRbac = true;
+        break;
       default:
         io.err(`meshlet serve: unknown argument ${arg}\n\n${USAGE}`);
         return EXIT_USAGE;
@@ -142,11 +178,22 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     io.err(`meshlet serve: name the config with --config <dir>\n\n${USAGE}`);
     return EXIT_USAGE;
   }
+  if ((o.adminCert === undefined) !== (o.adminKey === undefined)) {
+    io.err("meshlet serve: --admin-cert and --admin-key go together");
+    return EXIT_USAGE;
+  }
+  for (const url of o.graphMetrics) {
+    if (!/^https?:\/\//.test(url)) {
+      io.err(`meshlet serve: --graph-metrics takes an http(s) URL, got "${url}"`);
+      return EXIT_USAGE;
+    }
+  }
   for (const [flag, address] of [
     ["--listen", o.listen],
     ["--metrics", o.metrics],
+    ["--admin", o.admin],
   ] as const) {
-    if (address !== undefined && splitAddress(address) === undefined) {
+    if (address !== undefined && splitHostPort(address) === undefined) {
       io.err(`meshlet serve: ${flag} must be <host>:<port>, got "${address}"`);
       return EXIT_USAGE;
     }
@@ -158,12 +205,6 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     }
   }
   return o;
-}
-
-function splitAddress(address: string): { host: string; port: number } | undefined {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(address);
-  if (m === null || Number(m[2]) > 65535) return undefined;
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port: Number(m[2]) };
 }
 
 function whenAborted(signal: AbortSignal): Promise<void> {
@@ -180,130 +221,83 @@ async function runServe(args: readonly string[], io: CommandIo): Promise<number>
   const cwd = process.cwd();
   const shown = (d: Diagnostic) =>
     formatDiagnostic(d.file !== undefined ? { ...d, file: relative(cwd, d.file) || d.file } : d);
-  const cleanup: Array<() => Promise<void> | void> = [];
-  const stop = async () => {
-    for (const fn of cleanup.reverse()) {
-      try {
-        await fn();
-      } catch (error) {
-        io.err(
-          `meshlet serve: shutdown step failed: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
+
+  const extensions: ControlPlaneExtension[] = [];
+  if (o.admin !== undefined) {
+    const token = io.env[o.adminTokenEnv];
+    const host = splitHostPort(o.admin)?.host ?? "";
+    if (!isLoopbackHost(host) && (o.adminCert === undefined || token === undefined || token === "")) {
+      io.err(
+        `meshlet serve: refusing to serve the admin API on ${o.admin} without TLS (--admin-cert/--admin-key) and a token (${o.adminTokenEnv}): it shows every proxy's config. Bind a loopback address, or give both`,
+      );
+      return 1;
     }
-  };
-
-  try {
-    // The CA: a self-signed root kept in <state-dir>/ca (Istio's cacerts layout), so a restart keeps it.
-    const stateDir = resolve(o.stateDir);
-    await mkdir(resolve(stateDir, "ca"), { recursive: true, mode: 0o700 });
-    const ca = await CertificateAuthority.selfSigned({
-      trustDomain: o.trustDomain,
-      store: new DirectoryRootStore(resolve(stateDir, "ca")),
-    });
-    cleanup.push(() => ca.close());
-
-    // Config: the files, watched, validated; the last good version of each resource keeps serving.
-    const store = new ConfigStore({ sources: [new FileSource({ paths: o.config })] });
-    cleanup.push(() => store.close());
-    const engine = new PolicyEngine({});
-    if (o.ratelimit !== undefined) {
-      engine.setRateLimits(parseRateLimitConfig(await readFile(o.ratelimit, "utf8"), o.ratelimit));
+    let tls: { key: Buffer; cert: Buffer } | undefined;
+    try {
+      if (o.adminCert !== undefined && o.adminKey !== undefined)
+        tls = { cert: await readFile(o.adminCert), key: await readFile(o.adminKey) };
+    } catch (error) {
+      io.err(`meshlet serve: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
     }
-    const cache = new SnapshotCache();
-    const controller = new MeshController({ config: store, cache, ca, policy: engine });
-    cleanup.push(() => controller.close());
-    const xds = new XdsServer({ cache, logger: silentLogger, authorize: controller.authorize });
-    controller.attach(xds);
-    cleanup.push(() => xds.close());
-
-    // One gRPC server for xDS, the CA API, ext_authz and rate limiting, as istiod's one port.
-    const server = new grpc.Server();
-    xds.register(server);
-    const caService = new IstioCertificateService({
-      ca,
-      authenticators: [new MtlsAuthenticator({ trustDomains: [o.trustDomain] })],
-    });
-    caService.register(server);
-    new ExtAuthzServer({ engine }).register(server);
-    new RateLimitServer({ engine }).register(server);
-    let credentials = grpc.ServerCredentials.createInsecure();
-    if (o.tls) {
-      const own = createSpiffeServerCredentials({
-        trustBundle$: ca.trustBundle$,
-        svid$: svidRotation$({ ca, identity: `spiffe://${o.trustDomain}/ns/istio-system/sa/istiod` }),
-      });
-      cleanup.push(() => own.close());
-      credentials = own.credentials;
-    }
-    const listen = splitAddress(o.listen) as { host: string; port: number };
-    const port = await new Promise<number>((res, rej) =>
-      server.bindAsync(o.listen, credentials, (error, p) => (error ? rej(error) : res(p))),
-    );
-    cleanup.push(
-      () =>
-        new Promise<void>((res) => {
-          const timer = setTimeout(() => {
-            server.forceShutdown();
-            res();
-          }, 2000);
-          server.tryShutdown(() => {
-            clearTimeout(timer);
-            res();
-          });
-        }),
-    );
-    const address = `${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${port}`;
-
-    const identities = new WorkloadIdentities({
-      ca,
-      dir: resolve(stateDir, "workloads"),
-      serverUri: address,
-      sds: o.sds,
-      onError: (m) => io.err(`meshlet serve: ${m}`),
-    });
-    cleanup.push(() => identities.close());
-
-    let metricsUrl: string | undefined;
-    if (o.metrics !== undefined) {
-      const m = splitAddress(o.metrics) as { host: string; port: number };
-      const metrics = new ControlPlaneMetrics({
-        xdsEvents$: xds.events$,
-        pushes$: controller.pushes$,
-        status$: controller.status$,
-        caEvents$: caService.events$,
-      });
-      const served = await serveMetrics(metrics.registry, { host: m.host, port: m.port });
-      cleanup.push(() => served.close());
-      cleanup.push(() => metrics.close());
-      metricsUrl = `http://${m.host.includes(":") ? `[${m.host}]` : m.host}:${served.port}/metrics`;
-    }
-
-    // Reports: config errors (file:line) as they appear and clear, analyzer findings, proxies,
-    // refused nodes, warnings, pushes.
-    const subscriptions: Subscription[] = [];
-    cleanup.push(() => {
-      for (const s of subscriptions) s.unsubscribe();
-    });
-    let errors = new Set<string>();
-    subscriptions.push(
-      store.status$.subscribe((status) => {
-        const now = new Set(status.errors.map(shown));
-        for (const e of now) if (!errors.has(e)) io.err(`config: ${e}`);
-        if (errors.size > 0 && now.size === 0) io.err("config: every file is valid again");
-        errors = now;
+    extensions.push(
+      adminExtension({
+        address: o.admin,
+        ...(token !== undefined && token !== "" ? { token } : {}),
+        ...(tls !== undefined ? { tls } : {}),
+        ...(o.graphMetrics.length > 0 ? { metrics: scrapeMetrics(o.graphMetrics) } : {}),
+        displayPath: (f) => relative(cwd, f) || f,
+        // The default port being taken (another serve, a test) must not stop the control plane.
+        ...(o.adminExplicit
+          ? {}
+          : { optional: (m: string) => io.err(`meshlet serve: admin API not started: ${m}`) }),
       }),
     );
-    let previous: MeshStatus | undefined;
-    subscriptions.push(
-      controller.status$.subscribe((s) => reportStatus(io, previous, s, shown, (p) => (previous = p))),
-    );
-    subscriptions.push(
-      controller.pushes$.subscribe((p) => {
-        if (p.cause === "config" && controller.pushContext !== undefined) {
-          void identities.update(controller.pushContext.registry);
-        }
-        if (p.proxies.length === 0) return;
+  }
+  let plane: ControlPlane;
+  try {
+    plane = await startControlPlane({
+      extensions,
+      config: { paths: o.config },
+      listen: o.listen,
+      metrics: o.metrics ?? false,
+      stateDir: o.stateDir,
+      trustDomain: o.trustDomain,
+      tls: o.tls,
+      sds: o.sds,
+      ...(o.ratelimit !== undefined ? { rateLimit: { file: o.ratelimit } } : {}),
+      ...(o.grpcRbac ? { bootstrap: { rbac: true } } : {}),
+      signal: io.signal,
+    });
+  } catch (error) {
+    io.err(`meshlet serve: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  const stop = async () => {
+    try {
+      await plane.close();
+    } catch (error) {
+      io.err(`meshlet serve: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  if (io.signal.aborted) {
+    await stop();
+    return 0;
+  }
+
+  // Reports: config errors (file:line) as they appear and clear, analyzer findings, proxies,
+  // refused nodes, warnings, pushes, errors that stop nothing.
+  const subscriptions: Subscription[] = [
+    plane.events$.subscribe((e) => {
+      if (e.type === "config-error") io.err(`config: ${shown(e.diagnostic)}`);
+      else if (e.type === "config-valid") io.err("config: every file is valid again");
+      else if (e.type === "error") io.err(`meshlet serve: ${e.message}`);
+      else if (e.type === "rate-limits")
+        io.err(
+          `rate limits: domains ${e.domains.join(", ") || "(none)"} from ${e.sources.join(", ") || "(none)"}`,
+        );
+      else if (e.type === "push" && e.push.proxies.length > 0) {
+        const p = e.push;
         const why =
           p.configs.length > 0
             ? ` (${p.configs.slice(0, 3).join(", ")}${p.configs.length > 3 ? ", …" : ""})`
@@ -311,54 +305,40 @@ async function runServe(args: readonly string[], io: CommandIo): Promise<number>
         io.err(
           `push: ${p.cause}${why} → ${p.proxies.length} proxies, ${p.resourcesChanged} resources changed, ${p.durationMs} ms (config version ${p.version})`,
         );
-      }),
-    );
-
-    const first = firstValueFrom(controller.pushes$.pipe(filter((p) => p.cause === "config")));
-    controller.start();
-    await Promise.race([first, whenAborted(io.signal)]);
-    if (controller.pushContext !== undefined) await identities.update(controller.pushContext.registry);
-
-    const services = [
-      ["xDS (ADS, SotW, Delta)", address],
-      [
-        "Istio CA (istio.v1.auth.IstioCertificateService)",
-        `${address}${o.tls ? "" : " (needs --tls: callers authenticate with a client certificate)"}`,
-      ],
-      ["ext_authz (envoy.service.auth.v3.Authorization)", address],
-      ["rate limit (envoy.service.ratelimit.v3.RateLimitService)", address],
-      ["metrics (Prometheus)", metricsUrl ?? "off"],
-      ["workload certificates, bootstraps, SDS", resolve(stateDir, "workloads", "<namespace>", "<name>")],
-    ] as const;
-    io.out(
-      `meshlet serve: ${o.tls ? "TLS" : "plaintext"} on ${address}, config ${o.config.join(", ")}, trust domain ${o.trustDomain}`,
-    );
-    for (const [what, where] of services) io.out(`  ${what.padEnd(58)} ${where}`);
-    for (const w of identities.all())
-      io.out(`  workload ${w.namespace}/${w.name}: ${w.spiffeId}, GRPC_XDS_BOOTSTRAP=${w.bootstrap}`);
-    for (const target of o.bootstrapFor) {
-      const [pod, ns] = target.split(".") as [string, string];
-      const bootstrap = identities.bootstrap(ns, pod);
-      if (bootstrap === undefined) {
-        io.err(
-          `meshlet serve: --bootstrap-for ${target}: no workload ${ns}/${pod} with a service account in the config`,
-        );
-        continue;
       }
-      io.out(`gRPC bootstrap for ${target} (${identities.files(ns, pod)?.bootstrap}):`);
-      io.out(JSON.stringify(bootstrap, null, 2));
-    }
-    io.out("Ready. Ctrl-C stops.");
+    }),
+  ];
+  let previous: MeshStatus | undefined;
+  subscriptions.push(
+    plane.controller.status$.subscribe((s) => reportStatus(io, previous, s, shown, (p) => (previous = p))),
+  );
 
-    await whenAborted(io.signal);
-    io.err("meshlet serve: stopping");
-    await stop();
-    return 0;
-  } catch (error) {
-    io.err(`meshlet serve: ${error instanceof Error ? error.message : String(error)}`);
-    await stop();
-    return 1;
+  io.out(
+    `meshlet serve: ${o.tls ? "TLS" : "plaintext"} on ${plane.addresses.grpc}, config ${o.config.join(", ")}, trust domain ${o.trustDomain}`,
+  );
+  for (const s of plane.services)
+    io.out(`  ${s.name.padEnd(58)} ${s.address}${s.note !== undefined ? ` (${s.note})` : ""}`);
+  for (const w of plane.workloads.all())
+    io.out(`  workload ${w.namespace}/${w.name}: ${w.spiffeId}, GRPC_XDS_BOOTSTRAP=${w.bootstrap}`);
+  for (const target of o.bootstrapFor) {
+    const [pod, ns] = target.split(".") as [string, string];
+    const bootstrap = plane.workloads.bootstrap(ns, pod);
+    if (bootstrap === undefined) {
+      io.err(
+        `meshlet serve: --bootstrap-for ${target}: no workload ${ns}/${pod} with a service account in the config`,
+      );
+      continue;
+    }
+    io.out(`gRPC bootstrap for ${target} (${plane.workloads.files(ns, pod)?.bootstrap}):`);
+    io.out(JSON.stringify(bootstrap, null, 2));
   }
+  io.out("Ready. Ctrl-C stops.");
+
+  await whenAborted(io.signal);
+  io.err("meshlet serve: stopping");
+  for (const s of subscriptions) s.unsubscribe();
+  await stop();
+  return 0;
 }
 
 function reportStatus(

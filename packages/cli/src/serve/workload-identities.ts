@@ -7,7 +7,13 @@ import {
   type TrustBundle,
   type X509Svid,
 } from "@meshlet/ca";
-import { type GrpcBootstrap, grpcBootstrap, type Registry, WORKLOAD_CERT_FILES } from "@meshlet/mesh";
+import {
+  type GrpcBootstrap,
+  type GrpcBootstrapOptions,
+  grpcBootstrap,
+  type Registry,
+  WORKLOAD_CERT_FILES,
+} from "@meshlet/mesh";
 import { combineLatest, type Observable, ReplaySubject, type Subscription, share } from "rxjs";
 
 // What istio-agent does for each pod, done by `meshlet serve` for every workload of the config:
@@ -39,6 +45,11 @@ export interface WorkloadIdentitiesOptions {
   readonly serverUri: string;
   /** Serve SDS per workload on `<dir>/sds.sock` (default true). */
   readonly sds?: boolean;
+  /** Settings for every bootstrap written (e.g. `rbac: true` when workloads run grpc-js with GRPC_XDS_EXPERIMENTAL_RBAC=true). */
+  readonly bootstrap?: Pick<
+    GrpcBootstrapOptions,
+    "rbac" | "refreshInterval" | "istioVersion" | "clusterId" | "metadata"
+  >;
   /** Reports a failure (minting, writing) without stopping anything. */
   readonly onError: (message: string) => void;
   /** Reports a (re)issued certificate. */
@@ -117,6 +128,7 @@ export class WorkloadIdentities {
       if (entry === undefined) continue;
       const ip = w.addresses.find((a) => /^[0-9a-fA-F:.]+$/.test(a)) ?? "127.0.0.1";
       const bootstrap = grpcBootstrap({
+        ...this.#options.bootstrap,
         serverUri: this.#options.serverUri,
         podName: w.name,
         namespace: w.namespace,
