@@ -157,24 +157,24 @@ ready = new Promise((resolve) => {
 const cpuBuild0 = process.cpuUsage();
 const tBuild = performance.now();
 await profiled("build", async () => {
-let streamId = 0;
-for (const p of mesh.proxies) {
-  // Each proxy's first request on its ADS stream: Envoy asks for every cluster (a wildcard CDS
-  // request), a proxyless client for the listeners it dials and serves.
-  events.next({
-    type: "request",
-    streamId: ++streamId,
-    protocol: "sotw",
-    node: p.node,
-    typeUrl: p.kind === "proxyless" ? TypeUrl.Listener : TypeUrl.Cluster,
-    versionInfo: "",
-    responseNonce: "",
-    resourceNames: p.kind === "proxyless" ? p.listenerNames : [],
-    unsubscribe: [],
-    stale: false,
-  });
-}
-await ready;
+  let streamId = 0;
+  for (const p of mesh.proxies) {
+    // Each proxy's first request on its ADS stream: Envoy asks for every cluster (a wildcard CDS
+    // request), a proxyless client for the listeners it dials and serves.
+    events.next({
+      type: "request",
+      streamId: ++streamId,
+      protocol: "sotw",
+      node: p.node,
+      typeUrl: p.kind === "proxyless" ? TypeUrl.Listener : TypeUrl.Cluster,
+      versionInfo: "",
+      responseNonce: "",
+      resourceNames: p.kind === "proxyless" ? p.listenerNames : [],
+      unsubscribe: [],
+      stale: false,
+    });
+  }
+  await ready;
 });
 const buildMs = performance.now() - tBuild;
 const buildCpu = process.cpuUsage(cpuBuild0);

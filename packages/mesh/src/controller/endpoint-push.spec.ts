@@ -214,7 +214,10 @@ describe("MeshController endpoint changes", () => {
     expect([...t.calls.endpoints].sort()).toEqual([PRODUCTPAGE.id, RATINGS.id, GRPC_CLIENT.id].sort());
 
     for (const id of [PRODUCTPAGE.id, RATINGS.id, REVIEWS_V2.id]) {
-      expect(edsOf(t.cache, id, `outbound|9080||${REVIEWS}`), id).toEqual(["10.244.1.13:9080", "10.244.1.15:9080"]);
+      expect(edsOf(t.cache, id, `outbound|9080||${REVIEWS}`), id).toEqual([
+        "10.244.1.13:9080",
+        "10.244.1.15:9080",
+      ]);
       expect(edsOf(t.cache, id, `outbound|9080|v2|${REVIEWS}`), id).toEqual([]);
       expect(edsOf(t.cache, id, `outbound|9080|v3|${REVIEWS}`), id).toEqual(["10.244.1.15:9080"]);
       // Other services' endpoints are untouched.

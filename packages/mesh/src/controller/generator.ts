@@ -90,19 +90,48 @@ export function updateLoadAssignments(
   services: ReadonlySet<string>,
 ): GeneratedResources | undefined {
   const { proxy, push } = request;
-  const hosts = new Set<string>();
-  for (const key of services) hosts.add(key.slice(key.indexOf("/") + 1));
-  const before = previous.endpoints ?? [];
+  const before = previous.endpoints;
+  if (before === undefined || before.length === 0) return previous;
+  const positions = outboundPositions(before);
   let after: ClusterLoadAssignment[] | undefined;
-  for (let i = 0; i < before.length; i++) {
-    const cla = before[i] as ClusterLoadAssignment;
-    const key = parseSubsetKey(cla.clusterName);
-    if (key === undefined || key.direction !== "outbound" || !hosts.has(key.hostname)) continue;
-    const service = push.serviceForHostname(proxy, key.hostname);
-    if (service === undefined) return undefined;
-    if (!services.has(serviceKey(service))) continue;
-    after ??= [...before];
-    after[i] = sharedLoadAssignment({ push, proxy, service, port: key.port, subset: key.subset });
+  for (const key of services) {
+    const hostname = key.slice(key.indexOf("/") + 1);
+    for (const { index, port, subset } of positions.get(hostname) ?? []) {
+      const service = push.serviceForHostname(proxy, hostname);
+      if (service === undefined) return undefined;
+      if (serviceKey(service) !== key) continue;
+      after ??= [...before];
+      after[index] = sharedLoadAssignment({ push, proxy, service, port, subset });
+    }
   }
   return after === undefined ? previous : { ...previous, endpoints: after };
+}
+
+/** Where each host's `outbound|…` load assignments sit in a list, by hostname. */
+type Positions = ReadonlyMap<string, ReadonlyArray<{ index: number; port: number; subset: string }>>;
+
+/**
+ * The positions of a load-assignment list, computed once per list: the controller keeps the lists
+ * it hands out canonical (proxies with equal resources hold the same list), so thousands of proxies
+ * share one entry, and an endpoint change looks only at the changed hosts' entries.
+ */
+const POSITIONS = new WeakMap<readonly ClusterLoadAssignment[], Positions>();
+
+function outboundPositions(list: readonly ClusterLoadAssignment[]): Positions {
+  let out = POSITIONS.get(list) as Map<string, Array<{ index: number; port: number; subset: string }>>;
+  if (out !== undefined) return out;
+  out = new Map();
+  for (let index = 0; index < list.length; index++) {
+    const name = (list[index] as ClusterLoadAssignment).clusterName;
+    // Only the `outbound|<port>|<subset>|<host>` form sharedLoadAssignment names.
+    if (!name.startsWith("outbound|")) continue;
+    const key = parseSubsetKey(name);
+    if (key === undefined) continue;
+    const entries = out.get(key.hostname);
+    const entry = { index, port: key.port, subset: key.subset };
+    if (entries === undefined) out.set(key.hostname, [entry]);
+    else entries.push(entry);
+  }
+  POSITIONS.set(list, out);
+  return out;
 }
