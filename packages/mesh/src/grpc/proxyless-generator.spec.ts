@@ -324,6 +324,109 @@ spec:
     expect(rbac).toContain('"header":{"name":"echo","exact_match":"block"}');
   });
 
+  // gRFC A41 (grpc/proposal A41-xds-rbac.md, "RBAC policy"): a header matcher on a `grpc-` header or
+  // on `:scheme` is a validation failure that NACKs the listener; `metadata` (what jwt_authn
+  // writes) is hard-coded as empty and never matches.
+  const rbacServer = parseProxy({
+    id: "sidecar~10.244.1.10~echo-v1-0.echo-grpc~echo-grpc.svc.cluster.local",
+    metadata: { GENERATOR: "grpc" },
+  });
+  const serverName = "xds.istio.io/grpc/lds/inbound/0.0.0.0:17070";
+  const rbacFilters = (r: ProxylessResources) => {
+    const hcm = (json(r).listeners[0] as { filter_chains: { filters: { typed_config: unknown }[] }[] })
+      .filter_chains[0]?.filters[0]?.typed_config as {
+      http_filters: { name: string; typed_config?: { rules?: { action?: string; policies?: unknown } } }[];
+    };
+    return Object.fromEntries(hcm.http_filters.map((f) => [f.name, f.typed_config?.rules]));
+  };
+  const matchAll = {
+    permissions: [{ any: true }],
+    principals: [{ any: true }],
+  };
+
+  it("never sends RBAC that gRPC NACKs: a DENY on a grpc- header or :scheme denies everything instead (gRFC A41)", () => {
+    for (const header of ["grpc-trace-bin", "Grpc-Foo", ":scheme"]) {
+      const policy = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: hdr, namespace: echo-grpc }
+spec:
+  action: DENY
+  rules: [{ when: [{ key: "request.headers[${header}]", values: [x] }] }]
+---`;
+      const r = generate(policy, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+      expect(r.listeners.map((l) => l.name)).toEqual([serverName]);
+      expect(JSON.stringify(json(r).listeners)).not.toContain(`"name":"${header}"`);
+      expect(rbacFilters(r)["envoy.filters.http.rbac.DENY"]).toEqual({
+        action: "DENY",
+        policies: { "echo-grpc-hdr-0": matchAll },
+      });
+      expect(r.warnings).toEqual([
+        expect.objectContaining({
+          code: "INVALID_CONFIG",
+          message: expect.stringContaining("A41"),
+          config: { kind: "AuthorizationPolicy", namespace: "echo-grpc", name: "hdr" },
+        }),
+      ]);
+    }
+  });
+
+  it("drops an ALLOW policy that matches a grpc- header: the ALLOW filter stays and allows nothing", () => {
+    const policy = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow, namespace: echo-grpc }
+spec:
+  action: ALLOW
+  rules:
+    - { when: [{ key: "request.headers[grpc-foo]", values: [x] }] }
+---`;
+    const r = generate(policy, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+    // An ALLOW filter without policies (action ALLOW = 0 and the empty map are not on the wire).
+    expect(rbacFilters(r)).toEqual({ "envoy.filters.http.rbac": {}, "envoy.filters.http.router": undefined });
+    expect(r.warnings.map((w) => w.code)).toEqual(["INVALID_CONFIG"]);
+  });
+
+  it("fails a DENY on JWT claims closed, and says an ALLOW on request principals allows nothing (gRFC A41: metadata never matches)", () => {
+    const deny = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: jwt-deny, namespace: echo-grpc }
+spec:
+  action: DENY
+  rules: [{ when: [{ key: "request.auth.claims[iss]", values: [evil] }] }]
+---`;
+    const r = generate(deny, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+    expect(rbacFilters(r)["envoy.filters.http.rbac.DENY"]).toEqual({
+      action: "DENY",
+      policies: { "echo-grpc-jwt-deny-0": matchAll },
+    });
+    expect(r.warnings).toEqual([
+      expect.objectContaining({
+        code: "INVALID_CONFIG",
+        message: expect.stringContaining("metadata never matches"),
+      }),
+    ]);
+    const allow = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: jwt-allow, namespace: echo-grpc }
+spec:
+  action: ALLOW
+  rules: [{ from: [{ source: { requestPrincipals: ["*"] } }] }]
+---`;
+    const a = generate(allow, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+    expect(Object.keys((rbacFilters(a)["envoy.filters.http.rbac"] as { policies: object }).policies)).toEqual(
+      ["echo-grpc-jwt-allow-0"],
+    );
+    expect(a.warnings).toEqual([
+      expect.objectContaining({
+        code: "UNSUPPORTED_BY_CLIENT",
+        message: expect.stringContaining("allows nothing"),
+      }),
+    ]);
+  });
+
   it("withholds a server listener that needs RBAC from grpc-js without its RBAC flag, and serves no port no service selects", () => {
     const server = parseProxy({
       id: "sidecar~10.244.1.10~echo-v1-0.echo-grpc~echo-grpc.svc.cluster.local",
