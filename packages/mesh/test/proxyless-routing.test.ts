@@ -166,6 +166,25 @@ describe("proxyless gRPC end to end (grpc-js-xds and C-core through MeshControll
     });
   });
 
+  it("splits 3:1 weights that do not add up to 100 (Istio accepts any non-zero total; C-core 1.51 checks total_weight)", async () => {
+    // Istio's validation accepts weights with any non-zero sum and Envoy normalises them; gRPC
+    // C-core (xds_route_config.cc RouteActionParse, 1.51) takes an unset `total_weight` as 100 and
+    // NACKs the RouteConfiguration when the weights add up to anything else.
+    await plane.apply(
+      virtualService(`    - route:
+        - { destination: { host: ${FQDN}, subset: v1 }, weight: 3 }
+        - { destination: { host: ${FQDN}, subset: v2 }, weight: 1 }`),
+    );
+    await onBothClients(async (c, call) => {
+      const counts = tally(await call({ count: 200 }));
+      expect((counts.v1 ?? 0) + (counts.v2 ?? 0)).toBe(200);
+      // 75% ± 10 points: between 130 and 170 of 200 (the previous test's 20/80 gives ~40).
+      expect(counts.v1).toBeGreaterThanOrEqual(130);
+      expect(counts.v1).toBeLessThanOrEqual(170);
+      expect(nacks().filter((e) => e.node?.id === c.nodeId)).toEqual([]);
+    });
+  });
+
   it("delays by a fixed-delay fault and aborts with a gRPC status", async () => {
     await plane.apply(
       virtualService(`    - match: [{ headers: { x-fault: { exact: delay } } }]
