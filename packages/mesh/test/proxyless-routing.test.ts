@@ -296,6 +296,20 @@ ${virtualService(`    - corsPolicy: { allowOrigins: [{ exact: "https://example.c
     expect(nacks()).toEqual([]);
   });
 
+  it("fails RPCs with UNAVAILABLE, not a NACK, when no route can match a gRPC path (C-core ignores such routes)", async () => {
+    // A valid Istio route whose path is not /<service>/<method>: gRPC C-core skips it
+    // (xds_route_config.cc RoutePathMatchParse) and NACKs a virtual host left without routes.
+    await plane.apply(
+      virtualService(`    - match: [{ uri: { exact: /healthz } }]
+      route: [{ destination: { host: ${FQDN}, subset: v1 } }]`),
+    );
+    await onBothClients(async (c, call) => {
+      const [r] = await call({ timeoutMs: 3000 });
+      expect(r).toMatchObject({ ok: false, code: 14 });
+      expect(nacks().filter((e) => e.node?.id === c.nodeId)).toEqual([]);
+    });
+  });
+
   it("refuses a node without a usable identity with INVALID_ARGUMENT, through the xDS authorize hook", async () => {
     // An id whose IP part is no IP, and no INSTANCE_IPS that is: nothing identifies the workload.
     const bad = await startClient("grpc-js", {

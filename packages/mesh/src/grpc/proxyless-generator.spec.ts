@@ -235,6 +235,56 @@ spec:
     ).toEqual([[endpoint("10.244.1.10")], [endpoint("10.244.1.11")]]);
   });
 
+  it("ends a virtual host whose routes gRPC cannot match with a BlackHoleCluster route, so C-core does not NACK it", () => {
+    // grpc/grpc xds_route_config.cc RoutePathMatchParse: a path that is not /<service>/<method> (or
+    // a prefix with more than two "/") never matches a gRPC request and the route is skipped; a
+    // virtual host left without routes NACKs the RouteConfiguration ("No valid routes specified.").
+    const vs = (uri: string) => `${GRPC_ECHO_SUBSETS}
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo, namespace: echo-grpc }
+spec:
+  hosts: [echo]
+  http:
+    - match: [{ uri: ${uri} }]
+      route: [{ destination: { host: echo, subset: v1 } }]
+---`;
+    const r = generate(vs("{ exact: /healthz }"), [`${FQDN}:7070`]);
+    const routes = (json(r).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0]?.routes;
+    expect(routes).toHaveLength(2);
+    expect(routes?.[0]).toMatchObject({ match: { path: "/healthz" } });
+    expect(routes?.[1]).toEqual({
+      match: { prefix: "/" },
+      route: {
+        cluster: "BlackHoleCluster",
+        timeout: "0s",
+        max_stream_duration: { max_stream_duration: "0s" },
+      },
+    });
+    expect(json(r).clusters.map((c) => (c as { name: string }).name)).toContain("BlackHoleCluster");
+    expect(r.warnings.map((w) => [w.code, w.config?.name])).toEqual([
+      ["UNSUPPORTED_BY_CLIENT", "echo"],
+      ["UNSUPPORTED_BY_CLIENT", "echo"],
+    ]);
+    for (const uri of ["{ prefix: /a/b/c }", "{ prefix: //x }", "{ prefix: healthz }", "{ exact: /a/b/c }"]) {
+      const other = generate(vs(uri), [`${FQDN}:7070`]);
+      const vh = (json(other).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0];
+      expect(vh?.routes, uri).toHaveLength(2);
+    }
+    // Paths gRPC can match are left alone.
+    for (const uri of [
+      "{ exact: /echo.Echo/Call }",
+      "{ prefix: /echo.Echo/ }",
+      "{ prefix: /echo.Echo }",
+      "{ regex: /x.* }",
+    ]) {
+      const ok = generate(vs(uri), [`${FQDN}:7070`]);
+      const vh = (json(ok).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0];
+      expect(vh?.routes, uri).toHaveLength(1);
+      expect(ok.warnings, uri).toEqual([]);
+    }
+  });
+
   it("gives a route to an undefined subset a cluster without endpoints, and says so", () => {
     const r = generate(
       `
