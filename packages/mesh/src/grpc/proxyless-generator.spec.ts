@@ -285,6 +285,30 @@ spec:
     }
   });
 
+  it("keeps warnings about hostile resource names short and escaped, and never throws on them", () => {
+    const long = `outbound|7070|${"x".repeat(100_000)}|${FQDN}`;
+    const names = [
+      `outbound|7070|\u001b[31mred|${FQDN}`,
+      long,
+      "outbound|abc||x",
+      "outbound|99999999999999999999||x",
+      "|||",
+      "inbound|7070||",
+    ];
+    const push = PushContext.create({ snapshot: snapshotOf(GRPC_ECHO_YAML) });
+    const r = generateProxyless(client, push, {
+      listenerNames: [`xds.istio.io/grpc/lds/inbound/${"y".repeat(100_000)}`, "x".repeat(100_000)],
+      clusterNames: names,
+      capabilities: grpcJs,
+    });
+    expect(r.warnings.length).toBeGreaterThan(0);
+    for (const w of r.warnings) {
+      expect(w.message.length).toBeLessThan(800);
+      expect(w.message).not.toContain("\u001b");
+    }
+    expect(r.warnings.map((w) => w.message).join("\n")).toContain("\\u001b[31mred");
+  });
+
   it("gives a route to an undefined subset a cluster without endpoints, and says so", () => {
     const r = generate(
       `

@@ -19,7 +19,7 @@ import { type ProxyCapabilities, proxylessCapabilities } from "../translate/capa
 import { buildOutboundCluster, edsCluster } from "../translate/cluster.js";
 import { buildLoadAssignment } from "../translate/endpoints.js";
 import { BLACK_HOLE_CLUSTER } from "../translate/route.js";
-import type { TranslationWarning, WarningSink } from "../translate/warnings.js";
+import { quoteClientValue, type TranslationWarning, type WarningSink } from "../translate/warnings.js";
 import { clientListener, serverListener } from "./listeners.js";
 import { buildRouteConfiguration } from "./routes.js";
 
@@ -115,7 +115,7 @@ export function generateProxyless(
       if (address === undefined) {
         warn({
           code: "INVALID_CONFIG",
-          message: `server listener name ${JSON.stringify(name)} has no <ip>:<port>`,
+          message: `server listener name ${quoteClientValue(name)} has no <ip>:<port>`,
         });
         continue;
       }
@@ -144,7 +144,7 @@ export function generateProxyless(
     if (service === undefined || port === undefined) {
       warn({
         code: "INVALID_CONFIG",
-        message: `cluster ${name}: ${service === undefined ? `no service ${key.hostname} is visible to ${proxy.id}` : `service ${key.hostname} has no port ${key.port}`}; its RPCs fail with UNAVAILABLE`,
+        message: `cluster ${quoteClientValue(name)}: ${service === undefined ? `no service ${quoteClientValue(key.hostname)} is visible to ${proxy.id}` : `service ${key.hostname} has no port ${key.port}`}; its RPCs fail with UNAVAILABLE`,
       });
       empty(name);
       continue;
@@ -154,7 +154,7 @@ export function generateProxyless(
     if (cluster === undefined) {
       warn({
         code: "INVALID_CONFIG",
-        message: `cluster ${name}: no DestinationRule visible to ${proxy.id} defines subset ${JSON.stringify(key.subset)} of ${key.hostname}; its RPCs fail with UNAVAILABLE`,
+        message: `cluster ${quoteClientValue(name)}: no DestinationRule visible to ${proxy.id} defines subset ${quoteClientValue(key.subset)} of ${key.hostname}; its RPCs fail with UNAVAILABLE`,
       });
       empty(name);
       continue;
