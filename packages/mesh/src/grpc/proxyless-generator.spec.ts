@@ -309,6 +309,35 @@ spec:
     expect(r.warnings.map((w) => w.message).join("\n")).toContain("\\u001b[31mred");
   });
 
+  it("says why a DNS or NONE-resolution ServiceEntry gets no endpoints for proxyless gRPC (Istio sends none either)", () => {
+    // istio/istio pilot/pkg/xds/endpoints/endpoint_builder.go returns no endpoints for DNS
+    // clusters; gRPC cannot resolve hostname endpoints from EDS nor pass through.
+    const se = (name: string, host: string, resolution: string) => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: echo-grpc }
+spec:
+  hosts: [${host}]
+  location: MESH_EXTERNAL
+  resolution: ${resolution}
+  ports: [{ number: 443, name: grpc, protocol: GRPC }]
+---`;
+    const r = generate(se("dns", "api.example.com", "DNS") + se("none", "raw.example.com", "NONE"), [
+      "api.example.com:443",
+      "raw.example.com:443",
+    ]);
+    expect(r.endpoints.map((e) => [e.clusterName, e.endpoints.length])).toEqual([
+      ["outbound|443||api.example.com", 0],
+      ["outbound|443||raw.example.com", 0],
+    ]);
+    expect(r.warnings.map((w) => [w.code, w.config?.name, w.message.includes("UNAVAILABLE")])).toEqual([
+      ["UNSUPPORTED_BY_CLIENT", "dns", true],
+      ["UNSUPPORTED_BY_CLIENT", "none", true],
+    ]);
+    // A STATIC one is served as before, without a warning.
+    expect(generate("", [`${FQDN}:7070`]).warnings).toEqual([]);
+  });
+
   it("gives a route to an undefined subset a cluster without endpoints, and says so", () => {
     const r = generate(
       `

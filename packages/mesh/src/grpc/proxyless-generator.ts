@@ -161,6 +161,20 @@ export function generateProxyless(
     }
     clusters.push(cluster);
     endpoints.push(buildLoadAssignment({ push, proxy, service, port: port.port, subset: key.subset }));
+    if (
+      service.resolution === "DNS" ||
+      service.resolution === "DNSRoundRobin" ||
+      service.resolution === "Passthrough"
+    ) {
+      // Istio's EDS builder skips DNS and passthrough services (endpoint_builder.go), and gRPC
+      // resolves no hostname endpoints nor original destinations: the cluster stays empty.
+      warn({
+        code: "UNSUPPORTED_BY_CLIENT",
+        message: `cluster ${name}: ${service.hostname} has resolution ${service.resolution === "Passthrough" ? "NONE" : "DNS"}, which proxyless gRPC cannot follow (no endpoints are sent, as Istio sends none); its RPCs fail with UNAVAILABLE — give the ServiceEntry resolution STATIC with endpoint IPs`,
+        config: service.source,
+        client: capabilities.client,
+      });
+    }
   }
   return { listeners, routes: [...routes.values()], clusters, endpoints, warnings };
 }
