@@ -144,8 +144,8 @@ describe("translate/route: Istio's route builder", () => {
         - { destination: { host: echo.echo-grpc.svc.cluster.local, subset: v2 }, weight: 1 }`,
       ENVOY_CAPABILITIES,
     );
-    const split = (envoy.routes[0]?.route as { weighted_clusters?: Record<string, unknown> })
-      .weighted_clusters;
+    const route = envoy.routes[0]?.route as { weighted_clusters?: Record<string, unknown> } | undefined;
+    const split = route?.weighted_clusters;
     expect(split).toBeDefined();
     expect(split).not.toHaveProperty("total_weight");
   });
