@@ -490,7 +490,7 @@ spec:
     expect(r.warnings.map((w) => w.code)).toEqual(["INVALID_CONFIG"]);
   });
 
-  it("fails a DENY on JWT claims closed, and says an ALLOW on request principals allows nothing (gRFC A41: metadata never matches)", () => {
+  it("fails a DENY on JWT claims closed, and says an ALLOW on request principals matches no JWT (gRFC A41: metadata never matches)", () => {
     const deny = `
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -525,7 +525,7 @@ spec:
     expect(a.warnings).toEqual([
       expect.objectContaining({
         code: "UNSUPPORTED_BY_CLIENT",
-        message: expect.stringContaining("allows nothing"),
+        message: expect.stringContaining("as if no request carried a verified JWT"),
       }),
     ]);
   });

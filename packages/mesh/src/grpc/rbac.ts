@@ -203,7 +203,7 @@ function rulesFor(
           if (action === "DENY") throw new Error(what);
           warn({
             code: "UNSUPPORTED_BY_CLIENT",
-            message: `AuthorizationPolicy ${ns}/${p.metadata.name}: ${what}; the rule allows nothing`,
+            message: `AuthorizationPolicy ${ns}/${p.metadata.name}: ${what}; the rule is evaluated as if no request carried a verified JWT (requestPrincipals and claims match nothing)`,
             config: { kind: "AuthorizationPolicy", namespace: ns, name: p.metadata.name },
           });
         }
