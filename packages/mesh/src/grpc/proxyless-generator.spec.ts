@@ -309,6 +309,53 @@ spec:
     expect(r.warnings.map((w) => w.message).join("\n")).toContain("\\u001b[31mred");
   });
 
+  it("does not fall back to the default route when every route of the VirtualService matches on what gRPC cannot see", () => {
+    // Envoy answers requests that match no route of the VirtualService with 404; gRPC has no query
+    // string and no JWT filter, so such routes are left out — and no request may reach the service
+    // through the default route instead.
+    const r = generate(
+      `${GRPC_ECHO_SUBSETS}
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo, namespace: echo-grpc }
+spec:
+  hosts: [echo]
+  http:
+    - match: [{ queryParams: { canary: { exact: "1" } } }]
+      route: [{ destination: { host: echo, subset: v2 } }]
+---`,
+      [`${FQDN}:7070`],
+    );
+    const vh = (json(r).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0];
+    expect(vh?.routes).toEqual([
+      {
+        match: { prefix: "/" },
+        route: {
+          cluster: "BlackHoleCluster",
+          timeout: "0s",
+          max_stream_duration: { max_stream_duration: "0s" },
+        },
+      },
+    ]);
+    expect(r.clusters.map((c) => c.name)).toEqual(["BlackHoleCluster"]);
+    expect(r.warnings.map((w) => w.code)).toEqual(["UNSUPPORTED_BY_CLIENT", "UNSUPPORTED_BY_CLIENT"]);
+    // A VirtualService whose routes are all for another port still leaves this port the default route.
+    const other = generate(
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo, namespace: echo-grpc }
+spec:
+  hosts: [echo]
+  http:
+    - match: [{ port: 80 }]
+      route: [{ destination: { host: echo, port: { number: 80 } } }]
+---`,
+      [`${FQDN}:7070`],
+    );
+    expect(other.clusters.map((c) => c.name)).toEqual([`outbound|7070||${FQDN}`]);
+    expect(other.warnings).toEqual([]);
+  });
+
   it("says why a DNS or NONE-resolution ServiceEntry gets no endpoints for proxyless gRPC (Istio sends none either)", () => {
     // istio/istio pilot/pkg/xds/endpoints/endpoint_builder.go returns no endpoints for DNS
     // clusters; gRPC cannot resolve hostname endpoints from EDS nor pass through.

@@ -158,9 +158,18 @@ export function buildRouteConfiguration(
   const name = proxylessRouteConfigName(service.hostname, port);
   let routes: Route[] = [];
   const vs = push.virtualServiceForHost(proxy, service.hostname);
-  if (vs !== undefined)
+  let leftOut = false;
+  if (vs !== undefined) {
     routes = buildVirtualServiceRoutes(vs, { push, proxy, listenPort: port, capabilities, warn });
-  if (routes.length > 0)
+    // Every route of the VirtualService for this port was left out because the client cannot
+    // match on it (query parameters, JWT claims): no request matches the VirtualService, as in
+    // Envoy (404 there) — it must not fall back to the default route to the whole service.
+    const permissive = { ...capabilities, queryParameterMatch: true, dynamicMetadataMatch: true };
+    leftOut =
+      routes.length === 0 &&
+      buildVirtualServiceRoutes(vs, { push, proxy, listenPort: port, capabilities: permissive }).length > 0;
+  }
+  if (routes.length > 0 || leftOut)
     routes = keepMatchableByGrpc(routes, input, virtualHostName(service.hostname, port), vs?.key);
   if (routes.length === 0) {
     const route = defaultOutboundRoute(
