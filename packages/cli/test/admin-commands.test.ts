@@ -150,6 +150,7 @@ describe("meshlet proxy-status", () => {
     const r = await eventually(async () => {
       const x = await meshlet(["proxy-status"]);
       expect(x.code).toBe(1);
+      // Exit 1 also while the listener is sent and not yet answered (STALE): wait for the NACK.
       expect(x.out.find((l) => l.startsWith(id))).toContain("ERROR");
       return x;
     });

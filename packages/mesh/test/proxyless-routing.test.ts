@@ -166,6 +166,25 @@ describe("proxyless gRPC end to end (grpc-js-xds and C-core through MeshControll
     });
   });
 
+  it("splits 3:1 weights that do not add up to 100 (Istio accepts any non-zero total; C-core 1.51 checks total_weight)", async () => {
+    // Istio's validation accepts weights with any non-zero sum and Envoy normalises them; gRPC
+    // C-core (xds_route_config.cc RouteActionParse, 1.51) takes an unset `total_weight` as 100 and
+    // NACKs the RouteConfiguration when the weights add up to anything else.
+    await plane.apply(
+      virtualService(`    - route:
+        - { destination: { host: ${FQDN}, subset: v1 }, weight: 3 }
+        - { destination: { host: ${FQDN}, subset: v2 }, weight: 1 }`),
+    );
+    await onBothClients(async (c, call) => {
+      const counts = tally(await call({ count: 200 }));
+      expect((counts.v1 ?? 0) + (counts.v2 ?? 0)).toBe(200);
+      // 75% ± 10 points: between 130 and 170 of 200 (the previous test's 20/80 gives ~40).
+      expect(counts.v1).toBeGreaterThanOrEqual(130);
+      expect(counts.v1).toBeLessThanOrEqual(170);
+      expect(nacks().filter((e) => e.node?.id === c.nodeId)).toEqual([]);
+    });
+  });
+
   it("delays by a fixed-delay fault and aborts with a gRPC status", async () => {
     await plane.apply(
       virtualService(`    - match: [{ headers: { x-fault: { exact: delay } } }]
@@ -275,6 +294,20 @@ ${virtualService(`    - corsPolicy: { allowOrigins: [{ exact: "https://example.c
       "VirtualService/test/echo",
     ]);
     expect(nacks()).toEqual([]);
+  });
+
+  it("fails RPCs with UNAVAILABLE, not a NACK, when no route can match a gRPC path (C-core ignores such routes)", async () => {
+    // A valid Istio route whose path is not /<service>/<method>: gRPC C-core skips it
+    // (xds_route_config.cc RoutePathMatchParse) and NACKs a virtual host left without routes.
+    await plane.apply(
+      virtualService(`    - match: [{ uri: { exact: /healthz } }]
+      route: [{ destination: { host: ${FQDN}, subset: v1 } }]`),
+    );
+    await onBothClients(async (c, call) => {
+      const [r] = await call({ timeoutMs: 3000 });
+      expect(r).toMatchObject({ ok: false, code: 14 });
+      expect(nacks().filter((e) => e.node?.id === c.nodeId)).toEqual([]);
+    });
   });
 
   it("refuses a node without a usable identity with INVALID_ARGUMENT, through the xDS authorize hook", async () => {

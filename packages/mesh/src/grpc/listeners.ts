@@ -36,7 +36,7 @@ import type { MtlsMode } from "../push/security-policies.js";
 import type { ProxyCapabilities } from "../translate/capabilities.js";
 import { HttpFilterNames } from "../translate/route.js";
 import { downstreamMtlsContext, tlsTransportSocket } from "../translate/tls.js";
-import type { WarningSink } from "../translate/warnings.js";
+import { quoteClientValue, type WarningSink } from "../translate/warnings.js";
 import { GrpcRbacFilterNames, grpcRbac } from "./rbac.js";
 
 // LDS for proxyless gRPC (istio/istio pilot/pkg/networking/grpcgen/lds.go): client ApiListeners,
@@ -168,7 +168,7 @@ export function serverListener(
   if (target === undefined) {
     warn({
       code: "INVALID_CONFIG",
-      message: `no service selects ${proxy.id} on port ${port}: the server listener ${name} is not generated and the server will not serve`,
+      message: `no service selects ${proxy.id} on port ${port}: the server listener ${quoteClientValue(name)} is not generated and the server will not serve`,
     });
     return undefined;
   }
@@ -177,7 +177,7 @@ export function serverListener(
   if (enforced.length > 0 && !capabilities.rbac) {
     warn({
       code: "UNSUPPORTED_BY_CLIENT",
-      message: `AuthorizationPolicies apply to ${proxy.id} but ${capabilities.client} does not enforce RBAC (grpc-js needs GRPC_XDS_EXPERIMENTAL_RBAC=true and node metadata GRPC_XDS_EXPERIMENTAL_RBAC: "true"); the server listener ${name} is withheld so the server does not serve unprotected`,
+      message: `AuthorizationPolicies apply to ${proxy.id} but ${capabilities.client} does not enforce RBAC (grpc-js needs GRPC_XDS_EXPERIMENTAL_RBAC=true and node metadata GRPC_XDS_EXPERIMENTAL_RBAC: "true"); the server listener ${quoteClientValue(name)} is withheld so the server does not serve unprotected`,
       client: capabilities.client,
     });
     return undefined;

@@ -235,6 +235,156 @@ spec:
     ).toEqual([[endpoint("10.244.1.10")], [endpoint("10.244.1.11")]]);
   });
 
+  it("ends a virtual host whose routes gRPC cannot match with a BlackHoleCluster route, so C-core does not NACK it", () => {
+    // grpc/grpc xds_route_config.cc RoutePathMatchParse: a path that is not /<service>/<method> (or
+    // a prefix with more than two "/") never matches a gRPC request and the route is skipped; a
+    // virtual host left without routes NACKs the RouteConfiguration ("No valid routes specified.").
+    const vs = (uri: string) => `${GRPC_ECHO_SUBSETS}
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo, namespace: echo-grpc }
+spec:
+  hosts: [echo]
+  http:
+    - match: [{ uri: ${uri} }]
+      route: [{ destination: { host: echo, subset: v1 } }]
+---`;
+    const r = generate(vs("{ exact: /healthz }"), [`${FQDN}:7070`]);
+    const routes = (json(r).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0]?.routes;
+    expect(routes).toHaveLength(2);
+    expect(routes?.[0]).toMatchObject({ match: { path: "/healthz" } });
+    expect(routes?.[1]).toEqual({
+      match: { prefix: "/" },
+      route: {
+        cluster: "BlackHoleCluster",
+        timeout: "0s",
+        max_stream_duration: { max_stream_duration: "0s" },
+      },
+    });
+    expect(json(r).clusters.map((c) => (c as { name: string }).name)).toContain("BlackHoleCluster");
+    expect(r.warnings.map((w) => [w.code, w.config?.name])).toEqual([
+      ["UNSUPPORTED_BY_CLIENT", "echo"],
+      ["UNSUPPORTED_BY_CLIENT", "echo"],
+    ]);
+    for (const uri of ["{ prefix: /a/b/c }", "{ prefix: //x }", "{ prefix: healthz }", "{ exact: /a/b/c }"]) {
+      const other = generate(vs(uri), [`${FQDN}:7070`]);
+      const vh = (json(other).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0];
+      expect(vh?.routes, uri).toHaveLength(2);
+    }
+    // Paths gRPC can match are left alone.
+    for (const uri of [
+      "{ exact: /echo.Echo/Call }",
+      "{ prefix: /echo.Echo/ }",
+      "{ prefix: /echo.Echo }",
+      "{ regex: /x.* }",
+    ]) {
+      const ok = generate(vs(uri), [`${FQDN}:7070`]);
+      const vh = (json(ok).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0];
+      expect(vh?.routes, uri).toHaveLength(1);
+      expect(ok.warnings, uri).toEqual([]);
+    }
+  });
+
+  it("keeps warnings about hostile resource names short and escaped, and never throws on them", () => {
+    const long = `outbound|7070|${"x".repeat(100_000)}|${FQDN}`;
+    const names = [
+      `outbound|7070|\u001b[31mred|${FQDN}`,
+      long,
+      "outbound|abc||x",
+      "outbound|99999999999999999999||x",
+      "|||",
+      "inbound|7070||",
+    ];
+    const push = PushContext.create({ snapshot: snapshotOf(GRPC_ECHO_YAML) });
+    const r = generateProxyless(client, push, {
+      listenerNames: [`xds.istio.io/grpc/lds/inbound/${"y".repeat(100_000)}`, "x".repeat(100_000)],
+      clusterNames: names,
+      capabilities: grpcJs,
+    });
+    expect(r.warnings.length).toBeGreaterThan(0);
+    for (const w of r.warnings) {
+      expect(w.message.length).toBeLessThan(800);
+      expect(w.message).not.toContain("\u001b");
+    }
+    expect(r.warnings.map((w) => w.message).join("\n")).toContain("\\u001b[31mred");
+  });
+
+  it("does not fall back to the default route when every route of the VirtualService matches on what gRPC cannot see", () => {
+    // Envoy answers requests that match no route of the VirtualService with 404; gRPC has no query
+    // string and no JWT filter, so such routes are left out — and no request may reach the service
+    // through the default route instead.
+    const r = generate(
+      `${GRPC_ECHO_SUBSETS}
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo, namespace: echo-grpc }
+spec:
+  hosts: [echo]
+  http:
+    - match: [{ queryParams: { canary: { exact: "1" } } }]
+      route: [{ destination: { host: echo, subset: v2 } }]
+---`,
+      [`${FQDN}:7070`],
+    );
+    const vh = (json(r).routes[0] as { virtual_hosts: { routes: unknown[] }[] }).virtual_hosts[0];
+    expect(vh?.routes).toEqual([
+      {
+        match: { prefix: "/" },
+        route: {
+          cluster: "BlackHoleCluster",
+          timeout: "0s",
+          max_stream_duration: { max_stream_duration: "0s" },
+        },
+      },
+    ]);
+    expect(r.clusters.map((c) => c.name)).toEqual(["BlackHoleCluster"]);
+    expect(r.warnings.map((w) => w.code)).toEqual(["UNSUPPORTED_BY_CLIENT", "UNSUPPORTED_BY_CLIENT"]);
+    // A VirtualService whose routes are all for another port still leaves this port the default route.
+    const other = generate(
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo, namespace: echo-grpc }
+spec:
+  hosts: [echo]
+  http:
+    - match: [{ port: 80 }]
+      route: [{ destination: { host: echo, port: { number: 80 } } }]
+---`,
+      [`${FQDN}:7070`],
+    );
+    expect(other.clusters.map((c) => c.name)).toEqual([`outbound|7070||${FQDN}`]);
+    expect(other.warnings).toEqual([]);
+  });
+
+  it("says why a DNS or NONE-resolution ServiceEntry gets no endpoints for proxyless gRPC (Istio sends none either)", () => {
+    // istio/istio pilot/pkg/xds/endpoints/endpoint_builder.go returns no endpoints for DNS
+    // clusters; gRPC cannot resolve hostname endpoints from EDS nor pass through.
+    const se = (name: string, host: string, resolution: string) => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: echo-grpc }
+spec:
+  hosts: [${host}]
+  location: MESH_EXTERNAL
+  resolution: ${resolution}
+  ports: [{ number: 443, name: grpc, protocol: GRPC }]
+---`;
+    const r = generate(se("dns", "api.example.com", "DNS") + se("none", "raw.example.com", "NONE"), [
+      "api.example.com:443",
+      "raw.example.com:443",
+    ]);
+    expect(r.endpoints.map((e) => [e.clusterName, e.endpoints.length])).toEqual([
+      ["outbound|443||api.example.com", 0],
+      ["outbound|443||raw.example.com", 0],
+    ]);
+    expect(r.warnings.map((w) => [w.code, w.config?.name, w.message.includes("UNAVAILABLE")])).toEqual([
+      ["UNSUPPORTED_BY_CLIENT", "dns", true],
+      ["UNSUPPORTED_BY_CLIENT", "none", true],
+    ]);
+    // A STATIC one is served as before, without a warning.
+    expect(generate("", [`${FQDN}:7070`]).warnings).toEqual([]);
+  });
+
   it("gives a route to an undefined subset a cluster without endpoints, and says so", () => {
     const r = generate(
       `
@@ -322,6 +472,109 @@ spec:
     expect(rbac).toContain('"echo-grpc-echo-deny-0"');
     // Istio's grpcgen writes string_match here; meshlet writes exact_match, which gRPC C-core 1.51 reads.
     expect(rbac).toContain('"header":{"name":"echo","exact_match":"block"}');
+  });
+
+  // gRFC A41 (grpc/proposal A41-xds-rbac.md, "RBAC policy"): a header matcher on a `grpc-` header or
+  // on `:scheme` is a validation failure that NACKs the listener; `metadata` (what jwt_authn
+  // writes) is hard-coded as empty and never matches.
+  const rbacServer = parseProxy({
+    id: "sidecar~10.244.1.10~echo-v1-0.echo-grpc~echo-grpc.svc.cluster.local",
+    metadata: { GENERATOR: "grpc" },
+  });
+  const serverName = "xds.istio.io/grpc/lds/inbound/0.0.0.0:17070";
+  const rbacFilters = (r: ProxylessResources) => {
+    const hcm = (json(r).listeners[0] as { filter_chains: { filters: { typed_config: unknown }[] }[] })
+      .filter_chains[0]?.filters[0]?.typed_config as {
+      http_filters: { name: string; typed_config?: { rules?: { action?: string; policies?: unknown } } }[];
+    };
+    return Object.fromEntries(hcm.http_filters.map((f) => [f.name, f.typed_config?.rules]));
+  };
+  const matchAll = {
+    permissions: [{ any: true }],
+    principals: [{ any: true }],
+  };
+
+  it("never sends RBAC that gRPC NACKs: a DENY on a grpc- header or :scheme denies everything instead (gRFC A41)", () => {
+    for (const header of ["grpc-trace-bin", "Grpc-Foo", ":scheme"]) {
+      const policy = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: hdr, namespace: echo-grpc }
+spec:
+  action: DENY
+  rules: [{ when: [{ key: "request.headers[${header}]", values: [x] }] }]
+---`;
+      const r = generate(policy, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+      expect(r.listeners.map((l) => l.name)).toEqual([serverName]);
+      expect(JSON.stringify(json(r).listeners)).not.toContain(`"name":"${header}"`);
+      expect(rbacFilters(r)["envoy.filters.http.rbac.DENY"]).toEqual({
+        action: "DENY",
+        policies: { "echo-grpc-hdr-0": matchAll },
+      });
+      expect(r.warnings).toEqual([
+        expect.objectContaining({
+          code: "INVALID_CONFIG",
+          message: expect.stringContaining("A41"),
+          config: { kind: "AuthorizationPolicy", namespace: "echo-grpc", name: "hdr" },
+        }),
+      ]);
+    }
+  });
+
+  it("drops an ALLOW policy that matches a grpc- header: the ALLOW filter stays and allows nothing", () => {
+    const policy = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow, namespace: echo-grpc }
+spec:
+  action: ALLOW
+  rules:
+    - { when: [{ key: "request.headers[grpc-foo]", values: [x] }] }
+---`;
+    const r = generate(policy, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+    // An ALLOW filter without policies (action ALLOW = 0 and the empty map are not on the wire).
+    expect(rbacFilters(r)).toEqual({ "envoy.filters.http.rbac": {}, "envoy.filters.http.router": undefined });
+    expect(r.warnings.map((w) => w.code)).toEqual(["INVALID_CONFIG"]);
+  });
+
+  it("fails a DENY on JWT claims closed, and says an ALLOW on request principals matches no JWT (gRFC A41: metadata never matches)", () => {
+    const deny = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: jwt-deny, namespace: echo-grpc }
+spec:
+  action: DENY
+  rules: [{ when: [{ key: "request.auth.claims[iss]", values: [evil] }] }]
+---`;
+    const r = generate(deny, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+    expect(rbacFilters(r)["envoy.filters.http.rbac.DENY"]).toEqual({
+      action: "DENY",
+      policies: { "echo-grpc-jwt-deny-0": matchAll },
+    });
+    expect(r.warnings).toEqual([
+      expect.objectContaining({
+        code: "INVALID_CONFIG",
+        message: expect.stringContaining("metadata never matches"),
+      }),
+    ]);
+    const allow = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: jwt-allow, namespace: echo-grpc }
+spec:
+  action: ALLOW
+  rules: [{ from: [{ source: { requestPrincipals: ["*"] } }] }]
+---`;
+    const a = generate(allow, [serverName], rbacServer, proxylessCapabilities("grpc-c-core"));
+    expect(Object.keys((rbacFilters(a)["envoy.filters.http.rbac"] as { policies: object }).policies)).toEqual(
+      ["echo-grpc-jwt-allow-0"],
+    );
+    expect(a.warnings).toEqual([
+      expect.objectContaining({
+        code: "UNSUPPORTED_BY_CLIENT",
+        message: expect.stringContaining("as if no request carried a verified JWT"),
+      }),
+    ]);
   });
 
   it("withholds a server listener that needs RBAC from grpc-js without its RBAC flag, and serves no port no service selects", () => {

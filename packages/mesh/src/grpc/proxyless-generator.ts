@@ -20,7 +20,7 @@ import { buildOutboundCluster, edsCluster } from "../translate/cluster.js";
 import { sharedLoadAssignment } from "../translate/endpoints.js";
 import { BLACK_HOLE_CLUSTER } from "../translate/route.js";
 import { capabilitiesKey, carriedResult, objectKey, routingLabelsKey } from "../translate/shared-results.js";
-import type { TranslationWarning, WarningSink } from "../translate/warnings.js";
+import { quoteClientValue, type TranslationWarning, type WarningSink } from "../translate/warnings.js";
 import { clientListener, serverListener } from "./listeners.js";
 import { buildRouteConfiguration } from "./routes.js";
 
@@ -132,7 +132,7 @@ export function generateProxyless(
       if (address === undefined) {
         warn({
           code: "INVALID_CONFIG",
-          message: `server listener name ${JSON.stringify(name)} has no <ip>:<port>`,
+          message: `server listener name ${quoteClientValue(name)} has no <ip>:<port>`,
         });
         continue;
       }
@@ -161,7 +161,7 @@ export function generateProxyless(
     if (service === undefined || port === undefined) {
       warn({
         code: "INVALID_CONFIG",
-        message: `cluster ${name}: ${service === undefined ? `no service ${key.hostname} is visible to ${proxy.id}` : `service ${key.hostname} has no port ${key.port}`}; its RPCs fail with UNAVAILABLE`,
+        message: `cluster ${quoteClientValue(name)}: ${service === undefined ? `no service ${quoteClientValue(key.hostname)} is visible to ${proxy.id}` : `service ${key.hostname} has no port ${key.port}`}; its RPCs fail with UNAVAILABLE`,
       });
       empty(name);
       continue;
@@ -182,7 +182,7 @@ export function generateProxyless(
     if (cluster === undefined) {
       warn({
         code: "INVALID_CONFIG",
-        message: `cluster ${name}: no DestinationRule visible to ${proxy.id} defines subset ${JSON.stringify(key.subset)} of ${key.hostname}; its RPCs fail with UNAVAILABLE`,
+        message: `cluster ${quoteClientValue(name)}: no DestinationRule visible to ${proxy.id} defines subset ${quoteClientValue(key.subset)} of ${key.hostname}; its RPCs fail with UNAVAILABLE`,
       });
       empty(name);
       continue;
@@ -191,6 +191,20 @@ export function generateProxyless(
     endpoints.push(
       sharedLoadAssignment({ push, proxy, service, port: port.port, subset: key.subset, rule: rule ?? null }),
     );
+    if (
+      service.resolution === "DNS" ||
+      service.resolution === "DNSRoundRobin" ||
+      service.resolution === "Passthrough"
+    ) {
+      // Istio's EDS builder skips DNS and passthrough services (endpoint_builder.go), and gRPC
+      // resolves no hostname endpoints nor original destinations: the cluster stays empty.
+      warn({
+        code: "UNSUPPORTED_BY_CLIENT",
+        message: `cluster ${name}: ${service.hostname} has resolution ${service.resolution === "Passthrough" ? "NONE" : "DNS"}, which proxyless gRPC cannot follow (no endpoints are sent, as Istio sends none); its RPCs fail with UNAVAILABLE — give the ServiceEntry resolution STATIC with endpoint IPs`,
+        config: service.source,
+        client: capabilities.client,
+      });
+    }
   }
   return { listeners, routes: [...routes.values()], clusters, endpoints, warnings };
 }

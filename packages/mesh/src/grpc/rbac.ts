@@ -93,6 +93,69 @@ function withLegacyHeaders(policy: Policy): Policy {
   });
 }
 
+/**
+ * What gRPC makes of a translated policy (gRFC A41, "RBAC policy"): a `header` matcher on a
+ * `grpc-`-prefixed header or on `:scheme` is a validation failure that NACKs the whole listener;
+ * a `metadata` matcher (Envoy dynamic metadata: JWT claims and request principals from
+ * jwt_authn) is "hard-coded as empty; never matches". Returns the offending header, and whether
+ * the policy reads metadata.
+ */
+export function grpcRbacLimits(policy: Policy): {
+  readonly rejectedHeader?: string;
+  readonly metadata: boolean;
+} {
+  let rejectedHeader: string | undefined;
+  let metadata = false;
+  const header = (name: string) => {
+    const lower = name.toLowerCase();
+    if (rejectedHeader === undefined && (lower.startsWith("grpc-") || lower === ":scheme"))
+      rejectedHeader = name;
+  };
+  const permission = (p: Permission): void => {
+    const r = p.rule;
+    switch (r.case) {
+      case "andRules":
+      case "orRules":
+        for (const x of r.value.rules) permission(x);
+        return;
+      case "notRule":
+        permission(r.value);
+        return;
+      case "header":
+        header(r.value.name);
+        return;
+      case "metadata":
+        metadata = true;
+        return;
+      default:
+        return;
+    }
+  };
+  const principal = (p: Principal): void => {
+    const id = p.identifier;
+    switch (id.case) {
+      case "andIds":
+      case "orIds":
+        for (const x of id.value.ids) principal(x);
+        return;
+      case "notId":
+        principal(id.value);
+        return;
+      case "header":
+        header(id.value.name);
+        return;
+      case "metadata":
+        metadata = true;
+        return;
+      default:
+        return;
+    }
+  };
+  for (const p of policy.permissions) permission(p);
+  for (const p of policy.principals) principal(p);
+  return { ...(rejectedHeader !== undefined ? { rejectedHeader } : {}), metadata };
+}
+
 /** A policy that matches every request (for a DENY policy meshlet cannot translate: fail closed). */
 function matchAll(): Policy {
   return create(PolicySchema, {
@@ -123,11 +186,30 @@ function rulesFor(
       // structurally that shape.
       const rbac = toEnvoyRbac([p as unknown as Parameters<typeof toEnvoyRbac>[0][number]]);
       const filter = rbac.http.find((f) => f.action === action);
+      const translated: Record<string, Policy> = {};
       for (const [key, policy] of Object.entries(filter?.config.rules?.policies ?? {})) {
         const parsed = parseRbacPolicyName(key);
         const rule = parsed?.rule ?? 0;
-        out[grpcRbacPolicyName(ns, p.metadata.name, rule)] = withLegacyHeaders(policy);
+        const limits = grpcRbacLimits(policy);
+        if (limits.rejectedHeader !== undefined) {
+          // gRPC would NACK the listener (and keep serving the previous one, or never serve).
+          throw new Error(
+            `rule ${rule} matches header ${JSON.stringify(limits.rejectedHeader)}, which gRPC refuses in RBAC (gRFC A41: no grpc- headers, no :scheme)`,
+          );
+        }
+        if (limits.metadata) {
+          const what = `rule ${rule} reads request authentication (JWT claims or request principals), which proxyless gRPC never sees (gRFC A41: metadata never matches)`;
+          // A DENY rule that can never match would deny nothing: fail closed instead.
+          if (action === "DENY") throw new Error(what);
+          warn({
+            code: "UNSUPPORTED_BY_CLIENT",
+            message: `AuthorizationPolicy ${ns}/${p.metadata.name}: ${what}; the rule is evaluated as if no request carried a verified JWT (requestPrincipals and claims match nothing)`,
+            config: { kind: "AuthorizationPolicy", namespace: ns, name: p.metadata.name },
+          });
+        }
+        translated[grpcRbacPolicyName(ns, p.metadata.name, rule)] = withLegacyHeaders(policy);
       }
+      Object.assign(out, translated);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       warn({

@@ -1,9 +1,17 @@
 import { create } from "@bufbuild/protobuf";
-import { type Route, VirtualHostSchema } from "@meshlet/api/envoy/config/route/v3/route_components_pb";
+import {
+  type Route,
+  RouteActionSchema,
+  type RouteMatch,
+  RouteMatchSchema,
+  RouteSchema,
+  VirtualHostSchema,
+} from "@meshlet/api/envoy/config/route/v3/route_components_pb";
 import {
   type RouteConfiguration,
   RouteConfigurationSchema,
 } from "@meshlet/api/envoy/config/route/v3/route_pb";
+import type { ResourceKey } from "@meshlet/config";
 import { type Service, UNSPECIFIED_IP } from "../model/service.js";
 import { virtualHostName } from "../naming/listener-names.js";
 import { joinHostPort, proxylessRouteConfigName } from "../naming/proxyless-names.js";
@@ -11,10 +19,12 @@ import type { Proxy } from "../proxy/proxy.js";
 import type { PushContext } from "../push/push-context.js";
 import type { ProxyCapabilities } from "../translate/capabilities.js";
 import {
+  BLACK_HOLE_CLUSTER,
   buildVirtualServiceRoutes,
   consistentHashToHashPolicy,
   defaultOutboundRoute,
   hashForService,
+  setRouteTimeout,
   traceOperation,
 } from "../translate/route.js";
 import type { WarningSink } from "../translate/warnings.js";
@@ -53,6 +63,78 @@ export function virtualHostDomains(
   return [...new Set(out)];
 }
 
+/**
+ * Why gRPC skips a route's path match, or undefined when it keeps it. gRPC paths are always
+ * `/<service>/<method>`, so gRPC C-core (xds_route_config.cc `RoutePathMatchParse`) ignores a
+ * route whose `path` is not exactly that shape or whose `prefix` is not empty, `/`, `/<service>`
+ * or `/<service>/<method prefix>`; regexes are kept. A virtual host left without routes is NACKed
+ * ("No valid routes specified").
+ */
+export function grpcIgnoredPath(match: RouteMatch | undefined): string | undefined {
+  const ps = match?.pathSpecifier;
+  if (ps?.case === "prefix") {
+    const prefix = ps.value;
+    if (prefix === "") return undefined;
+    if (!prefix.startsWith("/")) return `prefix ${JSON.stringify(prefix)} does not start with "/"`;
+    const parts = prefix.slice(1).split("/");
+    if (parts.length > 2) return `prefix ${JSON.stringify(prefix)} has more than two "/"`;
+    if (parts.length === 2 && parts[0] === "") return `prefix ${JSON.stringify(prefix)} has no service name`;
+    return undefined;
+  }
+  if (ps?.case === "path") {
+    const parts = ps.value.startsWith("/") ? ps.value.slice(1).split("/") : [];
+    if (parts.length !== 2 || parts[0] === "" || parts[1] === "")
+      return `path ${JSON.stringify(ps.value)} is not /<service>/<method>`;
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The routes with what gRPC cannot match reported, and, when gRPC would be left without any route
+ * (and NACK the route configuration), a catch-all route to {@link BLACK_HOLE_CLUSTER} at the end:
+ * RPCs then fail with UNAVAILABLE, as they do in gRPC when no route matches.
+ */
+function keepMatchableByGrpc(
+  routes: Route[],
+  input: RouteConfigInput,
+  vhost: string,
+  config: ResourceKey | undefined,
+): Route[] {
+  let kept = 0;
+  for (const r of routes) {
+    const reason = grpcIgnoredPath(r.match);
+    if (reason === undefined) {
+      kept++;
+      continue;
+    }
+    input.warn({
+      code: "UNSUPPORTED_BY_CLIENT",
+      message: `a route of ${vhost} can never match a gRPC request (${reason}); gRPC ignores it`,
+      ...(config !== undefined ? { config } : {}),
+      client: input.capabilities.client,
+    });
+  }
+  if (kept > 0) return routes;
+  const action = create(RouteActionSchema, {
+    clusterSpecifier: { case: "cluster", value: BLACK_HOLE_CLUSTER },
+  });
+  setRouteTimeout(action, undefined, input.capabilities);
+  input.warn({
+    code: "UNSUPPORTED_BY_CLIENT",
+    message: `no route of ${vhost} can match a gRPC request: a catch-all route to ${BLACK_HOLE_CLUSTER} is added so the route configuration is not NACKed; RPCs fail with UNAVAILABLE`,
+    ...(config !== undefined ? { config } : {}),
+    client: input.capabilities.client,
+  });
+  return [
+    ...routes,
+    create(RouteSchema, {
+      match: create(RouteMatchSchema, { pathSpecifier: { case: "prefix", value: "/" } }),
+      action: { case: "route", value: action },
+    }),
+  ];
+}
+
 /** What {@link buildRouteConfiguration} needs. */
 export interface RouteConfigInput {
   readonly push: PushContext;
@@ -76,8 +158,19 @@ export function buildRouteConfiguration(
   const name = proxylessRouteConfigName(service.hostname, port);
   let routes: Route[] = [];
   const vs = push.virtualServiceForHost(proxy, service.hostname);
-  if (vs !== undefined)
+  let leftOut = false;
+  if (vs !== undefined) {
     routes = buildVirtualServiceRoutes(vs, { push, proxy, listenPort: port, capabilities, warn });
+    // Every route of the VirtualService for this port was left out because the client cannot
+    // match on it (query parameters, JWT claims): no request matches the VirtualService, as in
+    // Envoy (404 there) — it must not fall back to the default route to the whole service.
+    const permissive = { ...capabilities, queryParameterMatch: true, dynamicMetadataMatch: true };
+    leftOut =
+      routes.length === 0 &&
+      buildVirtualServiceRoutes(vs, { push, proxy, listenPort: port, capabilities: permissive }).length > 0;
+  }
+  if (routes.length > 0 || leftOut)
+    routes = keepMatchableByGrpc(routes, input, virtualHostName(service.hostname, port), vs?.key);
   if (routes.length === 0) {
     const route = defaultOutboundRoute(
       name,

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { MeshError } from "../mesh-error.js";
 import { parseWorkloadIdentity, workloadIdentity } from "../naming/identity.js";
+import { quoteClientValue } from "../translate/warnings.js";
 import { type NodeMetadata, parseNodeMetadata } from "./node-metadata.js";
 
 /**
@@ -117,7 +118,7 @@ export function parseProxy(node: NodeLike, options: ParseProxyOptions = {}): Pro
       `the xDS node has no id; Istio's agent sends ${ID_FORMAT} (e.g. sidecar~10.1.1.0~reviews-v1-abc.default~default.svc.cluster.local)`,
     );
   }
-  const shown = JSON.stringify(id.length > 200 ? `${id.slice(0, 197)}...` : id);
+  const shown = quoteClientValue(id);
   const parts = id.split("~");
   if (parts.length !== 4) {
     throw new MeshError(

@@ -69,6 +69,13 @@ export interface ProxyCapabilities {
   /** Server-side RBAC HTTP filters (grpc-js only with GRPC_XDS_EXPERIMENTAL_RBAC=true, gRFC A41). */
   readonly rbac: boolean;
   /**
+   * Write `weighted_clusters.total_weight` as the sum of the weights. Istio leaves it unset (Envoy
+   * normalises any total), but gRPC C-core 1.51 (`xds_route_config.cc` `RouteActionParse`) takes an
+   * unset total as 100 and NACKs the RouteConfiguration when the weights add up to anything else
+   * (Istio accepts any non-zero total, e.g. 1/1). Unset = false.
+   */
+  readonly weightedClusterTotalWeight?: boolean;
+  /**
    * Where TLS certificates come from: SDS secrets `default`/`ROOTCA` (Envoy) or the bootstrap's
    * `certificate_providers` instance `default` (gRPC, gRFC A29).
    */
@@ -152,6 +159,7 @@ export function proxylessCapabilities(
     outlierDetection: false,
     clusterDefaults: false,
     rbac: options.rbac ?? rbacByDefault,
+    weightedClusterTotalWeight: true,
     secrets: "certificate-provider",
   });
 }

@@ -105,6 +105,8 @@ describe("translate/route: Istio's route builder", () => {
               { name: "outbound|7070|v1|echo.echo-grpc.svc.cluster.local", weight: 20 },
               { name: "outbound|7070|v2|echo.echo-grpc.svc.cluster.local", weight: 80 },
             ],
+            // Not in Istio's output: gRPC C-core 1.51 reads an unset total_weight as 100 (see below).
+            total_weight: 100,
           },
           timeout: "0s",
           max_stream_duration: { max_stream_duration: "0s" },
@@ -114,6 +116,38 @@ describe("translate/route: Istio's route builder", () => {
         decorator: { operation: "echo:7070/*" },
       },
     ]);
+  });
+
+  it("writes total_weight as the sum for gRPC, so weights not adding up to 100 are not NACKed by C-core 1.51", () => {
+    // Istio accepts any non-zero total (pkg/config/validation: "total destination weight = 0" is the
+    // only check) and leaves total_weight unset; grpc/grpc xds_route_config.cc RouteActionParse
+    // (1.51) defaults it to 100 and rejects "RouteAction weighted_cluster has incorrect total weight".
+    const { routes } = routesFor(`
+    - route:
+        - { destination: { host: echo.echo-grpc.svc.cluster.local, subset: v1 }, weight: 3 }
+        - { destination: { host: echo.echo-grpc.svc.cluster.local, subset: v2 }, weight: 0 }
+        - { destination: { host: echo.echo-grpc.svc.cluster.local, subset: v2 }, weight: 1 }`);
+    expect(routes[0]?.route).toMatchObject({
+      weighted_clusters: {
+        clusters: [
+          { name: "outbound|7070|v1|echo.echo-grpc.svc.cluster.local", weight: 3 },
+          { name: "outbound|7070|v2|echo.echo-grpc.svc.cluster.local", weight: 1 },
+        ],
+        total_weight: 4,
+      },
+    });
+    // Envoy gets Istio's output: no total_weight (deprecated; Envoy normalises).
+    const envoy = routesFor(
+      `
+    - route:
+        - { destination: { host: echo.echo-grpc.svc.cluster.local, subset: v1 }, weight: 3 }
+        - { destination: { host: echo.echo-grpc.svc.cluster.local, subset: v2 }, weight: 1 }`,
+      ENVOY_CAPABILITIES,
+    );
+    const route = envoy.routes[0]?.route as { weighted_clusters?: Record<string, unknown> } | undefined;
+    const split = route?.weighted_clusters;
+    expect(split).toBeDefined();
+    expect(split).not.toHaveProperty("total_weight");
   });
 
   it("matches a header and delays by the fault's fixed delay at 100% (virtual-service-ratings-test-delay.yaml)", () => {

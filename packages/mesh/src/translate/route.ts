@@ -675,10 +675,10 @@ function applyRouteDestination(
       });
       action.clusterSpecifier = { case: "cluster", value: BLACK_HOLE_CLUSTER };
     } else {
-      action.clusterSpecifier = {
-        case: "weightedClusters",
-        value: create(WeightedClusterSchema, { clusters: weighted }),
-      };
+      const split = create(WeightedClusterSchema, { clusters: weighted });
+      if (caps.weightedClusterTotalWeight === true)
+        split.totalWeight = weighted.reduce((sum, c) => sum + (c.weight ?? 0), 0);
+      action.clusterSpecifier = { case: "weightedClusters", value: split };
     }
   }
   const retry = translateRetryPolicy(retries, consistentHash);

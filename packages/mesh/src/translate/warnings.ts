@@ -27,3 +27,12 @@ export type WarningSink = (warning: TranslationWarning) => void;
 
 /** A sink that drops warnings. */
 export const ignoreWarnings: WarningSink = () => {};
+
+/**
+ * A value a client sent (a resource name, a node id), quoted for a message: JSON-escaped (no
+ * control characters reach a terminal or log) and cut to `max` characters, so a client cannot
+ * make meshlet's warnings and errors arbitrarily long.
+ */
+export function quoteClientValue(value: string, max = 200): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max - 3)}...` : value);
+}
