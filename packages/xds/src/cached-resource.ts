@@ -1,16 +1,23 @@
 import { createHash } from "node:crypto";
-import { type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { deepFreeze } from "./deep-freeze.js";
+import { type MemberDigest, sha256, versionString } from "./hash.js";
 import { TypeUrl } from "./type-url.js";
 
 let uids = 0;
 
 /**
  * One resource of one version, encoded once. Every response that carries it, to any number of
- * clients, reuses these bytes (ARCHITECTURE: "serialize once"); the framed forms used in
- * state-of-the-world and delta responses are built on first use and kept.
+ * clients, reuses these bytes (ARCHITECTURE: "serialize once"): responses are written from them
+ * directly, with the few bytes of framing (`Any`, `Resource`) around them.
+ *
+ * What it keeps is its bytes: the message it was made from is held weakly, so that a control
+ * plane that drops its messages once they are in snapshots (thousands of per-proxy resources)
+ * does not keep them twice. `message` returns that message while anything else holds it, and
+ * otherwise an equal (frozen) one decoded from the bytes.
  */
-export class CachedResource<T extends Message = Message> {
+export class CachedResource<T extends Message = Message> implements MemberDigest {
   /** Content hash of the encoded resource (and its TTL): identical content, identical version. */
   readonly version: string;
   /** The resource's protobuf encoding. */
@@ -23,6 +30,17 @@ export class CachedResource<T extends Message = Message> {
   readonly uid = ++uids;
   /** Whether the resource passed the field-rule validation (see `validateResource`); set once. */
   validated = false;
+  /** @internal Its digest in set versions (hash.ts), computed on first use. */
+  digested = false;
+  /** @internal */
+  lane0 = 0;
+  /** @internal */
+  lane1 = 0;
+  /** @internal */
+  lane2 = 0;
+  /** @internal */
+  lane3 = 0;
+  private ref: WeakRef<T>;
   private sotw?: Uint8Array;
   private sotwWrapped?: Uint8Array;
   private sotwHeartbeat?: Uint8Array;
@@ -32,8 +50,8 @@ export class CachedResource<T extends Message = Message> {
   constructor(
     readonly typeUrl: string,
     readonly name: string,
-    readonly message: T,
-    schema: DescMessage,
+    message: T,
+    private readonly schema: DescMessage,
     /** Time to live in milliseconds (xDS TTL); the client drops the resource unless refreshed. */
     readonly ttlMs?: number,
     /** The encoding and version when the caller has them already (a ResourcePool does). */
@@ -41,6 +59,18 @@ export class CachedResource<T extends Message = Message> {
   ) {
     this.bytes = encoded?.bytes ?? toBinary(schema, message);
     this.version = encoded?.version ?? contentVersion(this.bytes, ttlMs);
+    this.ref = new WeakRef(message);
+  }
+
+  /** The resource as a message: the one it was made from, or an equal one decoded from its bytes. */
+  get message(): T {
+    let message = this.ref.deref();
+    if (message === undefined) {
+      message = fromBinary(this.schema, this.bytes) as T;
+      deepFreeze(message);
+      this.ref = new WeakRef(message);
+    }
+    return message;
   }
 
   /**
@@ -85,9 +115,8 @@ export class CachedResource<T extends Message = Message> {
 
 /** The content version of an encoded resource and its TTL: 22 base64url characters of SHA-256. */
 export function contentVersion(bytes: Uint8Array, ttlMs: number | undefined): string {
-  const hash = createHash("sha256").update(bytes);
-  if (ttlMs !== undefined) hash.update(`ttl:${ttlMs}`);
-  return hash.digest("base64url").slice(0, 22);
+  if (ttlMs === undefined) return versionString(sha256(bytes));
+  return versionString(createHash("sha256").update(bytes).update(`ttl:${ttlMs}`).digest());
 }
 
 /** google.protobuf.Any { type_url=1, value=2 }. */

@@ -1,23 +1,29 @@
 import { type DescMessage, type Message, type Registry, toBinary } from "@bufbuild/protobuf";
 import { CachedResource, contentVersion } from "./cached-resource.js";
+import { deepFreeze } from "./deep-freeze.js";
 import { XdsError } from "./errors.js";
+import { getOrCreate } from "./get-or-create.js";
 import { SetVersion } from "./hash.js";
+import { ContentSet, contentOf, partsOf, type ResourceSet, UnionMap } from "./resource-set.js";
 import type { WithTtl } from "./resources/builders.js";
 import { xdsRegistry } from "./type-url.js";
+import { PayloadMemo } from "./validation/payload-memo.js";
+import { WeakValues } from "./weak-values.js";
+
+export type { ResourceSet } from "./resource-set.js";
 
 /** A resource as given to a snapshot or cache: the message, or the message with a TTL. */
 export type ResourceInput<T extends Message = Message> = T | WithTtl<T>;
 
-/** The resources of one type, as a cache hands them to the server. Immutable. */
-export interface ResourceSet {
-  readonly typeUrl: string;
-  /** The type's version (`version_info` / `system_version_info`). */
-  readonly version: string;
-  readonly resources: ReadonlyMap<string, CachedResource>;
-}
-
-/** Checks one new resource before any proxy gets it (the field rules); throws to refuse it. */
-export type ResourceValidator = (resource: CachedResource, registry: Registry | undefined) => void;
+/**
+ * Checks one new resource before any proxy gets it (the field rules); throws to refuse it.
+ * `memo` remembers `Any` payloads already found valid (per pool and registry).
+ */
+export type ResourceValidator = (
+  resource: CachedResource,
+  registry: Registry | undefined,
+  memo?: PayloadMemo,
+) => void;
 
 /** How a resource or set is interned. */
 export interface InternOptions {
@@ -57,11 +63,13 @@ interface InputEntry {
  *
  * - A message object seen before costs nothing: no encode, no hash (found by identity).
  * - A new message object is encoded and hashed once; if another resource already has the same
- *   bytes, that resource (with its framed bytes) is reused, so streams of different proxies that
- *   get the same content write the same buffers.
+ *   bytes, that resource is reused, so streams of different proxies that get the same content
+ *   write the same bytes (and share responses).
  * - A set is found by its input array when every element is the same object as last time, and by
  *   content otherwise: snapshots of thousands of proxies that share a type share its ResourceSet,
  *   so the server diffs it and assembles its responses once for all of them.
+ * - The union of disjoint sets (Snapshot.merge: a proxy's own resources and the shared ones) is
+ *   a view over them, its version the sum of theirs: it costs what the proxy's own part costs.
  *
  * Entries are held by weak references: a resource or set lives as long as a snapshot, cache or
  * stream uses it, and the pool forgets it when the garbage collector frees it. Weak references,
@@ -74,16 +82,14 @@ interface InputEntry {
  */
 export class ResourcePool {
   private readonly byMessage = new WeakMap<object, CachedResource>();
-  private readonly byContent = new Map<string, WeakRef<CachedResource>>();
+  /** type URL → content version → resource. */
+  private readonly byContent = new Map<string, WeakValues<string, CachedResource>>();
   private readonly setsByInput = new WeakMap<readonly unknown[], InputEntry>();
-  private readonly setsByContent = new Map<string, WeakRef<ResourceSet>>();
-  private readonly forget = new FinalizationRegistry<{
-    map: Map<string, WeakRef<object>>;
-    key: string;
-    ref: WeakRef<object>;
-  }>(({ map, key, ref }) => {
-    if (map.get(key) === ref) map.delete(key);
-  });
+  /** type URL → content key (and explicit version) → set. */
+  private readonly setsByContent = new Map<string, WeakValues<string, ResourceSet>>();
+  /** Valid `Any` payloads per registry (validation), so that a payload many resources embed is checked once. */
+  private readonly payloads = new WeakMap<Registry, PayloadMemo>();
+  private readonly builtInPayloads = new PayloadMemo();
   readonly stats: ResourcePoolStats = {
     encodes: 0,
     identityHits: 0,
@@ -93,9 +99,13 @@ export class ResourcePool {
     validations: 0,
   };
 
-  /** Resources and sets currently known (alive or not yet collected). */
+  /** Resources and sets currently known (alive, or dead and not swept yet). */
   get size(): { resources: number; sets: number } {
-    return { resources: this.byContent.size, sets: this.setsByContent.size };
+    let resources = 0;
+    for (const t of this.byContent.values()) resources += t.size;
+    let sets = 0;
+    for (const t of this.setsByContent.values()) sets += t.size;
+    return { resources, sets };
   }
 
   /**
@@ -104,12 +114,13 @@ export class ResourcePool {
    * @throws XdsError when the message has the wrong type or no name, or breaks a field rule.
    */
   resource(typeUrl: string, input: ResourceInput, options: InternOptions = {}): CachedResource {
-    const ttl = isWithTtl(input) ? input.ttlMs : undefined;
-    const message = isWithTtl(input) ? input.resource : input;
+    const withTtl = isWithTtl(input);
+    const ttl = withTtl ? input.ttlMs : undefined;
+    const message = withTtl ? input.resource : input;
     const known = this.byMessage.get(message);
     if (known && known.typeUrl === typeUrl && known.ttlMs === ttl) {
       this.stats.identityHits++;
-      this.validated(known, options);
+      if (!known.validated && options.validate) this.validated(known, options);
       return known;
     }
     const schema = checkedSchema(typeUrl, message, options.registry);
@@ -123,16 +134,16 @@ export class ResourcePool {
     const bytes = toBinary(schema, message);
     const version = contentVersion(bytes, ttl);
     this.stats.encodes++;
-    const key = `${typeUrl} ${version}`;
-    let resource = this.byContent.get(key)?.deref();
+    const table = getOrCreate(this.byContent, typeUrl, () => new WeakValues<string, CachedResource>());
+    let resource = table.get(version);
     if (resource) this.stats.contentHits++;
     else {
       resource = new CachedResource(typeUrl, name, message, schema, ttl, { bytes, version });
-      this.remember(this.byContent, key, resource);
+      table.set(version, resource);
     }
-    this.validated(resource, options);
+    if (!resource.validated && options.validate) this.validated(resource, options);
     deepFreeze(message);
-    if (isWithTtl(input)) Object.freeze(input);
+    if (withTtl) Object.freeze(input);
     this.byMessage.set(message, resource);
     return resource;
   }
@@ -154,12 +165,18 @@ export class ResourcePool {
       this.stats.setInputHits++;
       return hit.set;
     }
-    const set = this.setOf(
-      typeUrl,
-      inputs.map((i) => this.resource(typeUrl, i, options)),
-      options.version,
-    );
-    this.setsByInput.set(inputs, { inputs: [...inputs], typeUrl, options, set });
+    const map = new Map<string, CachedResource>();
+    const content = new SetVersion();
+    for (const input of inputs) {
+      const r = this.resource(typeUrl, input, options);
+      if (map.has(r.name)) throw duplicate(typeUrl, r.name);
+      map.set(r.name, r);
+      content.add(r);
+    }
+    const set = this.setFromMap(typeUrl, map, content, options.version);
+    // The array is copied unless frozen: a caller may change its own array later, and must miss.
+    const kept = Object.isFrozen(inputs) ? inputs : inputs.slice();
+    this.setsByInput.set(inputs, { inputs: kept, typeUrl, options, set });
     return set;
   }
 
@@ -169,16 +186,13 @@ export class ResourcePool {
    */
   setOf(typeUrl: string, resources: Iterable<CachedResource>, version?: string): ResourceSet {
     const map = new Map<string, CachedResource>();
+    const content = new SetVersion();
     for (const r of resources) {
-      if (map.has(r.name)) {
-        throw new XdsError(
-          "duplicate-resource",
-          `two ${typeUrl} resources are named "${r.name}"; names must be unique per type`,
-        );
-      }
+      if (map.has(r.name)) throw duplicate(typeUrl, r.name);
       map.set(r.name, r);
+      content.add(r);
     }
-    return this.setFromMap(typeUrl, map, SetVersion.of(map.values()), version);
+    return this.setFromMap(typeUrl, map, content, version);
   }
 
   /** Interns a set whose map and content version the caller computed (LinearCache's path). */
@@ -188,30 +202,76 @@ export class ResourcePool {
     content: SetVersion,
     version?: string,
   ): ResourceSet {
-    const contentKey = content.toString();
-    const key = `${typeUrl} ${contentKey} ${version ?? ""}`;
-    const existing = this.setsByContent.get(key)?.deref();
+    return this.intern(typeUrl, content, version, () => new ContentSet(typeUrl, map, content, version));
+  }
+
+  /**
+   * The union of disjoint sets of one type (Snapshot.merge): a view over their maps, whose
+   * version is the content hash of the whole (the sum of the parts' content versions; explicit
+   * versions of the parts do not carry over). A union of unions is flattened into their parts.
+   * @throws XdsError when two of them have a resource of the same name.
+   */
+  union(typeUrl: string, sets: readonly ResourceSet[]): ResourceSet {
+    const parts = sets.flatMap((s) => partsOf(s)).filter((s) => s.resources.size > 0);
+    if (parts.length === 0) return this.setOf(typeUrl, []);
+    if (parts.length === 1) {
+      const only = parts[0]!;
+      // The one non-empty part, by content (its explicit version, if any, does not carry over).
+      return this.setFromMap(typeUrl, only.resources, contentOf(only));
+    }
+    const content = SetVersion.sum(parts.map(contentOf));
+    return this.intern(
+      typeUrl,
+      content,
+      undefined,
+      () =>
+        new ContentSet(
+          typeUrl,
+          new UnionMap(
+            typeUrl,
+            parts.map((p) => p.resources),
+          ),
+          content,
+          undefined,
+          parts,
+        ),
+    );
+  }
+
+  private intern(
+    typeUrl: string,
+    content: SetVersion,
+    version: string | undefined,
+    create: () => ResourceSet,
+  ): ResourceSet {
+    const table = getOrCreate(this.setsByContent, typeUrl, () => new WeakValues<string, ResourceSet>());
+    const key = version === undefined ? content.key() : `${content.key()} ${version}`;
+    const existing = table.get(key);
     if (existing) {
       this.stats.setContentHits++;
       return existing;
     }
-    const set: ResourceSet = { typeUrl, version: version ?? contentKey, resources: map };
-    this.remember(this.setsByContent, key, set);
+    const set = create();
+    table.set(key, set);
     return set;
   }
 
   private validated(resource: CachedResource, options: InternOptions): void {
-    if (resource.validated || !options.validate) return;
-    options.validate(resource, options.registry);
+    const registry = options.registry;
+    const memo = registry
+      ? getOrCreate(this.payloads, registry, () => new PayloadMemo())
+      : this.builtInPayloads;
+    options.validate?.(resource, registry, memo);
     this.stats.validations++;
     resource.validated = true;
   }
+}
 
-  private remember<T extends object>(map: Map<string, WeakRef<T>>, key: string, value: T): void {
-    const ref = new WeakRef(value);
-    map.set(key, ref);
-    this.forget.register(value, { map: map as Map<string, WeakRef<object>>, key, ref });
-  }
+function duplicate(typeUrl: string, name: string): XdsError {
+  return new XdsError(
+    "duplicate-resource",
+    `two ${typeUrl} resources are named "${name}"; names must be unique per type`,
+  );
 }
 
 /** The pool snapshots and caches share unless given their own. */
@@ -250,20 +310,8 @@ function checkedSchema(typeUrl: string, message: Message, registry: Registry | u
 }
 
 function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a === b) return true; // a frozen input array, kept as it is
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * Freezes a message and everything reachable from it (typed arrays cannot be frozen, and their
- * bytes are copied by the encoding anyway). Stops at objects already frozen.
- */
-function deepFreeze(value: object): void {
-  if (Object.isFrozen(value) || ArrayBuffer.isView(value)) return;
-  Object.freeze(value);
-  for (const key of Object.keys(value)) {
-    const v = (value as Record<string, unknown>)[key];
-    if (typeof v === "object" && v !== null) deepFreeze(v);
-  }
 }
