@@ -55,8 +55,9 @@ const usage = `usage: node bench/xds-fanout/run.mjs [options]
                               MALLOC_MMAP_THRESHOLD_=16384,MALLOC_TOP_PAD_=0)
   --server-node-flags="F F"   extra Node flags for the server child, space-separated (e.g.
                               --server-node-flags=--max-semi-space-size=1)
-  --heap-dir DIR              write a V8 heap snapshot of the server once its streams are idle
-                              (after the memory measurement) to DIR, per configuration
+  --heap-dir DIR              write V8 heap snapshots of the server to DIR, per configuration:
+                              with the snapshots set and no stream yet, and once the streams are
+                              idle (after the memory measurements)
   --profile-dir DIR           write a V8 CPU profile of the server per push, and of the whole load
                               child, to DIR (profiling slows the server: don't compare timings)
   --help`;
@@ -286,6 +287,14 @@ async function runConfig(opt, protocol, mode, n, snapshots) {
     // With the snapshots built and set, before any stream: splits a proxy's memory into its
     // snapshot's and its stream's.
     const withSnapshots = await server.call("memory");
+    if (opt.heapDir) {
+      const h = await server.call(
+        "heapSnapshot",
+        { dir: opt.heapDir, name: `server-${protocol}-${mode}-${snapshots}-n${n}-before-streams` },
+        600_000,
+      );
+      log(`heap snapshot: ${h.file}`);
+    }
     const connectOpts = {
       protocol,
       streams: n,

@@ -41,11 +41,14 @@ export class CachedResource<T extends Message = Message> implements MemberDigest
   /** @internal */
   lane3 = 0;
   private ref: WeakRef<T>;
-  private sotw?: Uint8Array;
-  private sotwWrapped?: Uint8Array;
-  private sotwHeartbeat?: Uint8Array;
-  private delta?: Uint8Array;
-  private deltaHeartbeat?: Uint8Array;
+  /** Framed forms, built on first use of sotwField()/deltaField() (servers write from `bytes`). */
+  private frames?: {
+    sotw?: Uint8Array;
+    sotwWrapped?: Uint8Array;
+    sotwHeartbeat?: Uint8Array;
+    delta?: Uint8Array;
+    deltaHeartbeat?: Uint8Array;
+  };
 
   constructor(
     readonly typeUrl: string,
@@ -80,26 +83,28 @@ export class CachedResource<T extends Message = Message> implements MemberDigest
    * as grpc-js, which NACK the wrapper), the plain resource is sent and the TTL is not.
    */
   sotwField(heartbeat = false, wrapTtl = true): Uint8Array {
+    const f = (this.frames ??= {});
     if (this.ttlMs === undefined || !wrapTtl) {
-      this.sotw ??= frame(2, any(this.typeUrl, this.bytes));
-      return this.sotw;
+      f.sotw ??= frame(2, any(this.typeUrl, this.bytes));
+      return f.sotw;
     }
     if (heartbeat) {
-      this.sotwHeartbeat ??= frame(2, any(TypeUrl.Resource, this.resourceWrapper(false)));
-      return this.sotwHeartbeat;
+      f.sotwHeartbeat ??= frame(2, any(TypeUrl.Resource, this.resourceWrapper(false)));
+      return f.sotwHeartbeat;
     }
-    this.sotwWrapped ??= frame(2, any(TypeUrl.Resource, this.resourceWrapper(true)));
-    return this.sotwWrapped;
+    f.sotwWrapped ??= frame(2, any(TypeUrl.Resource, this.resourceWrapper(true)));
+    return f.sotwWrapped;
   }
 
   /** `DeltaDiscoveryResponse.resources` entry (field 2, a Resource); a heartbeat omits the body. */
   deltaField(heartbeat = false): Uint8Array {
+    const f = (this.frames ??= {});
     if (heartbeat) {
-      this.deltaHeartbeat ??= frame(2, this.resourceWrapper(false));
-      return this.deltaHeartbeat;
+      f.deltaHeartbeat ??= frame(2, this.resourceWrapper(false));
+      return f.deltaHeartbeat;
     }
-    this.delta ??= frame(2, this.resourceWrapper(true));
-    return this.delta;
+    f.delta ??= frame(2, this.resourceWrapper(true));
+    return f.delta;
   }
 
   /** envoy.service.discovery.v3.Resource { version=1, resource=2, name=3, ttl=6 }. */

@@ -4,7 +4,7 @@ import { deepFreeze } from "./deep-freeze.js";
 import { XdsError } from "./errors.js";
 import { getOrCreate } from "./get-or-create.js";
 import { SetVersion } from "./hash.js";
-import { ContentSet, contentOf, partsOf, type ResourceSet, UnionMap } from "./resource-set.js";
+import { ContentSet, contentOf, partsOf, type ResourceSet, SmallMap, UnionMap } from "./resource-set.js";
 import type { WithTtl } from "./resources/builders.js";
 import { xdsRegistry } from "./type-url.js";
 import { PayloadMemo } from "./validation/payload-memo.js";
@@ -138,7 +138,7 @@ export class ResourcePool {
     let resource = table.get(version);
     if (resource) this.stats.contentHits++;
     else {
-      resource = new CachedResource(typeUrl, name, message, schema, ttl, { bytes, version });
+      resource = new CachedResource(typeUrl, internName(name), message, schema, ttl, { bytes, version });
       table.set(version, resource);
     }
     if (!resource.validated && options.validate) this.validated(resource, options);
@@ -165,15 +165,9 @@ export class ResourcePool {
       this.stats.setInputHits++;
       return hit.set;
     }
-    const map = new Map<string, CachedResource>();
-    const content = new SetVersion();
-    for (const input of inputs) {
-      const r = this.resource(typeUrl, input, options);
-      if (map.has(r.name)) throw duplicate(typeUrl, r.name);
-      map.set(r.name, r);
-      content.add(r);
-    }
-    const set = this.setFromMap(typeUrl, map, content, options.version);
+    const resources: CachedResource[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) resources[i] = this.resource(typeUrl, inputs[i]!, options);
+    const set = this.setOf(typeUrl, resources, options.version);
     // The array is copied unless frozen: a caller may change its own array later, and must miss.
     const kept = Object.isFrozen(inputs) ? inputs : inputs.slice();
     this.setsByInput.set(inputs, { inputs: kept, typeUrl, options, set });
@@ -185,14 +179,13 @@ export class ResourcePool {
    * explicit version) if there is one.
    */
   setOf(typeUrl: string, resources: Iterable<CachedResource>, version?: string): ResourceSet {
-    const map = new Map<string, CachedResource>();
+    const list = Array.isArray(resources) ? (resources as CachedResource[]) : [...resources];
     const content = new SetVersion();
-    for (const r of resources) {
-      if (map.has(r.name)) throw duplicate(typeUrl, r.name);
-      map.set(r.name, r);
-      content.add(r);
-    }
-    return this.setFromMap(typeUrl, map, content, version);
+    for (const r of list) content.add(r);
+    return this.intern(typeUrl, content, version, () => {
+      // A set's own map is built only when it is new (a set found by content needs none).
+      return new ContentSet(typeUrl, mapOf(typeUrl, list), content, version);
+    });
   }
 
   /** Interns a set whose map and content version the caller computed (LinearCache's path). */
@@ -212,7 +205,8 @@ export class ResourcePool {
    * @throws XdsError when two of them have a resource of the same name.
    */
   union(typeUrl: string, sets: readonly ResourceSet[]): ResourceSet {
-    const parts = sets.flatMap((s) => partsOf(s)).filter((s) => s.resources.size > 0);
+    const parts: ResourceSet[] = [];
+    for (const set of sets) for (const p of partsOf(set)) if (p.resources.size > 0) parts.push(p);
     if (parts.length === 0) return this.setOf(typeUrl, []);
     if (parts.length === 1) {
       const only = parts[0]!;
@@ -220,22 +214,11 @@ export class ResourcePool {
       return this.setFromMap(typeUrl, only.resources, contentOf(only));
     }
     const content = SetVersion.sum(parts.map(contentOf));
-    return this.intern(
-      typeUrl,
-      content,
-      undefined,
-      () =>
-        new ContentSet(
-          typeUrl,
-          new UnionMap(
-            typeUrl,
-            parts.map((p) => p.resources),
-          ),
-          content,
-          undefined,
-          parts,
-        ),
-    );
+    return this.intern(typeUrl, content, undefined, () => {
+      // Kept exactly sized (a pushed-to array has room to grow): every per-proxy union holds one.
+      const exact = parts.slice();
+      return new ContentSet(typeUrl, new UnionMap(typeUrl, exact), content, undefined, exact);
+    });
   }
 
   private intern(
@@ -245,7 +228,7 @@ export class ResourcePool {
     create: () => ResourceSet,
   ): ResourceSet {
     const table = getOrCreate(this.setsByContent, typeUrl, () => new WeakValues<string, ResourceSet>());
-    const key = version === undefined ? content.key() : `${content.key()} ${version}`;
+    const key = version === undefined ? content.key() : `${content.key()}\u0000${version}`;
     const existing = table.get(key);
     if (existing) {
       this.stats.setContentHits++;
@@ -265,6 +248,34 @@ export class ResourcePool {
     this.stats.validations++;
     resource.validated = true;
   }
+}
+
+/**
+ * The name as V8's internalized string: one flat copy per distinct name in the process, however
+ * many resources (thousands of proxies' `inbound|8080||`) carry it, instead of the tree of pieces
+ * a name built with a template literal is. A property key is internalized; reading it back gives
+ * that copy.
+ */
+function internName(name: string): string {
+  const holder: Record<string, true> = { [name]: true };
+  for (const key in holder) return key;
+  return name;
+}
+
+/** The map of a new set: an array scanned for a few resources, a Map beyond. */
+function mapOf(typeUrl: string, list: readonly CachedResource[]): ReadonlyMap<string, CachedResource> {
+  if (list.length <= SmallMap.maxSize) {
+    for (let i = 1; i < list.length; i++)
+      for (let j = 0; j < i; j++)
+        if (list[i]!.name === list[j]!.name) throw duplicate(typeUrl, list[i]!.name);
+    return new SmallMap(list.slice());
+  }
+  const map = new Map<string, CachedResource>();
+  for (const r of list) {
+    if (map.has(r.name)) throw duplicate(typeUrl, r.name);
+    map.set(r.name, r);
+  }
+  return map;
 }
 
 function duplicate(typeUrl: string, name: string): XdsError {

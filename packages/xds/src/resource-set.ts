@@ -48,6 +48,54 @@ export function partsOf(set: ResourceSet): readonly ResourceSet[] {
 }
 
 /**
+ * The resources of a small set (a proxy's handful of own resources) in one array, looked up by a
+ * scan: a Map costs a hash table of a few hundred bytes however few it holds, and per-proxy
+ * snapshots hold thousands of such sets.
+ */
+export class SmallMap implements ReadonlyMap<string, CachedResource> {
+  /** Sets up to this size are held as a SmallMap. */
+  static readonly maxSize = 8;
+
+  constructor(private readonly items: readonly CachedResource[]) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  get(name: string): CachedResource | undefined {
+    for (const r of this.items) if (r.name === name) return r;
+    return undefined;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  *entries(): MapIterator<[string, CachedResource]> {
+    for (const r of this.items) yield [r.name, r];
+  }
+
+  *keys(): MapIterator<string> {
+    for (const r of this.items) yield r.name;
+  }
+
+  *values(): MapIterator<CachedResource> {
+    yield* this.items;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, CachedResource]> {
+    return this.entries();
+  }
+
+  forEach(
+    callback: (value: CachedResource, key: string, map: ReadonlyMap<string, CachedResource>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const r of this.items) callback.call(thisArg, r, r.name, this);
+  }
+}
+
+/**
  * The resources of disjoint sets seen as one map, without copying them: what a per-proxy
  * snapshot of shared and own resources costs is its own resources, not the shared ones again.
  */
@@ -57,14 +105,14 @@ export class UnionMap implements ReadonlyMap<string, CachedResource> {
   /** @throws XdsError when two parts have a resource of the same name. */
   constructor(
     typeUrl: string,
-    private readonly maps: readonly ReadonlyMap<string, CachedResource>[],
+    private readonly parts: readonly ResourceSet[],
   ) {
     let size = 0;
-    for (const m of maps) size += m.size;
+    for (const p of parts) size += p.resources.size;
     this.size = size;
     // Names must be unique per type, as in one snapshot: look up the smaller maps' names in the
     // others (a proxy's own resources against the shared ones).
-    const bySize = [...maps].sort((a, b) => a.size - b.size);
+    const bySize = parts.map((p) => p.resources).sort((a, b) => a.size - b.size);
     for (let i = 0; i < bySize.length - 1; i++) {
       for (const name of bySize[i]!.keys()) {
         for (let j = i + 1; j < bySize.length; j++) {
@@ -80,28 +128,28 @@ export class UnionMap implements ReadonlyMap<string, CachedResource> {
   }
 
   get(name: string): CachedResource | undefined {
-    for (const m of this.maps) {
-      const r = m.get(name);
+    for (const p of this.parts) {
+      const r = p.resources.get(name);
       if (r !== undefined) return r;
     }
     return undefined;
   }
 
   has(name: string): boolean {
-    for (const m of this.maps) if (m.has(name)) return true;
+    for (const p of this.parts) if (p.resources.has(name)) return true;
     return false;
   }
 
   *entries(): MapIterator<[string, CachedResource]> {
-    for (const m of this.maps) yield* m.entries();
+    for (const p of this.parts) yield* p.resources.entries();
   }
 
   *keys(): MapIterator<string> {
-    for (const m of this.maps) yield* m.keys();
+    for (const p of this.parts) yield* p.resources.keys();
   }
 
   *values(): MapIterator<CachedResource> {
-    for (const m of this.maps) yield* m.values();
+    for (const p of this.parts) yield* p.resources.values();
   }
 
   [Symbol.iterator](): MapIterator<[string, CachedResource]> {

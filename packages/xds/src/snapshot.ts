@@ -171,7 +171,8 @@ export class Snapshot {
         add(typeUrl, extra[typeUrl]!);
       }
     }
-    return new Snapshot(sets);
+    // Exactly sized (a pushed-to array has room to grow): per-proxy snapshots are many.
+    return new Snapshot(sets.slice());
   }
 
   /**
@@ -198,7 +199,7 @@ export class Snapshot {
     }
     const sets: ResourceSet[] = [];
     for (const [typeUrl, list] of byType) sets.push(list.length === 1 ? list[0]! : pool.union(typeUrl, list));
-    return new Snapshot(sets);
+    return new Snapshot(sets.slice());
   }
 
   /** Type URLs this snapshot holds resources (possibly none) for. */

@@ -313,8 +313,10 @@ export class ResponseCache {
   // resources → (type URL, version) → response.
   private readonly sotwBodies = new WeakMap<readonly unknown[], Responses>();
   private readonly sotwPlainBodies = new WeakMap<readonly unknown[], Responses>();
-  // resources → removed names → (type URL, version) → response.
+  // resources → removed names → (type URL, version) → response; without removals (most pushes
+  // and every first response), resources → (type URL, version) → response.
   private readonly deltaBodies = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], Responses>>();
+  private readonly deltaUpserts = new WeakMap<readonly unknown[], Responses>();
   /** The response (and nonce) of each live buffer: alive exactly as long as the buffer. */
   private readonly byBuffer = new WeakMap<Buffer, AssembledResponse>();
   private readonly keys = new ContentKeys();
@@ -372,8 +374,14 @@ export class ResponseCache {
         framed: deltaResponse(version, typeUrl, resources, gone, nonce, heartbeat, this.controlPlane.delta),
       };
     }
-    const byRemoved = getOrCreate(this.deltaBodies, resources, () => new WeakMap());
-    const byType = getOrCreate(byRemoved, gone, () => new Responses());
+    const byType =
+      gone === noRemovals
+        ? getOrCreate(this.deltaUpserts, resources, () => new Responses())
+        : getOrCreate(
+            getOrCreate(this.deltaBodies, resources, () => new WeakMap()),
+            gone,
+            () => new Responses(),
+          );
     return this.assembled(byType, typeUrl, version, (nonce) =>
       deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
     );

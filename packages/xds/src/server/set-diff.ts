@@ -56,7 +56,13 @@ function onlyChangedPart(from: ResourceSet, to: ResourceSet): [ResourceSet, Reso
 
 /** Every resource of a set as one shared array (same array for every caller). */
 export function resourceList(set: ResourceSet): readonly CachedResource[] {
-  return getOrCreate(lists, set, () => [...set.resources.values()]);
+  return getOrCreate(lists, set, () => {
+    // Exactly sized: a per-proxy set's list lives as long as the set.
+    const out: CachedResource[] = new Array(set.resources.size);
+    let i = 0;
+    for (const r of set.resources.values()) out[i++] = r;
+    return out;
+  });
 }
 
 const scoped = new WeakMap<readonly unknown[], WeakMap<ReadonlySet<string>, readonly unknown[]>>();

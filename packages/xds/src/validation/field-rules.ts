@@ -173,8 +173,8 @@ function visitAny(
   const schema = ctx.registry.getMessage(typeName);
   if (!schema || !anyRules(schema)) return;
   const memo = ctx.memo;
-  const key = memo?.key(typeName, any.value);
-  if (key !== undefined && memo?.has(key)) return;
+  const key = memo?.key(any.value);
+  if (key !== undefined && memo?.has(schema.typeName, key)) return;
   let payload: Message;
   try {
     payload = fromBinary(schema, any.value);
@@ -189,7 +189,8 @@ function visitAny(
   const violations = out.length;
   const nowChecksBefore = nowChecks;
   visitMessage(schema, payload, `${path}<${typeName}>`, ctx, out);
-  if (key !== undefined && out.length === violations && nowChecks === nowChecksBefore) memo?.add(key);
+  if (key !== undefined && out.length === violations && nowChecks === nowChecksBefore)
+    memo?.add(schema.typeName, key);
 }
 
 function isPresent(field: DescField, value: unknown): boolean {
@@ -199,7 +200,8 @@ function isPresent(field: DescField, value: unknown): boolean {
     case "list":
       return (value as unknown[]).length > 0;
     case "map":
-      return Object.keys(value as object).length > 0;
+      for (const _ in value as object) return true;
+      return false;
     default:
       // Explicit presence (proto3 `optional`): an unset field is undefined.
       return value !== undefined;
@@ -223,8 +225,8 @@ function checkField(
     case "list": {
       const list = value as readonly unknown[];
       if (kind === "repeated") checkRepeated(field, rules!.type.value as RepeatedRules, list, path, ctx, out);
-      else if (field.listKind === "message")
-        for (const [i, v] of list.entries()) visitNested(field.message!, v, `${path}[${i}]`, ctx, out);
+      else if (field.listKind === "message" && anyRules(field.message!))
+        for (let i = 0; i < list.length; i++) visitNested(field.message!, list[i], `${path}[${i}]`, ctx, out);
       return;
     }
     case "map": {
@@ -402,12 +404,12 @@ function range<T extends Num>(
   const name = (b: { strict: boolean }, lo: boolean) =>
     lo ? (b.strict ? "gt" : "gte") : b.strict ? "lt" : "lte";
   if (upper && lower) {
-    const rule = `${name(lower, true)} = ${show(lower.b)}, ${name(upper, false)} = ${show(upper.b)}`;
+    const rule = () => `${name(lower, true)} = ${show(lower.b)}, ${name(upper, false)} = ${show(upper.b)}`;
     if (upper.b > lower.b) {
       if (!(above(lower) && below(upper)))
-        push(rule, `must be in range ${show(lower.b)}…${show(upper.b)} (got ${show(v)})`);
+        push(rule(), `must be in range ${show(lower.b)}…${show(upper.b)} (got ${show(v)})`);
     } else if (!(above(lower) || below(upper))) {
-      push(rule, `must be outside range ${show(upper.b)}…${show(lower.b)} (got ${show(v)})`);
+      push(rule(), `must be outside range ${show(upper.b)}…${show(lower.b)} (got ${show(v)})`);
     }
     return;
   }
