@@ -83,7 +83,8 @@ export class CachedResource<T extends Message = Message> implements MemberDigest
    * as grpc-js, which NACK the wrapper), the plain resource is sent and the TTL is not.
    */
   sotwField(heartbeat = false, wrapTtl = true): Uint8Array {
-    const f = (this.frames ??= {});
+    this.frames ??= {};
+    const f = this.frames;
     if (this.ttlMs === undefined || !wrapTtl) {
       f.sotw ??= frame(2, any(this.typeUrl, this.bytes));
       return f.sotw;
@@ -98,7 +99,8 @@ export class CachedResource<T extends Message = Message> implements MemberDigest
 
   /** `DeltaDiscoveryResponse.resources` entry (field 2, a Resource); a heartbeat omits the body. */
   deltaField(heartbeat = false): Uint8Array {
-    const f = (this.frames ??= {});
+    this.frames ??= {};
+    const f = this.frames;
     if (heartbeat) {
       f.deltaHeartbeat ??= frame(2, this.resourceWrapper(false));
       return f.deltaHeartbeat;
