@@ -189,17 +189,26 @@ export class Snapshot {
   static merge(parts: readonly Snapshot[], options: MergeOptions = {}): Snapshot {
     if (parts.length === 1) return parts[0]!;
     const pool = options.pool ?? defaultResourcePool;
-    const byType = new Map<string, ResourceSet[]>();
-    for (const part of parts) {
-      for (const set of part.sets) {
-        const list = byType.get(set.typeUrl);
-        if (list) list.push(set);
-        else byType.set(set.typeUrl, [set]);
+    // Types in first-seen order; each type's sets from every part that has it (a handful of types
+    // and parts: scans, no Map per merge).
+    const types: string[] = [];
+    for (const part of parts)
+      for (const set of part.sets) if (!types.includes(set.typeUrl)) types.push(set.typeUrl);
+    const sets: ResourceSet[] = new Array(types.length);
+    for (let t = 0; t < types.length; t++) {
+      const typeUrl = types[t]!;
+      let only: ResourceSet | undefined;
+      let several: ResourceSet[] | undefined;
+      for (const part of parts) {
+        const set = part.find(typeUrl);
+        if (!set) continue;
+        if (!only) only = set;
+        else if (several) several.push(set);
+        else several = [only, set];
       }
+      sets[t] = several ? pool.union(typeUrl, several) : only!;
     }
-    const sets: ResourceSet[] = [];
-    for (const [typeUrl, list] of byType) sets.push(list.length === 1 ? list[0]! : pool.union(typeUrl, list));
-    return new Snapshot(sets.slice());
+    return new Snapshot(sets);
   }
 
   /** Type URLs this snapshot holds resources (possibly none) for. */

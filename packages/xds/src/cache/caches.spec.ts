@@ -73,6 +73,34 @@ describe("SnapshotCache", () => {
   });
 });
 
+describe("SnapshotCache watchers", () => {
+  it("tells each remaining watcher of a key, and forgets a key once unwatched and cleared", () => {
+    const cache = new SnapshotCache({ nodeKey: (n) => n.cluster });
+    const one = collect(cache, node("pod-1", "svc"), TypeUrl.Cluster);
+    const two = collect(cache, node("pod-2", "svc"), TypeUrl.Cluster);
+    const lds = collect(cache, node("pod-1", "svc"), TypeUrl.Listener);
+    // A watcher that unsubscribes another while it is told does not make anyone miss the change.
+    const stopper = cache.watch(node("pod-3", "svc"), TypeUrl.Cluster).subscribe(() => one.stop());
+    cache.setSnapshot("svc", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    expect(one.seen).toHaveLength(1);
+    expect(two.seen).toHaveLength(1);
+    stopper.unsubscribe();
+    cache.setSnapshot("svc", Snapshot.create({ clusters: [resources.cluster({ name: "c2" })] }));
+    expect(one.seen).toHaveLength(1);
+    expect(two.seen.map((s) => [...s.resources.keys()])).toEqual([["c1"], ["c2"]]);
+    // Listeners were empty in both snapshots: the same (empty) version, told once at the start.
+    expect(lds.seen).toHaveLength(1);
+    two.stop();
+    lds.stop();
+    cache.clearSnapshot("svc");
+    expect(cache.keys()).toEqual([]);
+    const late = collect(cache, node("pod-4", "svc"), TypeUrl.Cluster);
+    expect(late.seen).toHaveLength(0);
+    cache.setSnapshot("svc", Snapshot.create({ clusters: [resources.cluster({ name: "c3" })] }));
+    expect(late.seen.map((s) => [...s.resources.keys()])).toEqual([["c3"]]);
+  });
+});
+
 describe("LinearCache", () => {
   it("versions each resource by content and the set by its members", () => {
     const cache = new LinearCache(TypeUrl.ClusterLoadAssignment);
