@@ -44,7 +44,7 @@ export {
   KubernetesSecretRootStore,
   type KubernetesSecretRootStoreOptions,
 } from "./kubernetes/kubernetes-secret-root-store.js";
-export { type Logger, silentLogger } from "./logger.js";
+export { consoleLogger, type Logger, silentLogger } from "./logger.js";
 export { fromPem, type PemBlock, toPem } from "./pem.js";
 export type { RootRotation, RootRotationOptions, RootRotatorOptions } from "./root-rotation.js";
 export type { RootStore, StoredRoot } from "./root-store.js";

@@ -1,18 +1,6 @@
 /**
- * The logging surface meshlet servers write to. Pass your own (pino, console, …); the default is
- * silent so libraries never print on their own.
+ * The logger is the shared one of `@meshlet/api/logger` (one Logger interface for every meshlet
+ * package): `debug/info/warn/error(message, fields?)`, structured context in `fields` (the error as
+ * `error`). Pass your own (pino, winston …); the default is {@link silentLogger}.
  */
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
-
-/** A logger that drops everything. */
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+export { consoleLogger, type Logger, silentLogger } from "@meshlet/api/logger";

@@ -9,6 +9,14 @@ export * from "./kinds.js";
 export * from "./logger.js";
 export * from "./parse-documents.js";
 export * from "./resource.js";
+export {
+  conditionKeyProblem,
+  conditionValueProblem,
+  isPathTemplate,
+  MAX_SERVICE_ACCOUNT_VALUES,
+  pathTemplateProblem,
+  serviceAccountProblem,
+} from "./rules/security-values.js";
 export * from "./sources/config-source.js";
 export * from "./sources/etcd-source.js";
 export * from "./sources/file-source.js";

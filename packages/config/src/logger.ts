@@ -1,15 +1,6 @@
-/** The logging interface meshlet components accept; pass `console` or a pino/winston adapter. */
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
-
-/** A logger that drops everything: the default, so libraries stay quiet unless asked. */
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+/**
+ * The logger is the shared one of `@meshlet/api/logger` (one Logger interface for every meshlet
+ * package): `debug/info/warn/error(message, fields?)`, structured context in `fields` (the error as
+ * `error`). Pass your own (pino, winston …); the default is {@link silentLogger}.
+ */
+export { consoleLogger, type Logger, silentLogger } from "@meshlet/api/logger";

@@ -267,15 +267,17 @@ spec:
     jwksUri: https://issuer.example.com/jwks.json
     forwardOriginalToken: true
 `,
+    // Istio needs an issuer or a jwksUri (validation.go validateJwtRule), and a jwksUri of http(s).
     invalid: `apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: jwt}
 spec:
   jwtRules:
-  - jwksUri: https://issuer.example.com/jwks.json
+  - issuer: https://issuer.example.com
+    jwksUri: ftp://issuer.example.com/jwks.json
 `,
-    path: "spec.jwtRules[0].issuer",
-    line: 6,
+    path: "spec.jwtRules[0].jwksUri",
+    line: 7,
     column: 5,
   },
   {
@@ -562,6 +564,27 @@ describe("validateResource", () => {
         .map((d) => d.kind)
         .sort(),
     );
+  });
+
+  it("freezes a copy: the caller's object stays theirs, unfrozen and unchanged", () => {
+    const object = {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: "p", namespace: "foo", labels: { app: "x" } },
+      spec: { rules: [{ from: [{ source: { principals: ["cluster.local/ns/a/sa/b"] } }] }] },
+    };
+    const before = structuredClone(object);
+    const { resource } = validateResource(object, { source: "test" }, { registry });
+    expect(resource).toBeDefined();
+    expect(Object.isFrozen(resource?.spec)).toBe(true);
+    expect(Object.isFrozen(object)).toBe(false);
+    expect(Object.isFrozen(object.spec)).toBe(false);
+    expect(Object.isFrozen(object.spec.rules[0])).toBe(false);
+    expect(Object.isFrozen(object.metadata.labels)).toBe(false);
+    // The caller may edit and validate again (as a policy engine's caller does).
+    object.spec.rules[0]?.from[0]?.source.principals.push("cluster.local/ns/c/sa/d");
+    expect(object).not.toEqual(before);
+    expect(resource?.spec).toEqual(before.spec);
   });
 
   describe.each(cases)("$kind", (c) => {

@@ -21,7 +21,7 @@ export interface ValidateOptions {
   readonly maxIssues?: number;
 }
 
-/** A validated resource (frozen) or the errors that kept it out. */
+/** A validated resource (a deeply frozen copy of the input) or the errors that kept it out. */
 export interface ValidationResult {
   readonly resource?: Resource;
   readonly diagnostics: Diagnostic[];
@@ -33,7 +33,8 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
  * Validates one object read from a source against the registry: kind and version, metadata, then
- * the kind's schema. Never throws for bad input: every problem becomes a {@link Diagnostic} naming
+ * the kind's schema. The resource it returns is a deeply frozen copy; `object` itself is never
+ * frozen or changed. Never throws for bad input: every problem becomes a {@link Diagnostic} naming
  * the source, file:line:column (when `origin` can locate fields), resource and field path.
  */
 export function validateResource(
@@ -227,8 +228,21 @@ export function validateResource(
     name: rawName as string,
     namespace,
   };
-  const value = result.value as Record<string, unknown>;
-  const candidate = { ...value, apiVersion, kind, metadata } as Resource;
+  // The accepted resource is a frozen copy: the caller's object is neither frozen nor shared, so
+  // it can be edited and validated again (and a snapshot never changes under its readers).
+  let value: Record<string, unknown>;
+  try {
+    value = structuredClone({ ...(result.value as Record<string, unknown>), metadata });
+  } catch (error) {
+    report(
+      DiagnosticCode.SchemaViolation,
+      `not plain data (${(error as Error).message}); give JSON/YAML values only`,
+      [],
+      { resource },
+    );
+    return { diagnostics };
+  }
+  const candidate = { ...value, apiVersion, kind } as Resource;
   let refused = false;
   for (const issue of def.rules?.(candidate) ?? []) {
     if (issue.severity === "error") refused = true;

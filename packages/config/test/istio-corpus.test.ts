@@ -60,6 +60,11 @@ describe("Istio's own examples and test data", () => {
     if (c.expect === "error") {
       expect(resource, "Istio refuses this document").toBeUndefined();
       expect(errors.map((d) => d.path)).toContain(c.path);
+      // Every finding says where: the file, a line and column in it, and the resource.
+      for (const d of errors) {
+        expect(d).toMatchObject({ file: c.file, line: expect.any(Number), column: expect.any(Number) });
+        expect(d.resource).toMatch(/^[A-Za-z]+\//);
+      }
     } else {
       expect(errors, "Istio accepts this document").toEqual([]);
       expect(resource?.kind).toBeDefined();

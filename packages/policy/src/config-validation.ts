@@ -18,14 +18,9 @@ export function configProblems(
   kind: "AuthorizationPolicy" | "RequestAuthentication",
   resource: { apiVersion?: string; metadata: unknown; spec: unknown },
 ): ConfigProblem[] {
-  let object: unknown;
-  try {
-    // A copy: config's validateResource freezes what it accepts, and the caller's objects stay
-    // theirs (editing a policy in place and setting it again works).
-    object = structuredClone({ ...resource, apiVersion: resource.apiVersion ?? API_VERSION, kind });
-  } catch (e) {
-    return [{ message: `not a plain JSON object: ${(e as Error).message}` }];
-  }
+  // config's validateResource freezes a copy of what it accepts, never the caller's object: a
+  // policy can be edited in place and set again.
+  const object = { ...resource, apiVersion: resource.apiVersion ?? API_VERSION, kind };
   const { diagnostics } = validateResource(object, { source: "PolicyEngine" }, { registry });
   return diagnostics
     .filter((d: Diagnostic) => d.severity === "error")

@@ -1,3 +1,4 @@
+export { isPathTemplate, pathTemplateProblem } from "@meshlet/config";
 export type {
   Adapter,
   AdapterBase,
@@ -29,7 +30,6 @@ export {
   type AuthorizationAction,
   type AuthorizationPolicy,
   type AuthorizationPolicySpec,
-  type CelCondition,
   type Condition,
   DRY_RUN_ANNOTATION,
   type IstioCondition,
@@ -47,7 +47,7 @@ export { CEL_ENVIRONMENT } from "./authz/cel/cel-environment.js";
 export type { CelCheckType } from "./authz/cel/cel-types.js";
 export { type CelCheckAdapterOptions, createCelCheckAdapter } from "./authz/cel-check-adapter.js";
 export { ipInCidr } from "./authz/ip-match.js";
-export { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./authz/path-template.js";
+export { compilePathTemplate } from "./authz/path-template.js";
 export {
   type MatchOptions,
   matchCondition,
@@ -58,11 +58,17 @@ export {
 export { appliesTo, GATEWAY_NAME_LABEL, type Workload } from "./authz/scope.js";
 export { matchHost, matchPath, matchString } from "./authz/string-match.js";
 export { type Clock, systemClock } from "./clock.js";
+export * from "./config-rules.js";
 export type { Decision, DecisionReason, DryRunResult, PolicyRef } from "./decision.js";
 export type { FetchLike } from "./jwt/jwks-cache.js";
 export type { JwtHeader, JwtRule, RequestAuthentication } from "./jwt/request-authentication.js";
-export { type Logger, silentLogger } from "./logger.js";
-export type { PolicyDiagnostic, RefusalEffect } from "./policy-diagnostic.js";
+export { consoleLogger, type Logger, silentLogger } from "./logger.js";
+export type {
+  PolicyDiagnostic,
+  PolicyOrigins,
+  RefusalEffect,
+  SetPoliciesOptions,
+} from "./policy-diagnostic.js";
 export { PolicyEngine, type PolicyEngineOptions } from "./policy-engine.js";
 export { PolicyError, type PolicyErrorCode } from "./policy-error.js";
 export { createMemoryQuotaAdapter } from "./ratelimit/memory-quota-adapter.js";

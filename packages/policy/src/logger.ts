@@ -1,18 +1,6 @@
 /**
- * The logging interface meshlet calls; pass `console`, a pino logger or anything with these four
- * methods. Defaults to {@link silentLogger}: a library does not write to stdout unasked.
+ * The logger is the shared one of `@meshlet/api/logger` (one Logger interface for every meshlet
+ * package): `debug/info/warn/error(message, fields?)`, structured context in `fields` (the error as
+ * `error`). Pass your own (pino, winston …); the default is {@link silentLogger}.
  */
-export interface Logger {
-  debug(message: string, ...details: unknown[]): void;
-  info(message: string, ...details: unknown[]): void;
-  warn(message: string, ...details: unknown[]): void;
-  error(message: string, ...details: unknown[]): void;
-}
-
-/** A {@link Logger} that drops everything. */
-export const silentLogger: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-};
+export { consoleLogger, type Logger, silentLogger } from "@meshlet/api/logger";

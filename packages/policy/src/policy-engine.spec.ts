@@ -1,3 +1,11 @@
+import {
+  ConfigSnapshot,
+  KindRegistry,
+  type Origin,
+  parseDocuments,
+  type Resource,
+  validateResource,
+} from "@meshlet/config";
 import { describe, expect, it } from "vitest";
 import type { Attributes } from "./attributes.js";
 import type { AuthorizationPolicy } from "./authz/authorization-policy.js";
@@ -165,38 +173,147 @@ describe("targetRefs as Istio binds them", () => {
   });
 });
 
-describe("CEL conditions: type-checked when policies load, fail closed when they cannot be decided", () => {
+describe("CEL conditions (authz.meshlet.io/condition): type-checked at load, fail closed at run time", () => {
+  const CONDITION = "authz.meshlet.io/condition";
+  const PATH = `metadata.annotations["${CONDITION}"]`;
+  const withCondition = (
+    name: string,
+    spec: AuthorizationPolicy["spec"],
+    condition: string,
+    namespace = "foo",
+  ): AuthorizationPolicy => ({
+    metadata: { name, namespace, annotations: { [CONDITION]: condition } },
+    spec,
+  });
+
   it.each([
     ['request.hedaers["x-tier"] == "gold"', "undefined field 'hedaers'"],
     ['requset.path == "/"', "undeclared reference to 'requset'"],
     ['request.path.startWith("/a")', "undeclared reference to method 'startWith'"],
     ['destination.port == "8080"', "no matching overload for '=='"],
     ["request.path", "must be a bool"],
-  ])("refuses %s at load (%s)", async (cel, why) => {
+    ["", "does not parse"],
+  ])("refuses %j at load (%s), naming the annotation", async (cel, why) => {
     const engine = new PolicyEngine();
-    const [d] = engine.setAuthorizationPolicies([ap("cel", { rules: [{ when: [{ cel }] }] })]);
+    const [d] = engine.setAuthorizationPolicies([withCondition("cel", { rules: [{}] }, cel)]);
     expect(d?.error.code).toBe("invalid-cel");
-    expect(d?.message).toContain("AuthorizationPolicy foo/cel: spec.rules[0].when[0].cel");
+    expect(d?.path).toBe(PATH);
+    expect(d?.message).toContain(`AuthorizationPolicy foo/cel: ${PATH}`);
     expect(d?.message).toContain(why);
   });
 
-  it("a DENY condition that errors at run time denies; an ALLOW one does not allow", async () => {
+  it("names the policy's file:line when the caller gives its origins (a ConfigSnapshot)", async () => {
+    const { documents } = parseDocuments(
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: ok, namespace: foo }
+spec: { rules: [{}] }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: typo
+  namespace: foo
+  annotations:
+    ${CONDITION}: 'request.hedaers["x"] == "1"'
+spec:
+  action: DENY
+  rules: [{}]
+`,
+      { source: "files", file: "policies.yaml" },
+    );
+    const registry = new KindRegistry();
+    const resources: Resource[] = [];
+    const origins = new Map<Resource, Origin>();
+    for (const doc of documents) {
+      const { resource } = validateResource(doc.object, doc.origin, { registry });
+      if (resource) {
+        resources.push(resource);
+        origins.set(resource, doc.origin);
+      }
+    }
+    const snapshot = ConfigSnapshot.create(resources, { origins });
+    const engine = new PolicyEngine();
+    const diagnostics = engine.setAuthorizationPolicies(snapshot.list("AuthorizationPolicy"), {
+      origins: snapshot,
+    });
+    expect(diagnostics).toHaveLength(1);
+    expect(diagnostics[0]).toMatchObject({ policy: "foo/typo", file: "policies.yaml", line: 6, path: PATH });
+    expect(diagnostics[0]?.message).toMatch(/^policies\.yaml:6: AuthorizationPolicy foo\/typo: /);
+    // The refused DENY policy fails closed on its workloads.
+    expect(await engine.check(req())).toMatchObject({ allowed: false, reason: "policy-refused" });
+  });
+
+  it("ANDs the condition with every rule; a DENY condition that errors at run time denies", async () => {
     // request.headers["x-tier"] is an error when the header is absent (CEL: no such key).
-    const cel = 'request.headers["x-tier"] == "banned"';
     const deny = new PolicyEngine({
-      authorizationPolicies: [ap("deny", { action: "DENY", rules: [{ when: [{ cel }] }] })],
+      authorizationPolicies: [
+        withCondition(
+          "deny",
+          { action: "DENY", rules: [{ to: [{ operation: { paths: ["/admin"] } }] }] },
+          'request.headers["x-tier"] == "banned"',
+        ),
+      ],
     });
     expect(deny.diagnostics).toEqual([]);
-    expect(await deny.check(req())).toMatchObject({ allowed: false, reason: "deny-policy" });
-    expect((await deny.check(req({ headers: { "x-tier": "gold" } }))).allowed).toBe(true);
-    expect((await deny.check(req({ headers: { "x-tier": "banned" } }))).allowed).toBe(false);
+    const denied = async (o: Parameters<typeof req>[0]) => !(await deny.check(req(o))).allowed;
+    expect(await denied({ path: "/admin" })).toBe(true); // error → matched
+    expect(await denied({ path: "/admin", headers: { "x-tier": "gold" } })).toBe(false);
+    expect(await denied({ path: "/admin", headers: { "x-tier": "banned" } })).toBe(true);
+    expect(await denied({ path: "/info", headers: { "x-tier": "banned" } })).toBe(false); // rule false
+    expect(await deny.check(req({ path: "/admin" }))).toMatchObject({
+      reason: "deny-policy",
+      matched: { policy: "foo/deny", rule: 0 },
+    });
+  });
+
+  it("an ALLOW condition that errors at run time does not allow", async () => {
     const allow = new PolicyEngine({
-      authorizationPolicies: [
-        ap("allow", { rules: [{ when: [{ cel: 'request.headers["x-tier"] == "gold"' }] }] }),
-      ],
+      authorizationPolicies: [withCondition("allow", { rules: [{}] }, 'request.headers["x-tier"] == "gold"')],
     });
     expect((await allow.check(req())).reason).toBe("no-matching-allow");
     expect((await allow.check(req({ headers: { "x-tier": "gold" } }))).allowed).toBe(true);
+    expect((await allow.check(req({ headers: { "x-tier": "silver" } }))).allowed).toBe(false);
+  });
+
+  it("on TCP the condition is HTTP-only: ALLOW rules never match, DENY rules apply without it", async () => {
+    const tcp: Attributes = { source: { ip: "10.0.0.1" }, destination: { ...httpbin, port: 9000 } };
+    const allow = new PolicyEngine({
+      authorizationPolicies: [withCondition("allow", { rules: [{}] }, 'source.namespace != "dev"')],
+    });
+    expect((await allow.check(tcp)).allowed).toBe(false);
+    const deny = new PolicyEngine({
+      authorizationPolicies: [
+        withCondition("deny", { action: "DENY", rules: [{}] }, 'request.method == "DELETE"'),
+      ],
+    });
+    expect((await deny.check(tcp)).allowed).toBe(false);
+    expect((await deny.check(req())).allowed).toBe(true);
+  });
+
+  it("decides whether a CUSTOM provider is asked (asked when the condition errors)", async () => {
+    const engine = new PolicyEngine({
+      authorizationPolicies: [
+        withCondition(
+          "ext",
+          { action: "CUSTOM", provider: { name: "ext" }, rules: [{}] },
+          'request.headers["x-check"] == "yes"',
+        ),
+      ],
+    });
+    const asked: string[] = [];
+    await engine.registerAdapter({
+      name: "ext",
+      kind: "check",
+      check: async (a) => {
+        asked.push(a.request?.headers?.["x-check"] ?? "<none>");
+        return { allowed: false };
+      },
+    });
+    expect((await engine.check(req({ headers: { "x-check": "no" } }))).allowed).toBe(true);
+    expect((await engine.check(req({ headers: { "x-check": "yes" } }))).allowed).toBe(false);
+    expect((await engine.check(req())).allowed).toBe(false);
+    expect(asked).toEqual(["yes", "<none>"]);
   });
 
   it("type-checks macros, the strings extension and claims", () => {
@@ -208,8 +325,20 @@ describe("CEL conditions: type-checked when policies load, fail closed when they
       'has(request.headers.foo) || request.auth.audiences.all(a, a.endsWith(".svc"))',
     ];
     expect(
-      engine.setAuthorizationPolicies(ok.map((cel, i) => ap(`c${i}`, { rules: [{ when: [{ cel }] }] }))),
+      engine.setAuthorizationPolicies(ok.map((cel, i) => withCondition(`c${i}`, { rules: [{}] }, cel))),
     ).toEqual([]);
+  });
+
+  it("refuses a CEL condition written as a `when` field: not Istio's schema (an API server would prune it)", () => {
+    const engine = new PolicyEngine();
+    const inWhen = ap("in-when", {
+      action: "DENY",
+      rules: [{ when: [{ cel: "true" }] }],
+    } as unknown as AuthorizationPolicy["spec"]);
+    const [d] = engine.setAuthorizationPolicies([inWhen]);
+    expect(d?.error.code).toBe("invalid-policy");
+    expect(d?.message).toContain("spec.rules[0].when[0]");
+    expect(d?.effect).toBe("deny-all");
   });
 });
 

@@ -20,7 +20,7 @@ import { type Clock, systemClock } from "./clock.js";
 import { securityKindRegistry } from "./config-validation.js";
 import type { Decision, DryRunResult, PolicyRef } from "./decision.js";
 import { type FetchLike, JwksCache } from "./jwt/jwks-cache.js";
-import { carriesToken, JwtAuthenticator } from "./jwt/jwt-authenticator.js";
+import { carriesToken, headersToSanitize, JwtAuthenticator } from "./jwt/jwt-authenticator.js";
 import {
   type CompiledRequestAuthentication,
   compileRequestAuthentication,
@@ -28,7 +28,7 @@ import {
   type RequestAuthentication,
 } from "./jwt/request-authentication.js";
 import { type Logger, silentLogger } from "./logger.js";
-import type { PolicyDiagnostic } from "./policy-diagnostic.js";
+import { locateDiagnostic, type PolicyDiagnostic, type SetPoliciesOptions } from "./policy-diagnostic.js";
 import { PolicyError } from "./policy-error.js";
 import { createMemoryQuotaAdapter } from "./ratelimit/memory-quota-adapter.js";
 import type { RateLimitConfig } from "./ratelimit/rate-limit-config.js";
@@ -149,10 +149,14 @@ export class PolicyEngine {
    * `diagnostics$`) with what they do meanwhile: a refused DENY or CUSTOM policy denies every
    * request to its workloads, a refused ALLOW policy allows none. A second policy with the same
    * namespace/name is refused and not applied.
+   * With `options.origins` (a `ConfigSnapshot`, say) each diagnostic names the policy's file:line.
    * @returns The refused policies (empty when all apply).
    * @throws PolicyError `invalid-policy` only when `policies` is not an array (nothing changes).
    */
-  setAuthorizationPolicies(policies: readonly AuthorizationPolicy[]): PolicyDiagnostic[] {
+  setAuthorizationPolicies(
+    policies: readonly AuthorizationPolicy[],
+    options: SetPoliciesOptions = {},
+  ): PolicyDiagnostic[] {
     if (!Array.isArray(policies)) {
       throw new PolicyError(
         "invalid-policy",
@@ -170,20 +174,26 @@ export class PolicyEngine {
           "invalid-policy",
           `AuthorizationPolicy ${id} is given twice; the first one applies, rename or merge the second`,
         );
-        diagnostics.push({
-          kind: "AuthorizationPolicy",
-          policy: id,
-          message: error.rawMessage,
-          effect: "not-applied",
-          error,
-        });
+        diagnostics.push(
+          locateDiagnostic(
+            {
+              kind: "AuthorizationPolicy",
+              policy: id,
+              message: error.rawMessage,
+              effect: "not-applied",
+              error,
+            },
+            p,
+            options.origins,
+          ),
+        );
         return;
       }
       if (r.compiled) {
         seen.add(id);
         compiled.push(r.compiled);
       }
-      if (r.diagnostic) diagnostics.push(r.diagnostic);
+      if (r.diagnostic) diagnostics.push(locateDiagnostic(r.diagnostic, p, options.origins));
     });
     this.#authz = new ScopeIndex(compiled, this.#rootNamespace);
     this.#authzDiagnostics = diagnostics;
@@ -197,7 +207,10 @@ export class PolicyEngine {
    * {@link setAuthorizationPolicies}; a refused one makes its workloads reject every token (401).
    * @returns The refused ones (empty when all apply).
    */
-  setRequestAuthentications(resources: readonly RequestAuthentication[]): PolicyDiagnostic[] {
+  setRequestAuthentications(
+    resources: readonly RequestAuthentication[],
+    options: SetPoliciesOptions = {},
+  ): PolicyDiagnostic[] {
     if (!Array.isArray(resources)) {
       throw new PolicyError(
         "invalid-policy",
@@ -209,7 +222,7 @@ export class PolicyEngine {
     resources.forEach((ra, i) => {
       const r = compileRequestAuthentication(ra, i, this.#registry);
       if (r.compiled) compiled.push(r.compiled);
-      if (r.diagnostic) diagnostics.push(r.diagnostic);
+      if (r.diagnostic) diagnostics.push(locateDiagnostic(r.diagnostic, ra, options.origins));
     });
     this.#authn = new ScopeIndex(compiled, this.#rootNamespace);
     this.#authnDiagnostics = diagnostics;
@@ -402,6 +415,9 @@ export class PolicyEngine {
         );
       }
       const result = await this.#jwt.authenticate(b.jwtRules, attrs);
+      // Headers the rules fill from tokens are never the client's (Envoy's sanitizeHeaders).
+      const filled = result.status === "valid" ? result.addHeaders : {};
+      const sanitize = headersToSanitize(b.jwtRules).filter((h) => !(h in filled));
       if (result.status === "invalid") {
         jwt = { status: "invalid", reason: result.reason };
         return finish(
@@ -415,6 +431,7 @@ export class PolicyEngine {
         Object.assign(requestHeaders, result.addHeaders);
         removeRequestHeaders = [...removeRequestHeaders, ...result.removeHeaders];
       }
+      if (sanitize.length > 0) removeRequestHeaders = [...removeRequestHeaders, ...sanitize];
     }
     facts = new RequestFacts(attrs);
 

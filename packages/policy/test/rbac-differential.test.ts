@@ -33,16 +33,14 @@ const HOSTS = ["httpbin.foo.svc", "*.svc", "HTTPBIN.FOO.SVC", "api.*", "httpbin.
 const PORTS = ["8080", "9090"];
 const METHODS = ["GET", "POST", "*"];
 const PATHS = ["/info", "/info*", "*.png", "/users/{*}/profile", "/files/{**}", "/{**}/b.txt", "*"];
-// Istio also accepts `request.experimental.inline.headers[…]` and `source.serviceAccount` (its
-// security.ValidateAttribute), and the engine and toEnvoyRbac implement them, but
-// @meshlet/config's validation refuses them today, so the engine would report every such policy:
-// they are left out of this corpus until config accepts them.
 const CONDITIONS: [string, string[]][] = [
   ["request.headers[x-env]", ["prod", "stag*", "*"]],
   ["source.ip", ["10.0.0.0/8"]],
   ["remote.ip", ["203.0.113.0/24"]],
   ["source.namespace", ["default", "prod-*"]],
   ["source.principal", ["cluster.local/ns/default/sa/alice"]],
+  ["source.serviceAccount", ["default/alice", "carol"]],
+  ["request.experimental.inline.headers[x-tags]", ["green", "re*", "*"]],
   ["destination.ip", ["10.1.0.0/16", "10.2.0.1"]],
   ["destination.port", ["8080"]],
   ["connection.sni", ["*.svc", "httpbin.foo.svc"]],
@@ -77,11 +75,11 @@ const IDENTITY_FIELDS: [string, readonly string[]][] = [
 ];
 const source = (custom: boolean): fc.Arbitrary<Source> =>
   fields([
-    // Istio refuses principals, requestPrincipals and namespaces in a CUSTOM policy.
+    // Istio refuses principals, requestPrincipals, namespaces and serviceAccounts in a CUSTOM policy.
     ...(custom ? [] : IDENTITY_FIELDS),
     ["ipBlocks", CIDRS],
     ["remoteIpBlocks", CIDRS],
-    ["serviceAccounts", SERVICE_ACCOUNTS],
+    ...(custom ? [] : ([["serviceAccounts", SERVICE_ACCOUNTS]] as [string, readonly string[]][])),
   ]).map((src: Record<string, string[]>) => {
     // Istio forbids serviceAccounts together with principals or namespaces.
     if (src.serviceAccounts || src.notServiceAccounts) {
@@ -107,7 +105,10 @@ const condition: fc.Arbitrary<Condition> = fc
 
 // Istio refuses these `when` keys in a CUSTOM policy.
 const notForCustom = (c: Condition) =>
-  c.key === "source.namespace" || c.key === "source.principal" || !!c.key?.startsWith("request.auth.");
+  c.key === "source.namespace" ||
+  c.key === "source.serviceAccount" ||
+  c.key === "source.principal" ||
+  !!c.key?.startsWith("request.auth.");
 
 // `from` and `to`, when present, are not empty (Istio's validation).
 const rule = (custom: boolean): fc.Arbitrary<Rule> =>

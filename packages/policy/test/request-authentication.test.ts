@@ -212,6 +212,73 @@ describe("RequestAuthentication (JWT) with a JWKS served on loopback", () => {
     expect(d.removeRequestHeaders).toEqual([]);
   });
 
+  // Envoy's jwt_authn extractor (envoyproxy/envoy source/extensions/filters/http/jwt_authn/
+  // extractor.cc, sanitizeHeaders): the headers a provider fills (claim_to_headers,
+  // forward_payload_header) are removed from every request first, so a client cannot send its own.
+  it("removes client-sent copies of the outputClaimToHeaders and outputPayloadToHeader headers", async () => {
+    const engine = engineWith(
+      ra({ outputClaimToHeaders: [{ header: "x-groups", claim: "groups" }], outputPayloadToHeader: "x-jwt" }),
+    );
+    const forged = await engine.check(request({ "x-groups": "admin", "x-jwt": "e30" }));
+    expect(forged.jwt.status).toBe("none");
+    expect([...forged.removeRequestHeaders].sort()).toEqual(["x-groups", "x-jwt"]);
+    const token = await sign(rsa, { groups: ["admin"] });
+    const real = await engine.check(request({ authorization: `Bearer ${token}`, "x-groups": "forged" }));
+    expect(real.requestHeaders["x-groups"]).toBe("admin");
+  });
+
+  // Envoy's JwtProvider.forward_payload_header, which Istio sets from outputPayloadToHeader: the
+  // token's payload segment, base64url without padding (pad_forward_payload_header unset).
+  it("forwards the verified payload in outputPayloadToHeader", async () => {
+    const engine = engineWith(ra({ outputPayloadToHeader: "x-jwt-payload" }));
+    const token = await sign(rsa, { groups: ["admin"] });
+    const d = await engine.check(request({ authorization: `Bearer ${token}` }));
+    expect(d.jwt.status).toBe("valid");
+    expect(d.requestHeaders["x-jwt-payload"]).toBe(token.split(".")[1]);
+    expect(
+      JSON.parse(Buffer.from(d.requestHeaders["x-jwt-payload"] as string, "base64url").toString()),
+    ).toMatchObject({
+      iss: ISSUER,
+      groups: ["admin"],
+    });
+  });
+
+  // Istio accepts a jwtRule with a jwksUri and no issuer (validation.go validateJwtRule: "issuer or
+  // jwksUri"); Envoy's provider with an empty issuer allows every issuer (extractor.cc
+  // JwtIssuerChecker: "If a specified issuer is empty, it means to allow all issuers").
+  it("verifies tokens of any issuer against a rule with a jwksUri and no issuer", async () => {
+    const engine = new PolicyEngine({
+      clock,
+      requestAuthentications: [
+        { metadata: { name: "jwt", namespace: "foo" }, spec: { jwtRules: [{ jwksUri }] } },
+      ],
+    });
+    expect(engine.diagnostics).toEqual([]);
+    const token = await sign(rsa, {}, { iss: "https://other.test" });
+    const d = await engine.check(request({ authorization: `Bearer ${token}` }));
+    expect(d).toMatchObject({ jwt: { status: "valid" } });
+    expect(d.attributes.request?.auth?.principal).toBe("https://other.test/alice");
+    const forged = await engine.check(request({ authorization: `Bearer ${await sign(stranger, {})}` }));
+    expect(forged).toMatchObject({ allowed: false, reason: "jwt-invalid" });
+  });
+
+  // extractor.cc addProvider: the default locations apply when from_headers, from_params and
+  // from_cookies are all empty (an empty list is no list in protobuf).
+  it("uses the default locations when the location lists are empty", async () => {
+    const engine = engineWith(ra({ fromHeaders: [], fromParams: [], fromCookies: [] }));
+    const token = await sign(rsa, { groups: ["admin"] });
+    expect((await engine.check(request({ authorization: `Bearer ${token}` }))).allowed).toBe(true);
+  });
+
+  // extractor.cc extract: the value prefix is found case-sensitively anywhere in the header value,
+  // then the JWT starts at the next base64url character.
+  it("finds the header prefix as Envoy does (case-sensitive)", async () => {
+    const token = await sign(rsa, { groups: ["admin"] });
+    const engine = engineWith();
+    expect((await engine.check(request({ authorization: `bearer ${token}` }))).jwt.status).toBe("none");
+    expect((await engine.check(request({ authorization: `Bearer  ${token}` }))).allowed).toBe(true);
+  });
+
   it("caches the JWKS and refreshes it after the refresh interval", async () => {
     const engine = engineWith(ra(), { refresh: 60_000 });
     const token = await sign(rsa, { groups: ["admin"] });

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { deepFreeze } from "./deep-freeze.js";
+import { durationParts } from "./duration.js";
 import { type MemberDigest, sha256, versionString } from "./hash.js";
 import { TypeUrl } from "./type-url.js";
 
@@ -137,8 +138,7 @@ function any(typeUrl: string, value: Uint8Array): Uint8Array {
 /** google.protobuf.Duration { seconds=1, nanos=2 }. */
 function duration(ms: number): Uint8Array {
   const w = new BinaryWriter();
-  const seconds = Math.floor(ms / 1000);
-  const nanos = Math.round((ms - seconds * 1000) * 1e6);
+  const { seconds, nanos } = durationParts(ms);
   if (seconds !== 0) w.tag(1, WireType.Varint).int64(seconds);
   if (nanos !== 0) w.tag(2, WireType.Varint).int32(nanos);
   return w.finish();

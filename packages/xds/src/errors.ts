@@ -6,7 +6,13 @@ export type XdsErrorCode =
   | "duplicate-resource"
   | "missing-name"
   | "invalid-resource"
-  | "protocol";
+  | "protocol"
+  /** waitForAck: the node rejected the version. */
+  | "nacked"
+  /** waitForAck: the version did not land in time. */
+  | "timeout"
+  /** waitForAck: the caller's AbortSignal fired. */
+  | "aborted";
 
 /**
  * The one error class of `@meshlet/xds`. `code` is stable; `message` says what was wrong, where

@@ -1,9 +1,11 @@
-export type { ConfigWatcher } from "./cache/config-watcher.js";
+export type { ConfigWatcher, SubscribedNames } from "./cache/config-watcher.js";
 export { LinearCache, type LinearCacheOptions } from "./cache/linear-cache.js";
 export { MuxCache, type MuxCacheOptions } from "./cache/mux-cache.js";
 export { SnapshotCache, type SnapshotCacheOptions } from "./cache/snapshot-cache.js";
 export type { NodeStatus, TypeStatus } from "./cache/status.js";
 export { CachedResource } from "./cached-resource.js";
+export { type Clock, systemClock } from "./clock.js";
+export { durationFromMs, msFromDuration } from "./duration.js";
 export {
   type DanglingReference,
   type FieldViolation,
@@ -23,12 +25,17 @@ export type {
   XdsProtocol,
 } from "./events.js";
 export * as resources from "./resources/index.js";
+export type { AuthorizeHook, AuthorizeRequest, Refusal } from "./server/authorize.js";
+export type { CallHandler, ServerCall } from "./server/call.js";
+export { GrpcStatus, type GrpcStatusCode } from "./server/grpc-status.js";
 export { consoleLogger, type Logger, silentLogger } from "./server/logger.js";
-export { allXdsServices, type XdsServiceName } from "./server/services.js";
+export { allXdsServices, type ServiceName, type XdsServiceName } from "./server/services.js";
+export { isSpiffeId, spiffeIdOf } from "./server/spiffe-id.js";
 export {
   type ListeningServer,
   type ListenOptions,
   type RegisterOptions,
+  type WaitForAckOptions,
   XdsServer,
   type XdsServerOptions,
 } from "./server/xds-server.js";

@@ -18,7 +18,7 @@ import {
   type ResourceSet,
 } from "./resource-pool.js";
 import { clusterEndpointName, listenerRouteNames } from "./resources/references.js";
-import { TypeUrl } from "./type-url.js";
+import { resourceSchemas, TypeUrl } from "./type-url.js";
 import { validateResource } from "./validation/validate-resource.js";
 
 export {
@@ -236,7 +236,9 @@ export class Snapshot {
     let set = this.find(typeUrl);
     if (!set) {
       set = Snapshot.empty.get(typeUrl) ?? resourceSet(typeUrl, []);
-      (Snapshot.empty as Map<string, ResourceSet>).set(typeUrl, set);
+      // Kept for the built-in xDS types only: clients name any type URL they like, and a process-
+      // wide map of those would grow with every one (the pool keeps the others while in use).
+      if (resourceSchemas.has(typeUrl)) (Snapshot.empty as Map<string, ResourceSet>).set(typeUrl, set);
     }
     return set;
   }

@@ -230,6 +230,32 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
     expect(named.pending()).toHaveLength(0);
   });
 
+  it("rule 8: after '*', an empty list unsubscribes (the legacy wildcard is only a stream's first, empty, lists)", async () => {
+    // go-control-plane pkg/server/stream/v3/subscription.go (SetResourceSubscription): once a
+    // request names anything, "*" included, the legacy wildcard no longer applies, and an empty
+    // list means the client wants nothing (xds_protocol.rst, "How the client specifies what
+    // resources to return": an empty list means "no longer interested").
+    const { cache, fx } = await setup(meshSnapshot({ clusters: ["c1", "c2"] }));
+    const c = fx.client();
+    c.request({ typeUrl: TypeUrl.Cluster, resourceNames: ["*"] });
+    const r1 = await c.next();
+    expect(r1.resources.map((r) => r.name).sort()).toEqual(["c1", "c2"]);
+    c.request({
+      typeUrl: TypeUrl.Cluster,
+      resourceNames: [],
+      versionInfo: r1.versionInfo,
+      responseNonce: r1.nonce,
+    });
+    await fx.waitFor("ack", (e) => e.nonce === r1.nonce);
+    const witness = fx.client();
+    witness.request({ typeUrl: TypeUrl.Cluster });
+    await witness.next();
+    cache.setSnapshot("node-a", meshSnapshot({ clusters: ["c1", "c2", "c3"] }));
+    await witness.next();
+    await settle();
+    expect(c.pending()).toHaveLength(0);
+  });
+
   it("rule 8: '*' plus names subscribes to everything, and delta '*' is a wildcard", async () => {
     const { fx } = await setup(meshSnapshot({ clusters: ["c1", "c2"] }));
     const c = fx.client();
@@ -401,6 +427,8 @@ describe("xDS protocol conformance (SotW and Delta)", () => {
     d.requestDelta({ typeUrl: TypeUrl.Cluster, subscribe: ["ttl"] });
     const dr = await d.next();
     expect(dr.resources[0]?.ttlMs).toBe(30_000);
+    // Heartbeats refresh what the client took: they wait for its answer.
+    d.ack(dr);
     const dbeat = await d.next();
     expect(dbeat.resources[0]?.heartbeat).toBe(true);
 

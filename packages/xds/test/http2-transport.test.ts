@@ -393,14 +393,19 @@ describe("XdsServer.listen() transports", () => {
     expect((await client.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
   });
 
-  it("rejects grpc-js credentials with transport http2, and tls with grpc-js", async () => {
+  it("rejects grpc-js credentials with transport http2, http2-only tls options with grpc-js, and requestCert without ca", async () => {
     const xds = serverWithCluster();
     closers.push(() => xds.close());
     await expect(
       xds.listen({ transport: "http2", credentials: grpc.ServerCredentials.createInsecure() }),
     ).rejects.toThrow(/use tls with transport http2/);
-    await expect(xds.listen({ transport: "grpc-js", tls: {} })).rejects.toThrow(
-      /use credentials with grpc-js/,
-    );
+    await expect(
+      xds.listen({ transport: "grpc-js", tls: { key: "k", cert: "c", minVersion: "TLSv1.3" } }),
+    ).rejects.toThrow(/minVersion apply to transport http2 only/);
+    for (const transport of ["http2", "grpc-js"] as const) {
+      await expect(
+        xds.listen({ transport, tls: { key: "k", cert: "c", requestCert: true } }),
+      ).rejects.toThrow(/requestCert needs tls.ca/);
+    }
   });
 });

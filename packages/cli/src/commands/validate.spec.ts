@@ -107,6 +107,39 @@ spec:
     expect((await run("--no-warnings", dir)).out).toEqual([]);
   });
 
+  it("refuses an AuthorizationPolicy whose CEL condition annotation does not type-check, at its line", async () => {
+    // The engine (@meshlet/policy) would refuse this policy; meshlet validate says so first.
+    await writeFile(
+      join(dir, "authz.yaml"),
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: tier
+  namespace: foo
+  annotations:
+    authz.meshlet.io/condition: 'request.hedaers["x-tier"] == "gold"'
+spec:
+  rules: [{}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: ok
+  namespace: foo
+  annotations:
+    authz.meshlet.io/condition: '"x-tier" in request.headers'
+spec:
+  rules: [{}]
+`,
+    );
+    const { code, out } = await run(dir);
+    expect(code).toBe(1);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(
+      /authz\.yaml:7:5 MC0007 error: CEL expression .* does not type-check: .*hedaers.* \(AuthorizationPolicy\/foo\/tier at metadata\.annotations\["authz\.meshlet\.io\/condition"\]\)$/,
+    );
+  });
+
   it("exits 2 with usage on bad arguments", async () => {
     expect((await run()).code).toBe(2);
     expect((await run("--bogus", dir)).code).toBe(2);

@@ -1,5 +1,6 @@
 import { relative } from "node:path";
-import { formatDiagnostic, validateFiles } from "@meshlet/config";
+import { formatDiagnostic, KindRegistry, validateFiles } from "@meshlet/config";
+import { registerPolicyRules } from "@meshlet/policy/config-rules";
 import type { Command, CommandIo } from "../command.js";
 
 const USAGE = `Usage: meshlet validate <files or directories…> [options]
@@ -50,7 +51,14 @@ async function runValidate(args: readonly string[], io: CommandIo): Promise<numb
     err(`meshlet validate: name at least one file or directory\n\n${USAGE}`);
     return 2;
   }
-  const result = await validateFiles(paths, defaultNamespace !== undefined ? { defaultNamespace } : {});
+  // Istio's kinds and rules, plus the rules of meshlet's own extensions that the engines enforce
+  // (@meshlet/policy's CEL condition annotation), so validate refuses what `serve` would refuse.
+  // They run inside config's validation, so each finding keeps its file:line:column.
+  const registry = registerPolicyRules(new KindRegistry());
+  const result = await validateFiles(paths, {
+    registry,
+    ...(defaultNamespace !== undefined ? { defaultNamespace } : {}),
+  });
   const cwd = process.cwd();
   const shown = result.diagnostics
     .filter((d) => warnings || d.severity === "error")

@@ -13,6 +13,7 @@ import {
   partialWildcardProblem,
   portProblem,
   regexProblem,
+  unixAddressProblem,
   wildcardDomainProblem,
 } from "./values.js";
 
@@ -1035,9 +1036,7 @@ function checkWorkloadEntry(
   }
   const ports = Object.entries(obj(we.ports));
   if (address.startsWith("unix://")) {
-    const socket = address.slice("unix://".length);
-    if (socket === "" || (!socket.startsWith("@") && (!socket.startsWith("/") || socket.endsWith("/"))))
-      f.error([...path, "address"], `${socket} is not an absolute path to a file`);
+    f.check([...path, "address"], unixAddressProblem(address.slice("unix://".length)));
     if (ports.length > 0) f.error([...path, "ports"], `unix endpoint ${address} must not include ports`);
     if (options.servicePorts !== undefined && options.servicePorts.size !== 1)
       f.error([...path, "address"], "exactly 1 service port required for unix endpoints");
@@ -1169,8 +1168,15 @@ export function sidecarRules(resource: Resource): Findings {
       checkProtocol(f, [...at, "port", "protocol"], port.protocol);
       const number = Number(port.number ?? 0);
       if (number === 0) {
+        // istio/istio pkg/config/validation/validation.go validateSidecarEgressPortBindAndCaptureMode.
         if (!str(e.bind).startsWith("unix://"))
           f.error([...at, "bind"], "sidecar: ports with 0 value must have a unix domain socket bind address");
+        else f.check([...at, "bind"], unixAddressProblem(str(e.bind).slice("unix://".length)));
+        if (e.captureMode !== undefined && e.captureMode !== "DEFAULT" && e.captureMode !== "NONE")
+          f.error(
+            [...at, "captureMode"],
+            "sidecar: captureMode must be DEFAULT/NONE for unix domain socket listeners",
+          );
       } else {
         f.check([...at, "port", "number"], portProblem(number));
         if (e.bind !== undefined && !isIpAddress(str(e.bind)))

@@ -157,15 +157,131 @@ describe("AuthorizationPolicy rules (istio/istio validation_test.go TestValidate
     ]);
   });
 
-  it("accepts path templates Istio supports and refuses the others (security.CheckValidPathTemplate)", () => {
-    // A path without {*} or {**} is no template: `/foo/{bar}` is matched literally.
-    expect(
-      check(toOperation({ paths: ["/foo/{**}/bar", "/{*}/baz", "/a/{*}", "/foo/{bar}"] })).resource,
-    ).toBeDefined();
-    for (const path of ["/{*}/foo/{bar}", "/{*}/{x=*}", "/{*}/*", "/{**}/{}"]) {
-      const { resource, diagnostics } = check(toOperation({ paths: [path] }));
-      expect(resource, path).toBeUndefined();
-      expect(diagnostics[0]?.path).toBe("spec.rules[0].to[0].operation.paths[0]");
+  // istio/istio pkg/config/security/security_test.go TestCheckValidPathTemplate (case names are
+  // Istio's); security.go CheckValidPathTemplate is applied to `paths` and `notPaths`.
+  const validPaths: Array<[string, string]> = [
+    ["valid path template - matchOneTemplate", "/{*}/foo"],
+    ["valid path template - matchOneTemplate with trailing slash", "/{*}/foo/"],
+    ["valid path template - matchAnyTemplate", "/foo/{**}/bar"],
+    ["valid path template - matchAnyTemplate at end", "/foo/bar/{**}"],
+    // Not templates, and no braces: plain Istio string matches (authz-valid.yaml `full`).
+    ["prefix match", "/prefix/*"],
+    ["suffix match", "*/suffix"],
+  ];
+  const invalidPaths: Array<[string, string]> = [
+    ["unsupported path template - matchAnyTemplate with additional chars", "/foo/{**}buzz/bar"],
+    ["unsupported path template - empty curly braces", "/{*}/foo/{}/bar"],
+    ["unsupported path template - matchOneTemplate with `*`", "/foo/{*}/bar/*"],
+    ["unsupported path template - matchOneTemplate with `**`", "/foo/{*}/bar/**/buzz"],
+    ["unsupported path/path template - named var: {buzz}", "/foo/{buzz}/bar"],
+    ["unsupported path/path template - only named var: {buzz}", "/{buzz}"],
+    ["unsupported path template - matchAnyTemplate with named var: {buzz}", "/foo/{buzz}/bar/{**}"],
+    ["unsupported path template - matchAnyTemplate with named var: {buzz=*}", "/foo/{buzz=*}/bar/{**}"],
+    ["unsupported path template - matchAnyTemplate with named var: {buzz=**}", "/{*}/foo/{buzz=**}/bar"],
+    ["unsupported path template - matchAnyTemplate with additional chars at end", "/{*}/foo/{**}bar"],
+    ["unsupported path template - matchOneTemplate with file extension", "/{*}/foo/{*}.txt"],
+    ["unsupported path template - matchOneTemplate with unmatched open curly brace", "/{*}/foo/{temp"],
+    ["unsupported path template - matchOneTemplate with unmatched closed curly brace", "/{*}/foo/temp}/bar"],
+    [
+      "unsupported path template - matchAnyTemplate is not the last operator in the template",
+      "/{**}/foo/temp/{*}/bar",
+    ],
+    ["unsupported path template - simple multiple matchAnyTemplates", "/{**}/{**}"],
+    ["unsupported path template - multiple matchAnyTemplates", "/{**}/foo/temp/{**}/bar"],
+    ["unsupported path template - invalid literal in path template", "/{*}/foo/?abc"],
+  ];
+
+  it.each(validPaths)("accepts the path %s (%s)", (_name, path) => {
+    const { resource, diagnostics } = check(toOperation({ paths: [path], notPaths: [path] }));
+    expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(resource).toBeDefined();
+  });
+
+  it.each(invalidPaths)("refuses the path %s (%s) in paths and notPaths", (_name, path) => {
+    for (const field of ["paths", "notPaths"]) {
+      const { resource, diagnostics } = check(toOperation({ [field]: ["/ok", path] }));
+      expect(resource, `${field}: ${path}`).toBeUndefined();
+      expect(diagnostics.map((d) => d.path)).toEqual([`spec.rules[0].to[0].operation.${field}[1]`]);
+      expect(diagnostics[0]?.message).toContain("invalid or unsupported path");
     }
+  });
+
+  // security_test.go TestValidateCondition: the `source.serviceAccount` cases, and security.go
+  // CheckServiceAccount, which validation.go also applies to `serviceAccounts`/`notServiceAccounts`.
+  const validServiceAccounts = ["ns/sa", "sa"];
+  const invalidServiceAccounts: Array<[string, string]> = [
+    ["too/many/slashes", "expected format 'serviceAccount' or 'namespace/serviceAccount'"],
+    ["/emptyns", "empty namespace"],
+    ["emptysa/", "empty serviceAccount"],
+    ["sa-*", "wildcard not allowed"],
+    ["*", "wildcard not allowed"],
+  ];
+
+  it("accepts the `when` keys source.serviceAccount and request.experimental.inline.headers[…]", () => {
+    const { resource, diagnostics } = check({
+      rules: [
+        {
+          when: [
+            { key: "source.serviceAccount", values: validServiceAccounts, notValues: ["other"] },
+            { key: "request.experimental.inline.headers[:authority]", values: ["productpage"] },
+          ],
+        },
+      ],
+    });
+    expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(resource).toBeDefined();
+  });
+
+  it("refuses request.experimental.inline.headers[] and an empty value of it (TestValidateCondition)", () => {
+    const bad = check({
+      rules: [
+        {
+          when: [
+            { key: "request.experimental.inline.headers[]", values: ["productpage"] },
+            { key: "request.experimental.inline.headers[:authority]", values: ["productpage", ""] },
+          ],
+        },
+      ],
+    });
+    expect(bad.resource).toBeUndefined();
+    expect(bad.diagnostics.map((d) => d.path)).toEqual([
+      "spec.rules[0].when[0].key",
+      "spec.rules[0].when[1].values[1]",
+    ]);
+  });
+
+  it.each(invalidServiceAccounts)(
+    "refuses the service account %s in source.serviceAccount, serviceAccounts and notServiceAccounts",
+    (value, why) => {
+      const when = check({ rules: [{ when: [{ key: "source.serviceAccount", notValues: ["ok", value] }] }] });
+      expect(when.resource).toBeUndefined();
+      expect(when.diagnostics.map((d) => d.path)).toEqual(["spec.rules[0].when[0].notValues[1]"]);
+      expect(when.diagnostics[0]?.message).toContain(why);
+      for (const field of ["serviceAccounts", "notServiceAccounts"]) {
+        const { resource, diagnostics } = check(fromSource({ [field]: ["ok", value] }));
+        expect(resource, field).toBeUndefined();
+        expect(diagnostics.map((d) => d.path)).toEqual([`spec.rules[0].from[0].source.${field}[1]`]);
+        expect(diagnostics[0]?.message).toContain(why);
+      }
+    },
+  );
+
+  it("refuses serviceAccounts and source.serviceAccount in a CUSTOM policy (ValidateAuthorizationPolicy)", () => {
+    const { resource, diagnostics } = check({
+      action: "CUSTOM",
+      provider: { name: "ext" },
+      rules: [
+        {
+          from: [{ source: { serviceAccounts: ["sa"] } }, { source: { notServiceAccounts: ["ns/sa"] } }],
+          when: [{ key: "source.serviceAccount", values: ["sa"] }],
+        },
+      ],
+    });
+    expect(resource).toBeUndefined();
+    expect(diagnostics.map((d) => d.path)).toEqual([
+      "spec.rules[0].from[0].source.serviceAccounts",
+      "spec.rules[0].from[1].source.notServiceAccounts",
+      "spec.rules[0].when[0].key",
+    ]);
   });
 });

@@ -4,6 +4,14 @@
 import type { Resource } from "../resource.js";
 import { checkPolicyTargets, checkWorkloadSelector } from "./common-rules.js";
 import { arr, Findings, type Obj, obj, str } from "./findings.js";
+import {
+  authzPortProblem,
+  conditionKeyProblem,
+  conditionValueProblem,
+  MAX_SERVICE_ACCOUNT_VALUES,
+  pathTemplateProblem,
+  serviceAccountProblem,
+} from "./security-values.js";
 import { durationProblem, headerNameProblem, ipOrCidrProblem } from "./values.js";
 
 const DRY_RUN = "istio.io/dry-run";
@@ -31,54 +39,10 @@ const OPERATION_FIELDS = [
   "notPaths",
   "notHosts",
 ] as const;
-/** Condition keys of Istio's "Authorization Policy Conditions" reference, as security.ValidateAttribute reads them. */
-const EXACT_KEYS = new Set([
-  "source.ip",
-  "remote.ip",
-  "source.namespace",
-  "source.principal",
-  "request.auth.principal",
-  "request.auth.audiences",
-  "request.auth.presenter",
-  "destination.ip",
-  "destination.port",
-  "connection.sni",
-]);
-// Named variables, `{}`, and bare `*`/`**` segments are not path templates Istio supports.
-const UNSUPPORTED_PATH_TEMPLATE = /\/{\w+=\*[*]?\}|{\w*\}|\/\*[*]?|\*[*]?\//;
-
 /** Go's strconv.ParseBool, which Istio uses for the dry-run annotation. */
 function parseBool(value: string): boolean | undefined {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return false;
-  return undefined;
-}
-
-/** security.ValidateAttribute, the key half: what is wrong with a `when` key, or undefined. */
-export function conditionKeyProblem(key: string): string | undefined {
-  const mapKey = () => {
-    const open = key.indexOf("[");
-    return key.endsWith("]") && open > 0 && open < key.length - 2
-      ? undefined
-      : `bad key (${key}): should have format a[b]`;
-  };
-  if (key.startsWith("request.headers")) return mapKey();
-  if (key.startsWith("request.auth.claims")) return mapKey();
-  if (key.startsWith("experimental.envoy.filters.")) return mapKey();
-  if (EXACT_KEYS.has(key)) return undefined;
-  if (key === "destination.namespace") return `attribute ${key} is replaced by the metadata.namespace`;
-  if (key.startsWith("destination.labels")) return `attribute ${key} is replaced by the workload selector`;
-  if (key === "destination.name" || key === "destination.user")
-    return `deprecated attribute ${key}: only supported in v1alpha1`;
-  return `unknown attribute: ${key} (see Istio's Authorization Policy Conditions)`;
-}
-
-/** security.ValidateAttribute, the value half: what is wrong with a value of a valid key, or undefined. */
-export function conditionValueProblem(key: string, value: string): string | undefined {
-  if (value === "") return `empty value not allowed, found in ${key}`;
-  if (key === "source.ip" || key === "remote.ip" || key === "destination.ip") return ipOrCidrProblem(value);
-  if (key === "destination.port" && (!/^\d+$/.test(value) || Number(value) > 65535))
-    return `bad port (${value})`;
   return undefined;
 }
 
@@ -114,6 +78,8 @@ export function authorizationPolicyRules(resource: Resource): Findings {
         for (const field of [
           "namespaces",
           "notNamespaces",
+          "serviceAccounts",
+          "notServiceAccounts",
           "principals",
           "notPrincipals",
           "requestPrincipals",
@@ -128,7 +94,12 @@ export function authorizationPolicyRules(resource: Resource): Findings {
       });
       arr(obj(rule).when).forEach((when, i) => {
         const key = str(obj(when).key);
-        if (key === "source.namespace" || key === "source.principal" || key.startsWith("request.auth."))
+        if (
+          key === "source.namespace" ||
+          key === "source.serviceAccount" ||
+          key === "source.principal" ||
+          key.startsWith("request.auth.")
+        )
           f.error(
             ["spec", "rules", r, "when", i, "key"],
             `${key} is currently not supported with CUSTOM action`,
@@ -168,6 +139,7 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
       arr(src[k]).forEach((v, j) => {
         if (str(v) === "") f.error([...at, k, j], `empty value not allowed, found in ${k}`);
         else if (/ipblocks/i.test(k)) f.check([...at, k, j], ipOrCidrProblem(str(v)));
+        else if (/serviceaccounts/i.test(k)) f.check([...at, k, j], serviceAccountProblem(str(v), k));
       });
     }
     // The CRD's rule (istio/istio testdata/crds/authz-invalid.yaml): service accounts name identities
@@ -210,14 +182,8 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
       arr(op[k]).forEach((v, j) => {
         const value = str(v);
         if (value === "") f.error([...at, k, j], `empty value not allowed, found in ${k}`);
-        else if ((k === "ports" || k === "notPorts") && (!/^\d+$/.test(value) || Number(value) > 65535))
-          f.error([...at, k, j], `bad port (${value})`);
-        else if (
-          (k === "paths" || k === "notPaths") &&
-          (value.includes("{*}") || value.includes("{**}")) &&
-          UNSUPPORTED_PATH_TEMPLATE.test(value)
-        )
-          f.error([...at, k, j], `invalid or unsupported path template, found in ${k}`);
+        else if (k === "ports" || k === "notPorts") f.check([...at, k, j], authzPortProblem(value));
+        else if (k === "paths" || k === "notPaths") f.check([...at, k, j], pathTemplateProblem(value, k));
       });
     }
     if (op.ports !== undefined || op.notPorts !== undefined) tcpInTo = true;
@@ -242,6 +208,8 @@ function checkRule(f: Findings, rule: Obj, path: Array<string | number>, action:
       return;
     }
     for (const field of ["values", "notValues"] as const) {
+      if (key === "source.serviceAccount" && arr(when[field]).length > MAX_SERVICE_ACCOUNT_VALUES)
+        f.error([...at, field], `may not have more than ${MAX_SERVICE_ACCOUNT_VALUES} values`);
       arr(when[field]).forEach((v, j) => {
         const problem = conditionValueProblem(key, str(v));
         if (problem !== undefined)
@@ -268,7 +236,9 @@ export function requestAuthenticationRules(resource: Resource): Findings {
   arr(spec.jwtRules).forEach((raw, i) => {
     const at = ["spec", "jwtRules", i];
     const rule = obj(raw);
-    if (str(rule.issuer) === "") f.error([...at, "issuer"], "issuer must be set");
+    // validation.go validateJwtRule: either is enough (Envoy then takes the issuer from the token).
+    if (str(rule.issuer) === "" && str(rule.jwksUri) === "")
+      f.error(at, "issuer or jwksUri must be non-empty string");
     arr(rule.audiences).forEach((a, j) => {
       if (str(a) === "") f.error([...at, "audiences", j], "audience must be non-empty string");
     });

@@ -161,3 +161,15 @@ export function labelProblem(key: string, value: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Istio's ValidateUnixAddress (the part after `unix://`): an abstract socket (`@name`) or an
+ * absolute path to a file.
+ */
+export function unixAddressProblem(socket: string): string | undefined {
+  if (socket === "") return "unix address must not be empty";
+  if (socket.startsWith("@")) return undefined;
+  return !socket.startsWith("/") || socket.endsWith("/")
+    ? `${socket} is not an absolute path to a file`
+    : undefined;
+}

@@ -1,6 +1,7 @@
+import { isPathTemplate, pathTemplateProblem, serviceAccountProblem } from "@meshlet/config";
 import { claimAt } from "../attributes.js";
 import { cidrMatcher, parseCidr } from "./ip-match.js";
-import { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./path-template.js";
+import { compilePathTemplate } from "./path-template.js";
 import type { RequestFacts } from "./request-facts.js";
 
 /**
@@ -117,11 +118,11 @@ function namespacePred(pattern: string): Pred {
  * `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` on the peer's URI SAN.
  */
 export function serviceAccountPred(value: string, policyNamespace: string): Pred {
-  if (value.includes("*")) throw new BadValue(`"${value}": wildcards are not allowed in service accounts`);
+  // Config validated the value (Istio's CheckServiceAccount); this is the same rule, kept so a
+  // caller of the one-off matchers gets an error rather than a regex built from a bad value.
+  const problem = serviceAccountProblem(value);
+  if (problem !== undefined) throw new BadValue(problem);
   const parts = value.split("/");
-  if (parts.length > 2 || parts.some((p) => p === "")) {
-    throw new BadValue(`"${value}" must be <serviceAccount> or <namespace>/<serviceAccount>`);
-  }
   const [ns, sa] = parts.length === 2 ? (parts as [string, string]) : [policyNamespace, parts[0] as string];
   const re = regex(`spiffe://.+/ns/${ns}/(.+/|)sa/${sa}(/.+)?`);
   return (f) => {
@@ -335,6 +336,7 @@ export function sourceKind(field: string, policyNamespace: string): AttributeKin
 
 function pathPred(pattern: string): Pred {
   if (isPathTemplate(pattern)) {
+    // Config's rule (Istio's CheckValidPathTemplate), checked again for the one-off matchers.
     const problem = pathTemplateProblem(pattern);
     if (problem) throw new BadValue(`"${pattern}": ${problem}`);
     const re = compilePathTemplate(pattern);

@@ -4,8 +4,9 @@ import type {
 } from "@meshlet/config";
 
 // One model per resource: the shape of an AuthorizationPolicy is `@meshlet/config`'s (Istio's
-// published schema). This file only names its parts for the engine, and adds meshlet's one
-// extension: a `when` condition written in CEL.
+// published schema), nothing added. meshlet's CEL condition is an annotation
+// (`authz.meshlet.io/condition`, see policy-condition.ts), not a field. This file only names the
+// parts for the engine.
 
 type IstioSpec = NonNullable<IstioAuthorizationPolicy["spec"]>;
 type IstioRule = NonNullable<NonNullable<IstioSpec["rules"]>[number]>;
@@ -23,34 +24,17 @@ export type IstioCondition = NonNullable<NonNullable<IstioRule["when"]>[number]>
 /** The four actions of Istio authorization. */
 export type AuthorizationAction = NonNullable<IstioSpec["action"]>;
 
-/**
- * meshlet's extension of `when`: a CEL expression over the attributes that must hold. It is
- * type-checked against {@link CEL_ENVIRONMENT} when the policy loads; a condition that errors at
- * run time counts as matched in DENY, AUDIT and CUSTOM policies (fail closed) and as not matched in
- * ALLOW policies. It is not part of Istio's schema: Envoy RBAC cannot express it, so `toEnvoyRbac`
- * refuses it.
- */
-export interface CelCondition {
-  cel: string;
-  key?: undefined;
-  values?: undefined;
-  notValues?: undefined;
-}
+/** A `when` condition: Istio's `Condition` (an attribute key with values/notValues). */
+export type Condition = IstioCondition;
 
-/** A `when` condition: Istio's, or meshlet's CEL extension. */
-export type Condition = (IstioCondition & { cel?: undefined }) | CelCondition;
-
-/** Istio `Rule` (its parts from `@meshlet/config`) whose `when` may also hold CEL conditions. */
+/** Istio `Rule` (its parts from `@meshlet/config`). */
 export interface Rule {
   from?: { source?: Source }[];
   to?: { operation?: Operation }[];
   when?: Condition[];
 }
 
-/**
- * Istio `AuthorizationPolicy.spec`: `@meshlet/config`'s fields, with rules that may hold CEL
- * conditions.
- */
+/** Istio `AuthorizationPolicy.spec`: `@meshlet/config`'s fields. */
 export interface AuthorizationPolicySpec {
   selector?: WorkloadSelector;
   targetRef?: PolicyTargetReference;
@@ -64,7 +48,8 @@ export interface AuthorizationPolicySpec {
 
 /**
  * Object metadata as policies are written: `name` is required; `namespace` defaults to
- * `"default"` (kubectl's default), `annotations` carries `istio.io/dry-run`.
+ * `"default"` (kubectl's default), `annotations` carries `istio.io/dry-run` and meshlet's
+ * `authz.meshlet.io/condition`.
  */
 export type ObjectMeta = { name: string; namespace?: string } & Partial<
   Pick<ConfigObjectMeta, "labels" | "annotations">

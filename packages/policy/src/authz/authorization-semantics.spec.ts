@@ -501,14 +501,24 @@ describe("when conditions", () => {
     expect(await ruleMatches(rule, req({ headers: { a: "1" } }))).toBe(false);
   });
 
-  it("evaluates CEL conditions over the attributes", async () => {
-    const rule: Rule = {
-      when: [{ cel: 'request.headers["x-tier"] == "gold" && request.method in ["GET", "HEAD"]' }],
-    };
-    expect(await ruleMatches(rule, req({ headers: { "x-tier": "gold" } }))).toBe(true);
-    expect(await ruleMatches(rule, req({ headers: { "x-tier": "gold" }, method: "POST" }))).toBe(false);
-    // A missing header is an evaluation error: the condition does not match rather than throw.
-    expect(await ruleMatches(rule, req({}))).toBe(false);
+  it("ANDs the policy's CEL condition (authz.meshlet.io/condition) with each rule", async () => {
+    const conditioned = policy(
+      "p",
+      { action: "ALLOW", rules: [to({ paths: ["/a"] }), to({ paths: ["/b"] })] },
+      {
+        annotations: {
+          "authz.meshlet.io/condition":
+            'request.headers["x-tier"] == "gold" && request.method in ["GET", "HEAD"]',
+        },
+      },
+    );
+    const allowed = async (a: Attributes) => (await decide([conditioned], a)).allowed;
+    expect(await allowed(req({ path: "/a", headers: { "x-tier": "gold" } }))).toBe(true);
+    expect(await allowed(req({ path: "/b", headers: { "x-tier": "gold" } }))).toBe(true);
+    expect(await allowed(req({ path: "/c", headers: { "x-tier": "gold" } }))).toBe(false);
+    expect(await allowed(req({ path: "/a", headers: { "x-tier": "gold" }, method: "POST" }))).toBe(false);
+    // A missing header is an evaluation error: an ALLOW condition does not match rather than throw.
+    expect(await allowed(req({ path: "/a" }))).toBe(false);
   });
 });
 

@@ -2,13 +2,16 @@ import type { KindRegistry } from "@meshlet/config";
 import { configProblems } from "../config-validation.js";
 import type { PolicyDiagnostic, RefusalEffect } from "../policy-diagnostic.js";
 import { PolicyError } from "../policy-error.js";
+import type { Pred } from "./attribute-matchers.js";
 import {
   type AuthorizationAction,
   type AuthorizationPolicy,
   isDryRun,
   type Rule,
 } from "./authorization-policy.js";
+import { compileCel } from "./cel/cel-condition.js";
 import { type CompiledRule, compileRule } from "./compile-rule.js";
+import { CONDITION_PATH, conditionOf, conditionPred } from "./policy-condition.js";
 import { identify, type PolicyScope } from "./scope.js";
 
 /** An AuthorizationPolicy ready to evaluate: its scope resolved, every rule compiled. */
@@ -37,18 +40,17 @@ function effectOf(action: string, dryRun: boolean): RefusalEffect {
   return "deny-all";
 }
 
-/** The policy as `@meshlet/config` validates it: meshlet's CEL conditions are checked separately. */
-function withoutCel(p: AuthorizationPolicy): AuthorizationPolicy {
-  const rules = p.spec?.rules;
-  if (!Array.isArray(rules)) return p;
+/**
+ * A rule ANDed with the policy's condition. The condition reads HTTP attributes, so on a TCP
+ * connection it counts as an HTTP-only field does in Istio's generator: an ALLOW rule with it
+ * never matches, a DENY, AUDIT or CUSTOM rule applies without it (fail closed both ways).
+ */
+function withCondition(rule: CompiledRule, condition: Pred, action: AuthorizationAction): CompiledRule {
+  const http = rule.http;
   return {
-    ...p,
-    spec: {
-      ...p.spec,
-      rules: rules.map((r) =>
-        r && Array.isArray(r.when) ? { ...r, when: r.when.filter((c) => c?.cel === undefined) } : r,
-      ),
-    },
+    http: (f) => http(f) && condition(f),
+    tcp: () => (action === "ALLOW" ? undefined : rule.tcp()),
+    keys: rule.keys,
   };
 }
 
@@ -92,7 +94,7 @@ export function compileAuthorizationPolicy(
     return { compiled, diagnostic };
   };
 
-  const problems = configProblems(registry, "AuthorizationPolicy", withoutCel(policy));
+  const problems = configProblems(registry, "AuthorizationPolicy", policy);
   if (problems.length > 0) {
     const text = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join("; ");
     return refuse(new PolicyError("invalid-policy", `AuthorizationPolicy ${id}: ${text}`), problems[0]?.path);
@@ -101,29 +103,32 @@ export function compileAuthorizationPolicy(
     const e = scopeError ?? new PolicyError("invalid-policy", "no metadata.name or spec");
     return refuse(new PolicyError(e.code, `AuthorizationPolicy ${id}: ${e.rawMessage}`, { cause: e }));
   }
+  let condition: Pred | undefined;
+  const expression = conditionOf(policy);
+  if (expression !== undefined) {
+    try {
+      condition = conditionPred(compileCel(expression), action);
+    } catch (e) {
+      if (!(e instanceof PolicyError)) throw e;
+      return refuse(
+        new PolicyError("invalid-cel", `AuthorizationPolicy ${id}: ${CONDITION_PATH}: ${e.rawMessage}`, {
+          cause: e,
+        }),
+        CONDITION_PATH,
+      );
+    }
+  }
   const rules: CompiledRule[] = [];
   const list: Rule[] = spec.rules ?? [];
   for (let i = 0; i < list.length; i++) {
     const rule = list[i] as Rule;
-    for (const [j, c] of (rule.when ?? []).entries()) {
-      if (c.cel !== undefined && c.key !== undefined) {
-        return refuse(
-          new PolicyError(
-            "invalid-policy",
-            `AuthorizationPolicy ${id}: spec.rules[${i}].when[${j}]: a condition has either key (with values/notValues) or cel, not both`,
-          ),
-          `spec.rules[${i}].when[${j}]`,
-        );
-      }
-    }
     try {
-      rules.push(
-        compileRule(rule, {
-          where: `AuthorizationPolicy ${id}: spec.rules[${i}]`,
-          policyNamespace: namespace,
-          action,
-        }),
-      );
+      const compiled = compileRule(rule, {
+        where: `AuthorizationPolicy ${id}: spec.rules[${i}]`,
+        policyNamespace: namespace,
+        action,
+      });
+      rules.push(condition ? withCondition(compiled, condition, action) : compiled);
     } catch (e) {
       if (!(e instanceof PolicyError)) throw e;
       const path = /: (spec\.rules\[[^:]*?): /.exec(e.rawMessage)?.[1];

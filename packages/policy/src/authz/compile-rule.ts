@@ -8,9 +8,6 @@ import {
   sourceKind,
 } from "./attribute-matchers.js";
 import type { AuthorizationAction, Condition, Operation, Rule, Source } from "./authorization-policy.js";
-import { compileCel } from "./cel/cel-condition.js";
-import { celBindings } from "./cel/cel-environment.js";
-import type { RequestFacts } from "./request-facts.js";
 
 /** Where a rule is compiled: for messages, and for the values that depend on the policy. */
 export interface RuleContext {
@@ -114,44 +111,11 @@ function notOf(name: string): string {
   return `not${name[0]?.toUpperCase()}${name.slice(1)}`;
 }
 
-function celPred(cond: { cel: string }, path: string, ctx: RuleContext): Pred {
-  let cel: ReturnType<typeof compileCel>;
-  try {
-    cel = compileCel(cond.cel);
-  } catch (e) {
-    throw new PolicyError(
-      "invalid-cel",
-      `${ctx.where}${path}.cel: ${(e as PolicyError).rawMessage ?? (e as Error).message}`,
-      {
-        cause: e,
-      },
-    );
-  }
-  // Fail closed: a condition that cannot be decided widens DENY, AUDIT and CUSTOM policies (the
-  // request is treated as matching) and narrows ALLOW policies (it is not).
-  const onError = ctx.action !== "ALLOW";
-  return (f: RequestFacts) => {
-    f.celBindings ??= celBindings(f.attrs);
-    const r = cel.evaluate(f.attrs, f.celBindings);
-    return typeof r === "boolean" ? r : onError;
-  };
-}
-
 function conditionPreds(when: readonly Condition[], ctx: RuleContext, forTcp: boolean): Pred[] | typeof SKIP {
   const out: Pred[] = [];
   for (let i = 0; i < when.length; i++) {
     const c = when[i] as Condition;
     const path = `.when[${i}]`;
-    if (c.cel !== undefined) {
-      const p = celPred(c, path, ctx);
-      if (forTcp) {
-        // CEL reads HTTP attributes: Envoy's network filter could not evaluate it.
-        if (ctx.action === "ALLOW") return SKIP;
-        continue;
-      }
-      out.push(p);
-      continue;
-    }
     let kind: AttributeKind;
     try {
       kind = conditionKind(c.key, ctx.policyNamespace);
@@ -295,7 +259,7 @@ function indexKeys(rule: Rule): IndexKeys | undefined {
 /**
  * Compiles one Istio rule: any `from`, any `to`, all `when` (an absent list matches everything).
  * Every value is compiled now, so a bad one is reported when the policy loads.
- * @throws PolicyError `invalid-policy` or `invalid-cel` naming the policy and field path.
+ * @throws PolicyError `invalid-policy` naming the policy and field path.
  */
 export function compileRule(rule: Rule, ctx: RuleContext): CompiledRule {
   const http = compile(rule, ctx, false) ?? never;

@@ -7,14 +7,14 @@ import { RequestFacts } from "./request-facts.js";
 export interface MatchOptions {
   /** Namespace `serviceAccounts` without one default to (default `"default"`). */
   policyNamespace?: string;
-  /** Decides how a CEL condition that errors counts (matched unless ALLOW). Default ALLOW. */
+  /** The policy's action: for TCP connections it decides whether HTTP-only fields skip the rule (ALLOW) or are dropped. Default ALLOW. */
   action?: AuthorizationAction;
 }
 
 /**
  * Whether a request matches one Istio rule (any `from`, any `to`, all `when`), with the engine's
  * semantics. Compiles the rule on every call: the engine compiles once per policy load.
- * @throws PolicyError when the rule does not compile (bad CIDR, unknown key, CEL type error).
+ * @throws PolicyError when the rule does not compile (bad CIDR, unknown key).
  */
 export function matchRule(rule: Rule, attrs: Attributes, options: MatchOptions = {}): boolean {
   const compiled = compileRule(rule, {

@@ -1,4 +1,5 @@
-import { compilePathTemplate, isPathTemplate, pathTemplateProblem } from "./path-template.js";
+import { isPathTemplate, pathTemplateProblem } from "@meshlet/config";
+import { compilePathTemplate } from "./path-template.js";
 
 /**
  * Istio string matching as its RBAC generator writes it (`StringMatcher`): `*` matches any

@@ -96,10 +96,13 @@ export class JwksCache {
         entry.keys = createLocalJWKSet(body);
         entry.fetchedAt = this.#opts.clock.now();
         entry.lastError = undefined;
-        this.#opts.logger.debug(`fetched JWKS ${uri} (${body.keys.length} keys)`);
+        this.#opts.logger.debug(`fetched JWKS ${uri}`, { uri, keys: body.keys.length });
       } catch (e) {
         entry.lastError = e;
-        this.#opts.logger.warn(`fetching JWKS ${uri} failed; keeping the last good keys`, e);
+        this.#opts.logger.warn(`fetching JWKS ${uri} failed; keeping the last good keys`, {
+          uri,
+          error: e instanceof Error ? e.message : String(e),
+        });
       } finally {
         entry.inflight = undefined;
       }

@@ -42,20 +42,36 @@ function cookies(header: string | undefined): Map<string, string> {
   return out;
 }
 
-/** Finds tokens in a rule's locations (Istio defaults when the rule names none). */
+// Base64url characters and the dot: where Envoy's extractor starts the token after a prefix.
+const JWT_CHARS = /[A-Za-z0-9\-_.]/;
+
+/**
+ * Finds tokens in a rule's locations as Envoy's jwt_authn extractor does (envoyproxy/envoy
+ * source/extensions/filters/http/jwt_authn/extractor.cc): Istio's defaults (`Authorization:
+ * Bearer`, `access_token`) when the rule lists no location at all; a header's value prefix found
+ * case-sensitively anywhere in the value, the token starting at the next base64url character.
+ */
 function extract(rule: JwtRule, attrs: Attributes): FoundToken[] {
   const headers = attrs.request?.headers ?? {};
-  const custom = rule.fromHeaders || rule.fromParams || rule.fromCookies;
+  const custom =
+    (rule.fromHeaders?.length ?? 0) + (rule.fromParams?.length ?? 0) + (rule.fromCookies?.length ?? 0) > 0;
   const found: FoundToken[] = [];
-  for (const h of rule.fromHeaders ?? (custom ? [] : DEFAULT_HEADERS)) {
+  for (const h of custom ? (rule.fromHeaders ?? []) : DEFAULT_HEADERS) {
     const name = h.name.toLowerCase();
     const v = headers[name];
     if (v === undefined) continue;
     const prefix = h.prefix ?? "";
-    if (prefix && !v.toLowerCase().startsWith(prefix.toLowerCase())) continue;
-    found.push({ token: v.slice(prefix.length).trim(), header: name });
+    let token = v;
+    if (prefix !== "") {
+      const at = v.indexOf(prefix);
+      if (at < 0) continue;
+      const rest = v.slice(at + prefix.length);
+      const start = rest.search(JWT_CHARS);
+      token = start < 0 ? v : rest.slice(start);
+    }
+    found.push({ token, header: name });
   }
-  const params = rule.fromParams ?? (custom ? [] : DEFAULT_PARAMS);
+  const params = custom ? (rule.fromParams ?? []) : DEFAULT_PARAMS;
   if (params.length > 0 && attrs.request?.query) {
     const q = new URLSearchParams(attrs.request.query);
     for (const p of params) {
@@ -71,6 +87,21 @@ function extract(rule: JwtRule, attrs: Attributes): FoundToken[] {
     }
   }
   return found;
+}
+
+/**
+ * The headers the rules fill from a verified token (`outputClaimToHeaders`,
+ * `outputPayloadToHeader`). Envoy removes them from every request before verifying
+ * (extractor.cc `sanitizeHeaders`): a value the client sent under such a name must never reach
+ * the workload as if it came from a token.
+ */
+export function headersToSanitize(rules: readonly JwtRule[]): string[] {
+  const out = new Set<string>();
+  for (const r of rules) {
+    for (const o of r.outputClaimToHeaders ?? []) out.add(o.header.toLowerCase());
+    if (r.outputPayloadToHeader) out.add(r.outputPayloadToHeader.toLowerCase());
+  }
+  return [...out];
 }
 
 function claimString(payload: JWTPayload, path: string): string | undefined {
@@ -116,10 +147,13 @@ export class JwtAuthenticator {
       } catch {
         return { status: "invalid", reason: "token is not a JWT" };
       }
-      // The token is verified by the rule for its issuer, and only if found in that rule's locations.
-      const rule = rules.find(
-        (r) => r.issuer === iss && extract(r, attrs).some((f) => f.token === found.token),
-      );
+      // The token is verified by the rule for its issuer, and only if found in that rule's
+      // locations; a rule without an issuer takes tokens of every issuer (Envoy's
+      // JwtIssuerChecker), after the rules that name the token's issuer.
+      const inLocations = (r: JwtRule) => extract(r, attrs).some((f) => f.token === found.token);
+      const rule =
+        rules.find((r) => !!r.issuer && r.issuer === iss && inLocations(r)) ??
+        rules.find((r) => !r.issuer && inLocations(r));
       if (!rule)
         return {
           status: "invalid",
@@ -127,19 +161,23 @@ export class JwtAuthenticator {
           reason: `issuer ${iss ?? "<none>"} is not accepted here`,
         };
       const verified = await this.#verify(rule, found.token);
-      if (typeof verified === "string") return { status: "invalid", issuer: rule.issuer, reason: verified };
+      if (typeof verified === "string")
+        return { status: "invalid", ...(iss !== undefined && { issuer: iss }), reason: verified };
       if (found.header && !rule.forwardOriginalToken) removeHeaders.add(found.header);
       for (const o of rule.outputClaimToHeaders ?? []) {
         const v = claimString(verified, o.claim);
         if (v !== undefined) addHeaders[o.header.toLowerCase()] = v;
       }
+      // Envoy's forward_payload_header: the token's own payload segment (base64url, unpadded).
+      if (rule.outputPayloadToHeader)
+        addHeaders[rule.outputPayloadToHeader.toLowerCase()] = found.token.split(".")[1] ?? "";
       if (!first) {
         const aud =
           verified.aud === undefined ? [] : Array.isArray(verified.aud) ? verified.aud : [verified.aud];
         first = {
           status: "valid",
           auth: {
-            principal: `${verified.iss}/${verified.sub ?? ""}`,
+            principal: `${verified.iss ?? ""}/${verified.sub ?? ""}`,
             audiences: aud,
             ...(typeof verified.azp === "string" && { presenter: verified.azp }),
             claims: { ...verified },
@@ -156,9 +194,11 @@ export class JwtAuthenticator {
   /** Verifies one token; returns the payload or why it failed. */
   async #verify(rule: JwtRule, token: string): Promise<JWTPayload | string> {
     const options = {
-      issuer: rule.issuer,
+      // No issuer in the rule: the token's issuer is not checked (Envoy's JwtProvider.issuer).
+      ...(rule.issuer && { issuer: rule.issuer }),
       ...(rule.audiences?.length && { audience: rule.audiences }),
       currentDate: new Date(this.clock.now()),
+      // Envoy's JwtProvider.clock_skew_seconds default (Istio does not set it): 60 s.
       clockTolerance: 60,
     };
     try {

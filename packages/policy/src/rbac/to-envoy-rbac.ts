@@ -40,15 +40,18 @@ import {
   type ValueMatcher,
   ValueMatcherSchema,
 } from "@meshlet/api/envoy/type/matcher/v3/value_pb";
+import { isPathTemplate } from "@meshlet/config";
 import {
   type AuthorizationAction,
   type AuthorizationPolicy,
   type Condition,
   isDryRun,
+  policyId,
   type Rule,
 } from "../authz/authorization-policy.js";
 import { parseCidr } from "../authz/ip-match.js";
-import { isPathTemplate, toEnvoyPathTemplate } from "../authz/path-template.js";
+import { toEnvoyPathTemplate } from "../authz/path-template.js";
+import { CONDITION_PATH, conditionOf } from "../authz/policy-condition.js";
 import { appliesTo, type Workload } from "../authz/scope.js";
 import { PolicyError } from "../policy-error.js";
 
@@ -488,18 +491,11 @@ function rulePolicy(
   policyNamespace: string,
   forTcp: boolean,
   action: RBAC_Action,
-  where: string,
 ): Policy | undefined {
   const basePermission: ModelRule[] = [];
   const basePrincipal: ModelRule[] = [];
   try {
-    (rule.when ?? []).forEach((c: Condition, i) => {
-      if (c.cel !== undefined) {
-        throw new PolicyError(
-          "unsupported",
-          `${where}.when[${i}]: CEL conditions have no Envoy RBAC translation; enforce them with ExtAuthzServer`,
-        );
-      }
+    (rule.when ?? []).forEach((c: Condition) => {
       const g = conditionGenerator(c.key, policyNamespace);
       const mr = { g, values: c.values ?? [], notValues: c.notValues ?? [] };
       if (mr.values.length === 0 && mr.notValues.length === 0) return;
@@ -582,13 +578,7 @@ function build(
     const list = p.spec.rules ?? [];
     list.forEach((rule, i) => {
       if (!rule) return;
-      const generated = rulePolicy(
-        rule,
-        ns,
-        forTcp,
-        action,
-        `AuthorizationPolicy ${ns}/${p.metadata.name}: spec.rules[${i}]`,
-      );
+      const generated = rulePolicy(rule, ns, forTcp, action);
       if (generated) target.policies[rbacPolicyName(p, i, provider)] = generated;
     });
     if (list.length === 0) target.policies[rbacPolicyName(p, 0, provider)] = matchNever();
@@ -616,7 +606,9 @@ function shadowPrefix(shadow: RBAC | undefined): string {
  * ALLOW and lose those fields in DENY/AUDIT/CUSTOM; values Istio cannot generate are handled the
  * same way; rules with keys Istio does not know are skipped.
  *
- * @throws PolicyError `unsupported` for CEL conditions (no Envoy RBAC equivalent).
+ * @throws PolicyError `unsupported` for a policy (that applies to the workload) with a CEL condition
+ *   (`authz.meshlet.io/condition`): Envoy RBAC has no equivalent, and no translation of it fails
+ *   closed for both ALLOW and DENY.
  */
 export function toEnvoyRbac(
   policies: readonly AuthorizationPolicy[],
@@ -626,6 +618,17 @@ export function toEnvoyRbac(
   const scoped = options.workload
     ? policies.filter((p) => appliesTo(p, options.workload as Workload, root))
     : [...policies];
+  for (const p of scoped) {
+    // Envoy's RBAC filter has no CEL: dropping the condition would widen an ALLOW policy (fail
+    // open) and generating the rules without it would not mean what the policy says. Refused, so
+    // the caller decides (enforce the policy with ExtAuthzServer, or remove the condition).
+    if (conditionOf(p) !== undefined) {
+      throw new PolicyError(
+        "unsupported",
+        `AuthorizationPolicy ${policyId(p)}: ${CONDITION_PATH}: a CEL condition has no Envoy RBAC form, so this policy cannot be enforced in the proxy; enforce it with ExtAuthzServer (the engine evaluates conditions) or remove the annotation`,
+      );
+    }
+  }
   const of = (action: AuthorizationAction) => scoped.filter((p) => (p.spec.action ?? "ALLOW") === action);
   const http: RbacFilter<HttpRBAC>[] = [];
   const network: RbacFilter<NetworkRBAC>[] = [];

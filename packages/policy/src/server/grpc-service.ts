@@ -62,7 +62,7 @@ export function unaryHandler<Req, Res>(
       (res) => callback(null, res),
       (e: unknown) => {
         const invalid = e instanceof PolicyError && e.code === "invalid-attributes";
-        if (!invalid) logger.error(`${what} failed`, e);
+        if (!invalid) logger.error(`${what} failed`, { error: e instanceof Error ? e.message : String(e) });
         callback({
           code: invalid ? status.INVALID_ARGUMENT : status.INTERNAL,
           details: e instanceof Error ? e.message : String(e),

@@ -167,7 +167,8 @@ export async function listenUnaryGrpc(
       return;
     }
     const invalid = e instanceof PolicyError && e.code === "invalid-attributes";
-    if (!invalid) logger.error(`grpc: ${path} failed`, e);
+    if (!invalid)
+      logger.error(`grpc: ${path} failed`, { path, error: e instanceof Error ? e.message : String(e) });
     trailersOnly(
       stream,
       invalid ? GrpcCode.INVALID_ARGUMENT : GrpcCode.INTERNAL,

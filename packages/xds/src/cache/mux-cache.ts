@@ -2,7 +2,7 @@ import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { NEVER, type Observable } from "rxjs";
 import type { XdsEvent } from "../events.js";
 import type { ResourceSet } from "../snapshot.js";
-import type { ConfigWatcher } from "./config-watcher.js";
+import type { ConfigWatcher, SubscribedNames } from "./config-watcher.js";
 import type { NodeStatus, TypeStatus } from "./status.js";
 
 /** Options of {@link MuxCache}. */
@@ -32,8 +32,8 @@ export class MuxCache implements ConfigWatcher {
     return this.options.caches[key] ?? this.options.fallback;
   }
 
-  watch(node: Node, typeUrl: string): Observable<ResourceSet> {
-    return this.cacheFor(typeUrl)?.watch(node, typeUrl) ?? NEVER;
+  watch(node: Node, typeUrl: string, names$?: Observable<SubscribedNames>): Observable<ResourceSet> {
+    return this.cacheFor(typeUrl)?.watch(node, typeUrl, names$) ?? NEVER;
   }
 
   record(event: XdsEvent): void {

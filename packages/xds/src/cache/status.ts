@@ -40,7 +40,8 @@ interface Entry {
 }
 
 /**
- * Keeps NodeStatus per key from server events; shared by the caches. Runs on every request,
+ * Keeps NodeStatus per key from server events, for nodes with an open stream; shared by the
+ * caches. Runs on every request,
  * response, ACK and NACK of every stream, so it updates entries in place and allocates only
  * when status() is read.
  */
@@ -73,6 +74,9 @@ export class StatusTracker {
         break;
       case "stream-close":
         entry.streams = Math.max(0, entry.streams - 1);
+        // A node that left (its last stream closed) is dropped: status() tracks connected nodes,
+        // and a control plane that sees thousands of short-lived nodes must not keep them all.
+        if (entry.streams === 0) this.byKey.delete(key);
         break;
       case "request":
         entry.lastRequestMs = this.nowMs();

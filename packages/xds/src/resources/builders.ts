@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { anyPack, type Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
+import { anyPack } from "@bufbuild/protobuf/wkt";
 import {
   type Cluster,
   Cluster_DiscoveryType,
@@ -28,6 +28,7 @@ import {
   type HttpConnectionManager,
   HttpConnectionManagerSchema,
 } from "@meshlet/api/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb";
+import { durationFromMs } from "../duration.js";
 import { XdsError } from "../errors.js";
 
 /** A ConfigSource pointing at the ADS stream the resource arrived on (xDS v3). */
@@ -36,11 +37,6 @@ export function adsConfigSource(): ConfigSource {
     configSourceSpecifier: { case: "ads", value: {} },
     resourceApiVersion: ApiVersion.V3,
   });
-}
-
-function millis(ms: number): Duration {
-  const seconds = Math.floor(ms / 1000);
-  return create(DurationSchema, { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) });
 }
 
 function socketAddress(address: string, port: number): Address {
@@ -76,7 +72,7 @@ export function cluster(options: ClusterOptions): Cluster {
     name: options.name,
     clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType[type] },
     lbPolicy,
-    connectTimeout: millis(options.connectTimeoutMs ?? 5000),
+    connectTimeout: durationFromMs(options.connectTimeoutMs ?? 5000),
     ...(type === "EDS"
       ? {
           edsClusterConfig: {
@@ -200,7 +196,7 @@ function routeEntry(r: RouteOptions): Route {
                 case: "weightedClusters",
                 value: { clusters: r.weightedClusters.map((w) => ({ name: w.name, weight: w.weight })) },
               },
-        ...(r.timeoutMs !== undefined ? { timeout: millis(r.timeoutMs) } : {}),
+        ...(r.timeoutMs !== undefined ? { timeout: durationFromMs(r.timeoutMs) } : {}),
       },
     },
   });

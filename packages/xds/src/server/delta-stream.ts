@@ -2,38 +2,31 @@ import type { DeltaDiscoveryRequest } from "@meshlet/api/envoy/service/discovery
 import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
-import { NameSets } from "./name-sets.js";
+import { UNCERTAIN } from "./holding.js";
 import { GRPC_PREFIX } from "./responses.js";
 import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
-import { type TypeStateBase, XdsStream } from "./stream.js";
+import { namesOf, type TypeStateBase, XdsStream } from "./stream.js";
 
-/**
- * Incremental (delta) subscription state of one type on one stream. What the client has is
- * "`base` restricted to `baseScope`" (shared with every stream that got the same push) plus a few
- * per-stream `overrides`: versions from initial_resource_versions, and names the client no longer
- * has (null).
- */
+/** Incremental (delta) subscription state of one type on one stream. */
 interface DeltaTypeState extends TypeStateBase {
-  names: ReadonlySet<string>;
-  wildcard: boolean;
-  base?: ResourceSet;
-  baseScope?: ReadonlySet<string> | "*";
-  overrides: Map<string, string | null>;
-  lastVersion?: string;
+  /** Whether any response of the type went out on this stream. */
+  responded: boolean;
 }
 
 /** Types whose removals wait until the other types of a batch went out (make before break). */
 const removeLast = new Set<string>([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]);
 
+const noNames: readonly string[] = [];
+
 /**
  * An incremental xDS stream (ADS or per-type): sends only resources whose version the client does
- * not have, and names removed resources explicitly.
+ * not have, and names removed resources explicitly (xDS protocol, "Incremental xDS").
  */
 export class DeltaStream extends XdsStream<DeltaTypeState> {
   onRequest(req: DeltaDiscoveryRequest): void {
     const begun = this.begin(req);
     if (!begun) return;
-    const { typeUrl, stale } = begun;
+    const { typeUrl, nonce } = begun;
     let state = begun.state;
     this.requested(
       typeUrl,
@@ -43,34 +36,26 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
         names: req.resourceNamesSubscribe,
         unsubscribe: req.resourceNamesUnsubscribe,
       },
-      stale,
+      nonce === "stale",
     );
 
     const first = state === undefined;
     if (!state) {
-      // xDS protocol: on a new stream the client lists what it already has, so a reconnect (to
-      // this or any replica: versions are content hashes) skips unchanged resources.
-      state = {
-        typeUrl,
-        names: NameSets.empty,
-        wildcard: false,
-        overrides: new Map(Object.entries(req.initialResourceVersions)),
-      };
+      state = { ...this.newTypeState(typeUrl), responded: false };
       this.types.set(typeUrl, state);
+      // xDS protocol ("Incremental xDS"): on a new stream the client lists what it already has,
+      // so a reconnect (to this or any replica: versions are content hashes) skips unchanged
+      // resources.
+      for (const [name, version] of Object.entries(req.initialResourceVersions))
+        state.holdings.claim(name, version);
     }
 
-    // Delta ACK/NACK applies only to the latest nonce, but subscription changes in the request
-    // apply even when its nonce is stale (xDS protocol, incremental variant).
-    if (!first && !stale && req.responseNonce !== "" && req.responseNonce !== state.answeredNonce) {
-      state.answeredNonce = req.responseNonce;
-      this.answered(
-        typeUrl,
-        req.responseNonce,
-        req.errorDetail,
-        req.errorDetail ? "" : (state.lastVersion ?? ""),
-        state.lastVersion,
-      );
-    }
+    // An ACK or NACK is reported for the latest nonce (or a heartbeat since); subscription
+    // changes in the request apply even when its nonce is stale (xDS protocol, incremental
+    // variant: requests are not ignored for their nonce).
+    this.answer(state, req.responseNonce, nonce, req.errorDetail, (version) =>
+      req.errorDetail ? "" : version,
+    );
 
     const changed = this.updateSubscription(
       state,
@@ -83,13 +68,17 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       return;
     }
     // A NACK or ACK alone sends nothing: rejected resources are not pushed again until they change.
-    if (changed) this.markDirty(typeUrl);
+    if (changed) {
+      this.subscriptionChanged(state);
+      this.markDirty(typeUrl);
+    }
   }
 
   /**
-   * xDS protocol: an empty subscribe list on the first request is a legacy wildcard; "*"
-   * subscribes to all and unsubscribing "*" ends that. Subscribing again to a name the stream
-   * already has re-sends it (the client lost it).
+   * xDS protocol ("Subscribing to Resources", "Unsubscribing from Resources"): an empty subscribe
+   * list on the first request is a legacy wildcard; "*" subscribes to all and unsubscribing "*"
+   * ends that. Subscribing again to a name the stream already has re-sends it ("the client may
+   * have forgotten those resources").
    */
   private updateSubscription(
     state: DeltaTypeState,
@@ -100,6 +89,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     if (!first && subscribe.length === 0 && unsubscribe.length === 0) return false;
     let wildcard = state.wildcard || (first && subscribe.length === 0);
     const names = new Set(state.names);
+    const lost: string[] = [];
     for (const name of subscribe) {
       if (name === "*") {
         wildcard = true;
@@ -107,7 +97,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       }
       // A name subscribed again, or anew, is one the client does not have (on the first request
       // nothing is known but initial_resource_versions, so nothing needs saying).
-      if (!first) state.overrides.set(name, null);
+      if (!first) lost.push(name);
       names.add(name);
     }
     for (const name of unsubscribe) {
@@ -116,8 +106,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
         continue;
       }
       names.delete(name);
-      state.overrides.set(name, null);
+      lost.push(name);
     }
+    state.holdings.forget(lost);
     // A first request's list (interned by its bytes when long, see InterningDecoder) is the
     // subscription itself: the shared set is then found by the list's identity.
     const plain = first && unsubscribe.length === 0 && !subscribe.includes("*");
@@ -128,97 +119,94 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     return true;
   }
 
-  /** The version of a resource the client has, if any. */
-  private known(state: DeltaTypeState, name: string): string | undefined {
-    const o = state.overrides.get(name);
-    if (o !== undefined) return o ?? undefined;
-    if (!state.base || !state.baseScope) return undefined;
-    if (state.baseScope !== "*" && !state.baseScope.has(name)) return undefined;
-    return state.base.resources.get(name)?.version;
-  }
-
-  /** Names the client has a version of. */
-  private knownNames(state: DeltaTypeState): Set<string> {
-    const out = new Set<string>();
-    if (state.base && state.baseScope) {
-      if (state.baseScope === "*") for (const name of state.base.resources.keys()) out.add(name);
-      else for (const name of state.baseScope) if (state.base.resources.has(name)) out.add(name);
-    }
-    for (const [name, v] of state.overrides) {
-      if (v === null) out.delete(name);
-      else out.add(name);
-    }
-    return out;
-  }
-
   protected flush(types: string[]): void {
-    const deferred: Array<[DeltaTypeState, string[]]> = [];
+    const deferred: Array<[DeltaTypeState, string[], readonly string[]]> = [];
     for (const typeUrl of types) {
       const state = this.types.get(typeUrl);
       const set = state?.current;
       if (!state || !set) continue;
+      const held = state.holdings.held;
+      const scopeKey = this.scopeOf(state);
       const inScope = (name: string) => state.wildcard || state.names.has(name);
-      let upserts: CachedResource[];
-      let removed: string[];
-      const sameScope = state.wildcard ? state.baseScope === "*" : state.baseScope === state.names;
-      if (state.base && sameScope && state.overrides.size === 0) {
+      let upserts: readonly CachedResource[];
+      let removed: readonly string[];
+      // Resources the client rejected in this state: left out (no NACK loop, see rejectedNow).
+      const unsure: string[] = [];
+      if (held.isExactly(scopeKey)) {
         // Same subscription as at the last push: one shared diff serves every such stream.
-        if (set === state.base) continue;
-        const d = diffSets(state.base, set);
-        upserts = (state.wildcard ? d.changed : within(d.changed, state.names)) as CachedResource[];
-        removed = (state.wildcard ? d.removed : within(d.removed, state.names)) as string[];
-      } else if (!state.base && state.overrides.size === 0) {
+        const base = held.base as ResourceSet;
+        const d = set === base ? undefined : diffSets(base, set);
+        upserts = !d ? [] : state.wildcard ? d.changed : within(d.changed, state.names);
+        removed = !d ? noNames : state.wildcard ? d.removed : within(d.removed, state.names);
+      } else if (!held.known) {
         // A first response with nothing known: what every such stream gets, shared.
-        upserts = state.wildcard ? (resourceList(set) as CachedResource[]) : subscribed(set, state.names);
-        removed = [];
+        upserts = state.wildcard ? resourceList(set) : subscribed(set, state.names);
+        removed = noNames;
       } else {
-        upserts = [];
+        const list: CachedResource[] = [];
         for (const r of set.resources.values()) {
-          if (inScope(r.name) && this.known(state, r.name) !== r.version) upserts.push(r);
+          if (!inScope(r.name) || held.version(r.name) === r.version) continue;
+          if (this.rejectedNow(state, r)) unsure.push(r.name);
+          else list.push(r);
         }
-        removed = [];
-        for (const name of this.knownNames(state))
-          if (inScope(name) && !set.resources.has(name)) removed.push(name);
+        const gone: string[] = [];
+        for (const name of held.names()) if (inScope(name) && !set.resources.has(name)) gone.push(name);
+        upserts = list;
+        removed = gone;
       }
       if (upserts.length === 0 && removed.length === 0) {
+        // xDS protocol ("Knowing When a Requested Resource Does Not Exist"): a wildcard client
+        // learns the whole state from a response, an empty one included; Envoy waits
+        // initial_fetch_timeout (15 s by default) for the first one before it finishes starting.
+        if (state.wildcard && !state.responded) {
+          this.respond(state, upserts, removed);
+          continue;
+        }
         // The client already has exactly this: fold the per-stream overrides into the shared base.
-        this.settle(state, set);
+        if (unsure.length === 0) held.settle(set, scopeKey);
         continue;
       }
       if (removeLast.has(typeUrl) && removed.length > 0 && types.length > 1) {
         // Make before break: clusters and endpoints are removed after listeners and routes moved.
-        if (upserts.length > 0) this.respond(state, upserts, [], false, false);
-        deferred.push([state, removed]);
+        if (upserts.length > 0) this.respond(state, upserts, noNames, false, false);
+        deferred.push([state, [...removed], unsure]);
         continue;
       }
-      this.respond(state, upserts, removed);
+      this.respond(state, upserts, removed, false, true, unsure);
     }
-    for (const [state, removed] of deferred) this.respond(state, [], removed);
-  }
-
-  /** After a full update the client holds `set` within its scope; per-stream overrides go away. */
-  private settle(state: DeltaTypeState, set: ResourceSet): void {
-    state.base = set;
-    state.baseScope = state.wildcard ? "*" : state.names;
-    state.overrides.clear();
+    for (const [state, removed, unsure] of deferred) this.respond(state, [], removed, false, true, unsure);
   }
 
   private respond(
     state: DeltaTypeState,
-    upserts: CachedResource[],
-    removed: string[],
+    upserts: readonly CachedResource[],
+    removed: readonly string[],
     heartbeat = false,
     complete = true,
+    /** Names left out as rejected (see rejectedNow): the client stays unsure of them. */
+    unsure: readonly string[] = noNames,
   ): void {
-    const version = state.current?.version ?? "";
-    const { framed, nonce } = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat);
+    const set = state.current;
+    const version = set?.version ?? "";
+    let response = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat);
+    if (this.nonceInUse(state, response.nonce))
+      response = this.ctx.responses.delta(version, state.typeUrl, upserts, removed, heartbeat, true);
+    const { framed, nonce } = response;
     if (!heartbeat) {
-      if (complete && state.current) this.settle(state, state.current);
-      else for (const r of upserts) state.overrides.set(r.name, r.version);
+      state.responded = true;
+      const scopeKey = this.scopeOf(state);
+      state.holdings.sent(nonce, version, [namesOf(upserts), removed], (h) => {
+        // After a full update the client holds `set` within its scope: per-stream overrides go.
+        if (complete && set) {
+          h.settle(set, scopeKey);
+          for (const name of unsure) h.set(name, UNCERTAIN);
+        } else {
+          for (const r of upserts) h.set(r.name, r.version);
+          for (const name of removed) h.set(name, null);
+        }
+      });
     }
-    state.lastNonce = nonce;
-    state.lastVersion = version;
-    this.send(framed, state.typeUrl, nonce);
+    this.send(state, framed, nonce, version, heartbeat);
     this.responded(state.typeUrl, {
       version,
       nonce,
@@ -232,19 +220,16 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   heartbeat(): void {
     for (const state of this.types.values()) {
       const set = state.current;
-      if (!set) continue;
+      // A heartbeat refreshes what the client is known to hold: none while a response it may
+      // still reject is unanswered.
+      if (!set || state.holdings.pending > 0) continue;
+      const held = state.holdings.held;
       const ttl: CachedResource[] = [];
-      for (const name of this.knownNames(state)) {
+      for (const name of held.names()) {
         const r = set.resources.get(name);
-        if (r?.ttlMs !== undefined && this.known(state, name) === r.version) ttl.push(r);
+        if (r?.ttlMs !== undefined && held.version(name) === r.version) ttl.push(r);
       }
-      if (ttl.length > 0) this.respond(state, ttl, [], true);
+      if (ttl.length > 0) this.respond(state, ttl, noNames, true);
     }
-  }
-
-  override close(error?: string): void {
-    if (this.closed) return;
-    for (const state of this.types.values()) this.ctx.nameSets.release(state.names);
-    super.close(error);
   }
 }

@@ -10,6 +10,8 @@ export class NameSets {
 
   /** Frozen (interned) name lists → their pool key: thousands of streams send the same list. */
   private readonly keys = new WeakMap<readonly string[], string>();
+  /** Each shared set's pool key. */
+  private readonly setKeys = new WeakMap<ReadonlySet<string>, string>();
 
   /** The shared set holding exactly `names`; pair every acquire with a release. */
   acquire(names: Iterable<string>): ReadonlySet<string> {
@@ -19,23 +21,26 @@ export class NameSets {
     let unique: string[] | undefined;
     if (key === undefined) {
       unique = [...new Set(names)].sort();
-      key = unique.join("\u0000");
+      // Names are whatever a client sends (NUL included): the key must not let one name spell
+      // two, or one stream would get another's subscription. JSON quotes every name.
+      key = JSON.stringify(unique);
       if (interned) this.keys.set(interned, key);
     }
-    if (unique !== undefined ? unique.length === 0 : key === "") return NameSets.empty;
+    if (unique !== undefined ? unique.length === 0 : key === "[]") return NameSets.empty;
     let entry = this.pool.get(key);
     if (!entry) {
       unique ??= [...new Set(names)].sort();
       entry = { set: new Set(unique), refs: 0 };
       this.pool.set(key, entry);
+      this.setKeys.set(entry.set, key);
     }
     entry.refs++;
     return entry.set;
   }
 
   release(set: ReadonlySet<string>): void {
-    if (set.size === 0) return;
-    const key = [...set].join("\u0000"); // shared sets are built sorted
+    const key = this.setKeys.get(set);
+    if (key === undefined) return;
     const entry = this.pool.get(key);
     if (entry && --entry.refs <= 0) this.pool.delete(key);
   }

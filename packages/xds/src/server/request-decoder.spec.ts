@@ -49,6 +49,21 @@ describe("InterningDecoder", () => {
     expect(decoder.size).toBe(2);
   });
 
+  it("holds a bounded number of bytes, whatever the size of the lists a client sends", () => {
+    // A client may send lists up to the largest request accepted (16 MiB by default): interned by
+    // count alone, 256 of them would keep gigabytes alive.
+    const decoder = sotwRequestDecoder();
+    const big = (i: number) => names(20_000, `list-${i}-${"x".repeat(40)}`); // ≈ 1.6 MB encoded
+    for (let i = 0; i < 60; i++) decoder.decode(request(big(i)));
+    expect(decoder.retainedBytes).toBeLessThanOrEqual(64 * 1024 * 1024);
+    expect(decoder.size).toBeLessThan(60);
+    // A list larger than a quarter of that is decoded, never kept.
+    const huge = names(250_000, `huge-${"x".repeat(40)}`);
+    const before = decoder.retainedBytes;
+    expect(decoder.decode(request(huge)).resourceNames).toHaveLength(huge.length);
+    expect(decoder.retainedBytes).toBeLessThanOrEqual(before);
+  });
+
   it("forgets the least recently used lists beyond its bound", () => {
     const decoder = sotwRequestDecoder(2);
     const first = decoder.decode(request(names(100, "a"))).resourceNames;

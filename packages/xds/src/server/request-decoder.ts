@@ -7,6 +7,13 @@ import {
 /** Name lists shorter than this (encoded) are decoded as usual: interning would not pay. */
 const MIN_INTERNED_BYTES = 512;
 
+/**
+ * Encoded bytes of the lists held, at most: a client may send lists as large as the largest
+ * request accepted (16 MiB by default), and a count alone would let 256 of them keep gigabytes
+ * alive. An Envoy watching 10,000 clusters' endpoints sends about 500 KB.
+ */
+const MAX_INTERNED_BYTES = 64 * 1024 * 1024;
+
 interface Interned {
   readonly bytes: Buffer;
   readonly names: readonly string[];
@@ -27,6 +34,7 @@ interface Interned {
 export class InterningDecoder<Desc extends DescMessage> {
   private readonly lists = new Map<string, Interned[]>();
   private count = 0;
+  private bytes = 0;
 
   /**
    * @param schema the request message
@@ -49,6 +57,11 @@ export class InterningDecoder<Desc extends DescMessage> {
     return this.count;
   }
 
+  /** Encoded bytes of the lists held (for tests and metrics); at most 64 MiB. */
+  get retainedBytes(): number {
+    return this.bytes;
+  }
+
   /**
    * Decodes one request. With `ephemeral`, `bytes` will be reused after the call: nothing in the
    * result may alias them (protobuf-es decodes `bytes` fields, such as the Any values of
@@ -56,7 +69,8 @@ export class InterningDecoder<Desc extends DescMessage> {
    */
   decode(bytes: Uint8Array, ephemeral = false): MessageShape<Desc> {
     const region = namesRegion(bytes, this.field);
-    if (!region || region.end - region.start < MIN_INTERNED_BYTES)
+    const length = region ? region.end - region.start : 0;
+    if (!region || length < MIN_INTERNED_BYTES || length > MAX_INTERNED_BYTES / 4)
       return fromBinary(this.schema, ephemeral ? Uint8Array.prototype.slice.call(bytes) : bytes);
     const buf = Buffer.isBuffer(bytes)
       ? bytes
@@ -91,10 +105,12 @@ export class InterningDecoder<Desc extends DescMessage> {
     this.lists.delete(key);
     this.lists.set(key, bucket);
     this.count++;
-    while (this.count > this.maxLists) {
+    this.bytes += entry.bytes.length;
+    while (this.count > this.maxLists || this.bytes > MAX_INTERNED_BYTES) {
       const [oldestKey, oldest] = this.lists.entries().next().value as [string, Interned[]];
-      oldest.shift();
+      const gone = oldest.shift() as Interned;
       this.count--;
+      this.bytes -= gone.bytes.length;
       if (oldest.length === 0) this.lists.delete(oldestKey);
     }
     return names;

@@ -114,6 +114,14 @@ describe("ResponseCache", () => {
     expect(again.nonce).not.toBe(nonce);
     expect(fromBinary(DiscoveryResponseSchema, again.framed.subarray(GRPC_PREFIX)).nonce).toBe(again.nonce);
   });
+
+  it("keeps removed-name lists apart even when a name holds the characters between names", () => {
+    const cache = new ResponseCache(controlPlane);
+    const lists = [["a\u0000b"], ["a", "b"], ["a,b"], ["a", ",b"]];
+    const none: never[] = [];
+    const removed = lists.map((names) => cache.delta("v", TypeUrl.Cluster, none, names, false).framed);
+    expect(new Set(removed).size).toBe(lists.length);
+  });
 });
 
 async function collectGarbage(): Promise<void> {

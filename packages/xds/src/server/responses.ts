@@ -228,6 +228,8 @@ export class ContentKeys {
   }
 
   names(list: readonly string[]): readonly string[] {
+    // Hashed name by name, and compared name by name on a hit: no name can spell two (names are
+    // whatever clients send).
     return this.canonical(list, namesKey, sameNames);
   }
 
@@ -299,8 +301,8 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
  * written to all of them. Lists are keyed by content (see {@link ContentKeys}), not by the
  * identity of the snapshot or diff they came from: proxies with snapshots of their own share the
  * responses whose bytes are the same. Nonces come from one counter per
- * server, so they are unique within every stream; only a stream sent the very same response
- * again sees its nonce again, and an ACK of either copy means the same thing.
+ * server; a stream that would get the very same response again while its nonce is still in use
+ * there asks for a `fresh` one, so every answer names one response.
  *
  * A response is held weakly: it is found again while some stream still has it queued or being
  * written (a push, a reconnect storm), and freed once every stream is done with it. Holding it as

@@ -15,6 +15,7 @@ import {
 import { ScopedRoutesDiscoveryService } from "@meshlet/api/envoy/service/route/v3/srds_pb";
 import { RuntimeDiscoveryService } from "@meshlet/api/envoy/service/runtime/v3/rtds_pb";
 import { SecretDiscoveryService } from "@meshlet/api/envoy/service/secret/v3/sds_pb";
+import { XdsError } from "../errors.js";
 import { TypeUrl } from "../type-url.js";
 
 /** The xDS gRPC services an XdsServer can mount. */
@@ -29,6 +30,9 @@ export type XdsServiceName =
   | "sds"
   | "rtds"
   | "ecds";
+
+/** Every service a server can mount: the xDS services, and CSDS (not mounted unless asked for). */
+export type ServiceName = XdsServiceName | "csds";
 
 /** One streaming method of an xDS service. */
 export interface XdsMethod {
@@ -58,7 +62,11 @@ export const allXdsServices: readonly XdsServiceName[] = table.map(([name]) => n
 /** The streaming (SotW and Delta) methods of an xDS service, from the generated descriptors. */
 export function xdsMethods(name: XdsServiceName): { service: DescService; methods: XdsMethod[] } {
   const entry = table.find(([n]) => n === name);
-  if (!entry) throw new Error(`unknown xDS service ${name}`);
+  if (!entry)
+    throw new XdsError(
+      "invalid-argument",
+      `unknown xDS service "${name}"; known: ${allXdsServices.join(", ")}, csds`,
+    );
   const [, service, serves] = entry;
   const methods: XdsMethod[] = [];
   for (const m of service.methods) {

@@ -2,49 +2,40 @@ import type { DiscoveryRequest } from "@meshlet/api/envoy/service/discovery/v3/d
 import type { CachedResource } from "../cached-resource.js";
 import type { ResourceSet } from "../snapshot.js";
 import { fullStateTypes, TypeUrl } from "../type-url.js";
-import { NameSets, sameNames } from "./name-sets.js";
+import { UNCERTAIN } from "./holding.js";
+import { sameNames } from "./name-sets.js";
 import { GRPC_PREFIX } from "./responses.js";
 import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
-import { type TypeStateBase, XdsStream } from "./stream.js";
+import { namesOf, type TypeStateBase, XdsStream } from "./stream.js";
 
-/**
- * State-of-the-world subscription state of one type on one stream. What the client holds is not
- * copied per stream: it is "the resources of `sentSet` that were in scope when it was sent",
- * and `sentSet` is shared by every stream that got the same push. Name sets are shared too.
- */
+/** State-of-the-world subscription state of one type on one stream. */
 interface SotwTypeState extends TypeStateBase {
-  /** Explicitly requested names (a shared set from NameSets). */
-  names: ReadonlySet<string>;
-  /** Wildcard subscription (legacy empty list on the first request, or "*"). */
-  wildcard: boolean;
-  /** Names requested since the last response: sent even if unchanged (xDS protocol). */
-  pending?: Set<string>;
-  /** The resource set the last response was computed from. */
-  sentSet?: ResourceSet;
-  /** Names in scope when it was sent ("*" for a wildcard). */
-  sentScope?: ReadonlySet<string> | "*";
-  /** Send on the next flush even if nothing differs (after a make-before-break transition). */
-  forceNext: boolean;
   /** Version the client said it has in its first request (a reconnect). */
   clientVersion: string;
-  lastVersion?: string;
   /** The name list of the last request: an interned list seen again means no change. */
   lastList?: readonly string[];
+  /** Every request of the type so far had an empty list: the legacy wildcard. */
+  legacy?: boolean;
 }
 
 /** The client feature that says a SotW client accepts resources wrapped in `Resource`. */
 export const RESOURCE_IN_SOTW = "xds.config.resource-in-sotw";
 
 interface Plan {
-  readonly resources: CachedResource[];
+  readonly resources: readonly CachedResource[];
   readonly version: string;
   /** A full-state response that drops resources the client had (CDS removals). */
   readonly removes: boolean;
+  /** Resources of an older state kept in a make-before-break transition response. */
+  readonly kept?: readonly CachedResource[];
+  /** Names left out because the client rejected them (see rejectedNow): still unsure after it. */
+  readonly unsure?: readonly string[];
 }
 
 /**
  * A state-of-the-world xDS stream (ADS or per-type). Implements the rules of Envoy's "xDS REST and
- * gRPC protocol" document that concern SotW; each rule is cited where it is applied.
+ * gRPC protocol" document (envoyproxy/envoy api/xds_protocol.rst) that concern SotW; each rule is
+ * cited where it is applied.
  */
 export class SotwStream extends XdsStream<SotwTypeState> {
   private resourceInSotw?: boolean;
@@ -52,9 +43,9 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   onRequest(req: DiscoveryRequest): void {
     const begun = this.begin(req);
     if (!begun) return;
-    const { typeUrl, stale } = begun;
+    const { typeUrl, nonce } = begun;
     let state = begun.state;
-    // xDS protocol: SotW ignores a stale request entirely (the client will answer the newer response).
+    const stale = nonce === "stale";
     this.requested(
       typeUrl,
       {
@@ -65,47 +56,60 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       },
       stale,
     );
-    if (stale) return;
+    // xDS protocol ("Resource updates"): SotW ignores a request with a stale nonce (the client will
+    // answer the newer response); what it says about an older response still lands on the holdings.
+    if (stale) {
+      if (state) {
+        this.answer(state, req.responseNonce, nonce, req.errorDetail, () => req.versionInfo);
+        this.dropped(state, req.resourceNames);
+      }
+      return;
+    }
 
     const first = state === undefined;
     if (!state) {
-      state = {
-        typeUrl,
-        names: NameSets.empty,
-        wildcard: false,
-        forceNext: false,
-        clientVersion: req.versionInfo,
-      };
+      state = { ...this.newTypeState(typeUrl), clientVersion: req.versionInfo };
       this.types.set(typeUrl, state);
     }
-
     // One ACK or NACK per response: a later request carrying the same nonce (a subscription
     // change, or gRPC's unsubscribe-all at shutdown repeating its last NACK) answers nothing new.
-    if (
-      !first &&
-      req.responseNonce !== "" &&
-      req.responseNonce === state.lastNonce &&
-      req.responseNonce !== state.answeredNonce
-    ) {
-      state.answeredNonce = req.responseNonce;
-      this.answered(typeUrl, req.responseNonce, req.errorDetail, req.versionInfo, state.lastVersion);
-    }
+    this.answer(state, req.responseNonce, nonce, req.errorDetail, () => req.versionInfo);
 
     const changed = this.updateSubscription(state, req.resourceNames, first);
     if (!state.subscription) {
       this.watch(state);
       return;
     }
-    // xDS protocol: never loop on a NACK, and do not answer a plain ACK. The rejected resources
-    // are not pushed again until the cache changes them (or the client asks for something new).
-    if (changed) this.markDirty(typeUrl);
+    // xDS protocol ("When to send an update"): never loop on a NACK, and do not answer a plain
+    // ACK. The rejected resources are not pushed again until the cache changes them (or the
+    // client asks for something new).
+    if (changed) {
+      this.subscriptionChanged(state);
+      this.markDirty(typeUrl);
+    }
+  }
+
+  /**
+   * What an ignored (stale) request still says: the client no longer holds the names it stopped
+   * requesting. Its new subscription takes effect with its next request that is not stale, which
+   * repeats the list (SotW requests always carry the whole subscription).
+   */
+  private dropped(state: SotwTypeState, names: readonly string[]): void {
+    if (names === state.lastList || state.names.size === 0) return;
+    const still = new Set(names);
+    const gone: string[] = [];
+    for (const n of state.names) if (!still.has(n)) gone.push(n);
+    state.holdings.forget(gone);
   }
 
   /**
    * Applies a request's resource_names. Returns whether the subscription changed.
-   * xDS protocol: an empty list is a wildcard only on the stream's first request for the type
-   * (legacy wildcard, which later empty lists keep); otherwise an empty list unsubscribes from
-   * everything, which is how gRPC clients unsubscribe when they shut down. "*" subscribes to all.
+   * xDS protocol ("How the client specifies what resources to return"): an empty list is a
+   * wildcard only on the stream's first request for the type (legacy wildcard, which later empty
+   * lists keep); otherwise an empty list unsubscribes from everything, which is how gRPC clients
+   * unsubscribe when they shut down. "*" subscribes to all. Newly requested names are sent even
+   * if the client had them ("the server must resend any newly requested resources"), and names
+   * no longer requested are no longer held.
    */
   private updateSubscription(state: SotwTypeState, names: readonly string[], first: boolean): boolean {
     // Long lists are interned by their bytes (InterningDecoder): the same array again is the
@@ -113,22 +117,26 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     if (!first && names === state.lastList) return false;
     state.lastList = names;
     const star = names.includes("*");
-    const wildcard = star || (names.length === 0 && (first || state.wildcard));
+    // The legacy wildcard lasts while every list is empty; once a request named anything ("*"
+    // included), an empty list unsubscribes (go-control-plane stream/v3 Subscription does the same).
+    state.legacy = names.length === 0 && (first || state.legacy === true);
+    const wildcard = star || state.legacy;
     const explicit = star ? names.filter((n) => n !== "*") : names;
     const sameSet = sameNames(state.names, explicit);
     if (sameSet && wildcard === state.wildcard) return first;
     if (!sameSet) {
       const next = this.ctx.nameSets.acquire(explicit);
-      const pending = state.pending ?? new Set<string>();
-      for (const n of next) if (!state.names.has(n)) pending.add(n);
-      for (const n of pending) if (!next.has(n)) pending.delete(n);
-      state.pending = pending.size > 0 ? pending : undefined;
+      if (!first) {
+        // Newly requested names are re-sent; names no longer requested are dropped by the client
+        // ("the client will silently ignore any supplied resources that were not explicitly
+        // requested"), even from a response already on its way.
+        const changed: string[] = [];
+        for (const n of next) if (!state.names.has(n)) changed.push(n);
+        for (const n of state.names) if (!next.has(n)) changed.push(n);
+        state.holdings.forget(changed);
+      }
       this.ctx.nameSets.release(state.names);
       state.names = next;
-    }
-    if (wildcard && !state.wildcard && state.sentScope !== "*") {
-      // Everything not sent under the named subscription is new to the client.
-      state.forceNext = true;
     }
     state.wildcard = wildcard;
     return true;
@@ -142,13 +150,17 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       const plan = this.plan(state);
       if (!plan) continue;
       if (plan.removes && typeUrl === TypeUrl.Cluster && types.length > 1) {
-        // Make before break (xDS protocol, "eventual consistency"): first add the new clusters
-        // while keeping the removed ones, let listeners and routes move off them, then remove.
-        const keep = [...plan.resources];
-        const names = new Set(keep.map((r) => r.name));
-        for (const r of this.held(state)) if (!names.has(r.name)) keep.push(r);
-        this.respond(state, { resources: keep, version: `${plan.version}.transition`, removes: false });
-        state.forceNext = true;
+        // Make before break (xDS protocol, "Eventual consistency considerations"): first add the
+        // new clusters while keeping the removed ones, let listeners and routes move off them,
+        // then remove.
+        const names = new Set(plan.resources.map((r) => r.name));
+        const kept = this.heldResources(state).filter((r) => !names.has(r.name));
+        this.respond(state, {
+          resources: [...plan.resources, ...kept],
+          version: `${plan.version}.transition`,
+          removes: false,
+          kept,
+        });
         deferred.push(state);
         continue;
       }
@@ -161,21 +173,16 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   }
 
   /**
-   * The resources the client holds from our last response and is still subscribed to (a name
-   * the client unsubscribed from is its own business: no removal is sent for it).
+   * The resources the client holds at a version we have the bytes of and is still subscribed to
+   * (a name the client unsubscribed from is its own business: no removal is sent for it).
    */
-  private held(state: SotwTypeState): CachedResource[] {
-    const { sentSet, sentScope } = state;
-    if (!sentSet || !sentScope) return [];
+  private heldResources(state: SotwTypeState): CachedResource[] {
+    const held = state.holdings.held;
     const out: CachedResource[] = [];
-    const subscribed = (name: string) => state.wildcard || state.names.has(name);
-    if (sentScope === "*") {
-      for (const r of sentSet.resources.values()) if (subscribed(r.name)) out.push(r);
-      return out;
-    }
-    for (const name of sentScope) {
-      const r = sentSet.resources.get(name);
-      if (r && subscribed(name)) out.push(r);
+    for (const name of held.names()) {
+      if (!state.wildcard && !state.names.has(name)) continue;
+      const r = held.base?.resources.get(name);
+      if (r && held.version(name) === r.version) out.push(r);
     }
     return out;
   }
@@ -184,49 +191,51 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   private plan(state: SotwTypeState): Plan | undefined {
     const set = state.current;
     if (!set) return undefined;
-    let scope: CachedResource[];
-    if (state.wildcard) scope = resourceList(set) as CachedResource[];
-    else {
-      scope = subscribed(set, state.names);
-    }
+    const scope = state.wildcard ? resourceList(set) : subscribed(set, state.names);
+    const scopeKey = this.scopeOf(state);
     const fullState = fullStateTypes.has(state.typeUrl);
     // ADS mode: hold EDS/RDS-like responses until every requested name exists.
     if (this.ctx.watcher.ads && !fullState && !state.wildcard && scope.length < state.names.size)
       return undefined;
+    const held = state.holdings.held;
 
-    if (!state.sentSet) {
-      // A reconnecting client that already runs this exact version (content-hash versions are
-      // the same on every replica) is not sent it again.
-      if (state.clientVersion !== "" && state.clientVersion === set.version) {
-        this.markSent(state, set);
+    if (!held.known) {
+      // A reconnect (xDS protocol, "ACK/NACK and resource type instance version": the first
+      // request names the most recent version the client saw). A type version names the whole
+      // state only for a wildcard subscription of a full-state type, where every response at that
+      // version carried all of it; content-hash versions are the same on every replica, so such a
+      // client is not sent it again. For any named subscription the version cannot prove which
+      // names the client got (it may have asked for more just before its stream broke), so every
+      // requested name is sent.
+      if (state.clientVersion !== "" && state.clientVersion === set.version && state.wildcard && fullState) {
+        state.holdings.proven(set, scopeKey);
         state.lastVersion = set.version;
+        // The client runs this version (it says so): as good as an ACK of it (waitForAck, CSDS).
+        state.lastAck = { version: set.version, at: this.ctx.now() };
         return undefined;
       }
       // The first response: everything in scope (for a wildcard, even an empty state).
       if (scope.length === 0 && !state.wildcard && !fullState) return undefined;
       return { resources: scope, version: set.version, removes: false };
     }
-    // The common case — same subscription as at the last response — costs one shared diff per
-    // push (diffSets), not a walk over every resource per stream.
-    const sameScope = state.wildcard ? state.sentScope === "*" : state.sentScope === state.names;
-    if (sameScope && !state.forceNext && !state.pending) {
-      if (set === state.sentSet) return undefined;
-      const d = diffSets(state.sentSet, set);
+    // The common case — the client holds exactly what the last push sent, for the same
+    // subscription — costs one shared diff per push (diffSets), not a walk over every resource
+    // per stream.
+    if (held.isExactly(scopeKey)) {
+      const base = held.base as ResourceSet;
+      if (set === base) return undefined;
+      const d = diffSets(base, set);
       if (state.wildcard) {
         if (fullState) {
           return d.changed.length > 0 || d.removed.length > 0
-            ? {
-                resources: resourceList(set) as CachedResource[],
-                version: set.version,
-                removes: d.removed.length > 0,
-              }
+            ? { resources: scope, version: set.version, removes: d.removed.length > 0 }
             : undefined;
         }
         return d.changed.length > 0
-          ? { resources: d.changed as CachedResource[], version: set.version, removes: false }
+          ? { resources: d.changed, version: set.version, removes: false }
           : undefined;
       }
-      const changed = within(d.changed, state.names) as CachedResource[];
+      const changed = within(d.changed, state.names);
       const removes = d.removed.some((n) => state.names.has(n));
       if (fullState)
         return changed.length > 0 || removes
@@ -234,49 +243,63 @@ export class SotwStream extends XdsStream<SotwTypeState> {
           : undefined;
       return changed.length > 0 ? { resources: changed, version: set.version, removes: false } : undefined;
     }
-    const before = state.sentSet;
-    const pending = state.pending;
-    const differs = (r: CachedResource) =>
-      pending?.has(r.name) || before.resources.get(r.name)?.version !== r.version;
-
+    // Per stream: a subscription change, names the client lost, or answers that left it unsure
+    // (a NACK: the client holds its previous set, and perhaps part of the rejected one).
+    const differs = (r: CachedResource) => held.version(r.name) !== r.version;
     if (fullState) {
-      // xDS protocol: LDS, CDS (and SRDS) responses carry the full subscribed state; a missing
-      // resource means deleted. Send only when that state differs from what the client holds.
-      const held = this.held(state);
-      const current = new Set(scope.map((r) => r.name));
-      const removes = held.some((r) => !current.has(r.name));
-      const inScopeBefore = (name: string) =>
-        state.sentScope === "*" || (state.sentScope?.has(name) ?? false);
-      const changed = state.forceNext || removes || scope.some((r) => differs(r) || !inScopeBefore(r.name));
-      return changed ? { resources: scope, version: set.version, removes } : undefined;
+      // xDS protocol ("Grouping Resources into Responses"): LDS, CDS (and SRDS) responses carry
+      // the full subscribed state; a missing resource means deleted. Send only when that state
+      // differs from what the client holds.
+      let removes = false;
+      for (const name of held.names()) {
+        if ((state.wildcard || state.names.has(name)) && !set.resources.has(name)) removes = true;
+      }
+      if (removes || scope.some(differs)) return { resources: scope, version: set.version, removes };
+      held.settle(set, scopeKey);
+      return undefined;
     }
     // Other types carry only what the client lacks: changed resources and newly requested names
-    // (sent even when the version did not change). Unchanged resources are never re-sent.
-    const changed = state.forceNext ? scope : scope.filter(differs);
-    return changed.length > 0 ? { resources: changed, version: set.version, removes: false } : undefined;
-  }
-
-  private markSent(state: SotwTypeState, set: ResourceSet): void {
-    state.sentSet = set;
-    state.sentScope = state.wildcard ? "*" : state.names;
-    state.pending = undefined;
-    state.forceNext = false;
+    // (sent even when the version did not change). Unchanged resources are never re-sent, nor
+    // the ones the client rejected until the type has a new state (no NACK loop).
+    const unsure: string[] = [];
+    const changed = scope.filter((r) => {
+      if (!differs(r)) return false;
+      if (!this.rejectedNow(state, r)) return true;
+      unsure.push(r.name);
+      return false;
+    });
+    if (changed.length > 0) return { resources: changed, version: set.version, removes: false, unsure };
+    if (unsure.length === 0) held.settle(set, scopeKey);
+    return undefined;
   }
 
   private respond(state: SotwTypeState, plan: Plan, heartbeat = false): void {
-    // xDS protocol: no resource twice in one response.
+    // xDS protocol ("Duplicate Resource Names"): no resource twice in one response.
     const unique = dedupe(plan.resources);
-    const { framed, nonce } = this.ctx.responses.sotw(
-      plan.version,
-      state.typeUrl,
-      unique,
-      heartbeat,
-      this.wrapsTtl(),
-    );
-    if (!heartbeat && state.current) this.markSent(state, state.current);
-    state.lastNonce = nonce;
-    state.lastVersion = plan.version;
-    this.send(framed, state.typeUrl, nonce);
+    let response = this.ctx.responses.sotw(plan.version, state.typeUrl, unique, heartbeat, this.wrapsTtl());
+    if (this.nonceInUse(state, response.nonce))
+      response = this.ctx.responses.sotw(
+        plan.version,
+        state.typeUrl,
+        unique,
+        heartbeat,
+        this.wrapsTtl(),
+        true,
+      );
+    const { framed, nonce } = response;
+    const set = state.current;
+    if (!heartbeat && set) {
+      // Every response carries all that differed in scope: if the client takes it, it holds the
+      // current state within its subscription (plus, in a transition, the clusters kept).
+      const scopeKey = this.scopeOf(state);
+      const touched = fullStateTypes.has(state.typeUrl) ? "all" : [namesOf(unique)];
+      state.holdings.sent(nonce, plan.version, touched, (h) => {
+        h.settle(set, scopeKey);
+        for (const r of plan.kept ?? []) h.set(r.name, r.version);
+        for (const name of plan.unsure ?? []) h.set(name, UNCERTAIN);
+      });
+    }
+    this.send(state, framed, nonce, plan.version, heartbeat);
     this.responded(state.typeUrl, {
       version: plan.version,
       nonce,
@@ -288,7 +311,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   }
 
   /**
-   * xDS protocol: a SotW client that can take resources wrapped in `Resource` (for TTLs)
+   * xDS protocol ("TTL"): a SotW client that can take resources wrapped in `Resource` (for TTLs)
    * advertises the `xds.config.resource-in-sotw` client feature. Others (grpc-js NACKs the
    * wrapper) get plain resources, no TTLs and no heartbeats.
    */
@@ -300,23 +323,31 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   heartbeat(): void {
     if (!this.wrapsTtl()) return;
     for (const state of this.types.values()) {
-      const held = this.held(state);
-      if (state.lastVersion === undefined || !held.some((r) => r.ttlMs !== undefined)) continue;
+      const held = state.holdings.held;
+      // Only a state the client is known to hold is refreshed: a heartbeat of a full-state type
+      // must carry all it holds, and it names the version of the last response, which the client
+      // takes as its own once it accepts the heartbeat. So none goes out while a response is
+      // unanswered (the client may reject it) or after a NACK (until the next push settles it).
+      if (
+        state.lastVersion === undefined ||
+        state.holdings.pending > 0 ||
+        !held.isExactly(this.scopeOf(state))
+      )
+        continue;
+      const base = held.base as ResourceSet;
+      const holds = state.wildcard ? resourceList(base) : subscribed(base, state.names);
+      if (!holds.some((r) => r.ttlMs !== undefined)) continue;
       // Full-state types must carry every resource even in a heartbeat, or the client would
       // delete the ones left out; the others carry just the TTL'd resources.
-      const resources = fullStateTypes.has(state.typeUrl) ? held : held.filter((r) => r.ttlMs !== undefined);
+      const resources = fullStateTypes.has(state.typeUrl)
+        ? holds
+        : holds.filter((r) => r.ttlMs !== undefined);
       this.respond(state, { resources, version: state.lastVersion, removes: false }, true);
     }
   }
-
-  override close(error?: string): void {
-    if (this.closed) return;
-    for (const state of this.types.values()) this.ctx.nameSets.release(state.names);
-    super.close(error);
-  }
 }
 
-function dedupe(resources: CachedResource[]): CachedResource[] {
+function dedupe(resources: readonly CachedResource[]): readonly CachedResource[] {
   // Shared arrays (a set's list, a diff) never repeat a name: keep their identity, which the
   // response cache keys on.
   const seen = new Set<string>();

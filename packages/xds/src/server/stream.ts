@@ -1,13 +1,17 @@
 import { create } from "@bufbuild/protobuf";
 import { type Node, NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import type { Subscription } from "rxjs";
-import type { ConfigWatcher } from "../cache/config-watcher.js";
+import { Observable, type Subscriber, type Subscription } from "rxjs";
+import type { ConfigWatcher, SubscribedNames } from "../cache/config-watcher.js";
+import type { CachedResource } from "../cached-resource.js";
 import type { XdsEvent, XdsProtocol } from "../events.js";
 import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet } from "../snapshot.js";
 import { adsOrder } from "../type-url.js";
+import type { ServerCall } from "./call.js";
+import { GrpcStatus } from "./grpc-status.js";
+import { Holdings, type Scope, type Touched, type Unanswered } from "./holding.js";
 import type { Logger } from "./logger.js";
-import type { NameSets } from "./name-sets.js";
+import { NameSets } from "./name-sets.js";
 import type { ResponseCache } from "./responses.js";
 import type { StreamWriter, WriteScheduler } from "./write-scheduler.js";
 
@@ -21,39 +25,71 @@ export interface StreamContext {
   readonly nameSets: NameSets;
   /** Bounds response bytes in flight across the server's streams. */
   readonly writes: WriteScheduler;
+  /** Milliseconds since the epoch (the server's clock). */
+  now(): number;
   emit(event: XdsEvent): void;
 }
 
-/** The transport side of a stream: grpc-js's duplex call, or anything that can carry bytes. */
-export interface StreamTransport {
-  /**
-   * Writes one response: its bytes behind the 5-byte gRPC length prefix, shared with every other
-   * stream that gets the same response (never modify them). `done` once handed to the connection.
-   */
-  write(bytes: Buffer, done: (error?: Error | null) => void): void;
-  /** Ends the stream with an error status (gRPC INVALID_ARGUMENT for protocol violations). */
-  fail(code: number, details: string): void;
-  readonly peer: string;
-}
+/** The transport side of a stream: what a stream uses of its call. */
+export type StreamTransport = Pick<ServerCall, "peer" | "write" | "finish">;
+
+/** How a request's response_nonce relates to the responses of its type. */
+export type NonceKind = "none" | "latest" | "heartbeat" | "stale";
 
 /** Per-type state common to both protocols. */
 export interface TypeStateBase {
   readonly typeUrl: string;
   current?: ResourceSet;
   subscription?: Subscription;
+  /** Explicitly requested names (a shared set from NameSets). */
+  names: ReadonlySet<string>;
+  /** Wildcard subscription (legacy empty list on the first request, or "*"). */
+  wildcard: boolean;
+  /** What the client holds: the view pushes are diffed against, and the answers in flight. */
+  readonly holdings: Holdings;
+  /** Nonce of the latest response that was not a heartbeat. */
   lastNonce?: string;
+  /** Version of the latest response. */
+  lastVersion?: string;
+  /** Nonces of heartbeats sent since the latest response: answers to them are not stale. */
+  heartbeatNonces?: Set<string>;
   /** The nonce whose ACK/NACK was reported: a later request repeating it reports nothing more. */
   answeredNonce?: string;
+  /** The last ACK and NACK (CSDS, waitForAck). */
+  lastAck?: { readonly version: string; readonly at: number };
+  lastNack?: {
+    readonly version: string;
+    readonly rejectedVersion: string;
+    readonly message: string;
+    readonly code: number;
+    readonly at: number;
+    /** Names of the rejected response ("all": a full-state response). */
+    readonly touched: Touched;
+  };
+  /** Watchers of the subscription (ConfigWatcher.watch's names$), created on first use. */
+  nameWatchers?: Subscriber<SubscribedNames>[];
+  /**
+   * The resource versions the client rejected (NACKed responses) while the type is in the state
+   * `set`: none of them is sent again until the type has a new state (see XdsStream.rejectedNow).
+   */
+  rejected?: { readonly set: ResourceSet; readonly versions: Map<string, string> };
 }
 
 const names = new WeakMap<readonly { name: string }[], readonly string[]>();
 
 /** The names of a (shared) resource list, computed once per list: streams share push arrays. */
-function namesOf(list: readonly { name: string }[]): readonly string[] {
+export function namesOf(list: readonly { name: string }[]): readonly string[] {
   return getOrCreate(names, list, () => list.map((x) => x.name));
 }
 
 const orderIndex = new Map(adsOrder.map((t, i) => [t, i]));
+
+/**
+ * Responses one stream may have waiting to be written (behind a write its client's flow control
+ * holds) before the stream is ended: a proxy that reads keeps this near zero; one that is a
+ * hundred pushes behind is better served by reconnecting.
+ */
+export const MAX_QUEUED_RESPONSES = 100;
 
 /** Sorts type URLs into ADS push order: CDS, EDS, LDS, RDS, then the rest. */
 export function inAdsOrder(types: Iterable<string>): string[] {
@@ -64,8 +100,9 @@ export function inAdsOrder(types: Iterable<string>): string[] {
 
 /**
  * One xDS stream (ADS or a per-type service). Holds the node from the first request, hands out
- * nonces scoped to the stream, subscribes to the cache per requested type, and batches changes:
- * all types a cache change touches are flushed together, in ADS order.
+ * nonces scoped to the stream, subscribes to the cache per requested type, tracks what the client
+ * holds through its answers, and batches changes: all types a cache change touches are flushed
+ * together, in ADS order.
  */
 export abstract class XdsStream<S extends TypeStateBase> {
   node: Node | undefined;
@@ -86,17 +123,28 @@ export abstract class XdsStream<S extends TypeStateBase> {
     this.writer = ctx.writes.writer(transport);
   }
 
+  /** The per-type state of the stream (CSDS reads it; nothing may change it from outside). */
+  typeStates(): ReadonlyMap<string, Readonly<S>> {
+    return this.types;
+  }
+
   /** Validates a request's type URL against the stream's service; undefined after failing the stream. */
   protected requestType(typeUrl: string): string | undefined {
     if (this.service === "ads") {
       if (typeUrl === "") {
-        this.fail(3, "type_url is required on every request of an aggregated (ADS) stream");
+        this.fail(
+          GrpcStatus.INVALID_ARGUMENT,
+          "type_url is required on every request of an aggregated (ADS) stream",
+        );
         return undefined;
       }
       return typeUrl;
     }
     if (typeUrl !== "" && typeUrl !== this.service) {
-      this.fail(3, `this stream serves ${this.service}; a request asked for ${typeUrl}`);
+      this.fail(
+        GrpcStatus.INVALID_ARGUMENT,
+        `this stream serves ${this.service}; a request asked for ${typeUrl}`,
+      );
       return undefined;
     }
     return this.service;
@@ -104,29 +152,51 @@ export abstract class XdsStream<S extends TypeStateBase> {
 
   /**
    * The common start of every request: keeps the node, checks the type URL (failing the stream on
-   * a violation), and finds the type's state. A request is stale when its response_nonce is not
-   * the latest sent for its type (xDS protocol: a newer response is in flight); the first request
-   * of a type on a stream has nothing to be stale against.
+   * a violation), finds the type's state and says how the response_nonce relates to it.
+   * xDS protocol ("Resource updates"): a nonce is stale once a newer response presented a newer
+   * one. A TTL heartbeat re-sends what the client has at the same version; it is no newer state,
+   * so the response before it (and the heartbeats since) can still be answered. The first
+   * request of a type on a stream has nothing to be stale against.
    */
   protected begin(req: {
     node?: Node;
     typeUrl: string;
     responseNonce: string;
-  }): { typeUrl: string; state: S | undefined; stale: boolean } | undefined {
+  }): { typeUrl: string; state: S | undefined; nonce: NonceKind } | undefined {
     if (this.closed) return undefined;
-    this.keepNode(req.node);
+    if (!this.keepNode(req.node)) return undefined;
     const typeUrl = this.requestType(req.typeUrl);
     if (typeUrl === undefined) return undefined;
     // Every answer (ACK or NACK, stale or not) frees the budget its response held.
     if (req.responseNonce !== "") this.writer.answered(typeUrl, req.responseNonce);
     const state = this.types.get(typeUrl);
-    const stale = state !== undefined && req.responseNonce !== "" && req.responseNonce !== state.lastNonce;
-    return { typeUrl, state, stale };
+    let nonce: NonceKind = "none";
+    if (state !== undefined && req.responseNonce !== "") {
+      if (req.responseNonce === state.lastNonce) nonce = "latest";
+      else if (state.heartbeatNonces?.has(req.responseNonce)) nonce = "heartbeat";
+      else nonce = "stale";
+    }
+    return { typeUrl, state, nonce };
   }
 
-  /** Keeps the node of the stream's first request (xDS protocol: later requests may omit it). */
-  protected keepNode(node: Node | undefined): void {
-    if (this.node !== undefined) return;
+  /**
+   * Keeps the node of the stream's first request. xDS protocol ("Basic Protocol Overview"): only
+   * the first request is guaranteed to carry the node, and "the node identifier should always be
+   * identical if present more than once on the stream": a later request naming another node id is
+   * refused (PERMISSION_DENIED), since the stream was authorized for the first. Returns false
+   * after failing the stream.
+   */
+  protected keepNode(node: Node | undefined): boolean {
+    if (this.node !== undefined) {
+      if (node !== undefined && node.id !== this.node.id) {
+        this.fail(
+          GrpcStatus.PERMISSION_DENIED,
+          `a request names node "${node.id}" on a stream opened by node "${this.node.id}"; the node of a stream cannot change`,
+        );
+        return false;
+      }
+      return true;
+    }
     if (node === undefined) {
       // xDS protocol: the first request carries the node. Serve such a client as the empty node
       // (id "") rather than hang it, and say so.
@@ -134,17 +204,44 @@ export abstract class XdsStream<S extends TypeStateBase> {
         `xds: stream ${this.id} (${this.transport.peer}) sent no node on its first request; serving it as node ""`,
       );
       this.node = create(NodeSchema);
-      return;
+      return true;
     }
     this.node = node;
+    return true;
   }
 
-  /** Starts watching a type for this stream's node; each change marks the type dirty. */
+  /** A new type's state, with nothing subscribed and nothing held. */
+  protected newTypeState(typeUrl: string): TypeStateBase {
+    return { typeUrl, names: NameSets.empty, wildcard: false, holdings: new Holdings() };
+  }
+
+  /** The scope of a type's subscription: "*" or its shared name set. */
+  protected scopeOf(state: S): Scope {
+    return state.wildcard ? "*" : state.names;
+  }
+
+  /**
+   * Starts watching a type for this stream's node; each change marks the type dirty. The cache is
+   * told the subscription too (and each change of it), so it can build what is asked for.
+   */
   protected watch(state: S): void {
     if (state.subscription || !this.node) return;
-    state.subscription = this.ctx.watcher.watch(this.node, state.typeUrl).subscribe({
+    const names$ = new Observable<SubscribedNames>((subscriber) => {
+      subscriber.next({ wildcard: state.wildcard, names: state.names });
+      state.nameWatchers ??= [];
+      state.nameWatchers.push(subscriber);
+      return () => {
+        const list = state.nameWatchers;
+        if (!list) return;
+        list.splice(list.indexOf(subscriber), 1);
+        if (list.length === 0) state.nameWatchers = undefined;
+      };
+    });
+    state.subscription = this.ctx.watcher.watch(this.node, state.typeUrl, names$).subscribe({
       next: (set) => {
         state.current = set;
+        // A new state: what the client rejected may go out again with it.
+        if (state.rejected && state.rejected.set !== set) state.rejected = undefined;
         this.markDirty(state.typeUrl);
       },
       error: (err: unknown) => {
@@ -153,6 +250,14 @@ export abstract class XdsStream<S extends TypeStateBase> {
         });
       },
     });
+  }
+
+  /** Tells the cache's watchers of a type that its subscription changed. */
+  protected subscriptionChanged(state: S): void {
+    const list = state.nameWatchers;
+    if (!list) return;
+    const names: SubscribedNames = { wildcard: state.wildcard, names: state.names };
+    for (const subscriber of [...list]) subscriber.next(names);
   }
 
   /** Schedules a flush; every type changed by one cache update goes out in one ordered batch. */
@@ -169,7 +274,10 @@ export abstract class XdsStream<S extends TypeStateBase> {
         this.flush(batch);
       } catch (err) {
         this.ctx.logger.error(`xds: stream ${this.id} failed to respond`, { error: err });
-        this.fail(13, `control plane error: ${err instanceof Error ? err.message : String(err)}`);
+        this.fail(
+          GrpcStatus.INTERNAL,
+          `control plane error: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
     });
   }
@@ -180,10 +288,61 @@ export abstract class XdsStream<S extends TypeStateBase> {
   /** Re-sends TTL'd resources without bodies so clients keep them (xDS TTL heartbeats). */
   abstract heartbeat(): void;
 
-  /** Queues a response; it counts against the write budget until the client answers `nonce`. */
-  protected send(bytes: Buffer, typeUrl: string, nonce: string): void {
+  /**
+   * Queues a response; it counts against the write budget until the client answers `nonce`. A
+   * heartbeat's nonce is remembered so an answer to it, or to the response before it, is not
+   * stale; any other response makes the earlier nonces stale.
+   */
+  protected send(state: S, bytes: Buffer, nonce: string, version: string, heartbeat: boolean): void {
+    if (heartbeat) {
+      state.heartbeatNonces ??= new Set();
+      state.heartbeatNonces.add(nonce);
+    } else {
+      state.lastNonce = nonce;
+      state.heartbeatNonces = undefined;
+    }
+    state.lastVersion = version;
     if (this.closed) return;
-    this.writer.send(bytes, typeUrl, nonce);
+    this.writer.send(bytes, state.typeUrl, nonce);
+    if (this.writer.pending > MAX_QUEUED_RESPONSES) {
+      // Flow control holds its first write and every push queues behind it: a client that keeps
+      // its connection alive but never reads the stream would hold every push's buffers. Its
+      // reconnect gets the current state in one response per type.
+      this.fail(
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        `client is not reading its responses: more than ${MAX_QUEUED_RESPONSES} wait to be written`,
+      );
+    }
+  }
+
+  /**
+   * Whether a nonce is still in use on a type (sent and possibly not answered, or answered last):
+   * a response shared with other streams (ResponseCache) may bring back a nonce this stream had,
+   * and an answer must name one response. Such a response is sent with a fresh nonce.
+   */
+  protected nonceInUse(state: S, nonce: string): boolean {
+    return (
+      nonce === state.lastNonce ||
+      nonce === state.answeredNonce ||
+      (state.heartbeatNonces?.has(nonce) ?? false) ||
+      state.holdings.find(nonce) !== undefined
+    );
+  }
+
+  /**
+   * Whether `r` is a version the client rejected in the type's current state. xDS protocol ("ACK
+   * and NACK semantics summary", "When to send an update"): after a NACK the server waits for a
+   * new state instead of sending the rejected resource again. A request for another name is no
+   * new state of the rejected ones: were they sent with it, the client would reject that response
+   * too (Envoy's gRPC mux NACKs a response as a whole) and the new name would not arrive either.
+   * Full-state types (LDS, CDS in SotW) cannot leave a resource out (a missing one is deleted);
+   * every other response skips these and the client stays unsure of them until the next state.
+   */
+  protected rejectedNow(state: S, r: CachedResource): boolean {
+    const rejected = state.rejected;
+    return (
+      rejected !== undefined && rejected.set === state.current && rejected.versions.get(r.name) === r.version
+    );
   }
 
   protected emit(event: XdsEvent): void {
@@ -216,18 +375,46 @@ export abstract class XdsStream<S extends TypeStateBase> {
   }
 
   /**
-   * Emits the ACK or NACK a request carries for the latest response of its type.
-   * xDS protocol: error_detail set means NACK; a NACK's version_info stays the last accepted one.
+   * Applies the ACK or NACK a request carries. xDS protocol ("ACK and NACK semantics summary"):
+   * error_detail set means NACK, and a NACK keeps the previous version_info: the client still
+   * holds what it held before the rejected response. Every answer lands on the holdings (even a
+   * stale one: it is still a fact about the client); one answer per response is reported on
+   * events$, and only for the latest response or a heartbeat since (a stale request is ignored,
+   * xDS protocol "Resource updates").
    */
-  protected answered(
-    typeUrl: string,
+  protected answer(
+    state: S,
     nonce: string,
+    kind: NonceKind,
     errorDetail: { code: number; message: string } | undefined,
-    version: string,
-    rejectedVersion: string | undefined,
+    reportedVersion: (rejected: string) => string,
   ): void {
-    const base = { streamId: this.id, protocol: this.protocol, node: this.node, typeUrl, version, nonce };
+    if (kind === "none" || nonce === state.answeredNonce) return;
+    const answered =
+      kind === "heartbeat" ? undefined : state.holdings.answer(nonce, errorDetail !== undefined);
+    if (errorDetail) this.remember(state, answered);
+    if (kind === "stale") return;
+    state.answeredNonce = nonce;
+    const rejectedVersion = answered?.version ?? state.lastVersion ?? "";
+    const version = reportedVersion(rejectedVersion);
+    const base = {
+      streamId: this.id,
+      protocol: this.protocol,
+      node: this.node,
+      typeUrl: state.typeUrl,
+      version,
+      nonce,
+    };
+    const at = this.ctx.now();
     if (errorDetail) {
+      state.lastNack = {
+        version,
+        rejectedVersion,
+        message: errorDetail.message,
+        code: errorDetail.code,
+        at,
+        touched: answered?.touched ?? [],
+      };
       this.emit({
         type: "nack",
         ...base,
@@ -235,8 +422,24 @@ export abstract class XdsStream<S extends TypeStateBase> {
         errorDetail: { code: errorDetail.code, message: errorDetail.message },
       });
     } else {
+      state.lastAck = { version, at };
+      // The NACK stays on record while what it rejected is still held back.
+      if (answered && state.rejected === undefined) state.lastNack = undefined;
       this.emit({ type: "ack", ...base });
     }
+  }
+
+  /** Remembers the resource versions a NACKed response carried (see rejectedNow). */
+  private remember(state: S, answered: Unanswered | undefined): void {
+    const set = state.current;
+    if (!answered || answered.touched === "all" || !set) return;
+    if (state.rejected?.set !== set) state.rejected = { set, versions: new Map() };
+    const versions = state.rejected.versions;
+    for (const list of answered.touched)
+      for (const name of list) {
+        const version = answered.after.version(name);
+        if (typeof version === "string") versions.set(name, version);
+      }
   }
 
   /** Emits the `response` event of a response. */
@@ -271,15 +474,22 @@ export abstract class XdsStream<S extends TypeStateBase> {
     if (this.closed) return;
     this.ctx.logger[level](`xds: closing stream ${this.id} (${this.transport.peer}): ${details}`);
     this.close(details);
-    this.transport.fail(code, details);
+    this.transport.finish(code, details);
   }
 
-  /** Releases every watch; emits stream-close once. */
+  /**
+   * The one close path of both stream kinds: releases every watch and shared name set, completes
+   * the subscription watchers, and emits stream-close once.
+   */
   close(error?: string): void {
     if (this.closed) return;
     this.closed = true;
     this.writer.close();
-    for (const state of this.types.values()) state.subscription?.unsubscribe();
+    for (const state of this.types.values()) {
+      state.subscription?.unsubscribe();
+      for (const subscriber of state.nameWatchers ?? []) subscriber.complete();
+      this.ctx.nameSets.release(state.names);
+    }
     this.emit({
       type: "stream-close",
       streamId: this.id,

@@ -14,6 +14,7 @@ import {
   ResourceSchema,
 } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import { type Observable, Subject } from "rxjs";
+import { msFromDuration } from "../duration.js";
 import { XdsError } from "../errors.js";
 import { type XdsServiceName, xdsMethods } from "../server/services.js";
 import { resourceName } from "../snapshot.js";
@@ -301,7 +302,7 @@ export class AdsClient {
       name: r.name,
       version: r.version,
       ...(message ? { message } : {}),
-      ...(r.ttl ? { ttlMs: Number(r.ttl.seconds) * 1000 + r.ttl.nanos / 1e6 } : {}),
+      ...(r.ttl ? { ttlMs: msFromDuration(r.ttl) } : {}),
       heartbeat: r.resource === undefined,
     };
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MessageReader, percentEncode } from "./http2-transport.js";
+import { percentEncode } from "./grpc-headers.js";
+import { MessageReader } from "./message-reader.js";
 
 const framed = (body: Buffer, compressed = false) => {
   const prefix = Buffer.from([compressed ? 1 : 0, 0, 0, 0, 0]);
