@@ -55,7 +55,7 @@ export class SnapshotCache implements ConfigWatcher {
     const entry = this.entry(key);
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
-    for (const { typeUrl, subscribers } of entry.types.slice()) {
+    for (const { typeUrl, subscribers } of entry.types) {
       const set = snapshot.resourceSet(typeUrl);
       if (previous?.resourceSet(typeUrl).version === set.version) continue;
       // A copy: a watcher may subscribe or unsubscribe others while it is told.
@@ -92,20 +92,21 @@ export class SnapshotCache implements ConfigWatcher {
     return new Observable<ResourceSet>((subscriber) => {
       const key = this.keyOf(node);
       const entry = this.entry(key);
-      let watchers = entry.types.find((w) => w.typeUrl === typeUrl);
-      if (!watchers) {
-        watchers = { typeUrl, subscribers: [] };
-        entry.types.push(watchers);
-      }
       if (entry.snapshot) subscriber.next(entry.snapshot.resourceSet(typeUrl));
-      const own = watchers;
-      own.subscribers.push(subscriber);
+      let own = entry.types.find((w) => w.typeUrl === typeUrl);
+      if (own) own.subscribers.push(subscriber);
+      else {
+        // Exactly sized arrays (a pushed-to one has room for 16 more): a key per proxy has one
+        // watcher per type, and thousands of keys.
+        own = { typeUrl, subscribers: [subscriber] };
+        entry.types = [...entry.types, own];
+      }
+      const watchers = own;
       return () => {
-        const at = own.subscribers.indexOf(subscriber);
-        if (at >= 0) own.subscribers.splice(at, 1);
-        if (own.subscribers.length > 0) return;
-        const t = entry.types.indexOf(own);
-        if (t >= 0) entry.types.splice(t, 1);
+        const at = watchers.subscribers.indexOf(subscriber);
+        if (at >= 0) watchers.subscribers.splice(at, 1);
+        if (watchers.subscribers.length > 0) return;
+        entry.types = entry.types.filter((w) => w !== watchers);
         if (entry.types.length === 0 && entry.snapshot === undefined) this.entries.delete(key);
       };
     });
@@ -122,8 +123,8 @@ export class SnapshotCache implements ConfigWatcher {
 
 interface KeyEntry {
   snapshot: Snapshot | undefined;
-  /** The watched types (a handful: a scan beats a Map per key). */
-  readonly types: Watchers[];
+  /** The watched types (a handful: a scan beats a Map per key). Replaced, never changed in place. */
+  types: readonly Watchers[];
 }
 
 interface Watchers {
