@@ -84,11 +84,14 @@ async function run(phase) {
     const o = await buildOwnOnly(shape, ownCount, n);
     out.ownOnly = { ms: o.ms, cpuMs: o.cpuMs };
   }
-  const one = phase.endsWith("one") ? oneInput(shape, ownCount, 0) : undefined;
-  const ownCopies = phase.endsWith("own-only") ? own.map((_, i) => ownOf(shape, ownCount, i)) : undefined;
+  const one = phase === "one" || phase === "none-one" ? oneInput(shape, ownCount, 0) : undefined;
+  const ownCopies =
+    phase === "own-only" || phase === "none-own-only"
+      ? own.map((_, i) => ownOf(shape, ownCount, i))
+      : undefined;
   globalThis.gc?.();
-  if (one && !phase.startsWith("none")) out.one = buildOneFrom(one);
-  if (ownCopies && !phase.startsWith("none")) out.ownOnly = buildOwnOnlyFrom(ownCopies);
+  if (one && phase === "one") out.one = buildOneFrom(one);
+  if (ownCopies && phase === "own-only") out.ownOnly = buildOwnOnlyFrom(ownCopies);
   if (phase === "all-only" || phase === "all") {
     const stats0 = { ...defaultResourcePool.stats };
     const snapshots = [];
