@@ -90,8 +90,14 @@ async function run(phase) {
       ? own.map((_, i) => ownOf(shape, ownCount, i))
       : undefined;
   globalThis.gc?.();
-  if (one && phase === "one") out.one = buildOneFrom(one);
-  if (ownCopies && phase === "own-only") out.ownOnly = buildOwnOnlyFrom(ownCopies);
+  if (one && phase === "one") {
+    const o = buildOneFrom(one);
+    out.one = { ms: o.ms, cpuMs: o.cpuMs };
+  }
+  if (ownCopies && phase === "own-only") {
+    const o = buildOwnOnlyFrom(ownCopies);
+    out.ownOnly = { ms: o.ms, cpuMs: o.cpuMs };
+  }
   if (phase === "all-only" || phase === "all") {
     const stats0 = { ...defaultResourcePool.stats };
     const snapshots = [];
