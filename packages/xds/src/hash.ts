@@ -10,7 +10,7 @@ export interface VersionedMember {
 
 /**
  * A member's digest: the first 128 bits of SHA-256(name, version) as four 32-bit lanes (signed,
- * so that V8 keeps them as small integers). A member that has the slots (CachedResource) keeps
+ * so that V8 keeps them as small integers); what set versions are computed from. A member that has the slots (CachedResource) keeps
  * its own, computed once however many sets it joins; others are kept in a side table.
  */
 export interface MemberDigest {
@@ -23,6 +23,9 @@ export interface MemberDigest {
 
 const sideDigests = new WeakMap<VersionedMember, MemberDigest>();
 
+/** Member digests computed so far in this process (each member's once): for tests. @internal */
+export const digestCounter = { computed: 0 };
+
 function hasSlots(member: VersionedMember): member is VersionedMember & MemberDigest {
   return typeof (member as Partial<MemberDigest>).digested === "boolean";
 }
@@ -34,104 +37,91 @@ function computeInto(member: VersionedMember, into: MemberDigest): MemberDigest 
   into.lane2 = bytes.readInt32LE(8);
   into.lane3 = bytes.readInt32LE(12);
   into.digested = true;
+  digestCounter.computed++;
   return into;
 }
 
-function digestOf(member: VersionedMember): MemberDigest {
+/** A member's digest: kept on the member (CachedResource) or in a side table, computed once. */
+export function digestOf(member: VersionedMember): MemberDigest {
   if (hasSlots(member)) return member.digested ? member : computeInto(member, member);
   return getOrCreate(sideDigests, member, () =>
     computeInto(member, { digested: false, lane0: 0, lane1: 0, lane2: 0, lane3: 0 }),
   );
 }
 
+/** The canonical order of members: by digest, as four unsigned 32-bit numbers. */
+export function compareDigests(a: VersionedMember, b: VersionedMember): number {
+  const x = digestOf(a);
+  const y = digestOf(b);
+  return (
+    (x.lane0 >>> 0) - (y.lane0 >>> 0) ||
+    (x.lane1 >>> 0) - (y.lane1 >>> 0) ||
+    (x.lane2 >>> 0) - (y.lane2 >>> 0) ||
+    (x.lane3 >>> 0) - (y.lane3 >>> 0)
+  );
+}
+
+/** A copy of `members` in canonical order (see {@link setVersion}). */
+export function sortedByDigest<T extends VersionedMember>(members: Iterable<T>): T[] {
+  const list = [...members];
+  for (const m of list) digestOf(m);
+  return list.sort(compareDigests);
+}
+
 /**
- * The version of a set of resources as a multiset hash: the lane-wise sum (mod 2^32) of its
- * members' digests, and their count. A sum does not depend on order, so identical content yields
- * an identical version on every replica without sorting anything, and it can be updated by adding
- * what came and subtracting what left: a LinearCache update hashes only the resources it changed,
- * and the union of disjoint sets (Snapshot.merge) is the sum of their versions.
+ * The version of a set of resources: SHA-256 over its members' digests in canonical order (by
+ * digest), 22 base64url characters like a resource's. `runs` are disjoint lists, each already in
+ * canonical order (one for a plain set; a union's parts, Snapshot.merge); they are merged as they
+ * are written, so a union costs no sort and equals the version of one set of the same members.
+ *
+ * Why not a sum of digests (an incremental multiset hash, as an earlier version did): a sum of
+ * 128-bit digests is open to Wagner's generalized-birthday attack. Whoever controls resource
+ * contents (a tenant's service names, metadata) can find two different sets with the same sum in
+ * about 2^23 hashes (a k-tree over 128 lists, minutes on a laptop), and a client holding one set
+ * would take the other's version as "already have it" and skip the update; a content-interned set
+ * would even be replaced by the other. A hash over the sorted list reduces to SHA-256's collision
+ * resistance and to that of the 128-bit member digests (2^64 work, the same bound as the 132-bit
+ * resource versions themselves). Sorting by digest rather than by name is canonical too (names
+ * are unique in a set, digests but for a 2^-128 chance) and compares numbers, not strings.
+ * The price is that a version is no longer updated in O(1): it is computed in O(n) (16 bytes per
+ * member through SHA-256), lazily, once per set, and a LinearCache update keeps its list sorted
+ * by merging rather than re-sorting. Member digests are still computed once per resource.
  */
-export class SetVersion {
-  private a = 0;
-  private b = 0;
-  private c = 0;
-  private d = 0;
-  private count = 0;
+export function setVersion(runs: readonly (readonly VersionedMember[])[]): string {
+  let total = 0;
+  for (const r of runs) total += r.length;
+  const buf = Buffer.allocUnsafe(16 * total + 8);
+  let o = 0;
+  const write = (m: VersionedMember) => {
+    const d = digestOf(m);
+    buf.writeInt32LE(d.lane0, o);
+    buf.writeInt32LE(d.lane1, o + 4);
+    buf.writeInt32LE(d.lane2, o + 8);
+    buf.writeInt32LE(d.lane3, o + 12);
+    o += 16;
+  };
+  if (runs.length === 1) for (const m of runs[0]!) write(m);
+  else mergeRuns(runs, write);
+  // Domain and count, so that no set's input is another's prefix.
+  buf.writeUInt32LE(0x73657476, o); // "vtes"
+  buf.writeUInt32LE(total, o + 4);
+  return versionString(sha256(buf));
+}
 
-  static of(members: Iterable<VersionedMember>): SetVersion {
-    const v = new SetVersion();
-    for (const m of members) v.add(m);
-    return v;
-  }
-
-  /** The version of the union of disjoint sets: the sum of theirs. */
-  static sum(parts: Iterable<SetVersion>): SetVersion {
-    const v = new SetVersion();
-    for (const p of parts) {
-      v.a = (v.a + p.a) | 0;
-      v.b = (v.b + p.b) | 0;
-      v.c = (v.c + p.c) | 0;
-      v.d = (v.d + p.d) | 0;
-      v.count += p.count;
+/** Visits the members of sorted, disjoint `runs` in canonical order (a k-way merge; k is small). */
+export function mergeRuns<T extends VersionedMember>(
+  runs: readonly (readonly T[])[],
+  visit: (member: T) => void,
+): void {
+  const at = new Array<number>(runs.length).fill(0);
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < runs.length; i++) {
+      if (at[i]! >= runs[i]!.length) continue;
+      if (best < 0 || compareDigests(runs[i]![at[i]!]!, runs[best]![at[best]!]!) < 0) best = i;
     }
-    return v;
-  }
-
-  add(member: VersionedMember): void {
-    const m = digestOf(member);
-    this.a = (this.a + m.lane0) | 0;
-    this.b = (this.b + m.lane1) | 0;
-    this.c = (this.c + m.lane2) | 0;
-    this.d = (this.d + m.lane3) | 0;
-    this.count++;
-  }
-
-  remove(member: VersionedMember): void {
-    const m = digestOf(member);
-    this.a = (this.a - m.lane0) | 0;
-    this.b = (this.b - m.lane1) | 0;
-    this.c = (this.c - m.lane2) | 0;
-    this.d = (this.d - m.lane3) | 0;
-    this.count--;
-  }
-
-  copy(): SetVersion {
-    return SetVersion.sum([this]);
-  }
-
-  /** Members counted. */
-  get size(): number {
-    return this.count;
-  }
-
-  /**
-   * A key equal for equal content and (but for a 2^-128 chance) different otherwise: what sets
-   * are interned by, cheaper than the version string, which is computed only when asked for.
-   */
-  key(): string {
-    // Ten UTF-16 code units, one flat string (a template of five numbers is a tree of pieces).
-    return String.fromCharCode(
-      this.a & 0xffff,
-      this.a >>> 16,
-      this.b & 0xffff,
-      this.b >>> 16,
-      this.c & 0xffff,
-      this.c >>> 16,
-      this.d & 0xffff,
-      this.d >>> 16,
-      this.count & 0xffff,
-      this.count >>> 16,
-    );
-  }
-
-  /** The version string: 22 base64url characters, like a resource's. */
-  toString(): string {
-    const lanes = Buffer.allocUnsafe(16);
-    lanes.writeInt32LE(this.a, 0);
-    lanes.writeInt32LE(this.b, 4);
-    lanes.writeInt32LE(this.c, 8);
-    lanes.writeInt32LE(this.d, 12);
-    return versionString(createHash("sha256").update(lanes).update(String(this.count)).digest());
+    if (best < 0) return;
+    visit(runs[best]![at[best]!++]!);
   }
 }
 

@@ -3,8 +3,8 @@ import { CachedResource, contentVersion } from "./cached-resource.js";
 import { deepFreeze } from "./deep-freeze.js";
 import { XdsError } from "./errors.js";
 import { getOrCreate } from "./get-or-create.js";
-import { SetVersion } from "./hash.js";
-import { ContentSet, contentOf, partsOf, type ResourceSet, SmallMap, UnionMap } from "./resource-set.js";
+import { setVersion, sortedByDigest } from "./hash.js";
+import { ContentSet, partsOf, type ResourceSet, SmallMap, UnionMap } from "./resource-set.js";
 import type { WithTtl } from "./resources/builders.js";
 import { xdsRegistry } from "./type-url.js";
 import { PayloadMemo } from "./validation/payload-memo.js";
@@ -69,7 +69,8 @@ interface InputEntry {
  *   content otherwise: snapshots of thousands of proxies that share a type share its ResourceSet,
  *   so the server diffs it and assembles its responses once for all of them.
  * - The union of disjoint sets (Snapshot.merge: a proxy's own resources and the shared ones) is
- *   a view over them, its version the sum of theirs: it costs what the proxy's own part costs.
+ *   a view over them, its version computed when first asked for by merging their ordered members:
+ *   it costs what the proxy's own part costs.
  *
  * Entries are held by weak references: a resource or set lives as long as a snapshot, cache or
  * stream uses it, and the pool forgets it when the garbage collector frees it. Weak references,
@@ -180,55 +181,67 @@ export class ResourcePool {
    */
   setOf(typeUrl: string, resources: Iterable<CachedResource>, version?: string): ResourceSet {
     const list = Array.isArray(resources) ? (resources as CachedResource[]) : [...resources];
-    const content = new SetVersion();
-    for (const r of list) content.add(r);
-    return this.intern(typeUrl, content, version, () => {
-      // A set's own map is built only when it is new (a set found by content needs none).
-      return new ContentSet(typeUrl, mapOf(typeUrl, list), content, version);
+    const sorted = sortedByDigest(list);
+    const content = setVersion([sorted]);
+    // A set's own map is built only when it is new (a set found by content needs none); a small
+    // set (a proxy's own) does not keep its sorted copy, it sorts its few members when asked.
+    return this.intern(typeUrl, contentKey(content, version), () => {
+      const map = mapOf(typeUrl, list);
+      return new ContentSet(typeUrl, map, map instanceof SmallMap ? undefined : sorted, version ?? content);
     });
   }
 
-  /** Interns a set whose map and content version the caller computed (LinearCache's path). */
-  setFromMap(
+  /**
+   * Interns a set whose map and members in canonical order the caller has (LinearCache's path).
+   * @internal
+   */
+  setFromSorted(
     typeUrl: string,
     map: ReadonlyMap<string, CachedResource>,
-    content: SetVersion,
+    sorted: readonly CachedResource[],
     version?: string,
   ): ResourceSet {
-    return this.intern(typeUrl, content, version, () => new ContentSet(typeUrl, map, content, version));
+    const content = setVersion([sorted]);
+    return this.intern(
+      typeUrl,
+      contentKey(content, version),
+      () => new ContentSet(typeUrl, map, sorted, version ?? content),
+    );
   }
 
   /**
    * The union of disjoint sets of one type (Snapshot.merge): a view over their maps, whose
-   * version is the content hash of the whole (the sum of the parts' content versions; explicit
-   * versions of the parts do not carry over). A union of unions is flattened into their parts.
+   * version is the content hash of the whole (computed when first asked for, from the parts'
+   * ordered members; explicit versions of the parts do not carry over). A union of unions is
+   * flattened into their parts. Unions are interned by their parts, which are interned by content:
+   * proxies with the same own content get the same union.
    * @throws XdsError when two of them have a resource of the same name.
    */
   union(typeUrl: string, sets: readonly ResourceSet[]): ResourceSet {
-    const parts: ResourceSet[] = [];
-    for (const set of sets) for (const p of partsOf(set)) if (p.resources.size > 0) parts.push(p);
-    if (parts.length === 0) return this.setOf(typeUrl, []);
-    if (parts.length === 1) {
-      const only = parts[0]!;
-      // The one non-empty part, by content (its explicit version, if any, does not carry over).
-      return this.setFromMap(typeUrl, only.resources, contentOf(only));
+    const parts: ContentSet[] = [];
+    for (const set of sets) {
+      for (const p of partsOf(set)) {
+        if (p.resources.size === 0) continue;
+        parts.push(
+          p instanceof ContentSet && !p.parts ? p : (this.setOf(typeUrl, p.resources.values()) as ContentSet),
+        );
+      }
     }
-    const content = SetVersion.sum(parts.map(contentOf));
-    return this.intern(typeUrl, content, undefined, () => {
+    if (parts.length === 0) return this.setOf(typeUrl, []);
+    // The one non-empty part, by content (its explicit version, if any, does not carry over).
+    if (parts.length === 1) return this.setOf(typeUrl, parts[0]!.resources.values());
+    let key = "u";
+    for (const p of parts) key += `${p.uid},`;
+    return this.intern(typeUrl, key, () => {
       // Kept exactly sized (a pushed-to array has room to grow): every per-proxy union holds one.
       const exact = parts.slice();
-      return new ContentSet(typeUrl, new UnionMap(typeUrl, exact), content, undefined, exact);
+      return new ContentSet(typeUrl, new UnionMap(typeUrl, exact), undefined, undefined, exact);
     });
   }
 
-  private intern(
-    typeUrl: string,
-    content: SetVersion,
-    version: string | undefined,
-    create: () => ResourceSet,
-  ): ResourceSet {
+  /** Keys: a plain set's content version (and explicit version after a NUL), or "u" and its parts' uids. */
+  private intern(typeUrl: string, key: string, create: () => ResourceSet): ResourceSet {
     const table = getOrCreate(this.setsByContent, typeUrl, () => new WeakValues<string, ResourceSet>());
-    const key = version === undefined ? content.key() : `${content.key()}\u0000${version}`;
     const existing = table.get(key);
     if (existing) {
       this.stats.setContentHits++;
@@ -276,6 +289,10 @@ function mapOf(typeUrl: string, list: readonly CachedResource[]): ReadonlyMap<st
     map.set(r.name, r);
   }
   return map;
+}
+
+function contentKey(content: string, version: string | undefined): string {
+  return version === undefined ? content : `${content}\u0000${version}`;
 }
 
 function duplicate(typeUrl: string, name: string): XdsError {

@@ -1,6 +1,6 @@
 import type { CachedResource } from "./cached-resource.js";
 import { XdsError } from "./errors.js";
-import { SetVersion } from "./hash.js";
+import { mergeRuns, setVersion, sortedByDigest } from "./hash.js";
 
 /** The resources of one type, as a cache hands them to the server. Immutable. */
 export interface ResourceSet {
@@ -10,36 +10,57 @@ export interface ResourceSet {
   readonly resources: ReadonlyMap<string, CachedResource>;
 }
 
+let setUids = 0;
+
 /**
- * A ResourceSet made by a ResourcePool: it knows its content version (a multiset hash, see
- * SetVersion), and computes the version string only when asked for it. A union
- * (Snapshot.merge) also knows its parts, so that a diff between two unions that differ in one
- * part is that part's diff, shared by every proxy whose union has it.
+ * A ResourceSet made by a ResourcePool. A plain set has its version from the start and its
+ * members in the order given; a large one also keeps them in canonical order (by digest, see
+ * `setVersion`), a small one sorts its few when asked; a union (Snapshot.merge) knows
+ * its parts instead, computes its version only when asked for it (by merging the parts' ordered
+ * members: the version one set of the same resources has), and lets a diff between two unions
+ * that differ in one part be that part's diff, shared by every proxy whose union has it.
  */
 export class ContentSet implements ResourceSet {
+  /** @internal Unique in the process: unions are interned by their parts' uids. */
+  readonly uid = ++setUids;
   private versionString: string | undefined;
 
   constructor(
     readonly typeUrl: string,
     readonly resources: ReadonlyMap<string, CachedResource>,
-    /** @internal */
-    readonly content: SetVersion,
-    explicitVersion?: string,
-    /** @internal The disjoint sets this one is the union of (Snapshot.merge). */
-    readonly parts?: readonly ResourceSet[],
+    /** A large plain set's members in canonical order. */
+    private readonly sorted: readonly CachedResource[] | undefined,
+    version?: string,
+    /** @internal The disjoint plain sets this one is the union of (Snapshot.merge). */
+    readonly parts?: readonly ContentSet[],
   ) {
-    this.versionString = explicitVersion;
+    this.versionString = version;
   }
 
   get version(): string {
-    this.versionString ??= this.content.toString();
+    this.versionString ??= setVersion(runsOf(this));
     return this.versionString;
+  }
+
+  /** @internal A plain set's members in canonical order (a union's parts have theirs). */
+  ordered(): readonly CachedResource[] {
+    return this.sorted ?? sortedByDigest(this.resources.values());
   }
 }
 
-/** The content version of any set: kept by the pool's sets, computed for others. */
-export function contentOf(set: ResourceSet): SetVersion {
-  return set instanceof ContentSet ? set.content : SetVersion.of(set.resources.values());
+/** The members of a set in canonical order, as one or more sorted disjoint runs. */
+export function runsOf(set: ResourceSet): readonly (readonly CachedResource[])[] {
+  if (set instanceof ContentSet) return set.parts ? set.parts.map((p) => p.ordered()) : [set.ordered()];
+  return [sortedByDigest(set.resources.values())];
+}
+
+/** The members of a set in canonical order, in one array. */
+export function sortedMembersOf(set: ResourceSet): readonly CachedResource[] {
+  const runs = runsOf(set);
+  if (runs.length === 1) return runs[0]!;
+  const out: CachedResource[] = [];
+  mergeRuns(runs, (r) => out.push(r));
+  return out;
 }
 
 /** The parts of a set: a union's, or the set itself. */
