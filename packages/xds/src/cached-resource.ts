@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { type DescMessage, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { canonicalBytes } from "./canonical-bytes.js";
 import { deepFreeze } from "./deep-freeze.js";
 import { durationParts } from "./duration.js";
 import { type MemberDigest, sha256, versionString } from "./hash.js";
@@ -61,7 +62,7 @@ export class CachedResource<T extends Message = Message> implements MemberDigest
     /** The encoding and version when the caller has them already (a ResourcePool does). */
     encoded?: { readonly bytes: Uint8Array; readonly version: string },
   ) {
-    this.bytes = encoded?.bytes ?? toBinary(schema, message);
+    this.bytes = encoded?.bytes ?? canonicalBytes(schema, toBinary(schema, message));
     this.version = encoded?.version ?? contentVersion(this.bytes, ttlMs);
     this.ref = new WeakRef(message);
   }

@@ -1,5 +1,6 @@
 import { type DescMessage, type Message, type Registry, toBinary } from "@bufbuild/protobuf";
 import { CachedResource, contentVersion } from "./cached-resource.js";
+import { canonicalBytes } from "./canonical-bytes.js";
 import { deepFreeze } from "./deep-freeze.js";
 import { XdsError } from "./errors.js";
 import { getOrCreate } from "./get-or-create.js";
@@ -132,7 +133,8 @@ export class ResourcePool {
         `a ${message.$typeName} resource has an empty name; every xDS resource needs one`,
       );
     }
-    const bytes = toBinary(schema, message);
+    // Map entries sorted by key: the same content built in any order has the same bytes.
+    const bytes = canonicalBytes(schema, toBinary(schema, message), options.registry);
     const version = contentVersion(bytes, ttl);
     this.stats.encodes++;
     const table = getOrCreate(this.byContent, typeUrl, () => new WeakValues<string, CachedResource>());

@@ -26,8 +26,11 @@ const builtIn: Registry = createRegistry(
 
 const layered = new WeakMap<Registry, Registry>();
 
-/** The caller's registry, falling back to the built-in one for types it does not hold. */
-function registryFor(registry: Registry | undefined): Registry {
+/**
+ * The caller's registry, falling back to the built-in one for types it does not hold: what
+ * `Any` payloads are resolved with (field rules, canonical bytes).
+ */
+export function payloadRegistry(registry: Registry | undefined): Registry {
   if (!registry) return builtIn;
   let r = layered.get(registry);
   if (!r) {
@@ -51,7 +54,7 @@ export function validateResource(
   registry: Registry | undefined,
   memo?: PayloadMemo,
 ): void {
-  const r = registryFor(registry);
+  const r = payloadRegistry(registry);
   const typeName = resource.typeUrl.slice(resource.typeUrl.lastIndexOf("/") + 1);
   const schema = r.getMessage(typeName);
   if (!schema) return;
@@ -75,7 +78,7 @@ export function fieldRuleViolations<T extends Message>(
   options: { registry?: Registry; now?: () => number; limit?: number } = {},
 ): FieldViolation[] {
   return checkMessage(schema, message, {
-    registry: registryFor(options.registry),
+    registry: payloadRegistry(options.registry),
     now: options.now ?? Date.now,
     limit: options.limit ?? 100,
   });
