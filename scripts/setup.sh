@@ -5,12 +5,13 @@
 #   etcd-server: a real etcd for @meshlet/config's EtcdSource tests (they start /usr/bin/etcd).
 #   openssl, golang-cfssl: chain verification and a real `cfssl serve` for @meshlet/ca.
 #   redis-server, prometheus: real servers for @meshlet/adapters (the tests start and stop them).
+#   chromium: the browser @meshlet/admin's console test drives with playwright-core (headless).
 # - npm ci: the locked dependencies of every package.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-grpcio etcd-server openssl golang-cfssl redis-server prometheus shellcheck)
+APT_PACKAGES=(python3-grpcio etcd-server openssl golang-cfssl redis-server prometheus shellcheck chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

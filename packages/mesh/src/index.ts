@@ -16,12 +16,100 @@ export type {
   VirtualServiceSpec,
 } from "./config-access.js";
 export {
+  type AuthorizeDecision,
+  type XdsAuthorize,
+  xdsAuthorizeInterceptor,
+} from "./controller/authorize-interceptor.js";
+export { changedConfigKeys } from "./controller/config-diff.js";
+export {
+  type GeneratedResources,
+  type GenerateRequest,
+  type ProxyGenerator,
+  type ProxyGenerators,
+  proxylessGenerator,
+} from "./controller/generator.js";
+export {
+  type ConfigInput,
+  type MeshAuthorizeRequest,
+  MeshController,
+  type MeshControllerOptions,
+  type MeshStatus,
+  type ProxyStatus,
+  type PushCause,
+  type PushEvent,
+  type RefusedNode,
+} from "./controller/mesh-controller.js";
+export {
   type AnalyzeMeshOptions,
   type AnalyzerLevel,
   analyzeMesh,
   IstioAnalyzerCode,
   type MeshFinding,
 } from "./diagnostics/analyze-mesh.js";
+export type {
+  EnvoyGeneratorOptions,
+  EnvoyGeneratorWarning,
+  RateLimitBinding,
+  ServiceRef,
+} from "./envoy/context.js";
+export { envoyGenerators, envoyProxyGenerator, toTranslationWarning } from "./envoy/controller-generator.js";
+export { generateEnvoyGateway } from "./envoy/gateway.js";
+export { envoySnapshotInput, generateEnvoy } from "./envoy/generate.js";
+export { envoyRegistry } from "./envoy/istio-extensions.js";
+export { type EnvoyResources, referencedEnvoyClusters } from "./envoy/resources.js";
+export { generateEnvoySidecar } from "./envoy/sidecar-generator.js";
+export {
+  type ConfigRef,
+  ExplainError,
+  type ExplainHop,
+  type ExplainInput,
+  type ExplainOutcome,
+  type ExplainRequest,
+  type ExplainStep,
+  type ExplainStepKind,
+  type Explanation,
+  explain,
+  explanationJson,
+  formatExplanation,
+  resolveProxy,
+} from "./explain/explain.js";
+export { evaluateRbac, type RbacOutcome, type RbacRequest } from "./explain/rbac.js";
+export {
+  type Call,
+  type CallMode,
+  type CallProtocol,
+  type CallTls,
+  clusterEndpoints,
+  type RbacDecision,
+  type UpstreamEndpoint,
+  type WalkError,
+  type WalkResult,
+  type WeightedTarget,
+  walk,
+  type XdsResources,
+} from "./explain/walker.js";
+export {
+  type GrpcBootstrap,
+  type GrpcBootstrapOptions,
+  grpcBootstrap,
+  WORKLOAD_CERT_FILES,
+  workloadNodeId,
+} from "./grpc/bootstrap.js";
+export {
+  clientHttpFilters,
+  clientListener,
+  type ServerListenerInput,
+  serverListener,
+  serverMtlsMode,
+} from "./grpc/listeners.js";
+export {
+  generateProxyless,
+  type ProxylessGenerateOptions,
+  type ProxylessResources,
+  referencedClusters,
+} from "./grpc/proxyless-generator.js";
+export { type GrpcRbac, GrpcRbacFilterNames, grpcRbac, grpcRbacPolicyName } from "./grpc/rbac.js";
+export { buildRouteConfiguration, type RouteConfigInput, virtualHostDomains } from "./grpc/routes.js";
 export { MeshError, type MeshErrorCode } from "./mesh-error.js";
 export {
   hostSubsetOf,
@@ -129,3 +217,111 @@ export {
   autoRegisteredWorkloadEntryName,
   workloadEntryFromGroup,
 } from "./registry/workload-group.js";
+export {
+  capabilitiesOf,
+  ENVOY_CAPABILITIES,
+  GRPC_RBAC_METADATA_KEY,
+  grpcClientOf,
+  type HashPolicyKind,
+  type LbPolicyName,
+  type NodeUserAgent,
+  type ProxyCapabilities,
+  type ProxylessCapabilityOptions,
+  proxylessCapabilities,
+  type XdsClientKind,
+} from "./translate/capabilities.js";
+export {
+  applyConnectionPool,
+  applyLoadBalancer,
+  applyOutlierDetection,
+  applyRingHashLoadBalancer,
+  applyTrafficPolicy,
+  applyUpstreamTls,
+  buildOutboundCluster,
+  type ClusterBuild,
+  type ClusterContext,
+  clusterTrafficPolicy,
+  edsCluster,
+  finishCluster,
+  HTTP_PROTOCOL_OPTIONS_KEY,
+  isHttp2Cluster,
+  mergeTrafficPolicy,
+  type OutboundClusterInput,
+  serviceAccountsFor,
+  setH2Options,
+  type TrafficPolicyOptions,
+} from "./translate/cluster.js";
+export {
+  applyLocalityLoadBalancer,
+  buildLoadAssignment,
+  type LoadAssignmentInput,
+  localityMatch,
+  proxyLocality,
+} from "./translate/endpoints.js";
+export type {
+  IstioClientTls,
+  IstioConnectionPool,
+  IstioConsistentHash,
+  IstioCorsPolicy,
+  IstioDirectResponse,
+  IstioFault,
+  IstioHeaders,
+  IstioLoadBalancer,
+  IstioLocalityLbSetting,
+  IstioOutlierDetection,
+  IstioRedirect,
+  IstioRetry,
+  IstioRewrite,
+  IstioTrafficPolicy,
+} from "./translate/istio-fields.js";
+export {
+  applyDirectResponse,
+  applyRedirect,
+  BLACK_HOLE_CLUSTER,
+  buildVirtualServiceRoutes,
+  configInfoMetadata,
+  consistentHashToHashPolicy,
+  DEFAULT_ROUTE_NAME,
+  defaultOutboundRoute,
+  destinationCluster,
+  GRPC_STATUS_CODES,
+  type HeadersOperations,
+  HttpFilterNames,
+  hashForDestination,
+  hashForService,
+  isCatchAllRoute,
+  type RouteContext,
+  routeOperation,
+  routingClaim,
+  setRouteTimeout,
+  sortVirtualHostRoutes,
+  toStringMatcher,
+  traceOperation,
+  translateCorsPolicy,
+  translateFault,
+  translateHeadersOperations,
+  translateRetryPolicy,
+  translateRoute,
+  translateRouteMatch,
+} from "./translate/route.js";
+export {
+  Alpn,
+  CERTIFICATE_PROVIDER_INSTANCE,
+  certificateProviderTlsContext,
+  credentialSecretConfig,
+  downstreamMtlsContext,
+  exactMatchers,
+  SdsNames,
+  sdsSecretConfig,
+  TLS_TRANSPORT_SOCKET,
+  tlsTransportSocket,
+  type UpstreamTlsOptions,
+  type UpstreamTlsResult,
+  upstreamTlsContext,
+} from "./translate/tls.js";
+export {
+  ignoreWarnings,
+  type TranslationWarning,
+  type TranslationWarningCode,
+  type WarningSink,
+} from "./translate/warnings.js";

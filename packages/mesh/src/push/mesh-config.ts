@@ -84,6 +84,11 @@ export interface MeshConfig {
   readonly proxyInboundListenPort: number;
   /** Named providers for ext_authz (AuthorizationPolicy CUSTOM), access logs, tracing, metrics. */
   readonly extensionProviders: readonly ExtensionProvider[];
+  /**
+   * Retry policy of HTTP routes whose VirtualService sets none (Istio `defaultHttpRetryPolicy`, an
+   * `HTTPRetry`); unset = Istio's built-in default (2 attempts).
+   */
+  readonly defaultHttpRetryPolicy?: Readonly<Record<string, unknown>>;
   /** Providers used when Telemetry names none. */
   readonly defaultProviders: {
     readonly metrics?: readonly string[];

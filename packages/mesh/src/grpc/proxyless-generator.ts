@@ -1,0 +1,180 @@
+import { create } from "@bufbuild/protobuf";
+import type { Cluster } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
+import {
+  type ClusterLoadAssignment,
+  ClusterLoadAssignmentSchema,
+} from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
+import type { Listener } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
+import type { RouteConfiguration } from "@meshlet/api/envoy/config/route/v3/route_pb";
+import type { Service } from "../model/service.js";
+import { parseSubsetKey } from "../naming/cluster-names.js";
+import {
+  PROXYLESS_SERVER_LISTENER_PREFIX,
+  parseProxylessServerListenerName,
+  proxylessListenerRequests,
+} from "../naming/proxyless-names.js";
+import type { Proxy } from "../proxy/proxy.js";
+import type { PushContext } from "../push/push-context.js";
+import { type ProxyCapabilities, proxylessCapabilities } from "../translate/capabilities.js";
+import { buildOutboundCluster, edsCluster } from "../translate/cluster.js";
+import { buildLoadAssignment } from "../translate/endpoints.js";
+import { BLACK_HOLE_CLUSTER } from "../translate/route.js";
+import type { TranslationWarning, WarningSink } from "../translate/warnings.js";
+import { clientListener, serverListener } from "./listeners.js";
+import { buildRouteConfiguration } from "./routes.js";
+
+// The proxyless gRPC generator (Istio's `grpc` generator, istio/istio pilot/pkg/networking/grpcgen/):
+// LDS names are what the client dialled or its server template produced; RDS, CDS and EDS follow
+// from them. Everything is computed for one client and its subscriptions, as istiod computes it per
+// request, so a client only ever receives the services it dials.
+
+/** What to generate for a proxyless client. */
+export interface ProxylessGenerateOptions {
+  /**
+   * The LDS resource names the client subscribed to: dialled targets (`echo.ns.svc.cluster.local:7070`,
+   * `echo:7070`, `echo`) and server listener names (`xds.istio.io/grpc/lds/inbound/0.0.0.0:17070`).
+   * Undefined = a wildcard subscription: a listener named `<fqdn>:<port>` for every port of every
+   * service the client sees (Istio's empty listener filter).
+   */
+  readonly listenerNames?: Iterable<string>;
+  /** CDS names the client asked for beyond those its routes reference. */
+  readonly clusterNames?: Iterable<string>;
+  /** What the client accepts (default: an unknown gRPC client's, {@link proxylessCapabilities}). */
+  readonly capabilities?: ProxyCapabilities;
+}
+
+/** The resources of one proxyless client, and what was left out for it. */
+export interface ProxylessResources {
+  readonly listeners: Listener[];
+  readonly routes: RouteConfiguration[];
+  readonly clusters: Cluster[];
+  readonly endpoints: ClusterLoadAssignment[];
+  readonly warnings: TranslationWarning[];
+}
+
+/**
+ * Generates the LDS, RDS, CDS and EDS resources of a proxyless gRPC client, as Istio's grpc generator
+ * does:
+ * - a client listener per requested `host[:port]` whose host is (or expands to, in the client's own
+ *   namespace) a service the client sees, named exactly as requested, for the requested port or every
+ *   port; its route configuration `outbound|<port>||<fqdn>`;
+ * - a server listener per requested `xds.istio.io/grpc/lds/inbound/<ip>:<port>` whose port a service
+ *   selects the workload on, with mTLS per PeerAuthentication and RBAC per AuthorizationPolicy;
+ * - the clusters the routes reference (default and the subsets in use), each with its
+ *   ClusterLoadAssignment. A route to a subset or service that does not exist gets a cluster without
+ *   endpoints, so its RPCs fail at once with UNAVAILABLE (Istio would leave the cluster out and the
+ *   client would wait for its does-not-exist timer).
+ * Features the client would reject are left out and reported in `warnings`.
+ */
+export function generateProxyless(
+  proxy: Proxy,
+  push: PushContext,
+  options: ProxylessGenerateOptions = {},
+): ProxylessResources {
+  const capabilities = options.capabilities ?? proxylessCapabilities("grpc-unknown");
+  const warnings: TranslationWarning[] = [];
+  const seen = new Set<string>();
+  const warn: WarningSink = (w) => {
+    const key = `${w.code}|${w.path ?? ""}|${w.message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    warnings.push(w);
+  };
+  const listeners: Listener[] = [];
+  const routes = new Map<string, RouteConfiguration>();
+  const addRoute = (service: Service, port: number) => {
+    const route = buildRouteConfiguration({ push, proxy, capabilities, warn }, service, port);
+    if (!routes.has(route.name)) routes.set(route.name, route);
+  };
+
+  const services = push.servicesForProxy(proxy);
+  if (options.listenerNames === undefined) {
+    for (const service of services) {
+      for (const p of service.ports) {
+        listeners.push(clientListener(service.hostname, service, p.port));
+        addRoute(service, p.port);
+      }
+    }
+  } else {
+    const requests = proxylessListenerRequests(options.listenerNames, proxy);
+    for (const service of services) {
+      const request = requests.get(service.hostname);
+      if (request === undefined) continue;
+      // One listener per requested name: gRPC may watch both `foo` and `foo.ns` (grpcgen).
+      for (const requested of [...request.requestedNames].sort()) {
+        for (const p of service.ports) {
+          if (request.ports.size > 0 && !request.ports.has(String(p.port))) continue;
+          listeners.push(clientListener(requested, service, p.port));
+          addRoute(service, p.port);
+        }
+      }
+    }
+    for (const name of [...requests.keys()].sort()) {
+      if (!name.startsWith(PROXYLESS_SERVER_LISTENER_PREFIX)) continue;
+      const address = parseProxylessServerListenerName(name);
+      if (address === undefined) {
+        warn({
+          code: "INVALID_CONFIG",
+          message: `server listener name ${JSON.stringify(name)} has no <ip>:<port>`,
+        });
+        continue;
+      }
+      const listener = serverListener({ push, proxy, capabilities, warn }, name, address.host, address.port);
+      if (listener !== undefined) listeners.push(listener);
+    }
+  }
+
+  const clusterNames = new Set<string>(options.clusterNames ?? []);
+  for (const route of routes.values()) for (const name of referencedClusters(route)) clusterNames.add(name);
+  const clusters: Cluster[] = [];
+  const endpoints: ClusterLoadAssignment[] = [];
+  const empty = (name: string) => {
+    clusters.push(edsCluster(name, capabilities));
+    endpoints.push(create(ClusterLoadAssignmentSchema, { clusterName: name }));
+  };
+  for (const name of [...clusterNames].sort()) {
+    if (name === BLACK_HOLE_CLUSTER) {
+      empty(name);
+      continue;
+    }
+    const key = parseSubsetKey(name);
+    if (key === undefined || key.direction !== "outbound") continue;
+    const service = push.serviceForHostname(proxy, key.hostname);
+    const port = service?.ports.find((p) => p.port === key.port);
+    if (service === undefined || port === undefined) {
+      warn({
+        code: "INVALID_CONFIG",
+        message: `cluster ${name}: ${service === undefined ? `no service ${key.hostname} is visible to ${proxy.id}` : `service ${key.hostname} has no port ${key.port}`}; its RPCs fail with UNAVAILABLE`,
+      });
+      empty(name);
+      continue;
+    }
+    const ctx = { push, proxy, capabilities, warn };
+    const cluster = buildOutboundCluster(ctx, { service, port, subset: key.subset });
+    if (cluster === undefined) {
+      warn({
+        code: "INVALID_CONFIG",
+        message: `cluster ${name}: no DestinationRule visible to ${proxy.id} defines subset ${JSON.stringify(key.subset)} of ${key.hostname}; its RPCs fail with UNAVAILABLE`,
+      });
+      empty(name);
+      continue;
+    }
+    clusters.push(cluster);
+    endpoints.push(buildLoadAssignment({ push, proxy, service, port: port.port, subset: key.subset }));
+  }
+  return { listeners, routes: [...routes.values()], clusters, endpoints, warnings };
+}
+
+/** The clusters a route configuration sends traffic to (route and weighted clusters). */
+export function referencedClusters(config: RouteConfiguration): string[] {
+  const out: string[] = [];
+  for (const vh of config.virtualHosts) {
+    for (const r of vh.routes) {
+      if (r.action.case !== "route") continue;
+      const spec = r.action.value.clusterSpecifier;
+      if (spec.case === "cluster") out.push(spec.value);
+      else if (spec.case === "weightedClusters") for (const c of spec.value.clusters) out.push(c.name);
+    }
+  }
+  return out;
+}
