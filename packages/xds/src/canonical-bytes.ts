@@ -148,8 +148,8 @@ class Walk {
     else this.message(start, end, planFor(schema));
   }
 
-  /** A map entry's value (field 2), when it is a message. */
-  private mapValue(start: number, end: number, schema: DescMessage): void {
+  /** Calls `visit` with each length-delimited field in [start, end) (others are skipped). */
+  private fields(start: number, end: number, visit: (field: number, s: number, e: number) => void): void {
     let pos = start;
     while (pos < end) {
       const tag = this.varint(pos);
@@ -161,8 +161,15 @@ class Walk {
       const len = this.varint(pos);
       const s = this.next;
       pos = s + len;
-      if (tag >>> 3 === 2) this.sub(s, pos, schema);
+      visit(tag >>> 3, s, pos);
     }
+  }
+
+  /** A map entry's value (field 2), when it is a message. */
+  private mapValue(start: number, end: number, schema: DescMessage): void {
+    this.fields(start, end, (field, s, e) => {
+      if (field === 2) this.sub(s, e, schema);
+    });
   }
 
   /** google.protobuf.Any { type_url = 1; value = 2 }: the payload, when its type is known. */
@@ -170,23 +177,13 @@ class Walk {
     let typeUrl = "";
     let valueStart = -1;
     let valueEnd = -1;
-    let pos = start;
-    while (pos < end) {
-      const tag = this.varint(pos);
-      pos = this.next;
-      if ((tag & 7) !== 2) {
-        pos = this.skip(pos, tag & 7);
-        continue;
-      }
-      const len = this.varint(pos);
-      const s = this.next;
-      pos = s + len;
-      if (tag >>> 3 === 1) typeUrl = decoder.decode(this.buf.subarray(s, pos));
-      else if (tag >>> 3 === 2) {
+    this.fields(start, end, (field, s, e) => {
+      if (field === 1) typeUrl = decoder.decode(this.buf.subarray(s, e));
+      else if (field === 2) {
         valueStart = s;
-        valueEnd = pos;
+        valueEnd = e;
       }
-    }
+    });
     if (valueStart < 0) return;
     const schema = this.registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
     if (schema) this.message(valueStart, valueEnd, planFor(schema));
