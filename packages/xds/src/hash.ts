@@ -77,15 +77,19 @@ export function sortedByDigest<T extends VersionedMember>(members: Iterable<T>):
  * Why not a sum of digests (an incremental multiset hash, as an earlier version did): a sum of
  * 128-bit digests is open to Wagner's generalized-birthday attack. Whoever controls resource
  * contents (a tenant's service names, metadata) can find two different sets with the same sum in
- * about 2^23 hashes (a k-tree over 128 lists, minutes on a laptop), and a client holding one set
- * would take the other's version as "already have it" and skip the update; a content-interned set
- * would even be replaced by the other. A hash over the sorted list reduces to SHA-256's collision
- * resistance and to that of the 128-bit member digests (2^64 work, the same bound as the 132-bit
- * resource versions themselves). Sorting by digest rather than by name is canonical too (names
- * are unique in a set, digests but for a 2^-128 chance) and compares numbers, not strings.
- * The price is that a version is no longer updated in O(1): it is computed in O(n) (16 bytes per
- * member through SHA-256), lazily, once per set, and a LinearCache update keeps its list sorted
- * by merging rather than re-sorting. Member digests are still computed once per resource.
+ * about 2^23 hashes (a k-tree over 128 lists: 35 s on one core, see
+ * test/support/lane-sum-collision.mjs), and a client holding one set would take the other's
+ * version as "already have it" and skip the update; a content-interned set would even be replaced
+ * by the other. Incremental hashes that resist the attack cost too much per set here: an additive
+ * one needs thousands of bits (LtHash: 2 KB a digest) and a multiplicative one big-number
+ * arithmetic (MuHash), for thousands of per-proxy sets. A hash over the sorted list reduces to
+ * SHA-256's collision resistance and to that of the 128-bit member digests (2^64 work, the bound
+ * the 132-bit resource versions themselves have). Sorting by digest rather than by name is
+ * canonical too (names are unique in a set, digests but for a 2^-128 chance) and compares
+ * numbers, not strings. The price: a version is computed in O(n) (16 bytes a member through
+ * SHA-256), once per set (a union's when first asked for), and a LinearCache update keeps its
+ * list sorted by merging instead of adding and subtracting; member digests are still computed
+ * once per resource.
  */
 export function setVersion(runs: readonly (readonly VersionedMember[])[]): string {
   let total = 0;
