@@ -41,6 +41,7 @@ export {
 } from "./server/xds-server.js";
 export {
   defaultResourcePool,
+  type MergeOptions,
   type ResourceInput,
   ResourcePool,
   type ResourcePoolStats,
