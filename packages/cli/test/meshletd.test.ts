@@ -3,8 +3,8 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
-import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
@@ -590,5 +590,21 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       client.close();
     }
     expect(await second.stop()).toBe(0);
+  });
+
+  it("refuses cluster flags without --kubernetes, and a CA mode it does not serve", async () => {
+    const err: string[] = [];
+    const io = {
+      out: () => undefined,
+      err: (l: string) => err.push(l),
+      env: {},
+      signal: new AbortController().signal,
+    };
+    expect(await serve.run(["--config", dir, "--webhook", "127.0.0.1:0"], io)).toBe(2);
+    expect(err.join("\n")).toContain("--webhook only apply with --kubernetes");
+    expect(
+      await serve.run(["--kubernetes", "--ca-mode", "vault", "--kubeconfig", join(dir, "kubeconfig")], io),
+    ).toBe(1);
+    expect(err.join("\n")).toContain('CA mode "vault" is not served');
   });
 });

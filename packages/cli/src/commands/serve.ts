@@ -8,14 +8,14 @@ import type { Subscription } from "rxjs";
 import type { Command, CommandIo } from "../command.js";
 import { EXIT_USAGE } from "../command.js";
 import { adminExtension } from "../serve/admin-extension.js";
-import { type CaMode, kubernetesControlPlane } from "../serve/kubernetes-mode.js";
-import { meshletdExtension } from "../serve/meshletd-extension.js";
 import {
   type ControlPlane,
   type ControlPlaneExtension,
   splitHostPort,
   startControlPlane,
 } from "../serve/control-plane.js";
+import { type CaMode, kubernetesControlPlane } from "../serve/kubernetes-mode.js";
+import { meshletdExtension } from "../serve/meshletd-extension.js";
 
 const USAGE = `Usage: meshlet serve --config <dir or file>… [options]
        meshlet serve --kubernetes [options]          (meshletd, on a cluster)

@@ -1,6 +1,6 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { request as httpRequest } from "node:http";
 import { createServer, type Server } from "node:https";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeApiServer } from "../../../config/test/support/kube-api-server.js";
 import { createTestCa, type TestCa } from "../../../kube/test/support/certs.js";
