@@ -169,6 +169,13 @@ function agentChannel(
   );
 }
 
+/** The gRPC error a call or stream ended with; undefined when it succeeded. */
+const refusal = (p: Promise<unknown>): Promise<grpc.ServiceError | undefined> =>
+  p.then(
+    () => undefined,
+    (e: grpc.ServiceError) => e,
+  );
+
 const bearer = (token: string | undefined) => {
   const md = new grpc.Metadata();
   if (token !== undefined) md.set("authorization", `Bearer ${token}`);
@@ -410,32 +417,27 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
     const client = agentChannel(replica.tls, root);
     try {
       const { csr } = csrFor(CATALOG_ID);
-      const refused = await createCertificate(client, csr, RATINGS_TOKEN).then(
-        () => undefined,
-        (e: grpc.ServiceError) => e,
-      );
+      const refused = await refusal(createCertificate(client, csr, RATINGS_TOKEN));
       expect(refused?.code).toBe(grpc.status.PERMISSION_DENIED);
 
-      const stream = await firstClusters(client, RATINGS_TOKEN, {
-        id: CATALOG_NODE,
-        namespace: "shop",
-        serviceAccount: "catalog",
-      }).then(
-        () => undefined,
-        (e: grpc.ServiceError) => e,
+      const stream = await refusal(
+        firstClusters(client, RATINGS_TOKEN, {
+          id: CATALOG_NODE,
+          namespace: "shop",
+          serviceAccount: "catalog",
+        }),
       );
       expect(stream?.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(stream?.details).toContain("spiffe://cluster.local/ns/shop/sa/ratings");
       expect(stream?.details).toContain("sa/catalog");
 
       // Another namespace claimed in the node id and metadata.
-      const other = await firstClusters(client, CATALOG_TOKEN, {
-        id: "sidecar~10.244.2.7~billing-0.payments~payments.svc.cluster.local",
-        namespace: "payments",
-        serviceAccount: "catalog",
-      }).then(
-        () => undefined,
-        (e: grpc.ServiceError) => e,
+      const other = await refusal(
+        firstClusters(client, CATALOG_TOKEN, {
+          id: "sidecar~10.244.2.7~billing-0.payments~payments.svc.cluster.local",
+          namespace: "payments",
+          serviceAccount: "catalog",
+        }),
       );
       expect(other?.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(other?.details).toContain("ns/payments");
@@ -448,24 +450,19 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
     const root = (await until("root", () => publishedRoot("shop")))["root-cert.pem"] as string;
     const client = agentChannel(replica.tls, root);
     const node = { id: CATALOG_NODE, namespace: "shop", serviceAccount: "catalog" };
-    const failure = (p: Promise<unknown>) =>
-      p.then(
-        () => undefined,
-        (e: grpc.ServiceError) => e,
-      );
     try {
-      const none = await failure(firstClusters(client, undefined, node));
+      const none = await refusal(firstClusters(client, undefined, node));
       expect(none?.code).toBe(grpc.status.UNAUTHENTICATED);
       expect(none?.details).toContain("no credential");
-      const wrongAudience = await failure(firstClusters(client, API_AUDIENCE_TOKEN, node));
+      const wrongAudience = await refusal(firstClusters(client, API_AUDIENCE_TOKEN, node));
       expect(wrongAudience?.code).toBe(grpc.status.UNAUTHENTICATED);
       expect(
-        (await failure(createCertificate(client, csrFor(CATALOG_ID).csr, API_AUDIENCE_TOKEN)))?.code,
+        (await refusal(createCertificate(client, csrFor(CATALOG_ID).csr, API_AUDIENCE_TOKEN)))?.code,
       ).toBe(grpc.status.UNAUTHENTICATED);
       // The plaintext port authenticates the same way.
       const plain = new grpc.Client(replica.plaintext, grpc.credentials.createInsecure());
       try {
-        expect((await failure(firstClusters(plain, undefined, node)))?.code).toBe(
+        expect((await refusal(firstClusters(plain, undefined, node)))?.code).toBe(
           grpc.status.UNAUTHENTICATED,
         );
         expect((await firstClusters(plain, CATALOG_TOKEN, node)).resources.length).toBeGreaterThan(0);
@@ -474,10 +471,10 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       }
       cluster.tokenReviewDown = true;
       try {
-        const down = await failure(firstClusters(client, CATALOG_TOKEN, node));
+        const down = await refusal(firstClusters(client, CATALOG_TOKEN, node));
         expect(down?.code).toBe(grpc.status.UNAUTHENTICATED);
         expect(down?.details).toContain("500");
-        expect((await failure(createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)))?.code).toBe(
+        expect((await refusal(createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)))?.code).toBe(
           grpc.status.UNAUTHENTICATED,
         );
       } finally {
@@ -501,13 +498,12 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
         serviceAccount: "catalog",
       });
       expect(cds.resources.length).toBeGreaterThan(0);
-      const other = await firstClusters(client, undefined, {
-        id: "sidecar~10.244.1.11~ratings-v1-0.shop~shop.svc.cluster.local",
-        namespace: "shop",
-        serviceAccount: "ratings",
-      }).then(
-        () => undefined,
-        (e: grpc.ServiceError) => e,
+      const other = await refusal(
+        firstClusters(client, undefined, {
+          id: "sidecar~10.244.1.11~ratings-v1-0.shop~shop.svc.cluster.local",
+          namespace: "shop",
+          serviceAccount: "ratings",
+        }),
       );
       expect(other?.code).toBe(grpc.status.PERMISSION_DENIED);
     } finally {

@@ -227,36 +227,41 @@ async function keepCaBundle(
 ): Promise<Subscription> {
   const k8s = await import("@kubernetes/client-node");
   const api = kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
+  type Configuration = { webhooks?: Array<{ clientConfig: { caBundle?: string } }> };
+  // The two kinds differ only in the calls that read and replace them.
+  const kinds: Array<{
+    kind: string;
+    name: string | undefined;
+    read: (name: string) => Promise<Configuration>;
+    replace: (name: string, body: Configuration) => Promise<unknown>;
+  }> = [
+    {
+      kind: "MutatingWebhookConfiguration",
+      name: w.mutatingConfiguration,
+      read: (name) => api.readMutatingWebhookConfiguration({ name }),
+      replace: (name, body) =>
+        api.replaceMutatingWebhookConfiguration({ name, body: body as V1MutatingWebhookConfiguration }),
+    },
+    {
+      kind: "ValidatingWebhookConfiguration",
+      name: w.validatingConfiguration,
+      read: (name) => api.readValidatingWebhookConfiguration({ name }),
+      replace: (name, body) =>
+        api.replaceValidatingWebhookConfiguration({ name, body: body as V1ValidatingWebhookConfiguration }),
+    },
+  ];
   const patch = async (roots: readonly string[]) => {
     const caBundle = caBundleOf(roots);
-    if (w.mutatingConfiguration) {
-      const name = w.mutatingConfiguration;
+    for (const { kind, name, read, replace } of kinds) {
+      if (name === undefined || name === "") continue;
       try {
-        const current: V1MutatingWebhookConfiguration = await api.readMutatingWebhookConfiguration({ name });
+        const current = await read(name);
         if ((current.webhooks ?? []).some((h) => h.clientConfig.caBundle !== caBundle)) {
           for (const h of current.webhooks ?? []) h.clientConfig.caBundle = caBundle;
-          await api.replaceMutatingWebhookConfiguration({ name, body: current });
+          await replace(name, current);
         }
       } catch (error) {
-        report(
-          `MutatingWebhookConfiguration ${name}: caBundle not updated (${describe(error)}); retrying in ${resyncMs} ms`,
-        );
-      }
-    }
-    if (w.validatingConfiguration) {
-      const name = w.validatingConfiguration;
-      try {
-        const current: V1ValidatingWebhookConfiguration = await api.readValidatingWebhookConfiguration({
-          name,
-        });
-        if ((current.webhooks ?? []).some((h) => h.clientConfig.caBundle !== caBundle)) {
-          for (const h of current.webhooks ?? []) h.clientConfig.caBundle = caBundle;
-          await api.replaceValidatingWebhookConfiguration({ name, body: current });
-        }
-      } catch (error) {
-        report(
-          `ValidatingWebhookConfiguration ${name}: caBundle not updated (${describe(error)}); retrying in ${resyncMs} ms`,
-        );
+        report(`${kind} ${name}: caBundle not updated (${describe(error)}); retrying in ${resyncMs} ms`);
       }
     }
   };
