@@ -603,4 +603,84 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
     ).toBe(1);
     expect(err.join("\n")).toContain('CA mode "vault" is not served');
   });
+
+  it("injects pods pointing at a discovery address and CA_ADDR its serving certificate names", async () => {
+    const root = (await until("root", () => publishedRoot("shop")))["root-cert.pem"] as string;
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "catalog-v2-0", namespace: "shop", labels: { app: "catalog", version: "v2" } },
+      spec: { serviceAccountName: "catalog", containers: [{ name: "app", image: "catalog:2" }] },
+    };
+    const answer = await httpsGet(replica.webhook, root, "/inject", {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      request: {
+        uid: "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
+        kind: { group: "", version: "v1", kind: "Pod" },
+        resource: { group: "", version: "v1", resource: "pods" },
+        operation: "CREATE",
+        namespace: "shop",
+        userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller" },
+        object: pod,
+      },
+    });
+    const response = JSON.parse(answer.text).response as { allowed: boolean; patch: string };
+    expect(response.allowed).toBe(true);
+    const patch = Buffer.from(response.patch, "base64").toString("utf8");
+    const caAddr = /"name":"CA_ADDR","value":"([^"]+)"/.exec(patch)?.[1] as string;
+    expect(caAddr).toBe(`${HOST}:15012`);
+    expect(patch).toContain(`discoveryAddress\\":\\"${HOST}:15012`);
+  });
+
+  it("agrees with the Deployment `meshlet manifest generate` renders: image command, ports, environment", () => {
+    const deployment = renderManifests(defaultValues()).find(
+      (o) => o.kind === "Deployment" && o.metadata?.name === "meshletd",
+    ) as unknown as {
+      spec: {
+        template: {
+          spec: {
+            containers: Array<{
+              ports: Array<{ containerPort: number }>;
+              env: Array<{ name: string }>;
+              readinessProbe: { httpGet: { path: string; port: number } };
+            }>;
+          };
+        };
+      };
+    };
+    const container = deployment.spec.template.spec.containers[0];
+    expect(container?.ports.map((p) => p.containerPort).sort((a, b) => a - b)).toEqual([
+      8080, 15010, 15012, 15014, 15017,
+    ]);
+    expect(container?.readinessProbe.httpGet).toEqual({ path: "/ready", port: 8080 });
+    const env = new Set(container?.env.map((e) => e.name));
+    for (const read of [
+      "POD_NAMESPACE",
+      "SERVICE_ACCOUNT",
+      "TRUST_DOMAIN",
+      "MESHLET_SERVICE_HOST",
+      "MESHLET_CONFIG_DIR",
+      "MESHLET_CA_MODE",
+      "MESHLET_MUTATING_WEBHOOK",
+      "MESHLET_VALIDATING_WEBHOOK",
+    ])
+      expect(env.has(read), read).toBe(true);
+    // The serve defaults with --kubernetes are those ports.
+    expect(serve.usage).toMatch(/0\.0\.0\.0:15012/);
+    expect(serve.usage).toMatch(
+      /--xds-plaintext <host:port>\|off +Plaintext xDS \(default 0\.0\.0\.0:15010\)/,
+    );
+    expect(serve.usage).toMatch(
+      /--webhook <host:port>\|off +Admission webhooks \(default 0\.0\.0\.0:15017\)/,
+    );
+    expect(serve.usage).toMatch(
+      /--health <host:port>\|off +Readiness \/ready and liveness \/healthz \(default 0\.0\.0\.0:8080\)/,
+    );
+    const dockerfile = readFileSync(
+      new URL("../../../examples/reference-mesh/aks/Dockerfile.meshletd", import.meta.url),
+      "utf8",
+    );
+    expect(dockerfile).toContain('CMD ["serve", "--kubernetes"]');
+  });
 });
