@@ -101,6 +101,8 @@ async function startReplica(name: string): Promise<Replica> {
       join(dir, name),
       "--config-dir",
       join(dir, "no-such-dir"),
+      "--ca-bundle-resync",
+      "0.2",
     ],
     {
       out: (l) => out.push(l),
@@ -530,6 +532,19 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
           new X509Certificate(root).fingerprint256,
         );
     }
+    // `kubectl apply` of the rendered manifests writes caBundle empty again: the next check repairs it.
+    for (const o of renderManifests(defaultValues()))
+      if (o.kind === "MutatingWebhookConfiguration")
+        cluster.putWebhookConfiguration(
+          o as unknown as Parameters<FakeKubeCluster["putWebhookConfiguration"]>[0],
+        );
+    await until("caBundle repaired", () => {
+      const hooks = (cluster.webhookConfiguration("MutatingWebhookConfiguration", MUTATING)?.webhooks ??
+        []) as Array<{
+        clientConfig: { caBundle?: string };
+      }>;
+      return hooks.length > 0 && hooks.every((h) => h.clientConfig.caBundle) ? true : undefined;
+    });
     // What the API server does: call the webhook trusting caBundle, verifying the Service name.
     const answer = await httpsGet(replica.webhook, root, "/validate", {
       apiVersion: "admission.k8s.io/v1",

@@ -87,6 +87,8 @@ MESHLET_VALIDATING_WEBHOOK; flags win.
   --mutating-webhook <name>   MutatingWebhookConfiguration whose caBundle to keep current
                               (MESHLET_MUTATING_WEBHOOK).
   --validating-webhook <name> ValidatingWebhookConfiguration likewise (MESHLET_VALIDATING_WEBHOOK).
+  --ca-bundle-resync <seconds>   How often both caBundles are checked again, besides at every
+                              root change (default 60).
 
 Stops gracefully on SIGINT/SIGTERM. Exit status: 0 after a graceful stop, 1 when it cannot start,
 2 on usage errors.`;
@@ -131,6 +133,7 @@ interface ServeOptions {
   caMode?: string;
   mutatingWebhook?: string;
   validatingWebhook?: string;
+  caBundleResyncSeconds?: number;
 }
 
 function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | number {
@@ -209,7 +212,8 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
       case "--config-dir":
       case "--ca-mode":
       case "--mutating-webhook":
-      case "--validating-webhook": {
+      case "--validating-webhook":
+      case "--ca-bundle-resync": {
         const v = take();
         if (v === undefined) return EXIT_USAGE;
         o.explicit.add(flag);
@@ -225,7 +229,14 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
         else if (flag === "--ca-mode") o.caMode = v;
         else if (flag === "--mutating-webhook") o.mutatingWebhook = v;
         else if (flag === "--validating-webhook") o.validatingWebhook = v;
-        else if (flag === "--admin") {
+        else if (flag === "--ca-bundle-resync") {
+          const seconds = Number(v);
+          if (!(seconds > 0)) {
+            io.err(`meshlet serve: --ca-bundle-resync takes a positive number of seconds, got "${v}"`);
+            return EXIT_USAGE;
+          }
+          o.caBundleResyncSeconds = seconds;
+        } else if (flag === "--admin") {
           o.admin = v === "off" ? undefined : v;
           o.adminExplicit = true;
         } else if (flag === "--admin-token-env") o.adminTokenEnv = v;
@@ -277,6 +288,7 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
       "--ca-mode",
       "--mutating-webhook",
       "--validating-webhook",
+      "--ca-bundle-resync",
     ].includes(f),
   );
   if (!o.kubernetes && kubernetesOnly.length > 0) {
@@ -359,6 +371,7 @@ async function kubernetesOptions(o: ServeOptions, io: CommandIo) {
     ...(mutating !== undefined ? { mutatingWebhook: mutating } : {}),
     ...(validating !== undefined ? { validatingWebhook: validating } : {}),
     webhook: o.webhook ?? false,
+    ...(o.caBundleResyncSeconds !== undefined ? { caBundleResyncMs: o.caBundleResyncSeconds * 1000 } : {}),
     health: o.health ?? false,
     extraSources: o.config.length > 0 ? [new FileSource({ paths: o.config })] : [],
     onError: (message) => io.err(`meshletd: ${message}`),

@@ -42,6 +42,8 @@ export interface KubernetesModeSettings {
   readonly validatingWebhook?: string;
   /** Webhook address (`0.0.0.0:15017`), or false. */
   readonly webhook: string | false;
+  /** How often the webhook configurations' `caBundle` is checked again (default 60 s). */
+  readonly caBundleResyncMs?: number;
   /** Health address (`0.0.0.0:8080`), or false. */
   readonly health: string | false;
   /** Extra config sources (files given with `--config`), before the cluster's. */
@@ -159,6 +161,7 @@ export async function kubernetesControlPlane(settings: KubernetesModeSettings): 
     extension: {
       kubeConfig,
       health: settings.health,
+      ...(settings.caBundleResyncMs !== undefined ? { caBundleResyncMs: settings.caBundleResyncMs } : {}),
       webhook:
         settings.webhook === false
           ? false
