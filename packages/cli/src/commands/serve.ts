@@ -72,7 +72,7 @@ TRUST_DOMAIN, MESHLET_SERVICE_HOST, MESHLET_CONFIG_DIR, MESHLET_CA_MODE, MESHLET
 MESHLET_VALIDATING_WEBHOOK; flags win.
   --kubernetes                Run as meshletd (above). --config then adds files to the cluster's config.
   --kubeconfig <file>         Use this kubeconfig (current context; a bearer-token user) instead of
-                              the pod's service account.
+                              the pod's service account (default $KUBECONFIG when set).
   --namespace <ns>            The control plane's namespace (POD_NAMESPACE).
   --service-account <sa>      The control plane's service account (SERVICE_ACCOUNT, default meshletd).
   --service-host <host>       The Service host agents dial (MESHLET_SERVICE_HOST, default
@@ -358,7 +358,7 @@ async function kubernetesOptions(o: ServeOptions, io: CommandIo) {
   const serviceHost = o.serviceHost ?? env("MESHLET_SERVICE_HOST");
   const mutating = o.mutatingWebhook ?? env("MESHLET_MUTATING_WEBHOOK");
   const validating = o.validatingWebhook ?? env("MESHLET_VALIDATING_WEBHOOK");
-  const kubeconfig = o.kubeconfig;
+  const kubeconfig = o.kubeconfig ?? env("KUBECONFIG");
   return kubernetesControlPlane({
     ...(kubeconfig !== undefined ? { kubeconfig } : {}),
     ...(namespace !== undefined ? { namespace } : {}),
