@@ -294,6 +294,29 @@ function httpsGet(
   });
 }
 
+/** An AdmissionReview v1 as the API server sends it for a CREATE in namespace shop. */
+function admissionReview(
+  group: string,
+  kind: string,
+  resource: string,
+  object: { metadata: { name: string; namespace?: string } },
+) {
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: "7f0b2891-916f-4ed6-b7cd-27bff1815a8c",
+      kind: { group, version: "v1", kind },
+      resource: { group, version: "v1", resource },
+      operation: "CREATE",
+      namespace: "shop",
+      name: object.metadata.name,
+      userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller" },
+      object,
+    },
+  };
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "meshletd-test-"));
   cluster = await new FakeKubeCluster().start();
@@ -546,28 +569,20 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       return hooks.length > 0 && hooks.every((h) => h.clientConfig.caBundle) ? true : undefined;
     });
     // What the API server does: call the webhook trusting caBundle, verifying the Service name.
-    const answer = await httpsGet(replica.webhook, root, "/validate", {
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      request: {
-        uid: "7f0b2891-916f-4ed6-b7cd-27bff1815a8c",
-        kind: { group: "networking.istio.io", version: "v1", kind: "VirtualService" },
-        resource: { group: "networking.istio.io", version: "v1", resource: "virtualservices" },
-        operation: "CREATE",
-        namespace: "shop",
-        name: "catalog",
-        userInfo: { username: "admin" },
-        object: {
-          apiVersion: "networking.istio.io/v1",
-          kind: "VirtualService",
-          metadata: { name: "catalog", namespace: "shop" },
-          spec: {
-            hosts: ["catalog"],
-            http: [{ route: [{ destination: { host: "catalog" }, weight: "ninety" }] }],
-          },
+    const answer = await httpsGet(
+      replica.webhook,
+      root,
+      "/validate",
+      admissionReview("networking.istio.io", "VirtualService", "virtualservices", {
+        apiVersion: "networking.istio.io/v1",
+        kind: "VirtualService",
+        metadata: { name: "catalog", namespace: "shop" },
+        spec: {
+          hosts: ["catalog"],
+          http: [{ route: [{ destination: { host: "catalog" }, weight: "ninety" }] }],
         },
-      },
-    });
+      }),
+    );
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.text).response.allowed).toBe(false);
   });
@@ -627,19 +642,7 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       metadata: { name: "catalog-v2-0", namespace: "shop", labels: { app: "catalog", version: "v2" } },
       spec: { serviceAccountName: "catalog", containers: [{ name: "app", image: "catalog:2" }] },
     };
-    const answer = await httpsGet(replica.webhook, root, "/inject", {
-      apiVersion: "admission.k8s.io/v1",
-      kind: "AdmissionReview",
-      request: {
-        uid: "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
-        kind: { group: "", version: "v1", kind: "Pod" },
-        resource: { group: "", version: "v1", resource: "pods" },
-        operation: "CREATE",
-        namespace: "shop",
-        userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller" },
-        object: pod,
-      },
-    });
+    const answer = await httpsGet(replica.webhook, root, "/inject", admissionReview("", "Pod", "pods", pod));
     const response = JSON.parse(answer.text).response as { allowed: boolean; patch: string };
     expect(response.allowed).toBe(true);
     const patch = Buffer.from(response.patch, "base64").toString("utf8");
