@@ -299,7 +299,10 @@ function admissionReview(
   group: string,
   kind: string,
   resource: string,
-  object: { metadata: { name: string; namespace?: string } },
+  object: {
+    readonly metadata: { readonly name: string; readonly namespace?: string };
+    readonly [field: string]: unknown;
+  },
 ) {
   return {
     apiVersion: "admission.k8s.io/v1",
