@@ -31,6 +31,8 @@ import { SnapshotCache, silentLogger, XdsServer } from "@meshlet/xds";
 import type { Registry as MetricsRegistry } from "prom-client";
 import { filter, firstValueFrom, type Observable, ReplaySubject, type Subscription } from "rxjs";
 import { ControlPlaneMetrics } from "./control-plane-metrics.js";
+
+export { ControlPlaneMetrics, type ControlPlaneMetricsSources } from "./control-plane-metrics.js";
 import { type MonitoringServer, serveMonitoring } from "./monitoring-server.js";
 import {
   loadRateLimitYaml,
@@ -163,6 +165,8 @@ export interface ControlPlaneParts {
   readonly workloads: WorkloadIdentities;
   /** The control plane's Prometheus registry, when metrics are on. */
   readonly metricsRegistry?: MetricsRegistry;
+  /** Its metrics, when on: `observeWebhooks(server.events$)` adds a composed webhook server's. */
+  readonly metrics?: ControlPlaneMetrics;
   /**
    * Low-volume events (config errors, pushes, CA requests, certificates, rate-limit changes,
    * errors); replays the last 200 to a new subscriber. xDS protocol events are on `xds.events$`,
@@ -336,6 +340,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             pushes$: controller.pushes$,
             status$: controller.status$,
             caEvents$: caService.events$,
+            trustBundle$: ca.trustBundle$,
+            signingCertificate: () => ca.signingCertificate,
+            issued$: events.pipe(filter((e) => e.type === "workload-certificate")),
+            policyDecisions$: policy.decisions$,
+            rateLimitDecisions$: policy.rateLimiter.decisions$,
           })
         : undefined;
     if (metrics !== undefined) cleanup.push(() => metrics.close());
@@ -351,7 +360,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       caService,
       policy,
       workloads: identities as WorkloadIdentities,
-      ...(metrics !== undefined ? { metricsRegistry: metrics.registry } : {}),
+      ...(metrics !== undefined ? { metricsRegistry: metrics.registry, metrics } : {}),
       events$: events.asObservable(),
     });
     for (const extension of options.extensions ?? []) extension.registerGrpc?.(server, parts());
