@@ -282,7 +282,8 @@ export class ControlPlaneMetrics {
           csr.inc();
           if (e.type === "issued") issued.inc();
           else if (e.code === "unauthenticated") authnFailures.inc();
-          else if (e.code.startsWith("malformed-") || e.code === "csr-signature-invalid") csrParseErrors.inc();
+          else if (e.code.startsWith("malformed-") || e.code === "csr-signature-invalid")
+            csrParseErrors.inc();
         }),
       );
     if (sources.issued$ !== undefined)

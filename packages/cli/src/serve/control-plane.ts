@@ -31,8 +31,6 @@ import { SnapshotCache, silentLogger, XdsServer } from "@meshlet/xds";
 import type { Registry as MetricsRegistry } from "prom-client";
 import { filter, firstValueFrom, type Observable, ReplaySubject, type Subscription } from "rxjs";
 import { ControlPlaneMetrics } from "./control-plane-metrics.js";
-
-export { ControlPlaneMetrics, type ControlPlaneMetricsSources } from "./control-plane-metrics.js";
 import { type MonitoringServer, serveMonitoring } from "./monitoring-server.js";
 import {
   loadRateLimitYaml,
@@ -40,6 +38,8 @@ import {
   rateLimitConfigMapFiles,
 } from "./rate-limit-configs.js";
 import { type WorkloadFiles, WorkloadIdentities } from "./workload-identities.js";
+
+export { ControlPlaneMetrics, type ControlPlaneMetricsSources } from "./control-plane-metrics.js";
 
 // The reference control plane as one composition, what istiod is: config (files, or any
 // ConfigSource) → ConfigStore → MeshController (proxyless, Envoy sidecar and gateway generators) →
