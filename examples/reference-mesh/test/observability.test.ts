@@ -5,9 +5,15 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJson, type JsonValue, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { CheckRequestSchema, CheckResponseSchema } from "@meshlet/api/envoy/service/auth/v3/external_auth_pb";
+import {
+  DiscoveryRequestSchema,
+  type DiscoveryResponse,
+  DiscoveryResponseSchema,
+} from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import { IstioCertificateRequestSchema } from "@meshlet/api/istio/security/v1alpha1/ca_pb";
 import {
   createInjectionWebhook,
@@ -34,7 +40,8 @@ import type { ReferenceMesh as ReferenceMeshClass } from "../src/reference-mesh.
 // pkg/webhooks/validation/server/monitoring.go; istio.io's "Istio Standard Metrics").
 // What the local run would not do by itself, the test does once, through the real servers:
 // AdmissionReviews to @meshlet/kube's webhook server composed on the control plane's registry,
-// a CSR to the Istio CA API, an ext_authz Check, and a config change while Prometheus scrapes.
+// a CSR to the Istio CA API, an ext_authz Check, a NACK on an ADS stream, and a config change
+// while Prometheus scrapes.
 
 const EXAMPLE = fileURLToPath(new URL("..", import.meta.url));
 const OBSERVABILITY = join(EXAMPLE, "aks", "observability");
@@ -386,6 +393,53 @@ describe("the dashboards against a real prometheus scraping the local reference 
       return Number(scrapes[0]?.value[1] ?? 0) >= 3 ? undefined : "fewer than 3 scrapes per target";
     });
 
+    // A proxy rejecting config while Prometheus watches, as Envoy NACKs a response it cannot load:
+    // an ADS stream as details-v1's node (the node of its bootstrap), a CDS response, its NACK.
+    const details = mesh.workloads.find((w) => w.workload.app === "details")?.workload.pod ?? "";
+    const bootstrapFile = plane.workloads.files("default", details)?.bootstrap ?? "";
+    const bootstrap = JSON.parse(await readFile(bootstrapFile, "utf8")) as { node: JsonValue };
+    const nacked = firstValueFrom(
+      plane.xds.events$.pipe(
+        filter((e) => e.type === "nack"),
+        timeout(60_000),
+      ),
+    );
+    const ads = new grpc.Client(plane.addresses.grpc, grpc.credentials.createInsecure());
+    const stream = ads.makeBidiStreamRequest(
+      "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+      (m: Uint8Array) => Buffer.from(m),
+      (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
+    );
+    const CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+    const first = new Promise<DiscoveryResponse>((resolve, reject) => {
+      stream.once("data", resolve);
+      stream.once("error", reject);
+    });
+    stream.write(
+      toBinary(
+        DiscoveryRequestSchema,
+        create(DiscoveryRequestSchema, {
+          node: fromJson(NodeSchema, bootstrap.node, { ignoreUnknownFields: true }),
+          typeUrl: CDS,
+        }),
+      ),
+    );
+    const cds = await first;
+    stream.write(
+      toBinary(
+        DiscoveryRequestSchema,
+        create(DiscoveryRequestSchema, {
+          typeUrl: CDS,
+          responseNonce: cds.nonce,
+          errorDetail: { code: grpc.status.INVALID_ARGUMENT, message: "cluster rejected by the test" },
+        }),
+      ),
+    );
+    await nacked;
+    stream.on("error", () => undefined);
+    stream.cancel();
+    ads.close();
+
     // A config change while Prometheus watches: pushes, push latency and convergence move in the window.
     const pushed = firstValueFrom(
       plane.events$.pipe(
@@ -490,6 +544,8 @@ describe("the dashboards against a real prometheus scraping the local reference 
     // The control plane: one stream per workload at least, pushes, a certificate per pod.
     expect(await value("sum(pilot_xds)")).toBeGreaterThanOrEqual(mesh?.workloads.length ?? Number.NaN);
     expect(await value("sum(pilot_xds_pushes)")).toBeGreaterThan(0);
+    expect(await value('sum(pilot_total_xds_rejects{type="cds"})')).toBe(1);
+    expect(await value("sum(increase(pilot_total_xds_rejects[1h]))")).toBeGreaterThan(0);
     expect(await value('sum(pilot_push_triggers{type="config"})')).toBeGreaterThanOrEqual(2);
     expect(await value("sum(citadel_server_success_cert_issuance_count)")).toBeGreaterThanOrEqual(
       mesh?.workloads.length ?? Number.NaN,
