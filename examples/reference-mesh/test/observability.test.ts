@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
@@ -129,33 +130,19 @@ describe("the dashboards against a real prometheus scraping the local reference 
       throw new Error("the control plane serves no metrics");
 
     // The injection and validation webhooks, composed on the control plane's registry as meshletd
-    // composes them; a serving certificate from the real openssl.
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "webhook.key",
-        "-out",
-        "webhook.crt",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=meshletd.meshlet-system.svc",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ],
-      { cwd: tmp, stdio: ["ignore", "ignore", "pipe"] },
-    );
+    // composes them, serving a certificate from the control plane's CA for the webhook Service's
+    // DNS name (what the webhook configurations' caBundle vouches for in a cluster).
+    const SERVICE_DNS = "meshletd.meshlet-system.svc";
+    const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const chain = await plane.ca.issue({
+      publicKey: keys.publicKey,
+      identity: `spiffe://${plane.trustDomain}/ns/meshlet-system/sa/meshletd`,
+      dnsNames: [SERVICE_DNS],
+    });
+    const roots = [...plane.ca.trustBundle.roots];
     const certificate = {
-      cert: await readFile(join(tmp, "webhook.crt"), "utf8"),
-      key: await readFile(join(tmp, "webhook.key"), "utf8"),
+      cert: chain.filter((pem) => !roots.includes(pem)).join(""),
+      key: keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     };
     webhook = new WebhookServer({
       certificate,
@@ -194,7 +181,8 @@ describe("the dashboards against a real prometheus scraping the local reference 
             port: webhookPort,
             path,
             method: "POST",
-            ca: [certificate.cert],
+            ca: roots,
+            servername: SERVICE_DNS,
             agent: false,
             headers: { "content-type": "application/json" },
           },
