@@ -1,7 +1,3 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import type { CertificateServiceEvent, TrustBundle } from "@meshlet/ca";
@@ -27,6 +23,26 @@ const sources = () => ({
   trustBundle$: new Subject<TrustBundle>(),
   webhooks$: new Subject<WebhookEvent>(),
 });
+
+/**
+ * A self-signed certificate made with `openssl req -x509 … -days 3650`; `openssl x509 -noout
+ * -enddate` says notAfter=Nov 30 13:54:05 2036 GMT, which is this many unix seconds.
+ */
+const EXPIRY_FIXTURE = [
+  "-----BEGIN CERTIFICATE-----",
+  "MIIBtzCCAV2gAwIBAgIUV7UgWDPeQ1soTobKpPXyLI9hkzcwCgYIKoZIzj0EAwIw",
+  "MTEWMBQGA1UECgwNbWVzaGxldCB0ZXN0czEXMBUGA1UEAwwOZXhwaXJ5IGZpeHR1",
+  "cmUwHhcNMjYxMjAzMTM1NDA1WhcNMzYxMTMwMTM1NDA1WjAxMRYwFAYDVQQKDA1t",
+  "ZXNobGV0IHRlc3RzMRcwFQYDVQQDDA5leHBpcnkgZml4dHVyZTBZMBMGByqGSM49",
+  "AgEGCCqGSM49AwEHA0IABCEnzlPJFhhViex5+jZ/Pg8oehMuUevcjrAnsVU4nIdO",
+  "6xZeGmHhakrvfUGJqHg5RU63F79GWU+nnoJANVdDb66jUzBRMB0GA1UdDgQWBBSb",
+  "h61ZwF1jK26n07kk6hq9whjHADAfBgNVHSMEGDAWgBSbh61ZwF1jK26n07kk6hq9",
+  "whjHADAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQC30oMBqGFZ",
+  "zj2NBfpebTl7wi6VXbY4eGpEPPk0IDt/gQIgK6uIx16lKKQ3CqzBnubU1T51QF0u",
+  "Z+qRkzJngkvzdGA=",
+  "-----END CERTIFICATE-----",
+].join("\n");
+const EXPIRY_FIXTURE_NOT_AFTER = 2111666045;
 
 let metrics: ControlPlaneMetrics | undefined;
 afterEach(() => metrics?.close());
@@ -167,40 +183,11 @@ describe("ControlPlaneMetrics", () => {
     s.caEvents$.next({ type: "issued", spiffeId: "spiffe://td/ns/a/sa/b", authenticator: "mtls", peer: "p" });
     s.caEvents$.next({ type: "refused", code: "unauthenticated", reason: "no certificate", peer: "p" });
     s.caEvents$.next({ type: "refused", code: "malformed-csr", reason: "bad", peer: "p" });
-    const dir = mkdtempSync(join(tmpdir(), "meshlet-metrics-"));
-    try {
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:P-256",
-          "-nodes",
-          "-keyout",
-          "k.pem",
-        ].concat(["-out", "c.pem", "-days", "10", "-subj", "/CN=root"]),
-        { cwd: dir, stdio: "ignore" },
-      );
-      const enddate = execFileSync("openssl", ["x509", "-in", "c.pem", "-noout", "-enddate"], {
-        cwd: dir,
-        encoding: "utf8",
-      });
-      s.trustBundle$.next({
-        trustDomain: "td",
-        roots: [readFileSync(join(dir, "c.pem"), "utf8")],
-        sequence: 1,
-      });
-      const expected = Date.parse(enddate.trim().replace(/^notAfter=/, "")) / 1000;
-      await expectSamples(metrics, [
-        `citadel_server_root_cert_expiry_timestamp ${expected}`,
-        `citadel_server_cert_chain_expiry_timestamp ${expected}`,
-      ]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    s.trustBundle$.next({ trustDomain: "td", roots: [EXPIRY_FIXTURE], sequence: 1 });
+    await expectSamples(metrics, [
+      `citadel_server_root_cert_expiry_timestamp ${EXPIRY_FIXTURE_NOT_AFTER}`,
+      `citadel_server_cert_chain_expiry_timestamp ${EXPIRY_FIXTURE_NOT_AFTER}`,
+    ]);
     await expectSamples(metrics, [
       "citadel_server_csr_count 3",
       "citadel_server_success_cert_issuance_count 1",
