@@ -16,3 +16,10 @@ export function getOrCreate<K, V>(
 export function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   getOrCreate(map, key, () => []).push(value);
 }
+
+/** Whether two lists hold the same elements (by identity) in the same order. */
+export function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -27,6 +27,7 @@ export {
   type ProxyGenerator,
   type ProxyGenerators,
   proxylessGenerator,
+  updateLoadAssignments,
 } from "./controller/generator.js";
 export {
   type ConfigInput,

@@ -1,10 +1,12 @@
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
+import type { ClusterLoadAssignment } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
 import type { ConfigSnapshot, Diagnostic, ResourceKey } from "@meshlet/config";
 import { formatResourceKey } from "@meshlet/config";
 import {
   type GrpcStatusCode,
   type Refusal,
   ResourcePool,
+  type ResourceSet,
   Snapshot,
   type SnapshotCache,
   TypeUrl,
@@ -34,6 +36,7 @@ import {
 } from "../translate/capabilities.js";
 import type { TranslationWarning } from "../translate/warnings.js";
 import { changedConfigKeys } from "./config-diff.js";
+import { changedAddresses, endpointsOnlyChange } from "./endpoint-changes.js";
 import { type GeneratedResources, type ProxyGenerators, proxylessGenerator } from "./generator.js";
 import { SubscriptionTracker } from "./subscriptions.js";
 
@@ -130,6 +133,8 @@ interface ProxyEntry {
   readonly proxy: Proxy;
   readonly capabilities: ProxyCapabilities;
   deps?: ProxyDependencies;
+  /** What its generator returned last (lists made canonical), for incremental updates. */
+  generated?: GeneratedResources;
   version?: string;
   warnings: readonly TranslationWarning[];
   error?: string;
@@ -174,6 +179,10 @@ export class MeshController {
   #push: PushContext | undefined;
   #findings: readonly MeshFinding[] = [];
   #pending = new Map<string, PushCause>();
+  /** The first generated list of each ResourceSet (see #canonical). */
+  readonly #lists = new WeakMap<ResourceSet, readonly unknown[]>();
+  /** Changed-resource counts between pairs of sets. */
+  readonly #diffs = new WeakMap<ResourceSet, WeakMap<object, number>>();
   #flushScheduled = false;
   #closed = false;
   #started = false;
@@ -330,7 +339,11 @@ export class MeshController {
     const previous = this.#push;
     let next: PushContext;
     try {
-      next = PushContext.create({ snapshot, ...(this.#options.mesh ? { mesh: this.#options.mesh } : {}) });
+      next = PushContext.create({
+        snapshot,
+        ...(this.#options.mesh ? { mesh: this.#options.mesh } : {}),
+        ...(previous !== undefined ? { previous } : {}),
+      });
     } catch (error) {
       // A bug or an input the model cannot take: keep serving the previous config, and say why.
       this.#status.next({
@@ -348,25 +361,64 @@ export class MeshController {
       return;
     }
     this.#push = next;
+    this.#syncPolicy(snapshot);
+    const changed = changedConfigKeys(previous?.snapshot, snapshot);
+    const services = next.registry.changedServices(previous?.registry);
+    const plan = this.#plan(previous, next, changed, services);
+    // Pushes first; the analysis (status$ only) after them, so it never delays a proxy's config.
+    this.#build(plan, "config", changed.map(formatResourceKey), start, false);
     try {
       this.#findings = analyzeMesh(next);
     } catch {
       this.#findings = [];
     }
-    this.#syncPolicy(snapshot);
-    const changed = changedConfigKeys(previous?.snapshot, snapshot);
-    const services = next.registry.changedServices(previous?.registry);
-    const affected: string[] = [];
-    for (const entry of this.#proxies.values()) {
-      if (
-        previous === undefined ||
-        entry.deps === undefined ||
-        this.#affects(entry, next, changed, services)
-      ) {
-        affected.push(entry.key);
+    this.#publishStatus();
+  }
+
+  /**
+   * Which proxies a change affects, and how to rebuild each. When only endpoints changed (the push
+   * context kept its scopes: Istio's incremental EDS case), a proxy's dependencies are those it had,
+   * except for proxies at an address whose endpoints or workload changed (their own services and
+   * workload may differ): those are rebuilt in full, the others that see a changed service get only
+   * its load assignments rebuilt when their generator can, and the change is EDS-only (the changed
+   * services keep their resolution through EDS and their endpoints' identities, which clusters carry
+   * as SANs). Otherwise every proxy whose dependencies before or after the change name a changed
+   * object or service is rebuilt in full.
+   */
+  #plan(
+    previous: PushContext | undefined,
+    next: PushContext,
+    changed: readonly ResourceKey[],
+    services: ReadonlySet<string>,
+  ): BuildPlan {
+    const full: string[] = [];
+    const endpoints: string[] = [];
+    if (previous === undefined) return { full: [...this.#proxies.keys()], endpoints, services };
+    if (next.endpointsOnly && !changed.some((k) => k.kind === "Node")) {
+      const addresses = changedAddresses(previous, next, changed, services);
+      const edsOnly = endpointsOnlyChange(previous.registry, next.registry, services);
+      for (const entry of this.#proxies.values()) {
+        const deps = entry.deps;
+        if (deps === undefined || entry.proxy.ipAddresses.some((ip) => addresses.has(ip))) {
+          full.push(entry.key);
+          continue;
+        }
+        let affected = false;
+        for (const key of changed) if (deps.dependsOn(key)) affected = true;
+        for (const s of services) if (!affected && deps.dependsOnService(s)) affected = true;
+        if (!affected) continue;
+        const incremental =
+          edsOnly &&
+          entry.generated !== undefined &&
+          this.#generators[entry.proxy.kind]?.updateEndpoints !== undefined;
+        (incremental ? endpoints : full).push(entry.key);
       }
+      return { full, endpoints, services };
     }
-    this.#build(affected, "config", changed.map(formatResourceKey), start);
+    for (const entry of this.#proxies.values()) {
+      if (entry.deps === undefined || this.#affects(entry, next, changed, services)) full.push(entry.key);
+    }
+    return { full, endpoints, services };
   }
 
   #affects(
@@ -417,11 +469,12 @@ export class MeshController {
         list.push(k);
         byCause.set(c, list);
       }
-      for (const [c, keys] of byCause) this.#build(keys, c, [], this.#clock.now());
+      for (const [c, keys] of byCause)
+        this.#build({ full: keys, endpoints: [], services: new Set() }, c, [], this.#clock.now());
     }, 0);
   }
 
-  #build(keys: readonly string[], cause: PushCause, configs: readonly string[], start: number): void {
+  #build(plan: BuildPlan, cause: PushCause, configs: readonly string[], start: number, status = true): void {
     const push = this.#push;
     if (push === undefined || this.#closed) {
       this.#publishStatus();
@@ -429,17 +482,26 @@ export class MeshController {
     }
     const built: string[] = [];
     let resourcesChanged = 0;
-    for (const key of keys) {
+    // One memo per push: proxies that held the same load assignments and get the same new ones
+    // share the new list, so the ResourcePool finds it by identity.
+    const memo: EndpointsMemo = { lists: new Map(), ids: new WeakMap(), next: 0 };
+    const one = (key: string, mode: "full" | "endpoints") => {
       const entry = this.#proxies.get(key);
-      if (entry === undefined) continue;
-      const changed = this.#buildOne(entry, push);
+      if (entry === undefined) return;
+      const changed = this.#buildOne(
+        entry,
+        push,
+        mode === "endpoints" ? { services: plan.services, memo } : undefined,
+      );
       if (changed !== undefined) {
         built.push(key);
         resourcesChanged += changed;
       }
-    }
+    };
+    for (const key of plan.endpoints) one(key, "endpoints");
+    for (const key of plan.full) one(key, "full");
     const at = this.#clock.now();
-    this.#publishStatus();
+    if (status) this.#publishStatus();
     if (built.length > 0 || configs.length > 0) {
       this.#pushes.next({
         cause,
@@ -453,8 +515,15 @@ export class MeshController {
     }
   }
 
-  /** Builds and sets one proxy's snapshot; returns the number of changed resources, or undefined when not built. */
-  #buildOne(entry: ProxyEntry, push: PushContext): number | undefined {
+  /**
+   * Builds and sets one proxy's snapshot (only its load assignments when `endpoints` is given and
+   * its generator can); returns the number of changed resources, or undefined when not built.
+   */
+  #buildOne(
+    entry: ProxyEntry,
+    push: PushContext,
+    endpoints?: { readonly services: ReadonlySet<string>; readonly memo: EndpointsMemo },
+  ): number | undefined {
     const generator = this.#generators[entry.proxy.kind];
     if (generator === undefined) {
       entry.error = `no generator for ${entry.proxy.kind} proxies`;
@@ -463,11 +532,22 @@ export class MeshController {
     const subscriptions = new Map<string, ReadonlySet<string> | undefined>();
     for (const t of this.#subscriptions.types(entry.key))
       subscriptions.set(t, this.#subscriptions.names(entry.key, t));
-    let generated: GeneratedResources;
+    const request = { proxy: entry.proxy, push, capabilities: entry.capabilities, subscriptions };
+    let generated: GeneratedResources | undefined;
     let snapshot: Snapshot;
     try {
-      entry.deps = push.dependencies(entry.proxy);
-      generated = generator({ proxy: entry.proxy, push, capabilities: entry.capabilities, subscriptions });
+      if (
+        endpoints !== undefined &&
+        entry.generated !== undefined &&
+        generator.updateEndpoints !== undefined
+      ) {
+        const updated = generator.updateEndpoints(request, entry.generated, endpoints.services);
+        if (updated !== undefined) generated = shareEndpoints(entry.generated, updated, endpoints.memo);
+      }
+      if (generated === undefined) {
+        entry.deps = push.dependencies(entry.proxy);
+        generated = generator(request);
+      }
       snapshot = Snapshot.create(
         {
           listeners: generated.listeners ?? [],
@@ -486,11 +566,64 @@ export class MeshController {
       return undefined;
     }
     delete entry.error;
+    entry.generated = this.#canonical(generated, snapshot);
     entry.warnings = generated.warnings;
     entry.version = push.version;
     const previous = this.#options.cache.getSnapshot(entry.key);
     this.#options.cache.setSnapshot(entry.key, snapshot);
-    return countChanges(previous, snapshot);
+    return this.#countChanges(previous, snapshot);
+  }
+
+  /**
+   * The generated lists replaced by the first list that produced the same ResourceSet: proxies with
+   * equal resources then hold the same lists (less memory, and the incremental paths and the
+   * ResourcePool find them by identity).
+   */
+  #canonical(generated: GeneratedResources, snapshot: Snapshot): GeneratedResources {
+    const canonical = <T>(typeUrl: string, list: readonly T[] | undefined): readonly T[] | undefined => {
+      if (list === undefined) return undefined;
+      const set = snapshot.resourceSet(typeUrl);
+      const known = this.#lists.get(set) as readonly T[] | undefined;
+      if (known !== undefined) return known;
+      this.#lists.set(set, list);
+      return list;
+    };
+    const out: GeneratedResources = {
+      warnings: generated.warnings,
+      ...optional("listeners", canonical(TypeUrl.Listener, generated.listeners)),
+      ...optional("routes", canonical(TypeUrl.RouteConfiguration, generated.routes)),
+      ...optional("clusters", canonical(TypeUrl.Cluster, generated.clusters)),
+      ...optional("endpoints", canonical(TypeUrl.ClusterLoadAssignment, generated.endpoints)),
+      ...optional("secrets", canonical(TypeUrl.Secret, generated.secrets)),
+    };
+    return out;
+  }
+
+  /** Resources added, changed (new version) or removed between two snapshots; unchanged sets (the same object) cost nothing. */
+  #countChanges(previous: Snapshot | undefined, next: Snapshot): number {
+    let n = 0;
+    for (const t of TYPES) {
+      const after = next.resourceSet(t);
+      const before = previous?.resourceSet(t);
+      if (before === after) continue;
+      let byAfter = this.#diffs.get(after);
+      if (byAfter === undefined) {
+        byAfter = new WeakMap();
+        this.#diffs.set(after, byAfter);
+      }
+      const key = before ?? EMPTY;
+      let count = byAfter.get(key);
+      if (count === undefined) {
+        count = 0;
+        for (const [name, r] of after.resources)
+          if (before?.resources.get(name)?.version !== r.version) count++;
+        if (before !== undefined)
+          for (const name of before.resources.keys()) if (!after.resources.has(name)) count++;
+        byAfter.set(key, count);
+      }
+      n += count;
+    }
+    return n;
   }
 
   #publishStatus(): void {
@@ -523,18 +656,61 @@ const TYPES = [
   TypeUrl.Secret,
 ];
 
-/** Resources added, changed (new version) or removed between two snapshots. */
 function isGrpcStatusCode(code: number): boolean {
   return Number.isInteger(code) && code >= 0 && code <= 16;
 }
 
-function countChanges(previous: Snapshot | undefined, next: Snapshot): number {
-  let n = 0;
-  for (const t of TYPES) {
-    const after = next.resources(t);
-    const before = previous?.resources(t);
-    for (const [name, r] of after) if (before?.get(name)?.version !== r.version) n++;
-    if (before !== undefined) for (const name of before.keys()) if (!after.has(name)) n++;
+/** What a config change rebuilds: proxies in full, proxies' load assignments of `services` only. */
+interface BuildPlan {
+  readonly full: readonly string[];
+  readonly endpoints: readonly string[];
+  readonly services: ReadonlySet<string>;
+}
+
+/** Per push: new load-assignment lists by the list they replace and the changed entries. */
+interface EndpointsMemo {
+  readonly lists: Map<readonly unknown[], Map<string, readonly ClusterLoadAssignment[]>>;
+  readonly ids: WeakMap<object, number>;
+  next: number;
+}
+
+const EMPTY = {};
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/**
+ * `updated` with its load-assignment list replaced by an equal one another proxy got in this push
+ * from the same previous list, when there is one.
+ */
+function shareEndpoints(
+  previous: GeneratedResources,
+  updated: GeneratedResources,
+  memo: EndpointsMemo,
+): GeneratedResources {
+  const before = previous.endpoints;
+  const after = updated.endpoints;
+  if (before === undefined || after === undefined || before === after || before.length !== after.length)
+    return updated;
+  let key = "";
+  for (let i = 0; i < after.length; i++) {
+    const cla = after[i] as ClusterLoadAssignment;
+    if (cla === before[i]) continue;
+    let id = memo.ids.get(cla);
+    if (id === undefined) {
+      id = memo.next++;
+      memo.ids.set(cla, id);
+    }
+    key += `${i}:${id},`;
   }
-  return n;
+  let byKey = memo.lists.get(before);
+  if (byKey === undefined) {
+    byKey = new Map();
+    memo.lists.set(before, byKey);
+  }
+  const known = byKey.get(key);
+  if (known !== undefined) return { ...updated, endpoints: known };
+  byKey.set(key, after);
+  return updated;
 }

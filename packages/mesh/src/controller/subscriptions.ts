@@ -1,4 +1,5 @@
 import type { XdsEvent } from "@meshlet/xds";
+import { getOrCreate } from "../collections.js";
 
 /** What one stream subscribed to of one type. */
 interface StreamType {
@@ -13,6 +14,8 @@ interface StreamType {
  */
 export class SubscriptionTracker {
   readonly #streams = new Map<number, { key: string; types: Map<string, StreamType> }>();
+  /** Stream ids by node key, so per-node questions do not scan every stream. */
+  readonly #byKey = new Map<string, Set<number>>();
 
   /** Applies a `request` event; returns whether the node's subscription of that type changed. */
   request(key: string, event: Extract<XdsEvent, { type: "request" }>): boolean {
@@ -21,6 +24,7 @@ export class SubscriptionTracker {
     if (stream === undefined) {
       stream = { key, types: new Map() };
       this.#streams.set(event.streamId, stream);
+      getOrCreate(this.#byKey, key, () => new Set<number>()).add(event.streamId);
     }
     const before = this.names(key, event.typeUrl);
     const existing = stream.types.get(event.typeUrl);
@@ -46,22 +50,33 @@ export class SubscriptionTracker {
   close(streamId: number): string | undefined {
     const stream = this.#streams.get(streamId);
     this.#streams.delete(streamId);
+    if (stream !== undefined) {
+      const ids = this.#byKey.get(stream.key);
+      ids?.delete(streamId);
+      if (ids?.size === 0) this.#byKey.delete(stream.key);
+    }
     return stream?.key;
   }
 
   /** Open streams of a node. */
   streams(key: string): number {
-    let n = 0;
-    for (const s of this.#streams.values()) if (s.key === key) n++;
-    return n;
+    return this.#byKey.get(key)?.size ?? 0;
+  }
+
+  #streamsOf(key: string): Array<{ key: string; types: Map<string, StreamType> }> {
+    const out = [];
+    for (const id of this.#byKey.get(key) ?? []) {
+      const s = this.#streams.get(id);
+      if (s !== undefined) out.push(s);
+    }
+    return out;
   }
 
   /** The names a node subscribed to of a type: undefined for a wildcard (or no subscription yet). */
   names(key: string, typeUrl: string): ReadonlySet<string> | undefined {
     let out: Set<string> | undefined;
     let any = false;
-    for (const s of this.#streams.values()) {
-      if (s.key !== key) continue;
+    for (const s of this.#streamsOf(key)) {
       const t = s.types.get(typeUrl);
       if (t === undefined) continue;
       any = true;
@@ -75,7 +90,7 @@ export class SubscriptionTracker {
   /** Every type URL a node subscribed to on any stream. */
   types(key: string): string[] {
     const out = new Set<string>();
-    for (const s of this.#streams.values()) if (s.key === key) for (const t of s.types.keys()) out.add(t);
+    for (const s of this.#streamsOf(key)) for (const t of s.types.keys()) out.add(t);
     return [...out];
   }
 }

@@ -11,12 +11,14 @@ import {
   type ClusterLoadAssignment,
   ClusterLoadAssignmentSchema,
 } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
-import type { Service, ServicePort } from "../model/service.js";
+import { type Service, type ServicePort, serviceSourceKey } from "../model/service.js";
 import { outboundClusterName } from "../naming/cluster-names.js";
+import type { ConsolidatedDestinationRule } from "../push/destination-rules.js";
 import { ENVOY_CAPABILITIES } from "../translate/capabilities.js";
 import { buildOutboundCluster, type ClusterContext } from "../translate/cluster.js";
-import { buildLoadAssignment } from "../translate/endpoints.js";
-import type { BuildContext } from "./context.js";
+import { sharedLoadAssignment } from "../translate/endpoints.js";
+import { carriedResult, objectKey } from "../translate/shared-results.js";
+import type { BuildContext, EnvoyGeneratorWarning } from "./context.js";
 import { tcpClusterMetadataExchange } from "./filters.js";
 import { configPath } from "./metadata.js";
 import { ISTIO_METADATA_KEY } from "./well-known.js";
@@ -28,14 +30,17 @@ import { ISTIO_METADATA_KEY } from "./well-known.js";
 // ORIGINAL_DST clusters for passthrough (headless) services, the TCP metadata-exchange cluster
 // filter, and the telemetry metadata (`services`, `default_original_port`, `config`, `subset`).
 
-/** The translate/ cluster context of a build, reporting warnings as generator warnings. */
-export function clusterContext(ctx: BuildContext): ClusterContext {
+/** The translate/ cluster context of a build, reporting warnings as generator warnings (to `warn`, by default the build's). */
+export function clusterContext(
+  ctx: BuildContext,
+  warn: (w: EnvoyGeneratorWarning) => void = (w) => ctx.warnings.push(w),
+): ClusterContext {
   return {
     push: ctx.push,
     proxy: ctx.proxy,
     capabilities: ENVOY_CAPABILITIES,
     warn: (w) =>
-      ctx.warnings.push({
+      warn({
         code: w.code,
         message: w.message,
         ...(w.config !== undefined ? { source: w.config } : {}),
@@ -49,16 +54,61 @@ export interface ClusterSet {
   readonly endpoints: ClusterLoadAssignment[];
 }
 
+const SHARED_CLUSTERS = Symbol("shared outbound clusters");
+
+/** The clusters of a service port for one rule, and the subsets whose clusters are EDS clusters. */
+interface SharedClusters {
+  readonly clusters: readonly Cluster[];
+  readonly edsSubsets: readonly string[];
+}
+
 /**
  * The clusters of a service port: `outbound|<port>||<host>` and one per DestinationRule subset,
  * each with the rule's traffic policy and auto mTLS (`tlsMode-istio` transport socket match) unless
  * the destination's PeerAuthentication disables mTLS. EDS clusters come with their load assignment.
+ * Clusters are shared by every proxy of the push that gets the same service port and rule, load
+ * assignments by those that also share a locality (the same message objects: encoded once).
  */
 export function outboundClusters(ctx: BuildContext, service: Service, port: ServicePort): ClusterSet {
   const out: ClusterSet = { clusters: [], endpoints: [] };
   if (port.protocol === "UDP" || service.resolution === "Alias") return out;
-  const cctx = clusterContext(ctx);
   const rule = ctx.push.destinationRule(ctx.proxy, service);
+  const key = `${serviceSourceKey(service)}|${port.port}|${port.name}|${port.protocol}|${String(port.targetPort)}|${objectKey(ctx.push, rule)}`;
+  // Kept while only endpoints change, with the instance list of the service (SANs, DNS endpoints).
+  const shared = carriedResult(
+    ctx.push,
+    SHARED_CLUSTERS,
+    ctx.push.registry.instances(service),
+    key,
+    (w: EnvoyGeneratorWarning) => ctx.warnings.push(w),
+    (warn) => buildOutboundClusters(ctx, service, port, rule, warn),
+  );
+  out.clusters.push(...shared.clusters);
+  for (const subset of shared.edsSubsets) {
+    out.endpoints.push(
+      sharedLoadAssignment({
+        push: ctx.push,
+        proxy: ctx.proxy,
+        service,
+        port: port.port,
+        subset,
+        rule: rule ?? null,
+      }),
+    );
+  }
+  return out;
+}
+
+function buildOutboundClusters(
+  ctx: BuildContext,
+  service: Service,
+  port: ServicePort,
+  rule: ConsolidatedDestinationRule | undefined,
+  warn: (w: EnvoyGeneratorWarning) => void,
+): SharedClusters {
+  const clusters: Cluster[] = [];
+  const edsSubsets: string[] = [];
+  const cctx = clusterContext(ctx, warn);
   const serviceMtlsMode =
     service.selector !== undefined
       ? ctx.push.mtlsMode({ namespace: service.namespace, labels: service.selector }, targetPortOf(port))
@@ -71,7 +121,7 @@ export function outboundClusters(ctx: BuildContext, service: Service, port: Serv
   for (const subset of subsets) {
     const cluster = buildOutboundCluster(cctx, { service, port, subset, rule: rule ?? null, autoMtls });
     if (cluster === undefined) continue;
-    const eds = adaptDiscoveryType(ctx, cluster, service, port, subset);
+    const eds = adaptDiscoveryType(ctx, cluster, service, port, subset, rule);
     cluster.filters.push(tcpClusterMetadataExchange());
     const istio: Record<string, unknown> = {
       services: [{ host: service.hostname, name: service.name, namespace: service.namespace }],
@@ -84,20 +134,10 @@ export function outboundClusters(ctx: BuildContext, service: Service, port: Serv
     if (subset !== "") istio.subset = subset;
     cluster.metadata ??= create(MetadataSchema);
     cluster.metadata.filterMetadata[ISTIO_METADATA_KEY] = istio as JsonObject;
-    out.clusters.push(cluster);
-    if (eds)
-      out.endpoints.push(
-        buildLoadAssignment({
-          push: ctx.push,
-          proxy: ctx.proxy,
-          service,
-          port: port.port,
-          subset,
-          rule: rule ?? null,
-        }),
-      );
+    clusters.push(cluster);
+    if (eds) edsSubsets.push(subset);
   }
-  return out;
+  return { clusters, edsSubsets };
 }
 
 function targetPortOf(port: ServicePort): number {
@@ -116,6 +156,7 @@ function adaptDiscoveryType(
   service: Service,
   port: ServicePort,
   subset: string,
+  rule: ConsolidatedDestinationRule | undefined,
 ): boolean {
   if (service.resolution === "ClientSide") return true;
   cluster.edsClusterConfig = undefined;
@@ -134,7 +175,6 @@ function adaptDiscoveryType(
   cluster.dnsLookupFamily = Cluster_DnsLookupFamily.V4_ONLY;
   cluster.respectDnsTtl = true;
   cluster.dnsRefreshRate = create(DurationSchema, { seconds: 60n });
-  const rule = ctx.push.destinationRule(ctx.proxy, service);
   const labels =
     subset === "" ? undefined : (rule?.spec.subsets ?? []).find((s) => s.name === subset)?.labels;
   const eps = ctx.push.endpoints(service, port.port, labels);

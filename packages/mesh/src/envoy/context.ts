@@ -93,3 +93,47 @@ export function buildContext(proxy: Proxy, push: PushContext, options: EnvoyGene
     referencedServices: new Map(),
   };
 }
+
+interface Recorded<T> {
+  readonly value: T;
+  readonly warnings: readonly EnvoyGeneratorWarning[];
+  readonly extraClusters: ReadonlyMap<string, Cluster>;
+  readonly referencedServices: ReadonlyMap<string, { service: Service; port: number }>;
+}
+
+/**
+ * `build(ctx)`, built once per push for every proxy whose build has the same `key` (which must name
+ * everything `build` reads of the proxy), and shared: the same message objects go to each of them.
+ * What `build` adds to the context (warnings, extra clusters, referenced services) is recorded and
+ * added to each proxy's context in turn.
+ */
+export function sharedBuild<T>(
+  ctx: BuildContext,
+  kind: symbol,
+  key: string,
+  build: (ctx: BuildContext) => T,
+): T {
+  const cache = ctx.push.shared(kind, () => new Map<string, Recorded<T>>());
+  let entry = cache.get(key);
+  if (entry === undefined) {
+    const own: BuildContext = {
+      ...ctx,
+      warnings: [],
+      extraClusters: new Map(),
+      referencedServices: new Map(),
+    };
+    const value = build(own);
+    entry = {
+      value,
+      warnings: own.warnings,
+      extraClusters: own.extraClusters,
+      referencedServices: own.referencedServices,
+    };
+    cache.set(key, entry);
+  }
+  ctx.warnings.push(...entry.warnings);
+  for (const [name, cluster] of entry.extraClusters)
+    if (!ctx.extraClusters.has(name)) ctx.extraClusters.set(name, cluster);
+  for (const [name, ref] of entry.referencedServices) ctx.referencedServices.set(name, ref);
+  return entry.value;
+}

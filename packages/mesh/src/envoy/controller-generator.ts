@@ -1,4 +1,10 @@
-import type { ProxyGenerator, ProxyGenerators } from "../controller/generator.js";
+import {
+  type GeneratedResources,
+  type GenerateRequest,
+  type ProxyGenerator,
+  type ProxyGenerators,
+  updateLoadAssignments,
+} from "../controller/generator.js";
 import type { TranslationWarning, TranslationWarningCode } from "../translate/warnings.js";
 import type { EnvoyGeneratorOptions, EnvoyGeneratorWarning } from "./context.js";
 import { generateEnvoy } from "./generate.js";
@@ -26,17 +32,21 @@ export function toTranslationWarning(w: EnvoyGeneratorWarning): TranslationWarni
 
 /** `(Proxy, PushContext) → resources` for Envoy sidecars and gateways. */
 export function envoyProxyGenerator(options: EnvoyGeneratorOptions = {}): ProxyGenerator {
-  return (request) => {
-    const r = generateEnvoy(request.proxy, request.push, options);
-    return {
-      listeners: r.listeners,
-      routes: r.routes,
-      clusters: r.clusters,
-      endpoints: r.endpoints,
-      secrets: r.secrets,
-      warnings: r.warnings.map(toTranslationWarning),
-    };
-  };
+  return Object.assign(
+    (request: GenerateRequest): GeneratedResources => {
+      const r = generateEnvoy(request.proxy, request.push, options);
+      return {
+        listeners: r.listeners,
+        routes: r.routes,
+        clusters: r.clusters,
+        endpoints: r.endpoints,
+        secrets: r.secrets,
+        warnings: r.warnings.map(toTranslationWarning),
+      };
+    },
+    // Load assignments are sharedLoadAssignment's (clusters.ts): the incremental EDS path applies.
+    { updateEndpoints: updateLoadAssignments },
+  );
 }
 
 /** Generators for `MeshController({ generators })`: the Envoy generator for sidecars and gateways. */

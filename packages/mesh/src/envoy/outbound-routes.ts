@@ -24,7 +24,8 @@ import {
   type RouteContext,
   traceOperation,
 } from "../translate/route.js";
-import type { BuildContext } from "./context.js";
+import { carriedResult, objectKey, routingLabelsKey } from "../translate/shared-results.js";
+import type { BuildContext, EnvoyGeneratorWarning } from "./context.js";
 import { untimedRoute } from "./inbound.js";
 import { catchAllCluster } from "./outbound-listeners.js";
 import { MAX_DIRECT_RESPONSE_BODY_BYTES } from "./well-known.js";
@@ -128,6 +129,36 @@ function vsForService(vses: readonly MeshVirtualService[], hostname: string): Me
  * (502). Ports are ignored in host matching; domains are deduplicated across virtual hosts.
  */
 export function outboundRouteConfig(ctx: BuildContext, routeName: string): RouteConfiguration {
+  // Shared by the proxies of one scope, namespace, DNS domain and labels (what route building reads
+  // of a proxy: Istio's route cache keys on the same, route/route_cache.go).
+  const scope = ctx.push.sidecarScope(ctx.proxy);
+  const key = [
+    objectKey(ctx.push, scope),
+    objectKey(ctx.push, ctx.options),
+    routeName,
+    ctx.proxy.namespace,
+    ctx.proxy.dnsDomain,
+    routingLabelsKey(ctx.push, ctx.proxy, ctx.labels),
+  ].join("|");
+  // Routes do not depend on endpoints: kept while only endpoints change, with the scope.
+  return carriedResult(
+    ctx.push,
+    SHARED_ROUTES,
+    scope,
+    key,
+    (w: EnvoyGeneratorWarning) => ctx.warnings.push(w),
+    (warn) => {
+      const warnings: EnvoyGeneratorWarning[] = [];
+      const config = buildOutboundRouteConfig({ ...ctx, warnings }, routeName);
+      warnings.forEach(warn);
+      return config;
+    },
+  );
+}
+
+const SHARED_ROUTES = Symbol("shared outbound route configurations");
+
+function buildOutboundRouteConfig(ctx: BuildContext, routeName: string): RouteConfiguration {
   const colon = routeName.lastIndexOf(":");
   const sniffed = colon > 0;
   const port = Number(sniffed ? routeName.slice(colon + 1) : routeName);

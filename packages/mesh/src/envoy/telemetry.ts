@@ -213,11 +213,7 @@ export function tracing(ctx: BuildContext): HttpConnectionManager_Tracing | unde
     });
     return undefined;
   }
-  const app =
-    ctx.labels["service.istio.io/canonical-name"] ??
-    ctx.labels.app ??
-    ctx.proxy.workloadId.split(".")[0] ??
-    "";
+  const app = canonicalServiceName(ctx);
   return create(HttpConnectionManager_TracingSchema, {
     clientSampling: create(PercentSchema, { value: 100 }),
     randomSampling: create(PercentSchema, { value: 1 }),
@@ -236,6 +232,26 @@ export function tracing(ctx: BuildContext): HttpConnectionManager_Tracing | unde
       },
     },
   });
+}
+
+/** The proxy's canonical service: its `service.istio.io/canonical-name` or `app` label, else its workload name. */
+function canonicalServiceName(ctx: BuildContext): string {
+  return (
+    ctx.labels["service.istio.io/canonical-name"] ??
+    ctx.labels.app ??
+    ctx.proxy.workloadId.split(".")[0] ??
+    ""
+  );
+}
+
+/**
+ * What of the proxy tracing depends on (its canonical service), `""` when tracing is off: part of the
+ * key under which generated listeners are shared.
+ */
+export function tracingKey(ctx: BuildContext): string {
+  const name = ctx.mesh.defaultProviders.tracing?.[0];
+  if (name === undefined || !ctx.mesh.enableTracing) return "";
+  return canonicalServiceName(ctx);
 }
 
 /**

@@ -6,7 +6,7 @@ import {
 } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
 import type { Listener } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
 import type { RouteConfiguration } from "@meshlet/api/envoy/config/route/v3/route_pb";
-import type { Service } from "../model/service.js";
+import { type Service, serviceSourceKey } from "../model/service.js";
 import { parseSubsetKey } from "../naming/cluster-names.js";
 import {
   PROXYLESS_SERVER_LISTENER_PREFIX,
@@ -17,8 +17,9 @@ import type { Proxy } from "../proxy/proxy.js";
 import type { PushContext } from "../push/push-context.js";
 import { type ProxyCapabilities, proxylessCapabilities } from "../translate/capabilities.js";
 import { buildOutboundCluster, edsCluster } from "../translate/cluster.js";
-import { buildLoadAssignment } from "../translate/endpoints.js";
+import { sharedLoadAssignment } from "../translate/endpoints.js";
 import { BLACK_HOLE_CLUSTER } from "../translate/route.js";
+import { capabilitiesKey, carriedResult, objectKey, routingLabelsKey } from "../translate/shared-results.js";
 import type { TranslationWarning, WarningSink } from "../translate/warnings.js";
 import { clientListener, serverListener } from "./listeners.js";
 import { buildRouteConfiguration } from "./routes.js";
@@ -82,8 +83,24 @@ export function generateProxyless(
   };
   const listeners: Listener[] = [];
   const routes = new Map<string, RouteConfiguration>();
+  const caps = capabilitiesKey(capabilities);
+  let labels: string | undefined;
   const addRoute = (service: Service, port: number) => {
-    const route = buildRouteConfiguration({ push, proxy, capabilities, warn }, service, port);
+    // Shared by the clients of one scope, namespace, DNS domain, labels and capabilities.
+    labels ??= routingLabelsKey(push, proxy, push.proxyLabels(proxy));
+    const key = [
+      objectKey(push, push.sidecarScope(proxy)),
+      serviceSourceKey(service),
+      service.addresses.join(","),
+      port,
+      proxy.namespace,
+      proxy.dnsDomain,
+      labels,
+      caps,
+    ].join("|");
+    const route = carriedResult(push, SHARED_ROUTES, push.sidecarScope(proxy), key, warn, (w) =>
+      buildRouteConfiguration({ push, proxy, capabilities, warn: w }, service, port),
+    );
     if (!routes.has(route.name)) routes.set(route.name, route);
   };
 
@@ -149,8 +166,19 @@ export function generateProxyless(
       empty(name);
       continue;
     }
-    const ctx = { push, proxy, capabilities, warn };
-    const cluster = buildOutboundCluster(ctx, { service, port, subset: key.subset });
+    const rule = push.destinationRule(proxy, service);
+    const cluster = carriedResult(
+      push,
+      SHARED_CLUSTERS,
+      push.registry.instances(service),
+      `${serviceSourceKey(service)}|${port.port}|${port.name}|${port.protocol}|${String(port.targetPort)}|${key.subset}|${objectKey(push, rule)}|${caps}`,
+      warn,
+      (w) =>
+        buildOutboundCluster(
+          { push, proxy, capabilities, warn: w },
+          { service, port, subset: key.subset, rule: rule ?? null },
+        ),
+    );
     if (cluster === undefined) {
       warn({
         code: "INVALID_CONFIG",
@@ -160,10 +188,15 @@ export function generateProxyless(
       continue;
     }
     clusters.push(cluster);
-    endpoints.push(buildLoadAssignment({ push, proxy, service, port: port.port, subset: key.subset }));
+    endpoints.push(
+      sharedLoadAssignment({ push, proxy, service, port: port.port, subset: key.subset, rule: rule ?? null }),
+    );
   }
   return { listeners, routes: [...routes.values()], clusters, endpoints, warnings };
 }
+
+const SHARED_ROUTES = Symbol("shared proxyless route configurations");
+const SHARED_CLUSTERS = Symbol("shared proxyless clusters");
 
 /** The clusters a route configuration sends traffic to (route and weighted clusters). */
 export function referencedClusters(config: RouteConfiguration): string[] {

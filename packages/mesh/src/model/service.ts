@@ -114,6 +114,15 @@ export function serviceKey(service: { readonly namespace: string; readonly hostn
   return `${service.namespace}/${service.hostname}`;
 }
 
+/**
+ * What identifies a service within one registry: the resource it came from and its host (a
+ * ServiceEntry makes one service per host). Copies of a service (a scope's, with fewer ports) have
+ * the same key.
+ */
+export function serviceSourceKey(service: Pick<Service, "source" | "hostname">): string {
+  return `${service.source.kind}/${service.source.namespace}/${service.source.name}|${service.hostname}`;
+}
+
 /** The TLS mode label (Istio `label.SecurityTlsMode`). */
 export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
 /** Locality override label on pods and WorkloadEntries (Istio `LocalityLabel`, `.` for `/`). */

@@ -103,6 +103,8 @@ export class DestinationRuleIndex {
   readonly #exported = new Map<string, Pool>();
   readonly #rootLocal = new Pool();
   readonly #rootNamespace: string;
+  /** One view per entry, so a rule is the same object in every lookup (caches key on it). */
+  readonly #views = new WeakMap<Entry, ConsolidatedDestinationRule>();
 
   constructor(
     rules: readonly DestinationRule[],
@@ -163,6 +165,7 @@ export class DestinationRuleIndex {
       proxyNamespace !== this.#rootNamespace
         ? this.#namespaceLocal.get(proxyNamespace)?.lookup(service.hostname)
         : this.#rootLocal.lookup(service.hostname);
+    const view = (e: Entry) => getOrCreate(this.#views, e, () => viewOf(e));
     if (local?.some((e) => e.selector === undefined)) return local.map(view);
     // Rules with workload selectors alone do not end the search: the catch-all rule still comes
     // from the service's or the root namespace (istio/istio push_context_test.go
@@ -211,7 +214,7 @@ export function subsetLabels(
   return subset === undefined ? undefined : (subset.labels ?? {});
 }
 
-function view(e: Entry): ConsolidatedDestinationRule {
+function viewOf(e: Entry): ConsolidatedDestinationRule {
   return {
     host: e.host,
     namespace: e.namespace,

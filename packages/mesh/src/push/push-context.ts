@@ -7,7 +7,7 @@ import {
   resourceKeyOf,
   type Sidecar,
 } from "@meshlet/config";
-import { getOrCreate, pushTo } from "../collections.js";
+import { getOrCreate, pushTo, sameElements } from "../collections.js";
 import { selectorLabels } from "../config-access.js";
 import { hostSubsetOf, isWildcardHost } from "../model/host.js";
 import { type IstioEndpoint, type Service, type ServiceTarget, serviceKey } from "../model/service.js";
@@ -44,14 +44,48 @@ import { exportTargets, isExportedTo } from "./visibility.js";
 export interface PushContextInit {
   /** The config to push. */
   readonly snapshot: ConfigSnapshot;
-  /** The registry of that snapshot; built from it when absent. */
+  /** The registry of that snapshot; built from it when absent (incrementally from `previous`'s when given). */
   readonly registry?: Registry;
   /** Mesh settings; Istio's defaults for fields not given. */
   readonly mesh?: Partial<MeshConfig>;
+  /**
+   * The context of the previous snapshot: what did not change is reused (the registry's unchanged
+   * services; every index and scope when only endpoints changed). The answers are the same as
+   * without it.
+   */
+  readonly previous?: PushContext;
 }
 
 /** A proxy, or just the namespace and labels of a workload, for policy lookups. */
 export type WorkloadRef = Proxy | PolicyTarget;
+
+/** Kinds whose objects the push context indexes (or its scopes are built from), besides the registry's. */
+const INDEXED_KINDS = ["VirtualService", "DestinationRule", "Sidecar", "Gateway"] as const;
+
+/** Kinds that can change while only endpoints do (with service definitions unchanged). */
+const ENDPOINT_KINDS: ReadonlySet<string> = new Set([
+  "EndpointSlice",
+  "Pod",
+  "WorkloadEntry",
+  "Node",
+  "Service",
+  "ServiceEntry",
+]);
+
+/** The indexes of a push context that depend on service definitions and routing config, not on endpoints. */
+interface Indexes {
+  readonly virtualServices: VirtualServiceIndex;
+  readonly destinationRules: DestinationRuleIndex;
+  readonly privateServices: Map<string, Service[]>;
+  readonly exportedServices: Map<string, Service[]>;
+  readonly publicServices: Service[];
+  readonly hostnameAndNamespace: Map<string, Map<string, Service>>;
+  readonly sidecarsByNamespace: Map<string, Sidecar[]>;
+  readonly rootSidecar: Sidecar | undefined;
+  readonly gateways: readonly Gateway[];
+  readonly scopes: Map<string, SidecarScope>;
+  readonly vsByHost: WeakMap<SidecarScope, Map<string, MeshVirtualService | undefined>>;
+}
 
 /**
  * An immutable, indexed view of one config snapshot and its registry that generators query
@@ -65,50 +99,104 @@ export class PushContext {
   readonly mesh: MeshConfig;
   /** The snapshot version this context was built from. */
   readonly version: string;
+  /**
+   * Whether only endpoints changed since the `previous` context it was created from: EndpointSlices,
+   * Pods, WorkloadEntries, Nodes, and Services or ServiceEntries whose definitions stayed the same;
+   * no other config (Istio's incremental EDS case). Such a context keeps every index and scope of
+   * the previous one, and its {@link PushContext.carried} values.
+   */
+  readonly endpointsOnly: boolean;
   readonly #virtualServices: VirtualServiceIndex;
   readonly #destinationRules: DestinationRuleIndex;
-  readonly #privateServices = new Map<string, Service[]>();
-  readonly #exportedServices = new Map<string, Service[]>();
-  readonly #publicServices: Service[] = [];
-  readonly #hostnameAndNamespace = new Map<string, Map<string, Service>>();
-  readonly #sidecarsByNamespace = new Map<string, Sidecar[]>();
+  readonly #privateServices: Map<string, Service[]>;
+  readonly #exportedServices: Map<string, Service[]>;
+  readonly #publicServices: Service[];
+  readonly #hostnameAndNamespace: Map<string, Map<string, Service>>;
+  readonly #sidecarsByNamespace: Map<string, Sidecar[]>;
   readonly #rootSidecar: Sidecar | undefined;
   readonly #gateways: readonly Gateway[];
-  readonly #scopes = new Map<string, SidecarScope>();
-  readonly #vsByHost = new WeakMap<SidecarScope, Map<string, MeshVirtualService | undefined>>();
+  readonly #scopes: Map<string, SidecarScope>;
+  readonly #vsByHost: WeakMap<SidecarScope, Map<string, MeshVirtualService | undefined>>;
+  readonly #shared = new Map<unknown, unknown>();
+  readonly #carried: Map<unknown, unknown>;
 
   private constructor(init: PushContextInit) {
     this.snapshot = init.snapshot;
     this.version = init.snapshot.version;
     this.mesh = meshConfig(init.mesh);
+    const previous = init.previous;
+    const sameMesh = previous !== undefined && JSON.stringify(previous.mesh) === JSON.stringify(this.mesh);
     this.registry =
       init.registry ??
-      Registry.fromSnapshot(init.snapshot, {
-        domainSuffix: this.mesh.domainSuffix,
-        trustDomain: this.mesh.trustDomain,
-      });
-    const mesh = this.mesh;
+      (sameMesh && previous !== undefined
+        ? previous.registry.update(init.snapshot)
+        : Registry.fromSnapshot(init.snapshot, {
+            domainSuffix: this.mesh.domainSuffix,
+            trustDomain: this.mesh.trustDomain,
+          }));
+    const reuse =
+      sameMesh &&
+      previous !== undefined &&
+      INDEXED_KINDS.every((kind) => sameElements(previous.snapshot.list(kind), init.snapshot.list(kind))) &&
+      this.registry.sameServiceDefinitions(previous.registry);
+    this.endpointsOnly =
+      reuse && previous !== undefined && onlyEndpointKindsChanged(previous.snapshot, init.snapshot);
+    this.#carried = this.endpointsOnly && previous !== undefined ? previous.#carried : new Map();
+    const indexes = reuse && previous !== undefined ? previous.#indexes() : this.#buildIndexes();
+    this.#virtualServices = indexes.virtualServices;
+    this.#destinationRules = indexes.destinationRules;
+    this.#privateServices = indexes.privateServices;
+    this.#exportedServices = indexes.exportedServices;
+    this.#publicServices = indexes.publicServices;
+    this.#hostnameAndNamespace = indexes.hostnameAndNamespace;
+    this.#sidecarsByNamespace = indexes.sidecarsByNamespace;
+    this.#rootSidecar = indexes.rootSidecar;
+    this.#gateways = indexes.gateways;
+    this.#scopes = indexes.scopes;
+    this.#vsByHost = indexes.vsByHost;
+  }
 
+  #indexes(): Indexes {
+    return {
+      virtualServices: this.#virtualServices,
+      destinationRules: this.#destinationRules,
+      privateServices: this.#privateServices,
+      exportedServices: this.#exportedServices,
+      publicServices: this.#publicServices,
+      hostnameAndNamespace: this.#hostnameAndNamespace,
+      sidecarsByNamespace: this.#sidecarsByNamespace,
+      rootSidecar: this.#rootSidecar,
+      gateways: this.#gateways,
+      scopes: this.#scopes,
+      vsByHost: this.#vsByHost,
+    };
+  }
+
+  #buildIndexes(): Indexes {
+    const mesh = this.mesh;
+    const privateServices = new Map<string, Service[]>();
+    const exportedServices = new Map<string, Service[]>();
+    const publicServices: Service[] = [];
+    const hostnameAndNamespace = new Map<string, Map<string, Service>>();
     // Istio initServiceRegistry: services indexed by visibility, and one service per host and namespace.
     for (const s of this.registry.services()) {
-      const byNs = getOrCreate(this.#hostnameAndNamespace, s.hostname, () => new Map<string, Service>());
+      const byNs = getOrCreate(hostnameAndNamespace, s.hostname, () => new Map<string, Service>());
       const existing = byNs.get(s.namespace);
       if (existing === undefined || (existing.registry !== "Kubernetes" && s.registry === "Kubernetes")) {
         byNs.set(s.namespace, s);
       }
       const targets = exportTargets(s.exportTo, s.namespace, mesh.defaultServiceExportTo);
-      if (targets === "*") this.#publicServices.push(s);
+      if (targets === "*") publicServices.push(s);
       else {
-        for (const ns of targets)
-          pushTo(ns === s.namespace ? this.#privateServices : this.#exportedServices, ns, s);
+        for (const ns of targets) pushTo(ns === s.namespace ? privateServices : exportedServices, ns, s);
       }
     }
-    this.#virtualServices = new VirtualServiceIndex(
+    const virtualServices = new VirtualServiceIndex(
       this.snapshot.list("VirtualService"),
       mesh.domainSuffix,
       mesh.defaultVirtualServiceExportTo,
     );
-    this.#destinationRules = new DestinationRuleIndex(this.snapshot.list("DestinationRule"), {
+    const destinationRules = new DestinationRuleIndex(this.snapshot.list("DestinationRule"), {
       domainSuffix: mesh.domainSuffix,
       rootNamespace: mesh.rootNamespace,
       defaultExportTo: mesh.defaultDestinationRuleExportTo,
@@ -119,16 +207,48 @@ export class PushContext {
       ...sidecars.filter((s) => s.spec.workloadSelector !== undefined),
       ...sidecars.filter((s) => s.spec.workloadSelector === undefined),
     ];
-    for (const s of ordered) pushTo(this.#sidecarsByNamespace, s.metadata.namespace, s);
-    this.#rootSidecar = ordered.find(
-      (s) => s.metadata.namespace === mesh.rootNamespace && s.spec.workloadSelector === undefined,
-    );
-    this.#gateways = sortByCreation(this.snapshot.list("Gateway"));
+    const sidecarsByNamespace = new Map<string, Sidecar[]>();
+    for (const s of ordered) pushTo(sidecarsByNamespace, s.metadata.namespace, s);
+    return {
+      virtualServices,
+      destinationRules,
+      privateServices,
+      exportedServices,
+      publicServices,
+      hostnameAndNamespace,
+      sidecarsByNamespace,
+      rootSidecar: ordered.find(
+        (s) => s.metadata.namespace === mesh.rootNamespace && s.spec.workloadSelector === undefined,
+      ),
+      gateways: sortByCreation(this.snapshot.list("Gateway")),
+      scopes: new Map(),
+      vsByHost: new WeakMap(),
+    };
   }
 
   /** A push context for a snapshot (and its registry, built when not given). */
   static create(init: PushContextInit): PushContext {
     return new PushContext(init);
+  }
+
+  /**
+   * A value derived from this context and shared by every generation that uses it, created on first
+   * use: what generators compute once per push for all the proxies that need it (Istio's xDS
+   * caches: the clusters of a service port, a route configuration for a scope). `key` identifies
+   * the value; `create` must depend on nothing but this context and the key.
+   */
+  shared<T>(key: unknown, create: () => T): T {
+    return memo(this.#shared, key, create);
+  }
+
+  /**
+   * Like {@link PushContext.shared}, for values that stay valid while only endpoints change: the
+   * next context keeps them when it is {@link PushContext.endpointsOnly}. A value that depends on
+   * endpoints must be found through something that changes with them (the registry's instance
+   * list of a service is a new object when its endpoints change, and the same one otherwise).
+   */
+  carried<T>(key: unknown, create: () => T): T {
+    return memo(this.#carried, key, create);
   }
 
   // ----- services -------------------------------------------------------------------------------
@@ -417,4 +537,19 @@ export class PushContext {
   #target(ref: WorkloadRef): PolicyTarget {
     return "id" in ref ? { namespace: ref.namespace, labels: this.proxyLabels(ref) } : ref;
   }
+}
+
+function memo<T>(map: Map<unknown, unknown>, key: unknown, create: () => T): T {
+  if (map.has(key)) return map.get(key) as T;
+  const value = create();
+  map.set(key, value);
+  return value;
+}
+
+/** Whether every kind other than the endpoint kinds has the same objects in both snapshots. */
+function onlyEndpointKindsChanged(previous: ConfigSnapshot, next: ConfigSnapshot): boolean {
+  for (const kind of new Set([...previous.kinds(), ...next.kinds()])) {
+    if (!ENDPOINT_KINDS.has(kind) && !sameElements(previous.list(kind), next.list(kind))) return false;
+  }
+  return true;
 }

@@ -1,12 +1,13 @@
 import type { ConfigSnapshot, EndpointSlice, WorkloadGroup } from "@meshlet/config";
 import { map, type Observable, type OperatorFunction } from "rxjs";
-import { pushTo } from "../collections.js";
+import { pushTo, sameElements } from "../collections.js";
 import {
   type IstioEndpoint,
   type Service,
   type ServiceInstance,
   type ServiceTarget,
   serviceKey,
+  serviceSourceKey,
 } from "../model/service.js";
 import {
   convertKubeService,
@@ -27,11 +28,35 @@ export interface RegistryOptions {
   readonly trustDomain?: string;
 }
 
+/** What a registry converted from which config objects, so the next registry can reuse it. */
+interface Conversions {
+  /** The Node list the pod localities were read from. */
+  readonly nodes: readonly unknown[];
+  /** Workloads by the Pod or WorkloadEntry object they were converted from. */
+  readonly workloads: Map<object, WorkloadInstance | undefined>;
+  /** Services by the Service or ServiceEntry object they were converted from. */
+  readonly services: Map<object, readonly Service[]>;
+  /** Instances by instance key, with the inputs they were computed from. */
+  readonly instances: Map<string, InstanceInputs>;
+}
+
+interface InstanceInputs {
+  readonly service: Service;
+  /** EndpointSlices (Kubernetes) or the ServiceEntry, in order. */
+  readonly sources: readonly object[];
+  /** The workloads of the service's namespace the instances were matched against. */
+  readonly workloads: readonly WorkloadInstance[];
+  /** False when the sources name workloads of other namespaces too (then never reused). */
+  readonly reusable: boolean;
+  readonly instances: ServiceInstance[];
+}
+
 /**
  * The service registry at one config snapshot: services and their endpoints from Kubernetes
  * `Service` + `EndpointSlice` + `Pod`, `ServiceEntry` (inline endpoints, DNS hosts, workload
  * selectors) and `WorkloadEntry`, modelled as Istio's `model.Service` / `ServiceInstance` /
- * `IstioEndpoint`. Immutable; a new snapshot gives a new Registry (see {@link toRegistry}).
+ * `IstioEndpoint`. Immutable; a new snapshot gives a new Registry (see {@link toRegistry}), built
+ * incrementally from the previous one with {@link Registry.update}.
  */
 export class Registry {
   /** Version of the snapshot this registry was built from. */
@@ -44,19 +69,34 @@ export class Registry {
   readonly #workloads: WorkloadInstance[];
   readonly #workloadsByAddress = new Map<string, WorkloadInstance[]>();
   readonly #groups: readonly WorkloadGroup[];
-  #fingerprints: Map<string, string> | undefined;
+  readonly #conversions: Conversions;
+  #byKey: Map<string, Service[]> | undefined;
+  readonly #fingerprints = new Map<string, string>();
   #byAddress: Map<string, ServiceInstance[]> | undefined;
   readonly #order = new Map<Service, number>();
 
-  private constructor(snapshot: ConfigSnapshot, options: Required<RegistryOptions>) {
+  private constructor(snapshot: ConfigSnapshot, options: Required<RegistryOptions>, previous?: Conversions) {
     this.version = snapshot.version;
     this.options = options;
     const workloadOptions = { trustDomain: options.trustDomain };
+    const nodes = snapshot.list("Node");
+    // Pods read their locality from Nodes: their conversions carry over only while Nodes are unchanged.
+    const reuse = previous !== undefined;
+    const reusePods = previous !== undefined && sameElements(previous.nodes, nodes);
+    const conversions: Conversions = {
+      nodes,
+      workloads: new Map(),
+      services: new Map(),
+      instances: new Map(),
+    };
+    this.#conversions = conversions;
     const workloads: WorkloadInstance[] = [];
     const byNamespace = new Map<string, WorkloadInstance[]>();
     const pods = new Map<string, WorkloadInstance>();
     const podsByIp = new Map<string, WorkloadInstance[]>();
-    const add = (w: WorkloadInstance | undefined) => {
+    const add = (object: object, convert: () => WorkloadInstance | undefined, reusable: boolean) => {
+      const w = reusable && previous?.workloads.has(object) ? previous.workloads.get(object) : convert();
+      conversions.workloads.set(object, w);
       if (w === undefined) return;
       workloads.push(w);
       pushTo(byNamespace, w.namespace, w);
@@ -66,8 +106,10 @@ export class Registry {
         for (const a of w.addresses) pushTo(podsByIp, `${w.namespace}/${a}`, w);
       }
     };
-    for (const pod of snapshot.list("Pod")) add(podWorkload(snapshot, pod, workloadOptions));
-    for (const we of snapshot.list("WorkloadEntry")) add(workloadEntryWorkload(we, workloadOptions));
+    for (const pod of snapshot.list("Pod"))
+      add(pod, () => podWorkload(snapshot, pod, workloadOptions), reusePods);
+    for (const we of snapshot.list("WorkloadEntry"))
+      add(we, () => workloadEntryWorkload(we, workloadOptions), reuse);
     this.#workloads = workloads;
     this.#groups = snapshot.list("WorkloadGroup");
 
@@ -81,20 +123,54 @@ export class Registry {
       const svcName = slice.metadata.labels?.[SERVICE_NAME_LABEL];
       if (svcName !== undefined) pushTo(slicesByService, `${slice.metadata.namespace}/${svcName}`, slice);
     }
+    // Instances are recomputed only when their service, sources or namespace's workloads changed
+    // (by identity: the config store keeps the object of an unchanged resource).
+    const instancesOf = (
+      service: Service,
+      sources: readonly object[],
+      reusable: () => boolean,
+      compute: () => ServiceInstance[],
+    ) => {
+      const key = instanceKey(service);
+      const workloadsInNs = lookup.inNamespace(service.namespace);
+      const before = previous?.instances.get(key);
+      const same =
+        before?.reusable === true &&
+        before.service === service &&
+        sameElements(before.sources, sources) &&
+        sameElements(before.workloads, workloadsInNs);
+      const entry: InstanceInputs = same
+        ? { ...before, workloads: workloadsInNs }
+        : { service, sources, workloads: workloadsInNs, reusable: reusable(), instances: compute() };
+      conversions.instances.set(key, entry);
+      this.#instances.set(key, entry.instances);
+    };
+    const convert = (object: object, compute: () => Service[]): readonly Service[] => {
+      const converted = previous?.services.get(object) ?? compute();
+      conversions.services.set(object, converted);
+      return converted;
+    };
 
     const services: Service[] = [];
     for (const svc of snapshot.list("Service")) {
-      const service = convertKubeService(svc, options);
+      const [service] = convert(svc, () => [convertKubeService(svc, options)]) as [Service];
       services.push(service);
       const slices = slicesByService.get(`${svc.metadata.namespace}/${svc.metadata.name}`) ?? [];
-      this.#instances.set(instanceKey(service), kubeServiceInstances(service, slices, lookup, options));
+      instancesOf(
+        service,
+        slices,
+        () => slices.every((slice) => slicesStayInNamespace(slice, service.namespace)),
+        () => kubeServiceInstances(service, slices, lookup, options),
+      );
     }
     for (const se of snapshot.list("ServiceEntry")) {
-      for (const service of convertServiceEntry(se)) {
+      for (const service of convert(se, () => convertServiceEntry(se))) {
         services.push(service);
-        this.#instances.set(
-          instanceKey(service),
-          serviceEntryInstances(se, service, lookup.inNamespace(service.namespace), options),
+        instancesOf(
+          service,
+          [se],
+          () => true,
+          () => serviceEntryInstances(se, service, lookup.inNamespace(service.namespace), options),
         );
       }
     }
@@ -120,6 +196,19 @@ export class Registry {
       clusterId: options.clusterId ?? "Kubernetes",
       trustDomain: options.trustDomain ?? "cluster.local",
     });
+  }
+
+  /**
+   * The registry of a newer snapshot, with this registry's options, reusing what this one converted
+   * from the same config objects (a config store keeps the object of an unchanged resource): a
+   * Service, ServiceEntry, Pod or WorkloadEntry that did not change keeps its converted object, and
+   * a service whose EndpointSlices (or ServiceEntry) and namespace workloads did not change keeps
+   * its instances. The result is what {@link Registry.fromSnapshot} would build; only the work and
+   * the object identities differ (unchanged services stay the same objects, which lets caches keyed
+   * by them carry over).
+   */
+  update(snapshot: ConfigSnapshot): Registry {
+    return new Registry(snapshot, this.options, this.#conversions);
   }
 
   /** Every service, oldest first (Istio's order; later duplicates lose to earlier ones). */
@@ -152,7 +241,7 @@ export class Registry {
    * fewer ports) find the instances of the service they were copied from.
    */
   instances(service: Service): readonly ServiceInstance[] {
-    return this.#instances.get(instanceKey(service)) ?? [];
+    return this.#instances.get(instanceKey(service)) ?? NO_INSTANCES;
   }
 
   /** Endpoints of the service port numbered `port` (all health states; EDS keeps only HEALTHY ones). */
@@ -228,28 +317,68 @@ export class Registry {
    * registry change.
    */
   changedServices(previous: Registry | undefined): Set<string> {
-    const mine = this.#fingerprintsByKey();
+    const mine = this.#servicesByKey();
     if (previous === undefined) return new Set(mine.keys());
-    const theirs = previous.#fingerprintsByKey();
+    const theirs = previous.#servicesByKey();
     const out = new Set<string>();
-    for (const [key, fp] of mine) if (theirs.get(key) !== fp) out.add(key);
+    for (const [key, services] of mine) {
+      const before = theirs.get(key);
+      if (before === undefined) out.add(key);
+      else if (
+        !this.#sameAs(previous, services, before) &&
+        this.#fingerprint(key) !== previous.#fingerprint(key)
+      )
+        out.add(key);
+    }
     for (const key of theirs.keys()) if (!mine.has(key)) out.add(key);
     return out;
   }
 
-  #fingerprintsByKey(): Map<string, string> {
-    if (this.#fingerprints !== undefined) return this.#fingerprints;
-    const parts = new Map<string, string[]>();
-    for (const service of this.#services) {
-      const text = JSON.stringify([
-        serviceFingerprint(service),
-        this.instances(service).map((i) => [i.servicePort, i.endpoint]),
-      ]);
-      pushTo(parts, serviceKey(service), text);
+  /**
+   * Whether every service has the same definition here as in `previous` (the same objects, or equal
+   * ones), so that only endpoints can differ: what lets a push context keep its scopes (Istio pushes
+   * such a change as an incremental EDS update).
+   */
+  sameServiceDefinitions(previous: Registry): boolean {
+    if (previous.#services.length !== this.#services.length) return false;
+    for (let i = 0; i < this.#services.length; i++) {
+      const a = this.#services[i] as Service;
+      const b = previous.#services[i] as Service;
+      if (a !== b && JSON.stringify(serviceFingerprint(a)) !== JSON.stringify(serviceFingerprint(b)))
+        return false;
     }
-    // Computed once, on first use; the registry's contents never change.
-    this.#fingerprints = new Map([...parts].map(([k, v]) => [k, v.join("\n")]));
-    return this.#fingerprints;
+    return true;
+  }
+
+  #sameAs(previous: Registry, mine: readonly Service[], theirs: readonly Service[]): boolean {
+    if (!sameElements(mine, theirs)) return false;
+    return mine.every((s) => this.instances(s) === previous.instances(s));
+  }
+
+  #servicesByKey(): Map<string, Service[]> {
+    if (this.#byKey !== undefined) return this.#byKey;
+    const byKey = new Map<string, Service[]>();
+    for (const service of this.#services) pushTo(byKey, serviceKey(service), service);
+    // Built on first use; the registry's contents never change.
+    this.#byKey = byKey;
+    return byKey;
+  }
+
+  /** The definition and endpoints of the services under `key`, as text (computed once per key). */
+  #fingerprint(key: string): string {
+    let fp = this.#fingerprints.get(key);
+    if (fp === undefined) {
+      fp = (this.#servicesByKey().get(key) ?? [])
+        .map((service) =>
+          JSON.stringify([
+            serviceFingerprint(service),
+            this.instances(service).map((i) => [i.servicePort, i.endpoint]),
+          ]),
+        )
+        .join("\n");
+      this.#fingerprints.set(key, fp);
+    }
+    return fp;
   }
 }
 
@@ -272,8 +401,16 @@ function serviceFingerprint(service: Service): unknown {
   return { ...service, exportTo: service.exportTo === undefined ? undefined : [...service.exportTo].sort() };
 }
 
-function instanceKey(s: Service): string {
-  return `${s.source.kind}/${s.source.namespace}/${s.source.name}|${s.hostname}`;
+const instanceKey = serviceSourceKey;
+
+/** The instances of a service the registry does not know (one object, so callers can key on it). */
+const NO_INSTANCES: readonly ServiceInstance[] = Object.freeze([]);
+
+/** Whether every Pod a slice targets is in `namespace` (as Kubernetes' EndpointSlice controller writes them). */
+function slicesStayInNamespace(slice: EndpointSlice, namespace: string): boolean {
+  return (slice.endpoints ?? []).every(
+    (ep) => ep.targetRef?.namespace === undefined || ep.targetRef.namespace === namespace,
+  );
 }
 
 function compare(a: string, b: string): number {

@@ -14,7 +14,7 @@ import {
   ClusterLoadAssignmentSchema,
 } from "@meshlet/api/envoy/config/endpoint/v3/endpoint_pb";
 import { labelsMatch } from "@meshlet/config";
-import type { IstioEndpoint, Service } from "../model/service.js";
+import { type IstioEndpoint, type Service, serviceSourceKey } from "../model/service.js";
 import { outboundClusterName } from "../naming/cluster-names.js";
 import type { Proxy } from "../proxy/proxy.js";
 import type { ConsolidatedDestinationRule } from "../push/destination-rules.js";
@@ -27,6 +27,7 @@ import {
   num,
   view,
 } from "./istio-fields.js";
+import { carriedResult, objectKey } from "./shared-results.js";
 
 // ClusterLoadAssignment from the registry, as Istio's EDS builder writes it
 // (istio/istio pilot/pkg/xds/endpoints/endpoint_builder.go, pilot/pkg/networking/core/loadbalancer/
@@ -169,6 +170,24 @@ export function buildLoadAssignment(input: LoadAssignmentInput): ClusterLoadAssi
   const outlier = view<IstioOutlierDetection>(policy?.outlierDetection);
   applyLocalityLoadBalancer(cla, proxyLocality(push, proxy), setting, outlier !== undefined);
   return cla;
+}
+
+const SHARED_LOAD_ASSIGNMENTS = Symbol("shared load assignments");
+
+/**
+ * {@link buildLoadAssignment} shared through the push context: every proxy that gets the same
+ * service port, subset, DestinationRule and locality gets the same message object (Istio keys its
+ * EDS cache the same way), which a ResourcePool encodes once; kept across push contexts until the
+ * service's endpoints change. Treat the result as immutable.
+ */
+export function sharedLoadAssignment(input: LoadAssignmentInput): ClusterLoadAssignment {
+  const { push, proxy, service } = input;
+  const rule = input.rule === null ? undefined : (input.rule ?? push.destinationRule(proxy, service));
+  const locality = proxyLocality(push, proxy);
+  const key = `${serviceSourceKey(service)}|${input.port}|${input.subset ?? ""}|${objectKey(push, rule)}|${locality}`;
+  return carriedResult(push, SHARED_LOAD_ASSIGNMENTS, push.registry.instances(service), key, undefined, () =>
+    buildLoadAssignment({ ...input, rule: rule ?? null }),
+  );
 }
 
 /**
