@@ -43,6 +43,8 @@ import {
 } from "./rate-limit-configs.js";
 import { type WorkloadFiles, WorkloadIdentities } from "./workload-identities.js";
 
+export { ControlPlaneMetrics, type ControlPlaneMetricsSources } from "./control-plane-metrics.js";
+
 // The reference control plane as one composition, what istiod is: config (files, or any
 // ConfigSource) → ConfigStore → MeshController (proxyless, Envoy sidecar and gateway generators) →
 // SnapshotCache → XdsServer; the CA (self-signed root kept in the state dir) with the Istio CA API;
@@ -206,6 +208,8 @@ export interface ControlPlaneParts {
   readonly workloads: WorkloadIdentities;
   /** The control plane's Prometheus registry, when metrics are on. */
   readonly metricsRegistry?: MetricsRegistry;
+  /** Its metrics, when on: `observeWebhooks(server.events$)` adds a composed webhook server's. */
+  readonly metrics?: ControlPlaneMetrics;
   /**
    * Low-volume events (config errors, pushes, CA requests, certificates, rate-limit changes,
    * errors); replays the last 200 to a new subscriber. xDS protocol events are on `xds.events$`,
@@ -399,6 +403,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             pushes$: controller.pushes$,
             status$: controller.status$,
             caEvents$: caService.events$,
+            trustBundle$: ca.trustBundle$,
+            signingCertificate: () => ca.signingCertificate,
+            issued$: events.pipe(filter((e) => e.type === "workload-certificate")),
+            policyDecisions$: policy.decisions$,
+            rateLimitDecisions$: policy.rateLimiter.decisions$,
           })
         : undefined;
     if (metrics !== undefined) cleanup.push(() => metrics.close());
@@ -414,7 +423,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       caService,
       policy,
       workloads: identities as WorkloadIdentities,
-      ...(metrics !== undefined ? { metricsRegistry: metrics.registry } : {}),
+      ...(metrics !== undefined ? { metricsRegistry: metrics.registry, metrics } : {}),
       events$: events.asObservable(),
     });
     for (const extension of options.extensions ?? []) extension.registerGrpc?.(server, parts());
