@@ -52,6 +52,8 @@ interface Replica {
   readonly plaintext: string;
   readonly health: string;
   readonly webhook: string;
+  /** The monitoring URL (`http://…/metrics`). */
+  readonly metrics: string;
   stop(): Promise<number>;
 }
 
@@ -142,6 +144,7 @@ async function startReplica(name: string): Promise<Replica> {
     plaintext: find(/^ {2}xDS \(ADS, SotW, Delta\), plaintext +(\S+)$/),
     health: find(/^ {2}health \(\/ready, \/healthz\) +(\S+)$/),
     webhook: find(/^ {2}admission webhooks \(\/inject, \/validate\) +(\S+)$/),
+    metrics: find(/^ {2}metrics \(Prometheus\) +(\S+)$/),
     async stop() {
       abort.abort();
       return exited;
@@ -652,6 +655,9 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
     const caAddr = /"name":"CA_ADDR","value":"([^"]+)"/.exec(patch)?.[1] as string;
     expect(caAddr).toBe(`${HOST}:15012`);
     expect(patch).toContain(`discoveryAddress\\":\\"${HOST}:15012`);
+    // Counted on meshletd's /metrics under istiod's name (istio/istio pkg/kube/inject/monitoring.go).
+    const exposition = await (await fetch(replica.metrics)).text();
+    expect(exposition).toMatch(/^sidecar_injection_success_total(\{[^}]*\})? [1-9]\d*$/m);
   });
 
   it("agrees with the Deployment `meshlet manifest generate` renders: image command, ports, environment", () => {

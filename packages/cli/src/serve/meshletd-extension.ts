@@ -136,6 +136,9 @@ export function meshletdExtension(options: MeshletdExtensionOptions): ControlPla
           });
           const { port } = await server.listen();
           stops.push(() => server.close());
+          // istiod's sidecar_injection_* and galley_validation_* counters on the control plane's /metrics.
+          const counted = plane.metrics?.observeWebhooks(server.events$);
+          if (counted !== undefined) stops.push(() => counted.unsubscribe());
           services.push({
             name: "admission webhooks (/inject, /validate)",
             address: `https://${w.address.replace(/:\d+$/, `:${port}`)}`,
