@@ -27,7 +27,7 @@ export function canonicalBytes(schema: DescMessage, bytes: Uint8Array, registry?
   if (plan.size === 0) return bytes;
   const walk = new Walk(bytes, payloadRegistry(registry));
   try {
-    walk.message(0, bytes.length, plan);
+    walk.message(0, bytes.length, plan, 0);
   } catch (e) {
     // Bytes protobuf-es wrote are well formed; anything else is sent as it was encoded.
     if (e instanceof MalformedWire) return bytes;
@@ -96,6 +96,15 @@ function reachesMap(schema: DescMessage): boolean {
   return found;
 }
 
+/**
+ * How deep messages may nest (map entries count, as they are messages on the wire): protobuf's
+ * default recursion limit (C++ CodedInputStream, which Envoy parses with). Deeper input, which
+ * only crafted bytes in an `Any` payload can be, is left as it is rather than walked recursively
+ * into a stack overflow; a client would refuse it anyway.
+ */
+const MAX_DEPTH = 100;
+
+/** Bytes that are not well-formed protobuf, or nest deeper than {@link MAX_DEPTH}. */
 class MalformedWire extends Error {}
 
 class Walk {
@@ -106,8 +115,9 @@ class Walk {
     private readonly registry: Registry,
   ) {}
 
-  /** Walks the fields of one message in [start, end). */
-  message(start: number, end: number, plan: Plan): void {
+  /** Walks the fields of one message in [start, end), `depth` messages down. */
+  message(start: number, end: number, plan: Plan, depth: number): void {
+    if (depth > MAX_DEPTH) throw new MalformedWire();
     let pos = start;
     let runField = -1;
     let run: number[] = []; // entry boundaries: start0, end0, start1, end1, …
@@ -133,19 +143,20 @@ class Walk {
         if (runField !== field && run.length > 0) run = this.sortRun(run);
         runField = field;
         run.push(tagStart, valueEnd);
-        if (fp.value) this.mapValue(valueStart, valueEnd, fp.value);
+        if (fp.value) this.mapValue(valueStart, valueEnd, fp.value, depth + 1);
         continue;
       }
       if (run.length > 0) run = this.sortRun(run);
       runField = -1;
-      if (fp) this.sub(valueStart, valueEnd, fp.schema);
+      if (fp) this.sub(valueStart, valueEnd, fp.schema, depth + 1);
     }
+    if (pos !== end) throw new MalformedWire(); // a fixed-size value ran past the end
     if (run.length > 0) this.sortRun(run);
   }
 
-  private sub(start: number, end: number, schema: DescMessage): void {
-    if (schema.typeName === ANY) this.any(start, end);
-    else this.message(start, end, planFor(schema));
+  private sub(start: number, end: number, schema: DescMessage, depth: number): void {
+    if (schema.typeName === ANY) this.any(start, end, depth);
+    else this.message(start, end, planFor(schema), depth);
   }
 
   /** Calls `visit` with each length-delimited field in [start, end) (others are skipped). */
@@ -161,19 +172,22 @@ class Walk {
       const len = this.varint(pos);
       const s = this.next;
       pos = s + len;
+      if (pos > end) throw new MalformedWire();
       visit(tag >>> 3, s, pos);
     }
+    if (pos !== end) throw new MalformedWire();
   }
 
   /** A map entry's value (field 2), when it is a message. */
-  private mapValue(start: number, end: number, schema: DescMessage): void {
+  private mapValue(start: number, end: number, schema: DescMessage, depth: number): void {
+    if (depth > MAX_DEPTH) throw new MalformedWire();
     this.fields(start, end, (field, s, e) => {
-      if (field === 2) this.sub(s, e, schema);
+      if (field === 2) this.sub(s, e, schema, depth + 1);
     });
   }
 
   /** google.protobuf.Any { type_url = 1; value = 2 }: the payload, when its type is known. */
-  private any(start: number, end: number): void {
+  private any(start: number, end: number, depth: number): void {
     let typeUrl = "";
     let valueStart = -1;
     let valueEnd = -1;
@@ -186,7 +200,7 @@ class Walk {
     });
     if (valueStart < 0) return;
     const schema = this.registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
-    if (schema) this.message(valueStart, valueEnd, planFor(schema));
+    if (schema) this.message(valueStart, valueEnd, planFor(schema), depth + 1);
   }
 
   /** Sorts one run of map entries by key, in place (in the copy); returns a fresh run. */
