@@ -1,5 +1,6 @@
-import { create, equals, fromBinary, type JsonObject, type JsonValue, toBinary } from "@bufbuild/protobuf";
-import { anyPack, StructSchema } from "@bufbuild/protobuf/wkt";
+import { clone, create, equals, fromBinary, type JsonObject, type JsonValue, toBinary } from "@bufbuild/protobuf";
+import { AnySchema, anyPack, StructSchema } from "@bufbuild/protobuf/wkt";
+import { registry } from "@meshlet/api";
 import { ClusterSchema } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import { MetadataSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { type Listener, ListenerSchema } from "@meshlet/api/envoy/config/listener/v3/listener_pb";
@@ -9,6 +10,7 @@ import { HttpConnectionManagerSchema } from "@meshlet/api/envoy/extensions/filte
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalBytes } from "./canonical-bytes.js";
+import { XdsError } from "./errors.js";
 import { ResourcePool } from "./resource-pool.js";
 import * as resources from "./resources/index.js";
 import { Snapshot } from "./snapshot.js";
@@ -222,6 +224,19 @@ describe("canonical bytes of unusual and hostile input", () => {
     // parser would refuse it (CodedInputStream's default recursion limit is 100).
     const past = nestedStruct(34, unsorted);
     expect(canonicalBytes(StructSchema, past)).toBe(past);
+  });
+
+  it("build a snapshot holding such a Struct in an Any payload, or refuse it with an XdsError", () => {
+    // Metadata { filter_metadata = 1: map<string, Struct> } packed in a cluster's typed metadata.
+    const payload = ld(1, cat(ld(1, utf8("k")), ld(2, nestedStruct(10_000, unsorted))));
+    const typed = create(AnySchema, { typeUrl: "type.googleapis.com/envoy.config.core.v3.Metadata", value: payload });
+    const hostile = create(ClusterSchema, {
+      name: "hostile",
+      metadata: { typedFilterMetadata: { x: typed } },
+    });
+    const snapshot = Snapshot.create({ clusters: [hostile] }, { registry, validate: false });
+    expect(snapshot.resources(TypeUrl.Cluster).get("hostile")?.bytes).toEqual(toBinary(ClusterSchema, hostile));
+    expect(() => Snapshot.create({ clusters: [clone(ClusterSchema, hostile)] }, { registry })).toThrow(XdsError);
   });
 
   it("leave bytes whose inner length runs past its enclosing field as they are", () => {
