@@ -19,8 +19,19 @@ import { payloadRegistry } from "./validation/validate-resource.js";
  * is sorted in place in one copy. Bytes already canonical (the common case: keys added in order,
  * or no maps at all) are returned as they are, with nothing allocated.
  *
- * An `Any` payload of a type the registry does not know is left as it is (pass `@meshlet/api`'s
- * `registry` to the snapshot or cache to reach every extension's maps).
+ * These bytes are both what is hashed and what is sent: a resource's version describes exactly
+ * the bytes every client receives.
+ *
+ * What is not made canonical, so that equal messages may still get different bytes (and
+ * versions) — each costs a re-send across replicas, never a wrong config:
+ * - an `Any` payload of a type the registry does not know is left as it is (pass `@meshlet/api`'s
+ *   `registry` to the snapshot or cache to reach every extension's maps);
+ * - bytes inside `Any` payloads that protobuf-es did not write: duplicate map keys stay (sorted
+ *   stably, so the last of equal keys stays last and still wins, as protobuf decodes them),
+ *   unpacked repeated scalars stay unpacked, default values written stay written, unknown fields
+ *   stay where they are;
+ * - input nested deeper than protobuf's default recursion limit (100 messages), or not well
+ *   formed: left as it is, whole (a client's parser would refuse it anyway).
  */
 export function canonicalBytes(schema: DescMessage, bytes: Uint8Array, registry?: Registry): Uint8Array {
   const plan = planFor(schema);
