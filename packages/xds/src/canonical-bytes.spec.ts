@@ -1,4 +1,12 @@
-import { clone, create, equals, fromBinary, type JsonObject, type JsonValue, toBinary } from "@bufbuild/protobuf";
+import {
+  clone,
+  create,
+  equals,
+  fromBinary,
+  type JsonObject,
+  type JsonValue,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { AnySchema, anyPack, StructSchema } from "@bufbuild/protobuf/wkt";
 import { registry } from "@meshlet/api";
 import { ClusterSchema } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
@@ -184,7 +192,8 @@ function varint(n: number): number[] {
   return out;
 }
 const cat = (...parts: (readonly number[] | Uint8Array)[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
-const ld = (field: number, payload: Uint8Array) => cat([(field << 3) | 2, ...varint(payload.length)], payload);
+const ld = (field: number, payload: Uint8Array) =>
+  cat([(field << 3) | 2, ...varint(payload.length)], payload);
 /** A Struct entry `key: "<text>"`. */
 const textEntry = (key: string, text: string) => ld(1, cat(ld(1, utf8(key)), ld(2, ld(3, utf8(text)))));
 
@@ -195,7 +204,17 @@ function nestedStruct(levels: number, inner: Uint8Array): Uint8Array {
   for (let i = 0; i < levels; i++) {
     const valueLen = 1 + varint(size).length + size;
     const entryLen = 4 + varint(valueLen).length + valueLen;
-    prefixes.push([0x0a, ...varint(entryLen), 0x0a, 0x01, 0x6b, 0x12, ...varint(valueLen), 0x2a, ...varint(size)]);
+    prefixes.push([
+      0x0a,
+      ...varint(entryLen),
+      0x0a,
+      0x01,
+      0x6b,
+      0x12,
+      ...varint(valueLen),
+      0x2a,
+      ...varint(size),
+    ]);
     size = 1 + varint(entryLen).length + entryLen;
   }
   const out = new Uint8Array(size);
@@ -229,14 +248,21 @@ describe("canonical bytes of unusual and hostile input", () => {
   it("build a snapshot holding such a Struct in an Any payload, or refuse it with an XdsError", () => {
     // Metadata { filter_metadata = 1: map<string, Struct> } packed in a cluster's typed metadata.
     const payload = ld(1, cat(ld(1, utf8("k")), ld(2, nestedStruct(10_000, unsorted))));
-    const typed = create(AnySchema, { typeUrl: "type.googleapis.com/envoy.config.core.v3.Metadata", value: payload });
+    const typed = create(AnySchema, {
+      typeUrl: "type.googleapis.com/envoy.config.core.v3.Metadata",
+      value: payload,
+    });
     const hostile = create(ClusterSchema, {
       name: "hostile",
       metadata: { typedFilterMetadata: { x: typed } },
     });
     const snapshot = Snapshot.create({ clusters: [hostile] }, { registry, validate: false });
-    expect(snapshot.resources(TypeUrl.Cluster).get("hostile")?.bytes).toEqual(toBinary(ClusterSchema, hostile));
-    expect(() => Snapshot.create({ clusters: [clone(ClusterSchema, hostile)] }, { registry })).toThrow(XdsError);
+    expect(snapshot.resources(TypeUrl.Cluster).get("hostile")?.bytes).toEqual(
+      toBinary(ClusterSchema, hostile),
+    );
+    expect(() => Snapshot.create({ clusters: [clone(ClusterSchema, hostile)] }, { registry })).toThrow(
+      XdsError,
+    );
   });
 
   it("leave bytes whose inner length runs past its enclosing field as they are", () => {
@@ -244,7 +270,11 @@ describe("canonical bytes of unusual and hostile input", () => {
     // followed it would read outside the entry, then sort the two entries it took for well formed.
     const value = ld(3, utf8("2"));
     const next = textEntry("a", "1");
-    const bad = cat([0x0a, 3 + 2 + value.length, 0x0a, 0x01, 0x62, 0x12, value.length + next.length], value, next);
+    const bad = cat(
+      [0x0a, 3 + 2 + value.length, 0x0a, 0x01, 0x62, 0x12, value.length + next.length],
+      value,
+      next,
+    );
     expect(canonicalBytes(StructSchema, bad)).toBe(bad);
   });
 
@@ -259,7 +289,8 @@ describe("canonical bytes of unusual and hostile input", () => {
   it("sort maps inside repeated messages and maps inside map values", () => {
     // Value.list_value (6) is a ListValue { repeated Value values = 1 }; each value a Struct.
     const list = (entries: Uint8Array) => ld(6, ld(1, ld(5, entries)));
-    const outer = (inner: Uint8Array) => cat(ld(1, cat(ld(1, utf8("z")), ld(2, list(inner)))), textEntry("y", "0"));
+    const outer = (inner: Uint8Array) =>
+      cat(ld(1, cat(ld(1, utf8("z")), ld(2, list(inner)))), textEntry("y", "0"));
     expect(canonicalBytes(StructSchema, outer(unsorted))).toEqual(
       cat(textEntry("y", "0"), ld(1, cat(ld(1, utf8("z")), ld(2, list(sorted))))),
     );
