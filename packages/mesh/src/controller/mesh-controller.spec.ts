@@ -114,6 +114,15 @@ describe("MeshController", () => {
     ]);
   });
 
+  it("hands explain() a connected proxy as its node made it (proxyless, with its client's capabilities)", () => {
+    const t = setup(GRPC_ECHO_YAML);
+    expect(t.controller.connectedProxy(GRPC_ECHO_CLIENT_ID)).toBeUndefined();
+    t.subscribe(GRPC_ECHO_CLIENT_ID, ["echo:7070"]);
+    const connected = t.controller.connectedProxy(GRPC_ECHO_CLIENT_ID);
+    expect(connected?.proxy.kind).toBe("proxyless");
+    expect(connected?.capabilities.client).toBe("grpc-js");
+  });
+
   it("debounces a burst of config changes into one push", () => {
     const t = setup(GRPC_ECHO_YAML + GRPC_ECHO_SUBSETS);
     t.subscribe(GRPC_ECHO_CLIENT_ID, ["echo:7070"]);

@@ -288,6 +288,17 @@ export class MeshController {
     this.#publishStatus();
   }
 
+  /**
+   * A connected proxy by node id, with what its xDS client accepts (what `explain()` takes as
+   * `ExplainInput.connected`); undefined when no stream of that node is open.
+   */
+  connectedProxy(
+    nodeId: string,
+  ): { readonly proxy: Proxy; readonly capabilities: ProxyCapabilities } | undefined {
+    const entry = this.#proxies.get(nodeId) ?? [...this.#proxies.values()].find((e) => e.proxy.id === nodeId);
+    return entry === undefined ? undefined : { proxy: entry.proxy, capabilities: entry.capabilities };
+  }
+
   /** Recomputes every connected proxy now (e.g. after an external change the controller cannot see). */
   pushAll(): void {
     for (const key of this.#proxies.keys()) this.#schedule(key, "manual");

@@ -8,6 +8,7 @@ import { parseConfigPath } from "../envoy/metadata.js";
 import { ISTIO_METADATA_KEY } from "../envoy/well-known.js";
 import { generateProxyless } from "../grpc/proxyless-generator.js";
 import type { Service } from "../model/service.js";
+import { parseSubsetKey } from "../naming/cluster-names.js";
 import { PROXYLESS_SERVER_LISTENER_PREFIX, splitHostPort } from "../naming/proxyless-names.js";
 import { type Proxy, type ProxyKind, parseProxy } from "../proxy/proxy.js";
 import type { MeshConfig } from "../push/mesh-config.js";
@@ -621,6 +622,7 @@ function routingSteps(
     steps.push(
       clusterStep(
         ctx,
+        proxy,
         resources,
         c.cluster,
         clusters.length > 1 ? Math.round((c.weight * 100) / total) : undefined,
@@ -784,6 +786,7 @@ function virtualHostStep(ctx: Ctx, proxy: Proxy, name: string, call: Call): Expl
 
 function clusterStep(
   ctx: Ctx,
+  proxy: Proxy,
   resources: XdsResources,
   name: string,
   percent: number | undefined,
@@ -817,6 +820,7 @@ function clusterStep(
   if (c === undefined)
     return { step: "cluster", name, detail: `${name}${share}: no such cluster (503 NR)`, config: [] };
   const meta = c.metadata?.filterMetadata[ISTIO_METADATA_KEY] as Record<string, JsonValue> | undefined;
+  if (meta === undefined) return namedClusterStep(ctx, proxy, name, share);
   const refs: ConfigRef[] = [];
   const services = Array.isArray(meta?.services) ? meta.services : [];
   for (const s of services) {
@@ -836,6 +840,27 @@ function clusterStep(
   const subset = typeof meta?.subset === "string" ? `, subset ${meta.subset}` : "";
   const policy = dr.length > 0 ? `; traffic policy of ${fmtKey(dr[0] as ConfigRef)}` : "";
   return { step: "cluster", name, detail: `${name}${share}${subset}${policy}`, config: refs };
+}
+
+/**
+ * A cluster without Istio's metadata (proxyless clusters carry none, as Istio's grpcgen sends
+ * none): the service, subset and DestinationRule read from its name `outbound|<port>|<subset>|<fqdn>`.
+ */
+function namedClusterStep(ctx: Ctx, proxy: Proxy, name: string, share: string): ExplainStep {
+  const key = parseSubsetKey(name);
+  const svc = key === undefined ? undefined : ctx.push.serviceForHostname(proxy, key.hostname);
+  if (key === undefined || svc === undefined)
+    return { step: "cluster", name, detail: `${name}${share}`, config: [] };
+  const rule = ctx.push.destinationRule(proxy, svc);
+  const dr = (rule?.from ?? []).slice(0, 1).flatMap((k) => refOf(ctx, k));
+  const subset = key.subset !== "" ? `, subset ${key.subset}` : "";
+  const policy = dr.length > 0 ? `; traffic policy of ${fmtKey(dr[0] as ConfigRef)}` : "";
+  return {
+    step: "cluster",
+    name,
+    detail: `${name}${share}${subset}${policy}`,
+    config: [...serviceRef(ctx, svc), ...dr],
+  };
 }
 
 function endpointsStep(
@@ -860,7 +885,7 @@ function endpointsStep(
       e.tls === undefined
         ? "plaintext"
         : e.tls.certificate === "default"
-          ? `Istio mTLS, SNI ${e.tls.sni}`
+          ? `Istio mTLS${e.tls.sni !== "" ? `, SNI ${e.tls.sni}` : ""}`
           : `TLS${e.tls.sni !== "" ? `, SNI ${e.tls.sni}` : ""}`;
     return `${e.address}:${e.port} ${e.health}${pod !== undefined ? ` (${pod.metadata.namespace}/${pod.metadata.name})` : ""}, ${tls}`;
   });
@@ -1201,7 +1226,7 @@ function fmtRef(ref: ConfigRef): string {
 export function formatExplanation(e: Explanation): string[] {
   const out: string[] = [];
   const req = e.request;
-  out.push(`${req.method ?? "GET"} ${req.to}${req.path ?? "/"} from ${req.proxy}`);
+  out.push(`${e.hops[0]?.call.method ?? req.method ?? "GET"} ${req.to}${req.path ?? "/"} from ${req.proxy}`);
   for (const h of e.hops) {
     out.push("");
     out.push(`${h.mode} at ${h.proxy}:`);

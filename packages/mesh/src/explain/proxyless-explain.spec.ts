@@ -65,6 +65,12 @@ describe("explain, proxyless gRPC", () => {
     expect(steps.route?.config.map((c) => [c.kind, c.namespace, c.name])).toEqual([
       ["VirtualService", "default", "reviews"],
     ]);
+    // The subset cluster with the Service and the DestinationRule behind it (read from the cluster name).
+    expect(steps.cluster?.detail).toContain("subset v2; traffic policy of DestinationRule default/reviews");
+    expect(steps.cluster?.config.map((c) => [c.kind, c.name])).toEqual([
+      ["Service", "reviews"],
+      ["DestinationRule", "reviews"],
+    ]);
     // The endpoint of subset v2 and the TLS of the DestinationRule's ISTIO_MUTUAL (certificate provider `default`).
     expect(steps.endpoints?.detail).toContain("10.244.1.14:9080 HEALTHY (default/reviews-v2-0), Istio mTLS");
     expect(server?.result).toMatchObject({
