@@ -312,7 +312,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
     });
     cleanup.push(() => controller.close());
-    const xds = new XdsServer({ cache, logger: silentLogger, authorize: controller.authorize });
+    const xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      authorize: controller.authorize,
+      maxResourceNamesPerType: controller.maxResourceNamesPerType,
+    });
     controller.attach(xds);
     cleanup.push(() => xds.close());
 
