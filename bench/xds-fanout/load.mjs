@@ -5,7 +5,7 @@
 import http2 from "node:http2";
 import { TypeUrl } from "@meshlet/xds";
 import { serveCommands } from "./ipc.mjs";
-import { clusterName, routeName } from "./snapshot.mjs";
+import { edsNames, rdsNames } from "./snapshot.mjs";
 import { grpcFrame, lenField, nodeBytes, ResponseParser, stringField } from "./wire.mjs";
 
 const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
@@ -50,8 +50,8 @@ function requestParts(protocol, shape) {
   const names = {
     [TypeUrl.Cluster]: [],
     [TypeUrl.Listener]: [],
-    [TypeUrl.ClusterLoadAssignment]: Array.from({ length: shape.clusters }, (_, i) => clusterName(i)),
-    [TypeUrl.RouteConfiguration]: Array.from({ length: shape.listeners }, (_, i) => routeName(i)),
+    [TypeUrl.ClusterLoadAssignment]: edsNames(shape),
+    [TypeUrl.RouteConfiguration]: rdsNames(shape),
   };
   const parts = new Map();
   for (const t of types) {

@@ -12,14 +12,14 @@ import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   CachedResource,
   defaultResourcePool,
-  Snapshot,
   SnapshotCache,
   silentLogger,
   TypeUrl,
   XdsServer,
 } from "@meshlet/xds";
 import { serveCommands } from "./ipc.mjs";
-import { buildInput, createSnapshot, ownListeners, withOneChanged } from "./snapshot.mjs";
+import { buildOne, buildOwnOnly, countOf, measure, ownOf, PerProxyBuilder } from "./per-proxy.mjs";
+import { buildInput, createSnapshot, withOneChanged } from "./snapshot.mjs";
 import { FrameCounter, grpcFrame, stringField } from "./wire.mjs";
 
 const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
@@ -45,11 +45,11 @@ proto.finish = function finish() {
 const originalSotwField = CachedResource.prototype.sotwField;
 const originalDeltaField = CachedResource.prototype.deltaField;
 CachedResource.prototype.sotwField = function sotwField(heartbeat = false) {
-  if (!heartbeat && this.sotw === undefined) counters.frameBuilds++;
+  if (!heartbeat && this.frames?.sotw === undefined) counters.frameBuilds++;
   return originalSotwField.call(this, heartbeat);
 };
 CachedResource.prototype.deltaField = function deltaField(heartbeat = false) {
-  if (!heartbeat && this.delta === undefined) counters.frameBuilds++;
+  if (!heartbeat && this.frames?.delta === undefined) counters.frameBuilds++;
   return originalDeltaField.call(this, heartbeat);
 };
 const originalConcat = Buffer.concat;
@@ -98,8 +98,8 @@ let xds;
 let listening;
 let tracker; // ACK tracking of the current wait
 // --snapshots per-proxy: one snapshot per node id ("load-<i>"), built from the shared input's
-// arrays plus each proxy's own listeners (an array per proxy, kept across generations).
-let perProxy; // { own, listeners: Listener[][], snapshots: Map<nodeId, Snapshot> }
+// arrays plus each proxy's own resources (per-proxy.mjs).
+let perProxy; // { ownCount, build: "merge" | "arrays", builder: PerProxyBuilder, snapshots: Map<nodeId, Snapshot> }
 const nacks = [];
 let responses = { count: 0, bytes: 0 };
 const rawPayloads = new Map(); // scenario → { protocol → Buffer[] (gRPC frames) }
@@ -126,13 +126,19 @@ function snapshotStats(s) {
   return out;
 }
 
-function warmFrames(s) {
+/**
+ * Checks that the frame-build counter can see CachedResource's private frame cache (it counts
+ * sotwField/deltaField builds; the server writes responses from the resources' bytes and builds
+ * frames only for TTL'd resources, so frameBuilds is 0 on the push path).
+ */
+function checkFrameCounter(s) {
   for (const t of types) {
     for (const r of s.resources(t).values()) {
       r.sotwField();
       r.deltaField();
-      // The frame-build counter reads CachedResource's private caches; if they are renamed, say so.
-      if (!(r.sotw instanceof Uint8Array && r.delta instanceof Uint8Array)) frameCounterWorks = false;
+      if (!(r.frames?.sotw instanceof Uint8Array && r.frames?.delta instanceof Uint8Array))
+        frameCounterWorks = false;
+      return;
     }
   }
 }
@@ -149,11 +155,6 @@ function expectAcks(versions, streams) {
 function versionsOf(types) {
   if (!perProxy) return new Map(types.map((t) => [t, snapshot.version(t)]));
   return new Map(types.map((t) => [t, (nodeId) => perProxy.snapshots.get(nodeId)?.version(t)]));
-}
-
-/** One proxy's input: the shared arrays (the same objects for every proxy) and its own listeners. */
-function proxyInput(shared, i) {
-  return { ...shared, listeners: perProxy.listeners[i] };
 }
 
 function onEvent(e) {
@@ -269,9 +270,14 @@ serveCommands({
         "the encode counter saw no BinaryWriter.fork during Snapshot.create: the bench and @meshlet/xds load different @bufbuild/protobuf copies",
       );
     }
-    warmFrames(snapshot);
+    checkFrameCounter(snapshot);
     if (args.snapshots === "per-proxy") {
-      perProxy = { own: args.ownResources, listeners: [], snapshots: new Map() };
+      perProxy = {
+        ownCount: args.ownResources,
+        build: args.perProxyBuild,
+        builder: undefined,
+        snapshots: new Map(),
+      };
       cache = new SnapshotCache(); // keyed by node id: every proxy its own snapshot
     } else {
       cache = new SnapshotCache({ nodeKey: () => "all" });
@@ -296,25 +302,26 @@ serveCommands({
   },
 
   /**
-   * Per-proxy mode: builds and sets one snapshot per proxy. "Building one" is Snapshot.create of a
-   * proxy's whole input from fresh messages (every resource encoded, hashed and validated);
-   * "building all" is then the N per-proxy snapshots, which differ from each other in the proxy's
-   * own listeners and share everything else (no consistent() in either: Snapshot.create alone).
+   * Per-proxy mode: builds and sets one snapshot per proxy, and measures what that costs against
+   * building one (per-proxy.mjs): "one" is Snapshot.create of one proxy's whole input from fresh
+   * messages into a fresh pool (every resource encoded, hashed, checked, frozen); "ownOnly" the
+   * N proxies' own resources alone, the floor no sharing can lower; "all" the N per-proxy
+   * snapshots, which share everything but their own resources. CPU time (process.cpuUsage) is
+   * the measure: wall time on a shared machine counts other processes' work.
    */
-  buildProxies({ streams }) {
-    const fresh = buildInput(shape, generation);
-    const freshOwn = ownListeners(-1, perProxy.own);
-    const t0 = performance.now();
-    Snapshot.create({ ...fresh, listeners: [...fresh.listeners, ...freshOwn] });
-    const oneMs = performance.now() - t0;
-    for (let i = 0; i < streams; i++)
-      perProxy.listeners.push([...input.listeners, ...ownListeners(i, perProxy.own)]);
+  async buildProxies({ streams }) {
+    const one = await buildOne(shape, perProxy.ownCount, generation);
+    const ownOnly = await buildOwnOnly(shape, perProxy.ownCount, streams);
+    const own = Array.from({ length: streams }, (_, i) => ownOf(shape, perProxy.ownCount, i));
+    const ownPerProxy = countOf(own[0]);
+    perProxy.builder = new PerProxyBuilder(perProxy.build, own);
+    perProxy.builder.prepare(input);
+    await collectGarbage();
     const stats0 = { ...defaultResourcePool.stats };
     const c0 = counterSnapshot();
-    const t1 = performance.now();
-    for (let i = 0; i < streams; i++)
-      perProxy.snapshots.set(`load-${i}`, Snapshot.create(proxyInput(input, i)));
-    const allMs = performance.now() - t1;
+    const all = measure(() => {
+      for (let i = 0; i < streams; i++) perProxy.snapshots.set(`load-${i}`, perProxy.builder.build(input, i));
+    });
     const work = counterDelta(c0);
     const pool = {};
     for (const k of Object.keys(stats0)) pool[k] = defaultResourcePool.stats[k] - stats0[k];
@@ -323,16 +330,24 @@ serveCommands({
     const resourcesPerProxy = types.reduce((a, t) => a + snapshot.resources(t).size, 0);
     return {
       proxies: streams,
-      ownResourcesPerProxy: perProxy.own,
+      shape: shape.kind,
+      build: perProxy.build,
+      ownResourcesPerProxy: ownPerProxy,
       resourcesPerProxy,
-      sharedFraction: (resourcesPerProxy - perProxy.own) / resourcesPerProxy,
-      oneMs,
-      allMs,
-      allOverOne: allMs / oneMs,
-      perProxyUs: (allMs * 1000) / streams,
+      sharedFraction: (resourcesPerProxy - ownPerProxy) / resourcesPerProxy,
+      one,
+      ownOnly: { ms: ownOnly.ms, cpuMs: ownOnly.cpuMs },
+      all: { ms: all.ms, cpuMs: all.cpuMs },
       nestedMessageForks: work.forks,
       pool,
     };
+  },
+
+  /** Writes a V8 heap snapshot of the server (run.mjs --heap-dir) after a forced GC. */
+  async heapSnapshot({ dir, name }) {
+    await collectGarbage();
+    const { writeHeapSnapshot } = await import("node:v8");
+    return { file: writeHeapSnapshot(join(dir, `${name}.heapsnapshot`)) };
   },
 
   async memory() {
@@ -389,12 +404,16 @@ serveCommands({
     const cpu0 = process.cpuUsage();
     const startAt = now();
     let rebuildMs;
+    let rebuildCpuMs;
     if (perProxy) {
       // Every proxy's snapshot is rebuilt from the new shared arrays and its own listeners, as a
       // control plane does on a shared change; timed as part of the push.
       const built = new Map();
-      for (let i = 0; i < streams; i++) built.set(`load-${i}`, Snapshot.create(proxyInput(input, i)));
+      const cpuBuild = process.cpuUsage();
+      for (let i = 0; i < streams; i++) built.set(`load-${i}`, perProxy.builder.build(input, i));
       rebuildMs = now() - startAt;
+      const cpuBuilt = process.cpuUsage(cpuBuild);
+      rebuildCpuMs = (cpuBuilt.user + cpuBuilt.system) / 1000;
       perProxy.snapshots = built;
       nextSnapshot = built.get("load-0");
       snapshot = nextSnapshot;
@@ -419,6 +438,7 @@ serveCommands({
       ms: (tracker.doneAt || now()) - startAt,
       setSnapshotMs,
       rebuildMs,
+      rebuildCpuMs,
       cpuMs: (cpu.user + cpu.system) / 1000,
       acked: tracker.acked.size,
       target: tracker.target,

@@ -22,6 +22,11 @@ export interface SvidRotationOptions {
   /** Lifetime of each SVID (default: the CA's default, 24h). */
   readonly ttl?: Duration;
   readonly keyType?: KeyType;
+  /**
+   * Extra DNS SANs in every SVID, for a serving certificate (e.g. `istiod.istio-system.svc`, the
+   * name istio-agent verifies); local signing keys only (see `CertificateAuthority.issue`).
+   */
+  readonly dnsNames?: readonly string[];
   /** Renew when this fraction of the lifetime has passed (default 0.5, Istio's grace period ratio). */
   readonly renewFraction?: number;
   /** Spread renewals by up to this fraction earlier, so a fleet does not renew at once (default 0.1). */
@@ -66,6 +71,9 @@ export function svidRotation$(options: SvidRotationOptions): Observable<X509Svid
         identity: options.identity,
         ...(options.ttl !== undefined ? { ttl: options.ttl } : {}),
         ...(options.keyType ? { keyType: options.keyType } : {}),
+        ...(options.dnsNames !== undefined && options.dnsNames.length > 0
+          ? { dnsNames: options.dnsNames }
+          : {}),
       }),
     ).pipe(
       catchError((error: unknown) => {

@@ -281,8 +281,10 @@ describe("meshlet serve", () => {
 
   it("exports control-plane metrics for Prometheus", async () => {
     const text = await (await fetch(metricsUrl)).text();
-    expect(text).toMatch(/^pilot_xds\{kind="proxyless"\} [2-9]/m);
-    expect(text).toMatch(/^pilot_xds_pushes\{type="LDS"\} \d+/m);
+    // istiod's names and labels (istio/istio pilot/pkg/xds/monitoring.go): streams by the proxy's
+    // ISTIO_VERSION, pushes by the lower-case short type.
+    expect(text).toMatch(/^pilot_xds\{version="[^"]*"\} [2-9]/m);
+    expect(text).toMatch(/^pilot_xds_pushes\{type="lds"\} \d+/m);
     expect(text).toMatch(/^meshlet_pushes_total\{cause="config"\} \d+/m);
   });
 

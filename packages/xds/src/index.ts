@@ -42,6 +42,7 @@ export {
 } from "./server/xds-server.js";
 export {
   defaultResourcePool,
+  type MergeOptions,
   type ResourceInput,
   ResourcePool,
   type ResourcePoolStats,

@@ -1,9 +1,24 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { toBinary } from "@bufbuild/protobuf";
+import { ClusterSchema } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ResourcePool } from "./resource-pool.js";
 import * as resources from "./resources/index.js";
 import { Snapshot } from "./snapshot.js";
 import { TypeUrl } from "./type-url.js";
+
+/** A full garbage collection (V8's gc(), exposed for this test). */
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  // A WeakRef target stays alive until the end of the job that created or read it.
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+  }
+}
 
 const clusters = (n: number, tag = "") =>
   Array.from({ length: n }, (_, i) => resources.cluster({ name: `c${i}${tag}`, connectTimeoutMs: 1000 + i }));
@@ -92,5 +107,34 @@ describe("ResourcePool", () => {
     const hashed = Snapshot.create({ clusters: list }, { pool });
     expect([v1, v2, hashed].map((s) => s.version(TypeUrl.Cluster)).slice(0, 2)).toEqual(["v1", "v2"]);
     expect(hashed.version(TypeUrl.Cluster)).not.toMatch(/^v\d$/);
+  });
+
+  it("keeps a resource's bytes, not its message: once dropped, an equal frozen message is decoded", async () => {
+    const pool = new ResourcePool();
+    let input: ReturnType<typeof clusters> | undefined = clusters(1, "-weak");
+    const expected = toBinary(ClusterSchema, input[0]!);
+    const snapshot = Snapshot.create({ clusters: input }, { pool });
+    const held = new WeakRef(input[0]!);
+    expect(snapshot.get(TypeUrl.Cluster, "c0-weak")).toBe(input[0]);
+    input = undefined;
+    await collectGarbage();
+    expect(held.deref()).toBeUndefined();
+    const decoded = snapshot.get(TypeUrl.Cluster, "c0-weak");
+    expect(decoded?.$typeName).toBe("envoy.config.cluster.v3.Cluster");
+    expect(toBinary(ClusterSchema, decoded as never)).toEqual(expected);
+    expect(Object.isFrozen(decoded)).toBe(true);
+    // The decoded copy is kept while used: asked again, the same object.
+    expect(snapshot.get(TypeUrl.Cluster, "c0-weak")).toBe(decoded);
+  });
+
+  it("forgets resources and sets no snapshot uses any more", async () => {
+    const pool = new ResourcePool();
+    let snapshot: Snapshot | undefined = Snapshot.create({ clusters: clusters(100, "-gone") }, { pool });
+    expect(snapshot.resources(TypeUrl.Cluster).size).toBe(100);
+    snapshot = undefined;
+    await collectGarbage();
+    // Dead entries are swept when a table grows: one more set of 100 sweeps the old ones.
+    Snapshot.create({ clusters: clusters(100, "-new") }, { pool });
+    expect(pool.size.resources).toBeLessThanOrEqual(100 + 64);
   });
 });

@@ -1,23 +1,30 @@
 import { type DescMessage, type Message, type Registry, toBinary } from "@bufbuild/protobuf";
 import { CachedResource, contentVersion } from "./cached-resource.js";
+import { canonicalBytes } from "./canonical-bytes.js";
+import { deepFreeze } from "./deep-freeze.js";
 import { XdsError } from "./errors.js";
-import { SetVersion } from "./hash.js";
+import { getOrCreate } from "./get-or-create.js";
+import { setVersion, sortedByDigest } from "./hash.js";
+import { ContentSet, partsOf, type ResourceSet, SmallMap, UnionMap } from "./resource-set.js";
 import type { WithTtl } from "./resources/builders.js";
 import { xdsRegistry } from "./type-url.js";
+import { PayloadMemo } from "./validation/payload-memo.js";
+import { WeakValues } from "./weak-values.js";
+
+export type { ResourceSet } from "./resource-set.js";
 
 /** A resource as given to a snapshot or cache: the message, or the message with a TTL. */
 export type ResourceInput<T extends Message = Message> = T | WithTtl<T>;
 
-/** The resources of one type, as a cache hands them to the server. Immutable. */
-export interface ResourceSet {
-  readonly typeUrl: string;
-  /** The type's version (`version_info` / `system_version_info`). */
-  readonly version: string;
-  readonly resources: ReadonlyMap<string, CachedResource>;
-}
-
-/** Checks one new resource before any proxy gets it (the field rules); throws to refuse it. */
-export type ResourceValidator = (resource: CachedResource, registry: Registry | undefined) => void;
+/**
+ * Checks one new resource before any proxy gets it (the field rules); throws to refuse it.
+ * `memo` remembers `Any` payloads already found valid (per pool and registry).
+ */
+export type ResourceValidator = (
+  resource: CachedResource,
+  registry: Registry | undefined,
+  memo?: PayloadMemo,
+) => void;
 
 /** How a resource or set is interned. */
 export interface InternOptions {
@@ -57,11 +64,14 @@ interface InputEntry {
  *
  * - A message object seen before costs nothing: no encode, no hash (found by identity).
  * - A new message object is encoded and hashed once; if another resource already has the same
- *   bytes, that resource (with its framed bytes) is reused, so streams of different proxies that
- *   get the same content write the same buffers.
+ *   bytes, that resource is reused, so streams of different proxies that get the same content
+ *   write the same bytes (and share responses).
  * - A set is found by its input array when every element is the same object as last time, and by
  *   content otherwise: snapshots of thousands of proxies that share a type share its ResourceSet,
  *   so the server diffs it and assembles its responses once for all of them.
+ * - The union of disjoint sets (Snapshot.merge: a proxy's own resources and the shared ones) is
+ *   a view over them, its version computed when first asked for by merging their ordered members:
+ *   it costs what the proxy's own part costs.
  *
  * Entries are held by weak references: a resource or set lives as long as a snapshot, cache or
  * stream uses it, and the pool forgets it when the garbage collector frees it. Weak references,
@@ -74,16 +84,14 @@ interface InputEntry {
  */
 export class ResourcePool {
   private readonly byMessage = new WeakMap<object, CachedResource>();
-  private readonly byContent = new Map<string, WeakRef<CachedResource>>();
+  /** type URL → content version → resource. */
+  private readonly byContent = new Map<string, WeakValues<string, CachedResource>>();
   private readonly setsByInput = new WeakMap<readonly unknown[], InputEntry>();
-  private readonly setsByContent = new Map<string, WeakRef<ResourceSet>>();
-  private readonly forget = new FinalizationRegistry<{
-    map: Map<string, WeakRef<object>>;
-    key: string;
-    ref: WeakRef<object>;
-  }>(({ map, key, ref }) => {
-    if (map.get(key) === ref) map.delete(key);
-  });
+  /** type URL → content key (and explicit version) → set. */
+  private readonly setsByContent = new Map<string, WeakValues<string, ResourceSet>>();
+  /** Valid `Any` payloads per registry (validation), so that a payload many resources embed is checked once. */
+  private readonly payloads = new WeakMap<Registry, PayloadMemo>();
+  private readonly builtInPayloads = new PayloadMemo();
   readonly stats: ResourcePoolStats = {
     encodes: 0,
     identityHits: 0,
@@ -93,9 +101,13 @@ export class ResourcePool {
     validations: 0,
   };
 
-  /** Resources and sets currently known (alive or not yet collected). */
+  /** Resources and sets currently known (alive, or dead and not swept yet). */
   get size(): { resources: number; sets: number } {
-    return { resources: this.byContent.size, sets: this.setsByContent.size };
+    let resources = 0;
+    for (const t of this.byContent.values()) resources += t.size;
+    let sets = 0;
+    for (const t of this.setsByContent.values()) sets += t.size;
+    return { resources, sets };
   }
 
   /**
@@ -104,12 +116,13 @@ export class ResourcePool {
    * @throws XdsError when the message has the wrong type or no name, or breaks a field rule.
    */
   resource(typeUrl: string, input: ResourceInput, options: InternOptions = {}): CachedResource {
-    const ttl = isWithTtl(input) ? input.ttlMs : undefined;
-    const message = isWithTtl(input) ? input.resource : input;
+    const withTtl = isWithTtl(input);
+    const ttl = withTtl ? input.ttlMs : undefined;
+    const message = withTtl ? input.resource : input;
     const known = this.byMessage.get(message);
     if (known && known.typeUrl === typeUrl && known.ttlMs === ttl) {
       this.stats.identityHits++;
-      this.validated(known, options);
+      if (!known.validated && options.validate) this.validated(known, options);
       return known;
     }
     const schema = checkedSchema(typeUrl, message, options.registry);
@@ -120,19 +133,20 @@ export class ResourcePool {
         `a ${message.$typeName} resource has an empty name; every xDS resource needs one`,
       );
     }
-    const bytes = toBinary(schema, message);
+    // Map entries sorted by key: the same content built in any order has the same bytes.
+    const bytes = canonicalBytes(schema, toBinary(schema, message), options.registry);
     const version = contentVersion(bytes, ttl);
     this.stats.encodes++;
-    const key = `${typeUrl} ${version}`;
-    let resource = this.byContent.get(key)?.deref();
+    const table = getOrCreate(this.byContent, typeUrl, () => new WeakValues<string, CachedResource>());
+    let resource = table.get(version);
     if (resource) this.stats.contentHits++;
     else {
-      resource = new CachedResource(typeUrl, name, message, schema, ttl, { bytes, version });
-      this.remember(this.byContent, key, resource);
+      resource = new CachedResource(typeUrl, internName(name), message, schema, ttl, { bytes, version });
+      table.set(version, resource);
     }
-    this.validated(resource, options);
+    if (!resource.validated && options.validate) this.validated(resource, options);
     deepFreeze(message);
-    if (isWithTtl(input)) Object.freeze(input);
+    if (withTtl) Object.freeze(input);
     this.byMessage.set(message, resource);
     return resource;
   }
@@ -154,12 +168,12 @@ export class ResourcePool {
       this.stats.setInputHits++;
       return hit.set;
     }
-    const set = this.setOf(
-      typeUrl,
-      inputs.map((i) => this.resource(typeUrl, i, options)),
-      options.version,
-    );
-    this.setsByInput.set(inputs, { inputs: [...inputs], typeUrl, options, set });
+    const resources: CachedResource[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) resources[i] = this.resource(typeUrl, inputs[i]!, options);
+    const set = this.setOf(typeUrl, resources, options.version);
+    // The array is copied unless frozen: a caller may change its own array later, and must miss.
+    const kept = Object.isFrozen(inputs) ? inputs : inputs.slice();
+    this.setsByInput.set(inputs, { inputs: kept, typeUrl, options, set });
     return set;
   }
 
@@ -168,50 +182,126 @@ export class ResourcePool {
    * explicit version) if there is one.
    */
   setOf(typeUrl: string, resources: Iterable<CachedResource>, version?: string): ResourceSet {
-    const map = new Map<string, CachedResource>();
-    for (const r of resources) {
-      if (map.has(r.name)) {
-        throw new XdsError(
-          "duplicate-resource",
-          `two ${typeUrl} resources are named "${r.name}"; names must be unique per type`,
-        );
-      }
-      map.set(r.name, r);
-    }
-    return this.setFromMap(typeUrl, map, SetVersion.of(map.values()), version);
+    const list = Array.isArray(resources) ? (resources as CachedResource[]) : [...resources];
+    const sorted = sortedByDigest(list);
+    const content = setVersion([sorted]);
+    // A set's own map is built only when it is new (a set found by content needs none); a small
+    // set (a proxy's own) does not keep its sorted copy, it sorts its few members when asked.
+    return this.intern(typeUrl, contentKey(content, version), () => {
+      const map = mapOf(typeUrl, list);
+      return new ContentSet(typeUrl, map, map instanceof SmallMap ? undefined : sorted, version ?? content);
+    });
   }
 
-  /** Interns a set whose map and content version the caller computed (LinearCache's path). */
-  setFromMap(
+  /**
+   * Interns a set whose map and members in canonical order the caller has (LinearCache's path).
+   * @internal
+   */
+  setFromSorted(
     typeUrl: string,
     map: ReadonlyMap<string, CachedResource>,
-    content: SetVersion,
+    sorted: readonly CachedResource[],
     version?: string,
   ): ResourceSet {
-    const contentKey = content.toString();
-    const key = `${typeUrl} ${contentKey} ${version ?? ""}`;
-    const existing = this.setsByContent.get(key)?.deref();
+    const content = setVersion([sorted]);
+    return this.intern(
+      typeUrl,
+      contentKey(content, version),
+      () => new ContentSet(typeUrl, map, sorted, version ?? content),
+    );
+  }
+
+  /**
+   * The union of disjoint sets of one type (Snapshot.merge): a view over their maps, whose
+   * version is the content hash of the whole (computed when first asked for, from the parts'
+   * ordered members; explicit versions of the parts do not carry over). A union of unions is
+   * flattened into their parts. Unions are interned by their parts, which are interned by content:
+   * proxies with the same own content get the same union.
+   * @throws XdsError when two of them have a resource of the same name.
+   */
+  union(typeUrl: string, sets: readonly ResourceSet[]): ResourceSet {
+    const parts: ContentSet[] = [];
+    for (const set of sets) {
+      for (const p of partsOf(set)) {
+        if (p.resources.size === 0) continue;
+        parts.push(
+          p instanceof ContentSet && !p.parts ? p : (this.setOf(typeUrl, p.resources.values()) as ContentSet),
+        );
+      }
+    }
+    if (parts.length === 0) return this.setOf(typeUrl, []);
+    // The one non-empty part, by content (its explicit version, if any, does not carry over).
+    if (parts.length === 1) return this.setOf(typeUrl, parts[0]!.resources.values());
+    let key = "u";
+    for (const p of parts) key += `${p.uid},`;
+    return this.intern(typeUrl, key, () => {
+      // Kept exactly sized (a pushed-to array has room to grow): every per-proxy union holds one.
+      const exact = parts.slice();
+      return new ContentSet(typeUrl, new UnionMap(typeUrl, exact), undefined, undefined, exact);
+    });
+  }
+
+  /** Keys: a plain set's content version (and explicit version after a NUL), or "u" and its parts' uids. */
+  private intern(typeUrl: string, key: string, create: () => ResourceSet): ResourceSet {
+    const table = getOrCreate(this.setsByContent, typeUrl, () => new WeakValues<string, ResourceSet>());
+    const existing = table.get(key);
     if (existing) {
       this.stats.setContentHits++;
       return existing;
     }
-    const set: ResourceSet = { typeUrl, version: version ?? contentKey, resources: map };
-    this.remember(this.setsByContent, key, set);
+    const set = create();
+    table.set(key, set);
     return set;
   }
 
   private validated(resource: CachedResource, options: InternOptions): void {
-    if (resource.validated || !options.validate) return;
-    options.validate(resource, options.registry);
+    const registry = options.registry;
+    const memo = registry
+      ? getOrCreate(this.payloads, registry, () => new PayloadMemo())
+      : this.builtInPayloads;
+    options.validate?.(resource, registry, memo);
     this.stats.validations++;
     resource.validated = true;
   }
+}
 
-  private remember<T extends object>(map: Map<string, WeakRef<T>>, key: string, value: T): void {
-    const ref = new WeakRef(value);
-    map.set(key, ref);
-    this.forget.register(value, { map: map as Map<string, WeakRef<object>>, key, ref });
+/**
+ * The name as V8's internalized string: one flat copy per distinct name in the process, however
+ * many resources (thousands of proxies' `inbound|8080||`) carry it, instead of the tree of pieces
+ * a name built with a template literal is. A property key is internalized; reading it back gives
+ * that copy.
+ */
+function internName(name: string): string {
+  const holder: Record<string, true> = { [name]: true };
+  for (const key in holder) return key;
+  return name;
+}
+
+/** The map of a new set: an array scanned for a few resources, a Map beyond. */
+function mapOf(typeUrl: string, list: readonly CachedResource[]): ReadonlyMap<string, CachedResource> {
+  if (list.length <= SmallMap.maxSize) {
+    for (let i = 1; i < list.length; i++)
+      for (let j = 0; j < i; j++)
+        if (list[i]!.name === list[j]!.name) throw duplicate(typeUrl, list[i]!.name);
+    return new SmallMap(list.slice());
   }
+  const map = new Map<string, CachedResource>();
+  for (const r of list) {
+    if (map.has(r.name)) throw duplicate(typeUrl, r.name);
+    map.set(r.name, r);
+  }
+  return map;
+}
+
+function contentKey(content: string, version: string | undefined): string {
+  return version === undefined ? content : `${content}\u0000${version}`;
+}
+
+function duplicate(typeUrl: string, name: string): XdsError {
+  return new XdsError(
+    "duplicate-resource",
+    `two ${typeUrl} resources are named "${name}"; names must be unique per type`,
+  );
 }
 
 /** The pool snapshots and caches share unless given their own. */
@@ -250,20 +340,8 @@ function checkedSchema(typeUrl: string, message: Message, registry: Registry | u
 }
 
 function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a === b) return true; // a frozen input array, kept as it is
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * Freezes a message and everything reachable from it (typed arrays cannot be frozen, and their
- * bytes are copied by the encoding anyway). Stops at objects already frozen.
- */
-function deepFreeze(value: object): void {
-  if (Object.isFrozen(value) || ArrayBuffer.isView(value)) return;
-  Object.freeze(value);
-  for (const key of Object.keys(value)) {
-    const v = (value as Record<string, unknown>)[key];
-    if (typeof v === "object" && v !== null) deepFreeze(v);
-  }
 }

@@ -12,6 +12,7 @@ import type { CachedResource } from "./cached-resource.js";
 import { type DanglingReference, InconsistentSnapshotError } from "./errors.js";
 import {
   defaultResourcePool,
+  type InternOptions,
   type ResourceInput,
   type ResourcePool,
   type ResourceSet,
@@ -83,6 +84,9 @@ const inputKeys: ReadonlyArray<[keyof SnapshotInput, string]> = [
   ["extensionConfigs", TypeUrl.ExtensionConfig],
 ];
 
+/** The input key of each type URL that has one. */
+const knownKeys = new Map(inputKeys.map(([key, typeUrl]) => [typeUrl, key]));
+
 /** Builds the CachedResource of one input, checking its type and name (and its field rules). */
 export function cacheResource(
   typeUrl: string,
@@ -103,17 +107,41 @@ export function resourceSet(
   return pool.setOf(typeUrl, resources, version);
 }
 
+/** Options of {@link Snapshot.merge}. */
+export interface MergeOptions {
+  /** Where the merged sets are interned (default: {@link defaultResourcePool}). */
+  pool?: ResourcePool;
+}
+
+// One InternOptions object per (registry, validate) pair: no object built per type per snapshot.
+const validating: InternOptions = { validate: validateResource };
+const notValidating: InternOptions = {};
+const withRegistry = new WeakMap<Registry, { on: InternOptions; off: InternOptions }>();
+
+function internOptions(registry: Registry | undefined, validate: boolean): InternOptions {
+  if (!registry) return validate ? validating : notValidating;
+  let o = withRegistry.get(registry);
+  if (!o) {
+    o = { on: { registry, validate: validateResource }, off: { registry } };
+    withRegistry.set(registry, o);
+  }
+  return validate ? o.on : o.off;
+}
+
 /**
  * An immutable set of xDS resources for one node (or group of nodes), with a version per type.
  * Every resource is encoded once, the first time any snapshot or cache of the pool sees it; servers
  * reuse those bytes for every client and every response. A snapshot built from messages (or whole
  * per-type arrays) that an earlier snapshot had costs no encode and no hash for them, and shares
  * their ResourceSets: thousands of per-proxy snapshots cost little more than their differences.
+ * {@link Snapshot.merge} goes further: a proxy's snapshot as the union of a shared snapshot and
+ * one of its own resources costs only its own part, in time and in memory.
  */
 export class Snapshot {
   private static readonly empty = new Map<string, ResourceSet>();
 
-  private constructor(private readonly sets: ReadonlyMap<string, ResourceSet>) {}
+  /** One set per type, in input order (a handful of types: a scan beats a Map per snapshot). */
+  private constructor(private readonly sets: readonly ResourceSet[]) {}
 
   /**
    * Creates a snapshot from protobuf-es messages. The messages are frozen (deeply): a snapshot is
@@ -122,35 +150,70 @@ export class Snapshot {
    * ResourceValidationError when it breaks one of Envoy's field rules (unless `validate: false`).
    */
   static create(input: SnapshotInput, options: SnapshotOptions = {}): Snapshot {
-    const byType = new Map<string, readonly ResourceInput[]>();
+    const pool = options.pool ?? defaultResourcePool;
+    const intern = internOptions(options.registry, options.validate !== false);
+    const extra = input.resources;
+    const versions = input.versions;
+    const sets: ResourceSet[] = [];
+    const add = (typeUrl: string, list: readonly ResourceInput[]) => {
+      const version = versions?.[typeUrl];
+      sets.push(pool.set(typeUrl, list, version === undefined ? intern : { ...intern, version }));
+    };
     for (const [key, typeUrl] of inputKeys) {
       const list = input[key] as readonly ResourceInput[] | undefined;
-      if (list) byType.set(typeUrl, list);
+      if (!list) continue;
+      const more = extra?.[typeUrl];
+      add(typeUrl, more ? [...list, ...more] : list);
     }
-    for (const [typeUrl, list] of Object.entries(input.resources ?? {})) {
-      const before = byType.get(typeUrl);
-      byType.set(typeUrl, before ? [...before, ...list] : list);
+    if (extra) {
+      for (const typeUrl of Object.keys(extra)) {
+        if (knownKeys.has(typeUrl) && input[knownKeys.get(typeUrl)!]) continue; // merged above
+        add(typeUrl, extra[typeUrl]!);
+      }
     }
+    // Exactly sized (a pushed-to array has room to grow): per-proxy snapshots are many.
+    return new Snapshot(sets.slice());
+  }
+
+  /**
+   * A snapshot holding every resource of `parts`: per type, the union of their sets. The parts
+   * must not have two resources of one type with the same name (as within one snapshot). A type
+   * that only one part has keeps that part's set (and version) as it is; a type that several
+   * have gets the content-hash version of the union, which equals that of one snapshot created
+   * with the same resources. The union is a view over the parts' sets, not a copy: a proxy's
+   * snapshot merged from a shared snapshot and one of its own resources costs its own resources,
+   * and after a shared change, rebuilding it costs a few lookups. Diffs between two such unions
+   * that differ only in their shared part are that part's diff, computed once for every proxy.
+   * @throws XdsError naming a type and a name that two parts both have.
+   */
+  static merge(parts: readonly Snapshot[], options: MergeOptions = {}): Snapshot {
+    if (parts.length === 1) return parts[0]!;
     const pool = options.pool ?? defaultResourcePool;
-    const validate = options.validate === false ? undefined : validateResource;
-    const sets = new Map<string, ResourceSet>();
-    for (const [typeUrl, list] of byType) {
-      const version = input.versions?.[typeUrl];
-      sets.set(
-        typeUrl,
-        pool.set(typeUrl, list, {
-          ...(options.registry ? { registry: options.registry } : {}),
-          ...(validate ? { validate } : {}),
-          ...(version !== undefined ? { version } : {}),
-        }),
-      );
+    // Types in first-seen order; each type's sets from every part that has it (a handful of types
+    // and parts: scans, no Map per merge).
+    const types: string[] = [];
+    for (const part of parts)
+      for (const set of part.sets) if (!types.includes(set.typeUrl)) types.push(set.typeUrl);
+    const sets: ResourceSet[] = new Array(types.length);
+    for (let t = 0; t < types.length; t++) {
+      const typeUrl = types[t]!;
+      let only: ResourceSet | undefined;
+      let several: ResourceSet[] | undefined;
+      for (const part of parts) {
+        const set = part.find(typeUrl);
+        if (!set) continue;
+        if (!only) only = set;
+        else if (several) several.push(set);
+        else several = [only, set];
+      }
+      sets[t] = several ? pool.union(typeUrl, several) : only!;
     }
     return new Snapshot(sets);
   }
 
   /** Type URLs this snapshot holds resources (possibly none) for. */
   typeUrls(): string[] {
-    return [...this.sets.keys()];
+    return this.sets.map((s) => s.typeUrl);
   }
 
   /** The version of one type; the version of the empty set when the snapshot has no such type. */
@@ -165,12 +228,12 @@ export class Snapshot {
 
   /** One resource's message, or undefined. */
   get<T extends Message = Message>(typeUrl: string, name: string): T | undefined {
-    return this.sets.get(typeUrl)?.resources.get(name)?.message as T | undefined;
+    return this.find(typeUrl)?.resources.get(name)?.message as T | undefined;
   }
 
   /** The ResourceSet of one type (empty when the snapshot has none of that type). */
   resourceSet(typeUrl: string): ResourceSet {
-    let set = this.sets.get(typeUrl);
+    let set = this.find(typeUrl);
     if (!set) {
       set = Snapshot.empty.get(typeUrl) ?? resourceSet(typeUrl, []);
       // Kept for the built-in xDS types only: clients name any type URL they like, and a process-
@@ -178,6 +241,11 @@ export class Snapshot {
       if (resourceSchemas.has(typeUrl)) (Snapshot.empty as Map<string, ResourceSet>).set(typeUrl, set);
     }
     return set;
+  }
+
+  private find(typeUrl: string): ResourceSet | undefined {
+    for (const set of this.sets) if (set.typeUrl === typeUrl) return set;
+    return undefined;
   }
 
   /**

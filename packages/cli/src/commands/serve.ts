@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { relative } from "node:path";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { DEFAULT_ADMIN_ADDRESS, isLoopbackHost, scrapeMetrics } from "@meshlet/admin";
-import { type Diagnostic, formatDiagnostic } from "@meshlet/config";
+import { type Diagnostic, FileSource, formatDiagnostic } from "@meshlet/config";
 import type { MeshFinding, MeshStatus } from "@meshlet/mesh";
 import type { Subscription } from "rxjs";
 import type { Command, CommandIo } from "../command.js";
@@ -13,8 +14,11 @@ import {
   splitHostPort,
   startControlPlane,
 } from "../serve/control-plane.js";
+import { type CaMode, kubernetesControlPlane } from "../serve/kubernetes-mode.js";
+import { meshletdExtension } from "../serve/meshletd-extension.js";
 
 const USAGE = `Usage: meshlet serve --config <dir or file>… [options]
+       meshlet serve --kubernetes [options]          (meshletd, on a cluster)
 
 Runs the reference control plane (what istiod does) from a directory of YAML (Istio kinds plus
 Kubernetes Service/EndpointSlice/Pod or ServiceEntry/WorkloadEntry), watching it, for proxyless
@@ -54,6 +58,38 @@ Options:
                               GRPC_XDS_EXPERIMENTAL_RBAC=true (else grpc-js servers get no
                               listener while an AuthorizationPolicy selects them).
 
+On a cluster (--kubernetes; the meshletd image runs this): config and registry from the API
+server (KubernetesSource; in a pod its service account, else --kubeconfig); --listen defaults to
+0.0.0.0:15012 over TLS (xDS and the Istio CA API; serving certificate from its own CA for
+MESHLET_SERVICE_HOST and istiod.istio-system.svc), plaintext xDS on 0.0.0.0:15010, metrics on
+0.0.0.0:15014, the admission webhooks on 0.0.0.0:15017, /ready and /healthz on 0.0.0.0:8080.
+Callers prove their service account with its token (TokenReview, audience istio-ca) or a client
+certificate from the mesh's CA; a node claiming another namespace or service account is refused.
+The CA root is shared by replicas in Secret istio-ca-secret, published to every namespace as
+ConfigMap istio-ca-root-cert, and written into the webhook configurations' caBundle.
+Environment (set by \`meshlet manifest generate\`'s Deployment): POD_NAMESPACE, SERVICE_ACCOUNT,
+TRUST_DOMAIN, MESHLET_SERVICE_HOST, MESHLET_CONFIG_DIR, MESHLET_CA_MODE, MESHLET_MUTATING_WEBHOOK,
+MESHLET_VALIDATING_WEBHOOK; flags win.
+  --kubernetes                Run as meshletd (above). --config then adds files to the cluster's config.
+  --kubeconfig <file>         Use this kubeconfig (current context; a bearer-token user) instead of
+                              the pod's service account (default $KUBECONFIG when set).
+  --namespace <ns>            The control plane's namespace (POD_NAMESPACE).
+  --service-account <sa>      The control plane's service account (SERVICE_ACCOUNT, default meshletd).
+  --service-host <host>       The Service host agents dial (MESHLET_SERVICE_HOST, default
+                              meshletd.<namespace>.svc).
+  --dns-name <name>           Another DNS name for the serving certificates (repeatable).
+  --xds-plaintext <host:port>|off   Plaintext xDS (default 0.0.0.0:15010).
+  --webhook <host:port>|off   Admission webhooks (default 0.0.0.0:15017).
+  --health <host:port>|off    Readiness /ready and liveness /healthz (default 0.0.0.0:8080).
+  --config-dir <dir>          injector.json lives here (MESHLET_CONFIG_DIR, default /etc/meshlet).
+  --ca-mode self-signed|plugged   self-signed: root in Secret istio-ca-secret (default); plugged:
+                              Istio's cacerts layout in /etc/cacerts (MESHLET_CA_MODE).
+  --mutating-webhook <name>   MutatingWebhookConfiguration whose caBundle to keep current
+                              (MESHLET_MUTATING_WEBHOOK).
+  --validating-webhook <name> ValidatingWebhookConfiguration likewise (MESHLET_VALIDATING_WEBHOOK).
+  --ca-bundle-resync <seconds>   How often both caBundles are checked again, besides at every
+                              root change (default 60).
+
 Stops gracefully on SIGINT/SIGTERM. Exit status: 0 after a graceful stop, 1 when it cannot start,
 2 on usage errors.`;
 
@@ -82,6 +118,22 @@ interface ServeOptions {
   adminCert?: string;
   adminKey?: string;
   graphMetrics: string[];
+  /** Flags given explicitly (their defaults differ with --kubernetes). */
+  explicit: Set<string>;
+  kubernetes: boolean;
+  kubeconfig?: string;
+  namespace?: string;
+  serviceAccount?: string;
+  serviceHost?: string;
+  dnsNames: string[];
+  xdsPlaintext: string | undefined;
+  webhook: string | undefined;
+  health: string | undefined;
+  configDir?: string;
+  caMode?: string;
+  mutatingWebhook?: string;
+  validatingWebhook?: string;
+  caBundleResyncSeconds?: number;
 }
 
 function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | number {
@@ -99,6 +151,12 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     adminExplicit: false,
     adminTokenEnv: "MESHLET_ADMIN_TOKEN",
     graphMetrics: [],
+    explicit: new Set(),
+    kubernetes: false,
+    dnsNames: [],
+    xdsPlaintext: "0.0.0.0:15010",
+    webhook: "0.0.0.0:15017",
+    health: "0.0.0.0:8080",
   };
   const value = (i: number, flag: string): string | undefined => {
     const v = args[i + 1];
@@ -142,10 +200,43 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
       case "--admin-token-env":
       case "--admin-cert":
       case "--admin-key":
-      case "--graph-metrics": {
+      case "--graph-metrics":
+      case "--kubeconfig":
+      case "--namespace":
+      case "--service-account":
+      case "--service-host":
+      case "--dns-name":
+      case "--xds-plaintext":
+      case "--webhook":
+      case "--health":
+      case "--config-dir":
+      case "--ca-mode":
+      case "--mutating-webhook":
+      case "--validating-webhook":
+      case "--ca-bundle-resync": {
         const v = take();
         if (v === undefined) return EXIT_USAGE;
-        if (flag === "--admin") {
+        o.explicit.add(flag);
+        if (flag === "--kubeconfig") o.kubeconfig = v;
+        else if (flag === "--namespace") o.namespace = v;
+        else if (flag === "--service-account") o.serviceAccount = v;
+        else if (flag === "--service-host") o.serviceHost = v;
+        else if (flag === "--dns-name") o.dnsNames.push(v);
+        else if (flag === "--xds-plaintext") o.xdsPlaintext = v === "off" ? undefined : v;
+        else if (flag === "--webhook") o.webhook = v === "off" ? undefined : v;
+        else if (flag === "--health") o.health = v === "off" ? undefined : v;
+        else if (flag === "--config-dir") o.configDir = v;
+        else if (flag === "--ca-mode") o.caMode = v;
+        else if (flag === "--mutating-webhook") o.mutatingWebhook = v;
+        else if (flag === "--validating-webhook") o.validatingWebhook = v;
+        else if (flag === "--ca-bundle-resync") {
+          const seconds = Number(v);
+          if (!(seconds > 0)) {
+            io.err(`meshlet serve: --ca-bundle-resync takes a positive number of seconds, got "${v}"`);
+            return EXIT_USAGE;
+          }
+          o.caBundleResyncSeconds = seconds;
+        } else if (flag === "--admin") {
           o.admin = v === "off" ? undefined : v;
           o.adminExplicit = true;
         } else if (flag === "--admin-token-env") o.adminTokenEnv = v;
@@ -163,6 +254,9 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
       case "--tls":
         o.tls = true;
         break;
+      case "--kubernetes":
+        o.kubernetes = true;
+        break;
       case "--no-sds":
         o.sds = false;
         break;
@@ -174,9 +268,41 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
         return EXIT_USAGE;
     }
   }
-  if (o.config.length === 0) {
-    io.err(`meshlet serve: name the config with --config <dir>\n\n${USAGE}`);
+  if (o.config.length === 0 && !o.kubernetes) {
+    io.err(
+      `meshlet serve: name the config with --config <dir>, or run on a cluster with --kubernetes\n\n${USAGE}`,
+    );
     return EXIT_USAGE;
+  }
+  const kubernetesOnly = [...o.explicit].filter((f) =>
+    [
+      "--kubeconfig",
+      "--namespace",
+      "--service-account",
+      "--service-host",
+      "--dns-name",
+      "--xds-plaintext",
+      "--webhook",
+      "--health",
+      "--config-dir",
+      "--ca-mode",
+      "--mutating-webhook",
+      "--validating-webhook",
+      "--ca-bundle-resync",
+    ].includes(f),
+  );
+  if (!o.kubernetes && kubernetesOnly.length > 0) {
+    io.err(`meshlet serve: ${kubernetesOnly.join(", ")} only apply with --kubernetes`);
+    return EXIT_USAGE;
+  }
+  if (o.kubernetes) {
+    // meshletd's defaults: Istio's ports on every interface, TLS on 15012, state in /tmp (the
+    // container's root filesystem is read-only), no SDS sockets (the pods' agents serve SDS).
+    if (!o.explicit.has("--listen")) o.listen = "0.0.0.0:15012";
+    if (!o.explicit.has("--metrics")) o.metrics = "0.0.0.0:15014";
+    if (!o.explicit.has("--state-dir")) o.stateDir = join(tmpdir(), "meshlet");
+    o.tls = true;
+    o.sds = false;
   }
   if ((o.adminCert === undefined) !== (o.adminKey === undefined)) {
     io.err("meshlet serve: --admin-cert and --admin-key go together");
@@ -192,6 +318,13 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     ["--listen", o.listen],
     ["--metrics", o.metrics],
     ["--admin", o.admin],
+    ...(o.kubernetes
+      ? ([
+          ["--xds-plaintext", o.xdsPlaintext],
+          ["--webhook", o.webhook],
+          ["--health", o.health],
+        ] as const)
+      : []),
   ] as const) {
     if (address !== undefined && splitHostPort(address) === undefined) {
       io.err(`meshlet serve: ${flag} must be <host>:<port>, got "${address}"`);
@@ -205,6 +338,44 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
     }
   }
   return o;
+}
+
+const CA_MODES: readonly string[] = ["self-signed", "plugged"];
+
+/** `--kubernetes`: flags over the Deployment's environment (docs/aks.md, "meshletd's contract"). */
+async function kubernetesOptions(o: ServeOptions, io: CommandIo) {
+  const env = (name: string) => {
+    const v = io.env[name];
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const caMode = o.caMode ?? env("MESHLET_CA_MODE") ?? "self-signed";
+  if (!CA_MODES.includes(caMode))
+    throw new Error(
+      `CA mode "${caMode}" is not served by meshlet serve yet (supported: ${CA_MODES.join(", ")}); see docs/aks.md for Vault`,
+    );
+  const namespace = o.namespace ?? env("POD_NAMESPACE");
+  const serviceAccount = o.serviceAccount ?? env("SERVICE_ACCOUNT");
+  const serviceHost = o.serviceHost ?? env("MESHLET_SERVICE_HOST");
+  const mutating = o.mutatingWebhook ?? env("MESHLET_MUTATING_WEBHOOK");
+  const validating = o.validatingWebhook ?? env("MESHLET_VALIDATING_WEBHOOK");
+  const kubeconfig = o.kubeconfig ?? env("KUBECONFIG");
+  return kubernetesControlPlane({
+    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(serviceAccount !== undefined ? { serviceAccount } : {}),
+    ...(serviceHost !== undefined ? { serviceHost } : {}),
+    trustDomain: o.explicit.has("--trust-domain") ? o.trustDomain : (env("TRUST_DOMAIN") ?? o.trustDomain),
+    dnsNames: o.dnsNames,
+    configDir: o.configDir ?? env("MESHLET_CONFIG_DIR") ?? "/etc/meshlet",
+    caMode: caMode as CaMode,
+    ...(mutating !== undefined ? { mutatingWebhook: mutating } : {}),
+    ...(validating !== undefined ? { validatingWebhook: validating } : {}),
+    webhook: o.webhook ?? false,
+    ...(o.caBundleResyncSeconds !== undefined ? { caBundleResyncMs: o.caBundleResyncSeconds * 1000 } : {}),
+    health: o.health ?? false,
+    extraSources: o.config.length > 0 ? [new FileSource({ paths: o.config })] : [],
+    onError: (message) => io.err(`meshletd: ${message}`),
+  });
 }
 
 function whenAborted(signal: AbortSignal): Promise<void> {
@@ -256,13 +427,22 @@ async function runServe(args: readonly string[], io: CommandIo): Promise<number>
   }
   let plane: ControlPlane;
   try {
+    const cluster = o.kubernetes ? await kubernetesOptions(o, io) : undefined;
+    if (cluster !== undefined) extensions.unshift(meshletdExtension(cluster.extension));
     plane = await startControlPlane({
       extensions,
       config: { paths: o.config },
+      ...cluster?.options,
+      ...(cluster !== undefined
+        ? {
+            workloadFiles: false,
+            ...(o.xdsPlaintext !== undefined ? { plaintextListen: o.xdsPlaintext } : {}),
+          }
+        : {}),
       listen: o.listen,
       metrics: o.metrics ?? false,
       stateDir: o.stateDir,
-      trustDomain: o.trustDomain,
+      trustDomain: cluster?.options.trustDomain ?? o.trustDomain,
       tls: o.tls,
       sds: o.sds,
       ...(o.ratelimit !== undefined ? { rateLimit: { file: o.ratelimit } } : {}),
@@ -314,7 +494,7 @@ async function runServe(args: readonly string[], io: CommandIo): Promise<number>
   );
 
   io.out(
-    `meshlet serve: ${o.tls ? "TLS" : "plaintext"} on ${plane.addresses.grpc}, config ${o.config.join(", ")}, trust domain ${o.trustDomain}`,
+    `meshlet serve: ${o.tls ? "TLS" : "plaintext"} on ${plane.addresses.grpc}, config ${(o.kubernetes ? ["kubernetes API", ...o.config] : o.config).join(", ")}, trust domain ${plane.trustDomain}`,
   );
   for (const s of plane.services)
     io.out(`  ${s.name.padEnd(58)} ${s.address}${s.note !== undefined ? ` (${s.note})` : ""}`);

@@ -7,8 +7,11 @@ import {
   createSpiffeServerCredentials,
   DirectoryRootStore,
   IstioCertificateService,
+  JwtAuthenticator,
   MtlsAuthenticator,
+  type RootStore,
   svidRotation$,
+  type TokenVerifier,
 } from "@meshlet/ca";
 import {
   type ConfigSource,
@@ -32,12 +35,15 @@ import type { Registry as MetricsRegistry } from "prom-client";
 import { filter, firstValueFrom, type Observable, ReplaySubject, type Subscription } from "rxjs";
 import { ControlPlaneMetrics } from "./control-plane-metrics.js";
 import { type MonitoringServer, serveMonitoring } from "./monitoring-server.js";
+import { authenticateNodes } from "./node-authentication.js";
 import {
   loadRateLimitYaml,
   type RateLimitConfigFile,
   rateLimitConfigMapFiles,
 } from "./rate-limit-configs.js";
 import { type WorkloadFiles, WorkloadIdentities } from "./workload-identities.js";
+
+export { ControlPlaneMetrics, type ControlPlaneMetricsSources } from "./control-plane-metrics.js";
 
 // The reference control plane as one composition, what istiod is: config (files, or any
 // ConfigSource) → ConfigStore → MeshController (proxyless, Envoy sidecar and gateway generators) →
@@ -69,6 +75,40 @@ export interface ControlPlaneOptions {
    */
   readonly tls?: boolean;
   /**
+   * DNS SANs of the TLS serving certificate, the names clients verify: istio-agent checks the host
+   * of its discovery address and `CA_ADDR` (meshletd: `meshletd.meshlet-system.svc`, and
+   * `istiod.istio-system.svc` as istiod's certificate carries it). Default none (URI SAN only).
+   */
+  readonly servingDnsNames?: readonly string[];
+  /**
+   * The SPIFFE ID of the serving certificate (default `spiffe://<td>/ns/istio-system/sa/istiod`;
+   * meshletd: its own namespace and service account).
+   */
+  readonly identity?: string;
+  /**
+   * A second gRPC address, plaintext, serving xDS only (istiod's 15010 beside 15012). Streams on it
+   * are authenticated as on `listen` when `tokenVerifier` is set (a bearer token; no certificate
+   * can be presented without TLS). Default none.
+   */
+  readonly plaintextListen?: string;
+  /**
+   * Authenticates bearer tokens (`authorization: Bearer`): meshletd's
+   * `KubernetesTokenReviewVerifier` (audience `istio-ca`). When set, the CA API accepts a token or a
+   * client certificate, and every xDS stream must prove an identity (certificate or token) that
+   * grants the node it claims; streams without one are refused UNAUTHENTICATED.
+   */
+  readonly tokenVerifier?: TokenVerifier;
+  /**
+   * Where the self-signed root persists (default a `DirectoryRootStore` in `<stateDir>/ca`); meshletd
+   * shares one root between replicas with `KubernetesSecretRootStore` (`istio-ca-secret`).
+   */
+  readonly rootStore?: RootStore;
+  /**
+   * A CA built by the caller (e.g. `CertificateAuthority.fromSigner` over Vault's PKI engine); it
+   * wins over `rootStore`. The control plane closes it on shutdown.
+   */
+  readonly ca?: CertificateAuthority;
+  /**
    * The monitoring address (`/metrics` for Prometheus, plus the HTTP handlers of extensions), as
    * istiod's port 15014; default `127.0.0.1:15014`, `false` for none.
    */
@@ -89,6 +129,11 @@ export interface ControlPlaneOptions {
   };
   /** Serve an SDS socket per workload (default true). */
   readonly sds?: boolean;
+  /**
+   * Write certificates, bootstraps and SDS sockets for the registry's workloads (default true).
+   * Off on a cluster, where each pod's own agent asks the CA API for its certificate.
+   */
+  readonly workloadFiles?: boolean;
   /** Settings of the gRPC bootstraps written for workloads (e.g. `rbac: true` for grpc-js run with GRPC_XDS_EXPERIMENTAL_RBAC=true). */
   readonly bootstrap?: Pick<
     GrpcBootstrapOptions,
@@ -163,6 +208,8 @@ export interface ControlPlaneParts {
   readonly workloads: WorkloadIdentities;
   /** The control plane's Prometheus registry, when metrics are on. */
   readonly metricsRegistry?: MetricsRegistry;
+  /** Its metrics, when on: `observeWebhooks(server.events$)` adds a composed webhook server's. */
+  readonly metrics?: ControlPlaneMetrics;
   /**
    * Low-volume events (config errors, pushes, CA requests, certificates, rate-limit changes,
    * errors); replays the last 200 to a new subscriber. xDS protocol events are on `xds.events$`,
@@ -262,12 +309,22 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const report = (message: string) => events.next({ type: "error", message, at: Date.now() });
 
   try {
-    // The CA: a self-signed root kept in <state-dir>/ca (Istio's cacerts layout), so a restart keeps it.
-    await mkdir(resolve(stateDir, "ca"), { recursive: true, mode: 0o700 });
-    const ca = await CertificateAuthority.selfSigned({
-      trustDomain,
-      store: new DirectoryRootStore(resolve(stateDir, "ca")),
-    });
+    // The CA: the caller's, or a self-signed root kept in the root store (default <state-dir>/ca,
+    // Istio's cacerts layout), so a restart keeps it.
+    const plaintextAt =
+      options.plaintextListen === undefined ? undefined : splitHostPort(options.plaintextListen);
+    if (options.plaintextListen !== undefined && plaintextAt === undefined)
+      throw new Error(`plaintext listen address must be <host>:<port>, got "${options.plaintextListen}"`);
+    let ca: CertificateAuthority;
+    if (options.ca !== undefined) ca = options.ca;
+    else {
+      let rootStore = options.rootStore;
+      if (rootStore === undefined) {
+        await mkdir(resolve(stateDir, "ca"), { recursive: true, mode: 0o700 });
+        rootStore = new DirectoryRootStore(resolve(stateDir, "ca"));
+      }
+      ca = await CertificateAuthority.selfSigned({ trustDomain, store: rootStore });
+    }
     cleanup.push(() => ca.close());
 
     // Config: validated; the last good version of each resource keeps serving.
@@ -312,10 +369,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
     });
     cleanup.push(() => controller.close());
+    // With a token verifier every stream proves who it is and its node is bound to that identity;
+    // without one, the controller binds nodes to verified client certificates when there are any.
+    const authorize =
+      options.tokenVerifier !== undefined
+        ? authenticateNodes({ tokenVerifier: options.tokenVerifier, authorize: controller.authorize })
+        : controller.authorize;
     const xds = new XdsServer({
       cache,
       logger: silentLogger,
-      authorize: controller.authorize,
+      authorize,
       maxResourceNamesPerType: controller.maxResourceNamesPerType,
     });
     controller.attach(xds);
@@ -326,7 +389,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     xds.register(server);
     const caService = new IstioCertificateService({
       ca,
-      authenticators: [new MtlsAuthenticator({ trustDomains: [trustDomain] })],
+      // Istio's order: a client certificate, then a bearer token (security/pkg/server/ca).
+      authenticators: [
+        new MtlsAuthenticator({ trustDomains: [trustDomain] }),
+        ...(options.tokenVerifier !== undefined ? [new JwtAuthenticator(options.tokenVerifier)] : []),
+      ],
     });
     caService.register(server);
     new ExtAuthzServer({ engine: policy }).register(server);
@@ -341,6 +408,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             pushes$: controller.pushes$,
             status$: controller.status$,
             caEvents$: caService.events$,
+            trustBundle$: ca.trustBundle$,
+            signingCertificate: () => ca.signingCertificate,
+            issued$: events.pipe(filter((e) => e.type === "workload-certificate")),
+            policyDecisions$: policy.decisions$,
+            rateLimitDecisions$: policy.rateLimiter.decisions$,
           })
         : undefined;
     if (metrics !== undefined) cleanup.push(() => metrics.close());
@@ -356,7 +428,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       caService,
       policy,
       workloads: identities as WorkloadIdentities,
-      ...(metrics !== undefined ? { metricsRegistry: metrics.registry } : {}),
+      ...(metrics !== undefined ? { metricsRegistry: metrics.registry, metrics } : {}),
       events$: events.asObservable(),
     });
     for (const extension of options.extensions ?? []) extension.registerGrpc?.(server, parts());
@@ -365,7 +437,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     if (tls) {
       const own = createSpiffeServerCredentials({
         trustBundle$: ca.trustBundle$,
-        svid$: svidRotation$({ ca, identity: `spiffe://${trustDomain}/ns/istio-system/sa/istiod` }),
+        svid$: svidRotation$({
+          ca,
+          identity: options.identity ?? `spiffe://${trustDomain}/ns/istio-system/sa/istiod`,
+          ...(options.servingDnsNames !== undefined ? { dnsNames: options.servingDnsNames } : {}),
+        }),
       });
       cleanup.push(() => own.close());
       credentials = own.credentials;
@@ -373,20 +449,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const port = await new Promise<number>((res, rej) =>
       server.bindAsync(listenAddress, credentials, (error, p) => (error ? rej(error) : res(p))),
     );
-    cleanup.push(
-      () =>
-        new Promise<void>((res) => {
-          const t = setTimeout(() => {
-            server.forceShutdown();
-            res();
-          }, 2000);
-          server.tryShutdown(() => {
-            clearTimeout(t);
-            res();
-          });
-        }),
-    );
+    cleanup.push(() => shutdownGrpc(server));
     const grpcAddress = joinHostPort(listen.host, port);
+    let plaintextAddress: string | undefined;
+    if (plaintextAt !== undefined && options.plaintextListen !== undefined) {
+      // xDS only, as istiod's 15010: the CA API and the policy services stay on `listen`.
+      const plain = new grpc.Server();
+      xds.register(plain);
+      const plainPort = await new Promise<number>((res, rej) =>
+        plain.bindAsync(
+          options.plaintextListen as string,
+          grpc.ServerCredentials.createInsecure(),
+          (error, p) => (error ? rej(error) : res(p)),
+        ),
+      );
+      cleanup.push(() => shutdownGrpc(plain));
+      plaintextAddress = joinHostPort(plaintextAt.host, plainPort);
+    }
     const envoyOptions: EnvoyGeneratorOptions = {
       ...(isIp(listen.host) && listen.host !== "0.0.0.0" && listen.host !== "::"
         ? { rateLimitService: { host: listen.host, port } }
@@ -406,6 +485,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         events.next({ type: "workload-certificate", workload, notAfter, at: Date.now() }),
     });
     const workloads = identities;
+    const writeWorkloads = options.workloadFiles ?? true;
     cleanup.push(() => workloads.close());
 
     let monitoring: MonitoringServer | undefined;
@@ -437,7 +517,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         errors = new Set(now.keys());
       }),
       controller.pushes$.subscribe((push) => {
-        if (push.cause === "config" && controller.pushContext !== undefined)
+        if (writeWorkloads && push.cause === "config" && controller.pushContext !== undefined)
           void workloads.update(controller.pushContext.registry);
         events.next({ type: "push", push, at: Date.now() });
       }),
@@ -477,27 +557,38 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       }),
     ]);
     clearTimeout(timeout);
-    if (controller.pushContext !== undefined) await workloads.update(controller.pushContext.registry);
+    if (writeWorkloads && controller.pushContext !== undefined)
+      await workloads.update(controller.pushContext.registry);
 
     const services: ServedService[] = [
       { name: "xDS (ADS, SotW, Delta)", address: grpcAddress },
+      ...(plaintextAddress !== undefined
+        ? [{ name: "xDS (ADS, SotW, Delta), plaintext", address: plaintextAddress }]
+        : []),
       {
         name: "Istio CA (istio.v1.auth.IstioCertificateService)",
         address: grpcAddress,
-        ...(tls ? {} : { note: "needs --tls: callers authenticate with a client certificate" }),
+        ...(tls || options.tokenVerifier !== undefined
+          ? {}
+          : { note: "needs --tls: callers authenticate with a client certificate" }),
       },
       { name: "ext_authz (envoy.service.auth.v3.Authorization)", address: grpcAddress },
       { name: "rate limit (envoy.service.ratelimit.v3.RateLimitService)", address: grpcAddress },
       { name: "metrics (Prometheus)", address: metricsUrl ?? "off" },
-      {
-        name: "workload certificates, bootstraps, SDS",
-        address: resolve(workloadsDir, "<namespace>", "<name>"),
-      },
+      ...(writeWorkloads
+        ? [
+            {
+              name: "workload certificates, bootstraps, SDS",
+              address: resolve(workloadsDir, "<namespace>", "<name>"),
+            },
+          ]
+        : []),
     ];
     const plane: ControlPlane = {
       ...parts(),
       addresses: {
         grpc: grpcAddress,
+        ...(plaintextAddress !== undefined ? { plaintext: plaintextAddress } : {}),
         ...(metricsUrl !== undefined ? { metrics: metricsUrl } : {}),
         workloads: workloadsDir,
       },
@@ -555,6 +646,20 @@ function applyRateLimits(
     domains: configs.map((c) => c.domain),
     sources: files.map((f) => f.source),
     at: Date.now(),
+  });
+}
+
+/** Graceful gRPC shutdown, forced after 2 s (streams never end on their own). */
+function shutdownGrpc(server: grpc.Server): Promise<void> {
+  return new Promise<void>((res) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      res();
+    }, 2000);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      res();
+    });
   });
 }
 

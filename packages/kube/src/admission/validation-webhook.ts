@@ -39,6 +39,7 @@ export function createValidationWebhook(options: ValidationWebhookOptions = {}):
       type: "validation" as const,
       outcome,
       resource: label,
+      gvr: request.resource,
       ...(reason !== undefined ? { reason } : {}),
       durationMs: performance.now() - started,
     });

@@ -17,6 +17,8 @@ export type WebhookEvent =
       readonly outcome: "allowed" | "denied" | "unchecked";
       /** `Kind/namespace/name`. */
       readonly resource: string;
+      /** The request's `resource` (group, version, plural name), as Istio's galley_validation_* metrics label it. */
+      readonly gvr?: { readonly group: string; readonly version: string; readonly resource: string };
       readonly reason?: string;
       readonly durationMs: number;
     }

@@ -3,7 +3,7 @@ import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { BehaviorSubject, NEVER, type Observable } from "rxjs";
 import type { CachedResource } from "../cached-resource.js";
 import type { XdsEvent } from "../events.js";
-import { SetVersion } from "../hash.js";
+import { mergeRuns, sortedByDigest } from "../hash.js";
 import {
   defaultResourcePool,
   type InternOptions,
@@ -11,6 +11,7 @@ import {
   type ResourcePool,
   type ResourceSet,
 } from "../resource-pool.js";
+import { sortedMembersOf } from "../resource-set.js";
 import { validateResource } from "../validation/validate-resource.js";
 import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
@@ -42,8 +43,8 @@ export class LinearCache implements ConfigWatcher {
   private readonly tracker: StatusTracker;
   private readonly pool: ResourcePool;
   private readonly intern: InternOptions;
-  /** The content version of the current set, updated by what each update changes. */
-  private content = new SetVersion();
+  /** The current set's members in canonical order (set versions), kept sorted by merging. */
+  private sorted: readonly CachedResource[] = [];
 
   constructor(
     readonly typeUrl: string,
@@ -54,7 +55,7 @@ export class LinearCache implements ConfigWatcher {
       ...(options.registry ? { registry: options.registry } : {}),
       ...(options.validate === false ? {} : { validate: validateResource }),
     };
-    this.subject = new BehaviorSubject(this.pool.setFromMap(typeUrl, new Map(), this.content.copy()));
+    this.subject = new BehaviorSubject(this.pool.setFromSorted(typeUrl, new Map(), []));
     this.tracker = new StatusTracker((n) => n.id, options.now);
   }
 
@@ -66,7 +67,8 @@ export class LinearCache implements ConfigWatcher {
   /**
    * Adds or replaces `upserts` and removes `deletes` (names; unknown ones are ignored) in one
    * atomic step: watchers are notified once, with the result of both, and only if it differs.
-   * Only the resources that changed are hashed, never the whole set. Every upsert is checked
+   * Only the resources that changed are encoded and hashed; the set's version is then a SHA-256
+   * over the members' 16-byte digests (kept in order by merging, never re-sorted). Every upsert is checked
    * (type, name, field rules) before anything changes: a bad one leaves the cache as it was.
    * A name both upserted and deleted is deleted.
    *
@@ -91,7 +93,7 @@ export class LinearCache implements ConfigWatcher {
   /** Replaces the whole set. */
   set(resources: readonly ResourceInput[]): void {
     const next = this.pool.set(this.typeUrl, resources, this.intern);
-    this.content = SetVersion.of(next.resources.values());
+    this.sorted = sortedMembersOf(next);
     if (next !== this.subject.value) this.subject.next(next);
   }
 
@@ -113,7 +115,8 @@ export class LinearCache implements ConfigWatcher {
     const current = this.subject.value.resources;
     const gone = new Set(deletes);
     let next: Map<string, CachedResource> | undefined;
-    const content = this.content.copy();
+    const out = new Set<CachedResource>();
+    const added: CachedResource[] = [];
     const edit = () => {
       next ??= new Map(current);
       return next;
@@ -122,19 +125,24 @@ export class LinearCache implements ConfigWatcher {
       if (gone.has(r.name)) continue;
       const before = (next ?? current).get(r.name);
       if (before === r) continue;
-      if (before) content.remove(before);
-      content.add(r);
+      if (before) out.add(before);
+      added.push(r);
       edit().set(r.name, r);
     }
     for (const name of gone) {
       const before = (next ?? current).get(name);
       if (!before) continue;
-      content.remove(before);
+      out.add(before);
       edit().delete(name);
     }
     if (!next) return;
-    this.content = content;
-    const set = this.pool.setFromMap(this.typeUrl, next, content);
+    // A name upserted several times in one update: only the last one stays, once.
+    const kept = this.sorted.filter((r) => !out.has(r));
+    const fresh = sortedByDigest(new Set(added.filter((r) => next!.get(r.name) === r)));
+    const sorted: CachedResource[] = [];
+    mergeRuns([kept, fresh], (r) => sorted.push(r));
+    this.sorted = sorted;
+    const set = this.pool.setFromSorted(this.typeUrl, next, sorted);
     if (set.version !== this.subject.value.version) this.subject.next(set);
   }
 }

@@ -1,5 +1,5 @@
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { Observable, Subject } from "rxjs";
+import { Observable, type Subscriber } from "rxjs";
 import { XdsError } from "../errors.js";
 import type { XdsEvent } from "../events.js";
 import { getOrCreate } from "../get-or-create.js";
@@ -28,9 +28,10 @@ export interface SnapshotCacheOptions {
 export class SnapshotCache implements ConfigWatcher {
   readonly ads: boolean;
   /**
-   * Per key: the snapshot and one Subject per watched type. A snapshot change calls only the
+   * Per key: the snapshot and the watchers of each watched type. A snapshot change calls only the
    * watchers of the types whose version changed — with thousands of streams per key, a
-   * one-endpoint change touches the EDS watchers and nobody else.
+   * one-endpoint change touches the EDS watchers and nobody else. Plain arrays, not a Subject
+   * per type: with a key per proxy (per-proxy snapshots), every key holds its own.
    */
   private readonly entries = new Map<string, KeyEntry>();
   private readonly tracker: StatusTracker;
@@ -54,9 +55,11 @@ export class SnapshotCache implements ConfigWatcher {
     const entry = this.entry(key);
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
-    for (const [typeUrl, subject] of entry.types) {
+    for (const { typeUrl, subscribers } of entry.types) {
       const set = snapshot.resourceSet(typeUrl);
-      if (previous?.resourceSet(typeUrl).version !== set.version) subject.next(set);
+      if (previous?.resourceSet(typeUrl).version === set.version) continue;
+      // A copy: a watcher may subscribe or unsubscribe others while it is told.
+      for (const subscriber of subscribers.slice()) subscriber.next(set);
     }
   }
 
@@ -70,7 +73,7 @@ export class SnapshotCache implements ConfigWatcher {
     const entry = this.entries.get(key);
     if (entry) {
       entry.snapshot = undefined;
-      if (entry.types.size === 0) this.entries.delete(key);
+      if (entry.types.length === 0) this.entries.delete(key);
     }
     this.tracker.delete(key);
   }
@@ -89,14 +92,22 @@ export class SnapshotCache implements ConfigWatcher {
     return new Observable<ResourceSet>((subscriber) => {
       const key = this.keyOf(node);
       const entry = this.entry(key);
-      const subject = getOrCreate(entry.types, typeUrl, () => new Subject<ResourceSet>());
       if (entry.snapshot) subscriber.next(entry.snapshot.resourceSet(typeUrl));
-      const inner = subject.subscribe(subscriber);
+      let own = entry.types.find((w) => w.typeUrl === typeUrl);
+      if (own) own.subscribers.push(subscriber);
+      else {
+        // Exactly sized arrays (a pushed-to one has room for 16 more): a key per proxy has one
+        // watcher per type, and thousands of keys.
+        own = { typeUrl, subscribers: [subscriber] };
+        entry.types = [...entry.types, own];
+      }
+      const watchers = own;
       return () => {
-        inner.unsubscribe();
-        if (subject.observed) return;
-        entry.types.delete(typeUrl);
-        if (entry.types.size === 0 && entry.snapshot === undefined) this.entries.delete(key);
+        const at = watchers.subscribers.indexOf(subscriber);
+        if (at >= 0) watchers.subscribers.splice(at, 1);
+        if (watchers.subscribers.length > 0) return;
+        entry.types = entry.types.filter((w) => w !== watchers);
+        if (entry.types.length === 0 && entry.snapshot === undefined) this.entries.delete(key);
       };
     });
   }
@@ -106,11 +117,17 @@ export class SnapshotCache implements ConfigWatcher {
   }
 
   private entry(key: string): KeyEntry {
-    return getOrCreate(this.entries, key, () => ({ snapshot: undefined, types: new Map() }));
+    return getOrCreate(this.entries, key, () => ({ snapshot: undefined, types: [] }));
   }
 }
 
 interface KeyEntry {
   snapshot: Snapshot | undefined;
-  readonly types: Map<string, Subject<ResourceSet>>;
+  /** The watched types (a handful: a scan beats a Map per key). Replaced, never changed in place. */
+  types: readonly Watchers[];
+}
+
+interface Watchers {
+  readonly typeUrl: string;
+  readonly subscribers: Subscriber<ResourceSet>[];
 }

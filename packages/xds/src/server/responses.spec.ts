@@ -1,9 +1,16 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { fromBinary } from "@bufbuild/protobuf";
+import {
+  DeltaDiscoveryResponseSchema,
+  DiscoveryResponseSchema,
+} from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import { describe, expect, it } from "vitest";
 import { ResourcePool } from "../resource-pool.js";
 import * as resources from "../resources/index.js";
 import { Snapshot } from "../snapshot.js";
 import { TypeUrl } from "../type-url.js";
-import { ResponseCache } from "./responses.js";
+import { GRPC_PREFIX, ResponseCache } from "./responses.js";
 
 const controlPlane = { sotw: new Uint8Array(0), delta: new Uint8Array(0) };
 
@@ -20,7 +27,8 @@ describe("ResponseCache", () => {
     const cache = new ResponseCache(controlPlane);
     const r1 = cache.sotw("v1", TypeUrl.Cluster, list1, false, true);
     const r2 = cache.sotw("v1", TypeUrl.Cluster, list2, false, true);
-    expect(r2).toBe(r1);
+    expect(r2.framed).toBe(r1.framed);
+    expect(r2.nonce).toBe(r1.nonce);
     const d1 = cache.delta("v1", TypeUrl.Cluster, list1, ["gone"], false);
     const d2 = cache.delta("v1", TypeUrl.Cluster, list2, ["gone"], false);
     expect(d2.framed).toBe(d1.framed);
@@ -45,6 +53,68 @@ describe("ResponseCache", () => {
     expect(cache.sotw("w", TypeUrl.Cluster, [a!, b!], false, true).framed).not.toBe(ab.framed);
   });
 
+  it("writes each resource's bytes in the Any and Resource framing its sotwField/deltaField has", () => {
+    const pool = new ResourcePool();
+    const s = Snapshot.create(
+      {
+        clusters: [resources.cluster({ name: "a" }), resources.cluster({ name: "b-ü", connectTimeoutMs: 7 })],
+      },
+      { pool },
+    );
+    const list = [...s.resources(TypeUrl.Cluster).values()];
+    const cache = new ResponseCache({ sotw: new Uint8Array([50, 0]), delta: new Uint8Array([58, 0]) });
+    const sotw = cache.sotw("v9", TypeUrl.Cluster, list, false, true);
+    const expectedSotw = Buffer.concat([
+      Buffer.from([10, 2, 118, 57]), // version_info "v9"
+      ...list.map((r) => r.sotwField()),
+      Buffer.from([34, TypeUrl.Cluster.length]),
+      Buffer.from(TypeUrl.Cluster),
+      Buffer.from([42, sotw.nonce.length]),
+      Buffer.from(sotw.nonce),
+      Buffer.from([50, 0]),
+    ]);
+    expect(sotw.framed.subarray(GRPC_PREFIX)).toEqual(expectedSotw);
+    expect(sotw.framed.readUInt32BE(1)).toBe(expectedSotw.length);
+    const decoded = fromBinary(DiscoveryResponseSchema, sotw.framed.subarray(GRPC_PREFIX));
+    expect(decoded.resources.map((a) => Buffer.from(a.value))).toEqual(list.map((r) => Buffer.from(r.bytes)));
+
+    const delta = cache.delta("v9", TypeUrl.Cluster, list, ["gone"], false);
+    const d = fromBinary(DeltaDiscoveryResponseSchema, delta.framed.subarray(GRPC_PREFIX));
+    expect(d.resources.map((r) => [r.name, r.version, Buffer.from(r.resource?.value ?? [])])).toEqual(
+      list.map((r) => [r.name, r.version, Buffer.from(r.bytes)]),
+    );
+    expect(d.removedResources).toEqual(["gone"]);
+    expect(d.systemVersionInfo).toBe("v9");
+    const deltaFields = Buffer.concat(list.map((r) => r.deltaField()));
+    expect(delta.framed.includes(deltaFields)).toBe(true);
+  });
+
+  it("holds a response only while a stream still has its buffer: then it is assembled again", async () => {
+    const pool = new ResourcePool();
+    const list = [
+      ...Snapshot.create({ clusters: [resources.cluster({ name: "w" })] }, { pool })
+        .resources(TypeUrl.Cluster)
+        .values(),
+    ];
+    const cache = new ResponseCache(controlPlane);
+    let first: { framed: Buffer; nonce: string } | undefined = cache.sotw(
+      "v",
+      TypeUrl.Cluster,
+      list,
+      false,
+      true,
+    );
+    const nonce = first.nonce;
+    await collectGarbage();
+    // Still held (by `first`): found again, same bytes, same nonce.
+    expect(cache.sotw("v", TypeUrl.Cluster, list, false, true).nonce).toBe(nonce);
+    first = undefined;
+    await collectGarbage();
+    const again = cache.sotw("v", TypeUrl.Cluster, list, false, true);
+    expect(again.nonce).not.toBe(nonce);
+    expect(fromBinary(DiscoveryResponseSchema, again.framed.subarray(GRPC_PREFIX)).nonce).toBe(again.nonce);
+  });
+
   it("keeps removed-name lists apart even when a name holds the characters between names", () => {
     const cache = new ResponseCache(controlPlane);
     const lists = [["a\u0000b"], ["a", "b"], ["a,b"], ["a", ",b"]];
@@ -53,3 +123,12 @@ describe("ResponseCache", () => {
     expect(new Set(removed).size).toBe(lists.length);
   });
 });
+
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+  }
+}

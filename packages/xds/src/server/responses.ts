@@ -2,11 +2,14 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { CachedResource } from "../cached-resource.js";
 import { frame, stringField } from "../cached-resource.js";
 import { getOrCreate } from "../get-or-create.js";
+import { WeakValues } from "../weak-values.js";
 
 /**
  * Response assembly from cached bytes: a response is the concatenation of its fields, and every
- * resource field was encoded once per resource version (see CachedResource). Nothing is
- * re-marshalled per client; only the version, type URL and nonce fields are written here.
+ * resource's message was encoded once per resource version (see CachedResource). Nothing is
+ * re-marshalled per client; a response is written in one pass into one buffer: the version, type
+ * URL and nonce fields, and each resource's bytes inside the few bytes of its `Any` (SotW) or
+ * `Resource` (delta) framing.
  */
 
 /** `control_plane` field bytes: ControlPlane { identifier = 1 } at the given field number. */
@@ -25,18 +28,17 @@ export function sotwResponse(
   controlPlane: Uint8Array,
   wrapTtl = true,
 ): Buffer {
-  const block = heartbeat
-    ? sotwBlock(resources, true, wrapTtl)
-    : getOrCreate(wrapTtl ? sotwBlocks : sotwPlainBlocks, resources, () =>
-        sotwBlock(resources, false, wrapTtl),
-      );
-  return grpcMessage([
-    stringField(1, version),
-    block,
-    stringField(4, typeUrl),
-    stringField(5, nonce),
-    controlPlane,
-  ]);
+  const out = new ResponseWriter();
+  out.string(1, version);
+  for (const r of resources) {
+    // A heartbeat refreshes TTL'd resources only; others keep their bodies.
+    if (r.ttlMs === undefined || !wrapTtl) out.sotwResource(r);
+    else out.raw(r.sotwField(heartbeat, wrapTtl));
+  }
+  out.string(4, typeUrl);
+  out.string(5, nonce);
+  out.raw(controlPlane);
+  return out.finish();
 }
 
 /**
@@ -52,61 +54,150 @@ export function deltaResponse(
   heartbeat: boolean,
   controlPlane: Uint8Array,
 ): Buffer {
-  const block = heartbeat
-    ? deltaBlock(resources, true)
-    : getOrCreate(deltaBlocks, resources, () => deltaBlock(resources, false));
-  const removedBlock = getOrCreate(removedBlocks, removed, () => {
-    const w = new BinaryWriter();
-    for (const name of removed) w.tag(6, WireType.LengthDelimited).string(name);
-    return w.finish();
-  });
-  return grpcMessage([
-    stringField(1, systemVersion),
-    block,
-    stringField(4, typeUrl),
-    stringField(5, nonce),
-    removedBlock,
-    controlPlane,
-  ]);
+  const out = new ResponseWriter();
+  out.string(1, systemVersion);
+  for (const r of resources) {
+    if (r.ttlMs === undefined) out.deltaResource(r);
+    else out.raw(r.deltaField(heartbeat));
+  }
+  out.string(4, typeUrl);
+  out.string(5, nonce);
+  for (const name of removed) out.string(6, name, true);
+  out.raw(controlPlane);
+  return out.finish();
 }
 
 /** Length of the gRPC message prefix: a compressed flag and a 4-byte big-endian length. */
 export const GRPC_PREFIX = 5;
 
-/**
- * Concatenates a message's fields behind a gRPC length prefix, in one allocation. The framed
- * bytes are what goes on the wire: a transport that writes them as they are (the built-in
- * node:http2 one) sends one shared buffer to every stream; grpc-js takes the message without
- * the prefix and frames a copy of its own.
- */
-function grpcMessage(parts: readonly Uint8Array[]): Buffer {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = Buffer.allocUnsafe(GRPC_PREFIX + length);
-  out[0] = 0;
-  out.writeUInt32BE(length, 1);
-  let at = GRPC_PREFIX;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+const TAG_2 = (2 << 3) | WireType.LengthDelimited;
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
   }
-  return out;
+  return size;
 }
 
-// Streams that get the same push get the same resource array (a shared diff or a set's list):
-// the concatenated resource fields are then built once and reused for all of them.
-const sotwBlocks = new WeakMap<readonly unknown[], Uint8Array>();
-const sotwPlainBlocks = new WeakMap<readonly unknown[], Uint8Array>();
-const deltaBlocks = new WeakMap<readonly unknown[], Uint8Array>();
-const removedBlocks = new WeakMap<readonly unknown[], Uint8Array>();
+/** A string field's bytes: `Any.type_url` is the same for every resource of a type. */
+const typeUrlFields = new Map<string, Buffer>();
 
-/** A heartbeat refreshes TTL'd resources only; others keep their bodies. */
-function sotwBlock(resources: readonly CachedResource[], heartbeat: boolean, wrapTtl: boolean): Uint8Array {
-  return Buffer.concat(resources.map((r) => r.sotwField(heartbeat && r.ttlMs !== undefined, wrapTtl)));
+/**
+ * Writes one gRPC-framed response in two passes over its parts: sizes first, then one buffer.
+ * Resource fields are written from the resources' bytes: `Any { type_url, value }` (SotW) and
+ * `Resource { version, resource: Any, name }` (delta), byte for byte what CachedResource's
+ * sotwField()/deltaField() frame, without keeping a framed copy of every resource.
+ */
+class ResponseWriter {
+  private readonly parts: (Uint8Array | string | CachedResource)[] = [];
+  /** Per part: the field number of a string, 0 for raw bytes, -1 SotW resource, -2 delta resource. */
+  private readonly kinds: number[] = [];
+  private size = 0;
+
+  string(field: number, value: string, evenEmpty = false): void {
+    if (value === "" && !evenEmpty) return;
+    const n = Buffer.byteLength(value);
+    this.parts.push(value);
+    this.kinds.push(field);
+    this.size += 1 + varintSize(n) + n;
+  }
+
+  raw(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.parts.push(bytes);
+    this.kinds.push(0);
+    this.size += bytes.length;
+  }
+
+  sotwResource(r: CachedResource): void {
+    const any = anySize(r);
+    this.parts.push(r);
+    this.kinds.push(-1);
+    this.size += 1 + varintSize(any) + any;
+  }
+
+  deltaResource(r: CachedResource): void {
+    const body = resourceSize(r);
+    this.parts.push(r);
+    this.kinds.push(-2);
+    this.size += 1 + varintSize(body) + body;
+  }
+
+  finish(): Buffer {
+    const out = Buffer.allocUnsafe(GRPC_PREFIX + this.size);
+    out[0] = 0;
+    out.writeUInt32BE(this.size, 1);
+    let at = GRPC_PREFIX;
+    for (let i = 0; i < this.parts.length; i++) {
+      const part = this.parts[i]!;
+      const kind = this.kinds[i]!;
+      if (kind === 0) {
+        out.set(part as Uint8Array, at);
+        at += (part as Uint8Array).length;
+      } else if (kind > 0) {
+        at = writeString(out, at, kind, part as string);
+      } else {
+        const r = part as CachedResource;
+        if (kind === -1) {
+          out[at++] = TAG_2;
+          at = writeAny(out, writeVarint(out, at, anySize(r)), r);
+        } else {
+          out[at++] = TAG_2;
+          at = writeVarint(out, at, resourceSize(r));
+          at = writeString(out, at, 1, r.version);
+          out[at++] = TAG_2;
+          at = writeAny(out, writeVarint(out, at, anySize(r)), r);
+          at = writeString(out, at, 3, r.name);
+        }
+      }
+    }
+    return out;
+  }
 }
 
-function deltaBlock(resources: readonly CachedResource[], heartbeat: boolean): Uint8Array {
-  return Buffer.concat(resources.map((r) => r.deltaField(heartbeat && r.ttlMs !== undefined)));
+function typeUrlField(typeUrl: string): Buffer {
+  return getOrCreate(typeUrlFields, typeUrl, () => Buffer.from(stringField(1, typeUrl)));
+}
+
+/** google.protobuf.Any { type_url=1, value=2 } around the resource's bytes. */
+function anySize(r: CachedResource): number {
+  return typeUrlField(r.typeUrl).length + 1 + varintSize(r.bytes.length) + r.bytes.length;
+}
+
+/** envoy.service.discovery.v3.Resource { version=1, resource=2, name=3 } (no TTL). */
+function resourceSize(r: CachedResource): number {
+  const any = anySize(r);
+  const version = r.version.length; // base64url: one byte per character
+  const name = Buffer.byteLength(r.name);
+  return 1 + varintSize(version) + version + 1 + varintSize(any) + any + 1 + varintSize(name) + name;
+}
+
+function writeAny(out: Buffer, at: number, r: CachedResource): number {
+  const typeUrl = typeUrlField(r.typeUrl);
+  out.set(typeUrl, at);
+  at += typeUrl.length;
+  out[at++] = TAG_2;
+  at = writeVarint(out, at, r.bytes.length);
+  out.set(r.bytes, at);
+  return at + r.bytes.length;
+}
+
+function writeString(out: Buffer, at: number, field: number, value: string): number {
+  out[at++] = (field << 3) | WireType.LengthDelimited;
+  const n = Buffer.byteLength(value);
+  at = writeVarint(out, at, n);
+  return at + out.write(value, at, n, "utf8");
+}
+
+function writeVarint(out: Buffer, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[at++] = n;
+  return at;
 }
 
 /** One assembled response and its nonce. */
@@ -122,53 +213,86 @@ const noRemovals: readonly string[] = [];
  * Finds one array per content: lists of the same resources (by {@link CachedResource.uid}, in the
  * same order) or the same removed names map to the first such list seen. Streams of different
  * proxies compute their pushes from their own snapshots, so their lists are different arrays even
- * when they carry the same resources; keyed by content, they share one assembled response (and
- * one resource block when only their versions differ). An array already seen costs one WeakMap
- * lookup; a new one, one pass to build its key. Entries are weak: a list is forgotten when no
+ * when they carry the same resources; keyed by content, they share one assembled response. An
+ * array already seen costs one WeakMap lookup; a new one, one pass to hash it (a short key: a
+ * per-proxy list of a hundred resources keeps no hundred-number string alive) and, when another
+ * list has the same hash, one pass to compare them. Entries are weak: a list is forgotten when no
  * stream or cache holds it.
  */
 export class ContentKeys {
   private readonly byArray = new WeakMap<readonly unknown[], readonly unknown[]>();
-  private readonly byKey = new Map<string, WeakRef<readonly unknown[]>>();
-  private readonly forget = new FinalizationRegistry<{ key: string; ref: WeakRef<readonly unknown[]> }>(
-    ({ key, ref }) => {
-      if (this.byKey.get(key) === ref) this.byKey.delete(key);
-    },
-  );
+  private readonly byKey = new WeakValues<string, readonly unknown[]>();
 
   resources(list: readonly CachedResource[]): readonly CachedResource[] {
-    return this.canonical(list, () => {
-      let key = "r";
-      for (const r of list) key += `,${r.uid}`;
-      return key;
-    });
+    return this.canonical(list, resourceKey, sameResources);
   }
 
   names(list: readonly string[]): readonly string[] {
-    // JSON quotes every name: no name can spell two (names are whatever clients send).
-    return this.canonical(list, () => `n${JSON.stringify(list)}`);
+    // Hashed name by name, and compared name by name on a hit: no name can spell two (names are
+    // whatever clients send).
+    return this.canonical(list, namesKey, sameNames);
   }
 
-  /** Distinct lists known (for tests). */
+  /** Distinct lists known (for tests): live ones, and dead ones not swept yet. */
   get size(): number {
     return this.byKey.size;
   }
 
-  private canonical<T>(list: readonly T[], keyOf: () => string): readonly T[] {
+  private canonical<T>(
+    list: readonly T[],
+    keyOf: (list: readonly T[]) => string,
+    same: (a: readonly T[], b: readonly T[]) => boolean,
+  ): readonly T[] {
     if (list.length === 0) return list;
     const known = this.byArray.get(list);
     if (known) return known as readonly T[];
-    const key = keyOf();
-    let found = this.byKey.get(key)?.deref();
-    if (!found) {
-      found = list;
-      const ref = new WeakRef<readonly unknown[]>(list);
-      this.byKey.set(key, ref);
-      this.forget.register(list, { key, ref });
-    }
-    this.byArray.set(list, found);
-    return found as readonly T[];
+    const key = keyOf(list);
+    const found = this.byKey.get(key) as readonly T[] | undefined;
+    let canonical = list;
+    if (found && same(found, list)) canonical = found;
+    else if (!found) this.byKey.set(key, list);
+    // A different list with the same hash (2^-64) keeps its own responses.
+    this.byArray.set(list, canonical);
+    return canonical;
   }
+}
+
+/** Two 32-bit FNV-1a lanes over the items, and the length: a key of about 24 characters. */
+function resourceKey(list: readonly CachedResource[]): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (const r of list) {
+    h1 = Math.imul(h1 ^ r.uid, 0x01000193);
+    h2 = Math.imul(h2 ^ (r.uid * 0x9e3779b1), 0x85ebca6b);
+  }
+  return `r${list.length}:${h1 >>> 0}:${h2 >>> 0}`;
+}
+
+function namesKey(list: readonly string[]): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (const name of list) {
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x85ebca6b);
+    }
+    h1 = Math.imul(h1 ^ 0xffff, 0x01000193);
+    h2 = Math.imul(h2 ^ 0xffff, 0x85ebca6b);
+  }
+  return `n${list.length}:${h1 >>> 0}:${h2 >>> 0}`;
+}
+
+function sameResources(a: readonly CachedResource[], b: readonly CachedResource[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -179,14 +303,24 @@ export class ContentKeys {
  * responses whose bytes are the same. Nonces come from one counter per
  * server; a stream that would get the very same response again while its nonce is still in use
  * there asks for a `fresh` one, so every answer names one response.
+ *
+ * A response is held weakly: it is found again while some stream still has it queued or being
+ * written (a push, a reconnect storm), and freed once every stream is done with it. Holding it as
+ * long as its resource list lives would keep every per-proxy full-state response (a sidecar's
+ * CDS, tens of kilobytes) for as long as the proxy's snapshot. A response asked for again after
+ * it was freed is assembled again, with a new nonce.
  */
 export class ResponseCache {
   private counter = 0;
-  // resources → type URL → version → response (nested maps: no key string built per stream).
-  private readonly sotwBodies = new WeakMap<readonly unknown[], ByType>();
-  private readonly sotwPlainBodies = new WeakMap<readonly unknown[], ByType>();
-  // resources → removed names → type URL → version → response.
-  private readonly deltaBodies = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], ByType>>();
+  // resources → (type URL, version) → response.
+  private readonly sotwBodies = new WeakMap<readonly unknown[], Responses>();
+  private readonly sotwPlainBodies = new WeakMap<readonly unknown[], Responses>();
+  // resources → removed names → (type URL, version) → response; without removals (most pushes
+  // and every first response), resources → (type URL, version) → response.
+  private readonly deltaBodies = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], Responses>>();
+  private readonly deltaUpserts = new WeakMap<readonly unknown[], Responses>();
+  /** The response (and nonce) of each live buffer: alive exactly as long as the buffer. */
+  private readonly byBuffer = new WeakMap<Buffer, AssembledResponse>();
   private readonly keys = new ContentKeys();
 
   constructor(private readonly controlPlane: { readonly sotw: Uint8Array; readonly delta: Uint8Array }) {}
@@ -214,7 +348,11 @@ export class ResponseCache {
         framed: sotwResponse(version, typeUrl, resources, nonce, heartbeat, this.controlPlane.sotw, wrapTtl),
       };
     }
-    const byType = getOrCreate(wrapTtl ? this.sotwBodies : this.sotwPlainBodies, resources, () => new Map());
+    const byType = getOrCreate(
+      wrapTtl ? this.sotwBodies : this.sotwPlainBodies,
+      resources,
+      () => new Responses(),
+    );
     return this.assembled(byType, typeUrl, version, (nonce) =>
       sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
     );
@@ -238,29 +376,65 @@ export class ResponseCache {
         framed: deltaResponse(version, typeUrl, resources, gone, nonce, heartbeat, this.controlPlane.delta),
       };
     }
-    const byRemoved = getOrCreate(this.deltaBodies, resources, () => new WeakMap());
-    const byType = getOrCreate(byRemoved, gone, () => new Map());
+    const byType =
+      gone === noRemovals
+        ? getOrCreate(this.deltaUpserts, resources, () => new Responses())
+        : getOrCreate(
+            getOrCreate(this.deltaBodies, resources, () => new WeakMap()),
+            gone,
+            () => new Responses(),
+          );
     return this.assembled(byType, typeUrl, version, (nonce) =>
       deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
     );
   }
 
-  /** The response for (type URL, version) in a resources entry, built with a fresh nonce once. */
+  /** The response for (type URL, version) of a list, built with a fresh nonce if none lives. */
   private assembled(
-    byType: ByType,
+    responses: Responses,
     typeUrl: string,
     version: string,
     build: (nonce: string) => Buffer,
   ): AssembledResponse {
-    const byVersion = getOrCreate(byType, typeUrl, () => new Map());
-    let response = byVersion.get(version);
-    if (!response) {
-      const nonce = this.nonce();
-      response = { nonce, framed: build(nonce) };
-      byVersion.set(version, response);
-    }
+    const live = responses.get(typeUrl, version);
+    const known = live && this.byBuffer.get(live);
+    if (known) return known;
+    const nonce = this.nonce();
+    const response = { nonce, framed: build(nonce) };
+    this.byBuffer.set(response.framed, response);
+    responses.set(typeUrl, version, response.framed);
     return response;
   }
 }
 
-type ByType = Map<string, Map<string, AssembledResponse>>;
+/**
+ * The live responses of one list, by type URL and version: one slot for the common case (a list
+ * goes out under one version of one type), a table beyond it (the same changed resources under
+ * every proxy's own version).
+ */
+class Responses {
+  private typeUrl = "";
+  private version = "";
+  private ref: WeakRef<Buffer> | undefined;
+  private more: WeakValues<string, Buffer> | undefined;
+
+  get(typeUrl: string, version: string): Buffer | undefined {
+    if (this.ref && this.typeUrl === typeUrl && this.version === version) return this.ref.deref();
+    return this.more?.get(`${typeUrl} ${version}`);
+  }
+
+  set(typeUrl: string, version: string, framed: Buffer): void {
+    if (
+      !this.ref ||
+      this.ref.deref() === undefined ||
+      (this.typeUrl === typeUrl && this.version === version)
+    ) {
+      this.typeUrl = typeUrl;
+      this.version = version;
+      this.ref = new WeakRef(framed);
+      return;
+    }
+    this.more ??= new WeakValues();
+    this.more.set(`${typeUrl} ${version}`, framed);
+  }
+}

@@ -1,5 +1,6 @@
 import type { CachedResource } from "../cached-resource.js";
 import { getOrCreate } from "../get-or-create.js";
+import { partsOf } from "../resource-set.js";
 import type { ResourceSet } from "../snapshot.js";
 
 /** What changed from one resource set to the next. */
@@ -15,13 +16,17 @@ const lists = new WeakMap<ResourceSet, readonly CachedResource[]>();
 
 /**
  * The diff between two sets, computed once and shared: every stream that held `from` and now
- * gets `to` needs the same diff, so a push to N streams costs one diff, not N.
+ * gets `to` needs the same diff, so a push to N streams costs one diff, not N. Two unions
+ * (Snapshot.merge) that differ in one part differ by that part's diff: per-proxy snapshots that
+ * share a changed part and keep their own get the same diff object, computed once for all.
  */
 export function diffSets(from: ResourceSet, to: ResourceSet): SetDiff {
   return getOrCreate(
     getOrCreate(diffs, to, () => new WeakMap()),
     from,
     () => {
+      const changedPart = onlyChangedPart(from, to);
+      if (changedPart) return diffSets(changedPart[0], changedPart[1]);
       const changed: CachedResource[] = [];
       for (const r of to.resources.values())
         if (from.resources.get(r.name)?.version !== r.version) changed.push(r);
@@ -32,9 +37,32 @@ export function diffSets(from: ResourceSet, to: ResourceSet): SetDiff {
   );
 }
 
+/**
+ * The one part in which two unions differ, when they have the same parts but that one (their
+ * parts are disjoint, so what changed in the union is what changed in that part).
+ */
+function onlyChangedPart(from: ResourceSet, to: ResourceSet): [ResourceSet, ResourceSet] | undefined {
+  const a = partsOf(from);
+  const b = partsOf(to);
+  if (a.length < 2 || a.length !== b.length) return undefined;
+  let changed: number | undefined;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    if (changed !== undefined) return undefined;
+    changed = i;
+  }
+  return changed === undefined ? undefined : [a[changed]!, b[changed]!];
+}
+
 /** Every resource of a set as one shared array (same array for every caller). */
 export function resourceList(set: ResourceSet): readonly CachedResource[] {
-  return getOrCreate(lists, set, () => [...set.resources.values()]);
+  return getOrCreate(lists, set, () => {
+    // Exactly sized: a per-proxy set's list lives as long as the set.
+    const out: CachedResource[] = new Array(set.resources.size);
+    let i = 0;
+    for (const r of set.resources.values()) out[i++] = r;
+    return out;
+  });
 }
 
 const scoped = new WeakMap<readonly unknown[], WeakMap<ReadonlySet<string>, readonly unknown[]>>();

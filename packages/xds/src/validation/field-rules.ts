@@ -24,6 +24,7 @@ import {
   type TimestampRules,
 } from "@meshlet/api/validate/validate_pb";
 import type { FieldViolation } from "../errors.js";
+import type { PayloadMemo } from "./payload-memo.js";
 import { compileRe2 } from "./re2.js";
 import { isAddress, isEmail, isHostname, isUri, isUriRef, isUuid, knownRegex } from "./well-known.js";
 
@@ -41,7 +42,16 @@ export interface ValidateContext {
   readonly now: () => number;
   /** Stop collecting after this many violations. */
   readonly limit: number;
+  /** `Any` payloads already found valid: checked once, however many resources embed them. */
+  readonly memo?: PayloadMemo;
 }
+
+/**
+ * Rules against "now" evaluated so far (timestamp lt_now, gt_now, within): a payload whose check
+ * evaluated one is not memoised, its validity changes with time. (Checks run synchronously: the
+ * difference across one payload's check counts that payload's.)
+ */
+let nowChecks = 0;
 
 /** Checks a message against the rules of its type; returns the violations (empty when valid). */
 export function checkMessage(schema: DescMessage, message: Message, ctx: ValidateContext): FieldViolation[] {
@@ -87,7 +97,12 @@ function mayNest(field: DescField): boolean {
         : field.fieldKind === "map" && field.mapKind === "message"
           ? field.message
           : undefined;
-  return message !== undefined && hasRules(message, new Set());
+  return message !== undefined && anyRules(message);
+}
+
+/** Whether a type (or anything it can hold) carries a rule; cached per descriptor. */
+function anyRules(schema: DescMessage): boolean {
+  return reachable.get(schema) ?? hasRules(schema, new Set());
 }
 
 function hasRules(schema: DescMessage, visiting: Set<DescMessage>): boolean {
@@ -156,7 +171,10 @@ function visitAny(
   if (!ctx.registry || any.typeUrl === "") return;
   const typeName = any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1);
   const schema = ctx.registry.getMessage(typeName);
-  if (!schema || !hasRules(schema, new Set())) return;
+  if (!schema || !anyRules(schema)) return;
+  const memo = ctx.memo;
+  const key = memo?.key(any.value);
+  if (key !== undefined && memo?.has(schema.typeName, key)) return;
   let payload: Message;
   try {
     payload = fromBinary(schema, any.value);
@@ -168,7 +186,11 @@ function visitAny(
     });
     return;
   }
+  const violations = out.length;
+  const nowChecksBefore = nowChecks;
   visitMessage(schema, payload, `${path}<${typeName}>`, ctx, out);
+  if (key !== undefined && out.length === violations && nowChecks === nowChecksBefore)
+    memo?.add(schema.typeName, key);
 }
 
 function isPresent(field: DescField, value: unknown): boolean {
@@ -178,7 +200,8 @@ function isPresent(field: DescField, value: unknown): boolean {
     case "list":
       return (value as unknown[]).length > 0;
     case "map":
-      return Object.keys(value as object).length > 0;
+      for (const _ in value as object) return true;
+      return false;
     default:
       // Explicit presence (proto3 `optional`): an unset field is undefined.
       return value !== undefined;
@@ -202,8 +225,8 @@ function checkField(
     case "list": {
       const list = value as readonly unknown[];
       if (kind === "repeated") checkRepeated(field, rules!.type.value as RepeatedRules, list, path, ctx, out);
-      else if (field.listKind === "message")
-        for (const [i, v] of list.entries()) visitNested(field.message!, v, `${path}[${i}]`, ctx, out);
+      else if (field.listKind === "message" && anyRules(field.message!))
+        for (let i = 0; i < list.length; i++) visitNested(field.message!, list[i], `${path}[${i}]`, ctx, out);
       return;
     }
     case "map": {
@@ -255,7 +278,7 @@ function visitNested(
   out: FieldViolation[],
 ): void {
   if (typeof value !== "object" || value === null) return;
-  if (!hasRules(schema, new Set())) return;
+  if (!anyRules(schema)) return;
   visitMessage(schema, value as Message, path, ctx, out);
 }
 
@@ -381,12 +404,12 @@ function range<T extends Num>(
   const name = (b: { strict: boolean }, lo: boolean) =>
     lo ? (b.strict ? "gt" : "gte") : b.strict ? "lt" : "lte";
   if (upper && lower) {
-    const rule = `${name(lower, true)} = ${show(lower.b)}, ${name(upper, false)} = ${show(upper.b)}`;
+    const rule = () => `${name(lower, true)} = ${show(lower.b)}, ${name(upper, false)} = ${show(upper.b)}`;
     if (upper.b > lower.b) {
       if (!(above(lower) && below(upper)))
-        push(rule, `must be in range ${show(lower.b)}…${show(upper.b)} (got ${show(v)})`);
+        push(rule(), `must be in range ${show(lower.b)}…${show(upper.b)} (got ${show(v)})`);
     } else if (!(above(lower) || below(upper))) {
-      push(rule, `must be outside range ${show(upper.b)}…${show(lower.b)} (got ${show(v)})`);
+      push(rule(), `must be outside range ${show(upper.b)}…${show(lower.b)} (got ${show(v)})`);
     }
     return;
   }
@@ -733,6 +756,7 @@ function checkTimestamp(
     show,
     push,
   );
+  if (r.ltNow || r.gtNow || r.within) nowChecks++;
   const now = BigInt(ctx.now()) * 1_000_000n;
   if (r.ltNow && !(v < now)) push("lt_now = true", `must be in the past (got ${show(v)})`);
   if (r.gtNow && !(v > now)) push("gt_now = true", `must be in the future (got ${show(v)})`);

@@ -9,6 +9,7 @@ import type { CachedResource } from "../cached-resource.js";
 import { type FieldViolation, ResourceValidationError } from "../errors.js";
 import { resourceSchemas } from "../type-url.js";
 import { checkMessage } from "./field-rules.js";
+import type { PayloadMemo } from "./payload-memo.js";
 
 /**
  * The `typed_config` payloads checked without a registry: the resource types and the extensions
@@ -25,8 +26,11 @@ const builtIn: Registry = createRegistry(
 
 const layered = new WeakMap<Registry, Registry>();
 
-/** The caller's registry, falling back to the built-in one for types it does not hold. */
-function registryFor(registry: Registry | undefined): Registry {
+/**
+ * The caller's registry, falling back to the built-in one for types it does not hold: what
+ * `Any` payloads are resolved with (field rules, canonical bytes).
+ */
+export function payloadRegistry(registry: Registry | undefined): Registry {
   if (!registry) return builtIn;
   let r = layered.get(registry);
   if (!r) {
@@ -42,15 +46,24 @@ function registryFor(registry: Registry | undefined): Registry {
 /**
  * Checks a resource against Envoy's field rules (protoc-gen-validate annotations in its protos,
  * read from `@meshlet/api`'s descriptors), including the `google.protobuf.Any` payloads the
- * registry knows.
+ * registry knows. `memo` (kept by the pool, per registry) skips payloads already found valid.
  * @throws ResourceValidationError naming the resource, each field path and rule.
  */
-export function validateResource(resource: CachedResource, registry: Registry | undefined): void {
-  const r = registryFor(registry);
+export function validateResource(
+  resource: CachedResource,
+  registry: Registry | undefined,
+  memo?: PayloadMemo,
+): void {
+  const r = payloadRegistry(registry);
   const typeName = resource.typeUrl.slice(resource.typeUrl.lastIndexOf("/") + 1);
   const schema = r.getMessage(typeName);
   if (!schema) return;
-  const violations = checkMessage(schema, resource.message, { registry: r, now: Date.now, limit: 20 });
+  const violations = checkMessage(schema, resource.message, {
+    registry: r,
+    now: Date.now,
+    limit: 20,
+    ...(memo ? { memo } : {}),
+  });
   if (violations.length > 0) throw new ResourceValidationError(resource.typeUrl, resource.name, violations);
 }
 
@@ -65,7 +78,7 @@ export function fieldRuleViolations<T extends Message>(
   options: { registry?: Registry; now?: () => number; limit?: number } = {},
 ): FieldViolation[] {
   return checkMessage(schema, message, {
-    registry: registryFor(options.registry),
+    registry: payloadRegistry(options.registry),
     now: options.now ?? Date.now,
     limit: options.limit ?? 100,
   });
