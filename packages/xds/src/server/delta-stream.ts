@@ -5,12 +5,12 @@ import { TypeUrl } from "../type-url.js";
 import { UNCERTAIN } from "./holding.js";
 import { GRPC_PREFIX } from "./responses.js";
 import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
-import { namesOf, type TypeStateBase, XdsStream } from "./stream.js";
+import { namesOf, TypeStateBase, XdsStream } from "./stream.js";
 
 /** Incremental (delta) subscription state of one type on one stream. */
-interface DeltaTypeState extends TypeStateBase {
+class DeltaTypeState extends TypeStateBase {
   /** Whether any response of the type went out on this stream. */
-  responded: boolean;
+  responded = false;
 }
 
 /** Types whose removals wait until the other types of a batch went out (make before break). */
@@ -48,7 +48,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
 
     const first = state === undefined;
     if (!state) {
-      state = { ...this.newTypeState(typeUrl), responded: false };
+      state = new DeltaTypeState(typeUrl);
       this.types.set(typeUrl, state);
       // xDS protocol ("Incremental xDS"): on a new stream the client lists what it already has,
       // so a reconnect (to this or any replica: versions are content hashes) skips unchanged

@@ -109,12 +109,24 @@ export interface Unanswered {
  * arrives after a newer response went out — lands on the state it is about.
  */
 export class Holdings {
-  held = new Holding();
-  acked = new Holding();
-  private unanswered: Unanswered[] | undefined;
+  /**
+   * `held` and `acked` are one object while they agree (nothing sent, or everything sent answered
+   * with an ACK): every change made to both then is the same change, and sent() copies `held`
+   * before it moves on alone.
+   */
+  held: Holding;
+  acked: Holding;
+  private unanswered: Unanswered[] | undefined = undefined;
+
+  constructor() {
+    this.held = new Holding();
+    this.acked = this.held;
+  }
 
   /** Records a response going out; `apply` turns what the client held into what it holds after. */
   sent(nonce: string, version: string, touched: Touched, apply: (h: Holding) => void): void {
+    // An answered stream shares one Holding for both views (see answer): `held` moves on alone.
+    if (this.held === this.acked) this.held = this.held.copy();
     const before = this.held.copy();
     apply(this.held);
     const entry: Unanswered = { nonce, version, before, after: this.held.copy(), touched };
@@ -142,7 +154,11 @@ export class Holdings {
     const later = list.slice(at + 1);
     this.unanswered = later.length > 0 ? later : undefined;
     if (!nacked) {
-      this.acked = entry.after.copy();
+      // Nothing sent since: what the client holds now is `held` (every change to `held` since
+      // this response also reached its `after`), so both views share one Holding until the next
+      // response goes out (sent() copies it first): an idle stream keeps one Holding per type.
+      // Otherwise the response's own `after` (no other reference to it is left) becomes `acked`.
+      this.acked = later.length === 0 ? this.held : entry.after;
       return entry;
     }
     const unsure =
@@ -164,7 +180,7 @@ export class Holdings {
    * (it unsubscribed, or re-subscribed to a name it lost).
    */
   forget(names: Iterable<string>): void {
-    const all = [this.held, this.acked, ...(this.unanswered ?? []).map((u) => u.after)];
+    const all = new Set([this.held, this.acked, ...(this.unanswered ?? []).map((u) => u.after)]);
     for (const name of names) for (const h of all) h.set(name, null);
   }
 

@@ -6,16 +6,22 @@ import { UNCERTAIN } from "./holding.js";
 import { sameNames } from "./name-sets.js";
 import { GRPC_PREFIX } from "./responses.js";
 import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
-import { namesOf, type TypeStateBase, XdsStream } from "./stream.js";
+import { namesOf, TypeStateBase, XdsStream } from "./stream.js";
 
 /** State-of-the-world subscription state of one type on one stream. */
-interface SotwTypeState extends TypeStateBase {
-  /** Version the client said it has in its first request (a reconnect). */
-  clientVersion: string;
+class SotwTypeState extends TypeStateBase {
   /** The name list of the last request: an interned list seen again means no change. */
-  lastList?: readonly string[];
+  lastList?: readonly string[] = undefined;
   /** Every request of the type so far had an empty list: the legacy wildcard. */
-  legacy?: boolean;
+  legacy?: boolean = undefined;
+
+  constructor(
+    typeUrl: string,
+    /** Version the client said it has in its first request (a reconnect). */
+    public clientVersion: string,
+  ) {
+    super(typeUrl);
+  }
 }
 
 /** The client feature that says a SotW client accepts resources wrapped in `Resource`. */
@@ -74,7 +80,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
 
     const first = state === undefined;
     if (!state) {
-      state = { ...this.newTypeState(typeUrl), clientVersion: req.versionInfo };
+      state = new SotwTypeState(typeUrl, req.versionInfo);
       this.types.set(typeUrl, state);
     }
     // One ACK or NACK per response: a later request carrying the same nonce (a subscription
