@@ -82,15 +82,17 @@ export class ResetBudget {
       if (reset) conn.tokens--;
       this.check(session, conn);
     };
-    stream.once("aborted", () => settle(true));
-    stream.once("end", () => {
+    // `on`, not `once`: settle and the half-close step run once by their own state, and each
+    // `once` costs a wrapper object and a bound function per stream (thousands of idle streams).
+    stream.on("aborted", () => settle(true));
+    stream.on("end", () => {
       if (state !== "open") return;
       state = "half-closed";
       conn.atRisk++;
       this.check(session, conn);
     });
     // A stream that ended with a reset (the client's, or one we sent: counted too, to be safe).
-    stream.once("close", () => settle(stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR));
+    stream.on("close", () => settle(stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR));
   }
 
   /**
