@@ -497,6 +497,10 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
           grpc.status.UNAUTHENTICATED,
         );
         expect((await firstClusters(plain, CATALOG_TOKEN, node)).resources.length).toBeGreaterThan(0);
+        // istiod serves the CA only on its TLS port (15012), never on plaintext 15010: a valid
+        // token over plaintext still gets no certificate (the service is not there at all).
+        const plainCsr = await refusal(createCertificate(plain, csrFor(CATALOG_ID).csr, CATALOG_TOKEN));
+        expect(plainCsr?.code).toBe(grpc.status.UNIMPLEMENTED);
       } finally {
         plain.close();
       }
