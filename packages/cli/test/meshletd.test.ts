@@ -269,6 +269,35 @@ function firstClusters(
   });
 }
 
+/** An ADS stream kept open: send requests for any node, read the first response, see how it ends. */
+function adsStream(client: grpc.Client, token: string) {
+  const call = client.makeBidiStreamRequest(
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+    (b: Uint8Array) => Buffer.from(b),
+    (b: Buffer) => b,
+    bearer(token),
+  );
+  const ended = new Promise<grpc.ServiceError>((resolve) => call.on("error", resolve));
+  const first = new Promise<DiscoveryResponse>((resolve) =>
+    call.once("data", (bytes: Buffer) => resolve(fromBinary(DiscoveryResponseSchema, bytes))),
+  );
+  const send = (id: string, labels: Record<string, string>, responseNonce = "") =>
+    call.write(
+      toBinary(
+        DiscoveryRequestSchema,
+        create(DiscoveryRequestSchema, {
+          typeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+          responseNonce,
+          node: create(NodeSchema, {
+            id,
+            metadata: { NAMESPACE: "shop", SERVICE_ACCOUNT: "catalog", LABELS: labels },
+          }),
+        }),
+      ),
+    );
+  return { call, send, first, ended };
+}
+
 function httpsGet(
   url: string,
   root: string,
@@ -515,6 +544,36 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       } finally {
         cluster.tokenReviewDown = false;
       }
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a stream cannot change its node once authorized, nor a second stream take a connected node's id with other labels", async () => {
+    // xDS "Basic Protocol Overview": the node identifier stays identical on a stream; istiod builds
+    // its proxy from the first request of each connection (pilot/pkg/xds/ads.go initConnection).
+    const root = (await until("root", () => publishedRoot("shop")))["root-cert.pem"] as string;
+    const client = agentChannel(replica.tls, root);
+    const labels = { app: "catalog", version: "v1" };
+    const held = adsStream(client, CATALOG_TOKEN);
+    try {
+      held.send(CATALOG_NODE, labels);
+      const response = await held.first;
+      // Same token, same namespace and service account, but another pod's id on the same stream.
+      held.send("sidecar~10.244.1.12~catalog-v1-other.shop~shop.svc.cluster.local", labels, response.nonce);
+      const changed = await held.ended;
+      expect(changed.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(changed.details).toContain("cannot change");
+
+      const first = adsStream(client, CATALOG_TOKEN);
+      first.send(CATALOG_NODE, labels);
+      await first.first;
+      const second = adsStream(client, CATALOG_TOKEN);
+      second.send(CATALOG_NODE, { app: "ratings", version: "v1" });
+      const refused = await second.ended;
+      expect(refused.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(refused.details).toContain("already connected with other metadata");
+      first.call.cancel();
     } finally {
       client.close();
     }
