@@ -4,7 +4,8 @@ import { SpiffeId } from "../spiffe-id.js";
 // DNS-1123 subdomain. The API server's service-account authenticator names its users
 // `system:serviceaccount:<namespace>:<name>` (Kubernetes "Authenticating: Service account tokens").
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const isSubdomain = (name: string) => name.length <= 253 && name.split(".").every((l) => DNS1123_LABEL.test(l));
+const isSubdomain = (name: string) =>
+  name.length <= 253 && name.split(".").every((l) => DNS1123_LABEL.test(l));
 
 /**
  * Maps a Kubernetes service-account username (`system:serviceaccount:<ns>:<sa>`) to Istio's SPIFFE

@@ -1,3 +1,4 @@
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { ConfigSnapshot } from "@meshlet/config";
 import { SnapshotCache, TypeUrl, type XdsEvent } from "@meshlet/xds";
 import { Subject } from "rxjs";
@@ -207,11 +208,12 @@ describe("MeshController", () => {
       spiffeId: "spiffe://cluster.local/ns/echo-grpc/sa/default",
     });
     expect(allowed).toBeUndefined();
-    for (const metadata of [
+    const others: JsonObject[] = [
       { GENERATOR: "grpc", SERVICE_ACCOUNT: "catalog" },
       { GENERATOR: "grpc", LABELS: { app: "other" } },
       { GENERATOR: "grpc", INSTANCE_IPS: "10.9.9.9" },
-    ]) {
+    ];
+    for (const metadata of others) {
       const refused = t.controller.authorize({
         node: { ...same, metadata },
         spiffeId: "spiffe://cluster.local/ns/echo-grpc/sa/catalog",
