@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -685,6 +685,52 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       client.close();
     }
     expect(await second.stop()).toBe(0);
+  });
+
+  it("refuses to start on a malformed istio-ca-secret (keys missing, key not the certificate's) and leaves it alone", async () => {
+    // istiod (security/pkg/pki/ca: NewSelfSignedIstioCAOptions) loads an existing istio-ca-secret
+    // and fails when it cannot use it; generating a new root instead would split the mesh.
+    const good = cluster.secret(NS, "istio-ca-secret")?.data as Record<string, string>;
+    expect(good["ca-cert.pem"]).toBeDefined();
+    const otherKey = generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ "root-cert.pem": good["root-cert.pem"] as string }, /needs ca-cert\.pem and ca-key\.pem/],
+      [{ ...good, "ca-key.pem": Buffer.from(otherKey).toString("base64") }, /does not match/],
+    ];
+    for (const [data, reason] of cases) {
+      const other = await new FakeKubeCluster().start();
+      try {
+        other.putNamespace(NS);
+        other.putSecret(NS, {
+          apiVersion: "v1",
+          kind: "Secret",
+          type: "istio.io/ca-root",
+          metadata: { name: "istio-ca-secret" },
+          data,
+        });
+        const kubeconfig = join(dir, "malformed-kubeconfig");
+        writeFileSync(kubeconfig, other.kubeconfig());
+        const err: string[] = [];
+        const code = await serve.run(
+          ["--kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS, "--listen", "127.0.0.1:0"]
+            .concat(["--xds-plaintext", "off", "--metrics", "off", "--webhook", "off", "--health", "off"])
+            .concat(["--admin", "off", "--state-dir", join(dir, "malformed")]),
+          { out: () => undefined, err: (l) => err.push(l), env: {} },
+        );
+        expect(code).not.toBe(0);
+        expect(err.join("\n")).toContain("istio-ca-secret");
+        expect(err.join("\n")).toMatch(reason);
+        expect(other.secret(NS, "istio-ca-secret")?.data).toEqual(data);
+        // Read, never replaced or re-created.
+        expect(other.requests.filter((q) => q.path.includes("/secrets")).map((q) => q.method)).toEqual([
+          "GET",
+        ]);
+      } finally {
+        await other.close();
+      }
+    }
   });
 
   it("refuses cluster flags without --kubernetes, and a CA mode it does not serve", async () => {
