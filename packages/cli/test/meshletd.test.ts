@@ -717,7 +717,7 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
           ["--kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS, "--listen", "127.0.0.1:0"]
             .concat(["--xds-plaintext", "off", "--metrics", "off", "--webhook", "off", "--health", "off"])
             .concat(["--admin", "off", "--state-dir", join(dir, "malformed")]),
-          { out: () => undefined, err: (l) => err.push(l), env: {} },
+          { out: () => undefined, err: (l) => err.push(l), env: {}, signal: new AbortController().signal },
         );
         expect(code).not.toBe(0);
         expect(err.join("\n")).toContain("istio-ca-secret");
