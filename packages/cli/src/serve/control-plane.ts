@@ -379,7 +379,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             authorize: controller.authorize,
           })
         : controller.authorize;
-    const xds = new XdsServer({ cache, logger: silentLogger, authorize });
+    const xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      authorize,
+      maxResourceNamesPerType: controller.maxResourceNamesPerType,
+    });
     controller.attach(xds);
     cleanup.push(() => xds.close());
 
