@@ -129,7 +129,8 @@ export async function placeWorkloads(): Promise<Workload[]> {
  * The Kubernetes YAML of the platform: a Service per app (port 9080 `grpc`, to the pods' named
  * container port `grpc`) and a Pod per workload (labels `app`, `version` and
  * `security.istio.io/tlsMode: istio` as Istio's injector sets them, the service account, the pod
- * IP, the Prometheus annotations), what a cluster's API server would hold.
+ * IP, the Prometheus annotations, and `inject.istio.io/templates: grpc-agent`: Istio's mark of a
+ * proxyless gRPC pod, which `meshlet explain` reads), what a cluster's API server would hold.
  */
 export function platformYaml(workloads: readonly Workload[]): string {
   const docs: string[] = [
@@ -163,6 +164,7 @@ metadata:
     service.istio.io/canonical-name: ${wl.app}
     service.istio.io/canonical-revision: ${wl.version}
   annotations:
+    inject.istio.io/templates: grpc-agent
     prometheus.io/scrape: "true"
     prometheus.io/port: "${wl.metricsPort}"
     prometheus.io/path: /metrics

@@ -28,6 +28,7 @@ import { formatDiagnostic } from "@meshlet/config";
 import {
   type CallProtocol,
   type CallTls,
+  type ConnectedProxy,
   type EnvoyGeneratorOptions,
   ExplainError,
   envoyRegistry,
@@ -60,6 +61,8 @@ export interface AdminControllerSource {
   readonly status$: Observable<MeshStatus>;
   readonly pushes$: Observable<MeshPushEvent>;
   readonly pushContext: PushContext | undefined;
+  /** A connected proxy by node id (MeshController's): Explain walks it as its node says, proxyless or Envoy. */
+  readonly connectedProxy?: (nodeId: string) => ConnectedProxy | undefined;
 }
 
 /** A certificate the CA issued or refused (an `IstioCertificateService`'s `events$` fits). */
@@ -393,6 +396,10 @@ export function createMeshAdmin(options: MeshAdminOptions): MeshAdminService {
       explanation = explain(request, {
         snapshot: push.snapshot,
         push,
+        // A connected proxy is explained as its node says (proxyless when GENERATOR is grpc).
+        ...(options.controller.connectedProxy !== undefined
+          ? { connected: options.controller.connectedProxy.bind(options.controller) }
+          : {}),
         ...(options.explain?.mesh !== undefined ? { mesh: options.explain.mesh } : {}),
         ...(options.explain?.options !== undefined ? { options: options.explain.options } : {}),
       });

@@ -61,6 +61,7 @@ export { type EnvoyResources, referencedEnvoyClusters } from "./envoy/resources.
 export { generateEnvoySidecar } from "./envoy/sidecar-generator.js";
 export {
   type ConfigRef,
+  type ConnectedProxy,
   ExplainError,
   type ExplainHop,
   type ExplainInput,

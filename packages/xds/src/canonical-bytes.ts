@@ -19,15 +19,26 @@ import { payloadRegistry } from "./validation/validate-resource.js";
  * is sorted in place in one copy. Bytes already canonical (the common case: keys added in order,
  * or no maps at all) are returned as they are, with nothing allocated.
  *
- * An `Any` payload of a type the registry does not know is left as it is (pass `@meshlet/api`'s
- * `registry` to the snapshot or cache to reach every extension's maps).
+ * These bytes are both what is hashed and what is sent: a resource's version describes exactly
+ * the bytes every client receives.
+ *
+ * What is not made canonical, so that equal messages may still get different bytes (and
+ * versions) — each costs a re-send across replicas, never a wrong config:
+ * - an `Any` payload of a type the registry does not know is left as it is (pass `@meshlet/api`'s
+ *   `registry` to the snapshot or cache to reach every extension's maps);
+ * - bytes inside `Any` payloads that protobuf-es did not write: duplicate map keys stay (sorted
+ *   stably, so the last of equal keys stays last and still wins, as protobuf decodes them),
+ *   unpacked repeated scalars stay unpacked, default values written stay written, unknown fields
+ *   stay where they are;
+ * - input nested deeper than protobuf's default recursion limit (100 messages), or not well
+ *   formed: left as it is, whole (a client's parser would refuse it anyway).
  */
 export function canonicalBytes(schema: DescMessage, bytes: Uint8Array, registry?: Registry): Uint8Array {
   const plan = planFor(schema);
   if (plan.size === 0) return bytes;
   const walk = new Walk(bytes, payloadRegistry(registry));
   try {
-    walk.message(0, bytes.length, plan);
+    walk.message(0, bytes.length, plan, 0);
   } catch (e) {
     // Bytes protobuf-es wrote are well formed; anything else is sent as it was encoded.
     if (e instanceof MalformedWire) return bytes;
@@ -96,6 +107,15 @@ function reachesMap(schema: DescMessage): boolean {
   return found;
 }
 
+/**
+ * How deep messages may nest (map entries count, as they are messages on the wire): protobuf's
+ * default recursion limit (C++ CodedInputStream, which Envoy parses with). Deeper input, which
+ * only crafted bytes in an `Any` payload can be, is left as it is rather than walked recursively
+ * into a stack overflow; a client would refuse it anyway.
+ */
+const MAX_DEPTH = 100;
+
+/** Bytes that are not well-formed protobuf, or nest deeper than {@link MAX_DEPTH}. */
 class MalformedWire extends Error {}
 
 class Walk {
@@ -106,8 +126,9 @@ class Walk {
     private readonly registry: Registry,
   ) {}
 
-  /** Walks the fields of one message in [start, end). */
-  message(start: number, end: number, plan: Plan): void {
+  /** Walks the fields of one message in [start, end), `depth` messages down. */
+  message(start: number, end: number, plan: Plan, depth: number): void {
+    if (depth > MAX_DEPTH) throw new MalformedWire();
     let pos = start;
     let runField = -1;
     let run: number[] = []; // entry boundaries: start0, end0, start1, end1, …
@@ -133,19 +154,20 @@ class Walk {
         if (runField !== field && run.length > 0) run = this.sortRun(run);
         runField = field;
         run.push(tagStart, valueEnd);
-        if (fp.value) this.mapValue(valueStart, valueEnd, fp.value);
+        if (fp.value) this.mapValue(valueStart, valueEnd, fp.value, depth + 1);
         continue;
       }
       if (run.length > 0) run = this.sortRun(run);
       runField = -1;
-      if (fp) this.sub(valueStart, valueEnd, fp.schema);
+      if (fp) this.sub(valueStart, valueEnd, fp.schema, depth + 1);
     }
+    if (pos !== end) throw new MalformedWire(); // a fixed-size value ran past the end
     if (run.length > 0) this.sortRun(run);
   }
 
-  private sub(start: number, end: number, schema: DescMessage): void {
-    if (schema.typeName === ANY) this.any(start, end);
-    else this.message(start, end, planFor(schema));
+  private sub(start: number, end: number, schema: DescMessage, depth: number): void {
+    if (schema.typeName === ANY) this.any(start, end, depth);
+    else this.message(start, end, planFor(schema), depth);
   }
 
   /** Calls `visit` with each length-delimited field in [start, end) (others are skipped). */
@@ -161,19 +183,22 @@ class Walk {
       const len = this.varint(pos);
       const s = this.next;
       pos = s + len;
+      if (pos > end) throw new MalformedWire();
       visit(tag >>> 3, s, pos);
     }
+    if (pos !== end) throw new MalformedWire();
   }
 
   /** A map entry's value (field 2), when it is a message. */
-  private mapValue(start: number, end: number, schema: DescMessage): void {
+  private mapValue(start: number, end: number, schema: DescMessage, depth: number): void {
+    if (depth > MAX_DEPTH) throw new MalformedWire();
     this.fields(start, end, (field, s, e) => {
-      if (field === 2) this.sub(s, e, schema);
+      if (field === 2) this.sub(s, e, schema, depth + 1);
     });
   }
 
   /** google.protobuf.Any { type_url = 1; value = 2 }: the payload, when its type is known. */
-  private any(start: number, end: number): void {
+  private any(start: number, end: number, depth: number): void {
     let typeUrl = "";
     let valueStart = -1;
     let valueEnd = -1;
@@ -186,7 +211,7 @@ class Walk {
     });
     if (valueStart < 0) return;
     const schema = this.registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf("/") + 1));
-    if (schema) this.message(valueStart, valueEnd, planFor(schema));
+    if (schema) this.message(valueStart, valueEnd, planFor(schema), depth + 1);
   }
 
   /** Sorts one run of map entries by key, in place (in the copy); returns a fresh run. */

@@ -32,6 +32,7 @@ export { consoleLogger, type Logger, silentLogger } from "./server/logger.js";
 export { allXdsServices, type ServiceName, type XdsServiceName } from "./server/services.js";
 export { isSpiffeId, spiffeIdOf } from "./server/spiffe-id.js";
 export {
+  DEFAULT_MAX_RESOURCE_NAMES_PER_TYPE,
   type ListeningServer,
   type ListenOptions,
   type RegisterOptions,

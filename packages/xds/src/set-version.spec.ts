@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Cluster } from "@meshlet/api/envoy/config/cluster/v3/cluster_pb";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { LinearCache } from "./cache/linear-cache.js";
+import { setVersion, sortedByDigest } from "./hash.js";
 import { ResourcePool } from "./resource-pool.js";
 import * as resources from "./resources/index.js";
 import { Snapshot } from "./snapshot.js";
@@ -74,5 +77,59 @@ describe("set versions", () => {
         TypeUrl.Cluster,
       ),
     ).toBe(v);
+  });
+
+  it("cover each member's name: the same versions under swapped names give another version", () => {
+    const [a, b] = ["AAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBB"];
+    const version = (members: { name: string; version: string }[]) => setVersion([sortedByDigest(members)]);
+    expect(
+      version([
+        { name: "c1", version: a },
+        { name: "c2", version: b },
+      ]),
+    ).not.toBe(
+      version([
+        { name: "c1", version: b },
+        { name: "c2", version: a },
+      ]),
+    );
+  });
+
+  it("are the same from a LinearCache's updates, a snapshot and a merge of the same resources", () => {
+    const make = (i: number, timeout: number) =>
+      resources.cluster({ name: `c${i}`, connectTimeoutMs: 1000 + timeout });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(15), fc.option(fc.nat(3), { nil: undefined })), { maxLength: 40 }),
+        fc.nat(),
+        (steps, cut) => {
+          const cache = new LinearCache(TypeUrl.Cluster, { pool: new ResourcePool() });
+          const state = new Map<number, number>();
+          for (const [i, timeout] of steps) {
+            if (timeout === undefined) {
+              cache.delete(`c${i}`);
+              state.delete(i);
+            } else {
+              cache.update(make(i, timeout));
+              state.set(i, timeout);
+            }
+          }
+          const list = [...state].map(([i, t]) => make(i, t));
+          const pool = new ResourcePool();
+          const single = Snapshot.create({ clusters: list }, { pool }).version(TypeUrl.Cluster);
+          expect(cache.current.version).toBe(single);
+          const at = list.length === 0 ? 0 : cut % (list.length + 1);
+          const merged = Snapshot.merge(
+            [
+              Snapshot.create({ clusters: list.slice(0, at) }, { pool }),
+              Snapshot.create({ clusters: list.slice(at) }, { pool }),
+            ],
+            { pool },
+          );
+          expect(merged.version(TypeUrl.Cluster)).toBe(single);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

@@ -386,7 +386,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       options.tokenVerifier !== undefined
         ? authenticateNodes({ tokenVerifier: options.tokenVerifier, authorize: controller.authorize })
         : controller.authorize;
-    const xds = new XdsServer({ cache, logger: silentLogger, authorize });
+    const xds = new XdsServer({
+      cache,
+      logger: silentLogger,
+      authorize,
+      maxResourceNamesPerType: controller.maxResourceNamesPerType,
+    });
     controller.attach(xds);
     cleanup.push(() => xds.close());
 

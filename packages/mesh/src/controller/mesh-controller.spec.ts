@@ -41,12 +41,12 @@ const grpcNode = (id: string) => ({
 });
 const WEB_CLIENT_ID = "sidecar~10.244.2.30~c-0.web~web.svc.cluster.local";
 
-function setup(first: string) {
+function setup(first: string, options: { maxResourceNamesPerType?: number } = {}) {
   const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
   const config = new Subject<ConfigSnapshot>();
   const events = new Subject<XdsEvent>();
   const cache = new SnapshotCache();
-  const controller = new MeshController({ config, cache, clock: scheduler, debounceMs: 100 });
+  const controller = new MeshController({ config, cache, clock: scheduler, debounceMs: 100, ...options });
   const pushes: PushEvent[] = [];
   let status: MeshStatus | undefined;
   controller.pushes$.subscribe((p) => pushes.push(p));
@@ -112,6 +112,33 @@ describe("MeshController", () => {
         version: "1",
       }),
     ]);
+  });
+
+  it("hands explain() a connected proxy as its node made it (proxyless, with its client's capabilities)", () => {
+    const t = setup(GRPC_ECHO_YAML);
+    expect(t.controller.connectedProxy(GRPC_ECHO_CLIENT_ID)).toBeUndefined();
+    t.subscribe(GRPC_ECHO_CLIENT_ID, ["echo:7070"]);
+    const connected = t.controller.connectedProxy(GRPC_ECHO_CLIENT_ID);
+    expect(connected?.proxy.kind).toBe("proxyless");
+    expect(connected?.capabilities.client).toBe("grpc-js");
+  });
+
+  it("holds no more names per type and stream than maxResourceNamesPerType, and lists the node as refused", () => {
+    const t = setup(GRPC_ECHO_YAML, { maxResourceNamesPerType: 2 });
+    t.subscribe(GRPC_ECHO_CLIENT_ID, ["echo:7070", "echo", "other:1"]);
+    expect(t.cache.getSnapshot(GRPC_ECHO_CLIENT_ID)).toBeUndefined();
+    expect(t.status().refused).toEqual([
+      expect.objectContaining({
+        nodeId: GRPC_ECHO_CLIENT_ID,
+        code: 8,
+        reason: `node "${GRPC_ECHO_CLIENT_ID}" subscribed to 3 resource names of ${TypeUrl.Listener} on one stream; the limit is 2 per type and stream`,
+      }),
+    ]);
+    // Within the cap, the same node is served.
+    t.subscribe(GRPC_ECHO_CLIENT_ID, ["echo:7070"]);
+    expect([...(t.cache.getSnapshot(GRPC_ECHO_CLIENT_ID)?.resources(TypeUrl.Listener).keys() ?? [])]).toEqual(
+      ["echo:7070"],
+    );
   });
 
   it("debounces a burst of config changes into one push", () => {

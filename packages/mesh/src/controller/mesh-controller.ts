@@ -3,6 +3,7 @@ import type { ClusterLoadAssignment } from "@meshlet/api/envoy/config/endpoint/v
 import type { ConfigSnapshot, Diagnostic, ResourceKey } from "@meshlet/config";
 import { formatResourceKey } from "@meshlet/config";
 import {
+  DEFAULT_MAX_RESOURCE_NAMES_PER_TYPE,
   type GrpcStatusCode,
   type Refusal,
   ResourcePool,
@@ -35,6 +36,7 @@ import {
   type XdsClientKind,
 } from "../translate/capabilities.js";
 import type { TranslationWarning } from "../translate/warnings.js";
+import { quoteClientValue } from "../translate/warnings.js";
 import { changedConfigKeys } from "./config-diff.js";
 import { changedAddresses, endpointsOnlyChange } from "./endpoint-changes.js";
 import { type GeneratedResources, type ProxyGenerators, proxylessGenerator } from "./generator.js";
@@ -125,7 +127,17 @@ export interface MeshControllerOptions {
   readonly generators?: ProxyGenerators;
   /** Where encoded resources are shared between per-proxy snapshots (default: one pool per controller). */
   readonly pool?: ResourcePool;
+  /**
+   * Resource names one stream may subscribe to per type (default 10,000, the xDS server's
+   * default). A request over it is not tracked nor built for, and the node is listed as refused
+   * with RESOURCE_EXHAUSTED; give the same value to the XdsServer
+   * (`maxResourceNamesPerType: controller.maxResourceNamesPerType`), which ends such a stream.
+   */
+  readonly maxResourceNamesPerType?: number;
 }
+
+/** gRPC status RESOURCE_EXHAUSTED (grpc/grpc doc/statuscodes.md). */
+const GRPC_RESOURCE_EXHAUSTED = 8;
 
 interface ProxyEntry {
   readonly key: string;
@@ -164,6 +176,8 @@ export class MeshController {
   readonly pushes$: Observable<PushEvent>;
   /** The current status (replays the latest). */
   readonly status$: Observable<MeshStatus>;
+  /** Resource names one stream may subscribe to per type ({@link MeshControllerOptions.maxResourceNamesPerType}). */
+  readonly maxResourceNamesPerType: number;
 
   readonly #options: MeshControllerOptions;
   readonly #clock: SchedulerLike;
@@ -196,6 +210,9 @@ export class MeshController {
     this.#pool = options.pool ?? new ResourcePool();
     this.#generators = { proxyless: proxylessGenerator, ...options.generators };
     this.#trustDomain = options.ca?.trustDomain ?? options.mesh?.trustDomain ?? "cluster.local";
+    this.maxResourceNamesPerType = options.maxResourceNamesPerType ?? DEFAULT_MAX_RESOURCE_NAMES_PER_TYPE;
+    if (!(Number.isInteger(this.maxResourceNamesPerType) && this.maxResourceNamesPerType > 0))
+      throw new MeshError("INVALID_ARGUMENT", "maxResourceNamesPerType must be a positive integer");
     this.pushes$ = this.#pushes.asObservable();
     this.#status = new BehaviorSubject<MeshStatus>({
       findings: [],
@@ -288,6 +305,17 @@ export class MeshController {
     this.#publishStatus();
   }
 
+  /**
+   * A connected proxy by node id, with what its xDS client accepts (what `explain()` takes as
+   * `ExplainInput.connected`); undefined when no stream of that node is open.
+   */
+  connectedProxy(
+    nodeId: string,
+  ): { readonly proxy: Proxy; readonly capabilities: ProxyCapabilities } | undefined {
+    const entry = this.#proxies.get(nodeId) ?? [...this.#proxies.values()].find((e) => e.proxy.id === nodeId);
+    return entry === undefined ? undefined : { proxy: entry.proxy, capabilities: entry.capabilities };
+  }
+
   /** Recomputes every connected proxy now (e.g. after an external change the controller cannot see). */
   pushAll(): void {
     for (const key of this.#proxies.keys()) this.#schedule(key, "manual");
@@ -313,6 +341,16 @@ export class MeshController {
     if (event.type !== "request" || event.node === undefined) return;
     const node = event.node;
     const key = this.#options.cache.nodeKey(node);
+    const count = this.#subscriptions.namesAfter(event);
+    if (count > this.maxResourceNamesPerType) {
+      // Client-chosen names are never held beyond the cap; the node id is quoted as the client sent it.
+      this.#refuse(
+        node.id,
+        GRPC_RESOURCE_EXHAUSTED,
+        `node ${quoteClientValue(node.id)} subscribed to ${count} resource names of ${event.typeUrl} on one stream; the limit is ${this.maxResourceNamesPerType} per type and stream`,
+      );
+      return;
+    }
     if (!this.#proxies.has(key)) {
       try {
         this.connect(node);

@@ -46,6 +46,25 @@ export class SubscriptionTracker {
     return !sameNames(before, this.names(key, event.typeUrl));
   }
 
+  /**
+   * How many names the request's stream would hold of its type once the request is applied (SotW:
+   * the distinct names listed; Delta: the stream's names plus those subscribed, less those
+   * unsubscribed). Wildcards count nothing.
+   */
+  namesAfter(event: Extract<XdsEvent, { type: "request" }>): number {
+    const held = this.#streams.get(event.streamId)?.types.get(event.typeUrl)?.names;
+    if (event.protocol === "sotw") {
+      if (event.resourceNames.length === 0) return 0;
+      return new Set(event.resourceNames.filter((n) => n !== "*")).size;
+    }
+    if (event.resourceNames.length === 0) return held?.size ?? 0;
+    const gone = new Set(event.unsubscribe);
+    const after = new Set<string>();
+    for (const n of held ?? []) if (!gone.has(n)) after.add(n);
+    for (const n of event.resourceNames) if (n !== "*" && !gone.has(n)) after.add(n);
+    return after.size;
+  }
+
   /** Forgets a stream; returns the key of its node when it had one. */
   close(streamId: number): string | undefined {
     const stream = this.#streams.get(streamId);

@@ -5,13 +5,16 @@ import { podIps } from "../config-access.js";
 import type { EnvoyGeneratorOptions, EnvoyGeneratorWarning } from "../envoy/context.js";
 import { generateEnvoy } from "../envoy/generate.js";
 import { parseConfigPath } from "../envoy/metadata.js";
-import type { EnvoyResources } from "../envoy/resources.js";
 import { ISTIO_METADATA_KEY } from "../envoy/well-known.js";
+import { generateProxyless } from "../grpc/proxyless-generator.js";
 import type { Service } from "../model/service.js";
-import { splitHostPort } from "../naming/proxyless-names.js";
-import { type Proxy, parseProxy } from "../proxy/proxy.js";
+import { parseSubsetKey } from "../naming/cluster-names.js";
+import { PROXYLESS_SERVER_LISTENER_PREFIX, splitHostPort } from "../naming/proxyless-names.js";
+import { type Proxy, type ProxyKind, parseProxy } from "../proxy/proxy.js";
 import type { MeshConfig } from "../push/mesh-config.js";
 import { PushContext } from "../push/push-context.js";
+import { type ProxyCapabilities, proxylessCapabilities } from "../translate/capabilities.js";
+import { walkProxylessClient, walkProxylessServer } from "./proxyless-walker.js";
 import {
   type Call,
   type CallMode,
@@ -21,6 +24,7 @@ import {
   type UpstreamEndpoint,
   type WalkResult,
   walk,
+  type XdsResources,
 } from "./walker.js";
 
 // explain(): what a proxy would do with a request, read off the config meshlet generates for it.
@@ -71,6 +75,19 @@ export interface ExplainInput {
   readonly push?: PushContext;
   readonly mesh?: Partial<MeshConfig>;
   readonly options?: EnvoyGeneratorOptions;
+  /**
+   * Connected proxies by node id (the admin API passes the controller's): a node id found here is
+   * explained as that proxy — proxyless when its node said `GENERATOR: grpc` — with what its client
+   * accepts. Other proxies are read from their Pod.
+   */
+  readonly connected?: (nodeId: string) => ConnectedProxy | undefined;
+}
+
+/** A proxy connected to the control plane, as {@link ExplainInput.connected} returns it. */
+export interface ConnectedProxy {
+  readonly proxy: Proxy;
+  /** What its xDS client accepts (default for a proxyless proxy: a gRPC client enforcing RBAC). */
+  readonly capabilities?: ProxyCapabilities;
 }
 
 /** A config object that decided a step, with where it was written. */
@@ -107,6 +124,8 @@ export interface ExplainStep {
 export interface ExplainHop {
   /** The proxy's node id. */
   readonly proxy: string;
+  /** Envoy (`sidecar`, `gateway`) or `proxyless` gRPC: which config was walked and how. */
+  readonly kind: ProxyKind;
   readonly mode: CallMode;
   /** The connection and request as that proxy sees them. */
   readonly call: Call;
@@ -122,6 +141,8 @@ export interface ExplainOutcome {
   readonly kind: "forwarded" | "refused" | "answered";
   /** The HTTP status the caller sees, when a proxy answers. */
   readonly status?: number;
+  /** The gRPC status a proxyless client's RPC ends with when it fails (`UNAVAILABLE`, `PERMISSION_DENIED`…). */
+  readonly grpcStatus?: string;
   readonly summary: string;
 }
 
@@ -161,9 +182,15 @@ export function explain(request: ExplainRequest, input: ExplainInput): Explanati
       snapshot: input.snapshot,
       ...(input.mesh !== undefined ? { mesh: input.mesh } : {}),
     });
-  const ctx: Ctx = { push, snapshot: input.snapshot, options: input.options ?? {} };
+  const ctx: Ctx = {
+    push,
+    snapshot: input.snapshot,
+    options: input.options ?? {},
+    ...(input.connected !== undefined ? { connected: input.connected } : {}),
+  };
   const proxy = resolveProxy(ctx, request.proxy);
-  const first = firstHop(ctx, proxy, request);
+  const first =
+    proxy.kind === "proxyless" ? proxylessClientHop(ctx, proxy, request) : firstHop(ctx, proxy, request);
   const hops: HopWithResources[] = [first];
   const next = request.follow === false ? undefined : followHop(ctx, proxy, request, first);
   if (next !== undefined) hops.push(next);
@@ -175,12 +202,27 @@ interface Ctx {
   readonly push: PushContext;
   readonly snapshot: ConfigSnapshot;
   readonly options: EnvoyGeneratorOptions;
+  readonly connected?: (nodeId: string) => ConnectedProxy | undefined;
+}
+
+/**
+ * Istio's injection templates for proxyless gRPC (`inject.istio.io/templates: grpc-agent`, or
+ * `grpc-simple`): a pod with one runs no sidecar; its application is the xDS client.
+ */
+const PROXYLESS_TEMPLATES = new Set(["grpc-agent", "grpc-simple"]);
+const TEMPLATES_ANNOTATION = "inject.istio.io/templates";
+
+function injectsProxyless(pod: Resource): boolean {
+  const templates = (pod.metadata.annotations as Record<string, string> | undefined)?.[TEMPLATES_ANNOTATION];
+  return (templates ?? "").split(",").some((t) => PROXYLESS_TEMPLATES.has(t.trim()));
 }
 
 // ----- proxies -------------------------------------------------------------------------------
 
 /** The proxy of a node id or `<pod>.<namespace>`, with the labels, service account and IPs of its Pod. */
-export function resolveProxy(ctx: Pick<Ctx, "push" | "snapshot">, ref: string): Proxy {
+export function resolveProxy(ctx: Pick<Ctx, "push" | "snapshot" | "connected">, ref: string): Proxy {
+  const connected = ref.includes("~") ? ctx.connected?.(ref) : undefined;
+  if (connected !== undefined) return connected.proxy;
   let podName: string;
   let namespace: string;
   let type: "sidecar" | "router" | undefined;
@@ -221,10 +263,18 @@ export function resolveProxy(ctx: Pick<Ctx, "push" | "snapshot">, ref: string): 
         .list("Gateway")
         .some((g) => g.spec.selector !== undefined && labelsMatch(g.spec.selector, labels)));
   const nodeType = isGateway ? "router" : "sidecar";
+  // A proxyless pod's node says GENERATOR grpc, as the grpc-agent template's bootstrap does.
+  const proxyless = !isGateway && injectsProxyless(pod);
   return parseProxy(
     {
       id: `${nodeType}~${ips[0]}~${podName}.${namespace}~${namespace}.svc.${ctx.push.mesh.domainSuffix}`,
-      metadata: { NAMESPACE: namespace, LABELS: labels, SERVICE_ACCOUNT: sa, INSTANCE_IPS: ips.join(",") },
+      metadata: {
+        NAMESPACE: namespace,
+        LABELS: labels,
+        SERVICE_ACCOUNT: sa,
+        INSTANCE_IPS: ips.join(","),
+        ...(proxyless ? { GENERATOR: "grpc" } : {}),
+      },
     },
     { trustDomain: ctx.push.mesh.trustDomain },
   );
@@ -397,6 +447,15 @@ function followHop(
   if (pod === undefined) return undefined;
   const dest = resolveProxy(ctx, `${pod.metadata.name}.${pod.metadata.namespace}`);
   const tls: CallTls = ep.tls === undefined ? "plaintext" : ep.tls.certificate === "default" ? "mtls" : "tls";
+  if (dest.kind === "proxyless")
+    return proxylessServerHop(
+      ctx,
+      source,
+      dest,
+      { address: ep.address, port: ep.port, tls },
+      first.call,
+      pod,
+    );
   const call: Call = {
     address: ep.address,
     port: ep.port,
@@ -434,7 +493,7 @@ function podByIp(snapshot: ConfigSnapshot, ip: string): Resource | undefined {
 // ----- one hop -------------------------------------------------------------------------------
 
 interface HopWithResources extends ExplainHop {
-  readonly resources: EnvoyResources;
+  readonly resources: XdsResources;
 }
 
 function hop(ctx: Ctx, proxy: Proxy, call: Call, steps: ExplainStep[]): HopWithResources {
@@ -442,20 +501,23 @@ function hop(ctx: Ctx, proxy: Proxy, call: Call, steps: ExplainStep[]): HopWithR
   const result = walk(resources, call);
   const mode = call.callMode ?? "outbound";
   steps.push(...describe(ctx, proxy, resources, call, result));
-  return { proxy: proxy.id, mode, call, result, steps, warnings: resources.warnings, resources };
+  return {
+    proxy: proxy.id,
+    kind: proxy.kind,
+    mode,
+    call,
+    result,
+    steps,
+    warnings: resources.warnings,
+    resources,
+  };
 }
 
 function configRefOf(ctx: Ctx, path: JsonValue | undefined): ConfigRef[] {
   return typeof path === "string" ? refOf(ctx, parseConfigPath(path)) : [];
 }
 
-function describe(
-  ctx: Ctx,
-  proxy: Proxy,
-  resources: EnvoyResources,
-  call: Call,
-  r: WalkResult,
-): ExplainStep[] {
+function describe(ctx: Ctx, proxy: Proxy, resources: XdsResources, call: Call, r: WalkResult): ExplainStep[] {
   const steps: ExplainStep[] = [];
   const mode = call.callMode ?? "outbound";
   if (r.listenerMatched === undefined) return steps;
@@ -464,6 +526,13 @@ function describe(
   steps.push(filterChainStep(ctx, proxy, call, r, mode));
   if (r.httpFilters !== undefined)
     steps.push({ step: "http-filters", detail: r.httpFilters.join(" → "), config: [] });
+  steps.push(...rbacSteps(ctx, r), ...routingSteps(ctx, proxy, resources, call, r));
+  return steps;
+}
+
+/** The RBAC decisions of a walk, each with the AuthorizationPolicy that decided. */
+function rbacSteps(ctx: Ctx, r: WalkResult): ExplainStep[] {
+  const steps: ExplainStep[] = [];
   for (const d of r.rbac ?? []) {
     const decided =
       d.matchedPolicy !== undefined
@@ -471,7 +540,7 @@ function describe(
         : d.action === "ALLOW" && !d.allowed
           ? d.policies
           : [];
-    const refs = decided.flatMap((p) => refOf(ctx, policyKey(p)));
+    const refs = decided.flatMap((p) => refOf(ctx, policyKey(ctx, p)));
     const detail =
       d.matchedPolicy !== undefined
         ? `${d.action} policy ${d.matchedPolicy} matched: ${d.allowed ? "allowed" : "denied (403 RBAC: access denied)"}`
@@ -489,6 +558,18 @@ function describe(
       detail: `CUSTOM authorization: the external authorizer at cluster ${r.extAuthz} decides (on requests a CUSTOM policy selects)`,
       config: [],
     });
+  return steps;
+}
+
+/** The steps from the route configuration to the endpoints of the chosen cluster(s). */
+function routingSteps(
+  ctx: Ctx,
+  proxy: Proxy,
+  resources: XdsResources,
+  call: Call,
+  r: WalkResult,
+): ExplainStep[] {
+  const steps: ExplainStep[] = [];
   if (r.routeConfigMatched !== undefined)
     steps.push({
       step: "route-config",
@@ -541,6 +622,7 @@ function describe(
     steps.push(
       clusterStep(
         ctx,
+        proxy,
         resources,
         c.cluster,
         clusters.length > 1 ? Math.round((c.weight * 100) / total) : undefined,
@@ -559,12 +641,22 @@ function fmtKey(k: ResourceKey): string {
   return `${k.kind} ${k.namespace}/${k.name}`;
 }
 
-/** The AuthorizationPolicy an RBAC policy name stands for (`ns[<ns>]-policy[<name>]-rule[<i>]`). */
-function policyKey(name: string): ResourceKey | undefined {
+/**
+ * The AuthorizationPolicy an RBAC policy name stands for: Envoy's `ns[<ns>]-policy[<name>]-rule[<i>]`,
+ * or gRPC's `<ns>-<name>-<i>` (Istio grpcgen), looked up among the snapshot's policies since both
+ * parts may contain dashes.
+ */
+function policyKey(ctx: Pick<Ctx, "snapshot">, name: string): ResourceKey | undefined {
   const m = /^ns\[([^\]]+)\]-policy\[([^\]]+)\]-rule\[\d+\]$/.exec(name);
-  return m === null
+  if (m !== null) return { kind: "AuthorizationPolicy", namespace: m[1] as string, name: m[2] as string };
+  const g = /^(.+)-(\d+)$/.exec(name);
+  if (g === null) return undefined;
+  const p = ctx.snapshot
+    .list("AuthorizationPolicy")
+    .find((a) => `${a.metadata.namespace}-${a.metadata.name}` === g[1]);
+  return p === undefined
     ? undefined
-    : { kind: "AuthorizationPolicy", namespace: m[1] as string, name: m[2] as string };
+    : { kind: "AuthorizationPolicy", namespace: p.metadata.namespace, name: p.metadata.name };
 }
 
 function listenerStep(ctx: Ctx, proxy: Proxy, call: Call, name: string): ExplainStep {
@@ -694,7 +786,8 @@ function virtualHostStep(ctx: Ctx, proxy: Proxy, name: string, call: Call): Expl
 
 function clusterStep(
   ctx: Ctx,
-  resources: EnvoyResources,
+  proxy: Proxy,
+  resources: XdsResources,
   name: string,
   percent: number | undefined,
 ): ExplainStep {
@@ -727,6 +820,7 @@ function clusterStep(
   if (c === undefined)
     return { step: "cluster", name, detail: `${name}${share}: no such cluster (503 NR)`, config: [] };
   const meta = c.metadata?.filterMetadata[ISTIO_METADATA_KEY] as Record<string, JsonValue> | undefined;
+  if (meta === undefined) return namedClusterStep(ctx, proxy, name, share);
   const refs: ConfigRef[] = [];
   const services = Array.isArray(meta?.services) ? meta.services : [];
   for (const s of services) {
@@ -746,6 +840,27 @@ function clusterStep(
   const subset = typeof meta?.subset === "string" ? `, subset ${meta.subset}` : "";
   const policy = dr.length > 0 ? `; traffic policy of ${fmtKey(dr[0] as ConfigRef)}` : "";
   return { step: "cluster", name, detail: `${name}${share}${subset}${policy}`, config: refs };
+}
+
+/**
+ * A cluster without Istio's metadata (proxyless clusters carry none, as Istio's grpcgen sends
+ * none): the service, subset and DestinationRule read from its name `outbound|<port>|<subset>|<fqdn>`.
+ */
+function namedClusterStep(ctx: Ctx, proxy: Proxy, name: string, share: string): ExplainStep {
+  const key = parseSubsetKey(name);
+  const svc = key === undefined ? undefined : ctx.push.serviceForHostname(proxy, key.hostname);
+  if (key === undefined || svc === undefined)
+    return { step: "cluster", name, detail: `${name}${share}`, config: [] };
+  const rule = ctx.push.destinationRule(proxy, svc);
+  const dr = (rule?.from ?? []).slice(0, 1).flatMap((k) => refOf(ctx, k));
+  const subset = key.subset !== "" ? `, subset ${key.subset}` : "";
+  const policy = dr.length > 0 ? `; traffic policy of ${fmtKey(dr[0] as ConfigRef)}` : "";
+  return {
+    step: "cluster",
+    name,
+    detail: `${name}${share}${subset}${policy}`,
+    config: [...serviceRef(ctx, svc), ...dr],
+  };
 }
 
 function endpointsStep(
@@ -770,17 +885,246 @@ function endpointsStep(
       e.tls === undefined
         ? "plaintext"
         : e.tls.certificate === "default"
-          ? `Istio mTLS, SNI ${e.tls.sni}`
+          ? `Istio mTLS${e.tls.sni !== "" ? `, SNI ${e.tls.sni}` : ""}`
           : `TLS${e.tls.sni !== "" ? `, SNI ${e.tls.sni}` : ""}`;
     return `${e.address}:${e.port} ${e.health}${pod !== undefined ? ` (${pod.metadata.namespace}/${pod.metadata.name})` : ""}, ${tls}`;
   });
   return { step: "endpoints", name: cluster, detail: `${type}: ${lines.join("; ")}`, config: refs };
 }
 
+// ----- proxyless gRPC ------------------------------------------------------------------------
+
+/** What a proxyless proxy's client accepts: its own when connected, else a gRPC client that enforces RBAC. */
+function proxylessCaps(ctx: Ctx, proxy: Proxy): ProxyCapabilities {
+  return ctx.connected?.(proxy.id)?.capabilities ?? proxylessCapabilities("grpc-unknown", { rbac: true });
+}
+
+/**
+ * The source hop of a proxyless client: the application dials `xds:///<host>:<port>`, the gRPC
+ * library subscribes to that listener name, and the walk follows what the proxyless generator
+ * sends for it (gRFC A27).
+ */
+function proxylessClientHop(ctx: Ctx, proxy: Proxy, req: ExplainRequest): HopWithResources {
+  if (req.direction === "inbound")
+    throw new ExplainError(
+      "bad-request",
+      `${proxy.id} is proxyless gRPC: explain an RPC it makes (outbound), or one made to it from a client proxy`,
+    );
+  const target = req.to.replace(/^xds:\/\/[^/]*\//, "");
+  const { host, port } = parseTo(target);
+  if (host === "") throw new ExplainError("bad-request", `--to ${JSON.stringify(req.to)} names no host`);
+  const resources = generateProxyless(proxy, ctx.push, {
+    listenerNames: [target],
+    capabilities: proxylessCaps(ctx, proxy),
+  });
+  const path = req.path ?? "/";
+  const result = walkProxylessClient(resources, target, {
+    path,
+    ...(req.headers !== undefined ? { headers: req.headers } : {}),
+  });
+  const call: Call = {
+    port,
+    path,
+    method: "POST",
+    protocol: "http2",
+    tls: "plaintext",
+    hostHeader: target,
+    ...(req.headers !== undefined ? { headers: req.headers } : {}),
+    callMode: "outbound",
+  };
+  const svc = lookupService(ctx, proxy, host);
+  const steps: ExplainStep[] = [
+    {
+      step: "destination",
+      detail: `the application dials xds:///${target}; gRPC asks for listener ${target}${svc !== undefined ? ` (${svc.hostname})` : ""}`,
+      config: svc === undefined ? [] : serviceRef(ctx, svc),
+    },
+  ];
+  if (result.listenerMatched !== undefined) {
+    steps.push({
+      step: "listener",
+      name: result.listenerMatched,
+      detail: `client listener ${result.listenerMatched} (proxyless: no sidecar, the gRPC library routes)`,
+      config: [],
+    });
+    steps.push(...routingSteps(ctx, proxy, resources, call, result));
+  }
+  return {
+    proxy: proxy.id,
+    kind: proxy.kind,
+    mode: "outbound",
+    call,
+    result,
+    steps,
+    warnings: resources.warnings.map(toHopWarning),
+    resources,
+  };
+}
+
+/**
+ * The destination hop at a proxyless gRPC server: its server listener
+ * `xds.istio.io/grpc/lds/inbound/<ip>:<port>` (gRFC A36), the filter chain and its TLS, the RBAC
+ * filters with the identity the client presented.
+ */
+function proxylessServerHop(
+  ctx: Ctx,
+  source: Proxy,
+  dest: Proxy,
+  to: { readonly address: string; readonly port: number; readonly tls: CallTls },
+  first: Call,
+  pod: Resource,
+): HopWithResources {
+  const name = `${PROXYLESS_SERVER_LISTENER_PREFIX}${to.address.includes(":") ? `[${to.address}]` : to.address}:${to.port}`;
+  const resources = generateProxyless(dest, ctx.push, {
+    listenerNames: [name],
+    capabilities: proxylessCaps(ctx, dest),
+  });
+  const principal = to.tls === "mtls" ? source.identity : undefined;
+  const path = first.path ?? "/";
+  const result = walkProxylessServer(resources, name, {
+    path,
+    ...(first.headers !== undefined ? { headers: first.headers } : {}),
+    tls: to.tls,
+    ...(principal !== undefined ? { sourcePrincipal: principal } : {}),
+    ...(source.ipAddresses[0] !== undefined ? { sourceAddress: source.ipAddresses[0] } : {}),
+    address: to.address,
+    port: to.port,
+  });
+  const call: Call = {
+    address: to.address,
+    port: to.port,
+    path,
+    method: "POST",
+    protocol: "http2",
+    tls: to.tls,
+    ...(first.hostHeader !== undefined ? { hostHeader: first.hostHeader } : {}),
+    ...(first.headers !== undefined ? { headers: first.headers } : {}),
+    callMode: "inbound",
+    ...(principal !== undefined ? { sourcePrincipal: principal } : {}),
+    ...(source.ipAddresses[0] !== undefined ? { sourceAddress: source.ipAddresses[0] } : {}),
+  };
+  const how =
+    to.tls === "mtls"
+      ? `Istio mTLS as ${source.identity ?? "(no identity)"}`
+      : to.tls === "tls"
+        ? "TLS"
+        : "plaintext";
+  const steps: ExplainStep[] = [
+    {
+      step: "destination",
+      detail: `endpoint ${to.address}:${to.port} is ${dest.workloadId}, a proxyless gRPC server, reached over ${how}`,
+      config: refOf(ctx, { kind: "Pod", namespace: pod.metadata.namespace, name: pod.metadata.name }),
+    },
+  ];
+  if (result.listenerMatched !== undefined) {
+    steps.push({
+      step: "listener",
+      name: result.listenerMatched,
+      detail: `server listener ${result.listenerMatched} (the gRPC server's own, no sidecar)`,
+      config: [],
+    });
+    if (result.filterChainMatched !== undefined) {
+      steps.push(filterChainStep(ctx, dest, call, result, "inbound"));
+      if (result.httpFilters !== undefined)
+        steps.push({ step: "http-filters", detail: result.httpFilters.join(" → "), config: [] });
+      steps.push(...rbacSteps(ctx, result));
+    }
+  }
+  return {
+    proxy: dest.id,
+    kind: dest.kind,
+    mode: "inbound",
+    call,
+    result,
+    steps,
+    warnings: resources.warnings.map(toHopWarning),
+    resources,
+  };
+}
+
+function toHopWarning(w: { code: string; message: string; config?: ResourceKey }): EnvoyGeneratorWarning {
+  return { code: w.code, message: w.message, ...(w.config !== undefined ? { source: w.config } : {}) };
+}
+
+/** How a proxyless hop ends, in gRPC's terms; undefined when the RPC goes on. */
+function proxylessOutcome(h: ExplainHop): ExplainOutcome | undefined {
+  const r = h.result;
+  const at = `at ${h.proxy}`;
+  const unavailable = (why: string): ExplainOutcome => ({
+    kind: "refused",
+    grpcStatus: "UNAVAILABLE",
+    summary: `UNAVAILABLE ${at}: ${why}`,
+  });
+  if (h.mode === "outbound") {
+    switch (r.error) {
+      case undefined:
+        break;
+      case "no listener matched":
+        return unavailable(
+          `no listener ${h.call.hostHeader ?? ""} is served (gRFC A27: the resource does not exist, the channel fails)`,
+        );
+      case "route configuration not found":
+        return unavailable(`route configuration ${r.routeConfigMatched} is not served`);
+      case "cluster not found":
+        return unavailable("the route's cluster is not served");
+      default:
+        return unavailable(r.error);
+    }
+    if (r.fault?.abortGrpcStatus !== undefined && r.fault.percent === 100)
+      return {
+        kind: "answered",
+        grpcStatus: String(r.fault.abortGrpcStatus),
+        summary: `gRPC status ${r.fault.abortGrpcStatus} injected by fault injection ${at}`,
+      };
+    if (r.fault?.abortHttpStatus !== undefined && r.fault.percent === 100)
+      return {
+        kind: "answered",
+        status: r.fault.abortHttpStatus,
+        summary: `HTTP ${r.fault.abortHttpStatus} injected by fault injection ${at} (gRPC maps it to a status, gRFC A33)`,
+      };
+    const empty = h.steps.find((s) => s.step === "endpoints" && s.detail.includes("no endpoints"));
+    if (empty !== undefined && r.weightedClusters === undefined)
+      return unavailable(`${r.clusterMatched} has no endpoints`);
+    return undefined;
+  }
+  switch (r.error) {
+    case undefined:
+      return undefined;
+    case "no listener matched":
+      return unavailable(
+        `the server has no listener ${h.call.address}:${h.call.port} and does not serve (gRFC A36)`,
+      );
+    case "invalid TLS":
+    case "invalid mTLS":
+      return unavailable(
+        `the TLS handshake fails: the server ${r.downstreamTls !== undefined ? `requires ${r.downstreamTls.requireClientCertificate ? "mTLS" : "TLS"}` : "speaks plaintext"}, the client sends ${h.call.tls ?? "plaintext"}`,
+      );
+    case "rbac denied": {
+      const d = r.rbac?.find((x) => !x.allowed);
+      const why =
+        d?.matchedPolicy !== undefined
+          ? `${d.action} policy ${d.matchedPolicy}`
+          : `no ALLOW policy matched (${(d?.policies ?? []).join(", ")})`;
+      return {
+        kind: "refused",
+        grpcStatus: "PERMISSION_DENIED",
+        summary: `PERMISSION_DENIED ${at}: ${why}`,
+      };
+    }
+    default:
+      return unavailable(r.error);
+  }
+}
+
 // ----- outcome -------------------------------------------------------------------------------
 
 function outcomeOf(hops: readonly ExplainHop[]): ExplainOutcome {
   for (const h of hops) {
+    if (h.kind === "proxyless") {
+      const o = proxylessOutcome(h);
+      if (o !== undefined) return o;
+      continue;
+    }
     const r = h.result;
     const at = `at ${h.proxy}`;
     const http = h.call.protocol !== "tcp";
@@ -858,6 +1202,11 @@ function outcomeOf(hops: readonly ExplainHop[]): ExplainOutcome {
       status: 503,
       summary: `503 no healthy upstream at ${last.proxy}: ${cluster} has no endpoints`,
     };
+  if (last.kind === "proxyless" && last.mode === "inbound")
+    return {
+      kind: "forwarded",
+      summary: `served by ${last.proxy}: the gRPC server's application handles the RPC`,
+    };
   const fault = hops.find((h) => h.result.fault !== undefined)?.result.fault;
   const note =
     fault !== undefined
@@ -877,7 +1226,7 @@ function fmtRef(ref: ConfigRef): string {
 export function formatExplanation(e: Explanation): string[] {
   const out: string[] = [];
   const req = e.request;
-  out.push(`${req.method ?? "GET"} ${req.to}${req.path ?? "/"} from ${req.proxy}`);
+  out.push(`${e.hops[0]?.call.method ?? req.method ?? "GET"} ${req.to}${req.path ?? "/"} from ${req.proxy}`);
   for (const h of e.hops) {
     out.push("");
     out.push(`${h.mode} at ${h.proxy}:`);

@@ -446,7 +446,13 @@ function requiresClientCert(ctx: DownstreamTlsContext | undefined): boolean {
 }
 
 function certificateName(ctx: DownstreamTlsContext | undefined): string {
-  return ctx?.commonTlsContext?.tlsCertificateSdsSecretConfigs[0]?.name ?? "";
+  const common = ctx?.commonTlsContext;
+  // SDS for Envoy; a certificate provider instance for proxyless gRPC (gRFC A29).
+  return (
+    common?.tlsCertificateSdsSecretConfigs[0]?.name ??
+    common?.tlsCertificateProviderInstance?.certificateName ??
+    ""
+  );
 }
 
 /**
@@ -621,7 +627,8 @@ function extAuthzCluster(any: Any): string | undefined {
   return undefined;
 }
 
-function applyFault(out: { fault?: WalkResult["fault"] }, route: Route): void {
+/** Reads a route's fault injection (`typed_per_filter_config["envoy.filters.http.fault"]`) into `out.fault`. */
+export function applyFault(out: { fault?: WalkResult["fault"] }, route: Route): void {
   const any = route.typedPerFilterConfig["envoy.filters.http.fault"];
   const fault = any === undefined ? undefined : anyUnpack(any, HTTPFaultSchema);
   if (fault === undefined) return;
@@ -769,13 +776,21 @@ function upstreamTls(c: Cluster, meta: Record<string, JsonValue>): UpstreamEndpo
   const ctx = unpack<UpstreamTlsContext>(socket.configType.value, UpstreamTlsContextSchema);
   if (ctx === undefined) return undefined;
   const common = ctx.commonTlsContext;
-  const validation =
+  // SDS names for Envoy; certificate provider instance names for proxyless gRPC (gRFC A29).
+  const combined =
     common?.validationContextType.case === "combinedValidationContext"
-      ? (common.validationContextType.value.validationContextSdsSecretConfig?.name ?? "")
-      : "";
+      ? common.validationContextType.value
+      : undefined;
+  const validation =
+    combined?.validationContextSdsSecretConfig?.name ??
+    combined?.defaultValidationContext?.caCertificateProviderInstance?.certificateName ??
+    "";
   return {
     sni: ctx.sni,
-    certificate: common?.tlsCertificateSdsSecretConfigs[0]?.name ?? "",
+    certificate:
+      common?.tlsCertificateSdsSecretConfigs[0]?.name ??
+      common?.tlsCertificateProviderInstance?.certificateName ??
+      "",
     validation,
     alpn: [...(common?.alpnProtocols ?? [])],
   };

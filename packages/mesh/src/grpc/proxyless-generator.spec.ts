@@ -285,6 +285,25 @@ spec:
     }
   });
 
+  it("generates no resource for listener and cluster names the client made up (Istio ignores names it does not know)", () => {
+    // gRFC A27: for LDS and CDS over SotW, a requested name absent from the response does not exist.
+    const push = PushContext.create({ snapshot: snapshotOf(GRPC_ECHO_YAML) });
+    const r = generateProxyless(client, push, {
+      listenerNames: ["nosuch.example.com:7070", `${FQDN}:7070`],
+      clusterNames: [
+        "outbound|7070||nosuch.example.com",
+        `outbound|9999||${FQDN}`,
+        `outbound|7070|nosubset|${FQDN}`,
+        `outbound|7070||${FQDN}`,
+      ],
+      capabilities: grpcJs,
+    });
+    expect(r.listeners.map((l) => l.name)).toEqual([`${FQDN}:7070`]);
+    expect(r.clusters.map((c) => c.name)).toEqual([`outbound|7070||${FQDN}`]);
+    expect(r.endpoints.map((e) => e.clusterName)).toEqual([`outbound|7070||${FQDN}`]);
+    expect(r.warnings.filter((w) => w.message.includes("not generated"))).toHaveLength(3);
+  });
+
   it("keeps warnings about hostile resource names short and escaped, and never throws on them", () => {
     const long = `outbound|7070|${"x".repeat(100_000)}|${FQDN}`;
     const names = [

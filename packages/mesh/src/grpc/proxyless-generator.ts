@@ -64,7 +64,8 @@ export interface ProxylessResources {
  * - the clusters the routes reference (default and the subsets in use), each with its
  *   ClusterLoadAssignment. A route to a subset or service that does not exist gets a cluster without
  *   endpoints, so its RPCs fail at once with UNAVAILABLE (Istio would leave the cluster out and the
- *   client would wait for its does-not-exist timer).
+ *   client would wait for its does-not-exist timer). CDS names the client asked for itself get a
+ *   cluster only when they resolve to a service port (and subset): an unknown name gets no resource.
  * Features the client would reject are left out and reported in `warnings`.
  */
 export function generateProxyless(
@@ -141,8 +142,14 @@ export function generateProxyless(
     }
   }
 
-  const clusterNames = new Set<string>(options.clusterNames ?? []);
-  for (const route of routes.values()) for (const name of referencedClusters(route)) clusterNames.add(name);
+  // Names the routes reference get a cluster even when they resolve to nothing (an empty one: RPCs
+  // routed there fail at once with UNAVAILABLE). Names only the client asked for get one only when
+  // they resolve: Istio generates nothing for a name it does not know, and to a SotW gRPC client
+  // a name absent from the response does not exist (gRFC A27), so its channel fails at once
+  // instead of the server holding resources for whatever names a client makes up.
+  const routed = new Set<string>();
+  for (const route of routes.values()) for (const name of referencedClusters(route)) routed.add(name);
+  const clusterNames = new Set<string>([...(options.clusterNames ?? []), ...routed]);
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
   const empty = (name: string) => {
@@ -159,6 +166,13 @@ export function generateProxyless(
     const service = push.serviceForHostname(proxy, key.hostname);
     const port = service?.ports.find((p) => p.port === key.port);
     if (service === undefined || port === undefined) {
+      if (!routed.has(name)) {
+        warn({
+          code: "INVALID_CONFIG",
+          message: `cluster ${quoteClientValue(name)}: ${service === undefined ? `no service ${quoteClientValue(key.hostname)} is visible to ${proxy.id}` : `service ${key.hostname} has no port ${key.port}`}; not generated (the client sees it does not exist)`,
+        });
+        continue;
+      }
       warn({
         code: "INVALID_CONFIG",
         message: `cluster ${quoteClientValue(name)}: ${service === undefined ? `no service ${quoteClientValue(key.hostname)} is visible to ${proxy.id}` : `service ${key.hostname} has no port ${key.port}`}; its RPCs fail with UNAVAILABLE`,
@@ -180,6 +194,13 @@ export function generateProxyless(
         ),
     );
     if (cluster === undefined) {
+      if (!routed.has(name)) {
+        warn({
+          code: "INVALID_CONFIG",
+          message: `cluster ${quoteClientValue(name)}: no DestinationRule visible to ${proxy.id} defines subset ${quoteClientValue(key.subset)} of ${key.hostname}; not generated (the client sees it does not exist)`,
+        });
+        continue;
+      }
       warn({
         code: "INVALID_CONFIG",
         message: `cluster ${quoteClientValue(name)}: no DestinationRule visible to ${proxy.id} defines subset ${quoteClientValue(key.subset)} of ${key.hostname}; its RPCs fail with UNAVAILABLE`,

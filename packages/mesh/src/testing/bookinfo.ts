@@ -31,6 +31,19 @@ export function bookinfoSnapshot(
   return snapshotOf([...docs, withDefaultNamespace(extraYaml)].join("\n---\n"), { raw });
 }
 
+/**
+ * {@link bookinfoSnapshot} with every Bookinfo workload proxyless: its Pods carry Istio's
+ * `inject.istio.io/templates: grpc-agent` annotation (no sidecar; the application is the xDS client).
+ */
+export function proxylessBookinfoSnapshot(files: readonly string[] = [], extraYaml = ""): ConfigSnapshot {
+  const workloads = bookinfoFile("bookinfo.yaml").replace(
+    /^(kind: Pod\nmetadata:\n)/gm,
+    "$1  annotations:\n    inject.istio.io/templates: grpc-agent\n",
+  );
+  const docs = [workloads, ...files.map(bookinfoFile)].map(withDefaultNamespace);
+  return snapshotOf([...docs, withDefaultNamespace(extraYaml)].join("\n---\n"));
+}
+
 /** Adds `namespace: default` to documents that name none (as `kubectl apply` in `default` does). */
 function withDefaultNamespace(yaml: string): string {
   return yaml

@@ -19,13 +19,21 @@ export interface MeshControlPlane {
 }
 
 /** Starts a control plane with `yaml` as its initial config. */
-export async function startControlPlane(yaml = ""): Promise<MeshControlPlane> {
+export async function startControlPlane(
+  yaml = "",
+  options: { readonly maxResourceNamesPerType?: number } = {},
+): Promise<MeshControlPlane> {
   const objects = (text: string) => parseDocuments(text, { source: "test" }).documents.map((d) => d.object);
   const source = new MemorySource({ objects: objects(yaml) });
   const store = new ConfigStore({ sources: [source], debounceMs: 20, maxDelayMs: 200 });
   const cache = new SnapshotCache();
-  const controller = new MeshController({ config: store, cache, debounceMs: 20 });
-  const xds = new XdsServer({ cache, logger: silentLogger, authorize: controller.authorize });
+  const controller = new MeshController({ config: store, cache, debounceMs: 20, ...options });
+  const xds = new XdsServer({
+    cache,
+    logger: silentLogger,
+    authorize: controller.authorize,
+    maxResourceNamesPerType: controller.maxResourceNamesPerType,
+  });
   const events: XdsEvent[] = [];
   const tasks: Subscription[] = [xds.events$.subscribe((e) => events.push(e))];
   let status: MeshStatus | undefined;

@@ -28,6 +28,13 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     if (!begun) return;
     const { typeUrl, nonce } = begun;
     let state = begun.state;
+    if (
+      !this.withinNameCap(
+        typeUrl,
+        subscribedAfter(state?.names, req.resourceNamesSubscribe, req.resourceNamesUnsubscribe),
+      )
+    )
+      return;
     this.requested(
       typeUrl,
       {
@@ -232,4 +239,20 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       if (ttl.length > 0) this.respond(state, ttl, noNames, true);
     }
   }
+}
+
+/** How many names a delta subscription holds after a request (before it is applied). */
+function subscribedAfter(
+  current: ReadonlySet<string> | undefined,
+  subscribe: readonly string[],
+  unsubscribe: readonly string[],
+): number {
+  // Only subscribing can grow a subscription (an ACK subscribes to nothing).
+  if (subscribe.length === 0) return 0;
+  const gone = new Set(unsubscribe);
+  let n = 0;
+  for (const name of current ?? []) if (!gone.has(name)) n++;
+  const added = new Set<string>();
+  for (const name of subscribe) if (!gone.has(name) && !current?.has(name) && name !== "*") added.add(name);
+  return n + added.size;
 }

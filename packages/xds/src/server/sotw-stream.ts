@@ -44,6 +44,12 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     const begun = this.begin(req);
     if (!begun) return;
     const { typeUrl, nonce } = begun;
+    // Only a list longer than the cap pays for counting its distinct names.
+    if (
+      req.resourceNames.length > this.ctx.maxNamesPerType &&
+      !this.withinNameCap(typeUrl, new Set(req.resourceNames).size)
+    )
+      return;
     let state = begun.state;
     const stale = nonce === "stale";
     this.requested(

@@ -25,6 +25,8 @@ export interface StreamContext {
   readonly nameSets: NameSets;
   /** Bounds response bytes in flight across the server's streams. */
   readonly writes: WriteScheduler;
+  /** Resource names one stream may subscribe to per type. */
+  readonly maxNamesPerType: number;
   /** Milliseconds since the epoch (the server's clock). */
   now(): number;
   emit(event: XdsEvent): void;
@@ -467,6 +469,22 @@ export abstract class XdsStream<S extends TypeStateBase> {
       heartbeat: r.heartbeat,
       bytes: r.bytes,
     });
+  }
+
+  /**
+   * Refuses a subscription over the per-type cap: ends the stream with RESOURCE_EXHAUSTED naming
+   * the node and type. Returns false after failing the stream.
+   */
+  protected withinNameCap(typeUrl: string, count: number): boolean {
+    if (count <= this.ctx.maxNamesPerType) return true;
+    // The node id is the client's word: quoted and shortened, never interpreted.
+    const id = this.node?.id ?? "";
+    const shown = JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id);
+    this.fail(
+      GrpcStatus.RESOURCE_EXHAUSTED,
+      `node ${shown} subscribed to ${count} resource names of ${typeUrl} on one stream; the limit is ${this.ctx.maxNamesPerType} per type and stream — subscribe with a wildcard, or raise maxResourceNamesPerType`,
+    );
+    return false;
   }
 
   /** Ends the stream with a gRPC status. */

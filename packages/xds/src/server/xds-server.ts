@@ -58,6 +58,14 @@ export interface XdsServerOptions {
    */
   maxBytesInFlight?: number;
   /**
+   * Resource names one stream may subscribe to per type (SotW: the request's list; Delta: the
+   * subscription after the request). A request over it ends the stream with RESOURCE_EXHAUSTED
+   * naming the node and the type, before anything is watched or emitted for it, so one client
+   * cannot make the server (or a controller reading `events$`) hold millions of names.
+   * Default 10,000.
+   */
+  maxResourceNamesPerType?: number;
+  /**
    * A response still unanswered after this long (its client is slow, not reading, or never ACKs)
    * stops counting against `maxBytesInFlight`, so one such client cannot hold up the others; its
    * responses still go out in order. Default 2 s.
@@ -150,6 +158,9 @@ export interface WaitForAckOptions {
 type Stream = SotwStream | DeltaStream;
 type XdsRequest = DiscoveryRequest | DeltaDiscoveryRequest;
 
+/** Default of {@link XdsServerOptions.maxResourceNamesPerType}. */
+export const DEFAULT_MAX_RESOURCE_NAMES_PER_TYPE = 10_000;
+
 const TLS_KEYS = new Set(["key", "cert", "ca", "requestCert"]);
 
 /**
@@ -199,9 +210,13 @@ export class XdsServer {
     if (!(this.authorizeTimeoutMs > 0))
       throw new XdsError("invalid-argument", "authorizeTimeoutMs must be a positive number");
     this.resets = new ResetBudget(logger);
+    const maxNamesPerType = options.maxResourceNamesPerType ?? DEFAULT_MAX_RESOURCE_NAMES_PER_TYPE;
+    if (!(Number.isInteger(maxNamesPerType) && maxNamesPerType > 0))
+      throw new XdsError("invalid-argument", "maxResourceNamesPerType must be a positive integer");
     this.ctx = {
       watcher,
       logger,
+      maxNamesPerType,
       responses: new ResponseCache({
         sotw: controlPlaneField(6, options.controlPlaneId),
         delta: controlPlaneField(7, options.controlPlaneId),
