@@ -2,4 +2,8 @@ export {
   VaultKubernetesAuth,
   type VaultKubernetesAuthOptions,
 } from "./vault/vault-kubernetes-auth.js";
-export { VaultPkiSigner, type VaultPkiSignerOptions, type VaultTokenProvider } from "./vault/vault-pki-signer.js";
+export {
+  VaultPkiSigner,
+  type VaultPkiSignerOptions,
+  type VaultTokenProvider,
+} from "./vault/vault-pki-signer.js";

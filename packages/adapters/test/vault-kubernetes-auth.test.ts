@@ -52,7 +52,12 @@ describe("VaultKubernetesAuth against a fake Vault speaking Vault's auth API", (
     const first = await auth.token();
     expect(first).toMatch(/^hvs\./);
     expect(vault.requests).toEqual([
-      { method: "POST", path: "/v1/auth/kubernetes/login", token: undefined, body: { role: "meshletd", jwt: "jwt-1" } },
+      {
+        method: "POST",
+        path: "/v1/auth/kubernetes/login",
+        token: undefined,
+        body: { role: "meshletd", jwt: "jwt-1" },
+      },
     ]);
     now = 30 * 60_000;
     expect(await auth.token()).toBe(first);
@@ -73,7 +78,10 @@ describe("VaultKubernetesAuth against a fake Vault speaking Vault's auth API", (
     now = vault.now = now + 2 * 3600_000;
     const second = await auth.token();
     expect(second).not.toBe(first);
-    expect(vault.requests.at(-1)).toMatchObject({ path: "/v1/auth/kubernetes/login", body: { jwt: "jwt-2" } });
+    expect(vault.requests.at(-1)).toMatchObject({
+      path: "/v1/auth/kubernetes/login",
+      body: { jwt: "jwt-2" },
+    });
   });
 
   it("logs in again when renewal is refused", async () => {

@@ -19,8 +19,8 @@ import {
 } from "@meshlet/api/istio/security/v1alpha1/ca_pb";
 import { defaultValues, renderManifests } from "@meshlet/kube";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { command as serve } from "../src/commands/serve.js";
 import { type FakeVault, startFakeVault } from "../../adapters/test/support/fake-vault.js";
+import { command as serve } from "../src/commands/serve.js";
 import { FakeKubeCluster } from "./support/fake-kube-cluster.js";
 
 // `meshlet serve --kubernetes` (meshletd) in-process against a FAKE Kubernetes API server over HTTPS
@@ -79,7 +79,12 @@ const replicas: Replica[] = [];
 
 async function startReplica(
   name: string,
-  extra: { cluster?: FakeKubeCluster; kubeconfig?: string; args?: string[]; env?: Record<string, string> } = {},
+  extra: {
+    cluster?: FakeKubeCluster;
+    kubeconfig?: string;
+    args?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Replica> {
   const api = extra.cluster ?? cluster;
   const out: string[] = [];
@@ -742,7 +747,10 @@ describe("meshlet serve --kubernetes --ca-mode vault against a fake Vault", () =
       authRole: "meshletd",
       pkiMount: "pki_int",
       roles: {
-        "meshlet-workloads": { useCsrSans: false, allowedUriSans: /^spiffe:\/\/cluster\.local\/ns\/[^/]+\/sa\/[^/]+$/ },
+        "meshlet-workloads": {
+          useCsrSans: false,
+          allowedUriSans: /^spiffe:\/\/cluster\.local\/ns\/[^/]+\/sa\/[^/]+$/,
+        },
         "meshletd-serving": {
           useCsrSans: true,
           allowedUriSans: /^spiffe:\/\/cluster\.local\/ns\/meshlet-system\/sa\/meshletd$/,
@@ -774,7 +782,9 @@ describe("meshlet serve --kubernetes --ca-mode vault against a fake Vault", () =
     ] as string;
 
   it("publishes Vault's CA and signs the agent's CSR through the workload role, after logging in with the projected token", async () => {
-    expect(new X509Certificate(await root()).fingerprint256).toBe(new X509Certificate(vault.rootPem).fingerprint256);
+    expect(new X509Certificate(await root()).fingerprint256).toBe(
+      new X509Certificate(vault.rootPem).fingerprint256,
+    );
     const client = agentChannel(node.tls, await root());
     try {
       const chain = await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN);
@@ -788,7 +798,9 @@ describe("meshlet serve --kubernetes --ca-mode vault against a fake Vault", () =
       role: "meshletd",
       jwt: VAULT_JWT,
     });
-    expect(vault.requests.filter((r) => r.path === "/v1/pki_int/sign/meshlet-workloads").at(-1)?.body).toMatchObject({
+    expect(
+      vault.requests.filter((r) => r.path === "/v1/pki_int/sign/meshlet-workloads").at(-1)?.body,
+    ).toMatchObject({
       uri_sans: CATALOG_ID,
     });
   });
@@ -817,7 +829,9 @@ describe("meshlet serve --kubernetes --ca-mode vault against a fake Vault", () =
     try {
       const before = logins();
       vault.now += 2 * 3600_000; // every token Vault gave out has expired
-      expect((await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)).length).toBeGreaterThan(0);
+      expect((await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)).length).toBeGreaterThan(
+        0,
+      );
       expect(logins()).toBe(before + 1);
 
       vault.down = true;
@@ -826,7 +840,9 @@ describe("meshlet serve --kubernetes --ca-mode vault against a fake Vault", () =
       expect((await fetch(`${node.health}/healthz`)).status).toBe(200);
 
       vault.down = false;
-      expect((await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)).length).toBeGreaterThan(0);
+      expect((await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)).length).toBeGreaterThan(
+        0,
+      );
     } finally {
       client.close();
     }

@@ -62,7 +62,10 @@ export class VaultKubernetesAuth {
     if (options.role === "") throw new CaError("external-signer", "vault kubernetes auth: the role is empty");
     const renewAfter = options.renewAfter ?? 2 / 3;
     if (!(renewAfter > 0 && renewAfter < 1))
-      throw new CaError("external-signer", `vault kubernetes auth: renewAfter must be in (0, 1), got ${renewAfter}`);
+      throw new CaError(
+        "external-signer",
+        `vault kubernetes auth: renewAfter must be in (0, 1), got ${renewAfter}`,
+      );
     this.options = options;
     this.clock = options.clock ?? Date.now;
   }
@@ -83,7 +86,7 @@ export class VaultKubernetesAuth {
   }
 
   private async refresh(lease: Lease | undefined): Promise<string> {
-    if (lease !== undefined && lease.renewable && this.clock() < lease.expiresAt) {
+    if (lease?.renewable && this.clock() < lease.expiresAt) {
       try {
         this.lease = await this.call("auth/token/renew-self", {}, lease.token);
         return this.lease.token;
@@ -110,7 +113,10 @@ export class VaultKubernetesAuth {
       );
     }
     if (jwt === "")
-      throw new CaError("external-signer", `vault kubernetes auth: the service-account token ${path} is empty`);
+      throw new CaError(
+        "external-signer",
+        `vault kubernetes auth: the service-account token ${path} is empty`,
+      );
     return jwt;
   }
 
@@ -134,7 +140,8 @@ export class VaultKubernetesAuth {
         `vault ${url} answered ${status}: ${response?.errors?.join("; ") ?? text.slice(0, 200)}; check the Kubernetes auth role "${this.options.role}" (bound service account, namespace, audience "vault")`,
       );
     }
-    const seconds = typeof auth.lease_duration === "number" && auth.lease_duration > 0 ? auth.lease_duration : 0;
+    const seconds =
+      typeof auth.lease_duration === "number" && auth.lease_duration > 0 ? auth.lease_duration : 0;
     const ms = seconds * 1000;
     return {
       token: auth.client_token,

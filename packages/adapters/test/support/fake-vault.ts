@@ -33,7 +33,12 @@ export interface FakeVaultRole {
 export interface FakeVault {
   readonly address: string;
   readonly rootPem: string;
-  readonly requests: { method: string; path: string; token: string | undefined; body: Record<string, unknown> }[];
+  readonly requests: {
+    method: string;
+    path: string;
+    token: string | undefined;
+    body: Record<string, unknown>;
+  }[];
   /** The fake's clock in ms (tokens expire against it). */
   now: number;
   /** Refuse connections (closes sockets at once). */
@@ -55,7 +60,9 @@ export async function startFakeVault(
     readonly renewable?: boolean;
   },
 ): Promise<FakeVault> {
-  const { cert: rootPem } = await opensslSelfSigned(dir, "vault-ca", { subject: "/O=Vault/CN=Vault PKI Root" });
+  const { cert: rootPem } = await opensslSelfSigned(dir, "vault-ca", {
+    subject: "/O=Vault/CN=Vault PKI Root",
+  });
   const authMount = options.authMount ?? "kubernetes";
   const pkiMount = options.pkiMount ?? "pki";
   const ttl = options.tokenTtlSeconds ?? 3600;
@@ -83,7 +90,12 @@ export async function startFakeVault(
   const auth = () => {
     const token = `hvs.${randomUUID()}`;
     tokens.set(token, fake.now + ttl * 1000);
-    return { client_token: token, policies: ["meshletd-pki"], lease_duration: ttl, renewable: options.renewable ?? true };
+    return {
+      client_token: token,
+      policies: ["meshletd-pki"],
+      lease_duration: ttl,
+      renewable: options.renewable ?? true,
+    };
   };
   const valid = (token: string | undefined) => token !== undefined && (tokens.get(token) ?? -1) > fake.now;
   const server: Server = createServer(async (req, res) => {
@@ -101,7 +113,8 @@ export async function startFakeVault(
       const body = req.method === "POST" ? await readBody(req) : {};
       fake.requests.push({ method: req.method ?? "", path, token, body });
       if (req.method === "POST" && path === `/v1/auth/${authMount}/login`) {
-        if (body.role !== options.authRole) return reply(400, { errors: [`invalid role name "${String(body.role)}"`] });
+        if (body.role !== options.authRole)
+          return reply(400, { errors: [`invalid role name "${String(body.role)}"`] });
         if (body.jwt !== options.jwt()) return reply(403, { errors: ["permission denied"] });
         return reply(200, { auth: auth() });
       }

@@ -153,7 +153,9 @@ async function vaultCas(
       role,
       ...(vault.namespace !== undefined ? { namespace: vault.namespace } : {}),
     });
-  const ca = await CertificateAuthority.fromSigner(signer(vault.role ?? "meshlet-workloads"), { trustDomain });
+  const ca = await CertificateAuthority.fromSigner(signer(vault.role ?? "meshlet-workloads"), {
+    trustDomain,
+  });
   try {
     const servingCa = await CertificateAuthority.fromSigner(signer(vault.servingRole ?? "meshletd-serving"), {
       trustDomain,
