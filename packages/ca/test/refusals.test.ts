@@ -31,11 +31,15 @@ async function caError(promise: Promise<unknown>): Promise<CaError> {
 }
 
 /** The body of an authentication.k8s.io/v1 TokenReview the API server authenticated. */
-const tokenReviewAnswer = (user: Record<string, unknown>, audiences: string[]) =>
+const tokenReviewAnswer = (
+  user: Record<string, unknown>,
+  audiences: string[],
+  status: Record<string, unknown> = {},
+) =>
   JSON.stringify({
     apiVersion: "authentication.k8s.io/v1",
     kind: "TokenReview",
-    status: { authenticated: true, user, audiences },
+    status: { authenticated: true, user, audiences, ...status },
   });
 
 async function csr(uris: string[] = [WEB]) {
@@ -88,6 +92,7 @@ describe("KubernetesTokenReviewVerifier", () => {
     groups: ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"],
   };
   let answerUser: Record<string, unknown> = serviceAccountUser;
+  let answerStatus: Record<string, unknown> = {};
   beforeAll(async () => {
     // A local server speaking authentication.k8s.io/v1 TokenReview (no API server can run here): it
     // records the requested audiences and answers with `answerAudiences`, as the API server echoes
@@ -101,7 +106,7 @@ describe("KubernetesTokenReviewVerifier", () => {
         const review = JSON.parse(body) as { spec: { token: string; audiences?: string[] } };
         reviews.push({ ...(review.spec.audiences ? { audiences: review.spec.audiences } : {}) });
         res.setHeader("content-type", "application/json");
-        res.end(tokenReviewAnswer(answerUser, answerAudiences));
+        res.end(tokenReviewAnswer(answerUser, answerAudiences, answerStatus));
       });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -142,6 +147,44 @@ describe("KubernetesTokenReviewVerifier", () => {
     await expect(verifier.verify("token")).resolves.toMatchObject({
       attributes: { username: "system:serviceaccount:default:web" },
     });
+  });
+  it("fails closed on a review that is not plainly authenticated, carries an error, or names no valid service account", async () => {
+    // authentication.k8s.io/v1 TokenReviewStatus: `authenticated` is a boolean, `error` says why
+    // the review failed; istio/istio security/pkg/k8s/tokenreview/k8sauthn.go refuses a review
+    // with a non-empty error before it looks at `authenticated`, and reads the username as exactly
+    // four ":"-separated parts. Namespaces are DNS-1123 labels and service-account names DNS-1123
+    // subdomains (Kubernetes "Object Names and IDs"), so anything else is not an API server's answer.
+    const verifier = reviewer();
+    answerAudiences = ["istio-ca"];
+    try {
+      for (const status of [{ authenticated: "true" }, { authenticated: 1 }, { error: "token expired" }]) {
+        answerStatus = status;
+        await expect(verifier.verify("token")).rejects.toThrow(/not authenticated|error|token expired/);
+      }
+      answerStatus = {};
+      for (const username of [
+        "system:serviceaccount:default:web:extra",
+        "system:serviceaccount::web",
+        "system:serviceaccount:default:",
+        "system:serviceaccount:Default:web",
+        "system:serviceaccount:def_ault:web",
+        "system:serviceaccount:a/b:web",
+        "system:serviceaccount:default:-web",
+        `system:serviceaccount:${"n".repeat(64)}:web`,
+        "system:serviceaccount:default:web%2F..",
+      ]) {
+        answerUser = { ...serviceAccountUser, username };
+        await expect(verifier.verify("token"), username).rejects.toThrow(/not a service account/);
+      }
+      // A DNS-1123 subdomain (dots) is a valid service-account name.
+      answerUser = { ...serviceAccountUser, username: "system:serviceaccount:default:web.v1" };
+      await expect(verifier.verify("token")).resolves.toMatchObject({
+        attributes: { username: "system:serviceaccount:default:web.v1" },
+      });
+    } finally {
+      answerStatus = {};
+      answerUser = serviceAccountUser;
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -281,6 +281,35 @@ function firstClusters(
   });
 }
 
+/** An ADS stream kept open: send requests for any node, read the first response, see how it ends. */
+function adsStream(client: grpc.Client, token: string) {
+  const call = client.makeBidiStreamRequest(
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+    (b: Uint8Array) => Buffer.from(b),
+    (b: Buffer) => b,
+    bearer(token),
+  );
+  const ended = new Promise<grpc.ServiceError>((resolve) => call.on("error", resolve));
+  const first = new Promise<DiscoveryResponse>((resolve) =>
+    call.once("data", (bytes: Buffer) => resolve(fromBinary(DiscoveryResponseSchema, bytes))),
+  );
+  const send = (id: string, labels: Record<string, string>, responseNonce = "") =>
+    call.write(
+      toBinary(
+        DiscoveryRequestSchema,
+        create(DiscoveryRequestSchema, {
+          typeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+          responseNonce,
+          node: create(NodeSchema, {
+            id,
+            metadata: { NAMESPACE: "shop", SERVICE_ACCOUNT: "catalog", LABELS: labels },
+          }),
+        }),
+      ),
+    );
+  return { call, send, first, ended };
+}
+
 function httpsGet(
   url: string,
   root: string,
@@ -509,6 +538,10 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
           grpc.status.UNAUTHENTICATED,
         );
         expect((await firstClusters(plain, CATALOG_TOKEN, node)).resources.length).toBeGreaterThan(0);
+        // istiod serves the CA only on its TLS port (15012), never on plaintext 15010: a valid
+        // token over plaintext still gets no certificate (the service is not there at all).
+        const plainCsr = await refusal(createCertificate(plain, csrFor(CATALOG_ID).csr, CATALOG_TOKEN));
+        expect(plainCsr?.code).toBe(grpc.status.UNIMPLEMENTED);
       } finally {
         plain.close();
       }
@@ -523,6 +556,36 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       } finally {
         cluster.tokenReviewDown = false;
       }
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a stream cannot change its node once authorized, nor a second stream take a connected node's id with other labels", async () => {
+    // xDS "Basic Protocol Overview": the node identifier stays identical on a stream; istiod builds
+    // its proxy from the first request of each connection (pilot/pkg/xds/ads.go initConnection).
+    const root = (await until("root", () => publishedRoot("shop")))["root-cert.pem"] as string;
+    const client = agentChannel(replica.tls, root);
+    const labels = { app: "catalog", version: "v1" };
+    const held = adsStream(client, CATALOG_TOKEN);
+    try {
+      held.send(CATALOG_NODE, labels);
+      const response = await held.first;
+      // Same token, same namespace and service account, but another pod's id on the same stream.
+      held.send("sidecar~10.244.1.12~catalog-v1-other.shop~shop.svc.cluster.local", labels, response.nonce);
+      const changed = await held.ended;
+      expect(changed.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(changed.details).toContain("cannot change");
+
+      const first = adsStream(client, CATALOG_TOKEN);
+      first.send(CATALOG_NODE, labels);
+      await first.first;
+      const second = adsStream(client, CATALOG_TOKEN);
+      second.send(CATALOG_NODE, { app: "ratings", version: "v1" });
+      const refused = await second.ended;
+      expect(refused.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(refused.details).toContain("already connected with other metadata");
+      first.call.cancel();
     } finally {
       client.close();
     }
@@ -634,6 +697,52 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       client.close();
     }
     expect(await second.stop()).toBe(0);
+  });
+
+  it("refuses to start on a malformed istio-ca-secret (keys missing, key not the certificate's) and leaves it alone", async () => {
+    // istiod (security/pkg/pki/ca: NewSelfSignedIstioCAOptions) loads an existing istio-ca-secret
+    // and fails when it cannot use it; generating a new root instead would split the mesh.
+    const good = cluster.secret(NS, "istio-ca-secret")?.data as Record<string, string>;
+    expect(good["ca-cert.pem"]).toBeDefined();
+    const otherKey = generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ "root-cert.pem": good["root-cert.pem"] as string }, /needs ca-cert\.pem and ca-key\.pem/],
+      [{ ...good, "ca-key.pem": Buffer.from(otherKey).toString("base64") }, /does not match/],
+    ];
+    for (const [data, reason] of cases) {
+      const other = await new FakeKubeCluster().start();
+      try {
+        other.putNamespace(NS);
+        other.putSecret(NS, {
+          apiVersion: "v1",
+          kind: "Secret",
+          type: "istio.io/ca-root",
+          metadata: { name: "istio-ca-secret" },
+          data,
+        });
+        const kubeconfig = join(dir, "malformed-kubeconfig");
+        writeFileSync(kubeconfig, other.kubeconfig());
+        const err: string[] = [];
+        const code = await serve.run(
+          ["--kubernetes", "--kubeconfig", kubeconfig, "--namespace", NS, "--listen", "127.0.0.1:0"]
+            .concat(["--xds-plaintext", "off", "--metrics", "off", "--webhook", "off", "--health", "off"])
+            .concat(["--admin", "off", "--state-dir", join(dir, "malformed")]),
+          { out: () => undefined, err: (l) => err.push(l), env: {}, signal: new AbortController().signal },
+        );
+        expect(code).not.toBe(0);
+        expect(err.join("\n")).toContain("istio-ca-secret");
+        expect(err.join("\n")).toMatch(reason);
+        expect(other.secret(NS, "istio-ca-secret")?.data).toEqual(data);
+        // Read, never replaced or re-created.
+        expect(other.requests.filter((q) => q.path.includes("/secrets")).map((q) => q.method)).toEqual([
+          "GET",
+        ]);
+      } finally {
+        await other.close();
+      }
+    }
   });
 
   it("refuses cluster flags without --kubernetes, and a CA mode it does not serve", async () => {

@@ -60,7 +60,10 @@ export class KubernetesTokenReviewVerifier implements TokenVerifier {
       throw new CaError("unauthenticated", `TokenReview: API server answered ${httpStatus}`);
     }
     const status = (json.status ?? {}) as TokenReviewStatus;
-    if (!status.authenticated)
+    // Strict: `authenticated` is the boolean true (not a truthy string), and a review that carries
+    // an error is refused even if it says authenticated (istiod checks `error` first:
+    // istio/istio security/pkg/k8s/tokenreview/k8sauthn.go).
+    if (status.authenticated !== true || (typeof status.error === "string" && status.error !== ""))
       throw new CaError(
         "unauthenticated",
         `TokenReview: not authenticated${status.error ? ` (${status.error})` : ""}`,

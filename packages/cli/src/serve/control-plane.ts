@@ -384,7 +384,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // without one, the controller binds nodes to verified client certificates when there are any.
     const authorize =
       options.tokenVerifier !== undefined
-        ? authenticateNodes({ tokenVerifier: options.tokenVerifier, authorize: controller.authorize })
+        ? authenticateNodes({
+            tokenVerifier: options.tokenVerifier,
+            trustDomain,
+            authorize: controller.authorize,
+          })
         : controller.authorize;
     const xds = new XdsServer({
       cache,

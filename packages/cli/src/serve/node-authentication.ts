@@ -1,4 +1,4 @@
-import type { TokenVerifier } from "@meshlet/ca";
+import { SpiffeId, type TokenVerifier } from "@meshlet/ca";
 import { type AuthorizeHook, type AuthorizeRequest, GrpcStatus, type Refusal } from "@meshlet/xds";
 
 // How meshletd decides who an xDS client is, as istiod does (pilot/pkg/xds/authentication.go with
@@ -18,6 +18,11 @@ export interface NodeAuthenticationOptions {
    */
   readonly tokenVerifier?: TokenVerifier;
   /**
+   * The mesh's trust domain: an identity outside it (a certificate from another mesh sharing a
+   * plugged root, a verifier configured for another domain) is refused. Default `cluster.local`.
+   */
+  readonly trustDomain?: string;
+  /**
    * Binds the claimed node to the proven identity (the `MeshController`'s `authorize`): refuses a
    * node whose namespace or service account the identity does not grant.
    */
@@ -32,10 +37,45 @@ export interface NodeAuthenticationOptions {
  * node's claims is refused by `authorize` (PERMISSION_DENIED, naming both).
  */
 export function authenticateNodes(options: NodeAuthenticationOptions): AuthorizeHook {
+  const trustDomain = options.trustDomain ?? "cluster.local";
   return async (request) => {
     const identity = await proveIdentity(request, options.tokenVerifier);
     if ("code" in identity) return identity;
+    const refused = checkIdNamespaces(request.node.id, identity.spiffeId, trustDomain);
+    if (refused !== undefined) return refused;
     return options.authorize({ node: request.node, spiffeId: identity.spiffeId });
+  };
+}
+
+/**
+ * The proven identity must be of this trust domain, and the namespaces the node id names
+ * (`<pod>.<ns>` and `<ns>.svc.<domain>`, as istio-agent and Istio's proxyless bootstrap write them)
+ * must be its namespace. Stricter than istiod, which reads only NAMESPACE (else the DNS domain):
+ * an id naming another namespace than the workload's is a forged or broken id either way.
+ */
+function checkIdNamespaces(nodeId: string, spiffeId: string, trustDomain: string): Refusal | undefined {
+  const id = SpiffeId.tryParse(spiffeId);
+  const shown = JSON.stringify(nodeId);
+  if (id === undefined || !id.memberOf(trustDomain))
+    return {
+      code: GrpcStatus.PERMISSION_DENIED,
+      message: `node ${shown}: identity ${spiffeId} is not of this mesh's trust domain ${trustDomain}`,
+    };
+  const namespace = id.istio?.namespace;
+  // Not Istio's /ns/<ns>/sa/<sa> form: the binding refuses it, naming what it expected.
+  if (namespace === undefined) return undefined;
+  const parts = nodeId.split("~");
+  if (parts.length !== 4) return undefined; // malformed: the binding says why
+  const workload = parts[2] as string;
+  const named = [
+    workload.includes(".") ? workload.slice(workload.lastIndexOf(".") + 1) : undefined,
+    /^([^.]+)\.svc\./.exec(parts[3] as string)?.[1],
+  ].filter((n): n is string => n !== undefined);
+  const other = named.find((n) => n !== namespace);
+  if (other === undefined) return undefined;
+  return {
+    code: GrpcStatus.PERMISSION_DENIED,
+    message: `node ${shown} claims ns/${other} in its id but the caller is ${spiffeId}; a workload of ns/${namespace} must send sidecar~<ip>~<pod>.${namespace}~${namespace}.svc.<cluster domain>`,
   };
 }
 
@@ -53,7 +93,8 @@ async function proveIdentity(
       message: `node ${JSON.stringify(request.node.id)}: no credential; send the service-account token (audience istio-ca) as "authorization: Bearer <token>"${verifier === undefined ? " (not accepted on this server)" : ""} or present a client certificate from this mesh's CA`,
     };
   }
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+  // RFC 7235 2.1: the scheme is case-insensitive; RFC 6750 2.1: one token of b64token characters.
+  const match = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(header);
   if (match === null) {
     return {
       code: GrpcStatus.UNAUTHENTICATED,

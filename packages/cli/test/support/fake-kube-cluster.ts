@@ -132,6 +132,14 @@ current-context: fake
     this.#storeConfigMap({ ...current, data });
   }
 
+  /** Stores a Secret as if someone had created it (e.g. a malformed istio-ca-secret). */
+  putSecret(namespace: string, obj: Obj): void {
+    this.#secrets.set(
+      `${namespace}/${obj.metadata.name}`,
+      this.#stamp({ ...obj, metadata: { ...obj.metadata, namespace } }),
+    );
+  }
+
   secret(namespace: string, name: string): Obj | undefined {
     return this.#secrets.get(`${namespace}/${name}`);
   }

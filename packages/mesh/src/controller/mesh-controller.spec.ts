@@ -1,3 +1,4 @@
+import type { JsonObject } from "@bufbuild/protobuf";
 import type { ConfigSnapshot } from "@meshlet/config";
 import { SnapshotCache, TypeUrl, type XdsEvent } from "@meshlet/xds";
 import { Subject } from "rxjs";
@@ -221,6 +222,34 @@ describe("MeshController", () => {
         spiffeId: "spiffe://cluster.local/ns/echo-grpc/sa/x",
       }),
     ).toBeUndefined();
+  });
+
+  it("refuses a second stream that claims a connected node's id with other metadata (it would share or define that proxy's config)", () => {
+    // istiod builds a model.Proxy per connection (pilot/pkg/xds/ads.go initConnection), so two
+    // connections never share config through an id; here snapshots are keyed by node id.
+    const t = setup(GRPC_ECHO_YAML);
+    t.subscribe(GRPC_ECHO_CLIENT_ID, ["echo:7070"]);
+    const same = grpcNode(GRPC_ECHO_CLIENT_ID);
+    const allowed = t.controller.authorize({
+      node: same,
+      spiffeId: "spiffe://cluster.local/ns/echo-grpc/sa/default",
+    });
+    expect(allowed).toBeUndefined();
+    const others: JsonObject[] = [
+      { GENERATOR: "grpc", SERVICE_ACCOUNT: "catalog" },
+      { GENERATOR: "grpc", LABELS: { app: "other" } },
+      { GENERATOR: "grpc", INSTANCE_IPS: "10.9.9.9" },
+    ];
+    for (const metadata of others) {
+      const refused = t.controller.authorize({
+        node: { ...same, metadata },
+        spiffeId: "spiffe://cluster.local/ns/echo-grpc/sa/catalog",
+      });
+      expect(refused, JSON.stringify(metadata)).toEqual({
+        code: 7,
+        message: expect.stringContaining("already connected with other metadata"),
+      });
+    }
   });
 
   it("reports bad config on status$ and serves it as failing clusters, never failing the push", () => {

@@ -268,6 +268,17 @@ export class MeshController {
     try {
       const proxy = parseProxy(request.node, { trustDomain: this.#trustDomain });
       if (request.spiffeId !== undefined) checkProxyIdentity(proxy, [request.spiffeId]);
+      // Snapshots are kept per node id: a stream claiming a connected node's id with other claims
+      // (service account, labels, IPs…) would share that proxy's config, or define it for the
+      // proxy's own later streams. istiod builds a Proxy per connection; here the id is the key,
+      // so a second stream must be the same node (another stream of the same proxy).
+      const connected = this.#proxies.get(this.#options.cache.nodeKey(request.node as Node));
+      if (connected !== undefined && claimsOf(connected.proxy) !== claimsOf(proxy)) {
+        throw new MeshError(
+          "IDENTITY_MISMATCH",
+          `node ${JSON.stringify(proxy.id)} is already connected with other metadata (namespace, service account, labels or IPs); one node id is one proxy — give each proxy its own id`,
+        );
+      }
       return undefined;
     } catch (error) {
       const e = error instanceof MeshError ? error : new MeshError("INVALID_NODE", String(error));
@@ -751,4 +762,19 @@ function shareEndpoints(
   if (known !== undefined) return { ...updated, endpoints: known };
   byKey.set(key, after);
   return updated;
+}
+
+/** What a node claims, canonical (keys sorted), to tell another node under the same id. */
+function claimsOf(proxy: Proxy): string {
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value !== null && typeof value === "object"
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+          )
+        : value;
+  return JSON.stringify(canonical({ type: proxy.type, ips: proxy.ipAddresses, metadata: proxy.metadata }));
 }
