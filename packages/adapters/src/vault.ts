@@ -1,1 +1,9 @@
-export { VaultPkiSigner, type VaultPkiSignerOptions } from "./vault/vault-pki-signer.js";
+export {
+  VaultKubernetesAuth,
+  type VaultKubernetesAuthOptions,
+} from "./vault/vault-kubernetes-auth.js";
+export {
+  VaultPkiSigner,
+  type VaultPkiSignerOptions,
+  type VaultTokenProvider,
+} from "./vault/vault-pki-signer.js";

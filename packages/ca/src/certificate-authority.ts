@@ -399,18 +399,17 @@ export class CertificateAuthority {
     identity: SpiffeId | string;
     ttl?: Duration;
     keyType?: KeyType;
-    /** Extra DNS SANs (see {@link CertificateAuthority.issue}); local signing keys only. */
+    /**
+     * Extra DNS SANs (see {@link CertificateAuthority.issue}). With an external leaf signer they go
+     * into the CSR sent to it (its role must allow exactly them) and the leaf must carry them.
+     */
     dnsNames?: readonly string[];
   }): Promise<X509Svid> {
     const { privateKey, publicKey } = await generateKey(request.keyType ?? "ecdsa-p256");
     const spiffeId = resolveIdentity([], [request.identity], this.trustDomain);
     const ttl = request.ttl ?? this.defaultTtlMs;
     const chain = this.backend.issuer.needsCsr
-      ? await this.sign({
-          csr: await createCsr({ privateKey, uris: [spiffeId.toString()] }),
-          identities: [spiffeId],
-          ttl,
-        })
+      ? await this.signOwnKey(privateKey, spiffeId, ttl, request.dnsNames ?? [])
       : await this.issue({
           publicKey,
           identity: spiffeId,
@@ -501,6 +500,37 @@ export class CertificateAuthority {
     if (this.backend.kind === "upstream") this.backend.upstream.close();
     this.bundle.complete();
     this.rotations.complete();
+  }
+
+  /**
+   * An external leaf signer needs a CSR: one made here for a key generated here, with the SPIFFE ID
+   * and the server-chosen DNS names (never a client's), validated to carry exactly those.
+   */
+  private async signOwnKey(
+    privateKey: KeyObject,
+    spiffeId: SpiffeId,
+    ttl: Duration,
+    dnsNames: readonly string[],
+  ): Promise<CertificateChain> {
+    const names = checkDnsNames(dnsNames);
+    const csr = parseCsr(
+      await createCsr({
+        privateKey,
+        uris: [spiffeId.toString()],
+        ...(names.length > 0 ? { dnsNames: names } : {}),
+      }),
+      { maxBytes: this.maxCsrBytes },
+    );
+    return (
+      await this.issueChecked({
+        spiffeId,
+        spki: await csr.verifySignature(this.verifyPool),
+        keyKind: csr.keyKind,
+        ttlMs: resolveTtl(ttl, this.defaultTtlMs, this.maxTtlMs),
+        dnsNames: names,
+        csrPem: toPem("CERTIFICATE REQUEST", csr.der),
+      })
+    ).chain;
   }
 
   /** Issues through the backend, then validates the result whatever made it. */

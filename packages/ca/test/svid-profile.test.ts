@@ -101,6 +101,34 @@ describe("the SVID check refuses certificates peers would reject, whoever signed
     expect(Array.isArray(chain)).toBe(true);
   });
 
+  it("mints a serving SVID through an external leaf signer: the DNS names go into the CSR and must come back exactly", async () => {
+    const dns = "web.default.svc";
+    const csrs: string[] = [];
+    const sans = (list: string) => [`subjectAltName=critical,${list}`, ...EXT.slice(1)];
+    const minted = async (granted: string) => {
+      const ca = await CertificateAuthority.fromSigner(
+        ext.signer(async (csr) => {
+          await writeFile(join(tmp.dir, "mint.csr"), csr);
+          csrs.push(await openssl(["req", "-in", "mint.csr", "-noout", "-text"], tmp.dir));
+          return [await ext.signWith(csr, sans(granted), "0x2a2b2c2d")];
+        }),
+        { trustDomain: TD },
+      );
+      try {
+        return await ca.mintSvid({ identity: ID, dnsNames: [dns] });
+      } finally {
+        ca.close();
+      }
+    };
+    const svid = await minted(`URI:${ID},DNS:${dns}`);
+    expect(csrs.at(-1)).toContain(`DNS:${dns}`);
+    expect(csrs.at(-1)).toContain(`URI:${ID}`);
+    expect(svid.chain.length).toBeGreaterThan(0);
+    const refused = (await minted(`URI:${ID},DNS:other.default.svc`).catch((e: unknown) => e)) as CaError;
+    expect(refused).toBeInstanceOf(CaError);
+    expect(refused.code).toBe("external-signer");
+  });
+
   // RFC 5280 4.1.2.2: the serial number is a positive integer of at most 20 octets; Go's x509
   // (Istio, SPIRE peers) refuses negative serials since Go 1.23.
   it.each([

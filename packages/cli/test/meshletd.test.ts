@@ -19,6 +19,7 @@ import {
 } from "@meshlet/api/istio/security/v1alpha1/ca_pb";
 import { defaultValues, renderManifests } from "@meshlet/kube";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FakeVault, startFakeVault } from "../../adapters/test/support/fake-vault.js";
 import { command as serve } from "../src/commands/serve.js";
 import { FakeKubeCluster } from "./support/fake-kube-cluster.js";
 
@@ -76,7 +77,16 @@ let dir: string;
 let replica: Replica;
 const replicas: Replica[] = [];
 
-async function startReplica(name: string): Promise<Replica> {
+async function startReplica(
+  name: string,
+  extra: {
+    cluster?: FakeKubeCluster;
+    kubeconfig?: string;
+    args?: string[];
+    env?: Record<string, string>;
+  } = {},
+): Promise<Replica> {
+  const api = extra.cluster ?? cluster;
   const out: string[] = [];
   const err: string[] = [];
   const abort = new AbortController();
@@ -84,7 +94,7 @@ async function startReplica(name: string): Promise<Replica> {
     [
       "--kubernetes",
       "--kubeconfig",
-      join(dir, "kubeconfig"),
+      extra.kubeconfig ?? join(dir, "kubeconfig"),
       "--namespace",
       NS,
       "--listen",
@@ -105,6 +115,7 @@ async function startReplica(name: string): Promise<Replica> {
       join(dir, "no-such-dir"),
       "--ca-bundle-resync",
       "0.2",
+      ...(extra.args ?? []),
     ],
     {
       out: (l) => out.push(l),
@@ -113,6 +124,7 @@ async function startReplica(name: string): Promise<Replica> {
         MESHLET_MUTATING_WEBHOOK: MUTATING,
         MESHLET_VALIDATING_WEBHOOK: VALIDATING,
         SERVICE_ACCOUNT: "meshletd",
+        ...extra.env,
       },
       signal: abort.signal,
     },
@@ -129,7 +141,7 @@ async function startReplica(name: string): Promise<Replica> {
     },
     20_000,
   ).catch((error: Error) => {
-    const requests = cluster.requests.map((q) => `${q.method} ${q.path}`).join("\n");
+    const requests = api.requests.map((q) => `${q.method} ${q.path}`).join("\n");
     throw new Error(`${error.message}\nstderr:\n${err.join("\n")}\nAPI requests:\n${requests}`);
   });
   const find = (re: RegExp) => {
@@ -744,9 +756,9 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
     expect(await serve.run(["--config", dir, "--webhook", "127.0.0.1:0"], io)).toBe(2);
     expect(err.join("\n")).toContain("--webhook only apply with --kubernetes");
     expect(
-      await serve.run(["--kubernetes", "--ca-mode", "vault", "--kubeconfig", join(dir, "kubeconfig")], io),
+      await serve.run(["--kubernetes", "--ca-mode", "cfssl", "--kubeconfig", join(dir, "kubeconfig")], io),
     ).toBe(1);
-    expect(err.join("\n")).toContain('CA mode "vault" is not served');
+    expect(err.join("\n")).toContain('CA mode "cfssl" is not one meshlet serve knows');
   });
 
   it("injects pods pointing at a discovery address and CA_ADDR its serving certificate names", async () => {
@@ -818,5 +830,130 @@ describe("meshlet serve --kubernetes against a fake API server", () => {
       "utf8",
     );
     expect(dockerfile).toContain('CMD ["serve", "--kubernetes"]');
+  });
+});
+
+// `--ca-mode vault`: Vault cannot run here, so meshletd talks to a FAKE Vault
+// (packages/adapters/test/support/fake-vault.ts) answering Vault's documented Kubernetes-auth login,
+// token renew-self and PKI sign / ca/pem endpoints, with roles set up as vault-setup.sh writes them.
+// Its own fake API server, so its Vault root does not fight replica-a's over the published ConfigMaps.
+describe("meshlet serve --kubernetes --ca-mode vault against a fake Vault", () => {
+  const VAULT_JWT = "projected-token-audience-vault";
+  let api: FakeKubeCluster;
+  let vault: FakeVault;
+  let node: Replica;
+
+  beforeAll(async () => {
+    api = await new FakeKubeCluster().start();
+    const kubeconfig = join(dir, "vault-kubeconfig");
+    writeFileSync(kubeconfig, api.kubeconfig());
+    for (const ns of [NS, "shop"]) api.putNamespace(ns);
+    api.tokens.set(CATALOG_TOKEN, { namespace: "shop", serviceAccount: "catalog", audiences: ["istio-ca"] });
+    const vaultDir = mkdtempSync(join(dir, "vault-"));
+    writeFileSync(join(vaultDir, "token"), `${VAULT_JWT}\n`);
+    vault = await startFakeVault(vaultDir, {
+      jwt: () => VAULT_JWT,
+      authRole: "meshletd",
+      pkiMount: "pki_int",
+      roles: {
+        "meshlet-workloads": {
+          useCsrSans: false,
+          allowedUriSans: /^spiffe:\/\/cluster\.local\/ns\/[^/]+\/sa\/[^/]+$/,
+        },
+        "meshletd-serving": {
+          useCsrSans: true,
+          allowedUriSans: /^spiffe:\/\/cluster\.local\/ns\/meshlet-system\/sa\/meshletd$/,
+          allowedDomains: [HOST, "istiod.istio-system.svc"],
+        },
+      },
+    });
+    node = await startReplica("replica-vault", {
+      cluster: api,
+      kubeconfig,
+      args: ["--ca-mode", "vault"],
+      env: {
+        VAULT_ADDR: vault.address,
+        MESHLET_VAULT_TOKEN_PATH: join(vaultDir, "token"),
+        MESHLET_MUTATING_WEBHOOK: "",
+        MESHLET_VALIDATING_WEBHOOK: "",
+      },
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await vault?.close();
+    await api?.close();
+  });
+
+  const root = async () =>
+    (await until("root", () => api.configMap("shop", "istio-ca-root-cert")?.data as Record<string, string>))[
+      "root-cert.pem"
+    ] as string;
+
+  it("publishes Vault's CA and signs the agent's CSR through the workload role, after logging in with the projected token", async () => {
+    expect(new X509Certificate(await root()).fingerprint256).toBe(
+      new X509Certificate(vault.rootPem).fingerprint256,
+    );
+    const client = agentChannel(node.tls, await root());
+    try {
+      const chain = await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN);
+      const leaf = new X509Certificate(chain[0] as string);
+      expect(leaf.subjectAltName).toBe(`URI:${CATALOG_ID}`);
+      expect(leaf.verify(new X509Certificate(vault.rootPem).publicKey)).toBe(true);
+    } finally {
+      client.close();
+    }
+    expect(vault.requests.find((r) => r.path === "/v1/auth/kubernetes/login")?.body).toEqual({
+      role: "meshletd",
+      jwt: VAULT_JWT,
+    });
+    expect(
+      vault.requests.filter((r) => r.path === "/v1/pki_int/sign/meshlet-workloads").at(-1)?.body,
+    ).toMatchObject({
+      uri_sans: CATALOG_ID,
+    });
+  });
+
+  it("serves 15012 with a certificate Vault signed through the serving role, for meshletd's DNS names", async () => {
+    const { port } = new URL(`tls://${node.tls}`);
+    const cert = await new Promise<X509Certificate>((resolve, reject) => {
+      const socket = tlsConnect(
+        { host: "127.0.0.1", port: Number(port), ca: vault.rootPem, servername: HOST, ALPNProtocols: ["h2"] },
+        () => {
+          resolve(new X509Certificate(socket.getPeerCertificate(true).raw));
+          socket.end();
+        },
+      );
+      socket.on("error", reject);
+    });
+    expect(cert.checkHost(HOST)).toBe(HOST);
+    expect(cert.subjectAltName).toContain("DNS:istiod.istio-system.svc");
+    expect(cert.verify(new X509Certificate(vault.rootPem).publicKey)).toBe(true);
+    expect(vault.requests.some((r) => r.path === "/v1/pki_int/sign/meshletd-serving")).toBe(true);
+  });
+
+  it("logs in again when Vault refuses an expired token, and answers UNAVAILABLE while Vault is down", async () => {
+    const client = agentChannel(node.tls, await root());
+    const logins = () => vault.requests.filter((r) => r.path === "/v1/auth/kubernetes/login").length;
+    try {
+      const before = logins();
+      vault.now += 2 * 3600_000; // every token Vault gave out has expired
+      expect((await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)).length).toBeGreaterThan(
+        0,
+      );
+      expect(logins()).toBe(before + 1);
+
+      vault.down = true;
+      const error = await refusal(createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN));
+      expect(error?.code).toBe(grpc.status.UNAVAILABLE);
+      expect((await fetch(`${node.health}/healthz`)).status).toBe(200);
+
+      vault.down = false;
+      expect((await createCertificate(client, csrFor(CATALOG_ID).csr, CATALOG_TOKEN)).length).toBeGreaterThan(
+        0,
+      );
+    } finally {
+      client.close();
+    }
   });
 });

@@ -223,6 +223,7 @@ describe("renderManifests", () => {
       valuesFromSets([
         "ca.mode=vault",
         "ca.vault.address=https://vault.vault.svc:8200",
+        "ca.vault.servingRole=meshletd-tls",
         "telemetry.otelCollector=otel-collector.observability.svc:4317",
         "telemetry.samplingPercentage=10",
       ]),
@@ -235,6 +236,8 @@ describe("renderManifests", () => {
       VAULT_ADDR: "https://vault.vault.svc:8200",
       MESHLET_VAULT_PKI_MOUNT: "pki_int",
       MESHLET_VAULT_AUTH_ROLE: "meshletd",
+      MESHLET_VAULT_SERVING_ROLE: "meshletd-tls",
+      MESHLET_VAULT_TOKEN_PATH: "/var/run/secrets/vault/token",
       OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector.observability.svc:4317",
     });
     expect(

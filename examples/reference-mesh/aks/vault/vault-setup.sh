@@ -9,7 +9,7 @@
 # from a machine with kubectl access to the cluster. See docs/aks.md, "External CA on Vault".
 #
 # Settings: TRUST_DOMAIN (cluster.local), PKI_ROOT (pki), PKI_MOUNT (pki_int), PKI_ROLE
-# (meshlet-workloads), AUTH_MOUNT (kubernetes), AUTH_ROLE (meshletd), MESHLET_NAMESPACE
+# (meshlet-workloads), SERVING_ROLE (meshletd-serving), AUTH_MOUNT (kubernetes), AUTH_ROLE (meshletd), MESHLET_NAMESPACE
 # (meshlet-system), MAX_TTL (48h).
 set -euo pipefail
 
@@ -17,6 +17,7 @@ TRUST_DOMAIN="${TRUST_DOMAIN:-cluster.local}"
 PKI_ROOT="${PKI_ROOT:-pki}"
 PKI_MOUNT="${PKI_MOUNT:-pki_int}"
 PKI_ROLE="${PKI_ROLE:-meshlet-workloads}"
+SERVING_ROLE="${SERVING_ROLE:-meshletd-serving}"
 AUTH_MOUNT="${AUTH_MOUNT:-kubernetes}"
 AUTH_ROLE="${AUTH_ROLE:-meshletd}"
 MESHLET_NAMESPACE="${MESHLET_NAMESPACE:-meshlet-system}"
@@ -57,8 +58,21 @@ vault write "$PKI_MOUNT/roles/$PKI_ROLE" \
   use_csr_common_name=false use_csr_sans=false \
   server_flag=true client_flag=true key_type=any max_ttl="$MAX_TTL"
 
+# meshletd's own serving certificates (15012 xDS/CA, 15017 webhooks): its SPIFFE ID and exactly the
+# DNS names agents and the API server verify, taken from the CSR meshletd makes for its own key.
+vault write "$PKI_MOUNT/roles/$SERVING_ROLE" \
+  allowed_uri_sans="spiffe://$TRUST_DOMAIN/ns/$MESHLET_NAMESPACE/sa/meshletd" \
+  allowed_domains="meshletd.$MESHLET_NAMESPACE.svc,istiod.istio-system.svc" \
+  allow_bare_domains=true allow_subdomains=false allow_glob_domains=false allow_any_name=false \
+  allow_ip_sans=false enforce_hostnames=true require_cn=false \
+  use_csr_common_name=false use_csr_sans=true \
+  server_flag=true client_flag=true key_type=any max_ttl="$MAX_TTL"
+
 cat > "$WORK/policy.hcl" <<HCL
 path "$PKI_MOUNT/sign/$PKI_ROLE" {
+  capabilities = ["update"]
+}
+path "$PKI_MOUNT/sign/$SERVING_ROLE" {
   capabilities = ["update"]
 }
 path "$PKI_MOUNT/ca/pem" {
@@ -80,5 +94,5 @@ vault write "auth/$AUTH_MOUNT/role/$AUTH_ROLE" \
   token_policies=meshletd-pki \
   token_ttl=1h
 
-echo "Vault is ready: mount $PKI_MOUNT, role $PKI_ROLE, auth role $AUTH_ROLE for $MESHLET_NAMESPACE/meshletd."
+echo "Vault is ready: mount $PKI_MOUNT, roles $PKI_ROLE and $SERVING_ROLE, auth role $AUTH_ROLE for $MESHLET_NAMESPACE/meshletd."
 echo "Render with: meshlet manifest generate --set ca.mode=vault --set ca.vault.address=$VAULT_ADDR"

@@ -2,12 +2,19 @@ import type { ExternalSigner, ExternalSignRequest } from "@meshlet/ca";
 import { CaError } from "@meshlet/ca";
 import { requestJson } from "../http/http-json.js";
 
+/** Gives the Vault token to use now; `refresh: true` when Vault refused the last one. */
+export type VaultTokenProvider = (options?: { readonly refresh?: boolean }) => Promise<string>;
+
 /** Options for {@link VaultPkiSigner}. */
 export interface VaultPkiSignerOptions {
   /** Vault address, e.g. `https://vault.example:8200`. */
   readonly address: string;
-  /** A Vault token allowed to `update` `<mount>/sign/<role>`. */
-  readonly token: string;
+  /**
+   * A Vault token allowed to `update` `<mount>/sign/<role>`, or a provider of the current one
+   * (e.g. `VaultKubernetesAuth#token`). A provider is asked before every request; when Vault
+   * answers 403 it is asked once more with `{ refresh: true }` and the request is retried.
+   */
+  readonly token: string | VaultTokenProvider;
   /** PKI secrets engine mount path (default `pki`). */
   readonly mount?: string;
   /** The role to sign with; it must allow the URI SANs (`allowed_uri_sans`) and not require a CN. */
@@ -39,18 +46,17 @@ export class VaultPkiSigner implements ExternalSigner {
 
   async sign(request: ExternalSignRequest): Promise<readonly string[]> {
     const url = this.url(`sign/${encodeURIComponent(this.options.role)}`);
-    const { status, json, text } = await requestJson(this.name, url, {
-      method: "POST",
-      headers: this.headers(),
-      body: {
-        csr: request.csrPem,
-        uri_sans: request.spiffeId.toString(),
-        ttl: `${Math.ceil(request.ttlMs / 1000)}s`,
-        format: "pem",
-        exclude_cn_from_sans: true,
-      },
-      timeoutMs: this.options.timeoutMs ?? 10_000,
-    });
+    const body = {
+      csr: request.csrPem,
+      uri_sans: request.spiffeId.toString(),
+      ttl: `${Math.ceil(request.ttlMs / 1000)}s`,
+      format: "pem",
+      exclude_cn_from_sans: true,
+    };
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    const { status, json, text } = await this.withToken((headers) =>
+      requestJson(this.name, url, { method: "POST", headers, body, timeoutMs }),
+    );
     const response = json as VaultSignResponse | undefined;
     const certificate = response?.data?.certificate;
     if (status !== 200 || !certificate) {
@@ -65,23 +71,25 @@ export class VaultPkiSigner implements ExternalSigner {
 
   async roots(): Promise<readonly string[]> {
     const url = this.url("ca/pem");
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        headers: this.headers(),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-      });
-    } catch (error) {
-      throw CaError.from(error, "external-signer", `vault: GET ${url} failed`);
-    }
-    const pem = await response.text();
-    if (response.status !== 200 || !pem.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new CaError(
-        "external-signer",
-        `vault ${url} answered ${response.status} without a PEM certificate`,
-      );
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    const { status, text: pem } = await this.withToken((headers) =>
+      requestJson(this.name, url, { method: "GET", headers, timeoutMs }),
+    );
+    if (status !== 200 || !pem.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new CaError("external-signer", `vault ${url} answered ${status} without a PEM certificate`);
     }
     return [pem];
+  }
+
+  /** Sends with the current token; on 403 from a provider's token, once more with a fresh one. */
+  private async withToken<T extends { status: number }>(
+    send: (headers: Record<string, string>) => Promise<T>,
+  ): Promise<T> {
+    const token = this.options.token;
+    if (typeof token === "string") return send(this.headers(token));
+    const first = await send(this.headers(await token()));
+    if (first.status !== 403) return first;
+    return send(this.headers(await token({ refresh: true })));
   }
 
   private url(path: string): string {
@@ -89,9 +97,9 @@ export class VaultPkiSigner implements ExternalSigner {
     return new URL(`/v1/${mount}/${path}`, this.options.address).toString();
   }
 
-  private headers(): Record<string, string> {
+  private headers(token: string): Record<string, string> {
     return {
-      "X-Vault-Token": this.options.token,
+      "X-Vault-Token": token,
       ...(this.options.namespace ? { "X-Vault-Namespace": this.options.namespace } : {}),
     };
   }

@@ -14,7 +14,7 @@ import {
   splitHostPort,
   startControlPlane,
 } from "../serve/control-plane.js";
-import { type CaMode, kubernetesControlPlane } from "../serve/kubernetes-mode.js";
+import { type CaMode, kubernetesControlPlane, type VaultCaSettings } from "../serve/kubernetes-mode.js";
 import { meshletdExtension } from "../serve/meshletd-extension.js";
 
 const USAGE = `Usage: meshlet serve --config <dir or file>… [options]
@@ -82,8 +82,11 @@ MESHLET_VALIDATING_WEBHOOK; flags win.
   --webhook <host:port>|off   Admission webhooks (default 0.0.0.0:15017).
   --health <host:port>|off    Readiness /ready and liveness /healthz (default 0.0.0.0:8080).
   --config-dir <dir>          injector.json lives here (MESHLET_CONFIG_DIR, default /etc/meshlet).
-  --ca-mode self-signed|plugged   self-signed: root in Secret istio-ca-secret (default); plugged:
-                              Istio's cacerts layout in /etc/cacerts (MESHLET_CA_MODE).
+  --ca-mode self-signed|plugged|vault   self-signed: root in Secret istio-ca-secret (default);
+                              plugged: Istio's cacerts layout in /etc/cacerts; vault: Vault's PKI
+                              engine, Kubernetes auth (MESHLET_CA_MODE; VAULT_ADDR, VAULT_NAMESPACE,
+                              MESHLET_VAULT_PKI_MOUNT, _PKI_ROLE, _SERVING_ROLE, _AUTH_MOUNT,
+                              _AUTH_ROLE, _TOKEN_PATH; docs/aks.md "External CA on Vault").
   --mutating-webhook <name>   MutatingWebhookConfiguration whose caBundle to keep current
                               (MESHLET_MUTATING_WEBHOOK).
   --validating-webhook <name> ValidatingWebhookConfiguration likewise (MESHLET_VALIDATING_WEBHOOK).
@@ -340,7 +343,26 @@ function parseArgs(args: readonly string[], io: CommandIo): ServeOptions | numbe
   return o;
 }
 
-const CA_MODES: readonly string[] = ["self-signed", "plugged"];
+const CA_MODES: readonly string[] = ["self-signed", "plugged", "vault"];
+
+/** `ca.mode=vault`: the Deployment's `VAULT_ADDR` and `MESHLET_VAULT_*` (unset: the defaults). */
+function vaultSettings(env: (name: string) => string | undefined): VaultCaSettings {
+  const pairs: Array<[keyof Omit<VaultCaSettings, "address">, string]> = [
+    ["pkiMount", "MESHLET_VAULT_PKI_MOUNT"],
+    ["role", "MESHLET_VAULT_PKI_ROLE"],
+    ["servingRole", "MESHLET_VAULT_SERVING_ROLE"],
+    ["authMount", "MESHLET_VAULT_AUTH_MOUNT"],
+    ["authRole", "MESHLET_VAULT_AUTH_ROLE"],
+    ["tokenPath", "MESHLET_VAULT_TOKEN_PATH"],
+    ["namespace", "VAULT_NAMESPACE"],
+  ];
+  const settings: Record<string, string> = { address: env("VAULT_ADDR") ?? "" };
+  for (const [key, name] of pairs) {
+    const value = env(name);
+    if (value !== undefined) settings[key] = value;
+  }
+  return settings as unknown as VaultCaSettings;
+}
 
 /** `--kubernetes`: flags over the Deployment's environment (docs/aks.md, "meshletd's contract"). */
 async function kubernetesOptions(o: ServeOptions, io: CommandIo) {
@@ -351,7 +373,7 @@ async function kubernetesOptions(o: ServeOptions, io: CommandIo) {
   const caMode = o.caMode ?? env("MESHLET_CA_MODE") ?? "self-signed";
   if (!CA_MODES.includes(caMode))
     throw new Error(
-      `CA mode "${caMode}" is not served by meshlet serve yet (supported: ${CA_MODES.join(", ")}); see docs/aks.md for Vault`,
+      `CA mode "${caMode}" is not one meshlet serve knows (supported: ${CA_MODES.join(", ")}); see docs/aks.md`,
     );
   const namespace = o.namespace ?? env("POD_NAMESPACE");
   const serviceAccount = o.serviceAccount ?? env("SERVICE_ACCOUNT");
@@ -368,6 +390,7 @@ async function kubernetesOptions(o: ServeOptions, io: CommandIo) {
     dnsNames: o.dnsNames,
     configDir: o.configDir ?? env("MESHLET_CONFIG_DIR") ?? "/etc/meshlet",
     caMode: caMode as CaMode,
+    ...(caMode === "vault" ? { vault: vaultSettings(env) } : {}),
     ...(mutating !== undefined ? { mutatingWebhook: mutating } : {}),
     ...(validating !== undefined ? { validatingWebhook: validating } : {}),
     webhook: o.webhook ?? false,

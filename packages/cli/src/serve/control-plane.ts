@@ -109,6 +109,13 @@ export interface ControlPlaneOptions {
    */
   readonly ca?: CertificateAuthority;
   /**
+   * The CA that issues the control plane's own serving certificate (15012), when it is not `ca`:
+   * meshletd's Vault mode signs workloads with one Vault role and its DNS-named serving
+   * certificates with another. Its roots must be in `ca`'s trust bundle (agents verify against it).
+   * The control plane closes it on shutdown.
+   */
+  readonly servingCa?: CertificateAuthority;
+  /**
    * The monitoring address (`/metrics` for Prometheus, plus the HTTP handlers of extensions), as
    * istiod's port 15014; default `127.0.0.1:15014`, `false` for none.
    */
@@ -326,6 +333,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ca = await CertificateAuthority.selfSigned({ trustDomain, store: rootStore });
     }
     cleanup.push(() => ca.close());
+    if (options.servingCa !== undefined) {
+      const servingCa = options.servingCa;
+      cleanup.push(() => servingCa.close());
+    }
 
     // Config: validated; the last good version of each resource keeps serving.
     const sources =
@@ -442,7 +453,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       const own = createSpiffeServerCredentials({
         trustBundle$: ca.trustBundle$,
         svid$: svidRotation$({
-          ca,
+          ca: options.servingCa ?? ca,
           identity: options.identity ?? `spiffe://${trustDomain}/ns/istio-system/sa/istiod`,
           ...(options.servingDnsNames !== undefined ? { dnsNames: options.servingDnsNames } : {}),
         }),

@@ -18,7 +18,33 @@ import type { MeshletdExtensionOptions } from "./meshletd-extension.js";
 // in docs/aks.md) and flags, turned into control-plane options and the meshletd extension.
 
 /** Where the CA's signing key comes from (the manifests' `MESHLET_CA_MODE`). */
-export type CaMode = "self-signed" | "plugged";
+export type CaMode = "self-signed" | "plugged" | "vault";
+
+/**
+ * `ca.mode=vault`: Vault's PKI engine signs, meshletd logs in with Vault's Kubernetes auth (the
+ * manifests' `VAULT_ADDR` and `MESHLET_VAULT_*`).
+ */
+export interface VaultCaSettings {
+  /** `VAULT_ADDR`. */
+  readonly address: string;
+  /** PKI mount (`MESHLET_VAULT_PKI_MOUNT`, default `pki_int`). */
+  readonly pkiMount?: string;
+  /** Role that signs workload SVIDs, URI SAN only (`MESHLET_VAULT_PKI_ROLE`, default `meshlet-workloads`). */
+  readonly role?: string;
+  /**
+   * Role that signs meshletd's serving certificates: meshletd's SPIFFE ID plus exactly its DNS
+   * names (`MESHLET_VAULT_SERVING_ROLE`, default `meshletd-serving`).
+   */
+  readonly servingRole?: string;
+  /** Kubernetes auth mount (`MESHLET_VAULT_AUTH_MOUNT`, default `kubernetes`). */
+  readonly authMount?: string;
+  /** Kubernetes auth role (`MESHLET_VAULT_AUTH_ROLE`, default `meshletd`). */
+  readonly authRole?: string;
+  /** Projected token, audience `vault` (`MESHLET_VAULT_TOKEN_PATH`, default `/var/run/secrets/vault/token`). */
+  readonly tokenPath?: string;
+  /** Vault Enterprise namespace (`VAULT_NAMESPACE`). */
+  readonly namespace?: string;
+}
 
 /** What `meshlet serve --kubernetes` needs to know; see {@link kubernetesControlPlane}. */
 export interface KubernetesModeSettings {
@@ -36,6 +62,8 @@ export interface KubernetesModeSettings {
   /** `/etc/meshlet` (`MESHLET_CONFIG_DIR`): `injector.json`. */
   readonly configDir?: string;
   readonly caMode?: CaMode;
+  /** Vault's settings, for `caMode: "vault"`. */
+  readonly vault?: VaultCaSettings;
   /** Where `ca.mode=plugged` reads Istio's `cacerts` layout (default `/etc/cacerts`). */
   readonly cacertsDir?: string;
   readonly mutatingWebhook?: string;
@@ -98,6 +126,47 @@ async function loadKubeConfig(
   };
 }
 
+/**
+ * Two CAs over Vault's PKI engine, sharing one Kubernetes-auth login: workloads through the
+ * URI-only role, meshletd's own serving certificates (SPIFFE ID + DNS names) through the serving
+ * role. Both publish Vault's `ca/pem`; each leaf Vault returns is still validated as an SVID.
+ */
+async function vaultCas(
+  vault: VaultCaSettings | undefined,
+  trustDomain: string,
+): Promise<{ ca: CertificateAuthority; servingCa: CertificateAuthority }> {
+  if (vault === undefined || vault.address === "")
+    throw new Error("ca mode vault needs VAULT_ADDR (the manifests' ca.vault.address)");
+  const { VaultKubernetesAuth, VaultPkiSigner } = await import("@meshlet/adapters/vault");
+  const auth = new VaultKubernetesAuth({
+    address: vault.address,
+    role: vault.authRole ?? "meshletd",
+    mount: vault.authMount ?? "kubernetes",
+    tokenPath: vault.tokenPath ?? "/var/run/secrets/vault/token",
+    ...(vault.namespace !== undefined ? { namespace: vault.namespace } : {}),
+  });
+  const signer = (role: string) =>
+    new VaultPkiSigner({
+      address: vault.address,
+      token: (o) => auth.token(o),
+      mount: vault.pkiMount ?? "pki_int",
+      role,
+      ...(vault.namespace !== undefined ? { namespace: vault.namespace } : {}),
+    });
+  const ca = await CertificateAuthority.fromSigner(signer(vault.role ?? "meshlet-workloads"), {
+    trustDomain,
+  });
+  try {
+    const servingCa = await CertificateAuthority.fromSigner(signer(vault.servingRole ?? "meshletd-serving"), {
+      trustDomain,
+    });
+    return { ca, servingCa };
+  } catch (error) {
+    ca.close();
+    throw error;
+  }
+}
+
 async function loadInjectorConfig(configDir: string | undefined): Promise<InjectorConfig> {
   if (configDir === undefined) return resolveInjectorConfig({});
   const file = join(configDir, "injector.json");
@@ -124,7 +193,14 @@ async function loadInjectorConfig(configDir: string | undefined): Promise<Inject
 export async function kubernetesControlPlane(settings: KubernetesModeSettings): Promise<{
   options: Pick<
     ControlPlaneOptions,
-    "config" | "tokenVerifier" | "rootStore" | "ca" | "identity" | "servingDnsNames" | "trustDomain"
+    | "config"
+    | "tokenVerifier"
+    | "rootStore"
+    | "ca"
+    | "servingCa"
+    | "identity"
+    | "servingDnsNames"
+    | "trustDomain"
   >;
   extension: MeshletdExtensionOptions;
   namespace: string;
@@ -138,13 +214,14 @@ export async function kubernetesControlPlane(settings: KubernetesModeSettings): 
   const identity = `spiffe://${trustDomain}/ns/${namespace}/sa/${settings.serviceAccount ?? "meshletd"}`;
   const dnsNames = servingDnsNames(serviceHost, settings.dnsNames);
   const caMode = settings.caMode ?? "self-signed";
-  const ca =
-    caMode === "plugged"
-      ? await CertificateAuthority.fromIstioCaCerts(settings.cacertsDir ?? "/etc/cacerts", {
-          trustDomain,
-          watch: true,
-        })
-      : undefined;
+  let ca: CertificateAuthority | undefined;
+  let servingCa: CertificateAuthority | undefined;
+  if (caMode === "plugged")
+    ca = await CertificateAuthority.fromIstioCaCerts(settings.cacertsDir ?? "/etc/cacerts", {
+      trustDomain,
+      watch: true,
+    });
+  else if (caMode === "vault") ({ ca, servingCa } = await vaultCas(settings.vault, trustDomain));
   const injector = await loadInjectorConfig(settings.configDir);
   return {
     namespace,
@@ -155,6 +232,7 @@ export async function kubernetesControlPlane(settings: KubernetesModeSettings): 
       ...(ca !== undefined
         ? { ca }
         : { rootStore: new KubernetesSecretRootStore({ ...connection, namespace }) }),
+      ...(servingCa !== undefined ? { servingCa } : {}),
       identity,
       servingDnsNames: dnsNames,
     },
@@ -170,6 +248,7 @@ export async function kubernetesControlPlane(settings: KubernetesModeSettings): 
               identity,
               dnsNames,
               injector,
+              ...(servingCa !== undefined ? { servingCa } : {}),
               ...(settings.mutatingWebhook !== undefined
                 ? { mutatingConfiguration: settings.mutatingWebhook }
                 : {}),

@@ -5,7 +5,7 @@ import type {
   V1MutatingWebhookConfiguration,
   V1ValidatingWebhookConfiguration,
 } from "@kubernetes/client-node";
-import { svidRotation$ } from "@meshlet/ca";
+import { type CertificateAuthority, svidRotation$ } from "@meshlet/ca";
 import {
   createInjectionWebhook,
   createValidationWebhook,
@@ -53,6 +53,8 @@ export interface MeshletdExtensionOptions {
         readonly identity: string;
         readonly dnsNames: readonly string[];
         readonly injector?: InjectorConfig;
+        /** The CA that issues the serving certificate (default the control plane's). */
+        readonly servingCa?: CertificateAuthority;
         readonly validation?: boolean;
         readonly mutatingConfiguration?: string;
         readonly validatingConfiguration?: string;
@@ -119,7 +121,7 @@ export function meshletdExtension(options: MeshletdExtensionOptions): ControlPla
           const at = splitHostPort(w.address);
           if (at === undefined) throw new Error(`webhook address must be <host>:<port>, got "${w.address}"`);
           const certificate$ = svidRotation$({
-            ca: plane.ca,
+            ca: w.servingCa ?? plane.ca,
             identity: w.identity,
             dnsNames: w.dnsNames,
           }).pipe(map((svid): ServingCertificate => ({ cert: svid.chain.join(""), key: svid.privateKey })));

@@ -242,6 +242,7 @@ export function meshletdDeployment(values: MeshletValues): IDeployment {
       { name: "VAULT_ADDR", value: v.address },
       { name: "MESHLET_VAULT_PKI_MOUNT", value: v.pkiMount },
       { name: "MESHLET_VAULT_PKI_ROLE", value: v.role },
+      { name: "MESHLET_VAULT_SERVING_ROLE", value: v.servingRole },
       { name: "MESHLET_VAULT_AUTH_MOUNT", value: v.authMount },
       { name: "MESHLET_VAULT_AUTH_ROLE", value: v.authRole },
       { name: "MESHLET_VAULT_TOKEN_PATH", value: "/var/run/secrets/vault/token" },

@@ -75,7 +75,18 @@ export interface MeshletValues {
   ca: {
     /** `self-signed`: meshletd's own root, kept in Secret istio-ca-secret. `plugged`: Secret cacerts (Istio's plug-in CA). `vault`: Vault PKI. */
     mode: "self-signed" | "plugged" | "vault";
-    vault: { address: string; pkiMount: string; role: string; authMount: string; authRole: string };
+    /**
+     * `role` signs workload SVIDs (URI SAN only); `servingRole` signs meshletd's own serving
+     * certificates (its SPIFFE ID and DNS names meshletd.<ns>.svc, istiod.istio-system.svc).
+     */
+    vault: {
+      address: string;
+      pkiMount: string;
+      role: string;
+      servingRole: string;
+      authMount: string;
+      authRole: string;
+    };
   };
   telemetry: {
     /** OpenTelemetry collector for traces (`host:port`, OTLP/gRPC); empty: tracing off. */
@@ -153,6 +164,7 @@ export function defaultValues(): MeshletValues {
         address: "",
         pkiMount: "pki_int",
         role: "meshlet-workloads",
+        servingRole: "meshletd-serving",
         authMount: "kubernetes",
         authRole: "meshletd",
       },
@@ -288,6 +300,7 @@ const SCHEMA: ReadonlyArray<[string, ValueKind]> = [
     { kind: "string", pattern: /^[A-Za-z0-9_/-]+$/, hint: "a mount path such as pki_int" },
   ],
   ["ca.vault.role", { kind: "string", pattern: /^[A-Za-z0-9_.-]+$/, hint: "a PKI role name" }],
+  ["ca.vault.servingRole", { kind: "string", pattern: /^[A-Za-z0-9_.-]+$/, hint: "a PKI role name" }],
   [
     "ca.vault.authMount",
     { kind: "string", pattern: /^[A-Za-z0-9_/-]+$/, hint: "an auth mount such as kubernetes" },
