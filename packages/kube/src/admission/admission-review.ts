@@ -62,6 +62,12 @@ function isGvk(value: unknown, keys: readonly string[]): boolean {
  * (Kubernetes docs, "Dynamic Admission Control": the response must echo `request.uid` in an
  * AdmissionReview of the same `apiVersion`). Anything else is refused with a message naming the
  * field, and the server answers it with HTTP 400: there is no uid to answer otherwise.
+ *
+ * Why the body is not authenticated: the webhook port accepts any caller in the cluster, not only
+ * the API server, but an answer changes nothing by itself — it is a patch or a verdict returned to
+ * the caller, and only the API server applies it, to the object it sent. A forged review therefore
+ * only shows its sender what the webhook would do with an object it chose, which `meshlet manifest`
+ * and the injection templates already disclose. Its content is still parsed strictly (above).
  */
 export function parseAdmissionReview(body: unknown): ParsedAdmissionReview {
   if (!isRecord(body)) return { error: "the body must be a JSON object (an AdmissionReview)" };

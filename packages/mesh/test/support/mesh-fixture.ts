@@ -62,7 +62,8 @@ export async function startClient(
       : await startLineProcess({
           name: "c-core",
           command: DEBIAN_PYTHON,
-          args: ["-u", `${clientsDir}c-core-client.py`],
+          // The one C-core client script, shared with @meshlet/xds's real-client tests.
+          args: ["-u", fileURLToPath(new URL("../../../xds/test/clients/c-core-client.py", import.meta.url))],
           env: { ...processEnv, PYTHONUNBUFFERED: "1" },
         });
   return {

@@ -1,60 +1,65 @@
-"""A real proxyless xDS client: gRPC C-core through Debian's python3-grpcio.
+"""A real proxyless gRPC client: gRPC C-core through Debian's python3-grpcio (run with /usr/bin/python3).
 
-Run with /usr/bin/python3 (Debian's interpreter sees python3-grpcio). The xDS bootstrap comes from
-GRPC_XDS_BOOTSTRAP_CONFIG, read once per process, hence one process per client.
-Driven by JSON lines, one command per stdin line, one reply per stdout line:
-  {"id":1,"op":"call","target":"xds:///echo","count":20,"timeoutMs":5000,"method":"/meshlet.test.Echo/Echo"}
-    -> {"id":1,"results":[{"ok":true,"backend":"b1"},{"ok":false,"code":14,"details":"..."}]}
-  {"id":2,"op":"close"}   closes every channel (C-core then ends its ADS stream), replies, exits.
-On start it prints {"ready":true}. Methods are generic: raw bytes in and out, no proto compilation.
+The bootstrap comes from GRPC_XDS_BOOTSTRAP_CONFIG, read once per process. Driven by JSON lines:
+  {"id":1,"op":"call","target":"xds:///echo.test.svc.cluster.local:7070","count":20,
+   "method":"/meshlet.test.Echo/Echo","metadata":{"x-user":"jason"},"timeoutMs":5000,"credentials":"xds"}
+    -> {"id":1,"results":[{"ok":true,"backend":"v1","ms":3},{"ok":false,"code":14,"details":"...","ms":2}]}
+  {"id":2,"op":"close"}
+"credentials": "insecure" (default) or "xds" (xDS channel credentials, insecure fallback).
 """
 
 import json
+import grpc.experimental  # noqa: F401  (insecure channel credentials in grpcio 1.51)
 import sys
+import time
 
 try:
     import grpc
 except ImportError:
-    sys.stderr.write(
-        "c-core-client.py: cannot import grpc. Install Debian's gRPC for Python "
-        "(apt-get install -y python3-grpcio) and run this script with /usr/bin/python3.\n"
-    )
+    sys.stderr.write("c-core-client.py: apt-get install -y python3-grpcio and run with /usr/bin/python3\n")
     sys.exit(2)
-
-DEFAULT_METHOD = "/meshlet.test.Echo/Echo"
 
 channels = {}
 
 
-def channel_for(target):
-    channel = channels.get(target)
+def channel_for(target, credentials):
+    key = credentials + "|" + target
+    channel = channels.get(key)
     if channel is None:
-        channel = grpc.insecure_channel(target)
+        if credentials == "xds":
+            # grpcio 1.51 has insecure channel credentials under grpc.experimental only.
+            creds = grpc.xds_channel_credentials(grpc.experimental.insecure_channel_credentials())
+            channel = grpc.secure_channel(target, creds)
+        else:
+            channel = grpc.insecure_channel(target)
         # Without an RPC in flight nothing polls C-core's completion queue from Python, so xDS
         # responses would only be read (and ACKed/NACKed) at the next RPC. A connectivity
         # subscription makes grpcio run a background thread that keeps the channel serviced, as an
         # application with a long-lived channel would.
         channel.subscribe(lambda _state: None, try_to_connect=True)
-        channels[target] = channel
+        channels[key] = channel
     return channel
 
 
 def call(command):
-    channel = channel_for(command["target"])
-    method = channel.unary_unary(
-        command.get("method", DEFAULT_METHOD),
-        request_serializer=None,
-        response_deserializer=None,
-    )
+    channel = channel_for(command["target"], command.get("credentials", "insecure"))
+    method = channel.unary_unary(command.get("method", "/meshlet.test.Echo/Echo"))
     timeout = command.get("timeoutMs", 5000) / 1000.0
+    metadata = list((command.get("metadata") or {}).items())
     results = []
     for _ in range(command.get("count", 1)):
+        started = time.monotonic()
         try:
-            response = method(b"", timeout=timeout)
-            results.append({"ok": True, "backend": response.decode("utf-8")})
+            response = method(b"", timeout=timeout, metadata=metadata)
+            results.append({"ok": True, "backend": response.decode("utf-8"), "ms": round((time.monotonic() - started) * 1000)})
         except grpc.RpcError as error:
             # grpc.StatusCode values are (int, str) tuples; the int is the wire code.
-            results.append({"ok": False, "code": error.code().value[0], "details": error.details()})
+            results.append({
+                "ok": False,
+                "code": error.code().value[0],
+                "details": error.details(),
+                "ms": round((time.monotonic() - started) * 1000),
+            })
     return {"results": results}
 
 
