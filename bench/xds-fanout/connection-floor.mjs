@@ -7,10 +7,12 @@
 //
 // N defaults to 5000. The mode says what each client holds: "stream" (the default) an HTTP/2
 // session with one open stream the server answered with headers; "session" an HTTP/2 session with
-// SETTINGS exchanged and no stream; "net" a plain TCP socket that sent 100 bytes. Run it at
-// several N to separate the cost per connection from costs paid once (V8's young generation grows
-// during the connect storm). The server's Node flags and MALLOC_* environment are recorded; the
-// client child runs with neither. Prints one JSON object; bytes per connection.
+// SETTINGS exchanged and no stream; "net" a plain TCP socket that sent 100 bytes. Connections open
+// in two waves (half, then the rest), as run.mjs opens one connection per stream: `perConnection`
+// is all N from an empty server, `marginal` the second wave alone, free of costs paid once (V8's
+// young generation grows during the first connect storm). The server's Node flags and MALLOC_*
+// environment are recorded; the client child runs with neither. Prints one JSON object; bytes per
+// connection.
 import { fork } from "node:child_process";
 import http2 from "node:http2";
 import net from "node:net";
@@ -56,7 +58,11 @@ if (process.env.FLOOR_CLIENT_PORT) {
       socket.on("error", () => {});
     });
   const open = MODE === "net" ? openSocket : MODE === "session" ? openSession : openStream;
-  for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: Math.min(100, N - i) }, open));
+  // The parent asks for connections in waves ({ open: n }) and hears back when they are open.
+  process.on("message", async ({ open: n }) => {
+    for (let i = 0; i < n; i += 100) await Promise.all(Array.from({ length: Math.min(100, n - i) }, open));
+    process.send({ opened: n });
+  });
   process.on("disconnect", () => process.exit(0));
 } else {
   if (typeof globalThis.gc !== "function") {
@@ -110,12 +116,33 @@ if (process.env.FLOOR_CLIENT_PORT) {
     env: { ...clientEnv, FLOOR_CLIENT_PORT: String(server.address().port) },
     execArgv: [],
   });
+  // Two waves, as run.mjs connects one connection per stream: half, then the rest; the second
+  // wave alone is the marginal cost of a connection.
+  const waves = N > 1 ? [Math.ceil(N / 2), Math.floor(N / 2)] : [N];
   const deadline = Date.now() + 120_000;
-  while (received < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  await new Promise((r) => setTimeout(r, 500));
-  const after = await measure();
-  const per = (k) => Math.round((after[k] - before[k]) / N);
+  const marks = [];
+  let target = 0;
+  for (const count of waves) {
+    target += count;
+    const opened = new Promise((r) => child.once("message", r));
+    child.send({ open: count });
+    await opened;
+    while (received < target && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    marks.push(await measure());
+  }
+  const after = marks[marks.length - 1];
   const native = (m) => m.rss - m.heapTotal - m.external;
+  const perConnection = (from, to, n) => {
+    const per = (k) => Math.round((to[k] - from[k]) / n);
+    return {
+      rss: per("rss"),
+      heapCommitted: per("heapTotal"),
+      heapUsed: per("heapUsed"),
+      external: per("external"),
+      native: Math.round((native(to) - native(from)) / n),
+    };
+  };
   console.log(
     JSON.stringify({
       benchmark: "xds-fanout/connection-floor",
@@ -125,13 +152,10 @@ if (process.env.FLOOR_CLIENT_PORT) {
       connected: received,
       execArgv: process.execArgv,
       env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("MALLOC_"))),
-      perConnection: {
-        rss: per("rss"),
-        heapCommitted: per("heapTotal"),
-        heapUsed: per("heapUsed"),
-        external: per("external"),
-        native: Math.round((native(after) - native(before)) / N),
-      },
+      perConnection: perConnection(before, after, N),
+      ...(marks.length > 1
+        ? { marginal: { connections: waves[1], ...perConnection(marks[0], after, waves[1]) } }
+        : {}),
     }),
   );
   child.kill();

@@ -187,7 +187,8 @@ serveCommands({
     }
     sessions.push(...opened);
     for (let i = 0; i < opts.streams; i++) {
-      streams.push(openStream(opened[i % sessionCount], i, opts, parts));
+      // Node ids continue across calls (`offset`): a second wave of streams is new proxies.
+      streams.push(openStream(opened[i % sessionCount], (opts.offset ?? 0) + i, opts, parts));
       // Let the event loop breathe every few hundred streams (bounded by the stream count).
       if (i % 500 === 499) await new Promise((r) => setImmediate(r));
     }
