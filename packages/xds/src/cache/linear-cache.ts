@@ -1,6 +1,6 @@
 import type { Registry } from "@bufbuild/protobuf";
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { BehaviorSubject, NEVER, type Observable } from "rxjs";
+import { NEVER, Observable } from "rxjs";
 import type { CachedResource } from "../cached-resource.js";
 import type { XdsEvent } from "../events.js";
 import { mergeRuns, sortedByDigest } from "../hash.js";
@@ -13,8 +13,14 @@ import {
 } from "../resource-pool.js";
 import { sortedMembersOf } from "../resource-set.js";
 import { validateResource } from "../validation/validate-resource.js";
-import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
+import {
+  type CacheWatch,
+  idleWatch,
+  type ListenableWatcher,
+  listen,
+  type WatchListener,
+} from "./watch-listener.js";
 
 /** Options of {@link LinearCache}. */
 export interface LinearCacheOptions {
@@ -38,8 +44,12 @@ export interface LinearCacheOptions {
  * fed from a registry). Each resource has its own content-hash version, so a change to one
  * resource reaches a delta client as exactly that resource.
  */
-export class LinearCache implements ConfigWatcher {
-  private readonly subject: BehaviorSubject<ResourceSet>;
+export class LinearCache implements ListenableWatcher {
+  private value: ResourceSet;
+  /** The watchers (rxjs Subscribers of `watch`, and fast-path listeners), in the order they came. */
+  private readonly listeners: WatchListener[] = [];
+  /** How a watch of {@link listen} ends: one per cache, shared by its watches. */
+  private readonly watching: CacheWatch = { unwatch: (listener) => this.unwatch(listener) };
   private readonly tracker: StatusTracker;
   private readonly pool: ResourcePool;
   private readonly intern: InternOptions;
@@ -55,13 +65,13 @@ export class LinearCache implements ConfigWatcher {
       ...(options.registry ? { registry: options.registry } : {}),
       ...(options.validate === false ? {} : { validate: validateResource }),
     };
-    this.subject = new BehaviorSubject(this.pool.setFromSorted(typeUrl, new Map(), []));
+    this.value = this.pool.setFromSorted(typeUrl, new Map(), []);
     this.tracker = new StatusTracker((n) => n.id, options.now);
   }
 
   /** The current resources and version. */
   get current(): ResourceSet {
-    return this.subject.value;
+    return this.value;
   }
 
   /**
@@ -94,7 +104,7 @@ export class LinearCache implements ConfigWatcher {
   set(resources: readonly ResourceInput[]): void {
     const next = this.pool.set(this.typeUrl, resources, this.intern);
     this.sorted = sortedMembersOf(next);
-    if (next !== this.subject.value) this.subject.next(next);
+    if (next !== this.value) this.publish(next);
   }
 
   /** What the cache knows about a node (by Node or node id). */
@@ -104,7 +114,43 @@ export class LinearCache implements ConfigWatcher {
 
   watch(_node: Node, typeUrl: string): Observable<ResourceSet> {
     // Another type is not this cache's: the stream waits (route types with MuxCache).
-    return typeUrl === this.typeUrl ? this.subject.asObservable() : NEVER;
+    if (typeUrl !== this.typeUrl) return NEVER;
+    return new Observable<ResourceSet>((subscriber) => {
+      // A Subscriber is a listener: one told after it unsubscribed (from the copy a change is
+      // told from) ignores it.
+      this.add(subscriber);
+      return () => this.unwatch(subscriber);
+    });
+  }
+
+  /**
+   * Internal fast path (see {@link listen}): `watch(node, typeUrl).subscribe(listener)` without
+   * rxjs's objects; Refused (undefined) when a subclass overrides
+   * `watch`, whose watches must go through it.
+   */
+  [listen](_node: Node, typeUrl: string, listener: WatchListener): CacheWatch | undefined {
+    if (this.watch !== LinearCache.prototype.watch) return undefined;
+    if (typeUrl !== this.typeUrl) return idleWatch;
+    this.add(listener);
+    return this.watching;
+  }
+
+  /** Stops telling a watcher. */
+  private unwatch(listener: WatchListener): void {
+    const at = this.listeners.indexOf(listener);
+    if (at >= 0) this.listeners.splice(at, 1);
+  }
+
+  /** Adds a watcher, then tells it the current set (as a BehaviorSubject would). */
+  private add(listener: WatchListener): void {
+    this.listeners.push(listener);
+    listener.next(this.value);
+  }
+
+  /** Makes `set` the current one and tells every watcher, from a copy (one may add or end others). */
+  private publish(set: ResourceSet): void {
+    this.value = set;
+    for (const listener of this.listeners.slice()) listener.next(set);
   }
 
   record(event: XdsEvent): void {
@@ -112,7 +158,7 @@ export class LinearCache implements ConfigWatcher {
   }
 
   private apply(upserts: readonly CachedResource[], deletes: readonly string[]): void {
-    const current = this.subject.value.resources;
+    const current = this.value.resources;
     const gone = new Set(deletes);
     let next: Map<string, CachedResource> | undefined;
     const out = new Set<CachedResource>();
@@ -143,6 +189,6 @@ export class LinearCache implements ConfigWatcher {
     mergeRuns([kept, fresh], (r) => sorted.push(r));
     this.sorted = sorted;
     const set = this.pool.setFromSorted(this.typeUrl, next, sorted);
-    if (set.version !== this.subject.value.version) this.subject.next(set);
+    if (set.version !== this.value.version) this.publish(set);
   }
 }

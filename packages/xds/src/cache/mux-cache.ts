@@ -4,6 +4,14 @@ import type { XdsEvent } from "../events.js";
 import type { ResourceSet } from "../snapshot.js";
 import type { ConfigWatcher, SubscribedNames } from "./config-watcher.js";
 import type { NodeStatus, TypeStatus } from "./status.js";
+import {
+  type CacheWatch,
+  idleWatch,
+  type ListenableWatcher,
+  listen,
+  listenTo,
+  type WatchListener,
+} from "./watch-listener.js";
 
 /** Options of {@link MuxCache}. */
 export interface MuxCacheOptions {
@@ -19,7 +27,7 @@ export interface MuxCacheOptions {
  * Routes each type to its own cache: e.g. a SnapshotCache for listeners/routes/clusters and a
  * LinearCache of secrets behind one ADS server.
  */
-export class MuxCache implements ConfigWatcher {
+export class MuxCache implements ListenableWatcher {
   readonly ads: boolean;
 
   constructor(private readonly options: MuxCacheOptions) {
@@ -34,6 +42,17 @@ export class MuxCache implements ConfigWatcher {
 
   watch(node: Node, typeUrl: string, names$?: Observable<SubscribedNames>): Observable<ResourceSet> {
     return this.cacheFor(typeUrl)?.watch(node, typeUrl, names$) ?? NEVER;
+  }
+
+  /**
+   * Internal fast path (see {@link listen}): through the fast path of the cache serving the type.
+   * Refused (undefined) when that cache has none (it gets `names$` through `watch`), or when a
+   * subclass overrides `watch`.
+   */
+  [listen](node: Node, typeUrl: string, listener: WatchListener): CacheWatch | undefined {
+    if (this.watch !== MuxCache.prototype.watch) return undefined;
+    const cache = this.cacheFor(typeUrl);
+    return cache ? listenTo(cache, node, typeUrl, listener) : idleWatch;
   }
 
   record(event: XdsEvent): void {

@@ -1,11 +1,12 @@
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
-import { Observable, type Subscriber } from "rxjs";
+import { Observable } from "rxjs";
 import { XdsError } from "../errors.js";
 import type { XdsEvent } from "../events.js";
 import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet, Snapshot } from "../snapshot.js";
 import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
+import { type CacheWatch, type ListenableWatcher, listen, type WatchListener } from "./watch-listener.js";
 
 /** Options of {@link SnapshotCache}. */
 export interface SnapshotCacheOptions {
@@ -25,7 +26,7 @@ export interface SnapshotCacheOptions {
  * snapshot notifies only the streams of that key, and of those only the types whose version
  * changed.
  */
-export class SnapshotCache implements ConfigWatcher {
+export class SnapshotCache implements ListenableWatcher {
   readonly ads: boolean;
   /**
    * Per key: the snapshot and the watchers of each watched type. A snapshot change calls only the
@@ -55,11 +56,11 @@ export class SnapshotCache implements ConfigWatcher {
     const entry = this.entry(key);
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
-    for (const { typeUrl, subscribers } of entry.types) {
+    for (const { typeUrl, listeners } of entry.types) {
       const set = snapshot.resourceSet(typeUrl);
       if (previous?.resourceSet(typeUrl).version === set.version) continue;
       // A copy: a watcher may subscribe or unsubscribe others while it is told.
-      for (const subscriber of subscribers.slice()) subscriber.next(set);
+      for (const listener of listeners.slice()) listener.next(set);
     }
   }
 
@@ -90,26 +91,38 @@ export class SnapshotCache implements ConfigWatcher {
 
   watch(node: Node, typeUrl: string): Observable<ResourceSet> {
     return new Observable<ResourceSet>((subscriber) => {
-      const key = this.keyOf(node);
-      const entry = this.entry(key);
-      if (entry.snapshot) subscriber.next(entry.snapshot.resourceSet(typeUrl));
-      let own = entry.types.find((w) => w.typeUrl === typeUrl);
-      if (own) own.subscribers.push(subscriber);
-      else {
-        // Exactly sized arrays (a pushed-to one has room for 16 more): a key per proxy has one
-        // watcher per type, and thousands of keys.
-        own = { typeUrl, subscribers: [subscriber] };
-        entry.types = [...entry.types, own];
-      }
-      const watchers = own;
-      return () => {
-        const at = watchers.subscribers.indexOf(subscriber);
-        if (at >= 0) watchers.subscribers.splice(at, 1);
-        if (watchers.subscribers.length > 0) return;
-        entry.types = entry.types.filter((w) => w !== watchers);
-        if (entry.types.length === 0 && entry.snapshot === undefined) this.entries.delete(key);
-      };
+      // A Subscriber is a listener: one told after it unsubscribed (from the copy a change is
+      // told from) ignores it.
+      const watch = this.add(node, typeUrl, subscriber);
+      return () => watch.unwatch(subscriber);
     });
+  }
+
+  /**
+   * Internal fast path (see {@link listen}): `watch(node, typeUrl).subscribe(listener)` without
+   * rxjs's objects. Refused (undefined) when a subclass overrides `watch`, whose watches must go
+   * through it.
+   */
+  [listen](node: Node, typeUrl: string, listener: WatchListener): CacheWatch | undefined {
+    if (this.watch !== SnapshotCache.prototype.watch) return undefined;
+    return this.add(node, typeUrl, listener);
+  }
+
+  /** Tells a listener the key's current set of the type (if any), then adds it to the type's watchers. */
+  private add(node: Node, typeUrl: string, listener: WatchListener): Watchers {
+    const key = this.keyOf(node);
+    const entry = this.entry(key);
+    if (entry.snapshot) listener.next(entry.snapshot.resourceSet(typeUrl));
+    const own = entry.types.find((w) => w.typeUrl === typeUrl);
+    if (own) {
+      own.listeners.push(listener);
+      return own;
+    }
+    // Exactly sized arrays (a pushed-to one has room for 16 more): a key per proxy has one
+    // watcher per type, and thousands of keys.
+    const watchers = new Watchers(this.entries, key, entry, typeUrl, listener);
+    entry.types = [...entry.types, watchers];
+    return watchers;
   }
 
   record(event: XdsEvent): void {
@@ -127,7 +140,31 @@ interface KeyEntry {
   types: readonly Watchers[];
 }
 
-interface Watchers {
-  readonly typeUrl: string;
-  readonly subscribers: Subscriber<ResourceSet>[];
+/**
+ * The watchers of one type of one key: every stream of the key watching the type shares it (it is
+ * the {@link CacheWatch} of each of their watches).
+ */
+class Watchers implements CacheWatch {
+  readonly listeners: WatchListener[];
+
+  constructor(
+    private readonly entries: Map<string, KeyEntry>,
+    private readonly key: string,
+    private readonly entry: KeyEntry,
+    readonly typeUrl: string,
+    first: WatchListener,
+  ) {
+    this.listeners = [first];
+  }
+
+  unwatch(listener: WatchListener): void {
+    const at = this.listeners.indexOf(listener);
+    if (at < 0) return;
+    this.listeners.splice(at, 1);
+    if (this.listeners.length > 0) return;
+    // The last one left: the type is no longer watched, nor the key if it has no snapshot.
+    const entry = this.entry;
+    entry.types = entry.types.filter((w) => w !== this);
+    if (entry.types.length === 0 && entry.snapshot === undefined) this.entries.delete(this.key);
+  }
 }

@@ -119,12 +119,14 @@ function typeStatus(
         // A NACK keeps it (the client runs the version it last accepted).
         versionInfo:
           holds !== undefined || clientStatus === ClientResourceStatus.NACKED
-            ? (state.lastAck?.version ?? "")
+            ? (state.ackedVersion ?? "")
             : "",
         configStatus,
         clientStatus,
         ...(xdsConfig ? { xdsConfig } : {}),
-        ...(state.lastAck && holds !== undefined ? { lastUpdated: timestampFromMs(state.lastAck.at) } : {}),
+        ...(state.ackedVersion !== undefined && holds !== undefined
+          ? { lastUpdated: timestampFromMs(state.ackedAt) }
+          : {}),
         ...(clientStatus === ClientResourceStatus.NACKED && nack
           ? {
               errorState: create(UpdateFailureStateSchema, {

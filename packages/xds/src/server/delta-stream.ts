@@ -48,7 +48,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
 
     const first = state === undefined;
     if (!state) {
-      state = new DeltaTypeState(typeUrl);
+      state = new DeltaTypeState(this, typeUrl);
       this.types.set(typeUrl, state);
       // xDS protocol ("Incremental xDS"): on a new stream the client lists what it already has,
       // so a reconnect (to this or any replica: versions are content hashes) skips unchanged
@@ -70,7 +70,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       req.resourceNamesUnsubscribe,
       first,
     );
-    if (!state.subscription) {
+    if (!state.watching) {
       this.watch(state);
       return;
     }

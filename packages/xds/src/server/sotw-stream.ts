@@ -6,7 +6,7 @@ import { UNCERTAIN } from "./holding.js";
 import { sameNames } from "./name-sets.js";
 import { GRPC_PREFIX } from "./responses.js";
 import { diffSets, resourceList, subscribed, within } from "./set-diff.js";
-import { namesOf, TypeStateBase, XdsStream } from "./stream.js";
+import { namesOf, TypeStateBase, type TypeStateOwner, XdsStream } from "./stream.js";
 
 /** State-of-the-world subscription state of one type on one stream. */
 class SotwTypeState extends TypeStateBase {
@@ -16,11 +16,12 @@ class SotwTypeState extends TypeStateBase {
   legacy?: boolean = undefined;
 
   constructor(
+    owner: TypeStateOwner,
     typeUrl: string,
     /** Version the client said it has in its first request (a reconnect). */
     public clientVersion: string,
   ) {
-    super(typeUrl);
+    super(owner, typeUrl);
   }
 }
 
@@ -80,7 +81,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
 
     const first = state === undefined;
     if (!state) {
-      state = new SotwTypeState(typeUrl, req.versionInfo);
+      state = new SotwTypeState(this, typeUrl, req.versionInfo);
       this.types.set(typeUrl, state);
     }
     // One ACK or NACK per response: a later request carrying the same nonce (a subscription
@@ -88,7 +89,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     this.answer(state, req.responseNonce, nonce, req.errorDetail, () => req.versionInfo);
 
     const changed = this.updateSubscription(state, req.resourceNames, first);
-    if (!state.subscription) {
+    if (!state.watching) {
       this.watch(state);
       return;
     }
@@ -223,7 +224,8 @@ export class SotwStream extends XdsStream<SotwTypeState> {
         state.holdings.proven(set, scopeKey);
         state.lastVersion = set.version;
         // The client runs this version (it says so): as good as an ACK of it (waitForAck, CSDS).
-        state.lastAck = { version: set.version, at: this.ctx.now() };
+        state.ackedVersion = set.version;
+        state.ackedAt = this.ctx.now();
         return undefined;
       }
       // The first response: everything in scope (for a wildcard, even an empty state).

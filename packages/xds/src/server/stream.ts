@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { type Node, NodeSchema } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { Observable, type Subscriber, type Subscription } from "rxjs";
 import type { ConfigWatcher, SubscribedNames } from "../cache/config-watcher.js";
+import { type CacheWatch, listenTo, type WatchListener } from "../cache/watch-listener.js";
 import type { CachedResource } from "../cached-resource.js";
 import type { XdsEvent, XdsProtocol } from "../events.js";
 import { getOrCreate } from "../get-or-create.js";
@@ -38,15 +39,26 @@ export type StreamTransport = Pick<ServerCall, "peer" | "write" | "finish">;
 /** How a request's response_nonce relates to the responses of its type. */
 export type NonceKind = "none" | "latest" | "heartbeat" | "stale";
 
+/** What a type's state needs of its stream to take the changes of its watch. */
+export interface TypeStateOwner {
+  readonly closed: boolean;
+  markDirty(typeUrl: string): void;
+  watchFailed(typeUrl: string, err: unknown): void;
+}
+
 /**
  * Per-type state common to both protocols. A class whose every field exists from construction, in
  * one order: V8 then gives every state of a kind one hidden class with its fields in the object.
  * (An object spread plus fields added later gave each state a hidden class and a property array of
  * its own: about 0.5 KB per subscribed type and stream.)
+ *
+ * It is also the listener of the type's watch of the cache (`next`, and `error` for a cache's
+ * Observable): no closure or observer object per watch.
  */
-export class TypeStateBase {
+export class TypeStateBase implements WatchListener {
   current?: ResourceSet = undefined;
-  subscription?: Subscription = undefined;
+  /** The watch of the cache, once the first request of the type started it. */
+  watching?: CacheWatch = undefined;
   /** Explicitly requested names (a shared set from NameSets). */
   names: ReadonlySet<string> = NameSets.empty;
   /** Wildcard subscription (legacy empty list on the first request, or "*"). */
@@ -61,8 +73,14 @@ export class TypeStateBase {
   heartbeatNonces?: Set<string> = undefined;
   /** The nonce whose ACK/NACK was reported: a later request repeating it reports nothing more. */
   answeredNonce?: string = undefined;
-  /** The last ACK and NACK (CSDS, waitForAck). */
-  lastAck?: { readonly version: string; readonly at: number } = undefined;
+  /**
+   * The version of the last ACK (CSDS, waitForAck); undefined before the first. Two fields rather
+   * than an object: one per type and stream.
+   */
+  ackedVersion?: string = undefined;
+  /** When the last ACK came (ms since the epoch; meaningful once `ackedVersion` is set). */
+  ackedAt = 0;
+  /** The last NACK (CSDS). */
   lastNack?: {
     readonly version: string;
     readonly rejectedVersion: string;
@@ -81,7 +99,34 @@ export class TypeStateBase {
   rejected?: { readonly set: ResourceSet; readonly versions: Map<string, string> } = undefined;
 
   /** A new type's state, with nothing subscribed and nothing held. */
-  constructor(readonly typeUrl: string) {}
+  constructor(
+    private readonly owner: TypeStateOwner,
+    readonly typeUrl: string,
+  ) {}
+
+  /** A new ResourceSet of the type from the cache: marks the type dirty. */
+  next(set: ResourceSet): void {
+    // A closed stream ended its watches; a cache telling listeners from a copy may still call.
+    if (this.owner.closed) return;
+    this.current = set;
+    // A new state: what the client rejected may go out again with it.
+    if (this.rejected && this.rejected.set !== set) this.rejected = undefined;
+    this.owner.markDirty(this.typeUrl);
+  }
+
+  /** The watch failed (a cache's Observable errored). */
+  error(err: unknown): void {
+    this.owner.watchFailed(this.typeUrl, err);
+  }
+}
+
+/** A watch through ConfigWatcher.watch: its rxjs subscription. */
+class SubscriptionWatch implements CacheWatch {
+  constructor(private readonly subscription: Subscription) {}
+
+  unwatch(): void {
+    this.subscription.unsubscribe();
+  }
 }
 
 const names = new WeakMap<readonly { name: string }[], readonly string[]>();
@@ -225,11 +270,16 @@ export abstract class XdsStream<S extends TypeStateBase> {
   }
 
   /**
-   * Starts watching a type for this stream's node; each change marks the type dirty. The cache is
-   * told the subscription too (and each change of it), so it can build what is asked for.
+   * Starts watching a type for this stream's node; each change marks the type dirty. The built-in
+   * caches take the type's state as their listener (their internal fast path: nothing allocated
+   * per watch but the slot that holds it); any other cache is watched through
+   * ConfigWatcher.watch, and told the subscription too (and each change of it, `names$`), so it
+   * can build what is asked for.
    */
   protected watch(state: S): void {
-    if (state.subscription || !this.node) return;
+    if (state.watching || !this.node) return;
+    state.watching = listenTo(this.ctx.watcher, this.node, state.typeUrl, state);
+    if (state.watching) return;
     const names$ = new Observable<SubscribedNames>((subscriber) => {
       subscriber.next({ wildcard: state.wildcard, names: state.names });
       state.nameWatchers ??= [];
@@ -241,18 +291,16 @@ export abstract class XdsStream<S extends TypeStateBase> {
         if (list.length === 0) state.nameWatchers = undefined;
       };
     });
-    state.subscription = this.ctx.watcher.watch(this.node, state.typeUrl, names$).subscribe({
-      next: (set) => {
-        state.current = set;
-        // A new state: what the client rejected may go out again with it.
-        if (state.rejected && state.rejected.set !== set) state.rejected = undefined;
-        this.markDirty(state.typeUrl);
-      },
-      error: (err: unknown) => {
-        this.ctx.logger.error(`xds: watch of ${state.typeUrl} for node "${this.node?.id}" failed`, {
-          error: err,
-        });
-      },
+    // The state is the observer: rxjs calls its `next` and `error`.
+    state.watching = new SubscriptionWatch(
+      this.ctx.watcher.watch(this.node, state.typeUrl, names$).subscribe(state),
+    );
+  }
+
+  /** Logs a failed watch (internal: called by a type's state). */
+  watchFailed(typeUrl: string, err: unknown): void {
+    this.ctx.logger.error(`xds: watch of ${typeUrl} for node "${this.node?.id}" failed`, {
+      error: err,
     });
   }
 
@@ -265,7 +313,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
   }
 
   /** Schedules a flush; every type changed by one cache update goes out in one ordered batch. */
-  protected markDirty(typeUrl: string): void {
+  markDirty(typeUrl: string): void {
     this.dirty.add(typeUrl);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -426,7 +474,8 @@ export abstract class XdsStream<S extends TypeStateBase> {
         errorDetail: { code: errorDetail.code, message: errorDetail.message },
       });
     } else {
-      state.lastAck = { version, at };
+      state.ackedVersion = version;
+      state.ackedAt = at;
       // The NACK stays on record while what it rejected is still held back.
       if (answered && state.rejected === undefined) state.lastNack = undefined;
       this.emit({ type: "ack", ...base });
@@ -506,7 +555,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
     this.closed = true;
     this.writer.close();
     for (const state of this.types.values()) {
-      state.subscription?.unsubscribe();
+      state.watching?.unwatch(state);
       for (const subscriber of state.nameWatchers ?? []) subscriber.complete();
       this.ctx.nameSets.release(state.names);
     }

@@ -300,7 +300,7 @@ export class XdsServer {
   ): Promise<void> {
     const id = typeof node === "string" ? node : node.id;
     for (const s of this.streams) {
-      if (s.node?.id === id && s.typeStates().get(typeUrl)?.lastAck?.version === version)
+      if (s.node?.id === id && s.typeStates().get(typeUrl)?.ackedVersion === version)
         return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
