@@ -17,7 +17,7 @@ import {
   TypeUrl,
   XdsError,
 } from "@meshlet/xds";
-import { BehaviorSubject, map, type Observable, switchMap } from "rxjs";
+import { BehaviorSubject, map, Observable, switchMap } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Fixture, meshSnapshot, settle, startFixture } from "./support/fixture.js";
 
@@ -72,6 +72,50 @@ describe("requested names reach the cache", () => {
       expect(cache.seen).toEqual([["on-demand-a"], ["on-demand-a", "on-demand-b"]]);
     });
   }
+
+  for (const protocol of ["sotw", "delta"] as const) {
+    it(`a SnapshotCache subclass that overrides watch() gets every watch through it, names$ included (${protocol})`, async () => {
+      // The built-in caches' internal fast path must not bypass an override of watch().
+      class Recording extends SnapshotCache {
+        readonly seen: string[][] = [];
+        override watch(node: Node, typeUrl: string, names$?: Observable<SubscribedNames>) {
+          names$?.subscribe((s) => this.seen.push([typeUrl, ...[...s.names].sort()]));
+          return super.watch(node, typeUrl);
+        }
+      }
+      const cache = new Recording();
+      cache.setSnapshot("node-a", meshSnapshot());
+      fx = await startFixture(cache);
+      const c = fx.client({ protocol });
+      if (protocol === "delta") c.requestDelta({ typeUrl: TypeUrl.Cluster, subscribe: ["*"] });
+      else c.request({ typeUrl: TypeUrl.Cluster });
+      const r = await c.next();
+      expect(r.resources.length).toBeGreaterThan(0);
+      expect(cache.seen).toEqual([[TypeUrl.Cluster]]);
+    });
+  }
+
+  it("serves a ConfigWatcher that only has watch() (an Observable), and ends its watch with the stream", async () => {
+    let watching = 0;
+    const watcher: ConfigWatcher = {
+      watch(_node, typeUrl) {
+        return new Observable<ResourceSet>((subscriber) => {
+          watching++;
+          subscriber.next(meshSnapshot().resourceSet(typeUrl));
+          return () => watching--;
+        });
+      },
+    };
+    fx = await startFixture(watcher);
+    const c = fx.client();
+    c.request({ typeUrl: TypeUrl.Cluster });
+    const r = await c.next();
+    expect(r.resources.map((x) => x.name)).toEqual(["c1"]);
+    expect(watching).toBe(1);
+    c.close();
+    await fx.waitFor("stream-close");
+    expect(watching).toBe(0);
+  });
 
   it("completes names$ when the stream ends", async () => {
     let completed = false;
