@@ -118,10 +118,10 @@ export class SnapshotCache implements ListenableWatcher {
       own.listeners.push(listener);
       return own;
     }
-    // Exactly sized arrays (a pushed-to one has room for 16 more): a key per proxy has one
-    // watcher per type, and thousands of keys.
+    // Exactly sized arrays (a pushed-to or spread one has room for 16 more; concat's has none):
+    // a key per proxy has one watcher per type, and thousands of keys.
     const watchers = new Watchers(this.entries, key, entry, typeUrl, listener);
-    entry.types = [...entry.types, watchers];
+    entry.types = entry.types.concat([watchers]);
     return watchers;
   }
 

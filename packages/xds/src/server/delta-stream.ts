@@ -49,7 +49,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     const first = state === undefined;
     if (!state) {
       state = new DeltaTypeState(this, typeUrl);
-      this.types.set(typeUrl, state);
+      this.addType(state);
       // xDS protocol ("Incremental xDS"): on a new stream the client lists what it already has,
       // so a reconnect (to this or any replica: versions are content hashes) skips unchanged
       // resources.
@@ -129,7 +129,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   protected flush(types: string[]): void {
     const deferred: Array<[DeltaTypeState, string[], readonly string[]]> = [];
     for (const typeUrl of types) {
-      const state = this.types.get(typeUrl);
+      const state = this.typeState(typeUrl);
       const set = state?.current;
       if (!state || !set) continue;
       const held = state.holdings.held;
@@ -225,7 +225,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
   }
 
   heartbeat(): void {
-    for (const state of this.types.values()) {
+    for (const state of this.types) {
       const set = state.current;
       // A heartbeat refreshes what the client is known to hold: none while a response it may
       // still reject is unanswered.

@@ -82,7 +82,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     const first = state === undefined;
     if (!state) {
       state = new SotwTypeState(this, typeUrl, req.versionInfo);
-      this.types.set(typeUrl, state);
+      this.addType(state);
     }
     // One ACK or NACK per response: a later request carrying the same nonce (a subscription
     // change, or gRPC's unsubscribe-all at shutdown repeating its last NACK) answers nothing new.
@@ -158,7 +158,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
   protected flush(types: string[]): void {
     const deferred: SotwTypeState[] = [];
     for (const typeUrl of types) {
-      const state = this.types.get(typeUrl);
+      const state = this.typeState(typeUrl);
       if (!state) continue;
       const plan = this.plan(state);
       if (!plan) continue;
@@ -336,7 +336,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
 
   heartbeat(): void {
     if (!this.wrapsTtl()) return;
-    for (const state of this.types.values()) {
+    for (const state of this.types) {
       const held = state.holdings.held;
       // Only a state the client is known to hold is refreshed: a heartbeat of a full-state type
       // must carry all it holds, and it names the version of the last response, which the client

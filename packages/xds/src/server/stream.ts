@@ -161,8 +161,13 @@ export function inAdsOrder(types: Iterable<string>): string[] {
 export abstract class XdsStream<S extends TypeStateBase> {
   node: Node | undefined;
   closed = false;
-  protected readonly types = new Map<string, S>();
-  private readonly dirty = new Set<string>();
+  /**
+   * The per-type states, in the order their types were first requested. An exactly sized array,
+   * replaced when a type is added (a handful per stream): smaller than a Map's table.
+   */
+  protected types: readonly S[] = [];
+  /** Types changed since the last flush, in the order they changed; none between flushes. */
+  private dirty: string[] | undefined = undefined;
   private flushScheduled = false;
   private readonly writer: StreamWriter;
 
@@ -179,7 +184,19 @@ export abstract class XdsStream<S extends TypeStateBase> {
 
   /** The per-type state of the stream (CSDS reads it; nothing may change it from outside). */
   typeStates(): ReadonlyMap<string, Readonly<S>> {
-    return this.types;
+    return new Map(this.types.map((state) => [state.typeUrl, state]));
+  }
+
+  /** The state of a type, if the stream has requested it. */
+  protected typeState(typeUrl: string): S | undefined {
+    for (const state of this.types) if (state.typeUrl === typeUrl) return state;
+    return undefined;
+  }
+
+  /** Adds the state of a type requested for the first time. */
+  protected addType(state: S): void {
+    // concat sizes the array exactly (a spread or push leaves room for 16 more).
+    this.types = this.types.concat([state]);
   }
 
   /** Validates a request's type URL against the stream's service; undefined after failing the stream. */
@@ -223,7 +240,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
     if (typeUrl === undefined) return undefined;
     // Every answer (ACK or NACK, stale or not) frees the budget its response held.
     if (req.responseNonce !== "") this.writer.answered(typeUrl, req.responseNonce);
-    const state = this.types.get(typeUrl);
+    const state = this.typeState(typeUrl);
     let nonce: NonceKind = "none";
     if (state !== undefined && req.responseNonce !== "") {
       if (req.responseNonce === state.lastNonce) nonce = "latest";
@@ -314,14 +331,16 @@ export abstract class XdsStream<S extends TypeStateBase> {
 
   /** Schedules a flush; every type changed by one cache update goes out in one ordered batch. */
   markDirty(typeUrl: string): void {
-    this.dirty.add(typeUrl);
+    const dirty = this.dirty;
+    if (dirty === undefined) this.dirty = [typeUrl];
+    else if (!dirty.includes(typeUrl)) dirty.push(typeUrl);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     queueMicrotask(() => {
       this.flushScheduled = false;
       if (this.closed) return;
-      const batch = inAdsOrder(this.dirty);
-      this.dirty.clear();
+      const batch = inAdsOrder(this.dirty ?? []);
+      this.dirty = undefined;
       try {
         this.flush(batch);
       } catch (err) {
@@ -554,7 +573,7 @@ export abstract class XdsStream<S extends TypeStateBase> {
     if (this.closed) return;
     this.closed = true;
     this.writer.close();
-    for (const state of this.types.values()) {
+    for (const state of this.types) {
       state.watching?.unwatch(state);
       for (const subscriber of state.nameWatchers ?? []) subscriber.complete();
       this.ctx.nameSets.release(state.names);
