@@ -125,6 +125,11 @@ export abstract class GatedCall<T> {
     });
   }
 
+  /** Whether the call was refused or closed: nothing more passes. */
+  protected get gateClosed(): boolean {
+    return this.gateState === "refused" || this.gateState === "closed";
+  }
+
   /** The call ended: nothing more passes. */
   protected closeGate(): void {
     this.gateState = "closed";

@@ -27,8 +27,8 @@ export interface ResetTracked {
 export class ConnectionResets {
   /** Tokens left in our copy of nghttp2's bucket. */
   tokens = NGHTTP2_RESET_BURST;
-  /** Whole seconds of the last refill, as nghttp2 counts them. */
-  at: number;
+  /** Whole seconds of the last refill, as nghttp2 counts them (-1 until its first stream). */
+  at = -1;
   /** Streams the client half-closed and that are not closed yet: a reset may follow each. */
   atRisk = 0;
   rotated = false;
@@ -36,8 +36,17 @@ export class ConnectionResets {
   constructor(
     readonly budget: ResetBudget,
     readonly session: http2.Http2Session,
-  ) {
-    this.at = budget.nowSeconds();
+  ) {}
+
+  /**
+   * The bucket for a new stream of the connection, whose events the caller reports (as
+   * ResetBudget.track does): `aborted` → `settled(s, true)`, `end` → `halfClosed(s)`, `close` →
+   * `settled(s, rstCode !== NO_ERROR)`. Undefined once the connection was rotated: its streams
+   * are not followed.
+   */
+  follow(): ConnectionResets | undefined {
+    if (this.at < 0) this.at = this.budget.nowSeconds();
+    return this.rotated ? undefined : this;
   }
 
   /** The client half-closed the stream (`end`): a reset may follow. */
@@ -136,12 +145,7 @@ export class ResetBudget {
     stream.on("close", onTrackedClose);
   }
 
-  /**
-   * The bucket of a stream's connection, for a caller that reports the stream's events itself
-   * (as {@link track} does): `aborted` → `settled(s, true)`, `end` → `halfClosed(s)`, `close` →
-   * `settled(s, rstCode !== NO_ERROR)`. Undefined when the stream is not followed (no session, or
-   * its connection was already rotated).
-   */
+  /** The bucket of a stream's connection (see ConnectionResets.follow); undefined without one. */
   follow(stream: http2.ServerHttp2Stream): ConnectionResets | undefined {
     const session = stream.session;
     if (!session) return undefined;
@@ -150,7 +154,7 @@ export class ResetBudget {
       c = new ConnectionResets(this, session);
       this.connections.set(session, c);
     }
-    return c.rotated ? undefined : c;
+    return c.follow();
   }
 
   /**

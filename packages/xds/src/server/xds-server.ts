@@ -234,6 +234,7 @@ export class XdsServer {
       streams: this.streams,
       sotwRequests: sotwRequestDecoder(),
       deltaRequests: deltaRequestDecoder(),
+      owned: undefined,
       nextStreamId: () => this.nextStreamId++,
       authorize: (call, node, service, protocol) => this.authorizeCall(call, node, service, protocol),
     };
@@ -507,13 +508,14 @@ export class XdsServer {
   private router(services: readonly ServiceName[], owned?: Set<Stream>): CallRouter {
     const xds = new Map<string, XdsMethod>();
     let csds = false;
+    const calls = owned ? { ...this.xdsCalls, owned } : this.xdsCalls;
     for (const name of services) {
       if (name === "csds") csds = true;
       else for (const m of xdsMethods(name).methods) xds.set(m.path, m);
     }
     return (path) => {
       const method = xds.get(path);
-      if (method) return (call) => this.openXds(method, call, owned);
+      if (method) return (call) => this.openXds(method, call, calls);
       if (csds && (path === csdsPaths.stream || path === csdsPaths.fetch)) {
         const unary = path === csdsPaths.fetch;
         return (call) =>
@@ -535,8 +537,8 @@ export class XdsServer {
    * Opens one xDS stream on a call. Nothing is served before the authorize hook allowed the
    * stream (requests wait); the stream, and its stream-open event, exist only once it did.
    */
-  private openXds(method: XdsMethod, call: ServerCall, owned?: Set<Stream>): CallHandler {
-    return new XdsCall(this.xdsCalls, method, call, owned);
+  private openXds(method: XdsMethod, call: ServerCall, calls: XdsCalls): CallHandler {
+    return new XdsCall(calls, method, call);
   }
 
   /**
@@ -599,10 +601,12 @@ export class XdsServer {
   }
 }
 
-/** What the xDS calls of a server share (one object per server). */
+/** What the xDS calls of a server share (one object per server, and per listen()). */
 interface XdsCalls {
   readonly ctx: StreamContext;
   readonly streams: Set<Stream>;
+  /** The streams of the listen() that serves the calls (ended on its close()). */
+  readonly owned: Set<Stream> | undefined;
   readonly sotwRequests: ReturnType<typeof sotwRequestDecoder>;
   readonly deltaRequests: ReturnType<typeof deltaRequestDecoder>;
   nextStreamId(): number;
@@ -621,20 +625,17 @@ interface XdsCalls {
  */
 class XdsCall extends GatedCall<XdsRequest> implements CallHandler {
   private stream: Stream | undefined = undefined;
-  private ended = false;
 
   constructor(
     private readonly calls: XdsCalls,
     private readonly method: XdsMethod,
     private readonly call: ServerCall,
-    /** The streams of the listen() that serves the call (ended on its close()). */
-    private readonly owned: Set<Stream> | undefined,
   ) {
     super();
   }
 
   message(bytes: Buffer, ephemeral: boolean): void {
-    if (this.ended) return;
+    if (this.gateClosed) return;
     const protocol = this.method.protocol;
     let req: XdsRequest;
     try {
@@ -646,7 +647,7 @@ class XdsCall extends GatedCall<XdsRequest> implements CallHandler {
       const details = `cannot decode a ${protocol === "sotw" ? "DiscoveryRequest" : "DeltaDiscoveryRequest"}: ${err instanceof Error ? err.message : String(err)}`;
       if (this.stream) this.stream.fail(GrpcStatus.INVALID_ARGUMENT, details);
       else {
-        this.ended = true;
+        this.closeGate();
         this.call.finish(GrpcStatus.INVALID_ARGUMENT, details);
       }
       return;
@@ -661,12 +662,11 @@ class XdsCall extends GatedCall<XdsRequest> implements CallHandler {
   }
 
   close(error?: string): void {
-    this.ended = true;
     this.closeGate();
     const stream = this.stream;
     if (!stream) return;
     this.calls.streams.delete(stream);
-    this.owned?.delete(stream);
+    this.calls.owned?.delete(stream);
     stream.close(error);
   }
 
@@ -675,13 +675,12 @@ class XdsCall extends GatedCall<XdsRequest> implements CallHandler {
   }
 
   protected refuse(refusal: Refusal): void {
-    this.ended = true;
     this.call.finish(refusal.code, refusal.message);
   }
 
   /** An authorized request. */
   protected pass(req: XdsRequest): void {
-    if (this.ended) return;
+    if (this.gateClosed) return;
     const stream = (this.stream ??= this.open(req.node));
     try {
       if (stream instanceof SotwStream) stream.onRequest(req as DiscoveryRequest);
@@ -704,7 +703,7 @@ class XdsCall extends GatedCall<XdsRequest> implements CallHandler {
         ? new SotwStream(id, "sotw", serves, ctx, this.call)
         : new DeltaStream(id, "delta", serves, ctx, this.call);
     this.calls.streams.add(s);
-    this.owned?.add(s);
+    this.calls.owned?.add(s);
     // stream-open carries the node, so it is emitted with the first request.
     ctx.emit({ type: "stream-open", streamId: id, protocol, node, service: serves, peer: this.call.peer });
     return s;

@@ -4,12 +4,7 @@ import zlib from "node:zlib";
 import type { CallHandler, ServerCall } from "../call.js";
 import { GrpcStatus } from "../grpc-status.js";
 import type { Logger } from "../logger.js";
-import {
-  type ConnectionResets,
-  type ResetBudget,
-  ResetState,
-  type ResetTracked,
-} from "../reset-budget.js";
+import { type ConnectionResets, ResetState, type ResetTracked } from "../reset-budget.js";
 import { percentEncode, requestMetadata } from "./grpc-headers.js";
 import { MessageReader, type ScratchBuffer } from "./message-reader.js";
 
@@ -20,8 +15,6 @@ export interface GrpcCallContext {
   readonly maxReceiveMessageBytes: number;
   /** Shared buffer for assembling messages that span DATA frames. */
   readonly scratch: ScratchBuffer;
-  /** Rotates a connection before a burst of client cancels trips nghttp2's reset limit. */
-  readonly resets: ResetBudget;
 }
 
 /** What a call shows of its connection (one object per connection, shared by its calls). */
@@ -59,7 +52,8 @@ let deliver: (this: GrpcCall, message: Buffer, compressed: boolean, ephemeral: b
  * listeners are functions shared by every call (`this` is the stream, which holds its call under
  * a symbol), so an idle call costs this object and no closures.
  *
- * {@link GrpcCall.accept} follows every stream of the transport (errors, the reset budget);
+ * {@link GrpcCall.accept} follows every stream of the transport (errors, the reset budget's
+ * bucket of its connection);
  * {@link GrpcCall.serve} answers the headers of a routed one, hands each request message to the
  * service, and ends with `grpc-status` in trailers that follow every message written.
  */
@@ -91,13 +85,14 @@ export class GrpcCall extends MessageReader implements ServerCall, ResetTracked 
   static accept(
     stream: http2.ServerHttp2Stream,
     connection: GrpcCallConnection,
+    resets: ConnectionResets | undefined,
     context: GrpcCallContext,
   ): GrpcCall {
     const call = new GrpcCall(stream, connection, context);
     (stream as CallStream)[CALL] = call;
     stream.on("error", onStreamError);
-    call.resets = context.resets.follow(stream);
-    if (call.resets) stream.on("aborted", onStreamAborted);
+    call.resets = resets;
+    if (resets) stream.on("aborted", onStreamAborted);
     stream.on("end", onStreamEnd);
     stream.on("close", onStreamClose);
     return call;

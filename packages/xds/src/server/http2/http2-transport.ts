@@ -4,7 +4,7 @@ import { XdsError } from "../../errors.js";
 import type { CallRouter } from "../call.js";
 import { GrpcStatus } from "../grpc-status.js";
 import type { Logger } from "../logger.js";
-import type { ResetBudget } from "../reset-budget.js";
+import { ConnectionResets, type ResetBudget } from "../reset-budget.js";
 import { GrpcCall, type GrpcCallConnection, type GrpcCallContext, trailersOnly } from "./grpc-call.js";
 import { Keepalive, type KeepaliveEntry } from "./keepalive.js";
 import { ScratchBuffer } from "./message-reader.js";
@@ -42,11 +42,12 @@ const CONNECTION = Symbol("meshlet.connection");
 type TransportSession = http2.ServerHttp2Session & { [CONNECTION]?: Connection };
 
 /**
- * One connection of the transport: what its calls show of it (peer, certificate) and its place in
- * the keepalive schedule. Its session holds it under a symbol; the session's listeners are
+ * One connection of the transport: what its calls show of it (peer, certificate), its place in
+ * the keepalive schedule, and the reset budget's bucket (it is one, rather than an object of its
+ * own in the budget's WeakMap). Its session holds it under a symbol; the session's listeners are
  * functions shared by every connection.
  */
-class Connection implements GrpcCallConnection, KeepaliveEntry {
+class Connection extends ConnectionResets implements GrpcCallConnection, KeepaliveEntry {
   keepaliveDue = 0;
   keepalivePrev: KeepaliveEntry | undefined = undefined;
   keepaliveNext: KeepaliveEntry | undefined = undefined;
@@ -55,10 +56,14 @@ class Connection implements GrpcCallConnection, KeepaliveEntry {
   /** The client's address, read once for every call of the connection. */
   readonly peer: string;
 
+  declare readonly session: http2.ServerHttp2Session;
+
   constructor(
-    readonly session: http2.ServerHttp2Session,
+    session: http2.ServerHttp2Session,
     readonly transport: Http2Transport,
+    resets: ResetBudget,
   ) {
+    super(resets, session);
     this.peer = peerOf(session);
   }
 
@@ -74,10 +79,6 @@ class Connection implements GrpcCallConnection, KeepaliveEntry {
 
 /** The connection of a stream that has none any more (destroyed before it was served). */
 const NO_CONNECTION: GrpcCallConnection = { peer: "unknown", peerCertificate: undefined };
-
-function onSessionError(this: TransportSession, err: Error): void {
-  this[CONNECTION]?.transport.logger.debug(`xds: connection ${peerOf(this)}: ${err.message}`);
-}
 
 function onSessionClose(this: TransportSession): void {
   const c = this[CONNECTION];
@@ -99,7 +100,6 @@ export class Http2Transport {
       maxReceiveMessageBytes: options.maxReceiveMessageBytes,
       // Assembles multi-frame requests of every stream (one at a time: JS is single-threaded).
       scratch: new ScratchBuffer(),
-      resets: options.resets,
     };
     const settings: http2.ServerOptions = {
       maxSessionMemory: options.maxSessionMemoryMb,
@@ -121,9 +121,12 @@ export class Http2Transport {
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       }
     });
-    this.server.on("sessionError", (err) =>
-      options.logger.debug(`xds: HTTP/2 session error: ${err.message}`),
-    );
+    // Node forwards every error of a server's session here (its own session 'error' listener):
+    // logged here rather than by a listener of ours on each session.
+    this.server.on("sessionError", (err: Error, session: http2.ServerHttp2Session) => {
+      options.logger.debug(`xds: HTTP/2 session error: ${err.message}`);
+      options.logger.debug(`xds: connection ${peerOf(session)}: ${err.message}`);
+    });
     if (options.tls) {
       // A client whose certificate fails verification (or that speaks no TLS) never reaches a
       // stream; say why at debug level instead of crashing on an unhandled 'tlsClientError'.
@@ -190,23 +193,18 @@ export class Http2Transport {
     clearTimeout(force);
   }
 
-  get logger(): Logger {
-    return this.options.logger;
-  }
-
   private onSession(session: http2.ServerHttp2Session): Connection {
-    const c = new Connection(session, this);
+    const c = new Connection(session, this, this.options.resets);
     (session as TransportSession)[CONNECTION] = c;
     this.keepalive.add(c);
-    session.on("error", onSessionError);
     session.on("close", onSessionClose);
     return c;
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const session = stream.session as TransportSession | undefined;
-    const connection = session ? (session[CONNECTION] ?? this.onSession(session)) : NO_CONNECTION;
-    const call = GrpcCall.accept(stream, connection, this.calls);
+    const connection = session ? (session[CONNECTION] ?? this.onSession(session)) : undefined;
+    const call = GrpcCall.accept(stream, connection ?? NO_CONNECTION, connection?.follow(), this.calls);
     if (headers[":method"] !== "POST") {
       stream.respond({ ":status": 405 }, { endStream: true });
       return;
