@@ -6,12 +6,12 @@ import { GrpcStatus } from "../grpc-status.js";
 import type { Logger } from "../logger.js";
 import { type ConnectionResets, ResetState, type ResetTracked } from "../reset-budget.js";
 import { percentEncode, requestMetadata } from "./grpc-headers.js";
-import { MessageReader, type ScratchBuffer } from "./message-reader.js";
+import { MessageReader, type ReaderLimits, type ScratchBuffer } from "./message-reader.js";
 
 /** What the calls of one transport share (one object per transport). */
-export interface GrpcCallContext {
+export interface GrpcCallContext extends ReaderLimits {
   readonly logger: Logger;
-  /** Largest request message accepted (after decompression). */
+  /** Largest request message accepted (also after decompression). */
   readonly maxReceiveMessageBytes: number;
   /** Shared buffer for assembling messages that span DATA frames. */
   readonly scratch: ScratchBuffer;
@@ -70,12 +70,15 @@ export class GrpcCall extends MessageReader implements ServerCall, ResetTracked 
   private resets: ConnectionResets | undefined = undefined;
   resetState: ResetState = ResetState.Open;
 
+  /** The transport's shared context (the reader's limits too). */
+  protected declare readonly limits: GrpcCallContext;
+
   private constructor(
     private readonly stream: http2.ServerHttp2Stream,
     private readonly connection: GrpcCallConnection,
-    private readonly context: GrpcCallContext,
+    context: GrpcCallContext,
   ) {
-    super(context.maxReceiveMessageBytes, context.scratch);
+    super(context);
   }
 
   /**
@@ -156,7 +159,7 @@ export class GrpcCall extends MessageReader implements ServerCall, ResetTracked 
           : { "grpc-status": String(code) },
       );
     } catch (err) {
-      this.context.logger.debug(`xds: could not send trailers: ${(err as Error).message}`);
+      this.limits.logger.debug(`xds: could not send trailers: ${(err as Error).message}`);
     }
   }
 
@@ -177,7 +180,7 @@ export class GrpcCall extends MessageReader implements ServerCall, ResetTracked 
     let bytes = message;
     if (compressed) {
       try {
-        bytes = decompress(this.encoding, message, this.context.maxReceiveMessageBytes);
+        bytes = decompress(this.encoding, message, this.limits.maxReceiveMessageBytes);
         ephemeral = false;
       } catch (err) {
         const text = (err as Error).message;
@@ -206,7 +209,7 @@ export class GrpcCall extends MessageReader implements ServerCall, ResetTracked 
   }
 
   private onError(err: Error): void {
-    this.context.logger.debug(`xds: stream error: ${err.message}`);
+    this.limits.logger.debug(`xds: stream error: ${err.message}`);
   }
 
   static {

@@ -8,6 +8,14 @@ import { GRPC_PREFIX } from "../responses.js";
  * copy what they keep). A SotW ACK listing 1,000 names is ≈ 48 KB, several DATA frames: without
  * the scratch buffer 5,000 of them would allocate 240 MB per push.
  */
+/** What limits a {@link MessageReader}. */
+export interface ReaderLimits {
+  /** Largest message accepted (before decompression: the length in its prefix). */
+  readonly maxReceiveMessageBytes: number;
+  /** Assembles messages that span chunks. */
+  readonly scratch: ScratchBuffer;
+}
+
 export class MessageReader {
   /** Bytes of the current 5-byte prefix read so far. */
   private prefixGot = 0;
@@ -20,10 +28,14 @@ export class MessageReader {
   /** Bytes of the message got so far (while reading a prefix: the length read so far). */
   private got = 0;
 
-  constructor(
-    private readonly maxBytes: number,
-    private readonly scratch: ScratchBuffer = new ScratchBuffer(),
-  ) {}
+  /** The limit and the scratch buffer (an object shared by the readers of a transport). */
+  protected readonly limits: ReaderLimits;
+
+  constructor(maxBytes: number, scratch?: ScratchBuffer);
+  constructor(limits: ReaderLimits);
+  constructor(limits: number | ReaderLimits, scratch: ScratchBuffer = new ScratchBuffer()) {
+    this.limits = typeof limits === "number" ? { maxReceiveMessageBytes: limits, scratch } : limits;
+  }
 
   /**
    * Consumes a chunk; `onMessage` (called with `this` the reader) returns false to stop reading
@@ -49,8 +61,9 @@ export class MessageReader {
         this.prefixGot = 0;
         this.length = this.got;
         this.got = 0;
-        if (this.length > this.maxBytes) {
-          throw new Error(`received a message of ${this.length} bytes; the limit is ${this.maxBytes}`);
+        const max = this.limits.maxReceiveMessageBytes;
+        if (this.length > max) {
+          throw new Error(`received a message of ${this.length} bytes; the limit is ${max}`);
         }
       }
       const take = Math.min(this.length - this.got, chunk.length - i);
@@ -73,7 +86,7 @@ export class MessageReader {
         const keepGoing =
           parts === undefined
             ? onMessage.call(this, first ?? EMPTY, this.compressed, false)
-            : onMessage.call(this, this.scratch.assemble(parts, length), this.compressed, true);
+            : onMessage.call(this, this.limits.scratch.assemble(parts, length), this.compressed, true);
         if (!keepGoing) return;
       }
     }
