@@ -681,12 +681,15 @@ class XdsCall extends GatedCall<XdsRequest> implements CallHandler {
   /** An authorized request. */
   protected pass(req: XdsRequest): void {
     if (this.gateClosed) return;
-    const stream = (this.stream ??= this.open(req.node));
+    if (!this.stream) this.stream = this.open(req.node);
+    const stream = this.stream;
     try {
       if (stream instanceof SotwStream) stream.onRequest(req as DiscoveryRequest);
       else stream.onRequest(req as DeltaDiscoveryRequest);
     } catch (err) {
-      this.calls.ctx.logger.error(`xds: stream ${stream.id} (${this.call.peer}) request failed`, { error: err });
+      this.calls.ctx.logger.error(`xds: stream ${stream.id} (${this.call.peer}) request failed`, {
+        error: err,
+      });
       stream.fail(
         GrpcStatus.INTERNAL,
         `control plane error: ${err instanceof Error ? err.message : String(err)}`,

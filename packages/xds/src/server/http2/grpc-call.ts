@@ -71,7 +71,7 @@ export class GrpcCall extends MessageReader implements ServerCall, ResetTracked 
   resetState: ResetState = ResetState.Open;
 
   /** The transport's shared context (the reader's limits too). */
-  protected declare readonly limits: GrpcCallContext;
+  declare protected readonly limits: GrpcCallContext;
 
   private constructor(
     private readonly stream: http2.ServerHttp2Stream,
