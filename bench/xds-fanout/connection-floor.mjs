@@ -16,6 +16,7 @@
 import { fork } from "node:child_process";
 import http2 from "node:http2";
 import net from "node:net";
+import { mallocStats } from "./malloc-stats.mjs";
 
 const N = Number(process.argv[2] ?? process.env.N ?? 5000);
 const MODE = process.argv[3] ?? "stream";
@@ -108,10 +109,12 @@ if (process.env.FLOOR_CLIENT_PORT) {
       globalThis.gc();
       await new Promise((r) => setTimeout(r, 50));
     }
-    return process.memoryUsage();
+    return { ...process.memoryUsage(), malloc: mallocStats() };
   };
   const before = await measure();
-  const clientEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MALLOC_")));
+  const clientEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith("MALLOC_") && k !== "XDS_FANOUT_MALLINFO"),
+  );
   const child = fork(new URL(import.meta.url), [String(N), MODE], {
     env: { ...clientEnv, FLOOR_CLIENT_PORT: String(server.address().port) },
     execArgv: [],
@@ -141,6 +144,12 @@ if (process.env.FLOOR_CLIENT_PORT) {
       heapUsed: per("heapUsed"),
       external: per("external"),
       native: Math.round((native(to) - native(from)) / n),
+      ...(to.malloc && from.malloc
+        ? {
+            mallocUsed: Math.round((to.malloc.usedBytes - from.malloc.usedBytes) / n),
+            mallocMmap: Math.round((to.malloc.mmapBytes - from.malloc.mmapBytes) / n),
+          }
+        : {}),
     };
   };
   console.log(

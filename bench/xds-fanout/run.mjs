@@ -7,6 +7,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startChild } from "./ipc.mjs";
+import { buildMallinfo } from "./malloc-stats.mjs";
 
 const here = (f) => fileURLToPath(new URL(f, import.meta.url));
 const t0 = Date.now();
@@ -55,6 +56,8 @@ const usage = `usage: node bench/xds-fanout/run.mjs [options]
                               MALLOC_MMAP_THRESHOLD_=16384,MALLOC_TOP_PAD_=0)
   --server-node-flags="F F"   extra Node flags for the server child, space-separated (e.g.
                               --server-node-flags=--max-semi-space-size=1)
+  --mallinfo                  build bench/xds-fanout/mallinfo (a C compiler and Node's headers) and
+                              report glibc malloc's live bytes beside RSS in the memory figures
   --heap-dir DIR              write V8 heap snapshots of the server to DIR, per configuration:
                               with the snapshots set and no stream yet, and once the streams are
                               idle (after the memory measurements)
@@ -117,6 +120,7 @@ function options() {
       "max-minutes": { type: "string", default: "40" },
       "profile-dir": { type: "string" },
       "heap-dir": { type: "string" },
+      mallinfo: { type: "boolean", default: false },
       "default-malloc": { type: "boolean", default: false },
       "server-env": { type: "string" },
       "server-node-flags": { type: "string", default: "" },
@@ -177,6 +181,7 @@ function options() {
     quick: values.quick,
     profileDir: values["profile-dir"],
     heapDir: values["heap-dir"],
+    mallinfo: values.mallinfo,
     defaultMalloc: values["default-malloc"],
     serverEnv: values["server-env"] === undefined ? undefined : envList(values["server-env"]),
     serverNodeFlags: values["server-node-flags"].split(" ").filter((f) => f !== ""),
@@ -391,6 +396,12 @@ async function runConfig(opt, protocol, mode, n, snapshots) {
         heapCommittedPerStream: per("heapTotal"),
         externalPerStream: per("external"),
         nativePerStream: Math.round((native(after) - native(half)) / m),
+        ...(after.malloc && half.malloc
+          ? {
+              mallocUsedPerStream: Math.round((after.malloc.usedBytes - half.malloc.usedBytes) / m),
+              mallocMmapPerStream: Math.round((after.malloc.mmapBytes - half.malloc.mmapBytes) / m),
+            }
+          : {}),
       };
     }
 
@@ -559,8 +570,8 @@ async function startWithRetry(modulePath, options) {
  * with glibc's defaults.
  */
 function serverEnv(opt) {
-  if (opt.serverEnv) return opt.serverEnv;
-  return opt.defaultMalloc ? {} : { MALLOC_MMAP_THRESHOLD_: "16384" };
+  const env = opt.serverEnv ?? (opt.defaultMalloc ? {} : { MALLOC_MMAP_THRESHOLD_: "16384" });
+  return opt.mallinfoAddon ? { ...env, XDS_FANOUT_MALLINFO: opt.mallinfoAddon } : env;
 }
 
 /**
@@ -797,6 +808,7 @@ async function measureFloor(opt, n) {
 
 async function main() {
   const opt = options();
+  if (opt.mallinfo) opt.mallinfoAddon = buildMallinfo();
   const started = new Date();
   const runs = [];
   let skipped = [];

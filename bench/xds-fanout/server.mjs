@@ -18,6 +18,7 @@ import {
   XdsServer,
 } from "@meshlet/xds";
 import { serveCommands } from "./ipc.mjs";
+import { mallocStats } from "./malloc-stats.mjs";
 import { buildOne, buildOwnOnly, countOf, measure, ownOf, PerProxyBuilder } from "./per-proxy.mjs";
 import { buildInput, createSnapshot, withOneChanged } from "./snapshot.mjs";
 import { FrameCounter, grpcFrame, stringField } from "./wire.mjs";
@@ -353,12 +354,14 @@ serveCommands({
   async memory() {
     await collectGarbage();
     const m = process.memoryUsage();
+    const malloc = mallocStats();
     return {
       rss: m.rss,
       heapTotal: m.heapTotal,
       heapUsed: m.heapUsed,
       external: m.external,
       arrayBuffers: m.arrayBuffers,
+      ...(malloc ? { malloc } : {}),
     };
   },
 

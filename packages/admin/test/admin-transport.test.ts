@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
+import * as os from "node:os";
 import { join } from "node:path";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -28,7 +28,7 @@ beforeAll(async () => {
   plane = await startAdminPlane(await bookinfoFiles("bookinfo.yaml"), {
     admin: { feed: { bufferSize: 50, maxSubscribers: 40 } },
   });
-  tlsDir = mkdtempSync(join(tmpdir(), "meshlet-admin-tls-"));
+  tlsDir = mkdtempSync(join(os.tmpdir(), "meshlet-admin-tls-"));
   const made = selfSignedLocalhost(tlsDir);
   tls = { key: made.key, cert: made.cert };
 });
@@ -128,6 +128,13 @@ describe("address rules and tokens", () => {
       body: "{}",
     });
     expect(ok.status).toBe(200);
+  });
+
+  it("names this machine, not the wildcard, in the URL of a listener on every address", async () => {
+    const server = await listenAdmin(plane.admin, { address: "0.0.0.0:0", token: TOKEN, tls });
+    extra.push(server);
+    expect(server.address).toBe(`0.0.0.0:${server.port}`);
+    expect(server.url).toBe(`https://${os.hostname()}:${server.port}`);
   });
 
   it("refuses a token shorter than 16 characters", async () => {

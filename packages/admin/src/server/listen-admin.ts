@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { Socket } from "node:net";
 import * as net from "node:net";
+import * as os from "node:os";
 import { Duplex } from "node:stream";
 import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -105,7 +106,10 @@ export interface AdminServer {
   readonly port: number;
   /** `host:port` actually bound. */
   readonly address: string;
-  /** The base URL clients use (`http://127.0.0.1:15015`). */
+  /**
+   * The base URL clients use (`http://127.0.0.1:15015`); for a listener on every address
+   * (`0.0.0.0`, `[::]`), this machine's host name (`os.hostname()`) instead of the wildcard.
+   */
   readonly url: string;
   /** Connections open now (to watch for leaks). */
   connections(): number;
@@ -197,10 +201,13 @@ export async function listenAdmin(
     );
   }
   const shownHost = bound.address.includes(":") ? `[${bound.address}]` : bound.address;
+  // Bound to every address (0.0.0.0, ::): no browser or client can dial that, so the URL names
+  // this machine instead (TLS must then carry its name, or the client's `ca` a matching SAN).
+  const urlHost = bound.address === "0.0.0.0" || bound.address === "::" ? os.hostname() : shownHost;
   return {
     port: bound.port,
     address: `${shownHost}:${bound.port}`,
-    url: `${options.tls !== undefined ? "https" : "http"}://${shownHost}:${bound.port}`,
+    url: `${options.tls !== undefined ? "https" : "http"}://${urlHost}:${bound.port}`,
     connections: () => sockets.size,
     async close(graceMs = 1000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
