@@ -57,34 +57,43 @@ export const MAX_REQUESTS_BEFORE_AUTHORIZATION = 100;
  * undefined and every message passes at once. A call that sends more than
  * {@link MAX_REQUESTS_BEFORE_AUTHORIZATION} messages before the decision is refused
  * (RESOURCE_EXHAUSTED).
+ *
+ * The call's own object extends it and implements `decide`, `pass` and `refuse` as methods, so a
+ * call costs no gate object and no closures of its own (thousands of idle streams);
+ * {@link AuthorizationGate} takes them as functions instead.
  */
-export class AuthorizationGate<T> {
-  private state: "undecided" | "deciding" | "allowed" | "refused" | "closed" = "undecided";
-  private queue: T[] = [];
+export abstract class GatedCall<T> {
+  private gateState: "undecided" | "deciding" | "allowed" | "refused" | "closed" = "undecided";
+  /** Messages waiting for the decision (only while deciding). */
+  private queue: T[] | undefined = undefined;
 
-  constructor(
-    private readonly decide: (first: T) => Promise<Refusal | undefined> | undefined,
-    private readonly pass: (message: T) => void,
-    private readonly refuse: (refusal: Refusal) => void,
-  ) {}
+  /** Starts deciding on the first message: undefined allows at once. */
+  protected abstract decide(first: T): Promise<Refusal | undefined> | undefined;
+  /** A message allowed through. */
+  protected abstract pass(message: T): void;
+  /** The call was refused: end it with this status. */
+  protected abstract refuse(refusal: Refusal): void;
 
-  push(message: T): void {
-    switch (this.state) {
+  /** A message of the call: passed, queued while deciding, or dropped once refused or closed. */
+  protected admit(message: T): void {
+    switch (this.gateState) {
       case "allowed":
         this.pass(message);
         return;
-      case "deciding":
-        if (this.queue.length >= MAX_REQUESTS_BEFORE_AUTHORIZATION) {
-          this.state = "refused";
-          this.queue = [];
+      case "deciding": {
+        const queue = this.queue as T[];
+        if (queue.length >= MAX_REQUESTS_BEFORE_AUTHORIZATION) {
+          this.gateState = "refused";
+          this.queue = undefined;
           this.refuse({
             code: GrpcStatus.RESOURCE_EXHAUSTED,
             message: `more than ${MAX_REQUESTS_BEFORE_AUTHORIZATION} requests before the stream was authorized`,
           });
           return;
         }
-        this.queue.push(message);
+        queue.push(message);
         return;
+      }
       case "undecided":
         break;
       default:
@@ -92,33 +101,68 @@ export class AuthorizationGate<T> {
     }
     const decision = this.decide(message);
     if (decision === undefined) {
-      this.state = "allowed";
+      this.gateState = "allowed";
       this.pass(message);
       return;
     }
-    this.state = "deciding";
-    this.queue.push(message);
+    this.gateState = "deciding";
+    this.queue = [message];
     void decision.then((refusal) => {
-      if (this.state !== "deciding") return;
+      if (this.gateState !== "deciding") return;
       if (refusal) {
-        this.state = "refused";
-        this.queue = [];
+        this.gateState = "refused";
+        this.queue = undefined;
         this.refuse(refusal);
         return;
       }
-      this.state = "allowed";
-      const queued = this.queue;
-      this.queue = [];
+      this.gateState = "allowed";
+      const queued = this.queue as T[];
+      this.queue = undefined;
       for (const m of queued) {
-        if (this.state !== "allowed") return;
+        if (this.gateState !== "allowed") return;
         this.pass(m);
       }
     });
   }
 
+  /** Whether the call was refused or closed: nothing more passes. */
+  protected get gateClosed(): boolean {
+    return this.gateState === "refused" || this.gateState === "closed";
+  }
+
+  /** The call ended: nothing more passes. */
+  protected closeGate(): void {
+    this.gateState = "closed";
+    this.queue = undefined;
+  }
+}
+
+/** A {@link GatedCall} whose decision, passing and refusal are functions. */
+export class AuthorizationGate<T> extends GatedCall<T> {
+  constructor(
+    private readonly decideFn: (first: T) => Promise<Refusal | undefined> | undefined,
+    private readonly passFn: (message: T) => void,
+    private readonly refuseFn: (refusal: Refusal) => void,
+  ) {
+    super();
+  }
+
+  protected decide(first: T): Promise<Refusal | undefined> | undefined {
+    return this.decideFn(first);
+  }
+  protected pass(message: T): void {
+    this.passFn(message);
+  }
+  protected refuse(refusal: Refusal): void {
+    this.refuseFn(refusal);
+  }
+
+  push(message: T): void {
+    this.admit(message);
+  }
+
   /** The call ended: nothing more passes. */
   close(): void {
-    this.state = "closed";
-    this.queue = [];
+    this.closeGate();
   }
 }

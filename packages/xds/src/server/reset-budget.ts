@@ -11,14 +11,86 @@ export const NGHTTP2_RESET_RATE = 33;
  */
 const UNSEEN_RESETS = 100;
 
-interface Connection {
+/** Where a followed stream stands: open, half-closed by the client (a reset may follow), done. */
+export const ResetState = { Open: 0, HalfClosed: 1, Done: 2 } as const;
+export type ResetState = (typeof ResetState)[keyof typeof ResetState];
+
+/**
+ * A stream the budget follows: its state lives in the object that stands for the stream (the
+ * http2 transport's call, or a small tracker for a grpc-js stream), not in closures of its own.
+ */
+export interface ResetTracked {
+  resetState: ResetState;
+}
+
+/** Our copy of nghttp2's reset bucket of one connection. */
+export class ConnectionResets {
   /** Tokens left in our copy of nghttp2's bucket. */
-  tokens: number;
-  /** Whole seconds of the last refill, as nghttp2 counts them. */
-  at: number;
+  tokens = NGHTTP2_RESET_BURST;
+  /** Whole seconds of the last refill, as nghttp2 counts them (-1 until its first stream). */
+  at = -1;
   /** Streams the client half-closed and that are not closed yet: a reset may follow each. */
-  atRisk: number;
-  rotated: boolean;
+  atRisk = 0;
+  rotated = false;
+
+  constructor(
+    readonly budget: ResetBudget,
+    readonly session: http2.Http2Session,
+  ) {}
+
+  /**
+   * The bucket for a new stream of the connection, whose events the caller reports (as
+   * ResetBudget.track does): `aborted` → `settled(s, true)`, `end` → `halfClosed(s)`, `close` →
+   * `settled(s, rstCode !== NO_ERROR)`. Undefined once the connection was rotated: its streams
+   * are not followed.
+   */
+  follow(): ConnectionResets | undefined {
+    if (this.at < 0) this.at = this.budget.nowSeconds();
+    return this.rotated ? undefined : this;
+  }
+
+  /** The client half-closed the stream (`end`): a reset may follow. */
+  halfClosed(stream: ResetTracked): void {
+    if (stream.resetState !== ResetState.Open) return;
+    stream.resetState = ResetState.HalfClosed;
+    this.atRisk++;
+    this.budget.check(this);
+  }
+
+  /** The stream is gone (`aborted`, or `close` with `reset` when it ended with a reset). */
+  settled(stream: ResetTracked, reset: boolean): void {
+    if (stream.resetState === ResetState.Done) return;
+    if (stream.resetState === ResetState.HalfClosed) this.atRisk--;
+    stream.resetState = ResetState.Done;
+    if (reset) this.tokens--;
+    this.budget.check(this);
+  }
+}
+
+/** A grpc-js stream the budget follows (see ResetBudget.track). */
+class StreamTracker implements ResetTracked {
+  resetState: ResetState = ResetState.Open;
+  constructor(readonly connection: ConnectionResets) {}
+}
+
+const TRACKER = Symbol("meshlet.resetTracker");
+type TrackedStream = http2.ServerHttp2Stream & { [TRACKER]: StreamTracker };
+
+// Listeners shared by every tracked stream (`this` is the stream): one function each, not
+// closures per stream. `on`, not `once`: the state makes each step run once, and each `once`
+// costs a wrapper object and a bound function per stream (thousands of idle streams).
+function onTrackedAborted(this: TrackedStream): void {
+  const t = this[TRACKER];
+  t.connection.settled(t, true);
+}
+function onTrackedEnd(this: TrackedStream): void {
+  const t = this[TRACKER];
+  t.connection.halfClosed(t);
+}
+function onTrackedClose(this: TrackedStream): void {
+  const t = this[TRACKER];
+  // A stream that ended with a reset (the client's, or one we sent: counted too, to be safe).
+  t.connection.settled(t, this.rstCode !== http2.constants.NGHTTP2_NO_ERROR);
 }
 
 /**
@@ -54,45 +126,35 @@ interface Connection {
  * or are about to: any number of streams may stay open on it.
  */
 export class ResetBudget {
-  private readonly connections = new WeakMap<http2.Http2Session, Connection>();
+  private readonly connections = new WeakMap<http2.Http2Session, ConnectionResets>();
   private warned = false;
 
   constructor(
     private readonly logger: Logger,
     /** Seconds, monotonic (nghttp2 refills in whole seconds of a monotonic clock). */
-    private readonly nowSeconds: () => number = () => Math.floor(performance.now() / 1000),
+    readonly nowSeconds: () => number = () => Math.floor(performance.now() / 1000),
   ) {}
 
   /** Follows a server stream on its connection until it closes (a reset costs the budget one). */
   track(stream: http2.ServerHttp2Stream): void {
+    const connection = this.follow(stream);
+    if (!connection) return;
+    (stream as TrackedStream)[TRACKER] = new StreamTracker(connection);
+    stream.on("aborted", onTrackedAborted);
+    stream.on("end", onTrackedEnd);
+    stream.on("close", onTrackedClose);
+  }
+
+  /** The bucket of a stream's connection (see ConnectionResets.follow); undefined without one. */
+  follow(stream: http2.ServerHttp2Stream): ConnectionResets | undefined {
     const session = stream.session;
-    if (!session) return;
+    if (!session) return undefined;
     let c = this.connections.get(session);
     if (!c) {
-      c = { tokens: NGHTTP2_RESET_BURST, at: this.nowSeconds(), atRisk: 0, rotated: false };
+      c = new ConnectionResets(this, session);
       this.connections.set(session, c);
     }
-    if (c.rotated) return;
-    const conn = c;
-    let state: "open" | "half-closed" | "done" = "open";
-    const settle = (reset: boolean) => {
-      if (state === "done") return;
-      if (state === "half-closed") conn.atRisk--;
-      state = "done";
-      if (reset) conn.tokens--;
-      this.check(session, conn);
-    };
-    // `on`, not `once`: settle and the half-close step run once by their own state, and each
-    // `once` costs a wrapper object and a bound function per stream (thousands of idle streams).
-    stream.on("aborted", () => settle(true));
-    stream.on("end", () => {
-      if (state !== "open") return;
-      state = "half-closed";
-      conn.atRisk++;
-      this.check(session, conn);
-    });
-    // A stream that ended with a reset (the client's, or one we sent: counted too, to be safe).
-    stream.on("close", () => settle(stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR));
+    return c.follow();
   }
 
   /**
@@ -108,7 +170,9 @@ export class ResetBudget {
     );
   }
 
-  private check(session: http2.Http2Session, c: Connection): void {
+  /** Refills the bucket and rotates the connection when resets are about to spend it. */
+  check(c: ConnectionResets): void {
+    const session = c.session;
     if (c.rotated || session.destroyed || session.closed) return;
     const now = this.nowSeconds();
     if (now > c.at) {

@@ -16,7 +16,7 @@ import type { ConfigWatcher } from "../cache/config-watcher.js";
 import { type Clock, systemClock } from "../clock.js";
 import { XdsError } from "../errors.js";
 import type { XdsEvent } from "../events.js";
-import { AuthorizationGate, type AuthorizeHook, type Refusal } from "./authorize.js";
+import { type AuthorizeHook, GatedCall, type Refusal } from "./authorize.js";
 import type { CallHandler, CallRouter, ServerCall } from "./call.js";
 import { clientConfigs } from "./client-status.js";
 import { allNodes, csdsCall, csdsPaths } from "./csds.js";
@@ -181,8 +181,8 @@ export class XdsServer {
   private readonly authorizeTimeoutMs: number;
   private readonly resets: ResetBudget;
   private nextStreamId = 1;
-  private readonly sotwRequests = sotwRequestDecoder();
-  private readonly deltaRequests = deltaRequestDecoder();
+  /** What every xDS call of the server shares. */
+  private readonly xdsCalls: XdsCalls;
 
   constructor(options: XdsServerOptions) {
     if (!options?.cache || typeof options.cache.watch !== "function") {
@@ -228,6 +228,15 @@ export class XdsServer {
         watcher.record?.(event);
         if (events.observed) events.next(event);
       },
+    };
+    this.xdsCalls = {
+      ctx: this.ctx,
+      streams: this.streams,
+      sotwRequests: sotwRequestDecoder(),
+      deltaRequests: deltaRequestDecoder(),
+      owned: undefined,
+      nextStreamId: () => this.nextStreamId++,
+      authorize: (call, node, service, protocol) => this.authorizeCall(call, node, service, protocol),
     };
     if (options.heartbeatIntervalMs !== undefined) {
       if (!(options.heartbeatIntervalMs > 0))
@@ -499,13 +508,14 @@ export class XdsServer {
   private router(services: readonly ServiceName[], owned?: Set<Stream>): CallRouter {
     const xds = new Map<string, XdsMethod>();
     let csds = false;
+    const calls = owned ? { ...this.xdsCalls, owned } : this.xdsCalls;
     for (const name of services) {
       if (name === "csds") csds = true;
       else for (const m of xdsMethods(name).methods) xds.set(m.path, m);
     }
     return (path) => {
       const method = xds.get(path);
-      if (method) return (call) => this.openXds(method, call, owned);
+      if (method) return (call) => this.openXds(method, call, calls);
       if (csds && (path === csdsPaths.stream || path === csdsPaths.fetch)) {
         const unary = path === csdsPaths.fetch;
         return (call) =>
@@ -527,79 +537,8 @@ export class XdsServer {
    * Opens one xDS stream on a call. Nothing is served before the authorize hook allowed the
    * stream (requests wait); the stream, and its stream-open event, exist only once it did.
    */
-  private openXds(method: XdsMethod, call: ServerCall, owned?: Set<Stream>): CallHandler {
-    const { protocol, serves } = method;
-    let stream: Stream | undefined;
-    let ended = false;
-    const open = (node: Node | undefined): Stream => {
-      const id = this.nextStreamId++;
-      const s =
-        protocol === "sotw"
-          ? new SotwStream(id, "sotw", serves, this.ctx, call)
-          : new DeltaStream(id, "delta", serves, this.ctx, call);
-      this.streams.add(s);
-      owned?.add(s);
-      // stream-open carries the node, so it is emitted with the first request.
-      this.ctx.emit({ type: "stream-open", streamId: id, protocol, node, service: serves, peer: call.peer });
-      return s;
-    };
-    const request = (req: XdsRequest) => {
-      if (ended) return;
-      stream ??= open(req.node);
-      try {
-        if (stream instanceof SotwStream) stream.onRequest(req as DiscoveryRequest);
-        else stream.onRequest(req as DeltaDiscoveryRequest);
-      } catch (err) {
-        this.ctx.logger.error(`xds: stream ${stream.id} (${call.peer}) request failed`, { error: err });
-        stream.fail(
-          GrpcStatus.INTERNAL,
-          `control plane error: ${err instanceof Error ? err.message : String(err)}`,
-        );
-      }
-    };
-    const gate = new AuthorizationGate<XdsRequest>(
-      (first) => this.authorizeCall(call, first.node, serves, protocol),
-      request,
-      (refusal) => {
-        ended = true;
-        call.finish(refusal.code, refusal.message);
-      },
-    );
-    const close = (error?: string) => {
-      ended = true;
-      gate.close();
-      if (!stream) return;
-      this.streams.delete(stream);
-      owned?.delete(stream);
-      stream.close(error);
-    };
-    return {
-      message: (bytes, ephemeral) => {
-        if (ended) return;
-        let req: XdsRequest;
-        try {
-          req =
-            protocol === "sotw"
-              ? this.sotwRequests.decode(bytes, ephemeral)
-              : this.deltaRequests.decode(bytes, ephemeral);
-        } catch (err) {
-          const details = `cannot decode a ${protocol === "sotw" ? "DiscoveryRequest" : "DeltaDiscoveryRequest"}: ${err instanceof Error ? err.message : String(err)}`;
-          if (stream) stream.fail(GrpcStatus.INVALID_ARGUMENT, details);
-          else {
-            ended = true;
-            call.finish(GrpcStatus.INVALID_ARGUMENT, details);
-          }
-          return;
-        }
-        gate.push(req);
-      },
-      // The client half-closed: the stream ends with OK.
-      end: () => {
-        close();
-        call.finish(GrpcStatus.OK, "");
-      },
-      close,
-    };
+  private openXds(method: XdsMethod, call: ServerCall, calls: XdsCalls): CallHandler {
+    return new XdsCall(calls, method, call);
   }
 
   /**
@@ -659,6 +598,118 @@ export class XdsServer {
       return { code: GrpcStatus.PERMISSION_DENIED, message: "permission denied" };
     }, failed);
     return Promise.race([decided, timedOut]).finally(() => clearTimeout(timer));
+  }
+}
+
+/** What the xDS calls of a server share (one object per server, and per listen()). */
+interface XdsCalls {
+  readonly ctx: StreamContext;
+  readonly streams: Set<Stream>;
+  /** The streams of the listen() that serves the calls (ended on its close()). */
+  readonly owned: Set<Stream> | undefined;
+  readonly sotwRequests: ReturnType<typeof sotwRequestDecoder>;
+  readonly deltaRequests: ReturnType<typeof deltaRequestDecoder>;
+  nextStreamId(): number;
+  authorize(
+    call: ServerCall,
+    node: Node | undefined,
+    service: string,
+    protocol: "sotw" | "delta",
+  ): Promise<Refusal | undefined> | undefined;
+}
+
+/**
+ * One xDS call: decodes its requests, holds them until the authorize hook decided (see
+ * GatedCall), then opens its stream on the first one and feeds it. One object per call, its
+ * steps methods rather than closures (thousands of idle streams).
+ */
+class XdsCall extends GatedCall<XdsRequest> implements CallHandler {
+  private stream: Stream | undefined = undefined;
+
+  constructor(
+    private readonly calls: XdsCalls,
+    private readonly method: XdsMethod,
+    private readonly call: ServerCall,
+  ) {
+    super();
+  }
+
+  message(bytes: Buffer, ephemeral: boolean): void {
+    if (this.gateClosed) return;
+    const protocol = this.method.protocol;
+    let req: XdsRequest;
+    try {
+      req =
+        protocol === "sotw"
+          ? this.calls.sotwRequests.decode(bytes, ephemeral)
+          : this.calls.deltaRequests.decode(bytes, ephemeral);
+    } catch (err) {
+      const details = `cannot decode a ${protocol === "sotw" ? "DiscoveryRequest" : "DeltaDiscoveryRequest"}: ${err instanceof Error ? err.message : String(err)}`;
+      if (this.stream) this.stream.fail(GrpcStatus.INVALID_ARGUMENT, details);
+      else {
+        this.closeGate();
+        this.call.finish(GrpcStatus.INVALID_ARGUMENT, details);
+      }
+      return;
+    }
+    this.admit(req);
+  }
+
+  /** The client half-closed: the stream ends with OK. */
+  end(): void {
+    this.close();
+    this.call.finish(GrpcStatus.OK, "");
+  }
+
+  close(error?: string): void {
+    this.closeGate();
+    const stream = this.stream;
+    if (!stream) return;
+    this.calls.streams.delete(stream);
+    this.calls.owned?.delete(stream);
+    stream.close(error);
+  }
+
+  protected decide(first: XdsRequest): Promise<Refusal | undefined> | undefined {
+    return this.calls.authorize(this.call, first.node, this.method.serves, this.method.protocol);
+  }
+
+  protected refuse(refusal: Refusal): void {
+    this.call.finish(refusal.code, refusal.message);
+  }
+
+  /** An authorized request. */
+  protected pass(req: XdsRequest): void {
+    if (this.gateClosed) return;
+    if (!this.stream) this.stream = this.open(req.node);
+    const stream = this.stream;
+    try {
+      if (stream instanceof SotwStream) stream.onRequest(req as DiscoveryRequest);
+      else stream.onRequest(req as DeltaDiscoveryRequest);
+    } catch (err) {
+      this.calls.ctx.logger.error(`xds: stream ${stream.id} (${this.call.peer}) request failed`, {
+        error: err,
+      });
+      stream.fail(
+        GrpcStatus.INTERNAL,
+        `control plane error: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+
+  private open(node: Node | undefined): Stream {
+    const { protocol, serves } = this.method;
+    const { ctx } = this.calls;
+    const id = this.calls.nextStreamId();
+    const s =
+      protocol === "sotw"
+        ? new SotwStream(id, "sotw", serves, ctx, this.call)
+        : new DeltaStream(id, "delta", serves, ctx, this.call);
+    this.calls.streams.add(s);
+    this.calls.owned?.add(s);
+    // stream-open carries the node, so it is emitted with the first request.
+    ctx.emit({ type: "stream-open", streamId: id, protocol, node, service: serves, peer: this.call.peer });
+    return s;
   }
 }
 

@@ -29,13 +29,20 @@ const reserved = new Set([
 /**
  * The custom metadata of a request (gRPC over HTTP2: "Custom-Metadata"): every header but the
  * pseudo-headers and the reserved ones, names lower-case as HTTP/2 sends them, repeated values
- * joined with ", " (the same reading grpc-js' Metadata gives them).
+ * joined with ", " (the same reading grpc-js' Metadata gives them). A request without any gets
+ * `none` when given (a shared empty object: most proxies send none, and thousands of idle
+ * streams need not hold an empty object each).
  */
-export function requestMetadata(headers: http2.IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+export function requestMetadata(
+  headers: http2.IncomingHttpHeaders,
+  none?: Readonly<Record<string, string>>,
+): Readonly<Record<string, string>> {
+  let out: Record<string, string> | undefined;
+  for (const name in headers) {
+    const value = headers[name];
     if (name.startsWith(":") || reserved.has(name) || value === undefined) continue;
+    out ??= {};
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }
-  return out;
+  return out ?? none ?? {};
 }

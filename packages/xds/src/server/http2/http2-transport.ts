@@ -1,13 +1,14 @@
+import type { X509Certificate } from "node:crypto";
 import http2 from "node:http2";
 import { XdsError } from "../../errors.js";
 import type { CallRouter } from "../call.js";
 import { GrpcStatus } from "../grpc-status.js";
 import type { Logger } from "../logger.js";
-import type { ResetBudget } from "../reset-budget.js";
-import { serveGrpcCall, trailersOnly } from "./grpc-call.js";
-import { keepAlive } from "./keepalive.js";
+import { ConnectionResets, type ResetBudget } from "../reset-budget.js";
+import { GrpcCall, type GrpcCallConnection, type GrpcCallContext, trailersOnly } from "./grpc-call.js";
+import { Keepalive, type KeepaliveEntry } from "./keepalive.js";
 import { ScratchBuffer } from "./message-reader.js";
-import { peerOf } from "./peer.js";
+import { peerOf, verifiedPeerCertificate } from "./peer.js";
 
 /**
  * gRPC over `node:http2`, just as much of it as xDS (and CSDS) need. Why not grpc-js here:
@@ -37,14 +38,69 @@ export interface Http2TransportOptions {
   readonly resets: ResetBudget;
 }
 
+const CONNECTION = Symbol("meshlet.connection");
+type TransportSession = http2.ServerHttp2Session & { [CONNECTION]?: Connection };
+
+/**
+ * One connection of the transport: what its calls show of it (peer, certificate), its place in
+ * the keepalive schedule, and the reset budget's bucket (it is one, rather than an object of its
+ * own in the budget's WeakMap). Its session holds it under a symbol; the session's listeners are
+ * functions shared by every connection.
+ */
+class Connection extends ConnectionResets implements GrpcCallConnection, KeepaliveEntry {
+  keepaliveDue = 0;
+  keepalivePrev: KeepaliveEntry | undefined = undefined;
+  keepaliveNext: KeepaliveEntry | undefined = undefined;
+  /** The verified client certificate, read on first use (null: not read yet). */
+  private certificate: X509Certificate | undefined | null = null;
+  /** The client's address, read once for every call of the connection. */
+  readonly peer: string;
+
+  declare readonly session: http2.ServerHttp2Session;
+
+  constructor(
+    session: http2.ServerHttp2Session,
+    readonly transport: Http2Transport,
+    resets: ResetBudget,
+  ) {
+    super(resets, session);
+    this.peer = peerOf(session);
+  }
+
+  /**
+   * Read when a call first asks (an authorize hook, on the call's first request): an X509Certificate
+   * per connection that is asked for, none for the others.
+   */
+  get peerCertificate(): X509Certificate | undefined {
+    if (this.certificate === null) this.certificate = verifiedPeerCertificate(this.session);
+    return this.certificate;
+  }
+}
+
+/** The connection of a stream that has none any more (destroyed before it was served). */
+const NO_CONNECTION: GrpcCallConnection = { peer: "unknown", peerCertificate: undefined };
+
+function onSessionClose(this: TransportSession): void {
+  const c = this[CONNECTION];
+  c?.transport.keepalive.remove(c);
+}
+
 /** A node:http2 server speaking gRPC for the routed methods. */
 export class Http2Transport {
   readonly server: http2.Http2Server | http2.Http2SecureServer;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  /** Assembles multi-frame requests of every stream (one at a time: JS is single-threaded). */
-  private readonly scratch = new ScratchBuffer();
+  /** Every open connection, in the order their keepalive PINGs are due. */
+  readonly keepalive: Keepalive;
+  /** What every call of the transport shares. */
+  private readonly calls: GrpcCallContext;
 
   constructor(private readonly options: Http2TransportOptions) {
+    this.keepalive = new Keepalive(options.keepaliveTimeMs, options.keepaliveTimeoutMs, options.logger);
+    this.calls = {
+      logger: options.logger,
+      maxReceiveMessageBytes: options.maxReceiveMessageBytes,
+      // Assembles multi-frame requests of every stream (one at a time: JS is single-threaded).
+      scratch: new ScratchBuffer(),
+    };
     const settings: http2.ServerOptions = {
       maxSessionMemory: options.maxSessionMemoryMb,
       // Announced, unlike grpc-js (whose clients then assume 100): one proxy needs one stream,
@@ -65,9 +121,12 @@ export class Http2Transport {
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       }
     });
-    this.server.on("sessionError", (err) =>
-      options.logger.debug(`xds: HTTP/2 session error: ${err.message}`),
-    );
+    // Node forwards every error of a server's session here (its own session 'error' listener):
+    // logged here rather than by a listener of ours on each session.
+    this.server.on("sessionError", (err: Error, session: http2.ServerHttp2Session) => {
+      options.logger.debug(`xds: HTTP/2 session error: ${err.message}`);
+      options.logger.debug(`xds: connection ${peerOf(session)}: ${err.message}`);
+    });
     if (options.tls) {
       // A client whose certificate fails verification (or that speaks no TLS) never reaches a
       // stream; say why at debug level instead of crashing on an unhandled 'tlsClientError'.
@@ -125,35 +184,27 @@ export class Http2Transport {
    */
   async close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sessions) s.close();
+    for (const c of this.keepalive.entries()) c.session.close();
     const force = setTimeout(() => {
-      for (const s of this.sessions) s.destroy();
+      for (const c of this.keepalive.entries()) c.session.destroy();
     }, graceMs);
     force.unref();
     await closed;
     clearTimeout(force);
   }
 
-  private onSession(session: http2.ServerHttp2Session): void {
-    this.sessions.add(session);
-    const stop = keepAlive(
-      session,
-      this.options.keepaliveTimeMs,
-      this.options.keepaliveTimeoutMs,
-      this.options.logger,
-    );
-    session.on("error", (err) =>
-      this.options.logger.debug(`xds: connection ${peerOf(session)}: ${err.message}`),
-    );
-    session.on("close", () => {
-      stop();
-      this.sessions.delete(session);
-    });
+  private onSession(session: http2.ServerHttp2Session): Connection {
+    const c = new Connection(session, this, this.options.resets);
+    (session as TransportSession)[CONNECTION] = c;
+    this.keepalive.add(c);
+    session.on("close", onSessionClose);
+    return c;
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on("error", (err) => this.options.logger.debug(`xds: stream error: ${err.message}`));
-    this.options.resets.track(stream);
+    const session = stream.session as TransportSession | undefined;
+    const connection = session ? (session[CONNECTION] ?? this.onSession(session)) : undefined;
+    const call = GrpcCall.accept(stream, connection ?? NO_CONNECTION, connection?.follow(), this.calls);
     if (headers[":method"] !== "POST") {
       stream.respond({ ":status": 405 }, { endStream: true });
       return;
@@ -169,10 +220,6 @@ export class Http2Transport {
       trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}: this server serves xDS only`);
       return;
     }
-    serveGrpcCall(stream, headers, open, {
-      logger: this.options.logger,
-      maxReceiveMessageBytes: this.options.maxReceiveMessageBytes,
-      scratch: this.scratch,
-    });
+    call.serve(headers, open);
   }
 }

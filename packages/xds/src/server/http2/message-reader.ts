@@ -8,59 +8,92 @@ import { GRPC_PREFIX } from "../responses.js";
  * copy what they keep). A SotW ACK listing 1,000 names is ≈ 48 KB, several DATA frames: without
  * the scratch buffer 5,000 of them would allocate 240 MB per push.
  */
+/** What limits a {@link MessageReader}. */
+export interface ReaderLimits {
+  /** Largest message accepted (before decompression: the length in its prefix). */
+  readonly maxReceiveMessageBytes: number;
+  /** Assembles messages that span chunks. */
+  readonly scratch: ScratchBuffer;
+}
+
 export class MessageReader {
-  private readonly prefix = Buffer.alloc(GRPC_PREFIX);
+  /** Bytes of the current 5-byte prefix read so far. */
   private prefixGot = 0;
+  /** The current message's length; -1 while its prefix is being read. */
   private length = -1;
   private compressed = false;
-  private parts: Buffer[] = [];
+  /** The current message's first part, and all its parts once it has more than one. */
+  private first: Buffer | undefined = undefined;
+  private parts: Buffer[] | undefined = undefined;
+  /** Bytes of the message got so far (while reading a prefix: the length read so far). */
   private got = 0;
 
-  constructor(
-    private readonly maxBytes: number,
-    private readonly scratch: ScratchBuffer = new ScratchBuffer(),
-  ) {}
+  /** The limit and the scratch buffer (an object shared by the readers of a transport). */
+  protected readonly limits: ReaderLimits;
+
+  constructor(maxBytes: number, scratch?: ScratchBuffer);
+  constructor(limits: ReaderLimits);
+  constructor(limits: number | ReaderLimits, scratch: ScratchBuffer = new ScratchBuffer()) {
+    this.limits = typeof limits === "number" ? { maxReceiveMessageBytes: limits, scratch } : limits;
+  }
 
   /**
-   * Consumes a chunk; `onMessage` returns false to stop reading (the stream was ended).
-   * Throws when a message is larger than `maxBytes`.
+   * Consumes a chunk; `onMessage` (called with `this` the reader) returns false to stop reading
+   * (the stream was ended). Throws when a message is larger than `maxBytes`.
    */
-  push(chunk: Buffer, onMessage: (bytes: Buffer, compressed: boolean, ephemeral: boolean) => boolean): void {
+  push(
+    chunk: Buffer,
+    onMessage: (this: this, bytes: Buffer, compressed: boolean, ephemeral: boolean) => boolean,
+  ): void {
     let i = 0;
     while (i < chunk.length) {
       if (this.length < 0) {
-        const take = Math.min(GRPC_PREFIX - this.prefixGot, chunk.length - i);
-        chunk.copy(this.prefix, this.prefixGot, i, i + take);
-        this.prefixGot += take;
-        i += take;
+        // The prefix: a compressed flag, then the length (4 bytes, big-endian), read byte by byte
+        // so that no buffer is kept per stream for a prefix split across chunks.
+        while (this.prefixGot < GRPC_PREFIX && i < chunk.length) {
+          const byte = chunk[i++] as number;
+          if (this.prefixGot++ === 0) {
+            this.compressed = byte === 1;
+            this.got = 0;
+          } else this.got = this.got * 256 + byte;
+        }
         if (this.prefixGot < GRPC_PREFIX) break;
         this.prefixGot = 0;
-        this.compressed = this.prefix[0] === 1;
-        this.length = this.prefix.readUInt32BE(1);
-        if (this.length > this.maxBytes) {
-          throw new Error(`received a message of ${this.length} bytes; the limit is ${this.maxBytes}`);
-        }
-        this.parts = [];
+        this.length = this.got;
         this.got = 0;
+        const max = this.limits.maxReceiveMessageBytes;
+        if (this.length > max) {
+          throw new Error(`received a message of ${this.length} bytes; the limit is ${max}`);
+        }
       }
       const take = Math.min(this.length - this.got, chunk.length - i);
-      if (take > 0) this.parts.push(chunk.subarray(i, i + take));
+      if (take > 0) {
+        const part = chunk.subarray(i, i + take);
+        if (this.first === undefined) this.first = part;
+        else if (this.parts === undefined) this.parts = [this.first, part];
+        else this.parts.push(part);
+      }
       this.got += take;
       i += take;
       if (this.got === this.length) {
+        const first = this.first;
         const parts = this.parts;
         const length = this.length;
-        this.parts = [];
+        this.first = undefined;
+        this.parts = undefined;
         this.length = -1;
+        this.got = 0;
         const keepGoing =
-          parts.length <= 1
-            ? onMessage(parts[0] ?? Buffer.alloc(0), this.compressed, false)
-            : onMessage(this.scratch.assemble(parts, length), this.compressed, true);
+          parts === undefined
+            ? onMessage.call(this, first ?? EMPTY, this.compressed, false)
+            : onMessage.call(this, this.limits.scratch.assemble(parts, length), this.compressed, true);
         if (!keepGoing) return;
       }
     }
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** A reusable buffer for assembling messages (see MessageReader); big one-offs are not kept. */
 export class ScratchBuffer {
