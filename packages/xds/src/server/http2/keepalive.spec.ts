@@ -1,7 +1,7 @@
 import type http2 from "node:http2";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../logger.js";
-import { Keepalive, type KeepaliveEntry } from "./keepalive.js";
+import { Keepalive, type KeepaliveEntry, MAX_TIMER_MS } from "./keepalive.js";
 
 /** A connection whose PINGs are recorded and answered (or not) by the test. */
 class FakeConnection implements KeepaliveEntry {
@@ -84,5 +84,34 @@ describe("Keepalive", () => {
     keepalive.remove(b);
     expect(keepalive.entries()).toEqual([]);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  // A Node timer holds at most 2^31 - 1 ms; asked for more (Infinity, "never"), it fires after
+  // 1 ms. grpc-js's server sends keepalive PINGs only while keepaliveTimeMs < 2^31 - 1
+  // (grpc/grpc-node packages/grpc-js/src/server.ts: KEEPALIVE_MAX_TIME_MS, canSendPing), so an
+  // interval that long means no PINGs on either transport, not a timer re-armed every millisecond.
+  it("sends no PINGs and keeps no timer for an interval no Node timer holds (Infinity, ≥ 2^31 - 1 ms)", () => {
+    for (const interval of [Number.POSITIVE_INFINITY, MAX_TIMER_MS, 2 ** 32]) {
+      const keepalive = new Keepalive(interval, 500, silentLogger, () => Date.now());
+      const a = new FakeConnection(true);
+      keepalive.add(a);
+      expect(vi.getTimerCount()).toBe(0);
+      vi.advanceTimersByTime(10_000);
+      expect(a.pings).toEqual([]);
+      // Still listed: close() ends every connection of the list.
+      expect(keepalive.entries()).toEqual([a]);
+      keepalive.remove(a);
+    }
+  });
+
+  it("waits out a PING timeout no Node timer holds instead of destroying the connection after 1 ms", () => {
+    const keepalive = new Keepalive(1000, Number.POSITIVE_INFINITY, silentLogger, () => Date.now());
+    const silent = new FakeConnection(false);
+    keepalive.add(silent);
+    vi.advanceTimersByTime(1000);
+    expect(silent.pings).toEqual([1000]);
+    vi.advanceTimersByTime(60_000);
+    expect(silent.destroyedAt).toBeUndefined();
+    keepalive.remove(silent);
   });
 });

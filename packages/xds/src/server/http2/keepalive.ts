@@ -3,6 +3,14 @@ import type { Logger } from "../logger.js";
 import { peerOf } from "./peer.js";
 
 /**
+ * The longest delay a Node timer holds (2^31 - 1 ms, about 24.8 days): a longer one fires after
+ * 1 ms instead. As in grpc-js's server (`KEEPALIVE_MAX_TIME_MS`), a keepalive interval this long
+ * or longer (`Infinity` included) sends no PINGs, and a PING timeout this long or longer waits
+ * this long.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * A connection as {@link Keepalive} schedules it: the object that stands for the connection
  * carries its next PING time and its links in the schedule (no timer, closure or function of
  * its own per connection).
@@ -39,11 +47,14 @@ export class Keepalive {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Starts pinging a connection: its first PING is due in `intervalMs`. */
+  /**
+   * Starts pinging a connection: its first PING is due in `intervalMs` (never, when the interval
+   * is {@link MAX_TIMER_MS} or longer: the connection is only listed).
+   */
   add(entry: KeepaliveEntry): void {
     entry.keepaliveDue = this.now() + this.intervalMs;
     this.append(entry);
-    if (this.timer === undefined) this.arm(this.intervalMs);
+    if (this.timer === undefined && this.intervalMs < MAX_TIMER_MS) this.arm(this.intervalMs);
   }
 
   /** Stops pinging a connection (it closed). */
@@ -70,7 +81,7 @@ export class Keepalive {
       this.unlink(e);
       e.keepaliveDue = now + this.intervalMs;
       this.append(e);
-      ping(e.session, this.timeoutMs, this.logger);
+      ping(e.session, Math.min(this.timeoutMs, MAX_TIMER_MS), this.logger);
     }
     if (this.head !== undefined) this.arm(this.head.keepaliveDue - now);
   }
