@@ -231,7 +231,7 @@ async function runConfig(opt, protocol, mode, n, snapshots) {
   try {
     server = await startWithRetry(here("./server.mjs"), {
       name: "server",
-      execArgv: ["--expose-gc", "--max-old-space-size=8192", ...opt.serverNodeFlags],
+      execArgv: serverExecArgv(opt),
       env: serverEnv(opt),
     });
     load = await startWithRetry(here("./load.mjs"), {
@@ -564,6 +564,15 @@ async function startWithRetry(modulePath, options) {
 }
 
 /**
+ * The Node flags of both servers measured against each other, meshlet's and the bare node:http2
+ * floor (connection-floor.mjs): the same V8 heap limit (it sizes V8's young generation and heap
+ * growth), so "measured the same way" holds for the flags as for the waves, GC and environment.
+ */
+function serverExecArgv(opt) {
+  return ["--expose-gc", "--max-old-space-size=8192", ...opt.serverNodeFlags];
+}
+
+/**
  * The server child runs as docs/xds.md recommends for a control plane: glibc serves allocations
  * of 16 KiB and more with mmap, so the buffers of a reconnect storm (each stream's subscription,
  * 48 KB here) go back to the OS when freed instead of staying mapped. --default-malloc runs it
@@ -793,7 +802,7 @@ async function measureFloor(opt, n) {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--expose-gc", ...opt.serverNodeFlags, here("./connection-floor.mjs"), String(n), "stream"],
+      [...serverExecArgv(opt), here("./connection-floor.mjs"), String(n), "stream"],
       { env: { ...process.env, ...serverEnv(opt) }, timeout: 300_000, maxBuffer: 1 << 20 },
       (err, stdout) => {
         try {
