@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main } from "@meshlet/cli";
@@ -62,10 +62,11 @@ afterAll(async () => {
 
 describe("meshlet serve --admin on a non-loopback address", () => {
   it("serves over TLS with the token, answers unauthenticated without it, and never prints it", async () => {
-    const port =
-      /admin API \(meshlet\.admin\.v1\.MeshAdmin\)\s+https:\/\/0\.0\.0\.0:(\d+) \(bearer token required\)/.exec(
-        out,
-      )?.[1];
+    // Bound to every address, the printed URL names the machine (no client can dial 0.0.0.0).
+    const host = hostname().replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const port = new RegExp(
+      `admin API \\(meshlet\\.admin\\.v1\\.MeshAdmin\\)\\s+https://${host}:(\\d+) \\(bearer token required\\)`,
+    ).exec(out)?.[1];
     expect(port, out).toBeDefined();
     const admin = `https://127.0.0.1:${port}`;
     const status = async (env: Record<string, string>) => {
