@@ -160,6 +160,35 @@ describe("XdsServer.listen() transports", () => {
     expect((await good.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
   });
 
+  for (const transport of ["http2", "grpc-js"] as const) {
+    it(`a client whose Node the cache's nodeKey throws on cannot take the server down or leave its stream open (${transport})`, async () => {
+      // nodeKey reads what the client sent (here its cluster); the cache's bookkeeping and its
+      // watch both call it. Under grpc-js (listen's grpc-js transport, register()) the request
+      // is handled inside grpc-js's event listener, where a throw is an uncaught exception.
+      const cache = new SnapshotCache({
+        nodeKey: (n) => {
+          if (!n.cluster) throw new Error("node has no cluster");
+          return n.cluster;
+        },
+      });
+      cache.setSnapshot("svc", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+      const xds = new XdsServer({ cache, logger: silentLogger });
+      const server = await listen(xds, { transport });
+      const bad = AdsClient.connect({ address: server.address, node: { id: "no-cluster" } });
+      closers.push(() => bad.close());
+      bad.request({ typeUrl: TypeUrl.Cluster });
+      await expect.poll(() => xds.openStreams).toBe(1);
+      const good = AdsClient.connect({ address: server.address, node: { id: "pod", cluster: "svc" } });
+      closers.push(() => good.close());
+      good.request({ typeUrl: TypeUrl.Cluster });
+      expect((await good.next(TypeUrl.Cluster)).resources.map((r) => r.name)).toEqual(["c1"]);
+      bad.close();
+      await expect.poll(() => xds.openStreams).toBe(1);
+      good.close();
+      await expect.poll(() => xds.openStreams).toBe(0);
+    });
+  }
+
   it("announces maxConcurrentStreams in its SETTINGS (10,000 unless told)", async () => {
     const seen = [];
     for (const options of [{}, { maxConcurrentStreams: 2 }]) {

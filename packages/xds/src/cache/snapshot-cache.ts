@@ -6,7 +6,13 @@ import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet, Snapshot } from "../snapshot.js";
 import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
-import { type CacheWatch, type ListenableWatcher, listen, type WatchListener } from "./watch-listener.js";
+import {
+  type CacheWatch,
+  idleWatch,
+  type ListenableWatcher,
+  listen,
+  type WatchListener,
+} from "./watch-listener.js";
 
 /** Options of {@link SnapshotCache}. */
 export interface SnapshotCacheOptions {
@@ -93,7 +99,8 @@ export class SnapshotCache implements ListenableWatcher {
     return new Observable<ResourceSet>((subscriber) => {
       // A Subscriber is a listener: one told after it unsubscribed (from the copy a change is
       // told from) ignores it.
-      const watch = this.add(node, typeUrl, subscriber);
+      // A nodeKey that throws on the node errors the Observable (rxjs tells the subscriber).
+      const watch = this.add(this.keyOf(node), typeUrl, subscriber);
       return () => watch.unwatch(subscriber);
     });
   }
@@ -105,12 +112,20 @@ export class SnapshotCache implements ListenableWatcher {
    */
   [listen](node: Node, typeUrl: string, listener: WatchListener): CacheWatch | undefined {
     if (this.watch !== SnapshotCache.prototype.watch) return undefined;
-    return this.add(node, typeUrl, listener);
+    let key: string;
+    try {
+      key = this.keyOf(node);
+    } catch (err) {
+      // As watch() would: its Observable errors, and nothing is watched. The node comes from the
+      // client: a nodeKey may throw on it, and that must not throw out of the stream's request.
+      listener.error?.(err);
+      return idleWatch;
+    }
+    return this.add(key, typeUrl, listener);
   }
 
   /** Tells a listener the key's current set of the type (if any), then adds it to the type's watchers. */
-  private add(node: Node, typeUrl: string, listener: WatchListener): Watchers {
-    const key = this.keyOf(node);
+  private add(key: string, typeUrl: string, listener: WatchListener): Watchers {
     const entry = this.entry(key);
     if (entry.snapshot) listener.next(entry.snapshot.resourceSet(typeUrl));
     const own = entry.types.find((w) => w.typeUrl === typeUrl);

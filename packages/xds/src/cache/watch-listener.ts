@@ -9,6 +9,11 @@ import type { ConfigWatcher } from "./config-watcher.js";
  */
 export interface WatchListener {
   next(set: ResourceSet): void;
+  /**
+   * Told when the watch fails as it starts (a SnapshotCache's `nodeKey` throwing on the node),
+   * as `watch()`'s Observable would error; nothing is watched then.
+   */
+  error?(err: unknown): void;
 }
 
 /**
@@ -29,7 +34,7 @@ export interface CacheWatch {
  * it is told), and returns how to end it; or `undefined` when the watch must go through
  * {@link ConfigWatcher.watch} instead (a subclass that overrides `watch`, a MuxCache routing to a
  * cache without the fast path: such caches may read the subscription, `names$`). A watch through
- * it never errors. The symbol is not exported: a second copy of the package falls back to `watch`.
+ * it fails only where `watch()`'s Observable would, and the same way (`listener.error`). The symbol is not exported: a second copy of the package falls back to `watch`.
  */
 export const listen: unique symbol = Symbol("@meshlet/xds listen");
 

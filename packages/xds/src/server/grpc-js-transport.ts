@@ -76,7 +76,7 @@ function serveBidi(
   if (stream) options.resets.track(stream);
   else options.resets.untracked("grpc-js call");
   let finished = false;
-  const handler = method.open({
+  const serverCall: ServerCall = {
     ...callInfo(call),
     // grpc-js frames (and copies) each message itself: give it the message without our prefix.
     write: (framed, done) => {
@@ -92,8 +92,19 @@ function serveBidi(
       if (code === GrpcStatus.OK) call.end();
       else call.emit("error", { code, details, metadata: new grpc.Metadata() });
     },
+  };
+  const handler = method.open(serverCall);
+  call.on("data", (bytes: Buffer) => {
+    // Inside grpc-js's own event listener: a throw here would be an uncaught exception that
+    // takes the server down. End the call instead (as the built-in transport does).
+    try {
+      handler.message(bytes, false);
+    } catch (err) {
+      options.logger.error(`xds: ${method.path} failed`, { error: err });
+      handler.close((err as Error).message);
+      serverCall.finish(GrpcStatus.INTERNAL, "control plane error");
+    }
   });
-  call.on("data", (bytes: Buffer) => handler.message(bytes, false));
   call.on("end", () => handler.end());
   call.on("cancelled", () => handler.close("cancelled"));
   call.on("error", (err: Error) => handler.close(err.message));

@@ -15,7 +15,7 @@ import { describe, expect, it } from "vitest";
 import { SnapshotCache } from "../cache/snapshot-cache.js";
 import * as resources from "../resources/index.js";
 import { Snapshot } from "../snapshot.js";
-import { xdsRegistry } from "../type-url.js";
+import { TypeUrl, xdsRegistry } from "../type-url.js";
 import type { CallHandler, ServerCall } from "./call.js";
 import { silentLogger } from "./logger.js";
 import { XdsServer } from "./xds-server.js";
@@ -217,5 +217,41 @@ describe("a client whose resource names contain the characters the server joins 
     h.close("cancelled");
     v.close("cancelled");
     xds.close();
+  });
+});
+
+describe("a client whose node the cache's nodeKey cannot key", () => {
+  // A nodeKey reads the client's Node (its cluster, its metadata): a client can send one it
+  // throws on. The cache's bookkeeping (record(), StatusTracker) and its watch both call it.
+  const strictKey = (n: { cluster: string }) => {
+    if (!n.cluster) throw new Error("node has no cluster");
+    return n.cluster;
+  };
+  class Overriding extends SnapshotCache {
+    override watch(...args: Parameters<SnapshotCache["watch"]>) {
+      return super.watch(...args);
+    }
+  }
+
+  it("cannot make a request throw out of the call or leave its stream open, with or without watch() overridden", async () => {
+    const outcomes = [];
+    for (const cache of [new SnapshotCache({ nodeKey: strictKey }), new Overriding({ nodeKey: strictKey })]) {
+      const errors: string[] = [];
+      const logger = { ...silentLogger, error: (message: string) => errors.push(message) };
+      const xds = new XdsServer({ cache, logger });
+      const c = call();
+      const handler = xds.handle(ADS, c) as CallHandler;
+      // A transport hands over messages from an event listener (grpc-js's `data` under register()):
+      // a throw from here would be an uncaught exception in the server.
+      expect(() => sotw(handler, { node: { id: "n" }, typeUrl: TypeUrl.Cluster })).not.toThrow();
+      await turn();
+      handler.close("cancelled");
+      expect(xds.openStreams).toBe(0);
+      outcomes.push({ status: c.status, responses: c.responses, errors });
+      xds.close();
+    }
+    // The internal fast path of SnapshotCache does what watch() does (the watch fails, logged).
+    expect(outcomes[0]).toEqual(outcomes[1]);
+    expect(outcomes[0]?.errors.some((e) => /watch of .*Cluster for node "n" failed/.test(e))).toBe(true);
   });
 });

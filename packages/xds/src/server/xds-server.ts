@@ -225,7 +225,16 @@ export class XdsServer {
       writes: new WriteScheduler(maxBytesInFlight, writeStallMs),
       now: () => clock.now(),
       emit(event) {
-        watcher.record?.(event);
+        try {
+          watcher.record?.(event);
+        } catch (err) {
+          // A cache's bookkeeping reads the client's Node (a nodeKey may throw on it): it must not
+          // throw out of the stream that reports the event (under register(), a grpc-js event
+          // listener: an uncaught exception), nor leave the stream half opened or half closed.
+          logger.error(`xds: the cache could not record ${event.type} of node "${event.node?.id ?? ""}"`, {
+            error: err,
+          });
+        }
         if (events.observed) events.next(event);
       },
     };
