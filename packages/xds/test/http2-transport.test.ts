@@ -303,6 +303,33 @@ describe("XdsServer.listen() transports", () => {
     expect(pings).toBeGreaterThanOrEqual(1);
   });
 
+  it("waits out a keepaliveTimeoutMs longer than a Node timer holds (Infinity) instead of dropping the connection", async () => {
+    // A Node timer asked for more than 2^31 - 1 ms fires after 1 ms: the connection was dropped
+    // 1 ms after its first PING. PINGs go on every keepaliveTimeMs while one is unanswered.
+    const server = await listen(serverWithCluster(), {
+      keepaliveTimeMs: 50,
+      keepaliveTimeoutMs: Number.POSITIVE_INFINITY,
+    });
+    const socket = net.connect(server.port, "127.0.0.1");
+    closers.push(() => socket.destroy());
+    const outcome = new Promise<string>((resolve) => {
+      let pings = 0;
+      socket.on("data", (b: Buffer) => {
+        for (let i = 0; i + 9 <= b.length; ) {
+          const length = b.readUIntBE(i, 3);
+          if (b[i + 3] === 6 && ++pings === 3) resolve("pinged three times");
+          i += 9 + length;
+        }
+      });
+      socket.on("close", () => resolve("closed"));
+    });
+    await new Promise<void>((resolve) => socket.on("connect", () => resolve()));
+    socket.write(
+      Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]),
+    );
+    expect(await outcome).toBe("pinged three times");
+  });
+
   it("serves TLS with the tls option (a certificate made by openssl)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "meshlet-tls-"));
     closers.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -24,6 +24,7 @@ import { DeltaStream } from "./delta-stream.js";
 import { type GrpcJsMethod, mountOnGrpcJs } from "./grpc-js-transport.js";
 import { GrpcStatus, isGrpcStatusCode } from "./grpc-status.js";
 import { Http2Transport } from "./http2/http2-transport.js";
+import { MAX_TIMER_MS } from "./http2/keepalive.js";
 import { consoleLogger, type Logger } from "./logger.js";
 import { NameSets } from "./name-sets.js";
 import { deltaRequestDecoder, sotwRequestDecoder } from "./request-decoder.js";
@@ -442,7 +443,9 @@ export class XdsServer {
     const server = new grpc.Server({
       // Proxies hold streams for hours; keepalive finds dead peers.
       "grpc.keepalive_time_ms": keepaliveTimeMs,
-      "grpc.keepalive_timeout_ms": keepaliveTimeoutMs,
+      // A Node timer holds at most 2^31 - 1 ms (longer fires after 1 ms); grpc-js's own check
+      // covers keepalive_time_ms, not the timeout.
+      "grpc.keepalive_timeout_ms": Math.min(keepaliveTimeoutMs, MAX_TIMER_MS),
       "grpc.http2.max_pings_without_data": 0,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc-node.max_session_memory": maxSessionMemoryMb,
