@@ -325,7 +325,10 @@ describe("XdsServer.listen() transports", () => {
     });
     await new Promise<void>((resolve) => socket.on("connect", () => resolve()));
     socket.write(
-      Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]),
+      Buffer.concat([
+        Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+      ]),
     );
     expect(await outcome).toBe("pinged three times");
   });
