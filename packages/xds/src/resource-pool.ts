@@ -232,8 +232,12 @@ export class ResourcePool {
     if (parts.length === 0) return this.setOf(typeUrl, []);
     // The one non-empty part, by content (its explicit version, if any, does not carry over).
     if (parts.length === 1) return this.setOf(typeUrl, parts[0]!.resources.values());
-    let key = "u";
-    for (const p of parts) key += `${p.uid},`;
+    // Joined, not built with +=: one flat string per union (a chain of pieces costs several
+    // string objects, and every per-proxy union's key is kept in the table).
+    const ids: (string | number)[] = new Array(parts.length + 1);
+    ids[0] = "u";
+    for (let i = 0; i < parts.length; i++) ids[i + 1] = parts[i]!.uid;
+    const key = ids.join(",");
     return this.intern(typeUrl, key, () => {
       // Kept exactly sized (a pushed-to array has room to grow): every per-proxy union holds one.
       const exact = parts.slice();
@@ -241,7 +245,7 @@ export class ResourcePool {
     });
   }
 
-  /** Keys: a plain set's content version (and explicit version after a NUL), or "u" and its parts' uids. */
+  /** Keys: a plain set's content version (and explicit version after a NUL), or "u" and its parts' uids, comma-separated. */
   private intern(typeUrl: string, key: string, create: () => ResourceSet): ResourceSet {
     const table = getOrCreate(this.setsByContent, typeUrl, () => new WeakValues<string, ResourceSet>());
     const existing = table.get(key);

@@ -1,8 +1,8 @@
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { Observable } from "rxjs";
 import { XdsError } from "../errors.js";
-import type { XdsEvent } from "../events.js";
 import { getOrCreate } from "../get-or-create.js";
+import type { XdsEvent } from "../events.js";
 import type { ResourceSet, Snapshot } from "../snapshot.js";
 import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
@@ -62,11 +62,17 @@ export class SnapshotCache implements ListenableWatcher {
     const entry = this.entry(key);
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
-    for (const { typeUrl, listeners } of entry.types) {
+    // The arrays as they are now: a type watched from here on is not told (it got the new set
+    // when it was added), one no longer watched has its slot emptied (see KeyEntry.drop).
+    const { typeUrls, watchers } = entry;
+    for (let t = 0; t < typeUrls.length; t++) {
+      const typeUrl = typeUrls[t]!;
       const set = snapshot.resourceSet(typeUrl);
       if (previous?.resourceSet(typeUrl).version === set.version) continue;
+      const w = watchers[t]!;
       // A copy: a watcher may subscribe or unsubscribe others while it is told.
-      for (const listener of listeners.slice()) listener.next(set);
+      if (Array.isArray(w)) for (const listener of w.slice()) listener.next(set);
+      else w.next(set);
     }
   }
 
@@ -80,7 +86,7 @@ export class SnapshotCache implements ListenableWatcher {
     const entry = this.entries.get(key);
     if (entry) {
       entry.snapshot = undefined;
-      if (entry.types.length === 0) this.entries.delete(key);
+      if (entry.typeUrls.length === 0) this.entries.delete(key);
     }
     this.tracker.delete(key);
   }
@@ -100,8 +106,8 @@ export class SnapshotCache implements ListenableWatcher {
       // A Subscriber is a listener: one told after it unsubscribed (from the copy a change is
       // told from) ignores it.
       // A nodeKey that throws on the node errors the Observable (rxjs tells the subscriber).
-      const watch = this.add(this.keyOf(node), typeUrl, subscriber);
-      return () => watch.unwatch(subscriber);
+      const entry = this.add(this.keyOf(node), typeUrl, subscriber);
+      return () => entry.unwatch(subscriber);
     });
   }
 
@@ -125,19 +131,11 @@ export class SnapshotCache implements ListenableWatcher {
   }
 
   /** Tells a listener the key's current set of the type (if any), then adds it to the type's watchers. */
-  private add(key: string, typeUrl: string, listener: WatchListener): Watchers {
+  private add(key: string, typeUrl: string, listener: WatchListener): KeyEntry {
     const entry = this.entry(key);
     if (entry.snapshot) listener.next(entry.snapshot.resourceSet(typeUrl));
-    const own = entry.types.find((w) => w.typeUrl === typeUrl);
-    if (own) {
-      own.listeners.push(listener);
-      return own;
-    }
-    // Exactly sized arrays (a pushed-to or spread one has room for 16 more; concat's has none):
-    // a key per proxy has one watcher per type, and thousands of keys.
-    const watchers = new Watchers(this.entries, key, entry, typeUrl, listener);
-    entry.types = entry.types.concat([watchers]);
-    return watchers;
+    entry.add(typeUrl, listener);
+    return entry;
   }
 
   record(event: XdsEvent): void {
@@ -145,41 +143,81 @@ export class SnapshotCache implements ListenableWatcher {
   }
 
   private entry(key: string): KeyEntry {
-    return getOrCreate(this.entries, key, () => ({ snapshot: undefined, types: [] }));
+    return getOrCreate(this.entries, key, () => new KeyEntry(this.entries, key));
   }
 }
 
-interface KeyEntry {
-  snapshot: Snapshot | undefined;
-  /** The watched types (a handful: a scan beats a Map per key). Replaced, never changed in place. */
-  types: readonly Watchers[];
-}
+const noTypes: readonly string[] = Object.freeze([]);
+const noWatchers: readonly Watchers[] = Object.freeze([]);
+const noListeners: readonly WatchListener[] = Object.freeze([]);
+
+/** The watchers of one type: its one listener, or an array of them (two or more, or emptied). */
+type Watchers = WatchListener | WatchListener[];
 
 /**
- * The watchers of one type of one key: every stream of the key watching the type shares it (it is
- * the {@link CacheWatch} of each of their watches).
+ * One key's snapshot and watchers, and the {@link CacheWatch} of every watch of the key (a
+ * listener watches one type: it is found by a scan over the key's few types). With a key per
+ * proxy (per-proxy snapshots), thousands of keys have one listener per type each: the entry holds
+ * them in two exactly sized arrays, a type's listener itself until a second one comes, and no
+ * object per type.
  */
-class Watchers implements CacheWatch {
-  readonly listeners: WatchListener[];
+class KeyEntry implements CacheWatch {
+  snapshot: Snapshot | undefined = undefined;
+  /** The watched types (a handful: a scan beats a Map). Replaced, never changed in place. */
+  typeUrls: readonly string[] = noTypes;
+  /**
+   * Per watched type (same index as `typeUrls`), its watchers. Replaced with `typeUrls`; a slot is
+   * changed in place only to give a type its second listener (a change being told then tells it
+   * too, as it would a listener added to an array) or to empty a type no longer watched.
+   */
+  watchers: readonly Watchers[] = noWatchers;
 
   constructor(
     private readonly entries: Map<string, KeyEntry>,
     private readonly key: string,
-    private readonly entry: KeyEntry,
-    readonly typeUrl: string,
-    first: WatchListener,
-  ) {
-    this.listeners = [first];
+  ) {}
+
+  add(typeUrl: string, listener: WatchListener): void {
+    const t = this.typeUrls.indexOf(typeUrl);
+    if (t < 0) {
+      // concat sizes the arrays exactly (a pushed-to or spread one has room for 16 more).
+      this.typeUrls = this.typeUrls.concat([typeUrl]);
+      this.watchers = this.watchers.concat([listener]);
+      return;
+    }
+    const w = this.watchers[t]!;
+    if (Array.isArray(w)) w.push(listener);
+    else (this.watchers as Watchers[])[t] = [w, listener];
   }
 
   unwatch(listener: WatchListener): void {
-    const at = this.listeners.indexOf(listener);
-    if (at < 0) return;
-    this.listeners.splice(at, 1);
-    if (this.listeners.length > 0) return;
-    // The last one left: the type is no longer watched, nor the key if it has no snapshot.
-    const entry = this.entry;
-    entry.types = entry.types.filter((w) => w !== this);
-    if (entry.types.length === 0 && entry.snapshot === undefined) this.entries.delete(this.key);
+    const watchers = this.watchers;
+    for (let t = 0; t < watchers.length; t++) {
+      const w = watchers[t]!;
+      if (w === listener) return this.drop(t);
+      if (!Array.isArray(w)) continue;
+      const at = w.indexOf(listener);
+      if (at < 0) continue;
+      w.splice(at, 1);
+      if (w.length === 0) this.drop(t);
+      return;
+    }
   }
+
+  /** The type at `t` is no longer watched; nor is the key, if it has no snapshot. */
+  private drop(t: number): void {
+    // A change being told from the current arrays tells nobody in this slot any more.
+    (this.watchers as Watchers[])[t] = noListeners as WatchListener[];
+    this.typeUrls = without(this.typeUrls, t);
+    this.watchers = without(this.watchers, t);
+    if (this.typeUrls.length === 0 && this.snapshot === undefined && this.entries.get(this.key) === this)
+      this.entries.delete(this.key);
+  }
+}
+
+/** A copy of `list` without its element at `t`, exactly sized. */
+function without<T>(list: readonly T[], t: number): readonly T[] {
+  const out: T[] = new Array(list.length - 1);
+  for (let i = 0, j = 0; i < list.length; i++) if (i !== t) out[j++] = list[i]!;
+  return out;
 }

@@ -31,12 +31,24 @@ export interface NodeStatus {
 
 type MutableTypeStatus = { -readonly [K in keyof TypeStatus]: TypeStatus[K] };
 
-interface Entry {
-  node?: Node;
-  streams: number;
-  /** Epoch ms of the last request (a Date is made only when status() is read). */
-  lastRequestMs?: number;
-  types: Record<string, MutableTypeStatus>;
+/**
+ * One type of one key, every field set from the start: one hidden class for all of them, no
+ * property array grown as fields arrive (a key per proxy keeps thousands).
+ */
+class TypeEntry {
+  sentVersion: string | undefined = undefined;
+  ackedVersion: string | undefined = undefined;
+  nack: TypeStatus["nack"] = undefined;
+  responses = 0;
+}
+
+/** One key (see {@link TypeEntry}). */
+class Entry {
+  node: Node | undefined = undefined;
+  streams = 0;
+  /** Epoch ms of the last request, -1 before the first (a Date is made only when status() is read). */
+  lastRequestMs = -1;
+  readonly types: Record<string, TypeEntry> = {};
 }
 
 /**
@@ -64,7 +76,7 @@ export class StatusTracker {
     const key = this.keyOf(event.node);
     let entry = this.byKey.get(key);
     if (!entry) {
-      entry = { streams: 0, types: {} };
+      entry = new Entry();
       this.byKey.set(key, entry);
     }
     entry.node = event.node;
@@ -90,7 +102,7 @@ export class StatusTracker {
       case "ack": {
         const t = typeOf(entry, event.typeUrl);
         t.ackedVersion = event.version;
-        delete t.nack;
+        t.nack = undefined;
         break;
       }
       case "nack": {
@@ -110,12 +122,12 @@ export class StatusTracker {
     const entry = this.byKey.get(key);
     if (!entry) return undefined;
     const types: Record<string, TypeStatus> = {};
-    for (const [typeUrl, t] of Object.entries(entry.types)) types[typeUrl] = { ...t };
+    for (const [typeUrl, t] of Object.entries(entry.types)) setOwn(types, typeUrl, typeStatus(t));
     return {
       key,
       ...(entry.node ? { node: entry.node } : {}),
       streams: entry.streams,
-      ...(entry.lastRequestMs !== undefined ? { lastRequestAt: new Date(entry.lastRequestMs) } : {}),
+      ...(entry.lastRequestMs >= 0 ? { lastRequestAt: new Date(entry.lastRequestMs) } : {}),
       types,
     };
   }
@@ -125,11 +137,28 @@ export class StatusTracker {
   }
 }
 
-function typeOf(entry: Entry, typeUrl: string): MutableTypeStatus {
-  let t = entry.types[typeUrl];
+function typeOf(entry: Entry, typeUrl: string): TypeEntry {
+  // Own properties only: the type URL comes from the client, and may be "constructor" or "__proto__".
+  let t = Object.hasOwn(entry.types, typeUrl) ? entry.types[typeUrl] : undefined;
   if (!t) {
-    t = { responses: 0 };
-    entry.types[typeUrl] = t;
+    t = new TypeEntry();
+    setOwn(entry.types, typeUrl, t);
   }
   return t;
+}
+
+/** `record[key] = value` as an own property, even for "__proto__" (which would set the prototype). */
+function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  if (key === "__proto__")
+    Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  else record[key] = value;
+}
+
+/** What status() shows of a type: the fields that are set. */
+function typeStatus(t: TypeEntry): TypeStatus {
+  const out: MutableTypeStatus = { responses: t.responses };
+  if (t.sentVersion !== undefined) out.sentVersion = t.sentVersion;
+  if (t.ackedVersion !== undefined) out.ackedVersion = t.ackedVersion;
+  if (t.nack !== undefined) out.nack = t.nack;
+  return out;
 }

@@ -265,7 +265,7 @@ function resourceKey(list: readonly CachedResource[]): string {
     h1 = Math.imul(h1 ^ r.uid, 0x01000193);
     h2 = Math.imul(h2 ^ (r.uid * 0x9e3779b1), 0x85ebca6b);
   }
-  return `r${list.length}:${h1 >>> 0}:${h2 >>> 0}`;
+  return flatKey("r", list.length, h1, h2);
 }
 
 function namesKey(list: readonly string[]): string {
@@ -280,7 +280,16 @@ function namesKey(list: readonly string[]): string {
     h1 = Math.imul(h1 ^ 0xffff, 0x01000193);
     h2 = Math.imul(h2 ^ 0xffff, 0x85ebca6b);
   }
-  return `n${list.length}:${h1 >>> 0}:${h2 >>> 0}`;
+  return flatKey("n", list.length, h1, h2);
+}
+
+/**
+ * `${kind}${length}:${h1}:${h2}` (lanes unsigned) as one flat string: a template literal of that
+ * length is a chain of string pieces, and the table keeps a key per list (one per proxy for
+ * per-proxy lists).
+ */
+function flatKey(kind: string, length: number, h1: number, h2: number): string {
+  return [kind + length, h1 >>> 0, h2 >>> 0].join(":");
 }
 
 function sameResources(a: readonly CachedResource[], b: readonly CachedResource[]): boolean {

@@ -5,7 +5,6 @@ import type { ConfigWatcher, SubscribedNames } from "../cache/config-watcher.js"
 import { type CacheWatch, listenTo, type WatchListener } from "../cache/watch-listener.js";
 import type { CachedResource } from "../cached-resource.js";
 import type { XdsEvent, XdsProtocol } from "../events.js";
-import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet } from "../snapshot.js";
 import { adsOrder } from "../type-url.js";
 import type { ServerCall } from "./call.js";
@@ -129,11 +128,22 @@ class SubscriptionWatch implements CacheWatch {
   }
 }
 
-const names = new WeakMap<readonly { name: string }[], readonly string[]>();
+const names = new WeakMap<readonly { name: string }[], WeakRef<readonly string[]>>();
 
-/** The names of a (shared) resource list, computed once per list: streams share push arrays. */
+/**
+ * The names of a (shared) resource list, computed once per list while in use: streams share push
+ * arrays. Held weakly: the names are needed while a response is unanswered and by its event, but
+ * a list lives as long as its set (a per-proxy snapshot's first response list lives as long as
+ * the snapshot), and its names would be kept that long for nothing. Asked for again after the
+ * collector freed them, they are computed again.
+ */
 export function namesOf(list: readonly { name: string }[]): readonly string[] {
-  return getOrCreate(names, list, () => list.map((x) => x.name));
+  let out = names.get(list)?.deref();
+  if (out === undefined) {
+    out = list.map((x) => x.name);
+    names.set(list, new WeakRef(out));
+  }
+  return out;
 }
 
 const orderIndex = new Map(adsOrder.map((t, i) => [t, i]));
