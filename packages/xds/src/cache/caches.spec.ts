@@ -74,6 +74,75 @@ describe("SnapshotCache", () => {
   });
 });
 
+describe("SnapshotCache.status", () => {
+  const base = { streamId: 1, protocol: "delta" as const, node: node("a"), nonce: "1" };
+
+  it("shows the fields a type has, and a NACK until the next ACK", () => {
+    const cache = new SnapshotCache();
+    cache.record({ ...base, type: "stream-open", service: "ads", peer: "p" });
+    cache.record({ ...base, type: "ack", typeUrl: TypeUrl.Cluster, version: "v0" });
+    expect(cache.status("a")?.types[TypeUrl.Cluster]).toStrictEqual({ responses: 0, ackedVersion: "v0" });
+    const response = {
+      ...base,
+      type: "response" as const,
+      typeUrl: TypeUrl.Cluster,
+      version: "v1",
+      resources: ["c1"],
+      removed: [],
+      heartbeat: false,
+      bytes: 10,
+    };
+    cache.record(response);
+    cache.record({
+      ...base,
+      type: "nack",
+      typeUrl: TypeUrl.Cluster,
+      version: "v0",
+      rejectedVersion: "v1",
+      errorDetail: { code: 3, message: "bad" },
+    });
+    const nacked = cache.status("a")?.types[TypeUrl.Cluster];
+    expect(nacked).toMatchObject({ responses: 1, sentVersion: "v1", ackedVersion: "v0" });
+    expect(nacked?.nack).toMatchObject({ version: "v0", rejectedVersion: "v1", message: "bad", code: 3 });
+    cache.record({ ...response, version: "v2" });
+    cache.record({ ...base, type: "ack", typeUrl: TypeUrl.Cluster, version: "v2" });
+    expect(cache.status("a")?.types[TypeUrl.Cluster]).toStrictEqual({
+      responses: 2,
+      sentVersion: "v2",
+      ackedVersion: "v2",
+    });
+    expect(cache.status("a")?.lastRequestAt).toBeUndefined();
+  });
+
+  it("keeps a client's type URL as its own entry, even one named like an Object property", () => {
+    // Type URLs come from clients; "__proto__" or "constructor" must neither reach Object's
+    // prototype nor read a property every object inherits.
+    const cache = new SnapshotCache();
+    cache.record({ ...base, type: "stream-open", service: "ads", peer: "p" });
+    for (const typeUrl of ["__proto__", "constructor", "toString"]) {
+      cache.record({
+        ...base,
+        type: "response",
+        typeUrl,
+        version: "v1",
+        resources: [],
+        removed: [],
+        heartbeat: false,
+        bytes: 0,
+      });
+    }
+    const types = cache.status("a")?.types ?? {};
+    expect(Object.keys(types)).toEqual(["__proto__", "constructor", "toString"]);
+    for (const typeUrl of Object.keys(types))
+      expect(Object.getOwnPropertyDescriptor(types, typeUrl)?.value).toStrictEqual({
+        responses: 1,
+        sentVersion: "v1",
+      });
+    expect(({} as Record<string, unknown>).sentVersion).toBeUndefined();
+    expect(Object.getPrototypeOf(types)).toBe(Object.prototype);
+  });
+});
+
 describe("SnapshotCache watchers", () => {
   it("tells each remaining watcher of a key, and forgets a key once unwatched and cleared", () => {
     const cache = new SnapshotCache({ nodeKey: (n) => n.cluster });

@@ -93,6 +93,59 @@ describe("SnapshotCache's listener fast path", () => {
     expect(late.seen).toEqual([["c3"]]);
   });
 
+  it("keeps a type's watchers through one, several and none, fast path and watch() mixed", () => {
+    // A key's type holds its one listener itself, an array from the second on, and is dropped
+    // when the last one leaves (snapshot-cache.ts KeyEntry): each step must tell the same.
+    const cache = new SnapshotCache({ nodeKey: (n) => n.cluster });
+    const withEndpoints = (...names: string[]) =>
+      Snapshot.create({
+        clusters: names.map((name) => resources.cluster({ name })),
+        endpoints: names.map((clusterName) => resources.loadAssignment({ clusterName, endpoints: [] })),
+      });
+    const first = listener();
+    const firstWatch = fast(cache, node("pod-1", "svc"), TypeUrl.Cluster, first);
+    const second = subscribed(cache, node("pod-2", "svc"), TypeUrl.Cluster);
+    const eds = listener();
+    fast(cache, node("pod-3", "svc"), TypeUrl.ClusterLoadAssignment, eds);
+    cache.setSnapshot("svc", withEndpoints("c1"));
+    expect([first.seen, second.seen, eds.seen]).toEqual([[["c1"]], [["c1"]], [["c1"]]]);
+    // Back to one listener of the type (the array kept), then a listener not watching: ignored.
+    firstWatch.unwatch(first);
+    firstWatch.unwatch(listener());
+    cache.setSnapshot("svc", withEndpoints("c2"));
+    expect([first.seen, second.seen, eds.seen]).toEqual([[["c1"]], [["c1"], ["c2"]], [["c1"], ["c2"]]]);
+    // None left: the type is no longer watched, the other type still is.
+    second.stop();
+    cache.setSnapshot("svc", withEndpoints("c3"));
+    expect(second.seen).toHaveLength(2);
+    expect(eds.seen.at(-1)).toEqual(["c3"]);
+    // Watched again: the current set at once, then each change.
+    const again = listener();
+    fast(cache, node("pod-1", "svc"), TypeUrl.Cluster, again);
+    cache.setSnapshot("svc", withEndpoints("c4"));
+    expect(again.seen).toEqual([["c3"], ["c4"]]);
+    expect(eds.seen).toEqual([["c1"], ["c2"], ["c3"], ["c4"]]);
+  });
+
+  it("does not tell a type's only listener a change after another listener unwatched it", () => {
+    const cache = new SnapshotCache();
+    let ldsWatch: CacheWatch | undefined;
+    const lds = listener();
+    // Told first (its type was watched first), it ends the LDS watch before LDS is told.
+    const cds = listener(() => ldsWatch?.unwatch(lds));
+    fast(cache, node("a"), TypeUrl.Cluster, cds);
+    ldsWatch = fast(cache, node("a"), TypeUrl.Listener, lds);
+    cache.setSnapshot(
+      "a",
+      Snapshot.create({
+        clusters: [resources.cluster({ name: "c1" })],
+        listeners: [resources.listener({ name: "l1", routeConfigName: "r1" })],
+      }),
+    );
+    expect(cds.seen).toEqual([["c1"]]);
+    expect(lds.seen).toEqual([]);
+  });
+
   it("is refused for a subclass that overrides watch(), which must see every watch", () => {
     class Custom extends SnapshotCache {
       override watch(n: ReturnType<typeof node>, typeUrl: string): Observable<ResourceSet> {

@@ -329,7 +329,7 @@ export class ResponseCache {
   private readonly deltaBodies = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], Responses>>();
   private readonly deltaUpserts = new WeakMap<readonly unknown[], Responses>();
   /** The response (and nonce) of each live buffer: alive exactly as long as the buffer. */
-  private readonly byBuffer = new WeakMap<Buffer, AssembledResponse>();
+  private readonly byBuffer = new WeakMap<Buffer, Assembled>();
   private readonly keys = new ContentKeys();
 
   constructor(private readonly controlPlane: { readonly sotw: Uint8Array; readonly delta: Uint8Array }) {}
@@ -357,13 +357,12 @@ export class ResponseCache {
         framed: sotwResponse(version, typeUrl, resources, nonce, heartbeat, this.controlPlane.sotw, wrapTtl),
       };
     }
-    const byType = getOrCreate(
+    return this.assembled(
       wrapTtl ? this.sotwBodies : this.sotwPlainBodies,
       resources,
-      () => new Responses(),
-    );
-    return this.assembled(byType, typeUrl, version, (nonce) =>
-      sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
+      typeUrl,
+      version,
+      (nonce) => sotwResponse(version, typeUrl, resources, nonce, false, this.controlPlane.sotw, wrapTtl),
     );
   }
 
@@ -385,65 +384,73 @@ export class ResponseCache {
         framed: deltaResponse(version, typeUrl, resources, gone, nonce, heartbeat, this.controlPlane.delta),
       };
     }
-    const byType =
-      gone === noRemovals
-        ? getOrCreate(this.deltaUpserts, resources, () => new Responses())
-        : getOrCreate(
-            getOrCreate(this.deltaBodies, resources, () => new WeakMap()),
-            gone,
-            () => new Responses(),
-          );
-    return this.assembled(byType, typeUrl, version, (nonce) =>
-      deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta),
-    );
+    const build = (nonce: string) =>
+      deltaResponse(version, typeUrl, resources, gone, nonce, false, this.controlPlane.delta);
+    return gone === noRemovals
+      ? this.assembled(this.deltaUpserts, resources, typeUrl, version, build)
+      : this.assembled(
+          getOrCreate(this.deltaBodies, resources, () => new WeakMap()),
+          gone,
+          typeUrl,
+          version,
+          build,
+        );
   }
 
   /** The response for (type URL, version) of a list, built with a fresh nonce if none lives. */
   private assembled(
-    responses: Responses,
+    table: WeakMap<readonly unknown[], Responses>,
+    list: readonly unknown[],
     typeUrl: string,
     version: string,
     build: (nonce: string) => Buffer,
   ): AssembledResponse {
-    const live = responses.get(typeUrl, version);
-    const known = live && this.byBuffer.get(live);
+    const slot = table.get(list);
+    const known = slot && this.live(slot, typeUrl, version);
     if (known) return known;
     const nonce = this.nonce();
-    const response = { nonce, framed: build(nonce) };
+    const response: Assembled = { nonce, framed: build(nonce), typeUrl, version };
     this.byBuffer.set(response.framed, response);
-    responses.set(typeUrl, version, response.framed);
+    const ref = new WeakRef(response.framed);
+    if (slot === undefined || slot instanceof WeakRef) {
+      // One slot: the common case (a list goes out under one version of one type), or the one
+      // it held is gone or was this very (type URL, version).
+      const held = slot?.deref();
+      const other = held && this.byBuffer.get(held);
+      if (!other || (other.typeUrl === typeUrl && other.version === version)) table.set(list, ref);
+      else {
+        const more = new WeakValues<string, Buffer>();
+        more.set(`${other.typeUrl} ${other.version}`, held as Buffer);
+        more.set(`${typeUrl} ${version}`, response.framed);
+        table.set(list, more);
+      }
+    } else slot.set(`${typeUrl} ${version}`, response.framed);
     return response;
   }
+
+  /** The live response of a list's slot for (type URL, version), if any. */
+  private live(slot: Responses, typeUrl: string, version: string): Assembled | undefined {
+    if (slot instanceof WeakRef) {
+      const framed = slot.deref();
+      const response = framed && this.byBuffer.get(framed);
+      return response && response.typeUrl === typeUrl && response.version === version ? response : undefined;
+    }
+    const framed = slot.get(`${typeUrl} ${version}`);
+    return framed && this.byBuffer.get(framed);
+  }
+}
+
+/** An assembled response as the cache keeps it: with what it is the response of. */
+interface Assembled extends AssembledResponse {
+  readonly typeUrl: string;
+  readonly version: string;
 }
 
 /**
- * The live responses of one list, by type URL and version: one slot for the common case (a list
- * goes out under one version of one type), a table beyond it (the same changed resources under
- * every proxy's own version).
+ * The live responses of one list, by type URL and version: the buffer itself, held weakly, for
+ * the common case (a list goes out under one version of one type: its type URL and version are
+ * those of the buffer's response), a table beyond it (the same changed resources under every
+ * proxy's own version). No object per list around the reference: a per-proxy list keeps its slot
+ * as long as the list lives, long after the buffer is gone.
  */
-class Responses {
-  private typeUrl = "";
-  private version = "";
-  private ref: WeakRef<Buffer> | undefined;
-  private more: WeakValues<string, Buffer> | undefined;
-
-  get(typeUrl: string, version: string): Buffer | undefined {
-    if (this.ref && this.typeUrl === typeUrl && this.version === version) return this.ref.deref();
-    return this.more?.get(`${typeUrl} ${version}`);
-  }
-
-  set(typeUrl: string, version: string, framed: Buffer): void {
-    if (
-      !this.ref ||
-      this.ref.deref() === undefined ||
-      (this.typeUrl === typeUrl && this.version === version)
-    ) {
-      this.typeUrl = typeUrl;
-      this.version = version;
-      this.ref = new WeakRef(framed);
-      return;
-    }
-    this.more ??= new WeakValues();
-    this.more.set(`${typeUrl} ${version}`, framed);
-  }
-}
+type Responses = WeakRef<Buffer> | WeakValues<string, Buffer>;
