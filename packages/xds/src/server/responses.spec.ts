@@ -34,6 +34,40 @@ describe("ResponseCache", () => {
     expect(d2.framed).toBe(d1.framed);
   });
 
+  it("keeps one list's responses apart by version and type, sharing each while it lives", () => {
+    // One slot per list for the common case, a table once the list goes out under a second
+    // (type URL, version): e.g. the same changed resources under each proxy's own version.
+    const pool = new ResourcePool();
+    const list = [
+      ...Snapshot.create({ clusters: [resources.cluster({ name: "a" })] }, { pool })
+        .resources(TypeUrl.Cluster)
+        .values(),
+    ];
+    const cache = new ResponseCache(controlPlane);
+    const v1 = cache.delta("v1", TypeUrl.Cluster, list, [], false);
+    expect(cache.delta("v1", TypeUrl.Cluster, list, [], false)).toBe(v1);
+    const v2 = cache.delta("v2", TypeUrl.Cluster, list, [], false);
+    const other = cache.delta("v1", "type.googleapis.com/custom.Type", list, [], false);
+    expect(new Set([v1.nonce, v2.nonce, other.nonce]).size).toBe(3);
+    expect(cache.delta("v1", TypeUrl.Cluster, list, [], false)).toBe(v1);
+    expect(cache.delta("v2", TypeUrl.Cluster, list, [], false)).toBe(v2);
+    expect(cache.delta("v1", "type.googleapis.com/custom.Type", list, [], false)).toBe(other);
+    const decoded = fromBinary(DeltaDiscoveryResponseSchema, v2.framed.subarray(GRPC_PREFIX));
+    expect([decoded.systemVersionInfo, decoded.nonce]).toEqual(["v2", v2.nonce]);
+    // With removals, the same per (removed names, type URL, version).
+    const gone1 = cache.delta("v1", TypeUrl.Cluster, list, ["x"], false);
+    const gone2 = cache.delta("v2", TypeUrl.Cluster, list, ["x"], false);
+    expect(gone1).not.toBe(v1);
+    expect(gone2.nonce).not.toBe(gone1.nonce);
+    expect(cache.delta("v1", TypeUrl.Cluster, list, ["x"], false)).toBe(gone1);
+    expect(cache.delta("v2", TypeUrl.Cluster, list, ["x"], false)).toBe(gone2);
+    // SotW likewise.
+    const s1 = cache.sotw("v1", TypeUrl.Cluster, list, false, true);
+    const s2 = cache.sotw("v2", TypeUrl.Cluster, list, false, true);
+    expect(s2.nonce).not.toBe(s1.nonce);
+    expect(cache.sotw("v1", TypeUrl.Cluster, list, false, true)).toBe(s1);
+  });
+
   it("keeps lists that differ in a resource or in order apart", () => {
     const pool = new ResourcePool();
     const [a, b] = [
