@@ -737,6 +737,9 @@ function goals(runs, floors) {
         floorRssPerConnection: f?.perConnection?.rss ?? null,
         above: wholeAbove ?? null,
       },
+      // With --mallinfo: live bytes (V8 heap used + malloc in use + mmap'd chunks) above the
+      // floor's, second wave: what both servers hold, free of RSS's pages kept free or unused.
+      ...(liveAbove(r.memory.marginal, f?.marginal) ?? {}),
       limit: 5 * KB,
       pass: above === undefined ? null : above <= 5 * KB,
       ...(above === undefined ? { note: "no floor measured at this N (--skip-floor or it failed)" } : {}),
@@ -794,6 +797,18 @@ function goals(runs, floors) {
     });
   }
   return out;
+}
+
+/** Live bytes per stream above the floor's per connection (marginal, --mallinfo runs only). */
+function liveAbove(meshlet, floor) {
+  if (meshlet?.mallocUsedPerStream === undefined || floor?.mallocUsed === undefined) return undefined;
+  const live = meshlet.heapPerStream + meshlet.mallocUsedPerStream + meshlet.mallocMmapPerStream;
+  const floorLive = floor.heapUsed + floor.mallocUsed + floor.mallocMmap;
+  return {
+    liveBytesPerStream: live,
+    floorLiveBytesPerConnection: floorLive,
+    liveBytesAbove: live - floorLive,
+  };
 }
 
 /** The bare node:http2 floor per connection at N (connection-floor.mjs, same server env and flags). */
