@@ -114,6 +114,27 @@ describe("SnapshotCache.status", () => {
     expect(cache.status("a")?.lastRequestAt).toBeUndefined();
   });
 
+  it("dates the last request with the injected clock", () => {
+    let now = new Date("2026-01-02T03:04:05.678Z");
+    const cache = new SnapshotCache({ now: () => now });
+    const request = {
+      ...base,
+      type: "request" as const,
+      typeUrl: TypeUrl.Cluster,
+      versionInfo: "",
+      responseNonce: "",
+      resourceNames: [],
+      unsubscribe: [],
+      stale: false,
+    };
+    cache.record({ ...base, type: "stream-open", service: "ads", peer: "p" });
+    cache.record(request);
+    expect(cache.status("a")?.lastRequestAt).toEqual(new Date("2026-01-02T03:04:05.678Z"));
+    now = new Date(0);
+    cache.record(request);
+    expect(cache.status("a")?.lastRequestAt).toEqual(new Date(0));
+  });
+
   it("keeps a client's type URL as its own entry, even one named like an Object property", () => {
     // Type URLs come from clients; "__proto__" or "constructor" must neither reach Object's
     // prototype nor read a property every object inherits.

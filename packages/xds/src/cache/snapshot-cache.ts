@@ -1,8 +1,8 @@
 import type { Node } from "@meshlet/api/envoy/config/core/v3/base_pb";
 import { Observable } from "rxjs";
 import { XdsError } from "../errors.js";
-import { getOrCreate } from "../get-or-create.js";
 import type { XdsEvent } from "../events.js";
+import { getOrCreate } from "../get-or-create.js";
 import type { ResourceSet, Snapshot } from "../snapshot.js";
 import type { ConfigWatcher } from "./config-watcher.js";
 import { type NodeStatus, StatusTracker } from "./status.js";
@@ -194,7 +194,10 @@ class KeyEntry implements CacheWatch {
     const watchers = this.watchers;
     for (let t = 0; t < watchers.length; t++) {
       const w = watchers[t]!;
-      if (w === listener) return this.drop(t);
+      if (w === listener) {
+        this.drop(t);
+        return;
+      }
       if (!Array.isArray(w)) continue;
       const at = w.indexOf(listener);
       if (at < 0) continue;

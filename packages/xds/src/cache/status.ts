@@ -46,8 +46,8 @@ class TypeEntry {
 class Entry {
   node: Node | undefined = undefined;
   streams = 0;
-  /** Epoch ms of the last request, -1 before the first (a Date is made only when status() is read). */
-  lastRequestMs = -1;
+  /** Epoch ms of the last request, NaN before the first (a Date is made only when status() is read). */
+  lastRequestMs = Number.NaN;
   readonly types: Record<string, TypeEntry> = {};
 }
 
@@ -127,7 +127,7 @@ export class StatusTracker {
       key,
       ...(entry.node ? { node: entry.node } : {}),
       streams: entry.streams,
-      ...(entry.lastRequestMs >= 0 ? { lastRequestAt: new Date(entry.lastRequestMs) } : {}),
+      ...(!Number.isNaN(entry.lastRequestMs) ? { lastRequestAt: new Date(entry.lastRequestMs) } : {}),
       types,
     };
   }
