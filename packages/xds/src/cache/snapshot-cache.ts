@@ -40,7 +40,7 @@ export class SnapshotCache implements ListenableWatcher {
    * one-endpoint change touches the EDS watchers and nobody else. Plain arrays, not a Subject
    * per type: with a key per proxy (per-proxy snapshots), every key holds its own.
    */
-  private readonly entries = new Map<string, KeyEntry>();
+  private readonly entries = new KeyTable();
   private readonly tracker: StatusTracker;
   private readonly keyOf: (node: Node) => string;
 
@@ -63,16 +63,25 @@ export class SnapshotCache implements ListenableWatcher {
     const previous = entry.snapshot;
     entry.snapshot = snapshot;
     // The arrays as they are now: a type watched from here on is not told (it got the new set
-    // when it was added), one no longer watched has its slot emptied (see KeyEntry.drop).
-    const { typeUrls, watchers } = entry;
-    for (let t = 0; t < typeUrls.length; t++) {
-      const typeUrl = typeUrls[t]!;
-      const set = snapshot.resourceSet(typeUrl);
-      if (previous?.resourceSet(typeUrl).version === set.version) continue;
-      const w = watchers[t]!;
-      // A copy: a watcher may subscribe or unsubscribe others while it is told.
-      if (Array.isArray(w)) for (const listener of w.slice()) listener.next(set);
-      else w.next(set);
+    // when it was added). While it is told, a type of it that gets a second listener, or is no
+    // longer watched, has its slot changed in these arrays too, even after the key's arrays were
+    // replaced (see KeyEntry.patch): the watchers told are those of each type when it is reached.
+    const frame: Telling = { entry, typeUrls: entry.typeUrls, watchers: entry.watchers as Watchers[] };
+    const telling = this.entries.telling;
+    telling.push(frame);
+    try {
+      const { typeUrls, watchers } = frame;
+      for (let t = 0; t < typeUrls.length; t++) {
+        const typeUrl = typeUrls[t]!;
+        const set = snapshot.resourceSet(typeUrl);
+        if (previous?.resourceSet(typeUrl).version === set.version) continue;
+        const w = watchers[t]!;
+        // A copy: a watcher may subscribe or unsubscribe others while it is told.
+        if (Array.isArray(w)) for (const listener of w.slice()) listener.next(set);
+        else w.next(set);
+      }
+    } finally {
+      telling.pop();
     }
   }
 
@@ -147,6 +156,18 @@ export class SnapshotCache implements ListenableWatcher {
   }
 }
 
+/** The key entries of a cache, and the changes being told (innermost last). */
+class KeyTable extends Map<string, KeyEntry> {
+  readonly telling: Telling[] = [];
+}
+
+/** A change being told: the key's arrays as they were when it started. */
+interface Telling {
+  readonly entry: KeyEntry;
+  readonly typeUrls: readonly string[];
+  readonly watchers: Watchers[];
+}
+
 const noTypes: readonly string[] = Object.freeze([]);
 const noWatchers: readonly Watchers[] = Object.freeze([]);
 const noListeners: readonly WatchListener[] = Object.freeze([]);
@@ -173,7 +194,7 @@ class KeyEntry implements CacheWatch {
   watchers: readonly Watchers[] = noWatchers;
 
   constructor(
-    private readonly entries: Map<string, KeyEntry>,
+    private readonly entries: KeyTable,
     private readonly key: string,
   ) {}
 
@@ -187,7 +208,11 @@ class KeyEntry implements CacheWatch {
     }
     const w = this.watchers[t]!;
     if (Array.isArray(w)) w.push(listener);
-    else (this.watchers as Watchers[])[t] = [w, listener];
+    else {
+      const both = [w, listener];
+      this.patch(typeUrl, w, both);
+      (this.watchers as Watchers[])[t] = both;
+    }
   }
 
   unwatch(listener: WatchListener): void {
@@ -207,9 +232,24 @@ class KeyEntry implements CacheWatch {
     }
   }
 
+  /**
+   * A type's watchers change from `was` to `now` (its second listener, or none): in the arrays of
+   * every change of this key being told too, where they are still `was` (a change told from arrays
+   * the key has since replaced, by a type added or dropped, tells the type's watchers as they are
+   * when it reaches them, as one told from a list of per-type objects would).
+   */
+  private patch(typeUrl: string, was: Watchers, now: Watchers): void {
+    for (const frame of this.entries.telling) {
+      if (frame.entry !== this || frame.watchers === this.watchers) continue;
+      const i = frame.typeUrls.indexOf(typeUrl);
+      if (i >= 0 && frame.watchers[i] === was) frame.watchers[i] = now;
+    }
+  }
+
   /** The type at `t` is no longer watched; nor is the key, if it has no snapshot. */
   private drop(t: number): void {
-    // A change being told from the current arrays tells nobody in this slot any more.
+    // A change being told from the current arrays, or older ones, tells nobody in this slot any more.
+    this.patch(this.typeUrls[t]!, this.watchers[t]!, noListeners as WatchListener[]);
     (this.watchers as Watchers[])[t] = noListeners as WatchListener[];
     this.typeUrls = without(this.typeUrls, t);
     this.watchers = without(this.watchers, t);

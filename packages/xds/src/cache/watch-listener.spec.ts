@@ -146,6 +146,61 @@ describe("SnapshotCache's listener fast path", () => {
     expect(lds.seen).toEqual([]);
   });
 
+  it("does not tell a type's only listener a change after it was unwatched, though a type was added first", () => {
+    const cache = new SnapshotCache();
+    let ldsWatch: CacheWatch | undefined;
+    const lds = listener();
+    const rds = listener();
+    // Told first, it starts an RDS watch (a new type: the key's watcher arrays are replaced) and
+    // then ends the LDS watch before LDS is told.
+    const cds = listener(() => {
+      if (rds.seen.length > 0) return;
+      fast(cache, node("a"), TypeUrl.RouteConfiguration, rds);
+      ldsWatch?.unwatch(lds);
+    });
+    fast(cache, node("a"), TypeUrl.Cluster, cds);
+    ldsWatch = fast(cache, node("a"), TypeUrl.Listener, lds);
+    cache.setSnapshot(
+      "a",
+      Snapshot.create({
+        clusters: [resources.cluster({ name: "c1" })],
+        listeners: [resources.listener({ name: "l1", routeConfigName: "r1" })],
+      }),
+    );
+    expect(cds.seen).toEqual([["c1"]]);
+    expect(rds.seen).toEqual([[]]);
+    expect(lds.seen).toEqual([]);
+  });
+
+  it("tells a subscriber added to a type during a change the same, whether or not a type was added first", () => {
+    // What a watch() subscriber added (as a type's second) while another is told gets must not
+    // depend on whether the key's watcher arrays were replaced before it came.
+    const run = (addTypeFirst: boolean) => {
+      const cache = new SnapshotCache();
+      const n = node("a");
+      const second: string[][] = [];
+      let added = false;
+      const cds = cache.watch(n, TypeUrl.Cluster).subscribe(() => {
+        if (added || cache.getSnapshot("a") === undefined) return;
+        added = true;
+        if (addTypeFirst) cache.watch(n, TypeUrl.RouteConfiguration).subscribe(() => {});
+        cache.watch(n, TypeUrl.Listener).subscribe((set) => second.push([...set.resources.keys()]));
+      });
+      const first = subscribed(cache, n, TypeUrl.Listener);
+      cache.setSnapshot(
+        "a",
+        Snapshot.create({
+          clusters: [resources.cluster({ name: "c1" })],
+          listeners: [resources.listener({ name: "l1", routeConfigName: "r1" })],
+        }),
+      );
+      cds.unsubscribe();
+      return { first: first.seen, second };
+    };
+    expect(run(true)).toEqual(run(false));
+    expect(run(true).first).toEqual([["l1"]]);
+  });
+
   it("is refused for a subclass that overrides watch(), which must see every watch", () => {
     class Custom extends SnapshotCache {
       override watch(n: ReturnType<typeof node>, typeUrl: string): Observable<ResourceSet> {
