@@ -162,6 +162,33 @@ describe("SnapshotCache.status", () => {
     expect(({} as Record<string, unknown>).sentVersion).toBeUndefined();
     expect(Object.getPrototypeOf(types)).toBe(Object.prototype);
   });
+
+  it("keeps such type URLs as own entries through a MuxCache, whose status merges its caches'", () => {
+    const mux = new MuxCache({
+      caches: { [TypeUrl.Cluster]: new SnapshotCache() },
+      fallback: new SnapshotCache(),
+    });
+    mux.record({ ...base, type: "stream-open", service: "ads", peer: "p" });
+    for (const typeUrl of [TypeUrl.Cluster, "__proto__", "constructor"]) {
+      mux.record({
+        ...base,
+        type: "response",
+        typeUrl,
+        version: "v1",
+        resources: [],
+        removed: [],
+        heartbeat: false,
+        bytes: 0,
+      });
+    }
+    const types = mux.status("a")?.types ?? {};
+    expect(Object.getPrototypeOf(types)).toBe(Object.prototype);
+    expect(Object.keys(types).sort()).toEqual(["__proto__", "constructor", TypeUrl.Cluster].sort());
+    expect(Object.getOwnPropertyDescriptor(types, "__proto__")?.value).toStrictEqual({
+      responses: 1,
+      sentVersion: "v1",
+    });
+  });
 });
 
 describe("SnapshotCache watchers", () => {

@@ -3,7 +3,7 @@ import { NEVER, type Observable } from "rxjs";
 import type { XdsEvent } from "../events.js";
 import type { ResourceSet } from "../snapshot.js";
 import type { ConfigWatcher, SubscribedNames } from "./config-watcher.js";
-import type { NodeStatus, TypeStatus } from "./status.js";
+import { type NodeStatus, setOwn, type TypeStatus } from "./status.js";
 import {
   type CacheWatch,
   idleWatch,
@@ -37,7 +37,9 @@ export class MuxCache implements ListenableWatcher {
   /** The cache serving a type, if any. */
   cacheFor(typeUrl: string): ConfigWatcher | undefined {
     const key = this.options.classify ? this.options.classify(typeUrl) : typeUrl;
-    return this.options.caches[key] ?? this.options.fallback;
+    // Own keys only: the type URL comes from the client, and may be "constructor" or "__proto__".
+    const caches = this.options.caches;
+    return (Object.hasOwn(caches, key) ? caches[key] : undefined) ?? this.options.fallback;
   }
 
   watch(node: Node, typeUrl: string, names$?: Observable<SubscribedNames>): Observable<ResourceSet> {
@@ -71,7 +73,8 @@ export class MuxCache implements ListenableWatcher {
       const s = (cache as { status?: (n: Node | string) => NodeStatus | undefined }).status?.(node);
       if (!s) continue;
       merged ??= s;
-      Object.assign(types, s.types);
+      // Not Object.assign: a client's type URL "__proto__" would set the prototype of `types`.
+      for (const [typeUrl, t] of Object.entries(s.types)) setOwn(types, typeUrl, t);
     }
     return merged && { ...merged, types };
   }

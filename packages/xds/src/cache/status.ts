@@ -148,7 +148,7 @@ function typeOf(entry: Entry, typeUrl: string): TypeEntry {
 }
 
 /** `record[key] = value` as an own property, even for "__proto__" (which would set the prototype). */
-function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
   if (key === "__proto__")
     Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
   else record[key] = value;

@@ -12,6 +12,7 @@ import {
   DiscoveryResponseSchema,
 } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import { describe, expect, it } from "vitest";
+import { MuxCache } from "../cache/mux-cache.js";
 import { SnapshotCache } from "../cache/snapshot-cache.js";
 import * as resources from "../resources/index.js";
 import { Snapshot } from "../snapshot.js";
@@ -253,5 +254,30 @@ describe("a client whose node the cache's nodeKey cannot key", () => {
     // The internal fast path of SnapshotCache does what watch() does (the watch fails, logged).
     expect(outcomes[0]).toEqual(outcomes[1]);
     expect(outcomes[0]?.errors.some((e) => /watch of .*Cluster for node "n" failed/.test(e))).toBe(true);
+  });
+});
+
+describe("a client naming a type URL like an Object property", () => {
+  it("gets no cache's watch through a MuxCache, and its stream keeps being served", async () => {
+    // Type URLs come from the client: MuxCache must look them up among its own keys only, never
+    // reach Object's prototype ("constructor", "__proto__", "toString" are not caches).
+    const snapshots = new SnapshotCache();
+    snapshots.setSnapshot("n", Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] }));
+    const mux = new MuxCache({ caches: { [TypeUrl.Cluster]: snapshots } });
+    const errors: string[] = [];
+    const logger = { ...silentLogger, error: (message: string) => errors.push(message) };
+    const xds = new XdsServer({ cache: mux, logger });
+    const c = call();
+    const handler = xds.handle(ADS, c) as CallHandler;
+    for (const typeUrl of ["constructor", "__proto__", "toString", "hasOwnProperty"])
+      expect(() => sotw(handler, { node: { id: "n" }, typeUrl })).not.toThrow();
+    expect(() => sotw(handler, { node: { id: "n" }, typeUrl: TypeUrl.Cluster })).not.toThrow();
+    await turn();
+    expect(c.status).toBeUndefined();
+    expect(c.responses).toBe(1);
+    expect(errors).toEqual([]);
+    handler.close("cancelled");
+    expect(xds.openStreams).toBe(0);
+    xds.close();
   });
 });
