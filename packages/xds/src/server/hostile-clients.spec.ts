@@ -281,3 +281,36 @@ describe("a client naming a type URL like an Object property", () => {
     xds.close();
   });
 });
+
+describe("clients opening and closing many streams", () => {
+  it("leave the cache holding only the keys that have snapshots", async () => {
+    // SnapshotCache keeps a key while a stream watches it or it has a snapshot: once every stream
+    // is closed (in any order, some keys with two streams), only the snapshot keys remain.
+    const cache = new SnapshotCache();
+    const snapshot = Snapshot.create({ clusters: [resources.cluster({ name: "c1" })] });
+    for (let i = 0; i < 50; i += 5) cache.setSnapshot(`n${i}`, snapshot);
+    const xds = new XdsServer({ cache, logger: silentLogger });
+    const open: CallHandler[] = [];
+    for (let i = 0; i < 200; i++) {
+      const handler = xds.handle(ADS, call()) as CallHandler;
+      const id = `n${i % 50}`;
+      sotw(handler, { node: { id }, typeUrl: TypeUrl.Cluster });
+      sotw(handler, { typeUrl: TypeUrl.Listener });
+      if (i % 3 === 0) sotw(handler, { typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: ["c1"] });
+      open.push(handler);
+      // Close some as others open: a key's watchers go 1 → 2 → 1 → 0 and come back.
+      if (i % 7 === 6) open.splice(i % open.length, 1)[0]?.close("cancelled");
+    }
+    await turn();
+    const entries = (cache as unknown as { entries: Map<string, unknown> }).entries;
+    expect(entries.size).toBe(50);
+    cache.setSnapshot("n1", snapshot);
+    cache.clearSnapshot("n1");
+    expect(entries.size).toBe(50);
+    for (const handler of open.reverse()) handler.close("cancelled");
+    expect(xds.openStreams).toBe(0);
+    expect(entries.size).toBe(10);
+    expect(cache.keys().sort()).toEqual(Array.from({ length: 10 }, (_, i) => `n${i * 5}`).sort());
+    xds.close();
+  });
+});
