@@ -6,6 +6,7 @@ import {
   DiscoveryResponseSchema,
 } from "@meshlet/api/envoy/service/discovery/v3/discovery_pb";
 import { describe, expect, it } from "vitest";
+import type { CachedResource } from "../cached-resource.js";
 import { ResourcePool } from "../resource-pool.js";
 import * as resources from "../resources/index.js";
 import { Snapshot } from "../snapshot.js";
@@ -66,6 +67,24 @@ describe("ResponseCache", () => {
     const s2 = cache.sotw("v2", TypeUrl.Cluster, list, false, true);
     expect(s2.nonce).not.toBe(s1.nonce);
     expect(cache.sotw("v1", TypeUrl.Cluster, list, false, true)).toBe(s1);
+  });
+
+  it("keeps a list's responses apart when type URL and version join alike (a client's type URL may hold spaces)", () => {
+    // One list may go out under several type URLs (an empty set shared by types), and a type URL
+    // comes from the client: ("A", "y z") and ("A y", "z") are two responses, whatever string
+    // their slot is found by.
+    const cache = new ResponseCache(controlPlane);
+    const none: CachedResource[] = [];
+    const first = cache.sotw("v0", TypeUrl.Cluster, none, false, true);
+    const real = cache.sotw("y z", "type.googleapis.com/A", none, false, true);
+    const hostile = cache.sotw("z", "type.googleapis.com/A y", none, false, true);
+    expect(hostile).not.toBe(real);
+    expect(hostile.nonce).not.toBe(real.nonce);
+    const body = fromBinary(DiscoveryResponseSchema, hostile.framed.subarray(GRPC_PREFIX));
+    expect([body.typeUrl, body.versionInfo]).toEqual(["type.googleapis.com/A y", "z"]);
+    // Each is still shared while it lives.
+    expect(cache.sotw("v0", TypeUrl.Cluster, none, false, true)).toBe(first);
+    expect(cache.sotw("z", "type.googleapis.com/A y", none, false, true)).toBe(hostile);
   });
 
   it("keeps lists that differ in a resource or in order apart", () => {

@@ -420,11 +420,11 @@ export class ResponseCache {
       if (!other || (other.typeUrl === typeUrl && other.version === version)) table.set(list, ref);
       else {
         const more = new WeakValues<string, Buffer>();
-        more.set(`${other.typeUrl} ${other.version}`, held as Buffer);
-        more.set(`${typeUrl} ${version}`, response.framed);
+        more.set(slotKey(other.typeUrl, other.version), held as Buffer);
+        more.set(slotKey(typeUrl, version), response.framed);
         table.set(list, more);
       }
-    } else slot.set(`${typeUrl} ${version}`, response.framed);
+    } else slot.set(slotKey(typeUrl, version), response.framed);
     return response;
   }
 
@@ -435,9 +435,18 @@ export class ResponseCache {
       const response = framed && this.byBuffer.get(framed);
       return response && response.typeUrl === typeUrl && response.version === version ? response : undefined;
     }
-    const framed = slot.get(`${typeUrl} ${version}`);
-    return framed && this.byBuffer.get(framed);
+    const framed = slot.get(slotKey(typeUrl, version));
+    const response = framed && this.byBuffer.get(framed);
+    return response && response.typeUrl === typeUrl && response.version === version ? response : undefined;
   }
+}
+
+/**
+ * The key of (type URL, version) in a list's table: the type URL's length first, so no two pairs
+ * join alike (the type URL comes from the client and may hold any character; so may a version).
+ */
+function slotKey(typeUrl: string, version: string): string {
+  return `${typeUrl.length}:${typeUrl}${version}`;
 }
 
 /** An assembled response as the cache keeps it: with what it is the response of. */
