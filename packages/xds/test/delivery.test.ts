@@ -196,3 +196,61 @@ describe("a subscription change does not re-send what the client rejected", () =
     });
   }
 });
+
+describe("SotW requests repeat the whole subscription", () => {
+  // xds_protocol.rst, "How the client specifies what resources to return": every SotW request
+  // (ACKs included) carries the full list of names; only a list that differs from the last one
+  // changes the subscription, and newly requested names are re-sent. A short list is decoded per
+  // request (the stream keeps none of it); a long one is interned and recognised by identity.
+  // Both must behave alike.
+  const many = Array.from({ length: 40 }, (_, i) => `outbound|8080||svc-${i}.default.svc.cluster.local`);
+  const wide = Snapshot.create({
+    endpoints: many.map((name, i) =>
+      resources.loadAssignment({ clusterName: name, endpoints: [{ address: "10.0.1.1", port: 1000 + i }] }),
+    ),
+  });
+  for (const [kind, list, snapshot] of [
+    ["a short list (decoded per request)", ["c1", "c2"], endpoints(1, 2)],
+    ["a long list (interned)", many, wide],
+  ] as const) {
+    it(`${kind}: repeated ACKs change nothing and report the response's version; a change re-sends the added name`, async () => {
+      const { cache, fx } = await setup(snapshot);
+      const c = fx.client();
+      c.request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: [...list] });
+      const r1 = await c.next();
+      expect(names(r1)).toEqual([...list].sort());
+      c.ack(r1);
+      c.ack(r1);
+      c.ack(r1);
+      await fx.waitFor("ack");
+      await settle();
+      expect(fx.seen("response")).toHaveLength(1);
+      expect(fx.seen("ack")).toHaveLength(1);
+      expect(fx.seen("ack")[0]?.version).toBe(r1.versionInfo);
+      expect(cache.status("node-a")?.types[TypeUrl.ClusterLoadAssignment]?.ackedVersion).toBe(
+        r1.versionInfo,
+      );
+      // Drop the first name, then ask for it again: it is sent again, alone.
+      const [dropped, ...rest] = list;
+      c.request({
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        resourceNames: rest,
+        versionInfo: r1.versionInfo,
+        responseNonce: r1.nonce,
+      });
+      c.request({
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        resourceNames: [...list],
+        versionInfo: r1.versionInfo,
+        responseNonce: r1.nonce,
+      });
+      const r2 = await c.next();
+      expect(names(r2)).toEqual([dropped]);
+      // A NACK reports the version the client kept, not the one it rejected.
+      c.nack(r2, "rejected by test", "v-kept");
+      const nack = await fx.waitFor("nack");
+      expect(nack.version).toBe("v-kept");
+      expect(nack.rejectedVersion).toBe(r2.versionInfo);
+    });
+  }
+});

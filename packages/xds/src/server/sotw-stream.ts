@@ -10,7 +10,12 @@ import { namesOf, TypeStateBase, type TypeStateOwner, XdsStream } from "./stream
 
 /** State-of-the-world subscription state of one type on one stream. */
 class SotwTypeState extends TypeStateBase {
-  /** The name list of the last request: an interned list seen again means no change. */
+  /**
+   * The name list of the last request when it was interned (frozen, shared by every stream that
+   * sent the same bytes: see InterningDecoder): the same list again means no change. A list
+   * decoded for this request alone is not kept (it would hold a copy of every name per stream);
+   * the next request's list is never that array anyway.
+   */
   lastList?: readonly string[] = undefined;
   /** Every request of the type so far had an empty list: the legacy wildcard. */
   legacy?: boolean = undefined;
@@ -73,7 +78,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     // answer the newer response); what it says about an older response still lands on the holdings.
     if (stale) {
       if (state) {
-        this.answer(state, req.responseNonce, nonce, req.errorDetail, () => req.versionInfo);
+        this.answer(state, req.responseNonce, nonce, req.errorDetail, clientVersionOf(req));
         this.dropped(state, req.resourceNames);
       }
       return;
@@ -86,7 +91,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     }
     // One ACK or NACK per response: a later request carrying the same nonce (a subscription
     // change, or gRPC's unsubscribe-all at shutdown repeating its last NACK) answers nothing new.
-    this.answer(state, req.responseNonce, nonce, req.errorDetail, () => req.versionInfo);
+    this.answer(state, req.responseNonce, nonce, req.errorDetail, clientVersionOf(req));
 
     const changed = this.updateSubscription(state, req.resourceNames, first);
     if (!state.watching) {
@@ -128,7 +133,7 @@ export class SotwStream extends XdsStream<SotwTypeState> {
     // Long lists are interned by their bytes (InterningDecoder): the same array again is the
     // same subscription, without comparing a thousand names on every ACK.
     if (!first && names === state.lastList) return false;
-    state.lastList = names;
+    state.lastList = Object.isFrozen(names) ? names : undefined;
     const star = names.includes("*");
     // The legacy wildcard lasts while every list is empty; once a request named anything ("*"
     // included), an empty list unsubscribes (go-control-plane stream/v3 Subscription does the same).
@@ -359,6 +364,17 @@ export class SotwStream extends XdsStream<SotwTypeState> {
       this.respond(state, { resources, version: state.lastVersion, removes: false }, true);
     }
   }
+}
+
+/**
+ * The version a SotW request reports (its version_info: on an ACK the version it took, on a NACK
+ * the one it kept). When it is the version of the response it answers, that response's own string
+ * is reported (and kept as the type's acked version): equal, and shared with every stream the
+ * response went to instead of a copy decoded per request.
+ */
+function clientVersionOf(req: DiscoveryRequest): (sent: string) => string {
+  const reported = req.versionInfo;
+  return (sent) => (reported === sent ? sent : reported);
 }
 
 function dedupe(resources: readonly CachedResource[]): readonly CachedResource[] {
