@@ -227,9 +227,7 @@ describe("SotW requests repeat the whole subscription", () => {
       expect(fx.seen("response")).toHaveLength(1);
       expect(fx.seen("ack")).toHaveLength(1);
       expect(fx.seen("ack")[0]?.version).toBe(r1.versionInfo);
-      expect(cache.status("node-a")?.types[TypeUrl.ClusterLoadAssignment]?.ackedVersion).toBe(
-        r1.versionInfo,
-      );
+      expect(cache.status("node-a")?.types[TypeUrl.ClusterLoadAssignment]?.ackedVersion).toBe(r1.versionInfo);
       // Drop the first name, then ask for it again: it is sent again, alone.
       const [dropped, ...rest] = list;
       c.request({
