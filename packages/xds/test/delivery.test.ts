@@ -252,3 +252,39 @@ describe("SotW requests repeat the whole subscription", () => {
     });
   }
 });
+
+describe("SotW: an interned list sent again after a short one", () => {
+  // xds_protocol.rst, "How the client specifies what resources to return": "the server must
+  // resend any newly requested resources". The server recognises a long (interned, ≥ 512 encoded
+  // bytes) list by identity; a short list in between must not leave the long one standing as
+  // "the last list", or the same long list sent again would look like no change.
+  const many = Array.from({ length: 40 }, (_, i) => `outbound|8080||svc-${i}.default.svc.cluster.local`);
+  const wide = Snapshot.create({
+    endpoints: many.map((name, i) =>
+      resources.loadAssignment({ clusterName: name, endpoints: [{ address: "10.0.1.1", port: 1000 + i }] }),
+    ),
+  });
+  it("re-sends every name the short list dropped", async () => {
+    const { fx } = await setup(wide);
+    const c = fx.client();
+    c.request({ typeUrl: TypeUrl.ClusterLoadAssignment, resourceNames: [...many] });
+    const r1 = await c.next();
+    expect(names(r1)).toEqual([...many].sort());
+    c.ack(r1);
+    const [kept = "", ...dropped] = many;
+    c.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      resourceNames: [kept],
+      versionInfo: r1.versionInfo,
+      responseNonce: r1.nonce,
+    });
+    c.request({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      resourceNames: [...many],
+      versionInfo: r1.versionInfo,
+      responseNonce: r1.nonce,
+    });
+    const r2 = await c.next();
+    expect(names(r2)).toEqual(dropped.sort());
+  });
+});

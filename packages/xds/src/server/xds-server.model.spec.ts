@@ -43,9 +43,16 @@ import { XdsServer } from "./xds-server.js";
 type Protocol = "sotw" | "delta";
 const CDS = TypeUrl.Cluster;
 const EDS = TypeUrl.ClusterLoadAssignment;
-const NAMES = ["a", "b", "c", "d"] as const;
-/** "d" carries a TTL, so heartbeats have something to refresh. */
-const TTL_NAME = "d";
+/**
+ * Long names (≈ 290 bytes), so that a SotW list of two or more (≈ 590 encoded bytes and up) is
+ * interned by the server's request decoder (lists of 512 bytes and more are: see
+ * InterningDecoder) while a list of one is decoded per request: sequences cross that boundary both
+ * ways, and send an interned list again after a short one.
+ */
+const long = (n: string) => `${n}.${"outbound-padding".repeat(18)}`;
+const NAMES = [long("a"), long("b"), long("c"), long("d")] as const;
+/** The fourth name carries a TTL, so heartbeats have something to refresh. */
+const TTL_NAME = NAMES[3];
 const RUNS = Number(process.env.XDS_MODEL_RUNS ?? 1000);
 
 /** The cache as the test sees it: per type, name → version (a small number, so states recur). */
@@ -294,12 +301,12 @@ class Connection {
 class World {
   readonly cache: CacheModel = {
     [CDS]: new Map([
-      ["a", 0],
-      ["b", 0],
+      [NAMES[0], 0],
+      [NAMES[1], 0],
     ]),
     [EDS]: new Map([
-      ["a", 0],
-      ["b", 0],
+      [NAMES[0], 0],
+      [NAMES[1], 0],
     ]),
   };
   readonly snapshots = new SnapshotCache();
