@@ -1,6 +1,5 @@
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { RBAC } from "@meshlet/api/envoy/config/rbac/v3/rbac_pb";
-import type { RouteConfiguration } from "@meshlet/api/envoy/config/route/v3/route_pb";
 import { RBACSchema as HttpRbacSchema } from "@meshlet/api/envoy/extensions/filters/http/rbac/v3/rbac_pb";
 import {
   type HttpConnectionManager,
@@ -17,6 +16,7 @@ import {
   matchFilterChain,
   matchVirtualHost,
   type RbacDecision,
+  routeConfigOf,
   routeMatches,
   type WalkResult,
   type XdsResources,
@@ -88,12 +88,8 @@ export function walkProxylessClient(
   const hcm = hcmOf(listener.apiListener?.apiListener);
   if (hcm === undefined) return { ...out, error: "protocol error" };
   out.httpFilters = hcm.httpFilters.map((f) => f.name);
-  let rc: RouteConfiguration | undefined;
-  if (hcm.routeSpecifier.case === "routeConfig") rc = hcm.routeSpecifier.value;
-  else if (hcm.routeSpecifier.case === "rds") {
-    out.routeConfigMatched = hcm.routeSpecifier.value.routeConfigName;
-    rc = resources.routes.find((r) => r.name === out.routeConfigMatched);
-  }
+  const { rc, rdsName } = routeConfigOf(hcm, resources.routes);
+  if (rdsName !== undefined) out.routeConfigMatched = rdsName;
   if (rc === undefined) return { ...out, error: "route configuration not found" };
   // gRFC A27: the virtual host is chosen by the channel's target (the data-plane authority).
   const headers = grpcHeaders(call, target);

@@ -332,6 +332,23 @@ export function matchFilterChain(
  * `*.suffix`/`*suffix` wildcard, then the longest `prefix*`, then `*`. Host names compare
  * case-insensitively; with `ignore_port_in_host_matching` the request's port is dropped first.
  */
+/**
+ * The route configuration an HTTP connection manager uses: inline (`route_config`), or the one
+ * its RDS name (`rds.route_config_name`, returned as `rdsName`) names among `routes`.
+ */
+export function routeConfigOf(
+  hcm: HttpConnectionManager,
+  routes: readonly RouteConfiguration[],
+): { rc?: RouteConfiguration; rdsName?: string } {
+  const spec = hcm.routeSpecifier;
+  if (spec.case === "routeConfig") return { rc: spec.value };
+  if (spec.case === "rds") {
+    const rdsName = spec.value.routeConfigName;
+    return { rc: routes.find((r) => r.name === rdsName), rdsName };
+  }
+  return {};
+}
+
 export function matchVirtualHost(rc: RouteConfiguration, hostIn: string): VirtualHost | undefined {
   let host = hostIn.toLowerCase();
   if (rc.ignorePortInHostMatching) host = stripPort(host);
@@ -527,13 +544,8 @@ export function walk(resources: XdsResources, input: Call): WalkResult {
     if (call.tls !== "plaintext" && ts === undefined) return { ...out, error: "protocol error" };
     if (call.protocol === "tcp") return { ...out, error: "protocol error" };
     out.httpFilters = hcm.httpFilters.map((f) => f.name);
-    let rc: RouteConfiguration | undefined;
-    if (hcm.routeSpecifier.case === "routeConfig") rc = hcm.routeSpecifier.value;
-    else if (hcm.routeSpecifier.case === "rds") {
-      out.routeConfigMatched = hcm.routeSpecifier.value.routeConfigName;
-      rc = resources.routes.find((r) => r.name === out.routeConfigMatched);
-      if (rc === undefined) return { ...out, error: "route configuration not found" };
-    }
+    const { rc, rdsName } = routeConfigOf(hcm, resources.routes);
+    if (rdsName !== undefined) out.routeConfigMatched = rdsName;
     if (rc === undefined) return { ...out, error: "route configuration not found" };
     const headers = requestHeaders(call);
     const vh = matchVirtualHost(rc, headers.get(":authority") ?? "");
